@@ -1,0 +1,18 @@
+//! Debian's own formats, parsed exactly and without any I/O beyond reading files handed in.
+//!
+//! * [`version`]: package versions ordered as `dpkg --compare-versions` orders them.
+//! * [`deb822`]: zero-copy paragraphs of control files, `Packages` and `Release` indices.
+//! * [`relation`]: `Depends`-style fields: alternatives, version constraints, arch qualifiers.
+//! * [`sources`]: the host's apt sources, deb822 `*.sources` and one-line `sources.list`.
+//! * [`arch`]: Debian architecture names and the host's own.
+//!
+//! Nothing here touches the network; every other Staves crate builds on these types.
+
+pub mod arch;
+pub mod deb822;
+pub mod relation;
+pub mod sources;
+pub mod version;
+
+pub use relation::{Dependency, Relation, RelationError, VersionOp};
+pub use version::{Version, VersionError};
