@@ -1,1 +1,31 @@
-//! placeholder
+//! The repository client: from a repository's address and keyring to verified, indexed
+//! `Packages` data on local disk.
+//!
+//! Trust flows one way. A release file (`InRelease`, or `Release` + `Release.gpg`) is accepted
+//! only with a valid OpenPGP signature from the configured [`Keyring`] and before its
+//! `Valid-Until`; every index is accepted only when its SHA-256 matches the one in that signed
+//! release. Accepted bytes land in a content-addressed [`Cache`], written to a temporary file
+//! and renamed, so an interrupted run or a second process never sees half a file.
+//!
+//! * [`keyring`]: OpenPGP keyrings and signature policy.
+//! * [`release`]: the `Release` format and its checksum list.
+//! * [`http`]: fetching with retries and progress reporting.
+//! * [`cache`]: the content-addressed store.
+//! * [`index`]: a `Packages` file with a persistent lookup table, mapped rather than parsed.
+//! * [`repository`]: one configured source, synchronised into indices.
+
+pub mod cache;
+pub mod error;
+pub mod http;
+pub mod index;
+pub mod keyring;
+pub mod release;
+pub mod repository;
+
+pub use cache::Cache;
+pub use error::RepoError;
+pub use http::{Client, NoProgress, Progress};
+pub use index::PackageIndex;
+pub use keyring::Keyring;
+pub use release::Release;
+pub use repository::{Freshness, KeySource, RepositoryConfig, SyncedRepository};

@@ -1,0 +1,116 @@
+//! Errors of the repository client.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong between a repository's address and a verified index.
+#[derive(Debug, thiserror::Error)]
+pub enum RepoError {
+    /// Local file system trouble.
+    #[error("{action} {path}: {source}")]
+    Io {
+        /// What was being done (`reading`, `writing`, …).
+        action: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The server answered with an HTTP error status.
+    #[error("{url}: HTTP status {status}")]
+    Status {
+        /// The URL fetched.
+        url: String,
+        /// The status code.
+        status: u16,
+    },
+    /// The network failed (after retries).
+    #[error("{url}: {message}")]
+    Network {
+        /// The URL fetched.
+        url: String,
+        /// What failed.
+        message: String,
+    },
+    /// Bytes did not match the checksum from the signed release.
+    #[error("{what}: checksum mismatch (expected sha256 {expected}, got {actual})")]
+    Checksum {
+        /// The file whose content was wrong.
+        what: String,
+        /// The signed checksum.
+        expected: String,
+        /// The checksum of what arrived.
+        actual: String,
+    },
+    /// A size did not match the signed release.
+    #[error("{what}: size mismatch (expected {expected} bytes, got {actual})")]
+    Size {
+        /// The file.
+        what: String,
+        /// Expected size.
+        expected: u64,
+        /// Actual size.
+        actual: u64,
+    },
+    /// A keyring could not be read or holds no usable key.
+    #[error("keyring {origin}: {message}")]
+    Keyring {
+        /// Path or description of the keyring.
+        origin: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A release's signature is missing, invalid or made by an unknown key.
+    #[error("{what}: {message}")]
+    Signature {
+        /// The release file.
+        what: String,
+        /// Why it was refused.
+        message: String,
+    },
+    /// The release is past its `Valid-Until` date.
+    #[error("{what} expired on {valid_until} (Valid-Until); the repository or a mirror is stale")]
+    Expired {
+        /// The release file.
+        what: String,
+        /// Its `Valid-Until` field.
+        valid_until: String,
+    },
+    /// A release or index is malformed.
+    #[error("{what}: {message}")]
+    Malformed {
+        /// The file.
+        what: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// The release does not publish an index that was asked for.
+    #[error("{repository} publishes no {what}; the release lists: {available}")]
+    MissingIndex {
+        /// Repository name.
+        repository: String,
+        /// The index (`main/binary-arm64/Packages`).
+        what: String,
+        /// The indices it does list, abbreviated.
+        available: String,
+    },
+    /// The cache was used while offline but holds nothing for this repository.
+    #[error("{repository}: nothing cached and network access is disabled")]
+    NotCached {
+        /// Repository name.
+        repository: String,
+    },
+}
+
+impl RepoError {
+    pub(crate) fn io(
+        action: &'static str,
+        path: impl Into<PathBuf>,
+    ) -> impl FnOnce(std::io::Error) -> Self {
+        let path = path.into();
+        move |source| RepoError::Io {
+            action,
+            path,
+            source,
+        }
+    }
+}

@@ -1,0 +1,189 @@
+//! Fetching over HTTP(S) (and `file:` for local archives), with retries and progress.
+//!
+//! A fetch is retried with exponential backoff when the network fails, the server answers
+//! 408, 429 or 5xx, or the bytes arrive corrupted; a 404 or another client error is final.
+
+use std::io::Read;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::error::RepoError;
+
+/// Receives progress of downloads; the CLI draws it, libraries and tests ignore it.
+pub trait Progress: Send + Sync {
+    /// A download of `what` begins; `size` when known in advance.
+    fn started(&self, what: &str, size: Option<u64>) {
+        let _ = (what, size);
+    }
+    /// `bytes` more bytes arrived.
+    fn advanced(&self, bytes: u64) {
+        let _ = bytes;
+    }
+    /// The download of `what` ended (successfully or not).
+    fn finished(&self, what: &str) {
+        let _ = what;
+    }
+    /// A failed attempt will be retried after `delay`.
+    fn retrying(&self, what: &str, error: &RepoError, delay: Duration) {
+        let _ = (what, error, delay);
+    }
+}
+
+/// A [`Progress`] that shows nothing.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoProgress;
+impl Progress for NoProgress {}
+
+/// An HTTP client shared by every fetch of a run.
+#[derive(Clone)]
+pub struct Client {
+    agent: ureq::Agent,
+    attempts: u32,
+    base_delay: Duration,
+    progress: Arc<dyn Progress>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("attempts", &self.attempts)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for Client {
+    fn default() -> Self {
+        Client::new(Arc::new(NoProgress))
+    }
+}
+
+impl Client {
+    /// A client reporting to `progress`, with 5 attempts per fetch.
+    pub fn new(progress: Arc<dyn Progress>) -> Self {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .timeout_connect(Some(Duration::from_secs(15)))
+            .timeout_recv_response(Some(Duration::from_secs(30)))
+            .timeout_recv_body(Some(Duration::from_secs(300)))
+            .user_agent(concat!("staves/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .into();
+        Client {
+            agent,
+            attempts: 5,
+            base_delay: Duration::from_millis(200),
+            progress,
+        }
+    }
+
+    /// Changes the number of attempts and the first backoff delay (doubling each time).
+    pub fn with_retries(mut self, attempts: u32, base_delay: Duration) -> Self {
+        self.attempts = attempts.max(1);
+        self.base_delay = base_delay;
+        self
+    }
+
+    /// The progress sink of this client.
+    pub fn progress(&self) -> &dyn Progress {
+        &*self.progress
+    }
+
+    /// Fetches `url` into memory (for release files; indices stream through [`Client::stream`]).
+    pub fn get_bytes(&self, url: &str) -> Result<Vec<u8>, RepoError> {
+        self.stream(url, None, |body| {
+            let mut out = Vec::new();
+            body.read_to_end(&mut out).map_err(network(url))?;
+            Ok(out)
+        })
+    }
+
+    /// Opens `url` and hands the body to `consume`, retrying the whole exchange (including
+    /// whatever `consume` verifies) on transient failures. `consume` must start afresh on
+    /// each call. Read errors of the body must be mapped with [`network`].
+    pub fn stream<T>(
+        &self,
+        url: &str,
+        size: Option<u64>,
+        mut consume: impl FnMut(&mut dyn Read) -> Result<T, RepoError>,
+    ) -> Result<T, RepoError> {
+        let mut delay = self.base_delay;
+        let mut attempt = 1;
+        loop {
+            self.progress.started(url, size);
+            let result = self.open(url).and_then(|mut body| {
+                let mut counted = Counted {
+                    inner: &mut *body,
+                    progress: &*self.progress,
+                };
+                consume(&mut counted)
+            });
+            self.progress.finished(url);
+            match result {
+                Err(e) if attempt < self.attempts && is_transient(&e) => {
+                    self.progress.retrying(url, &e, delay);
+                    tracing::debug!("retrying {url} in {delay:?}: {e}");
+                    std::thread::sleep(delay);
+                    delay = (delay * 2).min(Duration::from_secs(10));
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn open(&self, url: &str) -> Result<Box<dyn Read + Send>, RepoError> {
+        if let Some(path) = url
+            .strip_prefix("file://")
+            .or_else(|| url.strip_prefix("file:"))
+        {
+            return match std::fs::File::open(path) {
+                Ok(f) => Ok(Box::new(f)),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(RepoError::Status {
+                    url: url.to_owned(),
+                    status: 404,
+                }),
+                Err(e) => Err(RepoError::io("reading", path)(e)),
+            };
+        }
+        match self.agent.get(url).call() {
+            Ok(response) => Ok(Box::new(response.into_body().into_reader())),
+            Err(ureq::Error::StatusCode(status)) => Err(RepoError::Status {
+                url: url.to_owned(),
+                status,
+            }),
+            Err(e) => Err(RepoError::Network {
+                url: url.to_owned(),
+                message: e.to_string(),
+            }),
+        }
+    }
+}
+
+/// Maps a read error of a response body to a (retriable) network error.
+pub fn network(url: &str) -> impl Fn(std::io::Error) -> RepoError + '_ {
+    move |e| RepoError::Network {
+        url: url.to_owned(),
+        message: e.to_string(),
+    }
+}
+
+fn is_transient(e: &RepoError) -> bool {
+    match e {
+        RepoError::Network { .. } | RepoError::Checksum { .. } | RepoError::Size { .. } => true,
+        RepoError::Status { status, .. } => matches!(status, 408 | 429 | 500..=599),
+        _ => false,
+    }
+}
+
+/// Counts body bytes into the progress sink as they are read.
+struct Counted<'a> {
+    inner: &'a mut (dyn Read + Send),
+    progress: &'a dyn Progress,
+}
+
+impl Read for Counted<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.progress.advanced(n as u64);
+        Ok(n)
+    }
+}

@@ -1,0 +1,204 @@
+//! OpenPGP keyrings and the signature policy for release files.
+//!
+//! A signature counts only when it was made by a key (primary or subkey) in the keyring, with
+//! a hash other than MD5, SHA-1 or RIPEMD-160, and verifies over the exact bytes. Subkeys must
+//! carry a valid binding signature from their primary key. Debian signs each release with
+//! several keys; one good signature from the keyring is enough, as with apt.
+
+use std::io::Cursor;
+use std::path::Path;
+
+use pgp::composed::{
+    CleartextSignedMessage, Deserializable, DetachedSignature, PublicOrSecret, SignedPublicKey,
+};
+use pgp::crypto::hash::HashAlgorithm;
+use pgp::packet::Signature;
+use pgp::types::VerifyingKey;
+
+use crate::error::RepoError;
+
+/// A set of public keys trusted to sign releases.
+#[derive(Debug, Clone, Default)]
+pub struct Keyring {
+    keys: Vec<SignedPublicKey>,
+}
+
+impl Keyring {
+    /// Reads keyring files, binary (`.gpg`) or armored (`.asc`), each possibly holding
+    /// several keys.
+    pub fn from_files<P: AsRef<Path>>(paths: &[P]) -> Result<Self, RepoError> {
+        let mut ring = Keyring::default();
+        for path in paths {
+            let path = path.as_ref();
+            let bytes = std::fs::read(path).map_err(RepoError::io("reading keyring", path))?;
+            ring.add_bytes(&bytes, &path.display().to_string())?;
+        }
+        Ok(ring)
+    }
+
+    /// Adds the keys held in `bytes` (binary or armored); `origin` names them in errors.
+    pub fn add_bytes(&mut self, bytes: &[u8], origin: &str) -> Result<(), RepoError> {
+        let bad = |message: String| RepoError::Keyring {
+            origin: origin.to_owned(),
+            message,
+        };
+        let before = self.keys.len();
+        const ARMOR: &str = "-----BEGIN PGP PUBLIC KEY BLOCK-----";
+        let text = std::str::from_utf8(bytes)
+            .ok()
+            .filter(|t| t.contains(ARMOR));
+        // An armored file may hold several blocks one after another; parse each on its own.
+        let blocks: Vec<&[u8]> = match text {
+            Some(t) => t
+                .match_indices(ARMOR)
+                .map(|(i, _)| &t.as_bytes()[i..])
+                .collect(),
+            None => vec![bytes],
+        };
+        for block in blocks {
+            let (keys, _) = PublicOrSecret::from_reader_many(Cursor::new(block))
+                .map_err(|e| bad(format!("not an OpenPGP keyring ({e})")))?;
+            for key in keys {
+                match key {
+                    Ok(PublicOrSecret::Public(k)) => self.keys.push(k),
+                    Ok(PublicOrSecret::Secret(k)) => self.keys.push(k.to_public_key()),
+                    Err(e) => tracing::debug!("{origin}: skipping unreadable key: {e}"),
+                }
+            }
+        }
+        if self.keys.len() == before {
+            return Err(bad("holds no OpenPGP public key".into()));
+        }
+        Ok(())
+    }
+
+    /// Number of primary keys held.
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// Whether the keyring holds no key.
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// Verifies a clear-signed `InRelease` and returns the signed text (LF line endings).
+    pub fn verify_cleartext(&self, armored: &str, what: &str) -> Result<String, RepoError> {
+        let refuse = |message: String| RepoError::Signature {
+            what: what.to_owned(),
+            message,
+        };
+        let (msg, _) = CleartextSignedMessage::from_string(armored)
+            .map_err(|e| refuse(format!("not a clear-signed OpenPGP message ({e})")))?;
+        let signed = msg.signed_text();
+        self.check_any(msg.signatures().iter(), signed.as_bytes(), what)?;
+        Ok(signed.replace("\r\n", "\n"))
+    }
+
+    /// Verifies a detached signature (`Release.gpg`, armored or binary) over `data`.
+    pub fn verify_detached(
+        &self,
+        data: &[u8],
+        signature: &[u8],
+        what: &str,
+    ) -> Result<(), RepoError> {
+        let refuse = |message: String| RepoError::Signature {
+            what: what.to_owned(),
+            message,
+        };
+        let sigs: Vec<DetachedSignature> = if signature.starts_with(b"-----BEGIN") {
+            let (iter, _) = DetachedSignature::from_armor_many(Cursor::new(signature))
+                .map_err(|e| refuse(format!("unreadable signature ({e})")))?;
+            iter.filter_map(Result::ok).collect()
+        } else {
+            DetachedSignature::from_bytes_many(Cursor::new(signature))
+                .map_err(|e| refuse(format!("unreadable signature ({e})")))?
+                .filter_map(Result::ok)
+                .collect()
+        };
+        self.check_any(sigs.iter().map(|s| &s.signature), data, what)
+    }
+
+    /// Accepts when one signature verifies under the policy; otherwise explains the refusals.
+    fn check_any<'s>(
+        &self,
+        signatures: impl Iterator<Item = &'s Signature>,
+        data: &[u8],
+        what: &str,
+    ) -> Result<(), RepoError> {
+        let mut reasons = Vec::new();
+        for sig in signatures {
+            match self.check_one(sig, data) {
+                Ok(()) => return Ok(()),
+                Err(reason) => reasons.push(reason),
+            }
+        }
+        let message = if reasons.is_empty() {
+            "carries no signature".to_owned()
+        } else {
+            format!(
+                "no valid signature from the keyring: {}",
+                reasons.join("; ")
+            )
+        };
+        Err(RepoError::Signature {
+            what: what.to_owned(),
+            message,
+        })
+    }
+
+    fn check_one(&self, sig: &Signature, data: &[u8]) -> Result<(), String> {
+        let issuers: Vec<String> = sig
+            .issuer_fingerprint()
+            .iter()
+            .map(|f| hex::encode_upper(f.as_bytes()))
+            .chain(
+                sig.issuer_key_id()
+                    .iter()
+                    .map(|k| hex::encode_upper(k.as_ref())),
+            )
+            .collect();
+        let label = issuers
+            .first()
+            .cloned()
+            .unwrap_or_else(|| "unknown key".into());
+        match sig.hash_alg() {
+            Some(HashAlgorithm::Md5 | HashAlgorithm::Sha1 | HashAlgorithm::Ripemd160) | None => {
+                return Err(format!("signature by {label} uses a weak or unknown hash"));
+            }
+            Some(_) => {}
+        }
+        let mut known = false;
+        for key in &self.keys {
+            let primary_matches = issuer_matches(&issuers, &key.primary_key);
+            if primary_matches {
+                known = true;
+                if sig.verify(&key.primary_key, data).is_ok() {
+                    return Ok(());
+                }
+            }
+            for sub in &key.public_subkeys {
+                if issuer_matches(&issuers, &sub.key) {
+                    known = true;
+                    if sub.verify_bindings(&key.primary_key).is_err() {
+                        continue;
+                    }
+                    if sig.verify(&sub.key, data).is_ok() {
+                        return Ok(());
+                    }
+                }
+            }
+        }
+        Err(if known {
+            format!("signature by {label} does not verify (the file was altered)")
+        } else {
+            format!("signed by {label}, which is not in the keyring")
+        })
+    }
+}
+
+fn issuer_matches(issuers: &[String], key: &impl VerifyingKey) -> bool {
+    let fp = hex::encode_upper(key.fingerprint().as_bytes());
+    let id = hex::encode_upper(key.legacy_key_id().as_ref());
+    issuers.iter().any(|i| *i == fp || *i == id)
+}

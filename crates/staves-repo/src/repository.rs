@@ -1,0 +1,481 @@
+//! One configured repository, synchronised into verified, indexed `Packages` files.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use sha2::{Digest, Sha256};
+
+use crate::cache::Cache;
+use crate::error::RepoError;
+use crate::http::{Client, network};
+use crate::index::PackageIndex;
+use crate::keyring::Keyring;
+use crate::release::{FileEntry, Release};
+
+/// Where a repository's signing keys come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeySource {
+    /// Keyring files (binary or armored).
+    Files(Vec<PathBuf>),
+    /// An armored key block given inline.
+    Inline(String),
+    /// apt's global keyrings: `/etc/apt/trusted.gpg` and `/etc/apt/trusted.gpg.d/*`.
+    AptDefault,
+}
+
+/// A repository as a spec (or the host's apt sources) describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RepositoryConfig {
+    /// A short name, used in the lockfile and messages.
+    pub name: String,
+    /// Archive root (`http://…/debian`), without trailing slash.
+    pub uri: String,
+    /// Suite or codename under `dists/`.
+    pub suite: String,
+    /// Components to read (`main`, …).
+    pub components: Vec<String>,
+    /// Keys that must sign the release.
+    pub keys: KeySource,
+    /// Accept the release without signature or expiry checks.
+    pub trusted: bool,
+}
+
+/// When to fetch a release again rather than use the cached one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Freshness {
+    /// Use the cached release when fetched less than this long ago.
+    MaxAge(Duration),
+    /// Always fetch the release (indices are still reused when unchanged).
+    Refresh,
+    /// Never touch the network.
+    Offline,
+}
+
+/// A repository whose release was verified and whose indices are ready.
+#[derive(Debug)]
+pub struct SyncedRepository {
+    /// The configuration it came from.
+    pub config: RepositoryConfig,
+    /// The verified release.
+    pub release: Release,
+    /// `(component, architecture, index)` for every index read.
+    pub indices: Vec<(String, String, PackageIndex)>,
+}
+
+impl RepositoryConfig {
+    /// A stable key for this repository's cached release.
+    pub fn cache_key(&self) -> String {
+        let digest = Sha256::digest(format!("{}\n{}", self.uri, self.suite));
+        hex::encode(&digest[..16])
+    }
+
+    fn dists(&self) -> String {
+        format!("{}/dists/{}", self.uri, self.suite)
+    }
+
+    /// Loads the keyring this repository is verified against.
+    pub fn keyring(&self) -> Result<Keyring, RepoError> {
+        match &self.keys {
+            KeySource::Files(paths) => Keyring::from_files(paths),
+            KeySource::Inline(text) => {
+                let mut ring = Keyring::default();
+                ring.add_bytes(text.as_bytes(), &format!("inline key of {}", self.name))?;
+                Ok(ring)
+            }
+            KeySource::AptDefault => {
+                let mut paths = vec![PathBuf::from("/etc/apt/trusted.gpg")];
+                if let Ok(dir) = std::fs::read_dir("/etc/apt/trusted.gpg.d") {
+                    let mut more: Vec<PathBuf> =
+                        dir.filter_map(|e| e.ok().map(|e| e.path())).collect();
+                    more.sort();
+                    paths.extend(more);
+                }
+                paths.retain(|p| {
+                    p.is_file()
+                        && matches!(p.extension().and_then(|e| e.to_str()), Some("gpg" | "asc"))
+                });
+                Keyring::from_files(&paths)
+            }
+        }
+    }
+
+    /// Verifies the release (fetching it when `freshness` says so) and makes sure every
+    /// `Packages` index for `archs` is cached, verified and indexed.
+    pub fn sync(
+        &self,
+        client: &Client,
+        cache: &Cache,
+        archs: &[String],
+        freshness: Freshness,
+        now: SystemTime,
+    ) -> Result<SyncedRepository, RepoError> {
+        let _lock = cache.lock(&self.cache_key())?;
+        let release = self.release(client, cache, freshness, now)?;
+        let wanted = self.wanted_indices(&release, archs)?;
+        let missing: Vec<&(String, String, String, FileEntry)> = wanted
+            .iter()
+            .filter(|(.., entry)| !cache.entry("indices", &entry.sha256, "").is_file())
+            .collect();
+        if !missing.is_empty() && freshness == Freshness::Offline {
+            return Err(RepoError::NotCached {
+                repository: self.name.clone(),
+            });
+        }
+        let results: Vec<Result<(), RepoError>> = std::thread::scope(|s| {
+            let handles: Vec<_> = missing
+                .iter()
+                .map(|(_, _, path, entry)| {
+                    s.spawn(|| self.fetch_index(client, cache, &release, path, entry))
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join().unwrap_or_else(|_| {
+                        Err(RepoError::Malformed {
+                            what: self.name.clone(),
+                            message: "index download thread panicked".into(),
+                        })
+                    })
+                })
+                .collect()
+        });
+        results.into_iter().collect::<Result<Vec<()>, _>>()?;
+        let indices = wanted
+            .into_iter()
+            .map(|(component, arch, _, entry)| {
+                let path = cache.entry("indices", &entry.sha256, "");
+                PackageIndex::open(cache, &path, &entry.sha256).map(|i| (component, arch, i))
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(SyncedRepository {
+            config: self.clone(),
+            release,
+            indices,
+        })
+    }
+
+    /// The verified release: from the cache when fresh enough, else fetched and verified
+    /// before it replaces the cached one.
+    fn release(
+        &self,
+        client: &Client,
+        cache: &Cache,
+        freshness: Freshness,
+        now: SystemTime,
+    ) -> Result<Release, RepoError> {
+        let cached = cache.release_path(&format!("{}.InRelease", self.cache_key()));
+        let age = std::fs::metadata(&cached)
+            .and_then(|m| m.modified())
+            .ok()
+            .map(|t| now.duration_since(t).unwrap_or_default());
+        let use_cached = match (freshness, age) {
+            (_, None) => false,
+            (Freshness::Offline, Some(_)) => true,
+            (Freshness::Refresh, Some(_)) => false,
+            (Freshness::MaxAge(max), Some(age)) => age < max,
+        };
+        let what = format!("{}/InRelease", self.dists());
+        if use_cached {
+            let bytes = std::fs::read(&cached).map_err(RepoError::io("reading", &cached))?;
+            return self.accept(&bytes, None, &what, now);
+        }
+        if freshness == Freshness::Offline {
+            return Err(RepoError::NotCached {
+                repository: self.name.clone(),
+            });
+        }
+        let (signed, release) = match client.get_bytes(&what) {
+            Ok(bytes) => {
+                let release = self.accept(&bytes, None, &what, now)?;
+                (bytes, release)
+            }
+            Err(RepoError::Status { status: 404, .. }) => self.fetch_detached(client, now)?,
+            Err(e) => return Err(e),
+        };
+        // Store the release in InRelease form only when it was one; a detached pair is kept
+        // as the release followed by its signature in a second file.
+        cache.write_atomic(&cached, |f| {
+            f.write_all(&signed)
+                .map_err(RepoError::io("writing", &cached))
+        })?;
+        Ok(release)
+    }
+
+    /// `Release` + `Release.gpg`, for repositories without `InRelease`.
+    fn fetch_detached(
+        &self,
+        client: &Client,
+        now: SystemTime,
+    ) -> Result<(Vec<u8>, Release), RepoError> {
+        let what = format!("{}/Release", self.dists());
+        let data = client.get_bytes(&what)?;
+        let signature = match client.get_bytes(&format!("{what}.gpg")) {
+            Ok(sig) => Some(sig),
+            Err(RepoError::Status { status: 404, .. }) => None,
+            Err(e) => return Err(e),
+        };
+        let release = self.accept(&data, signature.as_deref(), &what, now)?;
+        // Cache the pair as one file: the signature is re-checked from it on later runs.
+        let mut combined = Vec::new();
+        combined.extend_from_slice(DETACHED_MAGIC);
+        combined.extend_from_slice(&(data.len() as u64).to_le_bytes());
+        combined.extend_from_slice(&data);
+        combined.extend_from_slice(signature.as_deref().unwrap_or_default());
+        Ok((combined, release))
+    }
+
+    /// Verifies (unless trusted) and parses a release, refusing expired ones.
+    fn accept(
+        &self,
+        bytes: &[u8],
+        detached: Option<&[u8]>,
+        what: &str,
+        now: SystemTime,
+    ) -> Result<Release, RepoError> {
+        let (data, signature) = match split_detached(bytes) {
+            Some((data, sig)) => (data, Some(sig).filter(|s| !s.is_empty())),
+            None => (bytes, detached),
+        };
+        let text = std::str::from_utf8(data).map_err(|_| RepoError::Malformed {
+            what: what.to_owned(),
+            message: "release is not UTF-8 text".into(),
+        })?;
+        let clear_signed = text
+            .trim_start()
+            .starts_with("-----BEGIN PGP SIGNED MESSAGE-----");
+        let body = if self.trusted {
+            match clear_signed {
+                true => strip_cleartext(text),
+                false => text.to_owned(),
+            }
+        } else {
+            let keyring = self.keyring()?;
+            match (clear_signed, signature) {
+                (true, _) => keyring.verify_cleartext(text, what)?,
+                (false, Some(sig)) => {
+                    keyring.verify_detached(data, sig, what)?;
+                    text.to_owned()
+                }
+                (false, None) => {
+                    return Err(RepoError::Signature {
+                        what: what.to_owned(),
+                        message: "is not signed; set `trusted = true` on the repository only if \
+                                  you trust it without a signature"
+                            .into(),
+                    });
+                }
+            }
+        };
+        let release = Release::parse(&body, what)?;
+        if !self.trusted
+            && let Some(until) = release.valid_until
+        {
+            let now = now
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() as i64);
+            if until < now {
+                return Err(RepoError::Expired {
+                    what: what.to_owned(),
+                    valid_until: release.valid_until_text.clone(),
+                });
+            }
+        }
+        Ok(release)
+    }
+
+    /// `(component, arch, path, entry)` of each index to read, in the best compression.
+    fn wanted_indices(
+        &self,
+        release: &Release,
+        archs: &[String],
+    ) -> Result<Vec<(String, String, String, FileEntry)>, RepoError> {
+        let mut out = Vec::new();
+        for component in &self.components {
+            let mut arch_list: Vec<&str> = archs.iter().map(String::as_str).collect();
+            if !release.all_in_arch_indices {
+                arch_list.push("all");
+            }
+            for arch in arch_list {
+                let base = format!("{component}/binary-{arch}/Packages");
+                let found = ["xz", "gz", ""].iter().find_map(|ext| {
+                    let path = if ext.is_empty() {
+                        base.clone()
+                    } else {
+                        format!("{base}.{ext}")
+                    };
+                    release.files.get(&path).map(|e| (path, e.clone()))
+                });
+                match found {
+                    Some((path, entry)) => {
+                        out.push((component.clone(), arch.to_owned(), path, entry))
+                    }
+                    None if arch == "all" => {}
+                    None => {
+                        let mut available: Vec<&str> = release
+                            .files
+                            .keys()
+                            .filter(|k| k.ends_with("/Packages") || k.ends_with("/Packages.xz"))
+                            .map(String::as_str)
+                            .take(8)
+                            .collect();
+                        available.dedup();
+                        return Err(RepoError::MissingIndex {
+                            repository: self.name.clone(),
+                            what: base,
+                            available: available.join(", "),
+                        });
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Downloads one index, checks size and SHA-256 of the bytes as published, and stores the
+    /// decompressed text under that checksum.
+    fn fetch_index(
+        &self,
+        client: &Client,
+        cache: &Cache,
+        release: &Release,
+        path: &str,
+        entry: &FileEntry,
+    ) -> Result<(), RepoError> {
+        let plain = format!("{}/{path}", self.dists());
+        let by_hash = match path.rsplit_once('/') {
+            Some((dir, _)) if release.acquire_by_hash => Some(format!(
+                "{}/{dir}/by-hash/SHA256/{}",
+                self.dists(),
+                entry.sha256
+            )),
+            _ => None,
+        };
+        let target = cache.entry("indices", &entry.sha256, "");
+        let download = |url: &str| {
+            client.stream(url, Some(entry.size), |body| {
+                cache.write_atomic(&target, |file| {
+                    decode_verified(body, file, path, entry, url, &target)
+                })
+            })
+        };
+        match by_hash {
+            Some(url) => match download(&url) {
+                Err(RepoError::Status { status: 404, .. }) => download(&plain),
+                other => other,
+            },
+            None => download(&plain),
+        }
+    }
+}
+
+const DETACHED_MAGIC: &[u8; 16] = b"STAVES-DETACHED\n";
+
+fn split_detached(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
+    let rest = bytes.strip_prefix(DETACHED_MAGIC.as_slice())?;
+    let len = u64::from_le_bytes(rest.get(..8)?.try_into().ok()?) as usize;
+    let data = rest.get(8..8 + len)?;
+    Some((data, &rest[8 + len..]))
+}
+
+/// The text of a clear-signed message without checking it (trusted repositories only).
+fn strip_cleartext(text: &str) -> String {
+    let body = text.split_once("\n\n").map_or(text, |(_, b)| b);
+    let body = body
+        .split("-----BEGIN PGP SIGNATURE-----")
+        .next()
+        .unwrap_or("");
+    body.lines()
+        .map(|l| l.strip_prefix("- ").unwrap_or(l))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Streams `body` through a hasher and the right decompressor into `out`, then checks the
+/// hash and size of what arrived against the signed entry.
+fn decode_verified(
+    body: &mut dyn Read,
+    out: &mut std::fs::File,
+    path: &str,
+    entry: &FileEntry,
+    url: &str,
+    target: &Path,
+) -> Result<(), RepoError> {
+    let mut hashing = HashingReader {
+        inner: body,
+        hasher: Sha256::new(),
+        bytes: 0,
+        error: None,
+    };
+    let mut writer = std::io::BufWriter::with_capacity(1 << 16, out);
+    let copied = if path.ends_with(".xz") {
+        std::io::copy(
+            &mut liblzma::read::XzDecoder::new_multi_decoder(&mut hashing),
+            &mut writer,
+        )
+    } else if path.ends_with(".gz") {
+        std::io::copy(
+            &mut flate2::read::MultiGzDecoder::new(&mut hashing),
+            &mut writer,
+        )
+    } else {
+        std::io::copy(&mut hashing, &mut writer)
+    };
+    if let Some(e) = hashing.error.take() {
+        return Err(network(url)(e));
+    }
+    if let Err(e) = copied {
+        // Neither the network (checked above) nor, usually, the disk: the stream is corrupt.
+        return Err(RepoError::Checksum {
+            what: url.to_owned(),
+            expected: entry.sha256.clone(),
+            actual: format!("undecodable data ({e})"),
+        });
+    }
+    // Trailing bytes after the compressed stream still count towards size and hash.
+    std::io::copy(&mut hashing, &mut std::io::sink()).map_err(network(url))?;
+    writer.flush().map_err(RepoError::io("writing", target))?;
+    if hashing.bytes != entry.size {
+        return Err(RepoError::Size {
+            what: url.to_owned(),
+            expected: entry.size,
+            actual: hashing.bytes,
+        });
+    }
+    let actual = hex::encode(hashing.hasher.finalize());
+    if actual != entry.sha256 {
+        return Err(RepoError::Checksum {
+            what: url.to_owned(),
+            expected: entry.sha256.clone(),
+            actual,
+        });
+    }
+    Ok(())
+}
+
+/// Hashes and counts bytes on their way through; remembers a read error of the source so it
+/// is reported as a network failure rather than as corrupt data.
+struct HashingReader<'a> {
+    inner: &'a mut dyn Read,
+    hasher: Sha256,
+    bytes: u64,
+    error: Option<std::io::Error>,
+}
+
+impl Read for HashingReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self.inner.read(buf) {
+            Ok(n) => {
+                self.hasher.update(&buf[..n]);
+                self.bytes += n as u64;
+                Ok(n)
+            }
+            Err(e) => {
+                let kind = e.kind();
+                self.error = Some(e);
+                Err(std::io::Error::new(kind, "network read failed"))
+            }
+        }
+    }
+}
