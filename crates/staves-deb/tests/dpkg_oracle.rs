@@ -52,24 +52,16 @@ fn generated(rng: &mut Rng, n: usize) -> Vec<String> {
     (0..n)
         .map(|_| {
             let mut s = String::new();
-            if rng.next() % 5 == 0 {
-                s.push_str(*rng.pick(&["0:", "1:", "2:", "10:"]));
+            if rng.next().is_multiple_of(5) {
+                s.push_str(rng.pick(&["0:", "1:", "2:", "10:"]));
             }
-            s.push_str(*rng.pick(&["0", "1", "2", "10"]));
+            s.push_str(rng.pick(&["0", "1", "2", "10"]));
             for _ in 0..(rng.next() % 5) {
-                s.push_str(*rng.pick(&parts));
+                s.push_str(rng.pick(&parts));
             }
-            if rng.next() % 2 == 0 {
+            if rng.next().is_multiple_of(2) {
                 s.push('-');
-                s.push_str(*rng.pick(&[
-                    "0",
-                    "1",
-                    "1.1",
-                    "1~bpo1",
-                    "2+b1",
-                    "0ubuntu1",
-                    "1+deb12u1",
-                ]));
+                s.push_str(rng.pick(&["0", "1", "1.1", "1~bpo1", "2+b1", "0ubuntu1", "1+deb12u1"]));
             }
             s
         })
