@@ -19,6 +19,9 @@ impl Rng {
     fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
         &items[(self.next() % items.len() as u64) as usize]
     }
+    fn word(&mut self, items: &[&'static str]) -> &'static str {
+        *self.pick(items)
+    }
 }
 
 fn real_versions() -> Vec<String> {
@@ -53,15 +56,15 @@ fn generated(rng: &mut Rng, n: usize) -> Vec<String> {
         .map(|_| {
             let mut s = String::new();
             if rng.next().is_multiple_of(5) {
-                s.push_str(rng.pick(&["0:", "1:", "2:", "10:"]));
+                s.push_str(rng.word(&["0:", "1:", "2:", "10:"]));
             }
-            s.push_str(rng.pick(&["0", "1", "2", "10"]));
+            s.push_str(rng.word(&["0", "1", "2", "10"]));
             for _ in 0..(rng.next() % 5) {
-                s.push_str(rng.pick(&parts));
+                s.push_str(rng.word(&parts));
             }
             if rng.next().is_multiple_of(2) {
                 s.push('-');
-                s.push_str(rng.pick(&["0", "1", "1.1", "1~bpo1", "2+b1", "0ubuntu1", "1+deb12u1"]));
+                s.push_str(rng.word(&["0", "1", "1.1", "1~bpo1", "2+b1", "0ubuntu1", "1+deb12u1"]));
             }
             s
         })
