@@ -1,1 +1,341 @@
-//! placeholder
+//! The `staves.toml` spec: what an image holds, read into typed values that keep their
+//! position in the file, so every later error can point at the line and column to fix.
+//!
+//! ```toml
+//! name = "nginx"
+//! packages = ["nginx", "curl (>= 7.88)", "bash=5.2.15-2+b2"]
+//! command = ["nginx", "-g", "daemon off;"]
+//!
+//! [[repositories]]
+//! name = "debian"
+//! uri = "http://deb.example/debian"
+//! suite = "bookworm"
+//! components = ["main"]
+//! keyring = "/usr/share/keyrings/debian-archive-keyring.gpg"
+//!
+//! ['nginx']
+//! recommends = false
+//! ```
+//!
+//! Top-level tables whose name is not a known key are per-package tables, as in the original
+//! Staves.
+
+mod error;
+mod request;
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use serde::de::{self, MapAccess, Visitor};
+use toml::Spanned;
+
+pub use error::{Diagnostic, SpecError};
+pub use request::{PackageRequest, parse_request};
+
+/// A repository declared in the spec.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RepositorySpec {
+    /// Short name, recorded in the lockfile.
+    pub name: Spanned<String>,
+    /// Archive root URI.
+    pub uri: Spanned<String>,
+    /// Suite or codename.
+    pub suite: Spanned<String>,
+    /// Components; `["main"]` when omitted.
+    #[serde(default)]
+    pub components: Vec<Spanned<String>>,
+    /// Path of the OpenPGP keyring (binary or armored), relative to the spec's directory.
+    pub keyring: Option<Spanned<String>>,
+    /// Accept this repository without signature or expiry checks.
+    #[serde(default)]
+    pub trusted: bool,
+}
+
+/// Options for one package, from a `['name']` table.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct PackageOptions {
+    /// Pin this package's version (`"1.22.1-9"`) or constrain it (`">= 1.22"`).
+    pub version: Option<Spanned<String>>,
+    /// Follow this package's Recommends (overrides the global setting for it).
+    pub recommends: Option<bool>,
+    /// Feature toggles for this package's content (applied when the image is built).
+    #[serde(default, rename = "use")]
+    pub use_flags: Vec<Spanned<String>>,
+}
+
+/// A parsed spec.
+#[derive(Debug, Clone)]
+pub struct Spec {
+    /// Image name.
+    pub name: Spanned<String>,
+    /// Requested packages, in apt syntax.
+    pub packages: Vec<PackageRequest>,
+    /// The entrypoint.
+    pub command: Vec<String>,
+    /// Target architecture; the host's when absent.
+    pub arch: Option<Spanned<String>>,
+    /// Follow Recommends for every package.
+    pub recommends: bool,
+    /// Packages kept out even when something depends on them.
+    pub exclude: Vec<Spanned<String>>,
+    /// Global feature toggles (applied when the image is built).
+    pub use_flags: Vec<Spanned<String>>,
+    /// Repositories; the host's apt sources when empty.
+    pub repositories: Vec<RepositorySpec>,
+    /// Per-package tables.
+    pub package_options: BTreeMap<String, Spanned<PackageOptions>>,
+    /// Where the spec was read from.
+    pub path: PathBuf,
+    /// Its text, for diagnostics and the lockfile's fingerprint.
+    pub source: String,
+}
+
+impl Spec {
+    /// Reads and validates the spec at `path`.
+    pub fn load(path: &Path) -> Result<Spec, SpecError> {
+        let source = std::fs::read_to_string(path).map_err(|e| SpecError::Io {
+            path: path.to_owned(),
+            source: e,
+        })?;
+        Spec::parse(&source, path)
+    }
+
+    /// Parses and validates spec text; `path` is used for messages and relative paths.
+    pub fn parse(source: &str, path: &Path) -> Result<Spec, SpecError> {
+        let diag = |span: Range<usize>, message: String, help: Option<String>| {
+            SpecError::Invalid(Box::new(Diagnostic::new(path, source, span, message, help)))
+        };
+        let raw: RawSpec = toml::from_str(source).map_err(|e| {
+            let span = e.span().unwrap_or(0..0);
+            let help = hint_for(e.message());
+            diag(span, e.message().trim().to_owned(), help)
+        })?;
+        if let Some(key) = raw.unknown.first() {
+            return Err(diag(
+                key.span(),
+                format!("unknown key `{}`", key.get_ref()),
+                Some(format!(
+                    "known keys are: {}; a table (`['{}']`) sets options for one package",
+                    KNOWN_KEYS.join(", "),
+                    key.get_ref()
+                )),
+            ));
+        }
+        let name = raw.name.ok_or_else(|| {
+            diag(
+                0..0,
+                "missing key `name`".into(),
+                Some("add `name = \"my-image\"` at the top".into()),
+            )
+        })?;
+        if name.get_ref().trim().is_empty() {
+            return Err(diag(name.span(), "`name` is empty".into(), None));
+        }
+        let mut packages = Vec::new();
+        for entry in raw.packages.unwrap_or_default() {
+            let request = parse_request(entry.get_ref()).map_err(|message| {
+                diag(
+                    entry.span(),
+                    message,
+                    Some("write `name`, `name=version`, `name (>= version)` or `name:arch`".into()),
+                )
+            })?;
+            packages.push(request.with_span(entry.span()));
+        }
+        if packages.is_empty() {
+            return Err(diag(
+                0..0,
+                "the spec requests no packages".into(),
+                Some("add `packages = [\"bash\"]`".into()),
+            ));
+        }
+        if let Some(arch) = &raw.arch
+            && !staves_deb::arch::is_valid(arch.get_ref())
+        {
+            return Err(diag(
+                arch.span(),
+                format!("`{}` is not a Debian architecture name", arch.get_ref()),
+                Some("for example \"amd64\" or \"arm64\"".into()),
+            ));
+        }
+        for (name, options) in &raw.package_options {
+            if let Some(version) = &options.get_ref().version {
+                request::parse_version_pin(version.get_ref())
+                    .map_err(|m| diag(version.span(), format!("package `{name}`: {m}"), None))?;
+            }
+        }
+        for repo in &raw.repositories {
+            let uri = repo.uri.get_ref();
+            if !(uri.starts_with("http://")
+                || uri.starts_with("https://")
+                || uri.starts_with("file:"))
+            {
+                return Err(diag(
+                    repo.uri.span(),
+                    format!("unsupported URI `{uri}`"),
+                    Some("use an http://, https:// or file: URI".into()),
+                ));
+            }
+            if repo.keyring.is_none() && !repo.trusted {
+                return Err(diag(
+                    repo.name.span(),
+                    format!("repository `{}` has no `keyring`", repo.name.get_ref()),
+                    Some("set `keyring = \"/path/to/key.gpg\"` (binary or armored), or `trusted = true` to skip verification".into()),
+                ));
+            }
+        }
+        Ok(Spec {
+            name,
+            packages,
+            command: raw.command.unwrap_or_default(),
+            arch: raw.arch,
+            recommends: raw.recommends.unwrap_or(false),
+            exclude: raw.exclude.unwrap_or_default(),
+            use_flags: raw.use_flags.unwrap_or_default(),
+            repositories: raw.repositories,
+            package_options: raw.package_options,
+            path: path.to_owned(),
+            source: source.to_owned(),
+        })
+    }
+
+    /// The directory relative paths in the spec are resolved against.
+    pub fn base_dir(&self) -> &Path {
+        match self.path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        }
+    }
+
+    /// A diagnostic pointing at `span` of this spec.
+    pub fn diagnostic(
+        &self,
+        span: Range<usize>,
+        message: String,
+        help: Option<String>,
+    ) -> Diagnostic {
+        Diagnostic::new(&self.path, &self.source, span, message, help)
+    }
+}
+
+const KNOWN_KEYS: &[&str] = &[
+    "name",
+    "packages",
+    "command",
+    "arch",
+    "recommends",
+    "exclude",
+    "use",
+    "repositories",
+];
+
+fn hint_for(message: &str) -> Option<String> {
+    if message.contains("unknown field") {
+        Some("check the spelling; see the spec reference in GUIDE.md".into())
+    } else if message.contains("invalid type") {
+        Some("check the value's type: lists are written [\"a\", \"b\"], strings in quotes".into())
+    } else {
+        None
+    }
+}
+
+/// The spec as TOML gives it, before validation.
+#[derive(Default)]
+struct RawSpec {
+    name: Option<Spanned<String>>,
+    packages: Option<Vec<Spanned<String>>>,
+    command: Option<Vec<String>>,
+    arch: Option<Spanned<String>>,
+    recommends: Option<bool>,
+    exclude: Option<Vec<Spanned<String>>>,
+    use_flags: Option<Vec<Spanned<String>>>,
+    repositories: Vec<RepositorySpec>,
+    package_options: BTreeMap<String, Spanned<PackageOptions>>,
+    unknown: Vec<Spanned<String>>,
+}
+
+/// A per-package table, or any other value under a key nobody knows.
+enum TableOrOther {
+    Table(PackageOptions),
+    Other,
+}
+
+impl<'de> Deserialize<'de> for TableOrOther {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = TableOrOther;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a per-package table")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<TableOrOther, A::Error> {
+                PackageOptions::deserialize(de::value::MapAccessDeserializer::new(map))
+                    .map(TableOrOther::Table)
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<TableOrOther, E> {
+                Ok(TableOrOther::Other)
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<TableOrOther, E> {
+                Ok(TableOrOther::Other)
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<TableOrOther, E> {
+                Ok(TableOrOther::Other)
+            }
+            fn visit_str<E>(self, _: &str) -> Result<TableOrOther, E> {
+                Ok(TableOrOther::Other)
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<TableOrOther, A::Error> {
+                while seq.next_element::<de::IgnoredAny>()?.is_some() {}
+                Ok(TableOrOther::Other)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl<'de> Deserialize<'de> for RawSpec {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = RawSpec;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a staves.toml spec")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawSpec, A::Error> {
+                let mut raw = RawSpec::default();
+                while let Some(key) = map.next_key::<Spanned<String>>()? {
+                    match key.get_ref().as_str() {
+                        "name" => raw.name = Some(map.next_value()?),
+                        "packages" => raw.packages = Some(map.next_value()?),
+                        "command" => raw.command = Some(map.next_value()?),
+                        "arch" => raw.arch = Some(map.next_value()?),
+                        "recommends" => raw.recommends = Some(map.next_value()?),
+                        "exclude" => raw.exclude = Some(map.next_value()?),
+                        "use" => raw.use_flags = Some(map.next_value()?),
+                        "repositories" => raw.repositories = map.next_value()?,
+                        _ => {
+                            let value: Spanned<TableOrOther> = map.next_value()?;
+                            let span = value.span();
+                            match value.into_inner() {
+                                TableOrOther::Table(options) => {
+                                    raw.package_options
+                                        .insert(key.into_inner(), Spanned::new(span, options));
+                                }
+                                TableOrOther::Other => raw.unknown.push(key),
+                            }
+                        }
+                    }
+                }
+                Ok(raw)
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
