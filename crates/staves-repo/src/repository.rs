@@ -294,7 +294,9 @@ impl RepositoryConfig {
         let mut out = Vec::new();
         for component in &self.components {
             let mut arch_list: Vec<&str> = archs.iter().map(String::as_str).collect();
-            if !release.all_in_arch_indices {
+            // apt reads `binary-all` only when the release lists `all` among its
+            // architectures and does not fold `all` packages into each arch's index.
+            if !release.all_in_arch_indices && release.architectures.iter().any(|a| a == "all") {
                 arch_list.push("all");
             }
             for arch in arch_list {

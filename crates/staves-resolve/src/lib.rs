@@ -1,1 +1,16 @@
-//! placeholder
+//! The resolver and the lockfile: from requested names to the exact set of Debian packages
+//! apt would install on an empty system, pinned so later builds repeat it.
+//!
+//! * [`universe`]: the packages of every synced repository, parsed on first lookup.
+//! * [`resolver`]: apt's marking algorithm, with readable explanations when it fails.
+//! * [`lockfile`]: `staves.lock`, versioned, sorted, stale when the spec's inputs change.
+
+pub mod error;
+pub mod lockfile;
+pub mod resolver;
+pub mod universe;
+
+pub use error::{Failure, ResolveError};
+pub use lockfile::{LockedPackage, LockedRepository, Lockfile};
+pub use resolver::{Request, Resolution, Task, resolve};
+pub use universe::{MultiArch, Package, PackageRef, Universe};

@@ -21,7 +21,7 @@
 //! Staves.
 
 mod error;
-mod request;
+pub mod request;
 
 use std::collections::BTreeMap;
 use std::ops::Range;

@@ -1,1 +1,20 @@
-fn main() {}
+//! `staves`: build minimal, reproducible container images from Debian's signed packages.
+
+mod cli;
+mod commands;
+mod progress;
+mod report;
+mod workspace;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    report::init_tracing(cli.global.verbose);
+    match commands::run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => report::print(&error),
+    }
+}

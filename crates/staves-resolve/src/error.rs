@@ -1,0 +1,127 @@
+//! Errors of resolution and of the lockfile.
+
+use std::fmt;
+
+/// Why one package could not be installed: the dependency that failed, and why each way of
+/// satisfying it failed in turn.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    /// `name version` of the package whose dependency failed.
+    pub subject: String,
+    /// The dependency group as written.
+    pub dependency: String,
+    /// One line per alternative tried, with the deeper failure that ruled it out.
+    pub reasons: Vec<(String, Option<Failure>)>,
+}
+
+impl Failure {
+    pub(crate) fn leaf(message: String) -> Self {
+        Failure {
+            subject: String::new(),
+            dependency: String::new(),
+            reasons: vec![(message, None)],
+        }
+    }
+
+    fn render(&self, f: &mut fmt::Formatter<'_>, depth: usize) -> fmt::Result {
+        let pad = "   ".repeat(depth);
+        if !self.subject.is_empty() {
+            writeln!(f, "{pad}{} depends on {}", self.subject, self.dependency)?;
+        }
+        for (i, (reason, nested)) in self.reasons.iter().enumerate() {
+            let last = i + 1 == self.reasons.len();
+            let branch = if self.subject.is_empty() {
+                ""
+            } else if last {
+                "└─ "
+            } else {
+                "├─ "
+            };
+            writeln!(f, "{pad}{branch}{reason}")?;
+            if let Some(nested) = nested {
+                nested.render(f, depth + 1)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.render(f, 0)
+    }
+}
+
+/// Everything that stops a resolution or a lockfile from being used.
+#[derive(Debug, thiserror::Error)]
+pub enum ResolveError {
+    /// A requested name matches no package and no provider.
+    #[error("no package named `{name}` is available")]
+    UnknownPackage {
+        /// Index of the request in the task.
+        request: usize,
+        /// The name asked for.
+        name: String,
+        /// Close names that exist.
+        suggestions: Vec<String>,
+    },
+    /// The package exists but no version fits the request.
+    #[error("no version of `{name}`{wanted} is available (available: {})", available.join(", "))]
+    NoVersion {
+        /// Index of the request.
+        request: usize,
+        /// The package.
+        name: String,
+        /// The constraint, formatted.
+        wanted: String,
+        /// Versions that exist.
+        available: Vec<String>,
+    },
+    /// A virtual name with several providers: the user must choose.
+    #[error("`{name}` is a virtual package provided by {}; request one of them", providers.join(", "))]
+    VirtualPackage {
+        /// Index of the request.
+        request: usize,
+        /// The virtual name.
+        name: String,
+        /// Real packages providing it.
+        providers: Vec<String>,
+    },
+    /// A dependency chain cannot be satisfied.
+    #[error("the request cannot be satisfied:\n{failure}")]
+    Unsatisfiable {
+        /// Index of the request.
+        request: usize,
+        /// Why.
+        failure: Failure,
+    },
+    /// A repository's index holds malformed data.
+    #[error("repository {repository}: {message}")]
+    BadIndex {
+        /// The repository.
+        repository: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// The lockfile cannot be read or written.
+    #[error("{path}: {message}")]
+    Lockfile {
+        /// Its path.
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+impl ResolveError {
+    /// Index of the request this error is about, to point at it in the spec.
+    pub fn request(&self) -> Option<usize> {
+        match self {
+            ResolveError::UnknownPackage { request, .. }
+            | ResolveError::NoVersion { request, .. }
+            | ResolveError::VirtualPackage { request, .. }
+            | ResolveError::Unsatisfiable { request, .. } => Some(*request),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,458 @@
+//! Choosing packages the way apt's `MarkInstall` does.
+//!
+//! * Every requested package is marked first; then each one's dependencies are walked in
+//!   request order, depth first, as `apt-get install` does.
+//! * A dependency group already satisfied by a marked package (directly or through
+//!   `Provides`) adds nothing. Otherwise its alternatives are tried in order; within one
+//!   alternative the real package comes first, then providers ranked as apt ranks them
+//!   (essential, important, native architecture, priority).
+//! * Each package has one candidate: its highest version, or the highest one allowed by a
+//!   pin in the spec. Where the candidate does not satisfy a versioned dependency, the highest
+//!   version that does is used instead (apt would give up there).
+//! * Conflicts and Breaks rule a candidate out. A candidate whose own dependencies cannot be
+//!   met is undone with everything it pulled in, and the next one is tried.
+//! * Essential packages are not implied; Recommends are followed only when asked.
+
+use std::collections::{HashMap, HashSet};
+
+use staves_deb::relation::{Dependency, Relation};
+use staves_deb::{Version, VersionOp};
+
+use crate::error::{Failure, ResolveError};
+use crate::universe::{MultiArch, Package, PackageRef, Universe};
+
+/// One requested package.
+#[derive(Debug, Clone)]
+pub struct Request {
+    /// Package name (or a virtual name with a single provider).
+    pub name: String,
+    /// Architecture qualifier; the native architecture when absent.
+    pub arch: Option<String>,
+    /// Version pin or constraint.
+    pub constraint: Option<(VersionOp, Version)>,
+}
+
+/// What to resolve.
+#[derive(Debug, Clone, Default)]
+pub struct Task {
+    /// Requested packages, in order.
+    pub requests: Vec<Request>,
+    /// Names kept out: dependencies on them count as met.
+    pub exclude: HashSet<String>,
+    /// Follow Recommends of every package.
+    pub recommends: bool,
+    /// Per-package override of `recommends` (for that package's own Recommends).
+    pub recommends_for: HashMap<String, bool>,
+    /// Per-package version pins from the spec.
+    pub pins: HashMap<String, (VersionOp, Version)>,
+}
+
+/// The chosen set.
+#[derive(Debug)]
+pub struct Resolution {
+    /// Chosen packages, sorted by name and architecture.
+    pub packages: Vec<PackageRef>,
+    /// `(excluded name, package that depended on it)`, for the build output.
+    pub excluded: Vec<(String, String)>,
+}
+
+/// Resolves `task` over `universe`.
+pub fn resolve(universe: &Universe<'_>, task: &Task) -> Result<Resolution, ResolveError> {
+    let mut solver = Solver {
+        universe,
+        task,
+        native: universe.native().to_owned(),
+        marked: Vec::new(),
+        excluded: Vec::new(),
+    };
+    // Pass 1: mark what was asked for, as apt marks command-line packages before their
+    // dependencies, so a request can satisfy another request's dependency.
+    let mut roots = Vec::new();
+    for (index, request) in task.requests.iter().enumerate() {
+        let package = solver.select_request(index, request)?;
+        if let Some(clash) = solver.conflict_with_marked(&package) {
+            return Err(ResolveError::Unsatisfiable {
+                request: index,
+                failure: Failure::leaf(format!(
+                    "{} {} conflicts with {clash}, which is also requested",
+                    package.name, package.version
+                )),
+            });
+        }
+        if !solver.is_marked(&package) {
+            solver.marked.push(package.clone());
+        }
+        roots.push(package);
+    }
+    // Pass 2: walk each request's dependencies.
+    for (index, package) in roots.iter().enumerate() {
+        solver
+            .install_dependencies(package, true)
+            .map_err(|failure| ResolveError::Unsatisfiable {
+                request: index,
+                failure,
+            })?;
+    }
+    let mut packages = solver.marked;
+    packages.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.arch.cmp(&b.arch)));
+    let mut excluded = solver.excluded;
+    excluded.sort();
+    excluded.dedup();
+    Ok(Resolution { packages, excluded })
+}
+
+struct Solver<'u, 'r> {
+    universe: &'u Universe<'r>,
+    task: &'u Task,
+    native: String,
+    /// Marked packages in marking order; undoing a failed attempt truncates it.
+    marked: Vec<PackageRef>,
+    excluded: Vec<(String, String)>,
+}
+
+impl Solver<'_, '_> {
+    /// The package version a request names.
+    fn select_request(&self, index: usize, request: &Request) -> Result<PackageRef, ResolveError> {
+        let arch = request.arch.clone().unwrap_or_else(|| self.native.clone());
+        let all = self.universe.packages(&request.name)?;
+        let of_arch: Vec<&PackageRef> = all
+            .iter()
+            .filter(|p| {
+                p.arch == arch
+                    || (p.arch == "all" && (arch == self.native || request.arch.is_some()))
+            })
+            .collect();
+        if of_arch.is_empty() {
+            let providers = self.universe.providers(&request.name)?;
+            let candidates: Vec<PackageRef> = providers
+                .iter()
+                .filter(|p| self.is_candidate(p) && (p.arch == arch || p.arch == "all"))
+                .cloned()
+                .collect();
+            return match candidates.as_slice() {
+                [only] if request.constraint.is_none() => Ok(only.clone()),
+                [] if all.is_empty() => Err(ResolveError::UnknownPackage {
+                    request: index,
+                    name: request.name.clone(),
+                    suggestions: self.universe.similar_names(&request.name, 3),
+                }),
+                [] => Err(ResolveError::NoVersion {
+                    request: index,
+                    name: format!("{}:{arch}", request.name),
+                    wanted: String::new(),
+                    available: all
+                        .iter()
+                        .map(|p| format!("{} ({})", p.version, p.arch))
+                        .collect(),
+                }),
+                many => Err(ResolveError::VirtualPackage {
+                    request: index,
+                    name: request.name.clone(),
+                    providers: many.iter().map(|p| p.name.clone()).collect(),
+                }),
+            };
+        }
+        let pin = request
+            .constraint
+            .as_ref()
+            .or_else(|| self.task.pins.get(&request.name));
+        of_arch
+            .iter()
+            .find(|p| pin.is_none_or(|(op, v)| op.admits(&p.version, v)))
+            .map(|p| (*p).clone())
+            .ok_or_else(|| ResolveError::NoVersion {
+                request: index,
+                name: request.name.clone(),
+                wanted: pin
+                    .map(|(op, v)| format!(" ({op} {v})"))
+                    .unwrap_or_default(),
+                available: of_arch.iter().map(|p| p.version.to_string()).collect(),
+            })
+    }
+
+    /// Whether `p` is its package's candidate: the highest version allowed by the pins.
+    fn is_candidate(&self, p: &Package) -> bool {
+        self.candidate_of(&p.name, &p.arch)
+            .is_some_and(|c| c.version == p.version)
+    }
+
+    fn candidate_of(&self, name: &str, arch: &str) -> Option<PackageRef> {
+        let pin = self.task.pins.get(name);
+        self.universe
+            .packages(name)
+            .ok()?
+            .iter()
+            .filter(|p| p.arch == arch)
+            .find(|p| pin.is_none_or(|(op, v)| op.admits(&p.version, v)))
+            .cloned()
+    }
+
+    fn is_marked(&self, p: &Package) -> bool {
+        self.marked
+            .iter()
+            .any(|m| m.name == p.name && m.arch == p.arch && m.version == p.version)
+    }
+
+    /// The marked package of this name and architecture, if any.
+    fn marked_slot(&self, name: &str, arch: &str) -> Option<&PackageRef> {
+        self.marked
+            .iter()
+            .find(|m| m.name == name && m.arch == arch)
+    }
+
+    /// The architecture a package's dependencies are resolved for.
+    fn dependency_arch<'p>(&'p self, p: &'p Package) -> &'p str {
+        if p.arch == "all" {
+            &self.native
+        } else {
+            &p.arch
+        }
+    }
+
+    fn arch_ok(&self, relation: &Relation, p: &Package, dep_arch: &str, provided: bool) -> bool {
+        let same = p.arch == dep_arch || p.arch == "all";
+        match relation.arch_qualifier.as_deref() {
+            None => same || p.multi_arch == MultiArch::Foreign,
+            Some("any") if provided => same || p.multi_arch == MultiArch::Foreign,
+            Some("any") => same || matches!(p.multi_arch, MultiArch::Foreign | MultiArch::Allowed),
+            Some("native") => p.arch == self.native || p.arch == "all",
+            Some(arch) => p.arch == arch || (p.arch == "all" && arch == self.native),
+        }
+    }
+
+    /// Whether package `p` satisfies `relation` of a package built for `dep_arch`.
+    fn satisfies(&self, relation: &Relation, p: &Package, dep_arch: &str) -> bool {
+        if p.name == relation.name
+            && relation.admits_version(&p.version)
+            && self.arch_ok(relation, p, dep_arch, false)
+        {
+            return true;
+        }
+        p.provides.iter().any(|provided| {
+            provided.name == relation.name
+                && match (&relation.constraint, &provided.constraint) {
+                    (None, _) => true,
+                    (Some((op, wanted)), Some((VersionOp::Eq, version))) => {
+                        op.admits(version, wanted)
+                    }
+                    (Some(_), _) => false,
+                }
+                && self.arch_ok(relation, p, dep_arch, true)
+        })
+    }
+
+    /// A marked package that `candidate` conflicts with, or that conflicts with it.
+    fn conflict_with_marked(&self, candidate: &Package) -> Option<String> {
+        let cand_arch = self.dependency_arch(candidate).to_owned();
+        for marked in &self.marked {
+            if marked.name == candidate.name && marked.arch == candidate.arch {
+                if marked.version != candidate.version {
+                    return Some(format!(
+                        "{} {} (two versions of one package)",
+                        marked.name, marked.version
+                    ));
+                }
+                continue;
+            }
+            let marked_arch = self.dependency_arch(marked);
+            let hit = candidate
+                .conflicts
+                .iter()
+                .any(|c| self.satisfies(c, marked, &cand_arch))
+                || marked
+                    .conflicts
+                    .iter()
+                    .any(|c| self.satisfies(c, candidate, marked_arch));
+            if hit {
+                return Some(format!("{} {}", marked.name, marked.version));
+            }
+        }
+        None
+    }
+
+    /// Marks what `package` depends on (and recommends, when asked), depth first.
+    fn install_dependencies(
+        &mut self,
+        package: &PackageRef,
+        from_user: bool,
+    ) -> Result<(), Failure> {
+        let recommends = if from_user {
+            *self
+                .task
+                .recommends_for
+                .get(&package.name)
+                .unwrap_or(&self.task.recommends)
+        } else {
+            self.task.recommends
+        };
+        let groups = package.depends.iter().map(|d| (d, true)).chain(
+            package
+                .recommends
+                .iter()
+                .filter(|_| recommends)
+                .map(|d| (d, false)),
+        );
+        for (group, critical) in groups {
+            if let Err(reasons) = self.satisfy_group(package, group) {
+                if critical {
+                    return Err(Failure {
+                        subject: format!(
+                            "{} {}",
+                            package.display_name(&self.native),
+                            package.version
+                        ),
+                        dependency: group.to_string(),
+                        reasons,
+                    });
+                }
+                tracing::debug!("recommendation {group} of {} left out", package.name);
+            }
+        }
+        Ok(())
+    }
+
+    /// Satisfies one dependency group, or says why each alternative failed.
+    fn satisfy_group(
+        &mut self,
+        package: &PackageRef,
+        group: &Dependency,
+    ) -> Result<(), Vec<(String, Option<Failure>)>> {
+        let dep_arch = self.dependency_arch(package).to_owned();
+        let applicable: Vec<&Relation> = group
+            .alternatives
+            .iter()
+            .filter(|r| r.applies_on(&dep_arch))
+            .collect();
+        if applicable.is_empty()
+            || self
+                .marked
+                .iter()
+                .any(|m| applicable.iter().any(|r| self.satisfies(r, m, &dep_arch)))
+        {
+            return Ok(());
+        }
+        let mut reasons = Vec::new();
+        for relation in applicable {
+            if self.task.exclude.contains(&relation.name) {
+                self.excluded
+                    .push((relation.name.clone(), package.name.clone()));
+                return Ok(());
+            }
+            let candidates = match self.candidates(relation, &dep_arch) {
+                Ok(c) => c,
+                Err(e) => {
+                    reasons.push((e.to_string(), None));
+                    continue;
+                }
+            };
+            if candidates.is_empty() {
+                reasons.push((self.why_no_candidate(relation, &dep_arch), None));
+            }
+            for candidate in candidates {
+                let label = format!(
+                    "{} {}",
+                    candidate.display_name(&self.native),
+                    candidate.version
+                );
+                if let Some(clash) = self.conflict_with_marked(&candidate) {
+                    reasons.push((format!("{label} conflicts with {clash}"), None));
+                    continue;
+                }
+                let checkpoint = self.marked.len();
+                let excluded_checkpoint = self.excluded.len();
+                self.marked.push(candidate.clone());
+                match self.install_dependencies(&candidate, false) {
+                    Ok(()) => return Ok(()),
+                    Err(nested) => {
+                        self.marked.truncate(checkpoint);
+                        self.excluded.truncate(excluded_checkpoint);
+                        reasons.push((format!("{label} cannot be installed"), Some(nested)));
+                    }
+                }
+            }
+        }
+        Err(reasons)
+    }
+
+    /// Installable versions for one alternative, in apt's order of preference.
+    fn candidates(
+        &self,
+        relation: &Relation,
+        dep_arch: &str,
+    ) -> Result<Vec<PackageRef>, ResolveError> {
+        let mut real: Vec<PackageRef> = Vec::new();
+        let packages = self.universe.packages(&relation.name)?;
+        let mut archs: Vec<&str> = packages.iter().map(|p| p.arch.as_str()).collect();
+        archs.sort_unstable();
+        archs.dedup();
+        for arch in archs {
+            if self.marked_slot(&relation.name, arch).is_some() {
+                continue; // another version is already chosen; it did not satisfy
+            }
+            let pin = self.task.pins.get(&relation.name);
+            let allowed: Vec<&PackageRef> = packages
+                .iter()
+                .filter(|p| p.arch == arch && pin.is_none_or(|(op, v)| op.admits(&p.version, v)))
+                .collect();
+            let fits = |p: &&&PackageRef| {
+                relation.admits_version(&p.version) && self.arch_ok(relation, p, dep_arch, false)
+            };
+            if let Some(found) = allowed
+                .first()
+                .filter(fits)
+                .or_else(|| allowed.iter().find(fits))
+            {
+                real.push((*found).clone());
+            }
+        }
+        let mut provided: Vec<PackageRef> = self
+            .universe
+            .providers(&relation.name)?
+            .iter()
+            .filter(|p| {
+                p.name != relation.name
+                    && self.is_candidate(p)
+                    && self.marked_slot(&p.name, &p.arch).is_none()
+                    && self.satisfies(relation, p, dep_arch)
+            })
+            .cloned()
+            .collect();
+        let native = self.native.as_str();
+        provided.sort_by_key(|p| {
+            (
+                !p.essential,
+                !p.important,
+                !(p.arch == native || p.arch == "all"),
+                p.priority,
+                p.name.clone(),
+            )
+        });
+        real.sort_by_key(|p| !(p.arch == native || p.arch == "all"));
+        real.extend(provided);
+        Ok(real)
+    }
+
+    fn why_no_candidate(&self, relation: &Relation, dep_arch: &str) -> String {
+        let packages = self.universe.packages(&relation.name).unwrap_or_default();
+        if let Some(marked) = self.marked.iter().find(|m| m.name == relation.name) {
+            return format!(
+                "{} {} is already chosen and does not satisfy it",
+                marked.name, marked.version
+            );
+        }
+        if packages.is_empty() {
+            return format!("no package named {} is available", relation.name);
+        }
+        let versions: Vec<String> = packages
+            .iter()
+            .map(|p| {
+                if p.arch == dep_arch || p.arch == "all" {
+                    p.version.to_string()
+                } else {
+                    format!("{} ({})", p.version, p.arch)
+                }
+            })
+            .collect();
+        format!("{} has only version {}", relation.name, versions.join(", "))
+    }
+}

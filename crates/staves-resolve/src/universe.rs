@@ -1,0 +1,242 @@
+//! The packages the resolver may choose from: every verified index of every repository,
+//! read lazily — a paragraph is parsed the first time its name is looked up.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use staves_deb::Version;
+use staves_deb::deb822::Paragraph;
+use staves_deb::relation::{self, Dependency, Relation};
+use staves_repo::SyncedRepository;
+
+use crate::error::ResolveError;
+
+/// `Multi-Arch:` of a package.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MultiArch {
+    /// No field: the package only satisfies dependencies of its own architecture.
+    No,
+    /// `same`: co-installable across architectures.
+    Same,
+    /// `foreign`: satisfies dependencies of any architecture.
+    Foreign,
+    /// `allowed`: satisfies `:any` dependencies of any architecture.
+    Allowed,
+}
+
+/// One version of one binary package, as an index describes it.
+#[derive(Debug)]
+pub struct Package {
+    /// Package name.
+    pub name: String,
+    /// Its version.
+    pub version: Version,
+    /// `Architecture:` (`amd64`, `all`, …).
+    pub arch: String,
+    /// `Multi-Arch:`.
+    pub multi_arch: MultiArch,
+    /// `Essential: yes`.
+    pub essential: bool,
+    /// `Important: yes`.
+    pub important: bool,
+    /// apt's priority rank: 1 required … 5 extra; lower is preferred between providers.
+    pub priority: u8,
+    /// `Pre-Depends` then `Depends`, in field order.
+    pub depends: Vec<Dependency>,
+    /// `Recommends`.
+    pub recommends: Vec<Dependency>,
+    /// `Conflicts` and `Breaks`.
+    pub conflicts: Vec<Relation>,
+    /// `Provides`: names with an optional `(= version)`.
+    pub provides: Vec<Relation>,
+    /// Path of the .deb below the repository root.
+    pub filename: String,
+    /// Size of the .deb.
+    pub size: u64,
+    /// SHA-256 of the .deb.
+    pub sha256: String,
+    /// Index of the repository it came from.
+    pub repository: usize,
+}
+
+impl Package {
+    /// `name:arch`, or just the name for the native architecture and `all`.
+    pub fn display_name(&self, native: &str) -> String {
+        if self.arch == native || self.arch == "all" {
+            self.name.clone()
+        } else {
+            format!("{}:{}", self.name, self.arch)
+        }
+    }
+}
+
+/// A shared handle to a package version.
+pub type PackageRef = Rc<Package>;
+
+/// Every package visible through the synced repositories.
+pub struct Universe<'r> {
+    repositories: &'r [SyncedRepository],
+    native: String,
+    by_name: RefCell<HashMap<String, Rc<Vec<PackageRef>>>>,
+    providers: RefCell<HashMap<String, Rc<Vec<PackageRef>>>>,
+}
+
+impl<'r> Universe<'r> {
+    /// A universe over `repositories` (in priority order for identical versions), resolving
+    /// for the `native` architecture.
+    pub fn new(repositories: &'r [SyncedRepository], native: &str) -> Self {
+        Universe {
+            repositories,
+            native: native.to_owned(),
+            by_name: RefCell::default(),
+            providers: RefCell::default(),
+        }
+    }
+
+    /// The architecture being resolved for.
+    pub fn native(&self) -> &str {
+        &self.native
+    }
+
+    /// The repositories, as given.
+    pub fn repositories(&self) -> &'r [SyncedRepository] {
+        self.repositories
+    }
+
+    /// Every version of every architecture of `name`, highest version first.
+    pub fn packages(&self, name: &str) -> Result<Rc<Vec<PackageRef>>, ResolveError> {
+        if let Some(found) = self.by_name.borrow().get(name) {
+            return Ok(found.clone());
+        }
+        let mut found = Vec::new();
+        for (repository, synced) in self.repositories.iter().enumerate() {
+            for (_, _, index) in &synced.indices {
+                for para in index.by_name(name) {
+                    found.push(parse_package(&para, repository, synced)?);
+                }
+            }
+        }
+        let found = Rc::new(dedup_sorted(found));
+        self.by_name
+            .borrow_mut()
+            .insert(name.to_owned(), found.clone());
+        Ok(found)
+    }
+
+    /// Every package version whose `Provides` names `name`.
+    pub fn providers(&self, name: &str) -> Result<Rc<Vec<PackageRef>>, ResolveError> {
+        if let Some(found) = self.providers.borrow().get(name) {
+            return Ok(found.clone());
+        }
+        let mut found = Vec::new();
+        for (repository, synced) in self.repositories.iter().enumerate() {
+            for (_, _, index) in &synced.indices {
+                for para in index.providers(name) {
+                    let package = parse_package(&para, repository, synced)?;
+                    if package.provides.iter().any(|p| p.name == name) {
+                        found.push(package);
+                    }
+                }
+            }
+        }
+        let found = Rc::new(dedup_sorted(found));
+        self.providers
+            .borrow_mut()
+            .insert(name.to_owned(), found.clone());
+        Ok(found)
+    }
+
+    /// Package names close to `name`, for "did you mean" hints.
+    pub fn similar_names(&self, name: &str, limit: usize) -> Vec<String> {
+        let mut scored: Vec<(f64, String)> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for synced in self.repositories {
+            for (_, _, index) in &synced.indices {
+                for candidate in index.names() {
+                    if !seen.insert(candidate) {
+                        continue;
+                    }
+                    let score = strsim::jaro_winkler(name, candidate);
+                    if score > 0.85 {
+                        scored.push((score, candidate.to_owned()));
+                    }
+                }
+            }
+        }
+        scored.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+        scored.into_iter().take(limit).map(|(_, n)| n).collect()
+    }
+}
+
+/// Highest version first; the same name, version and architecture only once (the first
+/// repository listing it wins).
+fn dedup_sorted(mut found: Vec<PackageRef>) -> Vec<PackageRef> {
+    found.sort_by(|a, b| {
+        b.version
+            .cmp(&a.version)
+            .then_with(|| a.repository.cmp(&b.repository))
+    });
+    found.dedup_by(|b, a| a.name == b.name && a.arch == b.arch && a.version == b.version);
+    found
+}
+
+fn parse_package(
+    para: &Paragraph<'_>,
+    repository: usize,
+    synced: &SyncedRepository,
+) -> Result<PackageRef, ResolveError> {
+    let bad = |message: String| ResolveError::BadIndex {
+        repository: synced.config.name.clone(),
+        message,
+    };
+    let name = para.get("Package").unwrap_or_default().to_owned();
+    let field = |f: &str| para.get(f).unwrap_or_default();
+    let version = Version::parse(field("Version")).map_err(|e| {
+        bad(format!(
+            "package {name}: version `{}`: {e}",
+            field("Version")
+        ))
+    })?;
+    let relations = |f: &str| {
+        relation::parse_field(field(f))
+            .map_err(|e| bad(format!("package {name} {version}: {f}: {e}")))
+    };
+    let mut depends = relations("Pre-Depends")?;
+    depends.extend(relations("Depends")?);
+    let flatten = |deps: Vec<Dependency>| -> Vec<Relation> {
+        deps.into_iter().flat_map(|d| d.alternatives).collect()
+    };
+    let mut conflicts = flatten(relations("Conflicts")?);
+    conflicts.extend(flatten(relations("Breaks")?));
+    let priority = match field("Priority") {
+        "required" => 1,
+        "important" => 2,
+        "standard" => 3,
+        "optional" => 4,
+        _ => 5,
+    };
+    let yes = |f: &str| field(f).eq_ignore_ascii_case("yes");
+    Ok(Rc::new(Package {
+        multi_arch: match field("Multi-Arch") {
+            "same" => MultiArch::Same,
+            "foreign" => MultiArch::Foreign,
+            "allowed" => MultiArch::Allowed,
+            _ => MultiArch::No,
+        },
+        arch: field("Architecture").to_owned(),
+        essential: yes("Essential"),
+        important: yes("Important") || yes("Protected"),
+        priority,
+        recommends: relations("Recommends")?,
+        provides: flatten(relations("Provides")?),
+        depends,
+        conflicts,
+        filename: field("Filename").to_owned(),
+        size: field("Size").parse().unwrap_or(0),
+        sha256: field("SHA256").to_ascii_lowercase(),
+        repository,
+        name,
+        version,
+    }))
+}

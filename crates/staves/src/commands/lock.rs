@@ -1,0 +1,29 @@
+//! `staves lock`: resolve and write `staves.lock`.
+
+use crate::cli::GlobalArgs;
+use crate::report::{CliError, status};
+use crate::workspace::Workspace;
+
+pub fn run(global: &GlobalArgs) -> Result<(), CliError> {
+    let workspace = Workspace::load(global)?;
+    if global.locked {
+        // `--locked` means: the lock must already be right; writing it would hide a drift.
+        workspace.matching_lock(true)?;
+        status(
+            "Locked",
+            &format!("{} is up to date", workspace.lock_path().display()),
+        );
+        return Ok(());
+    }
+    let lock = workspace.resolve()?;
+    lock.write(&workspace.lock_path())?;
+    status(
+        "Locked",
+        &format!(
+            "{} packages in {}",
+            lock.packages.len(),
+            workspace.lock_path().display()
+        ),
+    );
+    Ok(())
+}

@@ -1,0 +1,15 @@
+//! One module per command.
+
+mod lock;
+mod resolve;
+
+use crate::cli::{Cli, Command};
+use crate::report::CliError;
+
+/// Runs the command line's command.
+pub fn run(cli: Cli) -> Result<(), CliError> {
+    match &cli.command {
+        Command::Resolve(args) => resolve::run(&cli.global, args),
+        Command::Lock => lock::run(&cli.global),
+    }
+}

@@ -1,0 +1,60 @@
+//! Download progress on a terminal; nothing in pipes or CI.
+
+use std::io::IsTerminal;
+use std::sync::Arc;
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use staves_repo::{Progress, RepoError};
+
+/// A progress sink shared by every download of a command.
+pub struct TerminalProgress {
+    bar: Option<ProgressBar>,
+}
+
+impl TerminalProgress {
+    /// Removes the bar from the screen.
+    pub fn clear(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+/// A bar on stderr when it is a terminal and `CI` is unset; silent otherwise.
+pub fn for_terminal() -> Arc<TerminalProgress> {
+    let interactive = std::io::stderr().is_terminal() && std::env::var_os("CI").is_none();
+    let bar = interactive.then(|| {
+        let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
+        bar.set_style(
+            ProgressStyle::with_template("{spinner:.green} {msg:<12} {bytes:>10}/{total_bytes:<10} {bytes_per_sec:>12} {wide_bar:.cyan/blue}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        bar.set_message("Fetching");
+        bar.enable_steady_tick(Duration::from_millis(120));
+        bar
+    });
+    Arc::new(TerminalProgress { bar })
+}
+
+impl Progress for TerminalProgress {
+    fn started(&self, _what: &str, size: Option<u64>) {
+        if let (Some(bar), Some(size)) = (&self.bar, size) {
+            bar.inc_length(size);
+        }
+    }
+
+    fn advanced(&self, bytes: u64) {
+        if let Some(bar) = &self.bar {
+            bar.inc(bytes);
+        }
+    }
+
+    fn retrying(&self, what: &str, error: &RepoError, delay: Duration) {
+        let line = format!("retrying {what} in {delay:?}: {error}");
+        match &self.bar {
+            Some(bar) => bar.println(line),
+            None => tracing::warn!("{line}"),
+        }
+    }
+}

@@ -1,0 +1,280 @@
+//! What every command starts from: the spec, its repositories, the cache and the lockfile.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use staves_deb::sources::{self, SignedBy};
+use staves_repo::{Cache, Client, Freshness, KeySource, RepositoryConfig, SyncedRepository};
+use staves_resolve::{Lockfile, Request, Task, Universe, lockfile::fingerprint, resolve};
+use staves_spec::Spec;
+
+use crate::cli::GlobalArgs;
+use crate::progress;
+use crate::report::{CliError, LocatedResolveError, status};
+
+/// How long a fetched release is used before it is checked again.
+const RELEASE_MAX_AGE: Duration = Duration::from_secs(60 * 60);
+
+/// A loaded spec with everything needed to resolve it.
+pub struct Workspace {
+    pub spec: Spec,
+    pub arch: String,
+    pub repositories: Vec<RepositoryConfig>,
+    pub cache: Cache,
+    freshness: Freshness,
+    inputs: String,
+}
+
+impl Workspace {
+    pub fn load(global: &GlobalArgs) -> Result<Self, CliError> {
+        let spec = Spec::load(&global.file)?;
+        let arch = global
+            .arch
+            .clone()
+            .or_else(|| spec.arch.as_ref().map(|a| a.get_ref().clone()))
+            .unwrap_or_else(|| staves_deb::arch::host().to_owned());
+        let repositories = repositories(&spec)?;
+        let cache_root = global.cache.clone().unwrap_or_else(Cache::default_root);
+        let cache = Cache::open(cache_root)?;
+        let freshness = if global.offline {
+            Freshness::Offline
+        } else if global.refresh {
+            Freshness::Refresh
+        } else {
+            Freshness::MaxAge(RELEASE_MAX_AGE)
+        };
+        let inputs = inputs_fingerprint(&spec, &arch, &repositories);
+        Ok(Workspace {
+            spec,
+            arch,
+            repositories,
+            cache,
+            freshness,
+            inputs,
+        })
+    }
+
+    /// `staves.lock` beside the spec.
+    pub fn lock_path(&self) -> PathBuf {
+        self.spec.base_dir().join("staves.lock")
+    }
+
+    /// The lockfile when it exists and matches the spec; with `required`, anything else is
+    /// an error.
+    pub fn matching_lock(&self, required: bool) -> Result<Option<Lockfile>, CliError> {
+        let path = self.lock_path();
+        match Lockfile::read(&path)? {
+            Some(lock) if lock.matches(&self.inputs) => Ok(Some(lock)),
+            Some(_) if required => Err(CliError::StaleLock {
+                path,
+                missing: false,
+            }),
+            None if required => Err(CliError::StaleLock {
+                path,
+                missing: true,
+            }),
+            _ => Ok(None),
+        }
+    }
+
+    /// Syncs every repository (in parallel) and resolves the spec afresh.
+    pub fn resolve(&self) -> Result<Lockfile, CliError> {
+        let synced = self.sync()?;
+        let universe = Universe::new(&synced, &self.arch);
+        let resolution = resolve(&universe, &self.task()).map_err(|error| {
+            CliError::Resolve(Box::new(LocatedResolveError {
+                span: error
+                    .request()
+                    .and_then(|i| self.spec.packages.get(i))
+                    .map(|r| r.span.clone()),
+                source_text: self.spec.source.clone(),
+                path: self.spec.path.clone(),
+                error,
+            }))
+        })?;
+        for (name, needed_by) in &resolution.excluded {
+            status(
+                "Excluded",
+                &format!("{name} (a dependency of {needed_by}), as the spec asks"),
+            );
+        }
+        Ok(Lockfile::from_resolution(
+            &resolution,
+            &universe,
+            self.inputs.clone(),
+        )?)
+    }
+
+    fn sync(&self) -> Result<Vec<SyncedRepository>, CliError> {
+        let progress = progress::for_terminal();
+        let client = Client::new(progress.clone());
+        let mut archs = vec![self.arch.clone()];
+        for request in &self.spec.packages {
+            if let Some(a) = &request.arch
+                && !archs.contains(a)
+            {
+                archs.push(a.clone());
+            }
+        }
+        let now = SystemTime::now();
+        let results: Vec<_> = std::thread::scope(|s| {
+            let handles: Vec<_> = self
+                .repositories
+                .iter()
+                .map(|repo| {
+                    let (client, archs) = (&client, &archs);
+                    s.spawn(move || repo.sync(client, &self.cache, archs, self.freshness, now))
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join()
+                        .map_err(|_| CliError::Internal("repository sync panicked".into()))
+                })
+                .collect()
+        });
+        progress.clear();
+        let mut synced = Vec::new();
+        for result in results {
+            synced.push(result??);
+        }
+        Ok(synced)
+    }
+
+    fn task(&self) -> Task {
+        let mut task = Task {
+            requests: self
+                .spec
+                .packages
+                .iter()
+                .map(|r| Request {
+                    name: r.name.clone(),
+                    arch: r.arch.clone(),
+                    constraint: r.constraint.clone(),
+                })
+                .collect(),
+            exclude: self
+                .spec
+                .exclude
+                .iter()
+                .map(|e| e.get_ref().clone())
+                .collect::<HashSet<_>>(),
+            recommends: self.spec.recommends,
+            ..Task::default()
+        };
+        for (name, options) in &self.spec.package_options {
+            let options = options.get_ref();
+            if let Some(r) = options.recommends {
+                task.recommends_for.insert(name.clone(), r);
+            }
+            if let Some(version) = &options.version
+                && let Ok(pin) = staves_spec::request::parse_version_pin(version.get_ref())
+            {
+                task.pins.insert(name.clone(), pin);
+            }
+        }
+        task
+    }
+}
+
+/// The spec's repositories, or the host's apt sources when it names none.
+fn repositories(spec: &Spec) -> Result<Vec<RepositoryConfig>, CliError> {
+    if !spec.repositories.is_empty() {
+        return Ok(spec
+            .repositories
+            .iter()
+            .map(|r| {
+                let components: Vec<String> =
+                    r.components.iter().map(|c| c.get_ref().clone()).collect();
+                RepositoryConfig {
+                    name: r.name.get_ref().clone(),
+                    uri: r.uri.get_ref().trim_end_matches('/').to_owned(),
+                    suite: r.suite.get_ref().clone(),
+                    components: if components.is_empty() {
+                        vec!["main".into()]
+                    } else {
+                        components
+                    },
+                    keys: match &r.keyring {
+                        Some(path) => KeySource::Files(vec![spec.base_dir().join(path.get_ref())]),
+                        None => KeySource::Files(Vec::new()),
+                    },
+                    trusted: r.trusted,
+                }
+            })
+            .collect());
+    }
+    let entries = sources::read_host_sources(Path::new("/"))?;
+    if entries.is_empty() {
+        return Err(CliError::NoRepositories);
+    }
+    let mut names = HashSet::new();
+    Ok(entries
+        .into_iter()
+        .map(|e| {
+            let mut name = e.suite.trim_end_matches('/').replace('/', "-");
+            let mut n = 2;
+            while !names.insert(name.clone()) {
+                name = format!("{}-{n}", e.suite);
+                n += 1;
+            }
+            RepositoryConfig {
+                name,
+                uri: e.uri,
+                suite: e.suite,
+                components: e.components,
+                keys: match e.signed_by {
+                    SignedBy::Default => KeySource::AptDefault,
+                    SignedBy::Files(paths) => KeySource::Files(paths),
+                    SignedBy::Inline(text) => KeySource::Inline(text),
+                },
+                trusted: e.trusted,
+            }
+        })
+        .collect())
+}
+
+/// Everything resolution depends on, hashed: a lock made from other inputs is stale.
+fn inputs_fingerprint(spec: &Spec, arch: &str, repositories: &[RepositoryConfig]) -> String {
+    let mut lines = vec![
+        format!("arch={arch}"),
+        format!("recommends={}", spec.recommends),
+    ];
+    lines.extend(spec.packages.iter().map(|p| format!("request={p}")));
+    let mut excluded: Vec<&String> = spec.exclude.iter().map(|e| e.get_ref()).collect();
+    excluded.sort();
+    lines.extend(excluded.iter().map(|e| format!("exclude={e}")));
+    for (name, options) in &spec.package_options {
+        let o = options.get_ref();
+        lines.push(format!(
+            "package={name} version={:?} recommends={:?}",
+            o.version.as_ref().map(|v| v.get_ref()),
+            o.recommends
+        ));
+    }
+    for repo in repositories {
+        lines.push(format!(
+            "repository={} {} {} {} trusted={}",
+            repo.name,
+            repo.uri,
+            repo.suite,
+            repo.components.join(","),
+            repo.trusted
+        ));
+        if let KeySource::Files(paths) = &repo.keys {
+            for path in paths {
+                // The keyring's content counts: trusting other keys is a different input.
+                let digest = std::fs::read(path)
+                    .map(|bytes| hex::encode(<sha2::Sha256 as sha2::Digest>::digest(bytes)));
+                lines.push(format!(
+                    "keyring={} {}",
+                    path.display(),
+                    digest.unwrap_or_default()
+                ));
+            }
+        }
+    }
+    fingerprint(lines)
+}
