@@ -1,0 +1,281 @@
+//! Test fixtures: real .deb files built with dpkg-deb, indexed with apt-ftparchive, signed
+//! with a throwaway gpg key, and served over HTTP on 127.0.0.1.
+
+#![allow(dead_code)]
+
+pub mod server;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub fn run(cmd: &mut Command) -> Output {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+pub fn host_arch() -> String {
+    let out = run(Command::new("dpkg").arg("--print-architecture"));
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// A throwaway OpenPGP signing key in its own gpg home.
+pub struct Key {
+    pub home: PathBuf,
+    pub fingerprint: String,
+    pub armored: PathBuf,
+    pub binary: PathBuf,
+}
+
+impl Key {
+    pub fn generate(dir: &Path, name: &str) -> Key {
+        let home = dir.join(format!("gnupg-{name}"));
+        std::fs::create_dir_all(&home).expect("gpg home");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&home, std::fs::Permissions::from_mode(0o700)).expect("chmod");
+        }
+        let gpg = |args: &[&str]| {
+            run(Command::new("gpg")
+                .arg("--homedir")
+                .arg(&home)
+                .args(["--batch", "--quiet"])
+                .args(args))
+        };
+        gpg(&[
+            "--passphrase",
+            "",
+            "--quick-gen-key",
+            &format!("{name} <{name}@test.invalid>"),
+            "ed25519",
+            "sign",
+            "never",
+        ]);
+        let listing =
+            String::from_utf8_lossy(&gpg(&["--with-colons", "--list-keys"]).stdout).into_owned();
+        let fingerprint = listing
+            .lines()
+            .find(|l| l.starts_with("fpr:"))
+            .and_then(|l| l.split(':').nth(9))
+            .expect("fingerprint")
+            .to_owned();
+        let armored = dir.join(format!("{name}.asc"));
+        let binary = dir.join(format!("{name}.gpg"));
+        std::fs::write(&armored, gpg(&["--armor", "--export", &fingerprint]).stdout)
+            .expect("write key");
+        std::fs::write(&binary, gpg(&["--export", &fingerprint]).stdout).expect("write key");
+        Key {
+            home,
+            fingerprint,
+            armored,
+            binary,
+        }
+    }
+
+    fn gpg(&self) -> Command {
+        let mut c = Command::new("gpg");
+        c.arg("--homedir").arg(&self.home).args([
+            "--batch",
+            "--yes",
+            "--quiet",
+            "--default-key",
+            &self.fingerprint,
+        ]);
+        c
+    }
+}
+
+/// One package to build: name, version, architecture and extra control fields.
+pub struct Pkg<'a> {
+    pub name: &'a str,
+    pub version: &'a str,
+    pub arch: &'a str,
+    pub fields: &'a [(&'a str, &'a str)],
+}
+
+pub fn pkg<'a>(name: &'a str, version: &'a str, fields: &'a [(&'a str, &'a str)]) -> Pkg<'a> {
+    Pkg {
+        name,
+        version,
+        arch: "",
+        fields,
+    }
+}
+
+/// How to publish a suite's release.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Signing {
+    /// InRelease and Release.gpg.
+    Both,
+    /// Only Release + Release.gpg (no InRelease).
+    DetachedOnly,
+    /// Release alone.
+    Unsigned,
+}
+
+/// A repository directory with `dists/<suite>` and `pool/<suite>`.
+pub struct Repo {
+    pub root: PathBuf,
+    pub arch: String,
+}
+
+impl Repo {
+    pub fn new(root: &Path) -> Repo {
+        std::fs::create_dir_all(root).expect("repo root");
+        Repo {
+            root: root.to_owned(),
+            arch: host_arch(),
+        }
+    }
+
+    /// Builds the .debs of `suite` and writes its indices and release, signed by `key`.
+    pub fn publish(
+        &self,
+        suite: &str,
+        packages: &[Pkg<'_>],
+        key: &Key,
+        signing: Signing,
+        valid_until: Option<&str>,
+    ) {
+        let pool = self.root.join("pool").join(suite);
+        std::fs::create_dir_all(&pool).expect("pool");
+        let work = self.root.join(".build");
+        for p in packages {
+            let arch = if p.arch.is_empty() {
+                self.arch.as_str()
+            } else {
+                p.arch
+            };
+            let dir = work.join(format!("{}_{}", p.name, p.version));
+            let doc = dir.join("usr/share/doc").join(p.name);
+            std::fs::create_dir_all(dir.join("DEBIAN")).expect("DEBIAN");
+            std::fs::create_dir_all(&doc).expect("doc");
+            std::fs::write(
+                doc.join("copyright"),
+                format!("{} is free software.\n", p.name),
+            )
+            .expect("copyright");
+            let mut control = format!(
+                "Package: {}\nVersion: {}\nArchitecture: {arch}\nMaintainer: Test <t@test.invalid>\nDescription: test package {}\n",
+                p.name, p.version, p.name
+            );
+            for (k, v) in p.fields {
+                control.push_str(&format!("{k}: {v}\n"));
+            }
+            std::fs::write(dir.join("DEBIAN/control"), control).expect("control");
+            let deb = pool.join(format!(
+                "{}_{}_{arch}.deb",
+                p.name,
+                p.version.replace(':', "%3a")
+            ));
+            run(Command::new("dpkg-deb")
+                .args(["--root-owner-group", "-Zgzip", "--build"])
+                .arg(&dir)
+                .arg(&deb));
+        }
+        let _ = std::fs::remove_dir_all(&work);
+        let dists = self.root.join("dists").join(suite);
+        let binary = dists.join(format!("main/binary-{}", self.arch));
+        std::fs::create_dir_all(&binary).expect("binary dir");
+        let packages = run(Command::new("apt-ftparchive")
+            .current_dir(&self.root)
+            .arg("packages")
+            .arg(format!("pool/{suite}")));
+        std::fs::write(binary.join("Packages"), &packages.stdout).expect("Packages");
+        run(Command::new("xz")
+            .args(["-k", "-f"])
+            .arg(binary.join("Packages")));
+        run(Command::new("gzip")
+            .args(["-k", "-f", "-n"])
+            .arg(binary.join("Packages")));
+        for stale in ["Release", "InRelease", "Release.gpg"] {
+            let _ = std::fs::remove_file(dists.join(stale));
+        }
+        let release = run(Command::new("apt-ftparchive")
+            .current_dir(&self.root)
+            .args(["-o", &format!("APT::FTPArchive::Release::Suite={suite}")])
+            .args(["-o", &format!("APT::FTPArchive::Release::Codename={suite}")])
+            .args([
+                "-o",
+                &format!("APT::FTPArchive::Release::Architectures={}", self.arch),
+            ])
+            .args(["-o", "APT::FTPArchive::Release::Components=main"])
+            .arg("release")
+            .arg(format!("dists/{suite}")));
+        let mut text = String::from_utf8_lossy(&release.stdout).into_owned();
+        if let Some(until) = valid_until {
+            text = text.replacen("\nDate:", &format!("\nValid-Until: {until}\nDate:"), 1);
+        }
+        std::fs::write(dists.join("Release"), &text).expect("Release");
+        if signing == Signing::Both {
+            run(key
+                .gpg()
+                .arg("--clearsign")
+                .arg("-o")
+                .arg(dists.join("InRelease"))
+                .arg(dists.join("Release")));
+        }
+        if signing != Signing::Unsigned {
+            run(key
+                .gpg()
+                .args(["--armor", "--detach-sign", "-o"])
+                .arg(dists.join("Release.gpg"))
+                .arg(dists.join("Release")));
+        }
+    }
+
+    pub fn dists(&self, suite: &str) -> PathBuf {
+        self.root.join("dists").join(suite)
+    }
+}
+
+/// A spec using one repository at `uri`.
+pub fn spec(
+    dir: &Path,
+    packages: &[&str],
+    uri: &str,
+    suite: &str,
+    keyring: &Path,
+    extra: &str,
+) -> PathBuf {
+    let list = packages
+        .iter()
+        .map(|p| format!("{p:?}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let text = format!(
+        "name = \"test\"\npackages = [{list}]\n{extra}\n[[repositories]]\nname = \"local\"\nuri = \"{uri}\"\nsuite = \"{suite}\"\ncomponents = [\"main\"]\nkeyring = \"{}\"\n",
+        keyring.display()
+    );
+    std::fs::create_dir_all(dir).expect("spec dir");
+    let path = dir.join("staves.toml");
+    std::fs::write(&path, text).expect("spec");
+    path
+}
+
+/// Runs the staves binary.
+pub fn staves(args: &[&str], cache: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_staves"))
+        .args(args)
+        .arg("--cache")
+        .arg(cache)
+        .env("CI", "1")
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run staves")
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}

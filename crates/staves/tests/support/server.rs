@@ -1,0 +1,102 @@
+//! A small static HTTP/1.1 server on 127.0.0.1 for tests, with fault injection: answer 503
+//! to the next N requests, or cut chosen files off halfway through the body.
+
+use std::collections::HashSet;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+#[derive(Default)]
+pub struct Faults {
+    /// Answer 503 to this many upcoming requests.
+    pub unavailable: u32,
+    /// Paths whose bodies are cut off halfway (every time).
+    pub truncate: HashSet<String>,
+}
+
+pub struct Server {
+    pub base: String,
+    pub faults: Arc<Mutex<Faults>>,
+    pub log: Arc<Mutex<Vec<String>>>,
+}
+
+impl Server {
+    pub fn start(root: PathBuf) -> Server {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        let faults = Arc::new(Mutex::new(Faults::default()));
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (f, l) = (faults.clone(), log.clone());
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let (root, f, l) = (root.clone(), f.clone(), l.clone());
+                std::thread::spawn(move || {
+                    let _ = serve(stream, &root, &f, &l);
+                });
+            }
+        });
+        Server { base, faults, log }
+    }
+
+    pub fn requests(&self) -> Vec<String> {
+        self.log.lock().expect("log").clone()
+    }
+}
+
+fn serve(
+    stream: TcpStream,
+    root: &std::path::Path,
+    faults: &Mutex<Faults>,
+    log: &Mutex<Vec<String>>,
+) -> std::io::Result<()> {
+    let mut reader = BufReader::new(stream.try_clone()?);
+    let mut out = stream;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line)? == 0 {
+            return Ok(());
+        }
+        // Skip headers.
+        loop {
+            let mut h = String::new();
+            if reader.read_line(&mut h)? == 0 || h == "\r\n" || h == "\n" {
+                break;
+            }
+        }
+        let mut parts = line.split_whitespace();
+        let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or("/"));
+        log.lock().expect("log").push(path.to_owned());
+        {
+            let mut f = faults.lock().expect("faults");
+            if f.unavailable > 0 {
+                f.unavailable -= 1;
+                out.write_all(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n")?;
+                continue;
+            }
+        }
+        let file = root.join(path.trim_start_matches('/'));
+        let body = match std::fs::read(&file) {
+            Ok(b) if !path.contains("..") => b,
+            _ => {
+                out.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")?;
+                continue;
+            }
+        };
+        write!(
+            out,
+            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        )?;
+        if method == "HEAD" {
+            continue;
+        }
+        if faults.lock().expect("faults").truncate.contains(path) {
+            out.write_all(&body[..body.len() / 2])?;
+            out.flush()?;
+            return Ok(()); // close mid-body
+        }
+        out.write_all(&body)?;
+        let _ = reader.get_mut().read(&mut []);
+    }
+}
