@@ -83,20 +83,7 @@ impl RepositoryConfig {
                 ring.add_bytes(text.as_bytes(), &format!("inline key of {}", self.name))?;
                 Ok(ring)
             }
-            KeySource::AptDefault => {
-                let mut paths = vec![PathBuf::from("/etc/apt/trusted.gpg")];
-                if let Ok(dir) = std::fs::read_dir("/etc/apt/trusted.gpg.d") {
-                    let mut more: Vec<PathBuf> =
-                        dir.filter_map(|e| e.ok().map(|e| e.path())).collect();
-                    more.sort();
-                    paths.extend(more);
-                }
-                paths.retain(|p| {
-                    p.is_file()
-                        && matches!(p.extension().and_then(|e| e.to_str()), Some("gpg" | "asc"))
-                });
-                Keyring::from_files(&paths)
-            }
+            KeySource::AptDefault => Keyring::from_files(&apt_default_keyrings()),
         }
     }
 
@@ -179,7 +166,7 @@ impl RepositoryConfig {
         let what = format!("{}/InRelease", self.dists());
         if use_cached {
             let bytes = std::fs::read(&cached).map_err(RepoError::io("reading", &cached))?;
-            return self.accept(&bytes, None, &what, now);
+            return self.accept(cache, &bytes, None, &what, now);
         }
         if freshness == Freshness::Offline {
             return Err(RepoError::NotCached {
@@ -188,10 +175,12 @@ impl RepositoryConfig {
         }
         let (signed, release) = match client.get_bytes(&what) {
             Ok(bytes) => {
-                let release = self.accept(&bytes, None, &what, now)?;
+                let release = self.accept(cache, &bytes, None, &what, now)?;
                 (bytes, release)
             }
-            Err(RepoError::Status { status: 404, .. }) => self.fetch_detached(client, now)?,
+            Err(RepoError::Status { status: 404, .. }) => {
+                self.fetch_detached(client, cache, now)?
+            }
             Err(e) => return Err(e),
         };
         // Store the release in InRelease form only when it was one; a detached pair is kept
@@ -207,6 +196,7 @@ impl RepositoryConfig {
     fn fetch_detached(
         &self,
         client: &Client,
+        cache: &Cache,
         now: SystemTime,
     ) -> Result<(Vec<u8>, Release), RepoError> {
         let what = format!("{}/Release", self.dists());
@@ -216,7 +206,7 @@ impl RepositoryConfig {
             Err(RepoError::Status { status: 404, .. }) => None,
             Err(e) => return Err(e),
         };
-        let release = self.accept(&data, signature.as_deref(), &what, now)?;
+        let release = self.accept(cache, &data, signature.as_deref(), &what, now)?;
         // Cache the pair as one file: the signature is re-checked from it on later runs.
         let mut combined = Vec::new();
         combined.extend_from_slice(DETACHED_MAGIC);
@@ -229,6 +219,7 @@ impl RepositoryConfig {
     /// Verifies (unless trusted) and parses a release, refusing expired ones.
     fn accept(
         &self,
+        cache: &Cache,
         bytes: &[u8],
         detached: Option<&[u8]>,
         what: &str,
@@ -251,20 +242,23 @@ impl RepositoryConfig {
                 false => text.to_owned(),
             }
         } else {
-            let keyring = self.keyring()?;
-            match (clear_signed, signature) {
-                (true, _) => keyring.verify_cleartext(text, what)?,
-                (false, Some(sig)) => {
-                    keyring.verify_detached(data, sig, what)?;
-                    text.to_owned()
-                }
-                (false, None) => {
-                    return Err(RepoError::Signature {
-                        what: what.to_owned(),
-                        message: "is not signed; set `trusted = true` on the repository only if \
-                                  you trust it without a signature"
-                            .into(),
-                    });
+            // Verifying costs far more than everything else a warm run does, so a verified
+            // body is remembered under a digest of the exact release, signature and keyring
+            // bytes: any change to one of them verifies afresh.
+            let memo = cache.entry(
+                "releases",
+                &self.verification_digest(data, signature)?,
+                ".verified",
+            );
+            match std::fs::read_to_string(&memo) {
+                Ok(body) => body,
+                Err(_) => {
+                    let body = self.verify(text, data, clear_signed, signature, what)?;
+                    cache.write_atomic(&memo, |f| {
+                        f.write_all(body.as_bytes())
+                            .map_err(RepoError::io("writing", &memo))
+                    })?;
+                    body
                 }
             }
         };
@@ -283,6 +277,58 @@ impl RepositoryConfig {
             }
         }
         Ok(release)
+    }
+
+    /// Checks the signature and returns the signed text.
+    fn verify(
+        &self,
+        text: &str,
+        data: &[u8],
+        clear_signed: bool,
+        signature: Option<&[u8]>,
+        what: &str,
+    ) -> Result<String, RepoError> {
+        let keyring = self.keyring()?;
+        match (clear_signed, signature) {
+            (true, _) => keyring.verify_cleartext(text, what),
+            (false, Some(sig)) => {
+                keyring.verify_detached(data, sig, what)?;
+                Ok(text.to_owned())
+            }
+            (false, None) => Err(RepoError::Signature {
+                what: what.to_owned(),
+                message: "is not signed; set `trusted = true` on the repository only if \
+                          you trust it without a signature"
+                    .into(),
+            }),
+        }
+    }
+
+    /// SHA-256 over the release, its signature and every byte of the keyring.
+    fn verification_digest(
+        &self,
+        data: &[u8],
+        signature: Option<&[u8]>,
+    ) -> Result<String, RepoError> {
+        let mut hasher = Sha256::new();
+        for part in [data, signature.unwrap_or_default()] {
+            hasher.update((part.len() as u64).to_le_bytes());
+            hasher.update(part);
+        }
+        let files = match &self.keys {
+            KeySource::Inline(text) => {
+                hasher.update(text.as_bytes());
+                Vec::new()
+            }
+            KeySource::Files(paths) => paths.clone(),
+            KeySource::AptDefault => apt_default_keyrings(),
+        };
+        for path in files {
+            let bytes = std::fs::read(&path).map_err(RepoError::io("reading keyring", &path))?;
+            hasher.update((bytes.len() as u64).to_le_bytes());
+            hasher.update(&bytes);
+        }
+        Ok(hex::encode(hasher.finalize()))
     }
 
     /// `(component, arch, path, entry)` of each index to read, in the best compression.
@@ -370,6 +416,20 @@ impl RepositoryConfig {
             None => download(&plain),
         }
     }
+}
+
+/// apt's global keyrings: `/etc/apt/trusted.gpg` and `/etc/apt/trusted.gpg.d/*.{gpg,asc}`.
+fn apt_default_keyrings() -> Vec<PathBuf> {
+    let mut paths = vec![PathBuf::from("/etc/apt/trusted.gpg")];
+    if let Ok(dir) = std::fs::read_dir("/etc/apt/trusted.gpg.d") {
+        let mut more: Vec<PathBuf> = dir.filter_map(|e| e.ok().map(|e| e.path())).collect();
+        more.sort();
+        paths.extend(more);
+    }
+    paths.retain(|p| {
+        p.is_file() && matches!(p.extension().and_then(|e| e.to_str()), Some("gpg" | "asc"))
+    });
+    paths
 }
 
 const DETACHED_MAGIC: &[u8; 16] = b"STAVES-DETACHED\n";

@@ -597,3 +597,43 @@ fn is_temporary(path: &Path) -> bool {
     path.file_name()
         .is_some_and(|n| n.to_string_lossy().starts_with(".tmp-"))
 }
+
+#[test]
+fn a_cached_release_is_verified_again_when_the_keyring_changes() {
+    let f = fixture();
+    let server = Server::start(f.root.clone());
+    let tmp = tempfile::tempdir().expect("tmp");
+    let cache = tmp.path().join("cache");
+    let good = spec(
+        tmp.path(),
+        &["hello"],
+        &server.base,
+        "stable",
+        &f.key.armored,
+        "",
+    );
+    let out = staves(&["resolve", "-f", good.to_str().expect("utf8")], &cache);
+    assert!(out.status.success(), "{}", stderr(&out));
+    // Same cache, same cached release, but a keyring that does not hold the signer.
+    let bad = spec(
+        tmp.path(),
+        &["hello"],
+        &server.base,
+        "stable",
+        &f.other.armored,
+        "",
+    );
+    let out = staves(
+        &["resolve", "--offline", "-f", bad.to_str().expect("utf8")],
+        &cache,
+    );
+    assert!(
+        !out.status.success(),
+        "a cached verification must not outlive its keyring"
+    );
+    assert!(
+        stderr(&out).contains("not in the keyring"),
+        "{}",
+        stderr(&out)
+    );
+}
