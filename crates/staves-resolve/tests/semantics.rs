@@ -1,0 +1,315 @@
+//! Debian relationship semantics on small, hand-written indices: alternatives, providers,
+//! versioned Provides, Multi-Arch, Conflicts and Breaks, exclusions, pins, several suites.
+
+use std::collections::HashMap;
+
+use staves_deb::{Version, VersionOp};
+use staves_repo::{KeySource, PackageIndex, Release, RepositoryConfig, SyncedRepository};
+use staves_resolve::{Request, ResolveError, Task, Universe, resolve};
+
+/// A repository from `Packages` paragraphs; `Filename`/`SHA256` are filled in.
+fn repo(name: &str, paragraphs: &[&str]) -> SyncedRepository {
+    let text: String = paragraphs
+        .iter()
+        .map(|p| {
+            let arch = if p.contains("Architecture:") {
+                ""
+            } else {
+                "Architecture: amd64\n"
+            };
+            format!(
+                "{}\n{arch}Filename: pool/x.deb\nSize: 1\nSHA256: {}\n\n",
+                p.trim(),
+                "0".repeat(64)
+            )
+        })
+        .collect();
+    SyncedRepository {
+        config: RepositoryConfig {
+            name: name.into(),
+            uri: "http://127.0.0.1/".into(),
+            suite: name.into(),
+            components: vec!["main".into()],
+            keys: KeySource::Files(Vec::new()),
+            trusted: true,
+        },
+        release: Release::parse("Suite: x\nSHA256:\n", "test").expect("release"),
+        indices: vec![("main".into(), "amd64".into(), PackageIndex::from_text(text))],
+    }
+}
+
+fn request(name: &str) -> Request {
+    let (name, arch) = match name.split_once(':') {
+        Some((n, a)) => (n, Some(a.to_owned())),
+        None => (name, None),
+    };
+    Request {
+        name: name.into(),
+        arch,
+        constraint: None,
+    }
+}
+
+fn task(names: &[&str]) -> Task {
+    Task {
+        requests: names.iter().map(|n| request(n)).collect(),
+        ..Task::default()
+    }
+}
+
+fn chosen(repos: &[SyncedRepository], task: &Task) -> Vec<String> {
+    let universe = Universe::new(repos, "amd64");
+    let resolution = resolve(&universe, task).unwrap_or_else(|e| panic!("{e}"));
+    resolution
+        .packages
+        .iter()
+        .map(|p| format!("{}:{}={}", p.name, p.arch, p.version))
+        .collect()
+}
+
+fn error(repos: &[SyncedRepository], task: &Task) -> ResolveError {
+    let universe = Universe::new(repos, "amd64");
+    resolve(&universe, task).expect_err("must fail")
+}
+
+#[test]
+fn first_satisfiable_alternative_wins() {
+    let repos = [repo(
+        "r",
+        &[
+            "Package: app\nVersion: 1\nDepends: missing | second | third",
+            "Package: second\nVersion: 1",
+            "Package: third\nVersion: 1",
+        ],
+    )];
+    assert_eq!(
+        chosen(&repos, &task(&["app"])),
+        ["app:amd64=1", "second:amd64=1"]
+    );
+}
+
+#[test]
+fn an_already_chosen_alternative_satisfies_a_later_group() {
+    // As apt: `c` depends on `d | b`, but `b` was already marked for `a`.
+    let repos = [repo(
+        "r",
+        &[
+            "Package: a\nVersion: 1\nDepends: b | d",
+            "Package: c\nVersion: 1\nDepends: d | b",
+            "Package: b\nVersion: 1",
+            "Package: d\nVersion: 1",
+        ],
+    )];
+    assert_eq!(
+        chosen(&repos, &task(&["a", "c"])),
+        ["a:amd64=1", "b:amd64=1", "c:amd64=1"]
+    );
+}
+
+#[test]
+fn versioned_provides_satisfy_versioned_dependencies() {
+    let repos = [repo(
+        "r",
+        &[
+            "Package: app\nVersion: 1\nDepends: virt (>= 2)",
+            "Package: old\nVersion: 1\nProvides: virt (= 1)",
+            "Package: new\nVersion: 1\nProvides: virt (= 3)",
+            "Package: unversioned\nVersion: 1\nProvides: virt\nPriority: required",
+        ],
+    )];
+    assert_eq!(
+        chosen(&repos, &task(&["app"])),
+        ["app:amd64=1", "new:amd64=1"]
+    );
+}
+
+#[test]
+fn conflicts_and_breaks_rule_out_candidates() {
+    let repos = [repo(
+        "r",
+        &[
+            "Package: app\nVersion: 1\nDepends: base, impl-a | impl-b",
+            "Package: base\nVersion: 1",
+            "Package: impl-a\nVersion: 1\nBreaks: base (<< 2)",
+            "Package: impl-b\nVersion: 1",
+        ],
+    )];
+    assert_eq!(
+        chosen(&repos, &task(&["app"])),
+        ["app:amd64=1", "base:amd64=1", "impl-b:amd64=1"]
+    );
+
+    let both = [repo(
+        "r",
+        &[
+            "Package: x\nVersion: 1\nConflicts: y",
+            "Package: y\nVersion: 1",
+        ],
+    )];
+    let err = error(&both, &task(&["x", "y"])).to_string();
+    assert!(err.contains("conflicts with"), "{err}");
+}
+
+#[test]
+fn cycles_terminate() {
+    let repos = [repo(
+        "r",
+        &[
+            "Package: a\nVersion: 1\nDepends: b",
+            "Package: b\nVersion: 1\nPre-Depends: a",
+        ],
+    )];
+    assert_eq!(chosen(&repos, &task(&["a"])), ["a:amd64=1", "b:amd64=1"]);
+}
+
+#[test]
+fn multi_arch_qualifiers() {
+    let repos = [repo(
+        "r",
+        &[
+            "Package: tool\nVersion: 1\nDepends: perl:any, helper, lib:arm64",
+            "Package: perl\nVersion: 1\nArchitecture: arm64\nMulti-Arch: allowed",
+            "Package: helper\nVersion: 1\nArchitecture: arm64\nMulti-Arch: foreign",
+            "Package: lib\nVersion: 1\nArchitecture: arm64\nMulti-Arch: same",
+            "Package: lib\nVersion: 1\nArchitecture: amd64\nMulti-Arch: same",
+        ],
+    )];
+    assert_eq!(
+        chosen(&repos, &task(&["tool"])),
+        [
+            "helper:arm64=1",
+            "lib:arm64=1",
+            "perl:arm64=1",
+            "tool:amd64=1"
+        ]
+    );
+    // Without Multi-Arch, a foreign-architecture package does not satisfy a plain dependency.
+    let strict = [repo(
+        "r",
+        &[
+            "Package: tool\nVersion: 1\nDepends: helper",
+            "Package: helper\nVersion: 1\nArchitecture: arm64",
+        ],
+    )];
+    let err = error(&strict, &task(&["tool"])).to_string();
+    assert!(err.contains("helper has only version 1 (arm64)"), "{err}");
+    assert_eq!(
+        chosen(&strict, &task(&["helper:arm64"])),
+        ["helper:arm64=1"]
+    );
+}
+
+#[test]
+fn highest_version_across_suites_unless_pinned() {
+    let repos = [
+        repo(
+            "main",
+            &[
+                "Package: lib\nVersion: 1.0-1",
+                "Package: app\nVersion: 1\nDepends: lib",
+            ],
+        ),
+        repo("updates", &["Package: lib\nVersion: 1.0-1+deb12u1"]),
+    ];
+    assert_eq!(
+        chosen(&repos, &task(&["app"])),
+        ["app:amd64=1", "lib:amd64=1.0-1+deb12u1"]
+    );
+
+    let mut pinned = task(&["app"]);
+    pinned.pins.insert(
+        "lib".into(),
+        (VersionOp::Eq, Version::parse("1.0-1").expect("v")),
+    );
+    assert_eq!(chosen(&repos, &pinned), ["app:amd64=1", "lib:amd64=1.0-1"]);
+
+    let mut req = task(&[]);
+    req.requests.push(Request {
+        name: "lib".into(),
+        arch: None,
+        constraint: Some((VersionOp::Lt, Version::parse("1.0-1+deb12u1").expect("v"))),
+    });
+    assert_eq!(chosen(&repos, &req), ["lib:amd64=1.0-1"]);
+}
+
+#[test]
+fn exclusions_count_as_satisfied_and_are_reported() {
+    let repos = [repo(
+        "r",
+        &[
+            "Package: nginx\nVersion: 1\nDepends: iproute2 | other",
+            "Package: iproute2\nVersion: 1",
+            "Package: other\nVersion: 1",
+        ],
+    )];
+    let mut t = task(&["nginx"]);
+    t.exclude.insert("iproute2".into());
+    let universe = Universe::new(&repos, "amd64");
+    let resolution = resolve(&universe, &t).expect("resolves");
+    let names: Vec<_> = resolution
+        .packages
+        .iter()
+        .map(|p| p.name.as_str())
+        .collect();
+    assert_eq!(names, ["nginx"]);
+    assert_eq!(
+        resolution.excluded,
+        [("iproute2".to_owned(), "nginx".to_owned())]
+    );
+}
+
+#[test]
+fn virtual_requests() {
+    let one = [repo("r", &["Package: mawk\nVersion: 1\nProvides: awk"])];
+    assert_eq!(chosen(&one, &task(&["awk"])), ["mawk:amd64=1"]);
+    let two = [repo(
+        "r",
+        &[
+            "Package: mawk\nVersion: 1\nProvides: awk",
+            "Package: gawk\nVersion: 1\nProvides: awk",
+        ],
+    )];
+    assert!(matches!(
+        error(&two, &task(&["awk"])),
+        ResolveError::VirtualPackage { .. }
+    ));
+}
+
+#[test]
+fn failures_explain_the_chain() {
+    let repos = [repo(
+        "r",
+        &[
+            "Package: app\nVersion: 1\nDepends: mid",
+            "Package: mid\nVersion: 2\nDepends: leaf (>= 5)",
+            "Package: leaf\nVersion: 4",
+        ],
+    )];
+    let err = error(&repos, &task(&["app"]));
+    let ResolveError::Unsatisfiable { failure, .. } = &err else {
+        panic!("unexpected {err}");
+    };
+    let text = failure.to_string();
+    let expected = "app 1 depends on mid\n└─ mid 2 cannot be installed\n   mid 2 depends on leaf (>= 5)\n   └─ leaf has only version 4\n";
+    assert_eq!(text, expected);
+    let unknown = error(&repos, &task(&["ap"]));
+    assert!(
+        matches!(&unknown, ResolveError::UnknownPackage { suggestions, .. } if suggestions.contains(&"app".to_owned())),
+        "{unknown:?}"
+    );
+}
+
+#[test]
+fn recommends_only_when_asked() {
+    let repos = [repo(
+        "r",
+        &[
+            "Package: app\nVersion: 1\nRecommends: extra",
+            "Package: extra\nVersion: 1",
+        ],
+    )];
+    assert_eq!(chosen(&repos, &task(&["app"])), ["app:amd64=1"]);
+    let mut t = task(&["app"]);
+    t.recommends_for = HashMap::from([("app".to_owned(), true)]);
+    assert_eq!(chosen(&repos, &t), ["app:amd64=1", "extra:amd64=1"]);
+}
