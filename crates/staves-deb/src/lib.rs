@@ -5,10 +5,12 @@
 //! * [`relation`]: `Depends`-style fields: alternatives, version constraints, arch qualifiers.
 //! * [`sources`]: the host's apt sources, deb822 `*.sources` and one-line `sources.list`.
 //! * [`arch`]: Debian architecture names and the host's own.
+//! * [`deb`]: `.deb` files: control files read up front, contents as a decompressing stream.
 //!
 //! Nothing here touches the network; every other Staves crate builds on these types.
 
 pub mod arch;
+pub mod deb;
 pub mod deb822;
 pub mod relation;
 pub mod sources;

@@ -130,6 +130,50 @@ impl Client {
         }
     }
 
+    /// Opens `url` from byte `from` on. Returns the body and whether the server honoured the
+    /// range (`206`); a `200` means the body starts at byte 0 again.
+    pub fn open_range(
+        &self,
+        url: &str,
+        from: u64,
+    ) -> Result<(Box<dyn Read + Send>, bool), RepoError> {
+        if from == 0 || url.starts_with("file:") {
+            return self.open(url).map(|body| (body, false));
+        }
+        match self
+            .agent
+            .get(url)
+            .header("Range", format!("bytes={from}-"))
+            .call()
+        {
+            Ok(response) => {
+                let partial = response.status() == 206;
+                Ok((Box::new(response.into_body().into_reader()), partial))
+            }
+            Err(ureq::Error::StatusCode(status)) => Err(RepoError::Status {
+                url: url.to_owned(),
+                status,
+            }),
+            Err(e) => Err(RepoError::Network {
+                url: url.to_owned(),
+                message: e.to_string(),
+            }),
+        }
+    }
+
+    /// Number of attempts per fetch.
+    pub fn attempts(&self) -> u32 {
+        self.attempts
+    }
+
+    /// Sleeps before attempt `attempt` (1-based) and reports the retry.
+    pub(crate) fn backoff(&self, what: &str, error: &RepoError, attempt: u32) {
+        let delay = (self.base_delay * 2u32.saturating_pow(attempt.saturating_sub(1)))
+            .min(Duration::from_secs(10));
+        self.progress.retrying(what, error, delay);
+        std::thread::sleep(delay);
+    }
+
     fn open(&self, url: &str) -> Result<Box<dyn Read + Send>, RepoError> {
         if let Some(path) = url
             .strip_prefix("file://")
@@ -166,7 +210,7 @@ pub fn network(url: &str) -> impl Fn(std::io::Error) -> RepoError + '_ {
     }
 }
 
-fn is_transient(e: &RepoError) -> bool {
+pub(crate) fn is_transient(e: &RepoError) -> bool {
     match e {
         RepoError::Network { .. } | RepoError::Checksum { .. } | RepoError::Size { .. } => true,
         RepoError::Status { status, .. } => matches!(status, 408 | 429 | 500..=599),

@@ -11,10 +11,12 @@
 //! * [`release`]: the `Release` format and its checksum list.
 //! * [`http`]: fetching with retries and progress reporting.
 //! * [`cache`]: the content-addressed store.
+//! * [`debs`]: package downloads, parallel, resumable, verified.
 //! * [`index`]: a `Packages` file with a persistent lookup table, mapped rather than parsed.
 //! * [`repository`]: one configured source, synchronised into indices.
 
 pub mod cache;
+pub mod debs;
 pub mod error;
 pub mod http;
 pub mod index;

@@ -67,6 +67,49 @@ pub struct PackageOptions {
     pub use_flags: Vec<Spanned<String>>,
 }
 
+/// An account from `[[accounts]]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountSpec {
+    /// User name.
+    pub name: Spanned<String>,
+    /// User id (next free from 1000 when absent).
+    pub uid: Option<u32>,
+    /// Primary group name (a group named like the user when absent).
+    pub group: Option<String>,
+    /// Primary group id when the group is created.
+    pub gid: Option<u32>,
+    /// Home directory.
+    pub home: Option<String>,
+    /// Login shell.
+    pub shell: Option<String>,
+    /// Supplementary groups.
+    #[serde(default)]
+    pub groups: Vec<String>,
+}
+
+/// A path from `[[paths]]`: a directory, a file (inline `content` or local `source`) or a
+/// symlink (`target`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PathSpec {
+    /// Absolute path in the image.
+    pub path: Spanned<String>,
+    /// `dir`, `file` or `symlink`; inferred from the other keys when absent.
+    #[serde(rename = "type")]
+    pub kind: Option<Spanned<String>>,
+    /// Octal mode as a string (`"0755"`).
+    pub mode: Option<Spanned<String>>,
+    /// Owner (user name).
+    pub owner: Option<String>,
+    /// File content.
+    pub content: Option<String>,
+    /// Local file whose content is copied, relative to the spec.
+    pub source: Option<Spanned<String>>,
+    /// Symlink target.
+    pub target: Option<String>,
+}
+
 /// A parsed spec.
 #[derive(Debug, Clone)]
 pub struct Spec {
@@ -88,6 +131,30 @@ pub struct Spec {
     pub repositories: Vec<RepositorySpec>,
     /// Per-package tables.
     pub package_options: BTreeMap<String, Spanned<PackageOptions>>,
+    /// Image tag (`latest` when absent).
+    pub tag: Option<String>,
+    /// Default arguments to `command`.
+    pub cmd: Vec<String>,
+    /// Environment variables.
+    pub environment: BTreeMap<String, String>,
+    /// Working directory.
+    pub workdir: Option<String>,
+    /// User to run as (name or uid, optionally `:group`).
+    pub user: Option<Spanned<String>>,
+    /// Exposed ports (`"80"`, `"53/udp"`).
+    pub ports: Vec<Spanned<String>>,
+    /// Volumes.
+    pub volumes: Vec<String>,
+    /// Image config labels.
+    pub labels: BTreeMap<String, String>,
+    /// Manifest annotations.
+    pub annotations: BTreeMap<String, String>,
+    /// Stop signal (`SIGTERM`).
+    pub stop_signal: Option<String>,
+    /// Accounts.
+    pub accounts: Vec<AccountSpec>,
+    /// Extra paths.
+    pub paths: Vec<PathSpec>,
     /// Where the spec was read from.
     pub path: PathBuf,
     /// Its text, for diagnostics and the lockfile's fingerprint.
@@ -188,6 +255,46 @@ impl Spec {
                 ));
             }
         }
+        for port in raw.ports.iter().flatten() {
+            let (number, proto) = port
+                .get_ref()
+                .split_once('/')
+                .unwrap_or((port.get_ref(), "tcp"));
+            if number.parse::<u16>().is_err() || !matches!(proto, "tcp" | "udp" | "sctp") {
+                return Err(diag(
+                    port.span(),
+                    format!("`{}` is not a port", port.get_ref()),
+                    Some("write \"80\", \"8080/tcp\" or \"53/udp\"".into()),
+                ));
+            }
+        }
+        for p in raw.paths.iter().flatten() {
+            if !p.path.get_ref().starts_with('/') {
+                return Err(diag(
+                    p.path.span(),
+                    "paths in the image must be absolute".into(),
+                    None,
+                ));
+            }
+            if let Some(mode) = &p.mode
+                && u32::from_str_radix(mode.get_ref(), 8).map_or(true, |m| m > 0o7777)
+            {
+                return Err(diag(
+                    mode.span(),
+                    format!("`{}` is not an octal mode", mode.get_ref()),
+                    Some("write it as a string, e.g. \"0755\"".into()),
+                ));
+            }
+            if let Some(kind) = &p.kind
+                && !matches!(kind.get_ref().as_str(), "dir" | "file" | "symlink")
+            {
+                return Err(diag(
+                    kind.span(),
+                    format!("unknown path type `{}`", kind.get_ref()),
+                    Some("use \"dir\", \"file\" or \"symlink\"".into()),
+                ));
+            }
+        }
         Ok(Spec {
             name,
             packages,
@@ -198,6 +305,18 @@ impl Spec {
             use_flags: raw.use_flags.unwrap_or_default(),
             repositories: raw.repositories,
             package_options: raw.package_options,
+            tag: raw.tag,
+            cmd: raw.cmd.unwrap_or_default(),
+            environment: raw.environment.unwrap_or_default(),
+            workdir: raw.workdir,
+            user: raw.user,
+            ports: raw.ports.unwrap_or_default(),
+            volumes: raw.volumes.unwrap_or_default(),
+            labels: raw.labels.unwrap_or_default(),
+            annotations: raw.annotations.unwrap_or_default(),
+            stop_signal: raw.stop_signal,
+            accounts: raw.accounts.unwrap_or_default(),
+            paths: raw.paths.unwrap_or_default(),
             path: path.to_owned(),
             source: source.to_owned(),
         })
@@ -256,6 +375,18 @@ struct RawSpec {
     repositories: Vec<RepositorySpec>,
     package_options: BTreeMap<String, Spanned<PackageOptions>>,
     unknown: Vec<Spanned<String>>,
+    tag: Option<String>,
+    cmd: Option<Vec<String>>,
+    environment: Option<BTreeMap<String, String>>,
+    workdir: Option<String>,
+    user: Option<Spanned<String>>,
+    ports: Option<Vec<Spanned<String>>>,
+    volumes: Option<Vec<String>>,
+    labels: Option<BTreeMap<String, String>>,
+    annotations: Option<BTreeMap<String, String>>,
+    stop_signal: Option<String>,
+    accounts: Option<Vec<AccountSpec>>,
+    paths: Option<Vec<PathSpec>>,
 }
 
 /// A per-package table, or any other value under a key nobody knows.
@@ -320,6 +451,18 @@ impl<'de> Deserialize<'de> for RawSpec {
                         "exclude" => raw.exclude = Some(map.next_value()?),
                         "use" => raw.use_flags = Some(map.next_value()?),
                         "repositories" => raw.repositories = map.next_value()?,
+                        "tag" => raw.tag = Some(map.next_value()?),
+                        "cmd" => raw.cmd = Some(map.next_value()?),
+                        "environment" => raw.environment = Some(map.next_value()?),
+                        "workdir" => raw.workdir = Some(map.next_value()?),
+                        "user" => raw.user = Some(map.next_value()?),
+                        "ports" => raw.ports = Some(map.next_value()?),
+                        "volumes" => raw.volumes = Some(map.next_value()?),
+                        "labels" => raw.labels = Some(map.next_value()?),
+                        "annotations" => raw.annotations = Some(map.next_value()?),
+                        "stop-signal" => raw.stop_signal = Some(map.next_value()?),
+                        "accounts" => raw.accounts = Some(map.next_value()?),
+                        "paths" => raw.paths = Some(map.next_value()?),
                         _ => {
                             let value: Spanned<TableOrOther> = map.next_value()?;
                             let span = value.span();

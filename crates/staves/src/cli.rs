@@ -52,6 +52,26 @@ pub enum Command {
     Resolve(ResolveArgs),
     /// Resolve and write `staves.lock` next to the spec.
     Lock,
+    /// Build the image: `--output image.tar` (docker-archive), `--output DIR` (OCI layout),
+    /// or `--load` into the local Docker or podman.
+    Build(BuildArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// Where to write the image: a path ending in `.tar` is a docker-archive, anything else
+    /// an OCI image layout directory.
+    #[arg(long, short)]
+    pub output: Option<PathBuf>,
+    /// Load the image into the local Docker (or podman when Docker is absent).
+    #[arg(long)]
+    pub load: bool,
+    /// Image tag (default: the spec's `tag`, else `latest`).
+    #[arg(long, short)]
+    pub tag: Option<String>,
+    /// Parallel package downloads.
+    #[arg(long, default_value_t = 8)]
+    pub jobs: usize,
 }
 
 #[derive(Debug, Args)]

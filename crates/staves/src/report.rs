@@ -38,6 +38,12 @@ pub enum CliError {
     NoRepositories,
     #[error("writing output: {0}")]
     Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Image(#[from] staves_image::ImageError),
+    #[error(transparent)]
+    Oci(#[from] staves_oci::OciError),
+    #[error("{0}")]
+    Usage(String),
     #[error("internal error: {0}")]
     Internal(String),
 }

@@ -1,5 +1,6 @@
 //! One module per command.
 
+mod build;
 mod lock;
 mod resolve;
 
@@ -11,5 +12,6 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
     match &cli.command {
         Command::Resolve(args) => resolve::run(&cli.global, args),
         Command::Lock => lock::run(&cli.global),
+        Command::Build(args) => build::run(&cli.global, args),
     }
 }

@@ -1,0 +1,229 @@
+//! `.deb` files: an `ar` archive holding `debian-binary`, `control.tar.*` and `data.tar.*`.
+//!
+//! [`DebFile`] reads the member table and the control archive up front (it is small) and
+//! hands out the data archive as a decompressing stream, so package contents go straight
+//! from the `.deb` into an image layer without being unpacked anywhere.
+
+use std::fs::File;
+use std::io::{self, BufReader, Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+
+/// Why a `.deb` could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum DebError {
+    /// Reading the file failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The .deb.
+        path: PathBuf,
+        /// The I/O error.
+        source: io::Error,
+    },
+    /// The file is not a valid Debian binary package.
+    #[error("{path}: {message}")]
+    Malformed {
+        /// The .deb.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// How a member is compressed, from its name's extension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    /// `.tar`
+    None,
+    /// `.tar.gz`
+    Gzip,
+    /// `.tar.xz`
+    Xz,
+    /// `.tar.zst`
+    Zstd,
+    /// `.tar.bz2`
+    Bzip2,
+}
+
+impl Compression {
+    fn from_member(name: &str, prefix: &str) -> Option<Compression> {
+        match name.strip_prefix(prefix)? {
+            ".tar" => Some(Compression::None),
+            ".tar.gz" => Some(Compression::Gzip),
+            ".tar.xz" => Some(Compression::Xz),
+            ".tar.zst" => Some(Compression::Zstd),
+            ".tar.bz2" => Some(Compression::Bzip2),
+            _ => None,
+        }
+    }
+
+    /// Wraps `inner` in the matching decompressor.
+    pub fn decoder<'a, R: Read + 'a>(self, inner: R) -> io::Result<Box<dyn Read + 'a>> {
+        Ok(match self {
+            Compression::None => Box::new(inner),
+            Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(inner)),
+            Compression::Xz => Box::new(liblzma::read::XzDecoder::new_multi_decoder(inner)),
+            Compression::Zstd => {
+                Box::new(ruzstd::decoding::StreamingDecoder::new(inner).map_err(io::Error::other)?)
+            }
+            Compression::Bzip2 => Box::new(bzip2::read::MultiBzDecoder::new(inner)),
+        })
+    }
+}
+
+/// Files of the control archive that image assembly uses.
+#[derive(Debug, Clone, Default)]
+pub struct ControlFiles {
+    /// `control`: the package's paragraph.
+    pub control: String,
+    /// `md5sums`, when shipped.
+    pub md5sums: Option<String>,
+    /// `conffiles`, when shipped.
+    pub conffiles: Option<String>,
+    /// `postinst`, when shipped (read for the effects images need, never run).
+    pub postinst: Option<String>,
+    /// Newest modification time in the control archive: when the package was built.
+    pub mtime: u64,
+}
+
+/// An opened `.deb`.
+#[derive(Debug)]
+pub struct DebFile {
+    path: PathBuf,
+    /// Parsed control archive.
+    pub control: ControlFiles,
+    data_offset: u64,
+    data_size: u64,
+    data_compression: Compression,
+}
+
+impl DebFile {
+    /// Reads the member table and the control archive of the `.deb` at `path`.
+    pub fn open(path: &Path) -> Result<Self, DebError> {
+        let io_err = |source| DebError::Io {
+            path: path.to_owned(),
+            source,
+        };
+        let malformed = |message: String| DebError::Malformed {
+            path: path.to_owned(),
+            message,
+        };
+        let mut file = BufReader::new(File::open(path).map_err(io_err)?);
+        let mut magic = [0u8; 8];
+        file.read_exact(&mut magic).map_err(io_err)?;
+        if &magic != b"!<arch>\n" {
+            return Err(malformed("not an ar archive".into()));
+        }
+        let mut offset = 8u64;
+        let mut control = None;
+        let mut data = None;
+        let mut saw_binary = false;
+        loop {
+            let mut header = [0u8; 60];
+            match file.read_exact(&mut header) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => break,
+                Err(e) => return Err(io_err(e)),
+            }
+            if &header[58..60] != b"`\n" {
+                return Err(malformed(format!("bad ar member header at byte {offset}")));
+            }
+            let name = String::from_utf8_lossy(&header[..16])
+                .trim_end()
+                .trim_end_matches('/')
+                .to_owned();
+            let size: u64 = String::from_utf8_lossy(&header[48..58])
+                .trim()
+                .parse()
+                .map_err(|_| malformed(format!("bad size of member {name}")))?;
+            let start = offset + 60;
+            if name == "debian-binary" {
+                let mut version = String::new();
+                (&mut file)
+                    .take(size)
+                    .read_to_string(&mut version)
+                    .map_err(io_err)?;
+                if !version.starts_with("2.") {
+                    return Err(malformed(format!(
+                        "unsupported format version {}",
+                        version.trim()
+                    )));
+                }
+                saw_binary = true;
+            } else if let Some(c) = Compression::from_member(&name, "control") {
+                let limited = (&mut file).take(size);
+                control = Some(
+                    read_control(c.decoder(limited).map_err(io_err)?)
+                        .map_err(|e| malformed(format!("control archive: {e}")))?,
+                );
+                // The decoder may stop before the member's end; seek to it below.
+            } else if let Some(c) = Compression::from_member(&name, "data") {
+                data = Some((start, size, c));
+            }
+            offset = start + size + (size % 2);
+            file.seek(SeekFrom::Start(offset)).map_err(io_err)?;
+        }
+        if !saw_binary {
+            return Err(malformed("no debian-binary member".into()));
+        }
+        let control = control.ok_or_else(|| malformed("no control archive".into()))?;
+        let (data_offset, data_size, data_compression) =
+            data.ok_or_else(|| malformed("no data archive".into()))?;
+        Ok(DebFile {
+            path: path.to_owned(),
+            control,
+            data_offset,
+            data_size,
+            data_compression,
+        })
+    }
+
+    /// Compression of the data archive.
+    pub fn data_compression(&self) -> Compression {
+        self.data_compression
+    }
+
+    /// The data archive as an uncompressed tar stream.
+    pub fn data(&self) -> Result<Box<dyn Read>, DebError> {
+        let io_err = |source| DebError::Io {
+            path: self.path.clone(),
+            source,
+        };
+        let mut file = File::open(&self.path).map_err(io_err)?;
+        file.seek(SeekFrom::Start(self.data_offset))
+            .map_err(io_err)?;
+        let limited = BufReader::with_capacity(1 << 16, file).take(self.data_size);
+        self.data_compression.decoder(limited).map_err(io_err)
+    }
+}
+
+/// Reads the interesting files out of a control tar.
+fn read_control(reader: Box<dyn Read + '_>) -> io::Result<ControlFiles> {
+    let mut files = ControlFiles::default();
+    let mut archive = tar::Archive::new(reader);
+    for entry in archive.entries()? {
+        let mut entry = entry?;
+        files.mtime = files.mtime.max(entry.header().mtime().unwrap_or(0));
+        let path = entry
+            .path()?
+            .to_string_lossy()
+            .trim_start_matches("./")
+            .to_owned();
+        let slot = match path.as_str() {
+            "control" => None,
+            "md5sums" => Some(&mut files.md5sums),
+            "conffiles" => Some(&mut files.conffiles),
+            "postinst" => Some(&mut files.postinst),
+            _ => continue,
+        };
+        let mut text = String::new();
+        entry.read_to_string(&mut text)?;
+        match slot {
+            None => files.control = text,
+            Some(slot) => *slot = Some(text),
+        }
+    }
+    if files.control.trim().is_empty() {
+        return Err(io::Error::other("no control file"));
+    }
+    Ok(files)
+}

@@ -1,0 +1,360 @@
+//! `/etc/passwd`, `/etc/group`, `/etc/shadow` and `/etc/gshadow`.
+//!
+//! Debian's standard system accounts are the ones base-passwd defines (its `passwd.master`
+//! and `group.master`), which its postinst would install; they are written whether or not
+//! base-passwd is in the image, so `www-data` or `nobody` always exist. Accounts from the spec
+//! are added after them.
+
+/// A user account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    /// Login name.
+    pub name: String,
+    /// User id.
+    pub uid: u32,
+    /// Primary group id.
+    pub gid: u32,
+    /// GECOS field.
+    pub gecos: String,
+    /// Home directory.
+    pub home: String,
+    /// Login shell.
+    pub shell: String,
+}
+
+/// A group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Group {
+    /// Group name.
+    pub name: String,
+    /// Group id.
+    pub gid: u32,
+    /// Supplementary members.
+    pub members: Vec<String>,
+}
+
+/// An account requested by the spec: a user (with a group of its own unless `group` names one).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AccountRequest {
+    /// User name.
+    pub name: String,
+    /// User id; the next free id from 1000 when absent.
+    pub uid: Option<u32>,
+    /// Primary group name; a group named like the user when absent.
+    pub group: Option<String>,
+    /// Primary group id, when the group is created.
+    pub gid: Option<u32>,
+    /// Home directory; `/home/<name>` when absent.
+    pub home: Option<String>,
+    /// Shell; `/usr/sbin/nologin` when absent.
+    pub shell: Option<String>,
+    /// Supplementary groups (must exist).
+    pub groups: Vec<String>,
+}
+
+/// Why an account cannot be added.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AccountError {
+    /// The name or id is taken.
+    #[error("account `{0}` clashes with an existing account")]
+    Clash(String),
+    /// A group named as supplementary or primary does not exist.
+    #[error("group `{0}` does not exist")]
+    NoGroup(String),
+    /// The name is not a valid login name.
+    #[error("`{0}` is not a valid account name")]
+    BadName(String),
+}
+
+/// The accounts of an image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Accounts {
+    /// Users, in file order.
+    pub users: Vec<User>,
+    /// Groups, in file order.
+    pub groups: Vec<Group>,
+}
+
+const BASE_USERS: &[(&str, u32, u32, &str, &str, &str)] = &[
+    ("root", 0, 0, "root", "/root", "/bin/bash"),
+    ("daemon", 1, 1, "daemon", "/usr/sbin", "/usr/sbin/nologin"),
+    ("bin", 2, 2, "bin", "/bin", "/usr/sbin/nologin"),
+    ("sys", 3, 3, "sys", "/dev", "/usr/sbin/nologin"),
+    ("sync", 4, 65534, "sync", "/bin", "/bin/sync"),
+    ("games", 5, 60, "games", "/usr/games", "/usr/sbin/nologin"),
+    ("man", 6, 12, "man", "/var/cache/man", "/usr/sbin/nologin"),
+    ("lp", 7, 7, "lp", "/var/spool/lpd", "/usr/sbin/nologin"),
+    ("mail", 8, 8, "mail", "/var/mail", "/usr/sbin/nologin"),
+    ("news", 9, 9, "news", "/var/spool/news", "/usr/sbin/nologin"),
+    (
+        "uucp",
+        10,
+        10,
+        "uucp",
+        "/var/spool/uucp",
+        "/usr/sbin/nologin",
+    ),
+    ("proxy", 13, 13, "proxy", "/bin", "/usr/sbin/nologin"),
+    (
+        "www-data",
+        33,
+        33,
+        "www-data",
+        "/var/www",
+        "/usr/sbin/nologin",
+    ),
+    (
+        "backup",
+        34,
+        34,
+        "backup",
+        "/var/backups",
+        "/usr/sbin/nologin",
+    ),
+    (
+        "list",
+        38,
+        38,
+        "Mailing List Manager",
+        "/var/list",
+        "/usr/sbin/nologin",
+    ),
+    ("irc", 39, 39, "ircd", "/run/ircd", "/usr/sbin/nologin"),
+    (
+        "nobody",
+        65534,
+        65534,
+        "nobody",
+        "/nonexistent",
+        "/usr/sbin/nologin",
+    ),
+];
+
+const BASE_GROUPS: &[(&str, u32)] = &[
+    ("root", 0),
+    ("daemon", 1),
+    ("bin", 2),
+    ("sys", 3),
+    ("adm", 4),
+    ("tty", 5),
+    ("disk", 6),
+    ("lp", 7),
+    ("mail", 8),
+    ("news", 9),
+    ("uucp", 10),
+    ("man", 12),
+    ("proxy", 13),
+    ("kmem", 15),
+    ("dialout", 20),
+    ("fax", 21),
+    ("voice", 22),
+    ("cdrom", 24),
+    ("floppy", 25),
+    ("tape", 26),
+    ("sudo", 27),
+    ("audio", 29),
+    ("dip", 30),
+    ("www-data", 33),
+    ("backup", 34),
+    ("operator", 37),
+    ("list", 38),
+    ("irc", 39),
+    ("src", 40),
+    ("shadow", 42),
+    ("utmp", 43),
+    ("video", 44),
+    ("sasl", 45),
+    ("plugdev", 46),
+    ("staff", 50),
+    ("games", 60),
+    ("users", 100),
+    ("nogroup", 65534),
+];
+
+impl Accounts {
+    /// Debian's standard accounts, as base-passwd defines them.
+    pub fn debian_base() -> Self {
+        Accounts {
+            users: BASE_USERS
+                .iter()
+                .map(|&(name, uid, gid, gecos, home, shell)| User {
+                    name: name.into(),
+                    uid,
+                    gid,
+                    gecos: gecos.into(),
+                    home: home.into(),
+                    shell: shell.into(),
+                })
+                .collect(),
+            groups: BASE_GROUPS
+                .iter()
+                .map(|&(name, gid)| Group {
+                    name: name.into(),
+                    gid,
+                    members: Vec::new(),
+                })
+                .collect(),
+        }
+    }
+
+    /// The user named `name`.
+    pub fn user(&self, name: &str) -> Option<&User> {
+        self.users.iter().find(|u| u.name == name)
+    }
+
+    /// The group named `name`.
+    pub fn group(&self, name: &str) -> Option<&Group> {
+        self.groups.iter().find(|g| g.name == name)
+    }
+
+    /// Adds a requested account (and its own group when needed).
+    pub fn add(&mut self, request: &AccountRequest) -> Result<&User, AccountError> {
+        let valid = !request.name.is_empty()
+            && request.name.len() <= 32
+            && request
+                .name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_-.".contains(&b))
+            && !request.name.starts_with('-');
+        if !valid {
+            return Err(AccountError::BadName(request.name.clone()));
+        }
+        let uid = match request.uid {
+            Some(uid) => uid,
+            None => (1000..60000)
+                .find(|id| !self.users.iter().any(|u| u.uid == *id))
+                .unwrap_or(60000),
+        };
+        if self
+            .users
+            .iter()
+            .any(|u| u.name == request.name || u.uid == uid)
+        {
+            return Err(AccountError::Clash(request.name.clone()));
+        }
+        let gid = match &request.group {
+            Some(group) => {
+                self.group(group)
+                    .ok_or_else(|| AccountError::NoGroup(group.clone()))?
+                    .gid
+            }
+            None => {
+                let gid = request.gid.unwrap_or(uid);
+                if self
+                    .groups
+                    .iter()
+                    .any(|g| g.name == request.name || g.gid == gid)
+                {
+                    return Err(AccountError::Clash(request.name.clone()));
+                }
+                self.groups.push(Group {
+                    name: request.name.clone(),
+                    gid,
+                    members: Vec::new(),
+                });
+                gid
+            }
+        };
+        for extra in &request.groups {
+            let group = self
+                .groups
+                .iter_mut()
+                .find(|g| g.name == *extra)
+                .ok_or_else(|| AccountError::NoGroup(extra.clone()))?;
+            group.members.push(request.name.clone());
+        }
+        self.users.push(User {
+            name: request.name.clone(),
+            uid,
+            gid,
+            gecos: String::new(),
+            home: request
+                .home
+                .clone()
+                .unwrap_or_else(|| format!("/home/{}", request.name)),
+            shell: request
+                .shell
+                .clone()
+                .unwrap_or_else(|| "/usr/sbin/nologin".into()),
+        });
+        Ok(self
+            .users
+            .last()
+            .unwrap_or_else(|| unreachable!("just pushed")))
+    }
+
+    /// `/etc/passwd`.
+    pub fn passwd(&self) -> String {
+        self.users
+            .iter()
+            .map(|u| {
+                format!(
+                    "{}:x:{}:{}:{}:{}:{}\n",
+                    u.name, u.uid, u.gid, u.gecos, u.home, u.shell
+                )
+            })
+            .collect()
+    }
+
+    /// `/etc/group`.
+    pub fn group_file(&self) -> String {
+        self.groups
+            .iter()
+            .map(|g| format!("{}:x:{}:{}\n", g.name, g.gid, g.members.join(",")))
+            .collect()
+    }
+
+    /// `/etc/shadow`: every account locked (`*`); no password ages, so nothing depends on the
+    /// build date.
+    pub fn shadow(&self) -> String {
+        self.users
+            .iter()
+            .map(|u| format!("{}:*::0:99999:7:::\n", u.name))
+            .collect()
+    }
+
+    /// `/etc/gshadow`.
+    pub fn gshadow(&self) -> String {
+        self.groups
+            .iter()
+            .map(|g| format!("{}:*::{}\n", g.name, g.members.join(",")))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base_accounts_and_requests() {
+        let mut a = Accounts::debian_base();
+        assert!(
+            a.passwd()
+                .contains("www-data:x:33:33:www-data:/var/www:/usr/sbin/nologin\n")
+        );
+        assert!(a.group_file().contains("nogroup:x:65534:\n"));
+        let user = a
+            .add(&AccountRequest {
+                name: "app".into(),
+                groups: vec!["www-data".into()],
+                ..Default::default()
+            })
+            .expect("adds")
+            .clone();
+        assert_eq!((user.uid, user.gid), (1000, 1000));
+        assert!(a.group_file().contains("www-data:x:33:app\n"));
+        assert!(a.group_file().contains("app:x:1000:\n"));
+        let clash = a.add(&AccountRequest {
+            name: "root".into(),
+            ..Default::default()
+        });
+        assert_eq!(clash, Err(AccountError::Clash("root".into())));
+        let bad = a.add(&AccountRequest {
+            name: "x".into(),
+            groups: vec!["nope".into()],
+            ..Default::default()
+        });
+        assert_eq!(bad, Err(AccountError::NoGroup("nope".into())));
+    }
+}

@@ -1,0 +1,605 @@
+//! From opened packages to a finished layer.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
+use std::path::PathBuf;
+
+use staves_deb::Version;
+use staves_deb::deb::DebFile;
+use staves_deb::deb822;
+use staves_deb::relation::{self, Relation};
+
+use crate::ImageError;
+use crate::accounts::Accounts;
+use crate::dpkg::{self, Installed};
+use crate::features::Features;
+use crate::layer::{Kind, Layer, Meta};
+use crate::paths::{MERGED_DIRS, merge_usr, normalize, symlink_stays_inside};
+use crate::scripts::{Alternative, Directory, postinst_effects};
+
+/// A package to install: its identity and its verified `.deb`.
+#[derive(Debug, Clone)]
+pub struct PackageInput {
+    /// Package name.
+    pub name: String,
+    /// Version.
+    pub version: String,
+    /// Architecture.
+    pub arch: String,
+    /// The cached `.deb`.
+    pub deb: PathBuf,
+}
+
+/// Something the spec adds to the image besides packages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExtraPath {
+    /// A directory.
+    Dir {
+        /// Absolute path.
+        path: String,
+        /// Mode.
+        mode: u32,
+        /// Owner (user name).
+        owner: Option<String>,
+    },
+    /// A file with inline content or the content of a local file.
+    File {
+        /// Absolute path.
+        path: String,
+        /// Mode.
+        mode: u32,
+        /// Owner (user name).
+        owner: Option<String>,
+        /// Content.
+        content: Vec<u8>,
+    },
+    /// A symlink.
+    Symlink {
+        /// Absolute path.
+        path: String,
+        /// Target.
+        target: String,
+    },
+}
+
+/// How to assemble.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Content classes kept.
+    pub features: Features,
+    /// Accounts written to `/etc/passwd` and friends.
+    pub accounts: Accounts,
+    /// Every timestamp is clamped to this (seconds since the epoch).
+    pub mtime: u64,
+    /// Additional paths from the spec.
+    pub extra_paths: Vec<ExtraPath>,
+}
+
+/// Figures about the assembled layer.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Summary {
+    /// Tar entries written.
+    pub entries: usize,
+    /// Bytes of file content.
+    pub content_bytes: u64,
+    /// Files left out by feature toggles.
+    pub filtered: usize,
+    /// Alternatives set up.
+    pub alternatives: usize,
+}
+
+/// Files the assembly writes itself; a package shipping one is overridden.
+const GENERATED: &[&str] = &[
+    "etc/passwd",
+    "etc/group",
+    "etc/shadow",
+    "etc/gshadow",
+    "etc/shells",
+    "var/lib/dpkg/status",
+];
+
+struct Opened {
+    input: PackageInput,
+    deb: DebFile,
+    replaces: Vec<Relation>,
+    multi_arch_same: bool,
+}
+
+/// Writes the image's single layer for `packages` (in the given order) to `out`.
+pub fn assemble<W: Write>(
+    packages: &[PackageInput],
+    options: &Options,
+    out: W,
+) -> Result<(W, Summary), ImageError> {
+    let opened = packages
+        .iter()
+        .map(|input| {
+            let deb = DebFile::open(&input.deb)?;
+            let para = deb822::paragraphs(&deb.control.control).next();
+            let field = |f: &str| para.and_then(|p| p.get(f)).unwrap_or_default();
+            let replaces = relation::parse_field(field("Replaces"))
+                .map(|deps| deps.into_iter().flat_map(|d| d.alternatives).collect())
+                .unwrap_or_default();
+            let multi_arch_same = field("Multi-Arch") == "same";
+            Ok(Opened {
+                input: input.clone(),
+                deb,
+                replaces,
+                multi_arch_same,
+            })
+        })
+        .collect::<Result<Vec<_>, ImageError>>()?;
+
+    let mut alternatives: Vec<Alternative> = Vec::new();
+    let mut shells: Vec<String> = Vec::new();
+    let mut script_dirs: BTreeMap<String, Meta> = BTreeMap::new();
+    for p in &opened {
+        let Some(script) = &p.deb.control.postinst else {
+            continue;
+        };
+        let effects = postinst_effects(script);
+        alternatives.extend(effects.alternatives);
+        shells.extend(effects.shells);
+        for dir in effects.directories {
+            let meta = dir_meta(&dir, &options.accounts, options.mtime);
+            if let Ok(path) = normalize(std::path::Path::new(&dir.path)) {
+                script_dirs.insert(merge_usr(&path), meta);
+            }
+        }
+    }
+
+    let mut layer = Layer::new(out);
+    let mut installed = Vec::with_capacity(opened.len());
+    let mut filtered = 0;
+    for index in 0..opened.len() {
+        let (record, skipped) = add_package(&mut layer, &opened, index, options, &script_dirs)?;
+        installed.push(record);
+        filtered += skipped;
+    }
+    let mtime = options.mtime;
+
+    // Merged /usr: the top-level directories are links into usr/.
+    for dir in MERGED_DIRS {
+        let target = format!("usr/{dir}");
+        if layer.get(&target).is_some() && layer.get(dir).is_none() {
+            layer.symlink(dir, &target, Meta::root(0o777, mtime), None)?;
+        }
+    }
+    for (path, mode) in [("tmp", 0o1777), ("root", 0o700), ("etc", 0o755)] {
+        layer.dir(path, Meta::root(mode, mtime), None)?;
+    }
+    for (path, meta) in &script_dirs {
+        layer.parents(path, mtime)?;
+        layer.dir(path, *meta, None)?;
+    }
+
+    // The dpkg database.
+    layer.text(
+        "var/lib/dpkg/status",
+        0o644,
+        mtime,
+        &dpkg::status(&installed),
+    )?;
+    for p in &installed {
+        let base = format!("var/lib/dpkg/info/{}", p.info_name);
+        layer.text(&format!("{base}.list"), 0o644, mtime, &dpkg::list(p))?;
+        if let Some(sums) = dpkg::md5sums(p) {
+            layer.text(&format!("{base}.md5sums"), 0o644, mtime, &sums)?;
+        }
+        if let Some(conffiles) = &p.conffiles {
+            layer.text(&format!("{base}.conffiles"), 0o644, mtime, conffiles)?;
+        }
+    }
+
+    // Accounts and shells.
+    let accounts = &options.accounts;
+    layer.text("etc/passwd", 0o644, mtime, &accounts.passwd())?;
+    layer.text("etc/group", 0o644, mtime, &accounts.group_file())?;
+    layer.text("etc/shadow", 0o640, mtime, &accounts.shadow())?;
+    layer.text("etc/gshadow", 0o640, mtime, &accounts.gshadow())?;
+    if !shells.is_empty() {
+        let mut text = String::from("# /etc/shells: valid login shells\n");
+        let mut seen = std::collections::HashSet::new();
+        for shell in shells.iter().filter(|s| seen.insert(s.as_str())) {
+            text.push_str(shell);
+            text.push('\n');
+        }
+        layer.text("etc/shells", 0o644, mtime, &text)?;
+    }
+
+    let alternatives = apply_alternatives(&mut layer, &alternatives, mtime)?;
+    add_extra_paths(&mut layer, &options.extra_paths, accounts, mtime)?;
+
+    let summary = Summary {
+        entries: layer.entries,
+        content_bytes: layer.content_bytes,
+        filtered,
+        alternatives,
+    };
+    Ok((layer.finish()?, summary))
+}
+
+fn dir_meta(dir: &Directory, accounts: &Accounts, mtime: u64) -> Meta {
+    let uid = dir
+        .owner
+        .as_deref()
+        .and_then(|o| accounts.user(o))
+        .map_or(0, |u| u.uid);
+    let gid = dir
+        .group
+        .as_deref()
+        .and_then(|g| accounts.group(g))
+        .map_or(0, |g| g.gid);
+    Meta {
+        mode: dir.mode,
+        uid: u64::from(uid),
+        gid: u64::from(gid),
+        mtime,
+    }
+}
+
+/// Streams one package's data archive into the layer.
+fn add_package<W: Write>(
+    layer: &mut Layer<W>,
+    opened: &[Opened],
+    index: usize,
+    options: &Options,
+    script_dirs: &BTreeMap<String, Meta>,
+) -> Result<(Installed, usize), ImageError> {
+    let p = &opened[index];
+    let name = &p.input.name;
+    let read_err = |source| ImageError::Read {
+        package: name.clone(),
+        source,
+    };
+    let hostile = |entry: &str, reason: String| ImageError::Hostile {
+        package: name.clone(),
+        entry: entry.to_owned(),
+        reason,
+    };
+    let mut record = Installed {
+        info_name: if p.multi_arch_same {
+            format!("{name}:{}", p.input.arch)
+        } else {
+            name.clone()
+        },
+        control: p.deb.control.control.clone(),
+        md5sums: p.deb.control.md5sums.clone(),
+        conffiles: p.deb.control.conffiles.clone(),
+        ..Installed::default()
+    };
+    let mut filtered = 0;
+    let mut archive = tar::Archive::new(p.deb.data()?);
+    for entry in archive.entries().map_err(read_err)? {
+        let mut entry = entry.map_err(read_err)?;
+        let raw = entry
+            .path()
+            .map_err(read_err)?
+            .to_string_lossy()
+            .into_owned();
+        let norm =
+            normalize(std::path::Path::new(&raw)).map_err(|r| hostile(&raw, r.to_string()))?;
+        if norm.is_empty() {
+            record.listed.push("/.".into());
+            continue;
+        }
+        let original = format!("/{norm}");
+        let path = merge_usr(&norm);
+        let header = entry.header();
+        let kind = header.entry_type();
+        let meta = Meta {
+            mode: header.mode().map_err(read_err)? & 0o7777,
+            uid: header.uid().map_err(read_err)?,
+            gid: header.gid().map_err(read_err)?,
+            mtime: header.mtime().map_err(read_err)?.min(options.mtime),
+        };
+        if MERGED_DIRS.contains(&norm.as_str()) {
+            // `./bin/` itself: on merged /usr it is the symlink added at the end.
+            record.listed.push(original);
+            continue;
+        }
+        if kind.is_dir() {
+            let meta = script_dirs.get(&path).copied().unwrap_or(meta);
+            if layer.has_non_dir(&path) {
+                return Err(conflict(layer, opened, &path, index));
+            }
+            layer.parents(&path, options.mtime)?;
+            layer.dir(&path, meta, Some(index))?;
+            record.listed.push(original);
+            continue;
+        }
+        if matches!(
+            kind,
+            tar::EntryType::Char | tar::EntryType::Block | tar::EntryType::Fifo
+        ) {
+            return Err(hostile(
+                &raw,
+                "device nodes and FIFOs are not allowed in images".into(),
+            ));
+        }
+        if !(kind.is_file() || kind.is_symlink() || kind.is_hard_link()) {
+            return Err(hostile(&raw, format!("unsupported entry type {kind:?}")));
+        }
+        if GENERATED.contains(&path.as_str()) {
+            continue;
+        }
+        if !options.features.keeps(name, &path) {
+            filtered += 1;
+            continue;
+        }
+        if layer.get(&path).is_some() && !claim(layer, opened, &path, index)? {
+            continue;
+        }
+        layer.parents(&path, options.mtime)?;
+        if kind.is_symlink() {
+            let target = entry
+                .link_name()
+                .map_err(read_err)?
+                .ok_or_else(|| hostile(&raw, "symlink without target".into()))?
+                .to_string_lossy()
+                .into_owned();
+            let target = relocate_link(&norm, &path, &target);
+            if !symlink_stays_inside(&path, &target) {
+                return Err(hostile(
+                    &raw,
+                    format!("symlink to `{target}` leaves the image"),
+                ));
+            }
+            layer.symlink(&path, &target, meta, Some(index))?;
+        } else if kind.is_hard_link() {
+            let target = entry
+                .link_name()
+                .map_err(read_err)?
+                .ok_or_else(|| hostile(&raw, "hard link without target".into()))?;
+            let target =
+                normalize(&target).map_err(|r| hostile(&raw, format!("hard link target: {r}")))?;
+            let target = merge_usr(&target);
+            if layer.get(&target).map(|s| &s.kind) != Some(&Kind::File) {
+                return Err(hostile(
+                    &raw,
+                    format!("hard link to `{target}`, which is not a file of the image"),
+                ));
+            }
+            layer.hardlink(&path, &target, meta, Some(index))?;
+        } else {
+            let size = entry.size();
+            layer.file(&path, meta, size, &mut entry, Some(index))?;
+        }
+        record.listed.push(original);
+        record.kept.insert(norm);
+    }
+    Ok((record, filtered))
+}
+
+/// Decides what happens when `path` is already in the layer: `Ok(true)` to write it again
+/// (the new package Replaces the old owner), `Ok(false)` to keep what is there.
+fn claim<W: Write>(
+    layer: &mut Layer<W>,
+    opened: &[Opened],
+    path: &str,
+    index: usize,
+) -> Result<bool, ImageError> {
+    let Some(slot) = layer.get(path).cloned() else {
+        return Ok(true);
+    };
+    let Some(owner) = slot.owner else {
+        return Ok(false);
+    };
+    if owner == index || opened[owner].input.name == opened[index].input.name {
+        return Ok(false); // the same file again, or a Multi-Arch: same sibling's copy
+    }
+    if slot.kind == Kind::Dir {
+        return Err(conflict(layer, opened, path, index));
+    }
+    if replaces(&opened[index], &opened[owner]) {
+        layer.reown(path, index);
+        return Ok(true);
+    }
+    if replaces(&opened[owner], &opened[index]) {
+        return Ok(false);
+    }
+    Err(conflict(layer, opened, path, index))
+}
+
+fn conflict<W: Write>(layer: &Layer<W>, opened: &[Opened], path: &str, index: usize) -> ImageError {
+    let first = layer
+        .get(path)
+        .and_then(|s| s.owner)
+        .map_or_else(|| "staves".to_owned(), |o| opened[o].input.name.clone());
+    ImageError::Conflict {
+        path: path.to_owned(),
+        first,
+        second: opened[index].input.name.clone(),
+    }
+}
+
+fn replaces(new: &Opened, old: &Opened) -> bool {
+    let version = Version::parse(&old.input.version).ok();
+    new.replaces
+        .iter()
+        .any(|r| r.name == old.input.name && version.as_ref().is_none_or(|v| r.admits_version(v)))
+}
+
+/// A relative symlink moved from `original` to `merged` (`bin/x` → `usr/bin/x`) must still
+/// reach the same place: its target is recomputed from the new location.
+fn relocate_link(original: &str, merged: &str, target: &str) -> String {
+    if original == merged || target.starts_with('/') {
+        return target.to_owned();
+    }
+    let mut resolved: Vec<&str> = original.split('/').collect();
+    resolved.pop();
+    for part in target.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                if resolved.pop().is_none() {
+                    return target.to_owned(); // climbs out: the caller refuses it
+                }
+            }
+            _ => resolved.push(part),
+        }
+    }
+    let resolved = merge_usr(&resolved.join("/"));
+    let from: Vec<&str> = merged.split('/').collect();
+    let to: Vec<&str> = resolved.split('/').collect();
+    let from_dir = &from[..from.len() - 1];
+    let common = from_dir.iter().zip(&to).take_while(|(a, b)| a == b).count();
+    let mut parts: Vec<&str> = vec![".."; from_dir.len() - common];
+    parts.extend(&to[common..]);
+    parts.join("/")
+}
+
+/// Links each alternative name to its highest-priority target present in the image.
+fn apply_alternatives<W: Write>(
+    layer: &mut Layer<W>,
+    all: &[Alternative],
+    mtime: u64,
+) -> Result<usize, ImageError> {
+    let mut best: BTreeMap<&str, &Alternative> = BTreeMap::new();
+    for alt in all {
+        let present = normalize(std::path::Path::new(&alt.path))
+            .map(|p| layer.has_non_dir(&merge_usr(&p)))
+            .unwrap_or(false);
+        if present
+            && best
+                .get(alt.name.as_str())
+                .is_none_or(|b| alt.priority > b.priority)
+        {
+            best.insert(&alt.name, alt);
+        }
+    }
+    let mut count = 0;
+    for (name, alt) in best {
+        let Ok(link) = normalize(std::path::Path::new(&alt.link)) else {
+            continue;
+        };
+        let link = merge_usr(&link);
+        if layer.get(&link).is_some() {
+            continue; // a package ships the generic name itself
+        }
+        let admin = format!("etc/alternatives/{name}");
+        layer.parents(&admin, mtime)?;
+        layer.symlink(&admin, &alt.path, Meta::root(0o777, mtime), None)?;
+        layer.parents(&link, mtime)?;
+        layer.symlink(&link, &format!("/{admin}"), Meta::root(0o777, mtime), None)?;
+        let mut slaves_text = String::new();
+        let mut targets_text = String::new();
+        for (slave_link, slave_name, slave_path) in &alt.slaves {
+            let (Ok(sl), Ok(sp)) = (
+                normalize(std::path::Path::new(slave_link)),
+                normalize(std::path::Path::new(slave_path)),
+            ) else {
+                continue;
+            };
+            let (sl, sp) = (merge_usr(&sl), merge_usr(&sp));
+            slaves_text.push_str(&format!("{slave_name}\n{slave_link}\n"));
+            if layer.has_non_dir(&sp) && layer.get(&sl).is_none() {
+                let slave_admin = format!("etc/alternatives/{slave_name}");
+                layer.symlink(&slave_admin, slave_path, Meta::root(0o777, mtime), None)?;
+                layer.parents(&sl, mtime)?;
+                layer.symlink(
+                    &sl,
+                    &format!("/{slave_admin}"),
+                    Meta::root(0o777, mtime),
+                    None,
+                )?;
+                targets_text.push_str(&format!("{slave_path}\n"));
+            } else {
+                targets_text.push('\n');
+            }
+        }
+        let state = format!(
+            "auto\n{}\n{slaves_text}\n{}\n{}\n{targets_text}\n",
+            alt.link, alt.path, alt.priority
+        );
+        layer.text(
+            &format!("var/lib/dpkg/alternatives/{name}"),
+            0o644,
+            mtime,
+            &state,
+        )?;
+        count += 1;
+    }
+    Ok(count)
+}
+
+fn add_extra_paths<W: Write>(
+    layer: &mut Layer<W>,
+    extra: &[ExtraPath],
+    accounts: &Accounts,
+    mtime: u64,
+) -> Result<(), ImageError> {
+    let owner_meta = |owner: &Option<String>, mode: u32| {
+        let user = owner.as_deref().and_then(|o| accounts.user(o));
+        Meta {
+            mode,
+            uid: user.map_or(0, |u| u64::from(u.uid)),
+            gid: user.map_or(0, |u| u64::from(u.gid)),
+            mtime,
+        }
+    };
+    let mut seen: HashMap<String, ()> = HashMap::new();
+    for item in extra {
+        let raw = match item {
+            ExtraPath::Dir { path, .. }
+            | ExtraPath::File { path, .. }
+            | ExtraPath::Symlink { path, .. } => path,
+        };
+        let path = normalize(std::path::Path::new(raw.trim_start_matches('/'))).map_err(|r| {
+            ImageError::Hostile {
+                package: "spec".into(),
+                entry: raw.clone(),
+                reason: r.to_string(),
+            }
+        })?;
+        let path = merge_usr(&path);
+        if seen.insert(path.clone(), ()).is_some() || layer.has_non_dir(&path) {
+            return Err(ImageError::Conflict {
+                path,
+                first: "a package or the spec".into(),
+                second: "the spec's `paths`".into(),
+            });
+        }
+        layer.parents(&path, mtime)?;
+        match item {
+            ExtraPath::Dir { mode, owner, .. } => {
+                layer.dir(&path, owner_meta(owner, *mode), None)?
+            }
+            ExtraPath::File {
+                mode,
+                owner,
+                content,
+                ..
+            } => layer.file(
+                &path,
+                owner_meta(owner, *mode),
+                content.len() as u64,
+                content.as_slice(),
+                None,
+            )?,
+            ExtraPath::Symlink { target, .. } => {
+                layer.symlink(&path, target, Meta::root(0o777, mtime), None)?
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::relocate_link;
+
+    #[test]
+    fn relocated_links_reach_the_same_place() {
+        assert_eq!(relocate_link("bin/sh", "usr/bin/sh", "dash"), "dash");
+        assert_eq!(relocate_link("bin/x", "usr/bin/x", "../usr/bin/y"), "y");
+        assert_eq!(
+            relocate_link("lib/a/b.so", "usr/lib/a/b.so", "../../etc/x"),
+            "../../../etc/x"
+        );
+        assert_eq!(
+            relocate_link("usr/bin/x", "usr/bin/x", "../../bin/y"),
+            "../../bin/y"
+        );
+    }
+}

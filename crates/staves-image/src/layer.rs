@@ -1,0 +1,216 @@
+//! Writing the image's layer: a tar stream whose entries are normalised and never repeated.
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+
+use crate::ImageError;
+
+/// What a path in the layer is, and who put it there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Slot {
+    /// Owning package index, or `None` for generated entries.
+    pub owner: Option<usize>,
+    /// Entry kind.
+    pub kind: Kind,
+}
+
+/// Kinds of layer entries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Kind {
+    /// A directory.
+    Dir,
+    /// A regular file.
+    File,
+    /// A symlink to the given target.
+    Symlink(String),
+    /// A hard link to the given path.
+    Hardlink(String),
+}
+
+/// Ownership and permissions of an entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Meta {
+    /// Permission bits, setuid/setgid/sticky included.
+    pub mode: u32,
+    /// Owner id.
+    pub uid: u64,
+    /// Group id.
+    pub gid: u64,
+    /// Modification time (already clamped).
+    pub mtime: u64,
+}
+
+impl Meta {
+    /// root-owned with `mode`.
+    pub fn root(mode: u32, mtime: u64) -> Self {
+        Meta {
+            mode,
+            uid: 0,
+            gid: 0,
+            mtime,
+        }
+    }
+}
+
+/// A tar layer under construction.
+pub struct Layer<W: Write> {
+    tar: tar::Builder<W>,
+    seen: HashMap<String, Slot>,
+    /// Bytes of file content written.
+    pub content_bytes: u64,
+    /// Entries written.
+    pub entries: usize,
+}
+
+impl<W: Write> Layer<W> {
+    /// A layer writing to `out`.
+    pub fn new(out: W) -> Self {
+        let mut tar = tar::Builder::new(out);
+        tar.mode(tar::HeaderMode::Complete);
+        Layer {
+            tar,
+            seen: HashMap::new(),
+            content_bytes: 0,
+            entries: 0,
+        }
+    }
+
+    /// What is at `path` already, if anything.
+    pub fn get(&self, path: &str) -> Option<&Slot> {
+        self.seen.get(path)
+    }
+
+    /// Whether `path` exists as something other than a directory.
+    pub fn has_non_dir(&self, path: &str) -> bool {
+        self.seen.get(path).is_some_and(|s| s.kind != Kind::Dir)
+    }
+
+    /// Moves ownership of `path` to `owner` (a package that Replaces the previous one).
+    pub fn reown(&mut self, path: &str, owner: usize) {
+        if let Some(slot) = self.seen.get_mut(path) {
+            slot.owner = Some(owner);
+        }
+    }
+
+    fn header(kind: tar::EntryType, meta: Meta, size: u64) -> tar::Header {
+        let mut header = tar::Header::new_gnu();
+        header.set_entry_type(kind);
+        header.set_mode(meta.mode);
+        header.set_uid(meta.uid);
+        header.set_gid(meta.gid);
+        header.set_mtime(meta.mtime);
+        header.set_size(size);
+        header
+    }
+
+    fn record(&mut self, path: &str, owner: Option<usize>, kind: Kind) {
+        self.entries += 1;
+        self.seen.insert(path.to_owned(), Slot { owner, kind });
+    }
+
+    /// Adds every missing parent directory of `path`, root-owned, mode 0755.
+    pub fn parents(&mut self, path: &str, mtime: u64) -> Result<(), ImageError> {
+        let mut end = 0;
+        while let Some(slash) = path[end..].find('/') {
+            let parent = &path[..end + slash];
+            if !self.seen.contains_key(parent) {
+                self.dir(parent, Meta::root(0o755, mtime), None)?;
+            }
+            end += slash + 1;
+        }
+        Ok(())
+    }
+
+    /// Adds a directory unless one is already there.
+    pub fn dir(&mut self, path: &str, meta: Meta, owner: Option<usize>) -> Result<(), ImageError> {
+        if self.seen.contains_key(path) {
+            return Ok(());
+        }
+        let mut header = Self::header(tar::EntryType::Directory, meta, 0);
+        self.tar
+            .append_data(&mut header, format!("{path}/"), std::io::empty())
+            .map_err(ImageError::write)?;
+        self.record(path, owner, Kind::Dir);
+        Ok(())
+    }
+
+    /// Adds a regular file with `size` bytes read from `data`.
+    pub fn file(
+        &mut self,
+        path: &str,
+        meta: Meta,
+        size: u64,
+        data: impl Read,
+        owner: Option<usize>,
+    ) -> Result<(), ImageError> {
+        let mut header = Self::header(tar::EntryType::Regular, meta, size);
+        self.tar
+            .append_data(&mut header, path, data)
+            .map_err(ImageError::write)?;
+        self.content_bytes += size;
+        self.record(path, owner, Kind::File);
+        Ok(())
+    }
+
+    /// Adds a symlink.
+    pub fn symlink(
+        &mut self,
+        path: &str,
+        target: &str,
+        meta: Meta,
+        owner: Option<usize>,
+    ) -> Result<(), ImageError> {
+        let mut header = Self::header(
+            tar::EntryType::Symlink,
+            Meta {
+                mode: 0o777,
+                ..meta
+            },
+            0,
+        );
+        self.tar
+            .append_link(&mut header, path, target)
+            .map_err(ImageError::write)?;
+        self.record(path, owner, Kind::Symlink(target.to_owned()));
+        Ok(())
+    }
+
+    /// Adds a hard link to an earlier entry.
+    pub fn hardlink(
+        &mut self,
+        path: &str,
+        target: &str,
+        meta: Meta,
+        owner: Option<usize>,
+    ) -> Result<(), ImageError> {
+        let mut header = Self::header(tar::EntryType::Link, meta, 0);
+        self.tar
+            .append_link(&mut header, path, target)
+            .map_err(ImageError::write)?;
+        self.record(path, owner, Kind::Hardlink(target.to_owned()));
+        Ok(())
+    }
+
+    /// Adds a generated text file (root-owned).
+    pub fn text(
+        &mut self,
+        path: &str,
+        mode: u32,
+        mtime: u64,
+        text: &str,
+    ) -> Result<(), ImageError> {
+        self.parents(path, mtime)?;
+        self.file(
+            path,
+            Meta::root(mode, mtime),
+            text.len() as u64,
+            text.as_bytes(),
+            None,
+        )
+    }
+
+    /// Finishes the archive and returns the writer.
+    pub fn finish(self) -> Result<W, ImageError> {
+        self.tar.into_inner().map_err(ImageError::write)
+    }
+}

@@ -1,0 +1,235 @@
+//! What maintainer scripts would have done, read from `postinst` without running it.
+//!
+//! Reproduced, where the script states it literally (no shell variables):
+//! * `update-alternatives --install LINK NAME PATH PRIORITY [--slave LINK NAME PATH]…`
+//! * `add-shell SHELL…` (entries of `/etc/shells`)
+//! * `mkdir -p DIR…` and `install -d [-m MODE] [-o USER] [-g GROUP] DIR…`
+//!
+//! Not reproduced: anything computed at run time (variables, loops), `adduser` calls for
+//! service accounts (declare them under `accounts`), debconf questions, service starts,
+//! trigger processing and `ldconfig` (libraries in standard paths load without a cache).
+
+/// An alternative registered by a package.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Alternative {
+    /// The generic link, e.g. `/usr/bin/awk`.
+    pub link: String,
+    /// The alternative's name, e.g. `awk`.
+    pub name: String,
+    /// The target, e.g. `/usr/bin/mawk`.
+    pub path: String,
+    /// Priority; the highest available wins.
+    pub priority: i64,
+    /// Slave links: `(link, name, path)`.
+    pub slaves: Vec<(String, String, String)>,
+}
+
+/// A directory a script creates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Directory {
+    /// Absolute path.
+    pub path: String,
+    /// Mode, 0o755 unless given.
+    pub mode: u32,
+    /// Owner name, when given.
+    pub owner: Option<String>,
+    /// Group name, when given.
+    pub group: Option<String>,
+}
+
+/// The effects found in one script.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Effects {
+    /// Alternatives installed.
+    pub alternatives: Vec<Alternative>,
+    /// Shells registered.
+    pub shells: Vec<String>,
+    /// Directories created.
+    pub directories: Vec<Directory>,
+}
+
+/// Reads the effects out of a `postinst`.
+pub fn postinst_effects(script: &str) -> Effects {
+    let mut effects = Effects::default();
+    let joined = script.replace("\\\n", " ");
+    for line in joined.lines() {
+        // Split on shell separators so `a && update-alternatives …` is seen.
+        for command in line.split(['&', '|', ';']) {
+            let words = split_words(command);
+            let Some(pos) = words
+                .iter()
+                .position(|w| !w.contains('=') || w.starts_with('-'))
+            else {
+                continue;
+            };
+            let words = &words[pos..];
+            if words.iter().any(|w| w.contains('$') || w.contains('`')) {
+                continue;
+            }
+            match words.first().map(String::as_str) {
+                Some("update-alternatives") => {
+                    if let Some(alt) = parse_alternative(&words[1..]) {
+                        effects.alternatives.push(alt);
+                    }
+                }
+                Some("add-shell") => {
+                    effects
+                        .shells
+                        .extend(words[1..].iter().filter(|w| w.starts_with('/')).cloned());
+                }
+                Some("mkdir") | Some("install") => {
+                    if let Some(dirs) = parse_mkdir(words) {
+                        effects.directories.extend(dirs);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    effects
+}
+
+fn parse_alternative(args: &[String]) -> Option<Alternative> {
+    let start = args.iter().position(|a| a == "--install")?;
+    let rest = &args[start + 1..];
+    let [link, name, path, priority, ..] = rest else {
+        return None;
+    };
+    let mut alt = Alternative {
+        link: link.clone(),
+        name: name.clone(),
+        path: path.clone(),
+        priority: priority.parse().ok()?,
+        slaves: Vec::new(),
+    };
+    let mut i = 4;
+    while i < rest.len() {
+        if rest[i] == "--slave"
+            && let Some([l, n, p]) = rest.get(i + 1..i + 4)
+        {
+            alt.slaves.push((l.clone(), n.clone(), p.clone()));
+            i += 4;
+        } else {
+            i += 1;
+        }
+    }
+    (alt.link.starts_with('/') && alt.path.starts_with('/')).then_some(alt)
+}
+
+fn parse_mkdir(words: &[String]) -> Option<Vec<Directory>> {
+    let is_install = words[0] == "install";
+    let mut mode = 0o755;
+    let (mut owner, mut group) = (None, None);
+    let mut saw_d = !is_install;
+    let mut dirs = Vec::new();
+    let mut i = 1;
+    while i < words.len() {
+        let w = &words[i];
+        match w.as_str() {
+            "-p" | "--parents" => {}
+            "-d" | "--directory" => saw_d = true,
+            "-m" | "--mode" => {
+                mode = u32::from_str_radix(words.get(i + 1)?, 8).ok()?;
+                i += 1;
+            }
+            "-o" | "--owner" => {
+                owner = Some(words.get(i + 1)?.clone());
+                i += 1;
+            }
+            "-g" | "--group" => {
+                group = Some(words.get(i + 1)?.clone());
+                i += 1;
+            }
+            _ if w.starts_with("-m") && w.len() > 2 => {
+                mode = u32::from_str_radix(&w[2..], 8).ok()?
+            }
+            _ if w.starts_with('-') => return None, // an option we do not model
+            _ if w.starts_with('/') => dirs.push(w.clone()),
+            _ => return None,
+        }
+        i += 1;
+    }
+    saw_d.then(|| {
+        dirs.into_iter()
+            .map(|path| Directory {
+                path,
+                mode,
+                owner: owner.clone(),
+                group: group.clone(),
+            })
+            .collect()
+    })
+}
+
+/// Splits a command into words, honouring single and double quotes.
+fn split_words(command: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut current = String::new();
+    let mut quote = None;
+    let mut in_word = false;
+    for c in command.chars() {
+        match (quote, c) {
+            (None, '#') if !in_word => break,
+            (None, '\'' | '"') => {
+                quote = Some(c);
+                in_word = true;
+            }
+            (Some(q), c) if c == q => quote = None,
+            (None, c) if c.is_whitespace() => {
+                if in_word {
+                    words.push(std::mem::take(&mut current));
+                    in_word = false;
+                }
+            }
+            (_, c) => {
+                current.push(c);
+                in_word = true;
+            }
+        }
+    }
+    if in_word {
+        words.push(current);
+    }
+    words
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_alternatives_shells_and_directories() {
+        let script = "#!/bin/sh\nset -e\nif [ \"$1\" = configure ]; then\n  update-alternatives --install /usr/bin/awk awk /usr/bin/mawk 5 \\\n    --slave /usr/share/man/man1/awk.1.gz awk.1.gz /usr/share/man/man1/mawk.1.gz\nfi\nadd-shell /bin/bash /bin/rbash\ninstall -d -m 0750 -o www-data -g adm /var/log/nginx\nmkdir -p /var/lib/nginx\nupdate-alternatives --install $LINK x /usr/bin/x 1\n";
+        let e = postinst_effects(script);
+        assert_eq!(e.alternatives.len(), 1);
+        let awk = &e.alternatives[0];
+        assert_eq!(
+            (
+                awk.link.as_str(),
+                awk.name.as_str(),
+                awk.path.as_str(),
+                awk.priority
+            ),
+            ("/usr/bin/awk", "awk", "/usr/bin/mawk", 5)
+        );
+        assert_eq!(
+            awk.slaves,
+            [(
+                "/usr/share/man/man1/awk.1.gz".into(),
+                "awk.1.gz".into(),
+                "/usr/share/man/man1/mawk.1.gz".into()
+            )]
+        );
+        assert_eq!(e.shells, ["/bin/bash", "/bin/rbash"]);
+        assert_eq!(
+            e.directories[0],
+            Directory {
+                path: "/var/log/nginx".into(),
+                mode: 0o750,
+                owner: Some("www-data".into()),
+                group: Some("adm".into())
+            }
+        );
+        assert_eq!(e.directories[1].path, "/var/lib/nginx");
+    }
+}

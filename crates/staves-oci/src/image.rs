@@ -1,0 +1,397 @@
+//! The OCI image layout: blobs, the image config, the manifest and the index.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::OciError;
+use crate::gzip::ParallelGzip;
+
+/// Media types used.
+pub mod media {
+    /// Image manifest.
+    pub const MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+    /// Image index.
+    pub const INDEX: &str = "application/vnd.oci.image.index.v1+json";
+    /// Image config.
+    pub const CONFIG: &str = "application/vnd.oci.image.config.v1+json";
+    /// gzip-compressed layer.
+    pub const LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+}
+
+/// A reference to a blob: what `config`, `layers` and index entries hold.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlobRef {
+    /// Media type.
+    #[serde(rename = "mediaType")]
+    pub media_type: String,
+    /// `sha256:<hex>`.
+    pub digest: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// Platform (index entries only).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub platform: Option<Platform>,
+    /// Annotations.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty", default)]
+    pub annotations: BTreeMap<String, String>,
+}
+
+/// An OCI platform.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Platform {
+    /// GOARCH-style architecture (`amd64`, `arm64`).
+    pub architecture: String,
+    /// Always `linux`.
+    pub os: String,
+    /// `v8` for arm64, `v7` for armhf.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub variant: Option<String>,
+}
+
+impl Platform {
+    /// The OCI platform of a Debian architecture.
+    pub fn from_debian(arch: &str) -> Platform {
+        let (architecture, variant) = match arch {
+            "amd64" => ("amd64", None),
+            "arm64" => ("arm64", Some("v8")),
+            "armhf" => ("arm", Some("v7")),
+            "armel" => ("arm", Some("v5")),
+            "i386" => ("386", None),
+            "ppc64el" => ("ppc64le", None),
+            "mips64el" => ("mips64le", None),
+            other => (other, None),
+        };
+        Platform {
+            architecture: architecture.into(),
+            os: "linux".into(),
+            variant: variant.map(Into::into),
+        }
+    }
+}
+
+/// What the image runs and how (the `config` object of the image config).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ImageConfig {
+    /// `user[:group]`.
+    #[serde(rename = "User", skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// `port/proto` → `{}`.
+    #[serde(rename = "ExposedPorts", skip_serializing_if = "BTreeMap::is_empty")]
+    pub exposed_ports: BTreeMap<String, Empty>,
+    /// `KEY=value`.
+    #[serde(rename = "Env", skip_serializing_if = "Vec::is_empty")]
+    pub env: Vec<String>,
+    /// The entrypoint.
+    #[serde(rename = "Entrypoint", skip_serializing_if = "Vec::is_empty")]
+    pub entrypoint: Vec<String>,
+    /// Default arguments.
+    #[serde(rename = "Cmd", skip_serializing_if = "Vec::is_empty")]
+    pub cmd: Vec<String>,
+    /// Volume paths → `{}`.
+    #[serde(rename = "Volumes", skip_serializing_if = "BTreeMap::is_empty")]
+    pub volumes: BTreeMap<String, Empty>,
+    /// Working directory.
+    #[serde(rename = "WorkingDir", skip_serializing_if = "Option::is_none")]
+    pub working_dir: Option<String>,
+    /// Labels.
+    #[serde(rename = "Labels", skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+    /// Stop signal.
+    #[serde(rename = "StopSignal", skip_serializing_if = "Option::is_none")]
+    pub stop_signal: Option<String>,
+}
+
+/// `{}` in JSON.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Empty {}
+
+#[derive(Serialize)]
+struct ConfigDocument<'a> {
+    created: String,
+    architecture: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    variant: Option<&'a str>,
+    os: &'a str,
+    config: &'a ImageConfig,
+    rootfs: RootFs<'a>,
+    history: Vec<History<'a>>,
+}
+
+#[derive(Serialize)]
+struct RootFs<'a> {
+    #[serde(rename = "type")]
+    kind: &'a str,
+    diff_ids: Vec<&'a str>,
+}
+
+#[derive(Serialize)]
+struct History<'a> {
+    created: String,
+    created_by: &'a str,
+    comment: String,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Manifest {
+    #[serde(rename = "schemaVersion")]
+    schema_version: u32,
+    #[serde(rename = "mediaType")]
+    media_type: String,
+    config: BlobRef,
+    layers: Vec<BlobRef>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty", default)]
+    annotations: BTreeMap<String, String>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Index {
+    #[serde(rename = "schemaVersion")]
+    schema_version: u32,
+    #[serde(rename = "mediaType")]
+    media_type: String,
+    manifests: Vec<BlobRef>,
+}
+
+/// A written layer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LayerBlob {
+    /// The compressed blob.
+    pub blob: BlobRef,
+    /// `sha256:` of the uncompressed tar.
+    pub diff_id: String,
+    /// Uncompressed size.
+    pub uncompressed_size: u64,
+}
+
+/// An OCI image layout directory being written.
+#[derive(Debug)]
+pub struct Layout {
+    root: PathBuf,
+}
+
+/// Counts and hashes bytes on their way to `inner`.
+struct Hashing<W> {
+    inner: W,
+    hasher: Sha256,
+    bytes: u64,
+}
+
+impl<W: Write> Write for Hashing<W> {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(data)?;
+        self.hasher.update(&data[..n]);
+        self.bytes += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+fn sha256_ref(hasher: Sha256) -> String {
+    format!("sha256:{}", hex::encode(hasher.finalize()))
+}
+
+/// RFC 3339 (UTC) for a Unix time.
+pub fn rfc3339(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
+}
+
+impl Layout {
+    /// Creates (or reuses) a layout directory.
+    pub fn create(root: &Path) -> Result<Layout, OciError> {
+        let blobs = root.join("blobs/sha256");
+        std::fs::create_dir_all(&blobs).map_err(OciError::io(&blobs))?;
+        let layout = Layout {
+            root: root.to_owned(),
+        };
+        layout.write_file("oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#)?;
+        Ok(layout)
+    }
+
+    /// The layout's directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Path of a blob by digest (`sha256:…`).
+    pub fn blob_path(&self, digest: &str) -> PathBuf {
+        self.root
+            .join("blobs/sha256")
+            .join(digest.trim_start_matches("sha256:"))
+    }
+
+    fn write_file(&self, name: &str, bytes: &[u8]) -> Result<(), OciError> {
+        let path = self.root.join(name);
+        let mut tmp =
+            tempfile::NamedTempFile::new_in(&self.root).map_err(OciError::io(&self.root))?;
+        tmp.write_all(bytes).map_err(OciError::io(&path))?;
+        tmp.persist(&path)
+            .map_err(|e| OciError::io(&path)(e.error))?;
+        Ok(())
+    }
+
+    /// Stores `bytes` as a blob.
+    pub fn put_blob(&self, media_type: &str, bytes: &[u8]) -> Result<BlobRef, OciError> {
+        let digest = format!("sha256:{}", hex::encode(Sha256::digest(bytes)));
+        let path = self.blob_path(&digest);
+        if !path.is_file() {
+            let dir = self.root.join("blobs/sha256");
+            let mut tmp = tempfile::NamedTempFile::new_in(&dir).map_err(OciError::io(&dir))?;
+            tmp.write_all(bytes).map_err(OciError::io(&path))?;
+            tmp.persist(&path)
+                .map_err(|e| OciError::io(&path)(e.error))?;
+        }
+        Ok(BlobRef {
+            media_type: media_type.into(),
+            digest,
+            size: bytes.len() as u64,
+            platform: None,
+            annotations: BTreeMap::new(),
+        })
+    }
+
+    /// Writes a gzip layer: `produce` writes the uncompressed tar into the writer it is given.
+    pub fn put_layer<E>(
+        &self,
+        threads: usize,
+        produce: impl FnOnce(&mut dyn Write) -> Result<(), E>,
+    ) -> Result<Result<LayerBlob, E>, OciError> {
+        let dir = self.root.join("blobs/sha256");
+        let tmp = tempfile::NamedTempFile::new_in(&dir).map_err(OciError::io(&dir))?;
+        let file = tmp.reopen().map_err(OciError::io(tmp.path()))?;
+        let compressed = Hashing {
+            inner: BufWriter::with_capacity(1 << 20, file),
+            hasher: Sha256::new(),
+            bytes: 0,
+        };
+        let gzip = ParallelGzip::new(compressed, 6, threads);
+        let mut plain = Hashing {
+            inner: gzip,
+            hasher: Sha256::new(),
+            bytes: 0,
+        };
+        if let Err(e) = produce(&mut plain) {
+            return Ok(Err(e));
+        }
+        let Hashing {
+            inner: gzip,
+            hasher: diff_hasher,
+            bytes: uncompressed_size,
+        } = plain;
+        let mut compressed = gzip.finish().map_err(OciError::io(tmp.path()))?;
+        compressed.flush().map_err(OciError::io(tmp.path()))?;
+        let digest = sha256_ref(compressed.hasher);
+        let size = compressed.bytes;
+        let path = self.blob_path(&digest);
+        tmp.persist(&path)
+            .map_err(|e| OciError::io(&path)(e.error))?;
+        Ok(Ok(LayerBlob {
+            blob: BlobRef {
+                media_type: media::LAYER_GZIP.into(),
+                digest,
+                size,
+                platform: None,
+                annotations: BTreeMap::new(),
+            },
+            diff_id: sha256_ref(diff_hasher),
+            uncompressed_size,
+        }))
+    }
+
+    /// Writes the config and manifest of a one-platform image and returns the manifest.
+    pub fn put_image(
+        &self,
+        platform: &Platform,
+        config: &ImageConfig,
+        layers: &[LayerBlob],
+        created: u64,
+        comment: &str,
+        annotations: BTreeMap<String, String>,
+    ) -> Result<BlobRef, OciError> {
+        let document = ConfigDocument {
+            created: rfc3339(created),
+            architecture: &platform.architecture,
+            variant: platform.variant.as_deref(),
+            os: &platform.os,
+            config,
+            rootfs: RootFs {
+                kind: "layers",
+                diff_ids: layers.iter().map(|l| l.diff_id.as_str()).collect(),
+            },
+            history: vec![History {
+                created: rfc3339(created),
+                created_by: "staves build",
+                comment: comment.into(),
+            }],
+        };
+        let config_json =
+            serde_json::to_vec(&document).map_err(|e| OciError::Layout(e.to_string()))?;
+        let config_ref = self.put_blob(media::CONFIG, &config_json)?;
+        let manifest = Manifest {
+            schema_version: 2,
+            media_type: media::MANIFEST.into(),
+            config: config_ref,
+            layers: layers.iter().map(|l| l.blob.clone()).collect(),
+            annotations,
+        };
+        let json = serde_json::to_vec(&manifest).map_err(|e| OciError::Layout(e.to_string()))?;
+        let mut reference = self.put_blob(media::MANIFEST, &json)?;
+        reference.platform = Some(platform.clone());
+        Ok(reference)
+    }
+
+    /// Writes `index.json` listing `manifests` (each tagged with its reference name).
+    pub fn put_index(&self, manifests: &[BlobRef]) -> Result<(), OciError> {
+        let index = Index {
+            schema_version: 2,
+            media_type: media::INDEX.into(),
+            manifests: manifests.to_vec(),
+        };
+        let json = serde_json::to_vec(&index).map_err(|e| OciError::Layout(e.to_string()))?;
+        self.write_file("index.json", &json)
+    }
+
+    /// The config and layer digests of a manifest blob in this layout.
+    pub fn manifest_parts(&self, manifest: &BlobRef) -> Result<(BlobRef, Vec<BlobRef>), OciError> {
+        let path = self.blob_path(&manifest.digest);
+        let file = File::open(&path).map_err(OciError::io(&path))?;
+        let m: Manifest = serde_json::from_reader(io::BufReader::new(file))
+            .map_err(|e| OciError::Layout(format!("{}: {e}", path.display())))?;
+        Ok((m.config, m.layers))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rfc3339;
+
+    #[test]
+    fn formats_dates() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(1_795_222_382), "2026-11-21T00:53:02Z");
+        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+    }
+}

@@ -1,0 +1,40 @@
+//! OCI output: an image layout (`oci-layout`, `index.json`, `blobs/sha256/…`) written blob by
+//! blob, and a docker-archive made from it that `docker load` and `podman load` accept.
+//!
+//! Layers are compressed on every core ([`gzip`]) while being hashed twice — the
+//! uncompressed stream for the `diff_id`, the compressed one for the blob digest — so a layer
+//! goes from the assembler to its blob file in one pass. Every blob is written to a
+//! temporary file and renamed into place under its digest. JSON documents are serialised from
+//! structs with a fixed field order and maps sorted by key, so equal inputs give equal bytes.
+
+pub mod archive;
+pub mod gzip;
+pub mod image;
+
+pub use archive::write_docker_archive;
+pub use image::{BlobRef, ImageConfig, LayerBlob, Layout, Platform};
+
+use std::path::PathBuf;
+
+/// Why OCI output failed.
+#[derive(Debug, thiserror::Error)]
+pub enum OciError {
+    /// File system trouble.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// The layout on disk is not what was expected.
+    #[error("{0}")]
+    Layout(String),
+}
+
+impl OciError {
+    pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Self {
+        let path = path.into();
+        move |source| OciError::Io { path, source }
+    }
+}

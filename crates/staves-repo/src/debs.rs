@@ -1,0 +1,157 @@
+//! Downloading `.deb` files into the cache, verified against the signed index's SHA-256.
+//!
+//! Downloads run in parallel. A download cut off by the network is resumed with an HTTP range
+//! request where the server allows it, the hash carried over; bytes reach their cache entry
+//! only once size and hash match.
+
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use sha2::{Digest, Sha256};
+
+use crate::cache::Cache;
+use crate::error::RepoError;
+use crate::http::{Client, is_transient};
+
+/// One file to fetch: where from, and what it must be.
+#[derive(Debug, Clone)]
+pub struct DebFetch {
+    /// Full URL.
+    pub url: String,
+    /// Expected size in bytes.
+    pub size: u64,
+    /// Expected SHA-256 (lower-case hex).
+    pub sha256: String,
+}
+
+/// Where a cached `.deb` with this checksum lives.
+pub fn deb_path(cache: &Cache, sha256: &str) -> PathBuf {
+    cache.entry("debs", sha256, ".deb")
+}
+
+/// Makes sure every file is in the cache; returns their paths in the same order. Files
+/// already cached cost no network access. `jobs` downloads run at once.
+pub fn fetch_debs(
+    client: &Client,
+    cache: &Cache,
+    files: &[DebFetch],
+    jobs: usize,
+) -> Result<Vec<PathBuf>, RepoError> {
+    let paths: Vec<PathBuf> = files.iter().map(|f| deb_path(cache, &f.sha256)).collect();
+    let missing: Vec<usize> = (0..files.len()).filter(|&i| !paths[i].is_file()).collect();
+    let queue = Mutex::new(missing.into_iter());
+    let errors = Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        for _ in 0..jobs.max(1) {
+            s.spawn(|| {
+                loop {
+                    let next = queue.lock().map(|mut q| q.next()).unwrap_or(None);
+                    let Some(i) = next else { break };
+                    if let Err(e) = fetch_one(client, cache, &files[i], &paths[i])
+                        && let Ok(mut errors) = errors.lock()
+                    {
+                        errors.push(e);
+                    }
+                }
+            });
+        }
+    });
+    match errors.into_inner().unwrap_or_default().into_iter().next() {
+        Some(e) => Err(e),
+        None => Ok(paths),
+    }
+}
+
+fn fetch_one(
+    client: &Client,
+    cache: &Cache,
+    file: &DebFetch,
+    target: &std::path::Path,
+) -> Result<(), RepoError> {
+    cache.write_atomic(target, |out| {
+        let mut hasher = Sha256::new();
+        let mut written = 0u64;
+        let mut attempt = 1;
+        client.progress().started(&file.url, Some(file.size));
+        let result = loop {
+            match receive(client, file, out, &mut hasher, &mut written) {
+                Ok(()) => break verify(file, written, hasher.clone()),
+                Err(e) if attempt < client.attempts() && is_transient(&e) => {
+                    client.backoff(&file.url, &e, attempt);
+                    attempt += 1;
+                }
+                Err(e) => break Err(e),
+            }
+        };
+        client.progress().finished(&file.url);
+        result
+    })
+}
+
+/// Appends the rest of the file (from `written` on) to `out`, hashing as it goes.
+fn receive(
+    client: &Client,
+    file: &DebFetch,
+    out: &mut std::fs::File,
+    hasher: &mut Sha256,
+    written: &mut u64,
+) -> Result<(), RepoError> {
+    let (mut body, resumed) = client.open_range(&file.url, *written)?;
+    if !resumed && *written > 0 {
+        // The server ignored the range: start over.
+        out.set_len(0)
+            .map_err(RepoError::io("truncating", &file.url))?;
+        std::io::Seek::rewind(out).map_err(RepoError::io("rewinding", &file.url))?;
+        *hasher = Sha256::new();
+        *written = 0;
+    }
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = body.read(&mut buf).map_err(|e| RepoError::Network {
+            url: file.url.clone(),
+            message: e.to_string(),
+        })?;
+        if n == 0 {
+            break;
+        }
+        if *written + n as u64 > file.size {
+            return Err(RepoError::Size {
+                what: file.url.clone(),
+                expected: file.size,
+                actual: *written + n as u64,
+            });
+        }
+        out.write_all(&buf[..n])
+            .map_err(RepoError::io("writing", &file.url))?;
+        hasher.update(&buf[..n]);
+        *written += n as u64;
+        client.progress().advanced(n as u64);
+    }
+    if *written < file.size {
+        return Err(RepoError::Network {
+            url: file.url.clone(),
+            message: format!("connection closed after {written} of {} bytes", file.size),
+        });
+    }
+    Ok(())
+}
+
+fn verify(file: &DebFetch, written: u64, hasher: Sha256) -> Result<(), RepoError> {
+    if written != file.size {
+        return Err(RepoError::Size {
+            what: file.url.clone(),
+            expected: file.size,
+            actual: written,
+        });
+    }
+    let actual = hex::encode(hasher.finalize());
+    if actual != file.sha256 {
+        return Err(RepoError::Checksum {
+            what: file.url.clone(),
+            expected: file.sha256.clone(),
+            actual,
+        });
+    }
+    Ok(())
+}
