@@ -133,6 +133,8 @@ pub fn assemble<W: Write>(
     let mut alternatives: Vec<Alternative> = Vec::new();
     let mut shells: Vec<String> = Vec::new();
     let mut script_dirs: BTreeMap<String, Meta> = BTreeMap::new();
+    let mut links = Vec::new();
+    let mut copies = Vec::new();
     for p in &opened {
         let Some(script) = &p.deb.control.postinst else {
             continue;
@@ -140,9 +142,11 @@ pub fn assemble<W: Write>(
         let effects = postinst_effects(script);
         alternatives.extend(effects.alternatives);
         shells.extend(effects.shells);
+        links.extend(effects.links);
+        copies.extend(effects.copies);
         for dir in effects.directories {
             let meta = dir_meta(&dir, &options.accounts, options.mtime);
-            if let Ok(path) = normalize(std::path::Path::new(&dir.path)) {
+            if let Ok(path) = normalize(std::path::Path::new(dir.path.trim_start_matches('/'))) {
                 script_dirs.insert(merge_usr(&path), meta);
             }
         }
@@ -165,13 +169,22 @@ pub fn assemble<W: Write>(
             layer.symlink(dir, &target, Meta::root(0o777, mtime), None)?;
         }
     }
-    for (path, mode) in [("tmp", 0o1777), ("root", 0o700), ("etc", 0o755)] {
+    // What base-files would provide when it is not in the set: programs expect these.
+    for (path, mode) in [
+        ("etc", 0o755),
+        ("root", 0o700),
+        ("run", 0o755),
+        ("tmp", 0o1777),
+        ("var", 0o755),
+        ("var/tmp", 0o1777),
+    ] {
         layer.dir(path, Meta::root(mode, mtime), None)?;
     }
     for (path, meta) in &script_dirs {
         layer.parents(path, mtime)?;
         layer.dir(path, *meta, None)?;
     }
+    apply_links_and_copies(&mut layer, &links, &copies, mtime)?;
 
     // The dpkg database.
     layer.text(
@@ -449,6 +462,44 @@ fn relocate_link(original: &str, merged: &str, target: &str) -> String {
     parts.join("/")
 }
 
+/// An absolute path from a script or the spec, as a layer path (normalised, merged `/usr`).
+fn image_path(absolute: &str) -> Option<String> {
+    normalize(std::path::Path::new(absolute.trim_start_matches('/')))
+        .ok()
+        .filter(|p| !p.is_empty())
+        .map(|p| merge_usr(&p))
+}
+
+/// `ln -s` and `cp` of postinst scripts, where the link or copy does not exist yet and what
+/// it refers to is in the image (a copy becomes a hard link: same bytes, stored once).
+fn apply_links_and_copies<W: Write>(
+    layer: &mut Layer<W>,
+    links: &[(String, String)],
+    copies: &[(String, String)],
+    mtime: u64,
+) -> Result<(), ImageError> {
+    let merged = |p: &str| image_path(p);
+    for (link, target) in links {
+        let Some(path) = merged(link) else { continue };
+        let parent_present = path
+            .rsplit_once('/')
+            .is_none_or(|(parent, _)| layer.get(parent).is_some());
+        if layer.get(&path).is_none() && parent_present && symlink_stays_inside(&path, target) {
+            layer.symlink(&path, target, Meta::root(0o777, mtime), None)?;
+        }
+    }
+    for (source, dest) in copies {
+        let (Some(source), Some(dest)) = (merged(source), merged(dest)) else {
+            continue;
+        };
+        if layer.get(&source).map(|s| &s.kind) == Some(&Kind::File) && layer.get(&dest).is_none() {
+            layer.parents(&dest, mtime)?;
+            layer.hardlink(&dest, &source, Meta::root(0o644, mtime), None)?;
+        }
+    }
+    Ok(())
+}
+
 /// Links each alternative name to its highest-priority target present in the image.
 fn apply_alternatives<W: Write>(
     layer: &mut Layer<W>,
@@ -457,9 +508,7 @@ fn apply_alternatives<W: Write>(
 ) -> Result<usize, ImageError> {
     let mut best: BTreeMap<&str, &Alternative> = BTreeMap::new();
     for alt in all {
-        let present = normalize(std::path::Path::new(&alt.path))
-            .map(|p| layer.has_non_dir(&merge_usr(&p)))
-            .unwrap_or(false);
+        let present = image_path(&alt.path).is_some_and(|p| layer.has_non_dir(&p));
         if present
             && best
                 .get(alt.name.as_str())
@@ -470,10 +519,9 @@ fn apply_alternatives<W: Write>(
     }
     let mut count = 0;
     for (name, alt) in best {
-        let Ok(link) = normalize(std::path::Path::new(&alt.link)) else {
+        let Some(link) = image_path(&alt.link) else {
             continue;
         };
-        let link = merge_usr(&link);
         if layer.get(&link).is_some() {
             continue; // a package ships the generic name itself
         }
@@ -485,13 +533,9 @@ fn apply_alternatives<W: Write>(
         let mut slaves_text = String::new();
         let mut targets_text = String::new();
         for (slave_link, slave_name, slave_path) in &alt.slaves {
-            let (Ok(sl), Ok(sp)) = (
-                normalize(std::path::Path::new(slave_link)),
-                normalize(std::path::Path::new(slave_path)),
-            ) else {
+            let (Some(sl), Some(sp)) = (image_path(slave_link), image_path(slave_path)) else {
                 continue;
             };
-            let (sl, sp) = (merge_usr(&sl), merge_usr(&sp));
             slaves_text.push_str(&format!("{slave_name}\n{slave_link}\n"));
             if layer.has_non_dir(&sp) && layer.get(&sl).is_none() {
                 let slave_admin = format!("etc/alternatives/{slave_name}");

@@ -4,6 +4,8 @@
 //! * `update-alternatives --install LINK NAME PATH PRIORITY [--slave LINK NAME PATH]…`
 //! * `add-shell SHELL…` (entries of `/etc/shells`)
 //! * `mkdir -p DIR…` and `install -d [-m MODE] [-o USER] [-g GROUP] DIR…`
+//! * `ln -s TARGET LINK` (symbolic links, e.g. enabling a default site)
+//! * `cp SOURCE DEST` of a file the image holds (made a hard link: same bytes, no copy)
 //!
 //! Not reproduced: anything computed at run time (variables, loops), `adduser` calls for
 //! service accounts (declare them under `accounts`), debconf questions, service starts,
@@ -46,6 +48,10 @@ pub struct Effects {
     pub shells: Vec<String>,
     /// Directories created.
     pub directories: Vec<Directory>,
+    /// Symbolic links created: `(link, target)`.
+    pub links: Vec<(String, String)>,
+    /// Files copied: `(source, destination)`.
+    pub copies: Vec<(String, String)>,
 }
 
 /// Reads the effects out of a `postinst`.
@@ -76,6 +82,37 @@ pub fn postinst_effects(script: &str) -> Effects {
                     effects
                         .shells
                         .extend(words[1..].iter().filter(|w| w.starts_with('/')).cloned());
+                }
+                Some("ln") => {
+                    let flags: String = words[1..]
+                        .iter()
+                        .filter(|w| w.starts_with('-'))
+                        .map(|w| w.trim_start_matches('-'))
+                        .collect();
+                    let args: Vec<&String> =
+                        words[1..].iter().filter(|w| !w.starts_with('-')).collect();
+                    if flags.contains('s')
+                        && flags.chars().all(|c| "sfnT".contains(c))
+                        && let [target, link] = args.as_slice()
+                        && link.starts_with('/')
+                    {
+                        effects.links.push(((*link).clone(), (*target).clone()));
+                    }
+                }
+                Some("cp") => {
+                    let args: Vec<&String> =
+                        words[1..].iter().filter(|w| !w.starts_with('-')).collect();
+                    let plain_flags = words[1..]
+                        .iter()
+                        .filter(|w| w.starts_with('-'))
+                        .all(|w| matches!(w.as_str(), "-a" | "-p" | "-f"));
+                    if plain_flags
+                        && let [source, dest] = args.as_slice()
+                        && source.starts_with('/')
+                        && dest.starts_with('/')
+                    {
+                        effects.copies.push(((*source).clone(), (*dest).clone()));
+                    }
                 }
                 Some("mkdir") | Some("install") => {
                     if let Some(dirs) = parse_mkdir(words) {
@@ -231,5 +268,21 @@ mod tests {
             }
         );
         assert_eq!(e.directories[1].path, "/var/lib/nginx");
+        let site = "  ln -s /etc/nginx/sites-available/default /etc/nginx/sites-enabled/default\n  cp /usr/share/nginx/html/index.html /var/www/html/index.nginx-debian.html\nln /a /b\n";
+        let e = postinst_effects(site);
+        assert_eq!(
+            e.links,
+            [(
+                "/etc/nginx/sites-enabled/default".into(),
+                "/etc/nginx/sites-available/default".into()
+            )]
+        );
+        assert_eq!(
+            e.copies,
+            [(
+                "/usr/share/nginx/html/index.html".into(),
+                "/var/www/html/index.nginx-debian.html".into()
+            )]
+        );
     }
 }

@@ -98,6 +98,13 @@ pub fn write_docker_archive(
     }
     let mut writer = tar.into_inner().map_err(io_err)?;
     writer.flush().map_err(io_err)?;
+    // Temporary files are private (0600); an image archive is not.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o644))
+            .map_err(io_err)?;
+    }
     tmp.persist(out).map_err(|e| OciError::io(out)(e.error))?;
     Ok(())
 }
