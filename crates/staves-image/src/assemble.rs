@@ -88,6 +88,16 @@ pub struct Summary {
     pub alternatives: usize,
 }
 
+/// The CA bundle that OpenSSL, GnuTLS and curl read on Debian.
+const CA_BUNDLE: &str = "etc/ssl/certs/ca-certificates.crt";
+
+/// Certificates update-ca-certificates collects: packaged ones and local ones.
+fn is_certificate(path: &str) -> bool {
+    (path.starts_with("usr/share/ca-certificates/")
+        || path.starts_with("usr/local/share/ca-certificates/"))
+        && path.ends_with(".crt")
+}
+
 /// Files the assembly writes itself; a package shipping one is overridden.
 const GENERATED: &[&str] = &[
     "etc/passwd",
@@ -153,10 +163,18 @@ pub fn assemble<W: Write>(
     }
 
     let mut layer = Layer::new(out);
+    let mut certificates = BTreeMap::new();
     let mut installed = Vec::with_capacity(opened.len());
     let mut filtered = 0;
     for index in 0..opened.len() {
-        let (record, skipped) = add_package(&mut layer, &opened, index, options, &script_dirs)?;
+        let (record, skipped) = add_package(
+            &mut layer,
+            &opened,
+            index,
+            options,
+            &script_dirs,
+            &mut certificates,
+        )?;
         installed.push(record);
         filtered += skipped;
     }
@@ -222,6 +240,25 @@ pub fn assemble<W: Write>(
 
     let alternatives = apply_alternatives(&mut layer, &alternatives, mtime)?;
     add_extra_paths(&mut layer, &options.extra_paths, accounts, mtime)?;
+    for extra in &options.extra_paths {
+        if let ExtraPath::File { path, content, .. } = extra
+            && let Some(path) = image_path(path)
+            && is_certificate(&path)
+        {
+            certificates.insert(path, content.clone());
+        }
+    }
+    if !certificates.is_empty() && layer.get(CA_BUNDLE).is_none() {
+        // update-ca-certificates: every packaged certificate (all are enabled by default),
+        // then the local ones, concatenated in path order.
+        let mut bundle = String::new();
+        for pem in certificates.values() {
+            let text = String::from_utf8_lossy(pem);
+            bundle.push_str(text.trim_end());
+            bundle.push('\n');
+        }
+        layer.text(CA_BUNDLE, 0o644, mtime, &bundle)?;
+    }
 
     let summary = Summary {
         entries: layer.entries,
@@ -258,6 +295,7 @@ fn add_package<W: Write>(
     index: usize,
     options: &Options,
     script_dirs: &BTreeMap<String, Meta>,
+    certificates: &mut BTreeMap<String, Vec<u8>>,
 ) -> Result<(Installed, usize), ImageError> {
     let p = &opened[index];
     let name = &p.input.name;
@@ -376,7 +414,15 @@ fn add_package<W: Write>(
             layer.hardlink(&path, &target, meta, Some(index))?;
         } else {
             let size = entry.size();
-            layer.file(&path, meta, size, &mut entry, Some(index))?;
+            if is_certificate(&path) {
+                // Kept for the CA bundle that update-ca-certificates would build.
+                let mut pem = Vec::with_capacity(size as usize);
+                std::io::Read::read_to_end(&mut entry, &mut pem).map_err(read_err)?;
+                layer.file(&path, meta, size, pem.as_slice(), Some(index))?;
+                certificates.insert(path.clone(), pem);
+            } else {
+                layer.file(&path, meta, size, &mut entry, Some(index))?;
+            }
         }
         record.listed.push(original);
         record.kept.insert(norm);

@@ -1,0 +1,463 @@
+//! Images built from the real Debian archive (host apt sources) and run for real: bash, nginx,
+//! python3 and curl in Docker (podman with runc where Docker is absent); the OCI layout
+//! checked with skopeo and umoci; the dpkg database read by dpkg-query; builds repeated
+//! bit for bit.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use support::{run, stderr, stdout};
+
+fn examples() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples")
+}
+
+fn shared_cache() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("staves-cache")
+}
+
+fn staves(args: &[&str], cache: &Path, envs: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_staves"));
+    cmd.args(args)
+        .arg("--cache")
+        .arg(cache)
+        .env("CI", "1")
+        .env("NO_COLOR", "1")
+        .env_remove("SOURCE_DATE_EPOCH");
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("run staves")
+}
+
+fn build(spec: &Path, output: &Path) {
+    let out = staves(
+        &[
+            "build",
+            "-f",
+            spec.to_str().expect("utf8"),
+            "-o",
+            output.to_str().expect("utf8"),
+        ],
+        &shared_cache(),
+        &[],
+    );
+    assert!(out.status.success(), "build failed: {}", stderr(&out));
+}
+
+/// `docker`, or `podman` with runc where no Docker engine runs.
+fn engine() -> Vec<String> {
+    let docker = Command::new("docker")
+        .arg("info")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if docker {
+        vec!["docker".into()]
+    } else {
+        ["podman", "--runtime", "runc", "--cgroup-manager=cgroupfs"]
+            .map(String::from)
+            .to_vec()
+    }
+}
+
+fn container(args: &[&str]) -> Output {
+    let e = engine();
+    let mut cmd = Command::new(&e[0]);
+    cmd.args(&e[1..]).args(args);
+    if e[0] == "podman" && args.first() == Some(&"run") {
+        // podman needs explicit limits in this environment.
+        let mut full = vec![
+            "run",
+            "--ulimit",
+            "nofile=1024:1024",
+            "--ulimit",
+            "nproc=1024:1024",
+        ];
+        full.extend(&args[1..]);
+        cmd = Command::new(&e[0]);
+        cmd.args(&e[1..]).args(full);
+    }
+    cmd.output().expect("container engine")
+}
+
+fn load(archive: &Path) {
+    let out = container(&["load", "-i", archive.to_str().expect("utf8")]);
+    assert!(out.status.success(), "load failed: {}", stderr(&out));
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("port")
+}
+
+fn http_get(port: u16) -> Option<String> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    stream
+        .write_all(b"GET / HTTP/1.0\r\nHost: localhost\r\n\r\n")
+        .ok()?;
+    let mut body = String::new();
+    stream.read_to_string(&mut body).ok()?;
+    Some(body)
+}
+
+#[test]
+fn bash_says_hello() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let archive = dir.path().join("bash.tar");
+    build(&examples().join("bash/staves.toml"), &archive);
+    load(&archive);
+    let out = container(&["run", "--rm", "bash:latest"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "Hello World!\n");
+    // Alternatives set up without running mawk's postinst, on merged /usr.
+    let out = container(&[
+        "run",
+        "--rm",
+        "--entrypoint",
+        "/bin/awk",
+        "bash:latest",
+        "BEGIN { print 6 * 7 }",
+    ]);
+    assert_eq!(stdout(&out).trim(), "42", "{}", stderr(&out));
+}
+
+#[test]
+fn nginx_serves_a_page() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let archive = dir.path().join("nginx.tar");
+    build(&examples().join("nginx/staves.toml"), &archive);
+    load(&archive);
+    let port = free_port();
+    let name = format!("staves-nginx-{port}");
+    let out = container(&[
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "-p",
+        &format!("127.0.0.1:{port}:80"),
+        "nginx:latest",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut page = None;
+    while Instant::now() < deadline && page.is_none() {
+        page = http_get(port).filter(|p| p.contains("200 OK"));
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let logs = container(&["logs", &name]);
+    container(&["rm", "-f", &name]);
+    let page = page.unwrap_or_else(|| panic!("nginx did not answer: {}", stderr(&logs)));
+    assert!(page.contains("Welcome to nginx!"), "{page}");
+}
+
+#[test]
+fn python3_imports_its_standard_library() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let archive = dir.path().join("python3.tar");
+    build(&examples().join("python3/staves.toml"), &archive);
+    load(&archive);
+    let out = container(&[
+        "run",
+        "--rm",
+        "python3:latest",
+        "-c",
+        "import ssl, sqlite3, json; print(ssl.OPENSSL_VERSION.split()[0], sqlite3.sqlite_version_info >= (3, 0), json.dumps([1]))",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out).trim(), "OpenSSL True [1]");
+}
+
+#[test]
+fn curl_trusts_a_local_https_server_through_ca_certificates() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let d = dir.path();
+    // A throwaway CA and a server certificate for 127.0.0.1 signed by it.
+    let openssl = |args: &[&str]| run(Command::new("openssl").current_dir(d).args(args));
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=staves test CA",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+    ]);
+    openssl(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=127.0.0.1",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+    ]);
+    std::fs::write(d.join("ext.cnf"), "subjectAltName=IP:127.0.0.1\n").expect("ext");
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        "ext.cnf",
+        "-out",
+        "server.crt",
+    ]);
+    std::fs::write(d.join("index.html"), "hello over tls\n").expect("page");
+
+    let port = free_port();
+    let server_script = format!(
+        "import http.server, ssl\nh = http.server.SimpleHTTPRequestHandler\ns = http.server.HTTPServer(('127.0.0.1', {port}), h)\nc = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)\nc.load_cert_chain('server.crt', 'server.key')\ns.socket = c.wrap_socket(s.socket, server_side=True)\ns.serve_forever()\n"
+    );
+    let mut server = Command::new("python3")
+        .current_dir(d)
+        .args(["-c", &server_script])
+        .spawn()
+        .expect("https server");
+
+    let spec = std::fs::read_to_string(examples().join("curl/staves.toml")).expect("example");
+    let spec = format!(
+        "{spec}\n[[paths]]\npath = \"/usr/local/share/ca-certificates/staves-test.crt\"\nsource = \"ca.crt\"\n"
+    );
+    std::fs::write(d.join("staves.toml"), spec).expect("spec");
+    let archive = d.join("curl.tar");
+    build(&d.join("staves.toml"), &archive);
+    load(&archive);
+    let url = format!("https://127.0.0.1:{port}/index.html");
+    let mut out = container(&[
+        "run",
+        "--rm",
+        "--network",
+        "host",
+        "curl:latest",
+        "-sS",
+        "--retry",
+        "5",
+        "--retry-connrefused",
+        &url,
+    ]);
+    if !out.status.success() {
+        std::thread::sleep(Duration::from_secs(1));
+        out = container(&[
+            "run",
+            "--rm",
+            "--network",
+            "host",
+            "curl:latest",
+            "-sS",
+            &url,
+        ]);
+    }
+    let _ = server.kill();
+    assert!(out.status.success(), "curl failed: {}", stderr(&out));
+    assert_eq!(stdout(&out), "hello over tls\n");
+    // And it runs as the unprivileged account from the spec.
+    // The image holds no `id`; curl reads its own process status instead.
+    let out = container(&[
+        "run",
+        "--rm",
+        "curl:latest",
+        "-s",
+        "file:///proc/self/status",
+    ]);
+    let uid = stdout(&out)
+        .lines()
+        .find(|l| l.starts_with("Uid:"))
+        .map(|l| l.split_whitespace().nth(1).unwrap_or("").to_owned());
+    assert_eq!(uid.as_deref(), Some("1000"), "{}", stderr(&out));
+}
+
+#[test]
+fn builds_are_bit_identical_across_directories_and_caches() {
+    let one = tempfile::tempdir().expect("tmp");
+    let two = tempfile::tempdir().expect("tmp");
+    for d in [&one, &two] {
+        std::fs::copy(
+            examples().join("bash/staves.toml"),
+            d.path().join("staves.toml"),
+        )
+        .expect("copy");
+    }
+    // The first build uses the shared warm cache, the second a cold cache of its own.
+    let a = staves(
+        &[
+            "build",
+            "-f",
+            one.path().join("staves.toml").to_str().expect("utf8"),
+            "-o",
+            one.path().join("image.tar").to_str().expect("utf8"),
+        ],
+        &shared_cache(),
+        &[],
+    );
+    assert!(a.status.success(), "{}", stderr(&a));
+    let b = staves(
+        &[
+            "build",
+            "-f",
+            two.path().join("staves.toml").to_str().expect("utf8"),
+            "-o",
+            two.path().join("image.tar").to_str().expect("utf8"),
+        ],
+        &two.path().join("cold-cache"),
+        &[],
+    );
+    assert!(b.status.success(), "{}", stderr(&b));
+    let first = std::fs::read(one.path().join("image.tar")).expect("read");
+    let second = std::fs::read(two.path().join("image.tar")).expect("read");
+    assert!(first == second, "the two builds differ");
+
+    // SOURCE_DATE_EPOCH is honoured, and changes the bytes.
+    let c = staves(
+        &[
+            "build",
+            "-f",
+            one.path().join("staves.toml").to_str().expect("utf8"),
+            "-o",
+            one.path().join("epoch.tar").to_str().expect("utf8"),
+        ],
+        &shared_cache(),
+        &[("SOURCE_DATE_EPOCH", "1700000000")],
+    );
+    assert!(c.status.success(), "{}", stderr(&c));
+    let epoch = std::fs::read(one.path().join("epoch.tar")).expect("read");
+    assert!(epoch != first);
+    let layout = one.path().join("layout");
+    let d = staves(
+        &[
+            "build",
+            "-f",
+            one.path().join("staves.toml").to_str().expect("utf8"),
+            "-o",
+            layout.to_str().expect("utf8"),
+        ],
+        &shared_cache(),
+        &[("SOURCE_DATE_EPOCH", "1700000000")],
+    );
+    assert!(d.status.success(), "{}", stderr(&d));
+    let index = std::fs::read_to_string(layout.join("index.json")).expect("index");
+    let config_created = walk_json_for(&layout, "\"created\":\"2023-11-14T22:13:20Z\"");
+    assert!(
+        config_created,
+        "config must carry SOURCE_DATE_EPOCH as its creation date; index: {index}"
+    );
+}
+
+fn walk_json_for(layout: &Path, needle: &str) -> bool {
+    std::fs::read_dir(layout.join("blobs/sha256"))
+        .map(|rd| {
+            rd.flatten().any(|e| {
+                std::fs::metadata(e.path()).is_ok_and(|m| m.len() < 100_000)
+                    && std::fs::read_to_string(e.path()).is_ok_and(|t| t.contains(needle))
+            })
+        })
+        .unwrap_or(false)
+}
+
+#[test]
+fn oci_layout_passes_skopeo_and_umoci_and_dpkg_sees_every_package() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let spec = dir.path().join("staves.toml");
+    std::fs::copy(examples().join("bash/staves.toml"), &spec).expect("copy");
+    let lock = staves(
+        &["lock", "-f", spec.to_str().expect("utf8")],
+        &shared_cache(),
+        &[],
+    );
+    assert!(lock.status.success(), "{}", stderr(&lock));
+    let layout = dir.path().join("layout");
+    build(&spec, &layout);
+
+    let inspect = run(Command::new("skopeo")
+        .arg("inspect")
+        .arg(format!("oci:{}:latest", layout.display())));
+    let info: serde_json::Value = serde_json::from_slice(&inspect.stdout).expect("skopeo json");
+    assert_eq!(info["Architecture"], support::host_arch());
+    assert_eq!(info["Os"], "linux");
+    assert_eq!(info["Layers"].as_array().map(Vec::len), Some(1));
+
+    let bundle = dir.path().join("bundle");
+    run(Command::new("umoci")
+        .args(["unpack", "--rootless", "--image"])
+        .arg(format!("{}:latest", layout.display()))
+        .arg(&bundle));
+    let rootfs = bundle.join("rootfs");
+    assert_eq!(
+        std::fs::read_link(rootfs.join("bin")).expect("bin is a link"),
+        Path::new("usr/bin")
+    );
+    assert!(rootfs.join("usr/bin/bash").is_file());
+    assert!(
+        !rootfs.join("usr/share/man/man1/bash.1.gz").exists(),
+        "man pages are off by default"
+    );
+    assert!(
+        rootfs.join("usr/share/doc/bash/copyright").is_file(),
+        "licences always stay"
+    );
+    assert!(
+        std::fs::read_to_string(rootfs.join("etc/passwd"))
+            .expect("passwd")
+            .contains("www-data:x:33:33:")
+    );
+
+    let query = run(Command::new("dpkg-query")
+        .arg(format!(
+            "--admindir={}",
+            rootfs.join("var/lib/dpkg").display()
+        ))
+        .args(["-W", "-f", "${Package} ${Version} ${db:Status-Abbrev}\n"]));
+    let mut seen: Vec<String> = stdout(&query).lines().map(str::to_owned).collect();
+    seen.sort();
+    let locked = std::fs::read_to_string(dir.path().join("staves.lock")).expect("lock");
+    let lock: toml::Value = toml::from_str(&locked).expect("lock toml");
+    let mut expected: Vec<String> = lock["package"]
+        .as_array()
+        .expect("packages")
+        .iter()
+        .map(|p| {
+            format!(
+                "{} {} ii ",
+                p["name"].as_str().unwrap_or(""),
+                p["version"].as_str().unwrap_or("")
+            )
+        })
+        .collect();
+    expected.sort();
+    assert_eq!(seen, expected);
+    let files = run(Command::new("dpkg-query")
+        .arg(format!(
+            "--admindir={}",
+            rootfs.join("var/lib/dpkg").display()
+        ))
+        .args(["-L", "bash"]));
+    assert!(
+        stdout(&files).lines().any(|l| l == "/bin/bash"),
+        "{}",
+        stdout(&files)
+    );
+}
