@@ -273,6 +273,7 @@ fn curl_trusts_a_local_https_server_through_ca_certificates() {
         ]);
     }
     let _ = server.kill();
+    let _ = server.wait();
     assert!(out.status.success(), "curl failed: {}", stderr(&out));
     assert_eq!(stdout(&out), "hello over tls\n");
     // And it runs as the unprivileged account from the spec.
