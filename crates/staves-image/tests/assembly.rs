@@ -1,0 +1,374 @@
+//! Assembly on hand-made `.deb` files: hostile archives are refused naming the package and
+//! the entry, overlapping files need Replaces, merged `/usr` and feature toggles apply, and
+//! every data compression dpkg-deb produces is read.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use staves_image::{Accounts, Features, ImageError, Options, PackageInput, assemble};
+
+enum E<'a> {
+    Dir(&'a str),
+    File(&'a str, &'a str),
+    Symlink(&'a str, &'a str),
+    Hardlink(&'a str, &'a str),
+    Char(&'a str),
+}
+
+/// A tar header with the raw path written in, unchecked, as an attacker would.
+fn raw_header(path: &str, kind: tar::EntryType, size: u64, link: &str) -> tar::Header {
+    let mut h = tar::Header::new_old();
+    h.as_old_mut().name[..path.len()].copy_from_slice(path.as_bytes());
+    h.as_old_mut().linkname[..link.len()].copy_from_slice(link.as_bytes());
+    h.set_entry_type(kind);
+    h.set_size(size);
+    h.set_mode(if kind == tar::EntryType::Directory {
+        0o755
+    } else {
+        0o644
+    });
+    h.set_mtime(1_700_000_000);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_cksum();
+    h
+}
+
+fn data_tar(entries: &[E<'_>]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for e in entries {
+        let (h, body) = match e {
+            E::Dir(p) => (raw_header(p, tar::EntryType::Directory, 0, ""), ""),
+            E::File(p, c) => (
+                raw_header(p, tar::EntryType::Regular, c.len() as u64, ""),
+                *c,
+            ),
+            E::Symlink(p, t) => (raw_header(p, tar::EntryType::Symlink, 0, t), ""),
+            E::Hardlink(p, t) => (raw_header(p, tar::EntryType::Link, 0, t), ""),
+            E::Char(p) => (raw_header(p, tar::EntryType::Char, 0, ""), ""),
+        };
+        out.extend_from_slice(h.as_bytes());
+        out.extend_from_slice(body.as_bytes());
+        out.resize(out.len().div_ceil(512) * 512, 0);
+    }
+    out.resize(out.len() + 1024, 0);
+    out
+}
+
+fn ar_member(out: &mut Vec<u8>, name: &str, data: &[u8]) {
+    out.extend_from_slice(
+        format!(
+            "{name:<16}{:<12}{:<6}{:<6}{:<8}{:<10}`\n",
+            0,
+            0,
+            0,
+            100644,
+            data.len()
+        )
+        .as_bytes(),
+    );
+    out.extend_from_slice(data);
+    if data.len() % 2 == 1 {
+        out.push(b'\n');
+    }
+}
+
+fn write_deb(
+    dir: &Path,
+    name: &str,
+    extra_control: &str,
+    data: Vec<u8>,
+    data_member: &str,
+) -> PathBuf {
+    let control = format!(
+        "Package: {name}\nVersion: 1.0\nArchitecture: all\nMaintainer: t <t@test.invalid>\nDescription: test\n{extra_control}"
+    );
+    let mut control_tar = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_size(control.len() as u64);
+    h.set_mode(0o644);
+    h.set_mtime(1_700_000_000);
+    control_tar
+        .append_data(&mut h, "./control", control.as_bytes())
+        .expect("control");
+    let control_tar = control_tar.into_inner().expect("tar");
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(&control_tar).expect("gz");
+    let mut deb = b"!<arch>\n".to_vec();
+    ar_member(&mut deb, "debian-binary", b"2.0\n");
+    ar_member(&mut deb, "control.tar.gz", &gz.finish().expect("gz"));
+    ar_member(&mut deb, data_member, &data);
+    let path = dir.join(format!("{name}.deb"));
+    std::fs::write(&path, deb).expect("write deb");
+    path
+}
+
+fn input(name: &str, deb: PathBuf) -> PackageInput {
+    PackageInput {
+        name: name.into(),
+        version: "1.0".into(),
+        arch: "all".into(),
+        deb,
+    }
+}
+
+fn options() -> Options {
+    Options {
+        features: Features::default(),
+        accounts: Accounts::debian_base(),
+        mtime: 1_700_000_000,
+        extra_paths: Vec::new(),
+    }
+}
+
+fn build(packages: &[PackageInput]) -> Result<Vec<u8>, ImageError> {
+    assemble(packages, &options(), Vec::new()).map(|(bytes, _)| bytes)
+}
+
+fn entries(layer: &[u8]) -> Vec<(String, tar::EntryType, Option<String>)> {
+    let mut archive = tar::Archive::new(layer);
+    archive
+        .entries()
+        .expect("entries")
+        .map(|e| {
+            let e = e.expect("entry");
+            let link = e
+                .link_name()
+                .ok()
+                .flatten()
+                .map(|l| l.to_string_lossy().into_owned());
+            (
+                e.path().expect("path").to_string_lossy().into_owned(),
+                e.header().entry_type(),
+                link,
+            )
+        })
+        .collect()
+}
+
+fn refused(entries_: &[E<'_>], reason: &str) {
+    let dir = tempfile::tempdir().expect("tmp");
+    let deb = write_deb(dir.path(), "evil", "", data_tar(entries_), "data.tar");
+    match build(&[input("evil", deb)]) {
+        Err(ImageError::Hostile {
+            package,
+            reason: why,
+            ..
+        }) => {
+            assert_eq!(package, "evil");
+            assert!(why.contains(reason), "{why}");
+        }
+        Err(other) => panic!("wrong error: {other}"),
+        Ok(_) => panic!("a hostile archive was accepted"),
+    }
+}
+
+#[test]
+fn hostile_archives_are_refused() {
+    refused(&[E::File("/etc/passwd", "x")], "absolute path");
+    refused(&[E::File("./usr/../../etc/passwd", "x")], "`..`");
+    refused(
+        &[E::Symlink("./usr/bin/x", "../../../etc/shadow")],
+        "leaves the image",
+    );
+    refused(&[E::Hardlink("./usr/bin/x", "../etc/shadow")], "`..`");
+    refused(
+        &[E::Hardlink("./usr/bin/x", "./usr/bin/missing")],
+        "not a file of the image",
+    );
+    refused(&[E::Char("./dev/null")], "device nodes");
+}
+
+#[test]
+fn error_names_the_entry() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let deb = write_deb(
+        dir.path(),
+        "evil",
+        "",
+        data_tar(&[E::File("/etc/passwd", "x")]),
+        "data.tar",
+    );
+    let err = build(&[input("evil", deb)])
+        .expect_err("refused")
+        .to_string();
+    assert_eq!(err, "evil: refusing `/etc/passwd`: absolute path");
+}
+
+#[test]
+fn overlapping_files_need_replaces() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let a = write_deb(
+        dir.path(),
+        "aaa",
+        "",
+        data_tar(&[
+            E::Dir("./usr/"),
+            E::Dir("./usr/bin/"),
+            E::File("./usr/bin/tool", "a"),
+        ]),
+        "data.tar",
+    );
+    let b = write_deb(
+        dir.path(),
+        "bbb",
+        "",
+        data_tar(&[
+            E::Dir("./usr/"),
+            E::Dir("./usr/bin/"),
+            E::File("./usr/bin/tool", "b"),
+        ]),
+        "data.tar",
+    );
+    let err = build(&[input("aaa", a.clone()), input("bbb", b)])
+        .expect_err("conflict")
+        .to_string();
+    assert!(
+        err.contains("/usr/bin/tool") && err.contains("aaa") && err.contains("bbb"),
+        "{err}"
+    );
+
+    let c = write_deb(
+        dir.path(),
+        "ccc",
+        "Replaces: aaa (<< 2)\n",
+        data_tar(&[
+            E::Dir("./usr/"),
+            E::Dir("./usr/bin/"),
+            E::File("./usr/bin/tool", "c"),
+        ]),
+        "data.tar",
+    );
+    let layer = build(&[input("aaa", a), input("ccc", c)]).expect("Replaces allows it");
+    // The later entry wins when the layer is extracted.
+    let mut archive = tar::Archive::new(layer.as_slice());
+    let mut last = String::new();
+    for e in archive.entries().expect("entries") {
+        let mut e = e.expect("entry");
+        if e.path().expect("path").to_string_lossy() == "usr/bin/tool" {
+            last.clear();
+            e.read_to_string(&mut last).expect("read");
+        }
+    }
+    assert_eq!(last, "c");
+}
+
+#[test]
+fn merged_usr_and_toggles() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let deb = write_deb(
+        dir.path(),
+        "tool",
+        "",
+        data_tar(&[
+            E::Dir("./"),
+            E::Dir("./bin/"),
+            E::File("./bin/tool", "#!/bin/sh\n"),
+            E::Symlink("./bin/alias", "../usr/bin/real"),
+            E::Dir("./usr/"),
+            E::Dir("./usr/share/"),
+            E::Dir("./usr/share/doc/"),
+            E::Dir("./usr/share/doc/tool/"),
+            E::File("./usr/share/doc/tool/copyright", "free"),
+            E::File("./usr/share/doc/tool/README", "words"),
+            E::Dir("./usr/share/man/"),
+            E::Dir("./usr/share/man/man1/"),
+            E::File("./usr/share/man/man1/tool.1.gz", "man"),
+        ]),
+        "data.tar",
+    );
+    let layer = build(&[input("tool", deb)]).expect("builds");
+    let all = entries(&layer);
+    let names: Vec<&str> = all.iter().map(|(p, _, _)| p.as_str()).collect();
+    assert!(names.contains(&"usr/bin/tool"), "{names:?}");
+    assert!(!names.contains(&"bin/tool"));
+    let bin = all.iter().find(|(p, _, _)| p == "bin").expect("bin link");
+    assert_eq!(
+        (bin.1, bin.2.as_deref()),
+        (tar::EntryType::Symlink, Some("usr/bin"))
+    );
+    let alias = all
+        .iter()
+        .find(|(p, _, _)| p == "usr/bin/alias")
+        .expect("alias");
+    assert_eq!(
+        alias.2.as_deref(),
+        Some("real"),
+        "relative link re-aimed after the move"
+    );
+    assert!(names.contains(&"usr/share/doc/tool/copyright"));
+    assert!(!names.contains(&"usr/share/doc/tool/README"));
+    assert!(!names.contains(&"usr/share/man/man1/tool.1.gz"));
+    let status = String::from_utf8(
+        tar::Archive::new(layer.as_slice())
+            .entries()
+            .expect("entries")
+            .filter_map(Result::ok)
+            .find(|e| {
+                e.path()
+                    .is_ok_and(|p| p.to_string_lossy() == "var/lib/dpkg/status")
+            })
+            .map(|mut e| {
+                let mut s = Vec::new();
+                e.read_to_end(&mut s).expect("read");
+                s
+            })
+            .expect("status"),
+    )
+    .expect("utf8");
+    assert!(
+        status.starts_with("Package: tool\nStatus: install ok installed\n"),
+        "{status}"
+    );
+}
+
+#[test]
+fn every_data_compression_is_read() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let plain = data_tar(&[E::Dir("./etc/"), E::File("./etc/greeting", "hi")]);
+    let gz = {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(&plain).expect("gz");
+        e.finish().expect("gz")
+    };
+    let xz = {
+        let mut e = liblzma::write::XzEncoder::new(Vec::new(), 6);
+        e.write_all(&plain).expect("xz");
+        e.finish().expect("xz")
+    };
+    let bz2 = {
+        let mut e = bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::default());
+        e.write_all(&plain).expect("bz2");
+        e.finish().expect("bz2")
+    };
+    let zst = std::process::Command::new("zstd")
+        .args(["-q", "-c"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            child.stdin.take().expect("stdin").write_all(&plain)?;
+            child.wait_with_output()
+        })
+        .map(|o| o.stdout)
+        .ok()
+        .filter(|b| !b.is_empty());
+    let mut variants = vec![
+        ("data.tar", plain.clone()),
+        ("data.tar.gz", gz),
+        ("data.tar.xz", xz),
+        ("data.tar.bz2", bz2),
+    ];
+    if let Some(zst) = zst {
+        variants.push(("data.tar.zst", zst));
+    }
+    for (member, data) in variants {
+        let name = format!("pkg{}", member.len());
+        let deb = write_deb(dir.path(), &name, "", data, member);
+        let layer = build(&[input(&name, deb)]).unwrap_or_else(|e| panic!("{member}: {e}"));
+        assert!(
+            entries(&layer).iter().any(|(p, _, _)| p == "etc/greeting"),
+            "{member}"
+        );
+    }
+}
