@@ -15,6 +15,7 @@ use crate::dpkg::{self, Installed};
 use crate::features::Features;
 use crate::layer::{Kind, Layer, Meta};
 use crate::paths::{MERGED_DIRS, merge_usr, normalize, symlink_stays_inside};
+use crate::prefetch::Prefetch;
 use crate::scripts::{Alternative, Directory, postinst_effects};
 
 /// A package to install: its identity and its verified `.deb`.
@@ -166,18 +167,28 @@ pub fn assemble<W: Write>(
     let mut certificates = BTreeMap::new();
     let mut installed = Vec::with_capacity(opened.len());
     let mut filtered = 0;
-    for index in 0..opened.len() {
-        let (record, skipped) = add_package(
-            &mut layer,
-            &opened,
-            index,
-            options,
-            &script_dirs,
-            &mut certificates,
-        )?;
-        installed.push(record);
-        filtered += skipped;
-    }
+    let debs: Vec<&DebFile> = opened.iter().map(|p| &p.deb).collect();
+    let ahead = std::thread::available_parallelism().map_or(2, |n| n.get());
+    std::thread::scope(|scope| -> Result<(), ImageError> {
+        let mut prefetch = Prefetch::new(scope, &debs, ahead);
+        for index in 0..opened.len() {
+            let data = prefetch
+                .next_reader()
+                .ok_or_else(|| ImageError::Write(std::io::Error::other("prefetch ended early")))?;
+            let (record, skipped) = add_package(
+                &mut layer,
+                &opened,
+                index,
+                data,
+                options,
+                &script_dirs,
+                &mut certificates,
+            )?;
+            installed.push(record);
+            filtered += skipped;
+        }
+        Ok(())
+    })?;
     let mtime = options.mtime;
 
     // Merged /usr: the top-level directories are links into usr/.
@@ -293,6 +304,7 @@ fn add_package<W: Write>(
     layer: &mut Layer<W>,
     opened: &[Opened],
     index: usize,
+    data: impl std::io::Read,
     options: &Options,
     script_dirs: &BTreeMap<String, Meta>,
     certificates: &mut BTreeMap<String, Vec<u8>>,
@@ -320,7 +332,7 @@ fn add_package<W: Write>(
         ..Installed::default()
     };
     let mut filtered = 0;
-    let mut archive = tar::Archive::new(p.deb.data()?);
+    let mut archive = tar::Archive::new(data);
     for entry in archive.entries().map_err(read_err)? {
         let mut entry = entry.map_err(read_err)?;
         let raw = entry

@@ -19,6 +19,7 @@ pub mod scripts;
 
 mod assemble;
 mod dpkg;
+mod prefetch;
 
 pub use accounts::{AccountRequest, Accounts};
 pub use assemble::{ExtraPath, Options, PackageInput, Summary, assemble};

@@ -1,0 +1,125 @@
+//! Decompressing the next packages while the current one is written.
+//!
+//! Decompression (xz, mostly) is the largest cost of a build. Worker threads decode the data
+//! archives of the packages ahead into bounded channels of chunks, so the writer streams
+//! package after package in order while other cores decode; memory stays bounded by the
+//! channel sizes, and nothing is staged on disk.
+
+use std::collections::VecDeque;
+use std::io::{self, Read};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::thread::Scope;
+
+use staves_deb::deb::DebFile;
+
+const CHUNK: usize = 256 * 1024;
+/// Chunks buffered per package: at most 4 MiB waits in memory for each package ahead.
+const DEPTH: usize = 16;
+
+/// Chunks of one package's decoded data archive, or the error that ended it.
+type Chunks = Receiver<io::Result<Vec<u8>>>;
+
+/// Hands out the decoded data archives of `debs`, in order, decoding `ahead` of them at once.
+pub struct Prefetch<'scope> {
+    pending: VecDeque<Chunks>,
+    next: usize,
+    spawn: Box<dyn FnMut(usize) -> Option<Chunks> + 'scope>,
+}
+
+impl<'scope> Prefetch<'scope> {
+    /// Starts decoding the first `ahead` packages.
+    pub fn new<'env>(
+        scope: &'scope Scope<'scope, 'env>,
+        debs: &'env [&'env DebFile],
+        ahead: usize,
+    ) -> Self {
+        let spawn = move |i: usize| {
+            let deb: &'env DebFile = debs.get(i)?;
+            let (tx, rx) = sync_channel(DEPTH);
+            scope.spawn(move || decode(deb, &tx));
+            Some(rx)
+        };
+        let mut prefetch = Prefetch {
+            pending: VecDeque::new(),
+            next: 0,
+            spawn: Box::new(spawn),
+        };
+        for _ in 0..ahead.max(1) {
+            prefetch.start_one();
+        }
+        prefetch
+    }
+
+    fn start_one(&mut self) {
+        if let Some(rx) = (self.spawn)(self.next) {
+            self.pending.push_back(rx);
+            self.next += 1;
+        }
+    }
+
+    /// The next package's data archive as a reader; starts decoding one more package.
+    pub fn next_reader(&mut self) -> Option<ChunkReader> {
+        let rx = self.pending.pop_front()?;
+        self.start_one();
+        Some(ChunkReader {
+            rx,
+            chunk: Vec::new(),
+            pos: 0,
+        })
+    }
+}
+
+fn decode(deb: &DebFile, tx: &SyncSender<io::Result<Vec<u8>>>) {
+    let mut reader = match deb.data() {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = tx.send(Err(io::Error::other(e.to_string())));
+            return;
+        }
+    };
+    loop {
+        let mut chunk = vec![0u8; CHUNK];
+        let mut filled = 0;
+        while filled < CHUNK {
+            match reader.read(&mut chunk[filled..]) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    let _ = tx.send(Err(e));
+                    return;
+                }
+            }
+        }
+        chunk.truncate(filled);
+        let done = filled < CHUNK;
+        if (!chunk.is_empty() && tx.send(Ok(chunk)).is_err()) || done {
+            return; // finished, or the writer gave up on this package
+        }
+    }
+}
+
+/// Reads the chunks of one package's data archive.
+pub struct ChunkReader {
+    rx: Chunks,
+    chunk: Vec<u8>,
+    pos: usize,
+}
+
+impl Read for ChunkReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.pos == self.chunk.len() {
+            match self.rx.recv() {
+                Ok(chunk) => {
+                    self.chunk = chunk?;
+                    self.pos = 0;
+                }
+                Err(_) => return Ok(0), // the decoder finished
+            }
+        }
+        let n = buf.len().min(self.chunk.len() - self.pos);
+        buf[..n].copy_from_slice(&self.chunk[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
