@@ -21,6 +21,8 @@ pub mod media {
     pub const CONFIG: &str = "application/vnd.oci.image.config.v1+json";
     /// gzip-compressed layer.
     pub const LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+    /// zstd-compressed layer.
+    pub const LAYER_ZSTD: &str = "application/vnd.oci.image.layer.v1.tar+zstd";
 }
 
 /// A reference to a blob: what `config`, `layers` and index entries hold.
@@ -157,6 +159,16 @@ struct Index {
     manifests: Vec<BlobRef>,
 }
 
+/// How layers are compressed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LayerCompression {
+    /// gzip level 6, on every core: what every engine reads.
+    #[default]
+    Gzip,
+    /// zstd level 3, on every core: faster and smaller; Docker reads it from version 23 on.
+    Zstd,
+}
+
 /// A written layer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LayerBlob {
@@ -190,6 +202,33 @@ impl<W: Write> Write for Hashing<W> {
     }
     fn flush(&mut self) -> io::Result<()> {
         self.inner.flush()
+    }
+}
+
+/// The layer compressor in use.
+enum Encoder<W: Write> {
+    Gzip(ParallelGzip<W>),
+    Zstd(zstd::stream::write::Encoder<'static, W>),
+}
+
+impl<W: Write> Encoder<W> {
+    fn finish(self) -> io::Result<W> {
+        match self {
+            Encoder::Gzip(g) => g.finish(),
+            Encoder::Zstd(z) => z.finish(),
+        }
+    }
+}
+
+impl<W: Write> Write for Encoder<W> {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        match self {
+            Encoder::Gzip(g) => g.write(data),
+            Encoder::Zstd(z) => z.write(data),
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
     }
 }
 
@@ -273,9 +312,10 @@ impl Layout {
         })
     }
 
-    /// Writes a gzip layer: `produce` writes the uncompressed tar into the writer it is given.
+    /// Writes a layer: `produce` writes the uncompressed tar into the writer it is given.
     pub fn put_layer<E>(
         &self,
+        compression: LayerCompression,
         threads: usize,
         produce: impl FnOnce(&mut dyn Write) -> Result<(), E>,
     ) -> Result<Result<LayerBlob, E>, OciError> {
@@ -287,9 +327,19 @@ impl Layout {
             hasher: Sha256::new(),
             bytes: 0,
         };
-        let gzip = ParallelGzip::new(compressed, 6, threads);
+        let encoder: Encoder<_> = match compression {
+            LayerCompression::Gzip => Encoder::Gzip(ParallelGzip::new(compressed, 6, threads)),
+            LayerCompression::Zstd => {
+                let mut z = zstd::stream::write::Encoder::new(compressed, 3)
+                    .map_err(OciError::io(tmp.path()))?;
+                // Workers are always used, so the bytes do not depend on the core count.
+                z.multithread(threads.max(1) as u32)
+                    .map_err(OciError::io(tmp.path()))?;
+                Encoder::Zstd(z)
+            }
+        };
         let mut plain = Hashing {
-            inner: gzip,
+            inner: encoder,
             hasher: Sha256::new(),
             bytes: 0,
         };
@@ -297,11 +347,11 @@ impl Layout {
             return Ok(Err(e));
         }
         let Hashing {
-            inner: gzip,
+            inner: encoder,
             hasher: diff_hasher,
             bytes: uncompressed_size,
         } = plain;
-        let mut compressed = gzip.finish().map_err(OciError::io(tmp.path()))?;
+        let mut compressed = encoder.finish().map_err(OciError::io(tmp.path()))?;
         compressed.flush().map_err(OciError::io(tmp.path()))?;
         let digest = sha256_ref(compressed.hasher);
         let size = compressed.bytes;
@@ -310,7 +360,11 @@ impl Layout {
             .map_err(|e| OciError::io(&path)(e.error))?;
         Ok(Ok(LayerBlob {
             blob: BlobRef {
-                media_type: media::LAYER_GZIP.into(),
+                media_type: match compression {
+                    LayerCompression::Gzip => media::LAYER_GZIP,
+                    LayerCompression::Zstd => media::LAYER_ZSTD,
+                }
+                .into(),
                 digest,
                 size,
                 platform: None,

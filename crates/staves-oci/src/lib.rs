@@ -12,7 +12,7 @@ pub mod gzip;
 pub mod image;
 
 pub use archive::write_docker_archive;
-pub use image::{BlobRef, ImageConfig, LayerBlob, Layout, Platform};
+pub use image::{BlobRef, ImageConfig, LayerBlob, LayerCompression, Layout, Platform};
 
 use std::path::PathBuf;
 

@@ -72,6 +72,15 @@ pub struct BuildArgs {
     /// Parallel package downloads.
     #[arg(long, default_value_t = 8)]
     pub jobs: usize,
+    /// Layer compression: gzip (every engine) or zstd (faster, smaller; Docker 23+).
+    #[arg(long, value_enum, default_value_t = Compression::Gzip)]
+    pub compression: Compression,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Compression {
+    Gzip,
+    Zstd,
 }
 
 #[derive(Debug, Args)]

@@ -462,3 +462,58 @@ fn oci_layout_passes_skopeo_and_umoci_and_dpkg_sees_every_package() {
         stdout(&files)
     );
 }
+
+#[test]
+fn zstd_layers_decompress_to_their_diff_id() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let layout = dir.path().join("layout");
+    let out = staves(
+        &[
+            "build",
+            "-f",
+            examples().join("bash/staves.toml").to_str().expect("utf8"),
+            "-o",
+            layout.to_str().expect("utf8"),
+            "--compression",
+            "zstd",
+        ],
+        &shared_cache(),
+        &[],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let read_json = |digest: &str| -> serde_json::Value {
+        let path = layout
+            .join("blobs/sha256")
+            .join(digest.trim_start_matches("sha256:"));
+        serde_json::from_slice(&std::fs::read(path).expect("blob")).expect("json")
+    };
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(layout.join("index.json")).expect("index"))
+            .expect("json");
+    let manifest = read_json(index["manifests"][0]["digest"].as_str().expect("digest"));
+    let layer = &manifest["layers"][0];
+    assert_eq!(
+        layer["mediaType"],
+        "application/vnd.oci.image.layer.v1.tar+zstd"
+    );
+    let config = read_json(manifest["config"]["digest"].as_str().expect("digest"));
+    let blob = layout.join("blobs/sha256").join(
+        layer["digest"]
+            .as_str()
+            .expect("digest")
+            .trim_start_matches("sha256:"),
+    );
+    let plain = run(Command::new("zstd").args(["-d", "-c"]).arg(&blob));
+    let digest = {
+        use std::fmt::Write as _;
+        let hash = <sha2::Sha256 as sha2::Digest>::digest(&plain.stdout);
+        hash.iter().fold(String::from("sha256:"), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
+    };
+    assert_eq!(
+        config["rootfs"]["diff_ids"][0].as_str(),
+        Some(digest.as_str())
+    );
+}

@@ -68,7 +68,11 @@ pub fn run(global: &GlobalArgs, args: &BuildArgs) -> Result<(), CliError> {
     let layout = Layout::create(&layout_dir)?;
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     let mut summary = None;
-    let layer = layout.put_layer(threads, |out| {
+    let compression = match args.compression {
+        crate::cli::Compression::Gzip => staves_oci::LayerCompression::Gzip,
+        crate::cli::Compression::Zstd => staves_oci::LayerCompression::Zstd,
+    };
+    let layer = layout.put_layer(compression, threads, |out| {
         staves_image::assemble(&packages, &options, out).map(|(_, s)| summary = Some(s))
     })??;
     let summary = summary.unwrap_or_default();
