@@ -60,13 +60,17 @@ impl Default for Client {
 impl Client {
     /// A client reporting to `progress`, with 5 attempts per fetch.
     pub fn new(progress: Arc<dyn Progress>) -> Self {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
+        let config = ureq::Agent::config_builder()
             .timeout_connect(Some(Duration::from_secs(15)))
             .timeout_recv_response(Some(Duration::from_secs(30)))
             .timeout_recv_body(Some(Duration::from_secs(300)))
             .user_agent(concat!("staves/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .into();
+            .build();
+        let agent = ureq::Agent::with_parts(
+            config,
+            ureq::unversioned::transport::DefaultConnector::new(),
+            CachingResolver::default(),
+        );
         Client {
             agent,
             attempts: 5,
@@ -199,6 +203,36 @@ impl Client {
                 message: e.to_string(),
             }),
         }
+    }
+}
+
+/// Resolves each host once per run. ureq asks the resolver on every request, even when it
+/// then reuses a pooled connection; a lost DNS datagram costs the resolver's 5-second retry,
+/// so dozens of downloads would each risk that stall. apt, too, resolves a mirror once.
+#[derive(Debug, Default)]
+struct CachingResolver {
+    inner: ureq::unversioned::resolver::DefaultResolver,
+    cache: std::sync::Mutex<
+        std::collections::HashMap<String, ureq::unversioned::resolver::ResolvedSocketAddrs>,
+    >,
+}
+
+impl ureq::unversioned::resolver::Resolver for CachingResolver {
+    fn resolve(
+        &self,
+        uri: &ureq::http::Uri,
+        config: &ureq::config::Config,
+        timeout: ureq::unversioned::transport::NextTimeout,
+    ) -> Result<ureq::unversioned::resolver::ResolvedSocketAddrs, ureq::Error> {
+        let key = format!("{:?}{:?}", uri.scheme(), uri.authority());
+        if let Some(found) = self.cache.lock().ok().and_then(|c| c.get(&key).cloned()) {
+            return Ok(found);
+        }
+        let found = self.inner.resolve(uri, config, timeout)?;
+        if let Ok(mut cache) = self.cache.lock() {
+            cache.insert(key, found.clone());
+        }
+        Ok(found)
     }
 }
 
