@@ -637,3 +637,79 @@ fn a_cached_release_is_verified_again_when_the_keyring_changes() {
         stderr(&out)
     );
 }
+
+#[test]
+fn builds_an_image_and_resumes_a_cut_download() {
+    let f = fixture();
+    let server = Server::start(f.root.clone());
+    let tmp = tempfile::tempdir().expect("tmp");
+    let cache = tmp.path().join("cache");
+    let spec_path = spec(
+        tmp.path(),
+        &["hello"],
+        &server.base,
+        "stable",
+        &f.key.armored,
+        "",
+    );
+    let spec_arg = spec_path.to_str().expect("utf8");
+    let lock = staves(&["lock", "-f", spec_arg], &cache);
+    assert!(lock.status.success(), "{}", stderr(&lock));
+    let text = std::fs::read_to_string(tmp.path().join("staves.lock")).expect("lock");
+    let libgreet = text
+        .lines()
+        .find(|l| l.contains("filename") && l.contains("libgreet_2.0-1"))
+        .and_then(|l| l.split('"').nth(1))
+        .expect("libgreet in lock")
+        .to_owned();
+    server
+        .faults
+        .lock()
+        .expect("faults")
+        .truncate_once
+        .insert(format!("/{libgreet}"));
+    let image = tmp.path().join("image.tar");
+    let out = staves(
+        &[
+            "build",
+            "--locked",
+            "-f",
+            spec_arg,
+            "-o",
+            image.to_str().expect("utf8"),
+        ],
+        &cache,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(image.is_file());
+    let resumed = server
+        .requests()
+        .iter()
+        .any(|r| r.starts_with(&format!("/{libgreet} range=")));
+    assert!(
+        resumed,
+        "the cut download was resumed with a range request: {:?}",
+        server.requests()
+    );
+
+    // Warm: a second build needs no network at all.
+    let before = server.requests().len();
+    let again = staves(
+        &[
+            "build",
+            "--locked",
+            "--offline",
+            "-f",
+            spec_arg,
+            "-o",
+            tmp.path().join("again.tar").to_str().expect("utf8"),
+        ],
+        &cache,
+    );
+    assert!(again.status.success(), "{}", stderr(&again));
+    assert_eq!(server.requests().len(), before);
+    assert_eq!(
+        std::fs::read(&image).expect("read"),
+        std::fs::read(tmp.path().join("again.tar")).expect("read")
+    );
+}

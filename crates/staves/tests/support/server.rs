@@ -13,11 +13,14 @@ pub struct Faults {
     pub unavailable: u32,
     /// Paths whose bodies are cut off halfway (every time).
     pub truncate: HashSet<String>,
+    /// Paths whose bodies are cut off halfway the first time only.
+    pub truncate_once: HashSet<String>,
 }
 
 pub struct Server {
     pub base: String,
     pub faults: Arc<Mutex<Faults>>,
+    /// Requested paths, with ` range=N` appended for range requests.
     pub log: Arc<Mutex<Vec<String>>>,
 }
 
@@ -57,16 +60,24 @@ fn serve(
         if reader.read_line(&mut line)? == 0 {
             return Ok(());
         }
-        // Skip headers.
+        let mut range_from: Option<usize> = None;
         loop {
             let mut h = String::new();
             if reader.read_line(&mut h)? == 0 || h == "\r\n" || h == "\n" {
                 break;
             }
+            let lower = h.to_ascii_lowercase();
+            if let Some(spec) = lower.strip_prefix("range: bytes=") {
+                range_from = spec.trim().trim_end_matches('-').parse().ok();
+            }
         }
         let mut parts = line.split_whitespace();
         let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or("/"));
-        log.lock().expect("log").push(path.to_owned());
+        let entry = match range_from {
+            Some(from) => format!("{path} range={from}"),
+            None => path.to_owned(),
+        };
+        log.lock().expect("log").push(entry);
         {
             let mut f = faults.lock().expect("faults");
             if f.unavailable > 0 {
@@ -83,15 +94,31 @@ fn serve(
                 continue;
             }
         };
-        write!(
-            out,
-            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n",
-            body.len()
-        )?;
+        let body = match range_from {
+            Some(from) if from < body.len() => {
+                write!(
+                    out,
+                    "HTTP/1.1 206 Partial Content\r\nContent-Length: {}\r\nContent-Range: bytes {from}-{}/{}\r\n\r\n",
+                    body.len() - from,
+                    body.len() - 1,
+                    body.len()
+                )?;
+                body[from..].to_vec()
+            }
+            _ => {
+                write!(
+                    out,
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n",
+                    body.len()
+                )?;
+                body
+            }
+        };
         if method == "HEAD" {
             continue;
         }
-        if faults.lock().expect("faults").truncate.contains(path) {
+        let cut_once = faults.lock().expect("faults").truncate_once.remove(path);
+        if cut_once || faults.lock().expect("faults").truncate.contains(path) {
             out.write_all(&body[..body.len() / 2])?;
             out.flush()?;
             return Ok(()); // close mid-body
