@@ -109,7 +109,6 @@ impl Client {
         size: Option<u64>,
         mut consume: impl FnMut(&mut dyn Read) -> Result<T, RepoError>,
     ) -> Result<T, RepoError> {
-        let mut delay = self.base_delay;
         let mut attempt = 1;
         loop {
             self.progress.started(url, size);
@@ -123,10 +122,7 @@ impl Client {
             self.progress.finished(url);
             match result {
                 Err(e) if attempt < self.attempts && is_transient(&e) => {
-                    self.progress.retrying(url, &e, delay);
-                    tracing::debug!("retrying {url} in {delay:?}: {e}");
-                    std::thread::sleep(delay);
-                    delay = (delay * 2).min(Duration::from_secs(10));
+                    self.backoff(url, &e, attempt);
                     attempt += 1;
                 }
                 other => return other,
@@ -134,22 +130,33 @@ impl Client {
         }
     }
 
-    /// Opens `url` from byte `from` on. Returns the body and whether the server honoured the
-    /// range (`206`); a `200` means the body starts at byte 0 again.
+    /// Opens `url` from byte `from` on. Returns the body and whether it starts at `from`
+    /// (a `206`, or a local file); otherwise the body starts at byte 0 again.
     pub fn open_range(
         &self,
         url: &str,
         from: u64,
     ) -> Result<(Box<dyn Read + Send>, bool), RepoError> {
-        if from == 0 || url.starts_with("file:") {
-            return self.open(url).map(|body| (body, false));
-        }
-        match self
-            .agent
-            .get(url)
-            .header("Range", format!("bytes={from}-"))
-            .call()
+        if let Some(path) = url
+            .strip_prefix("file://")
+            .or_else(|| url.strip_prefix("file:"))
         {
+            let mut file = std::fs::File::open(path).map_err(|e| match e.kind() {
+                std::io::ErrorKind::NotFound => RepoError::Status {
+                    url: url.to_owned(),
+                    status: 404,
+                },
+                _ => RepoError::io("reading", path)(e),
+            })?;
+            std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(from))
+                .map_err(RepoError::io("reading", path))?;
+            return Ok((Box::new(file), true));
+        }
+        let mut request = self.agent.get(url);
+        if from > 0 {
+            request = request.header("Range", format!("bytes={from}-"));
+        }
+        match request.call() {
             Ok(response) => {
                 let partial = response.status() == 206;
                 Ok((Box::new(response.into_body().into_reader()), partial))
@@ -174,35 +181,13 @@ impl Client {
     pub(crate) fn backoff(&self, what: &str, error: &RepoError, attempt: u32) {
         let delay = (self.base_delay * 2u32.saturating_pow(attempt.saturating_sub(1)))
             .min(Duration::from_secs(10));
+        tracing::debug!("retrying {what} in {delay:?}: {error}");
         self.progress.retrying(what, error, delay);
         std::thread::sleep(delay);
     }
 
     fn open(&self, url: &str) -> Result<Box<dyn Read + Send>, RepoError> {
-        if let Some(path) = url
-            .strip_prefix("file://")
-            .or_else(|| url.strip_prefix("file:"))
-        {
-            return match std::fs::File::open(path) {
-                Ok(f) => Ok(Box::new(f)),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(RepoError::Status {
-                    url: url.to_owned(),
-                    status: 404,
-                }),
-                Err(e) => Err(RepoError::io("reading", path)(e)),
-            };
-        }
-        match self.agent.get(url).call() {
-            Ok(response) => Ok(Box::new(response.into_body().into_reader())),
-            Err(ureq::Error::StatusCode(status)) => Err(RepoError::Status {
-                url: url.to_owned(),
-                status,
-            }),
-            Err(e) => Err(RepoError::Network {
-                url: url.to_owned(),
-                message: e.to_string(),
-            }),
-        }
+        self.open_range(url, 0).map(|(body, _)| body)
     }
 }
 
