@@ -29,6 +29,9 @@ pub struct PackageInput {
     pub arch: String,
     /// The cached `.deb`.
     pub deb: PathBuf,
+    /// Where a zstd copy of the decompressed data archive is kept between builds (a cache
+    /// entry), or `None` to always decompress the `.deb`.
+    pub unpacked: Option<PathBuf>,
 }
 
 /// Something the spec adds to the image besides packages.
@@ -167,7 +170,10 @@ pub fn assemble<W: Write>(
     let mut certificates = BTreeMap::new();
     let mut installed = Vec::with_capacity(opened.len());
     let mut filtered = 0;
-    let debs: Vec<&DebFile> = opened.iter().map(|p| &p.deb).collect();
+    let debs: Vec<(&DebFile, Option<&std::path::Path>)> = opened
+        .iter()
+        .map(|p| (&p.deb, p.input.unpacked.as_deref()))
+        .collect();
     let ahead = std::thread::available_parallelism().map_or(2, |n| n.get());
     std::thread::scope(|scope| -> Result<(), ImageError> {
         let mut prefetch = Prefetch::new(scope, &debs, ahead);

@@ -3,10 +3,16 @@
 //! Decompression (xz, mostly) is the largest cost of a build. Worker threads decode the data
 //! archives of the packages ahead into bounded channels of chunks, so the writer streams
 //! package after package in order while other cores decode; memory stays bounded by the
-//! channel sizes, and nothing is staged on disk.
+//! channel sizes.
+//!
+//! The first time a package is decoded, its data archive is also kept as a zstd stream (with
+//! zstd's content checksum) in the cache entry the caller names; later builds read that copy,
+//! which decodes about ten times faster than xz. It is derived only from the verified `.deb`
+//! and written to a temporary file renamed into place when complete.
 
 use std::collections::VecDeque;
 use std::io::{self, Read};
+use std::path::Path;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread::Scope;
 
@@ -30,13 +36,13 @@ impl<'scope> Prefetch<'scope> {
     /// Starts decoding the first `ahead` packages.
     pub fn new<'env>(
         scope: &'scope Scope<'scope, 'env>,
-        debs: &'env [&'env DebFile],
+        debs: &'env [(&'env DebFile, Option<&'env Path>)],
         ahead: usize,
     ) -> Self {
         let spawn = move |i: usize| {
-            let deb: &'env DebFile = debs.get(i)?;
+            let (deb, unpacked) = *debs.get(i)?;
             let (tx, rx) = sync_channel(DEPTH);
-            scope.spawn(move || decode(deb, &tx));
+            scope.spawn(move || decode(deb, unpacked, &tx));
             Some(rx)
         };
         let mut prefetch = Prefetch {
@@ -69,14 +75,50 @@ impl<'scope> Prefetch<'scope> {
     }
 }
 
-fn decode(deb: &DebFile, tx: &SyncSender<io::Result<Vec<u8>>>) {
-    let mut reader = match deb.data() {
+fn decode(deb: &DebFile, unpacked: Option<&Path>, tx: &SyncSender<io::Result<Vec<u8>>>) {
+    if let Some(copy) = unpacked.filter(|p| p.is_file())
+        && let Ok(file) = std::fs::File::open(copy)
+        && let Ok(reader) = zstd::stream::read::Decoder::new(file)
+    {
+        send_chunks(reader, tx, None);
+        return;
+    }
+    let reader = match deb.data() {
         Ok(r) => r,
         Err(e) => {
             let _ = tx.send(Err(io::Error::other(e.to_string())));
             return;
         }
     };
+    // Keep a zstd copy for the next build, when a place for it was given.
+    let keeper = unpacked.and_then(|path| {
+        let dir = path.parent()?;
+        std::fs::create_dir_all(dir).ok()?;
+        let tmp = tempfile::Builder::new()
+            .prefix(".tmp-")
+            .tempfile_in(dir)
+            .ok()?;
+        let file = tmp.reopen().ok()?;
+        let mut encoder = zstd::stream::write::Encoder::new(io::BufWriter::new(file), 1).ok()?;
+        encoder.include_checksum(true).ok()?;
+        Some((tmp, encoder, path))
+    });
+    send_chunks(reader, tx, keeper);
+}
+
+type Keeper<'a> = (
+    tempfile::NamedTempFile,
+    zstd::stream::write::Encoder<'static, io::BufWriter<std::fs::File>>,
+    &'a Path,
+);
+
+/// Streams `reader` to `tx` in chunks, copying them into `keeper` when given; the copy is
+/// kept only when the whole stream was read without error.
+fn send_chunks(
+    mut reader: impl Read,
+    tx: &SyncSender<io::Result<Vec<u8>>>,
+    mut keeper: Option<Keeper<'_>>,
+) {
     loop {
         let mut chunk = vec![0u8; CHUNK];
         let mut filled = 0;
@@ -93,8 +135,22 @@ fn decode(deb: &DebFile, tx: &SyncSender<io::Result<Vec<u8>>>) {
         }
         chunk.truncate(filled);
         let done = filled < CHUNK;
-        if (!chunk.is_empty() && tx.send(Ok(chunk)).is_err()) || done {
-            return; // finished, or the writer gave up on this package
+        if let Some((_, encoder, _)) = keeper.as_mut()
+            && io::Write::write_all(encoder, &chunk).is_err()
+        {
+            keeper = None;
+        }
+        if !chunk.is_empty() && tx.send(Ok(chunk)).is_err() {
+            return; // the writer gave up on this package
+        }
+        if done {
+            if let Some((tmp, encoder, path)) = keeper
+                && let Ok(mut writer) = encoder.finish()
+                && io::Write::flush(&mut writer).is_ok()
+            {
+                let _ = tmp.persist(path);
+            }
+            return;
         }
     }
 }

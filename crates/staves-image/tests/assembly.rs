@@ -109,6 +109,7 @@ fn input(name: &str, deb: PathBuf) -> PackageInput {
         version: "1.0".into(),
         arch: "all".into(),
         deb,
+        unpacked: None,
     }
 }
 

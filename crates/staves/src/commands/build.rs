@@ -43,6 +43,8 @@ pub fn run(global: &GlobalArgs, args: &BuildArgs) -> Result<(), CliError> {
             version: p.version.clone(),
             arch: p.arch.clone(),
             deb,
+            // Decoded once, kept as zstd: warm builds skip xz.
+            unpacked: Some(workspace.cache.entry("unpacked", &p.sha256, ".tar.zst")),
         })
         .collect();
     let options = options(spec, &packages)?;
