@@ -1,6 +1,6 @@
 //! From opened packages to a finished layer.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -12,6 +12,7 @@ use staves_deb::relation::{self, Relation};
 use crate::ImageError;
 use crate::accounts::Accounts;
 use crate::dpkg::{self, Installed};
+use crate::effects::{add_extra_paths, apply_alternatives, apply_links_and_copies, image_path};
 use crate::features::Features;
 use crate::layer::{Kind, Layer, Meta};
 use crate::paths::{MERGED_DIRS, merge_usr, normalize, symlink_stays_inside};
@@ -524,173 +525,6 @@ fn relocate_link(original: &str, merged: &str, target: &str) -> String {
     let mut parts: Vec<&str> = vec![".."; from_dir.len() - common];
     parts.extend(&to[common..]);
     parts.join("/")
-}
-
-/// An absolute path from a script or the spec, as a layer path (normalised, merged `/usr`).
-fn image_path(absolute: &str) -> Option<String> {
-    normalize(std::path::Path::new(absolute.trim_start_matches('/')))
-        .ok()
-        .filter(|p| !p.is_empty())
-        .map(|p| merge_usr(&p))
-}
-
-/// `ln -s` and `cp` of postinst scripts, where the link or copy does not exist yet and what
-/// it refers to is in the image (a copy becomes a hard link: same bytes, stored once).
-fn apply_links_and_copies<W: Write>(
-    layer: &mut Layer<W>,
-    links: &[(String, String)],
-    copies: &[(String, String)],
-    mtime: u64,
-) -> Result<(), ImageError> {
-    let merged = |p: &str| image_path(p);
-    for (link, target) in links {
-        let Some(path) = merged(link) else { continue };
-        let parent_present = path
-            .rsplit_once('/')
-            .is_none_or(|(parent, _)| layer.get(parent).is_some());
-        if layer.get(&path).is_none() && parent_present && symlink_stays_inside(&path, target) {
-            layer.symlink(&path, target, Meta::root(0o777, mtime), None)?;
-        }
-    }
-    for (source, dest) in copies {
-        let (Some(source), Some(dest)) = (merged(source), merged(dest)) else {
-            continue;
-        };
-        if layer.get(&source).map(|s| &s.kind) == Some(&Kind::File) && layer.get(&dest).is_none() {
-            layer.parents(&dest, mtime)?;
-            layer.hardlink(&dest, &source, Meta::root(0o644, mtime), None)?;
-        }
-    }
-    Ok(())
-}
-
-/// Links each alternative name to its highest-priority target present in the image.
-fn apply_alternatives<W: Write>(
-    layer: &mut Layer<W>,
-    all: &[Alternative],
-    mtime: u64,
-) -> Result<usize, ImageError> {
-    let mut best: BTreeMap<&str, &Alternative> = BTreeMap::new();
-    for alt in all {
-        let present = image_path(&alt.path).is_some_and(|p| layer.has_non_dir(&p));
-        if present
-            && best
-                .get(alt.name.as_str())
-                .is_none_or(|b| alt.priority > b.priority)
-        {
-            best.insert(&alt.name, alt);
-        }
-    }
-    let mut count = 0;
-    for (name, alt) in best {
-        let Some(link) = image_path(&alt.link) else {
-            continue;
-        };
-        if layer.get(&link).is_some() {
-            continue; // a package ships the generic name itself
-        }
-        let admin = format!("etc/alternatives/{name}");
-        layer.parents(&admin, mtime)?;
-        layer.symlink(&admin, &alt.path, Meta::root(0o777, mtime), None)?;
-        layer.parents(&link, mtime)?;
-        layer.symlink(&link, &format!("/{admin}"), Meta::root(0o777, mtime), None)?;
-        let mut slaves_text = String::new();
-        let mut targets_text = String::new();
-        for (slave_link, slave_name, slave_path) in &alt.slaves {
-            let (Some(sl), Some(sp)) = (image_path(slave_link), image_path(slave_path)) else {
-                continue;
-            };
-            slaves_text.push_str(&format!("{slave_name}\n{slave_link}\n"));
-            if layer.has_non_dir(&sp) && layer.get(&sl).is_none() {
-                let slave_admin = format!("etc/alternatives/{slave_name}");
-                layer.symlink(&slave_admin, slave_path, Meta::root(0o777, mtime), None)?;
-                layer.parents(&sl, mtime)?;
-                layer.symlink(
-                    &sl,
-                    &format!("/{slave_admin}"),
-                    Meta::root(0o777, mtime),
-                    None,
-                )?;
-                targets_text.push_str(&format!("{slave_path}\n"));
-            } else {
-                targets_text.push('\n');
-            }
-        }
-        let state = format!(
-            "auto\n{}\n{slaves_text}\n{}\n{}\n{targets_text}\n",
-            alt.link, alt.path, alt.priority
-        );
-        layer.text(
-            &format!("var/lib/dpkg/alternatives/{name}"),
-            0o644,
-            mtime,
-            &state,
-        )?;
-        count += 1;
-    }
-    Ok(count)
-}
-
-fn add_extra_paths<W: Write>(
-    layer: &mut Layer<W>,
-    extra: &[ExtraPath],
-    accounts: &Accounts,
-    mtime: u64,
-) -> Result<(), ImageError> {
-    let owner_meta = |owner: &Option<String>, mode: u32| {
-        let user = owner.as_deref().and_then(|o| accounts.user(o));
-        Meta {
-            mode,
-            uid: user.map_or(0, |u| u64::from(u.uid)),
-            gid: user.map_or(0, |u| u64::from(u.gid)),
-            mtime,
-        }
-    };
-    let mut seen: HashMap<String, ()> = HashMap::new();
-    for item in extra {
-        let raw = match item {
-            ExtraPath::Dir { path, .. }
-            | ExtraPath::File { path, .. }
-            | ExtraPath::Symlink { path, .. } => path,
-        };
-        let path = normalize(std::path::Path::new(raw.trim_start_matches('/'))).map_err(|r| {
-            ImageError::Hostile {
-                package: "spec".into(),
-                entry: raw.clone(),
-                reason: r.to_string(),
-            }
-        })?;
-        let path = merge_usr(&path);
-        if seen.insert(path.clone(), ()).is_some() || layer.has_non_dir(&path) {
-            return Err(ImageError::Conflict {
-                path,
-                first: "a package or the spec".into(),
-                second: "the spec's `paths`".into(),
-            });
-        }
-        layer.parents(&path, mtime)?;
-        match item {
-            ExtraPath::Dir { mode, owner, .. } => {
-                layer.dir(&path, owner_meta(owner, *mode), None)?
-            }
-            ExtraPath::File {
-                mode,
-                owner,
-                content,
-                ..
-            } => layer.file(
-                &path,
-                owner_meta(owner, *mode),
-                content.len() as u64,
-                content.as_slice(),
-                None,
-            )?,
-            ExtraPath::Symlink { target, .. } => {
-                layer.symlink(&path, target, Meta::root(0o777, mtime), None)?
-            }
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]

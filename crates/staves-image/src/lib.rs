@@ -19,6 +19,7 @@ pub mod scripts;
 
 mod assemble;
 mod dpkg;
+mod effects;
 mod prefetch;
 
 pub use accounts::{AccountRequest, Accounts};
