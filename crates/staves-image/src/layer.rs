@@ -160,19 +160,18 @@ impl<W: Write> Layer<W> {
         meta: Meta,
         owner: Option<usize>,
     ) -> Result<(), ImageError> {
-        let mut header = Self::header(
+        let meta = Meta {
+            mode: 0o777,
+            ..meta
+        };
+        self.link(
             tar::EntryType::Symlink,
-            Meta {
-                mode: 0o777,
-                ..meta
-            },
-            0,
-        );
-        self.tar
-            .append_link(&mut header, path, target)
-            .map_err(ImageError::write)?;
-        self.record(path, owner, Kind::Symlink(target.to_owned()));
-        Ok(())
+            path,
+            target,
+            meta,
+            owner,
+            Kind::Symlink(target.to_owned()),
+        )
     }
 
     /// Adds a hard link to an earlier entry.
@@ -183,11 +182,30 @@ impl<W: Write> Layer<W> {
         meta: Meta,
         owner: Option<usize>,
     ) -> Result<(), ImageError> {
-        let mut header = Self::header(tar::EntryType::Link, meta, 0);
+        self.link(
+            tar::EntryType::Link,
+            path,
+            target,
+            meta,
+            owner,
+            Kind::Hardlink(target.to_owned()),
+        )
+    }
+
+    fn link(
+        &mut self,
+        entry_type: tar::EntryType,
+        path: &str,
+        target: &str,
+        meta: Meta,
+        owner: Option<usize>,
+        kind: Kind,
+    ) -> Result<(), ImageError> {
+        let mut header = Self::header(entry_type, meta, 0);
         self.tar
             .append_link(&mut header, path, target)
             .map_err(ImageError::write)?;
-        self.record(path, owner, Kind::Hardlink(target.to_owned()));
+        self.record(path, owner, kind);
         Ok(())
     }
 
