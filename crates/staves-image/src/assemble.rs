@@ -74,8 +74,9 @@ pub struct Options {
     pub features: Features,
     /// Accounts written to `/etc/passwd` and friends.
     pub accounts: Accounts,
-    /// Every timestamp is clamped to this (seconds since the epoch).
-    pub mtime: u64,
+    /// Every timestamp is clamped to this (seconds since the epoch); `None` takes the newest
+    /// package's build time, so the date comes from the inputs, never from the clock.
+    pub mtime: Option<u64>,
     /// Additional paths from the spec.
     pub extra_paths: Vec<ExtraPath>,
 }
@@ -91,6 +92,8 @@ pub struct Summary {
     pub filtered: usize,
     /// Alternatives set up.
     pub alternatives: usize,
+    /// The date every timestamp was clamped to.
+    pub mtime: u64,
 }
 
 /// The CA bundle that OpenSSL, GnuTLS and curl read on Debian.
@@ -145,6 +148,14 @@ pub fn assemble<W: Write>(
         })
         .collect::<Result<Vec<_>, ImageError>>()?;
 
+    let mtime = options.mtime.unwrap_or_else(|| {
+        opened
+            .iter()
+            .map(|p| p.deb.control.mtime)
+            .max()
+            .unwrap_or(0)
+    });
+
     let mut alternatives: Vec<Alternative> = Vec::new();
     let mut shells: Vec<String> = Vec::new();
     let mut script_dirs: BTreeMap<String, Meta> = BTreeMap::new();
@@ -160,7 +171,7 @@ pub fn assemble<W: Write>(
         links.extend(effects.links);
         copies.extend(effects.copies);
         for dir in effects.directories {
-            let meta = dir_meta(&dir, &options.accounts, options.mtime);
+            let meta = dir_meta(&dir, &options.accounts, mtime);
             if let Ok(path) = normalize(std::path::Path::new(dir.path.trim_start_matches('/'))) {
                 script_dirs.insert(merge_usr(&path), meta);
             }
@@ -171,6 +182,11 @@ pub fn assemble<W: Write>(
     let mut certificates = BTreeMap::new();
     let mut installed = Vec::with_capacity(opened.len());
     let mut filtered = 0;
+    let rules = Rules {
+        features: &options.features,
+        mtime,
+        script_dirs: &script_dirs,
+    };
     let debs: Vec<(&DebFile, Option<&std::path::Path>)> = opened
         .iter()
         .map(|p| (&p.deb, p.input.unpacked.as_deref()))
@@ -182,21 +198,13 @@ pub fn assemble<W: Write>(
             let data = prefetch
                 .next_reader()
                 .ok_or_else(|| ImageError::Write(std::io::Error::other("prefetch ended early")))?;
-            let (record, skipped) = add_package(
-                &mut layer,
-                &opened,
-                index,
-                data,
-                options,
-                &script_dirs,
-                &mut certificates,
-            )?;
+            let (record, skipped) =
+                add_package(&mut layer, &opened, index, data, &rules, &mut certificates)?;
             installed.push(record);
             filtered += skipped;
         }
         Ok(())
     })?;
-    let mtime = options.mtime;
 
     // Merged /usr: the top-level directories are links into usr/.
     for dir in MERGED_DIRS {
@@ -283,6 +291,7 @@ pub fn assemble<W: Write>(
         content_bytes: layer.content_bytes,
         filtered,
         alternatives,
+        mtime,
     };
     Ok((layer.finish()?, summary))
 }
@@ -306,14 +315,20 @@ fn dir_meta(dir: &Directory, accounts: &Accounts, mtime: u64) -> Meta {
     }
 }
 
+/// What applies to every package's entries while they stream in.
+struct Rules<'a> {
+    features: &'a Features,
+    mtime: u64,
+    script_dirs: &'a BTreeMap<String, Meta>,
+}
+
 /// Streams one package's data archive into the layer.
 fn add_package<W: Write>(
     layer: &mut Layer<W>,
     opened: &[Opened],
     index: usize,
     data: impl std::io::Read,
-    options: &Options,
-    script_dirs: &BTreeMap<String, Meta>,
+    rules: &Rules<'_>,
     certificates: &mut BTreeMap<String, Vec<u8>>,
 ) -> Result<(Installed, usize), ImageError> {
     let p = &opened[index];
@@ -361,7 +376,7 @@ fn add_package<W: Write>(
             mode: header.mode().map_err(read_err)? & 0o7777,
             uid: header.uid().map_err(read_err)?,
             gid: header.gid().map_err(read_err)?,
-            mtime: header.mtime().map_err(read_err)?.min(options.mtime),
+            mtime: header.mtime().map_err(read_err)?.min(rules.mtime),
         };
         if MERGED_DIRS.contains(&norm.as_str()) {
             // `./bin/` itself: on merged /usr it is the symlink added at the end.
@@ -369,11 +384,11 @@ fn add_package<W: Write>(
             continue;
         }
         if kind.is_dir() {
-            let meta = script_dirs.get(&path).copied().unwrap_or(meta);
+            let meta = rules.script_dirs.get(&path).copied().unwrap_or(meta);
             if layer.has_non_dir(&path) {
                 return Err(conflict(layer, opened, &path, index));
             }
-            layer.parents(&path, options.mtime)?;
+            layer.parents(&path, rules.mtime)?;
             layer.dir(&path, meta, Some(index))?;
             record.listed.push(original);
             continue;
@@ -393,14 +408,14 @@ fn add_package<W: Write>(
         if GENERATED.contains(&path.as_str()) {
             continue;
         }
-        if !options.features.keeps(name, &path) {
+        if !rules.features.keeps(name, &path) {
             filtered += 1;
             continue;
         }
         if layer.get(&path).is_some() && !claim(layer, opened, &path, index)? {
             continue;
         }
-        layer.parents(&path, options.mtime)?;
+        layer.parents(&path, rules.mtime)?;
         if kind.is_symlink() {
             let target = entry
                 .link_name()

@@ -117,7 +117,7 @@ fn options() -> Options {
     Options {
         features: Features::default(),
         accounts: Accounts::debian_base(),
-        mtime: 1_700_000_000,
+        mtime: Some(1_700_000_000),
         extra_paths: Vec::new(),
     }
 }

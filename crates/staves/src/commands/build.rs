@@ -47,8 +47,7 @@ pub fn run(global: &GlobalArgs, args: &BuildArgs) -> Result<(), CliError> {
             unpacked: Some(workspace.cache.entry("unpacked", &p.sha256, ".tar.zst")),
         })
         .collect();
-    let options = options(spec, &packages)?;
-    let mtime = options.mtime;
+    let options = options(spec)?;
 
     let tag = args
         .tag
@@ -78,6 +77,7 @@ pub fn run(global: &GlobalArgs, args: &BuildArgs) -> Result<(), CliError> {
         staves_image::assemble(&packages, &options, out).map(|(_, s)| summary = Some(s))
     })??;
     let summary = summary.unwrap_or_default();
+    let mtime = summary.mtime;
 
     let platform = Platform::from_debian(&lock.arch);
     let mut annotations = spec.annotations.clone();
@@ -161,7 +161,7 @@ fn download(workspace: &Workspace, lock: &Lockfile, jobs: usize) -> Result<Vec<P
 }
 
 /// Assembly options from the spec.
-fn options(spec: &Spec, packages: &[PackageInput]) -> Result<Options, CliError> {
+fn options(spec: &Spec) -> Result<Options, CliError> {
     let flags = |list: &[toml::Spanned<String>]| {
         list.iter().map(|f| f.get_ref().clone()).collect::<Vec<_>>()
     };
@@ -238,27 +238,21 @@ fn options(spec: &Spec, packages: &[PackageInput]) -> Result<Options, CliError> 
     Ok(Options {
         features,
         accounts,
-        mtime: build_time(packages)?,
+        mtime: source_date_epoch()?,
         extra_paths,
     })
 }
 
-/// `SOURCE_DATE_EPOCH`, else the newest package's build time: derived from the inputs,
-/// never from the clock.
-fn build_time(packages: &[PackageInput]) -> Result<u64, CliError> {
-    if let Ok(value) = std::env::var("SOURCE_DATE_EPOCH") {
-        return value.trim().parse().map_err(|_| {
+/// `SOURCE_DATE_EPOCH` when set; otherwise assembly takes the newest package's build time.
+fn source_date_epoch() -> Result<Option<u64>, CliError> {
+    match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(value) => value.trim().parse().map(Some).map_err(|_| {
             CliError::Usage(format!(
                 "SOURCE_DATE_EPOCH=`{value}` is not a number of seconds"
             ))
-        });
+        }),
+        Err(_) => Ok(None),
     }
-    let mut newest = 0;
-    for p in packages {
-        let deb = staves_deb::deb::DebFile::open(&p.deb).map_err(staves_image::ImageError::from)?;
-        newest = newest.max(deb.control.mtime);
-    }
-    Ok(newest)
 }
 
 fn image_config(spec: &Spec) -> ImageConfig {
