@@ -429,6 +429,49 @@ impl Layout {
         self.write_file("index.json", &json)
     }
 
+    /// Opens an existing layout for reading.
+    pub fn open(root: &Path) -> Result<Layout, OciError> {
+        let marker = root.join("oci-layout");
+        if !marker.is_file() {
+            return Err(OciError::Layout(format!(
+                "{} is not an OCI image layout (no oci-layout file)",
+                root.display()
+            )));
+        }
+        Ok(Layout {
+            root: root.to_owned(),
+        })
+    }
+
+    /// The entries of `index.json`.
+    pub fn index(&self) -> Result<Vec<BlobRef>, OciError> {
+        let path = self.root.join("index.json");
+        let bytes = std::fs::read(&path).map_err(OciError::io(&path))?;
+        let index: Index = serde_json::from_slice(&bytes)
+            .map_err(|e| OciError::Layout(format!("{}: {e}", path.display())))?;
+        Ok(index.manifests)
+    }
+
+    /// The manifests an image index blob lists.
+    pub fn children(&self, index: &BlobRef) -> Result<Vec<BlobRef>, OciError> {
+        let path = self.blob_path(&index.digest);
+        let bytes = std::fs::read(&path).map_err(OciError::io(&path))?;
+        let index: Index = serde_json::from_slice(&bytes)
+            .map_err(|e| OciError::Layout(format!("{}: {e}", path.display())))?;
+        Ok(index.manifests)
+    }
+
+    /// Stores an image index listing `manifests` (each with its platform) as a blob.
+    pub fn put_image_index(&self, manifests: &[BlobRef]) -> Result<BlobRef, OciError> {
+        let index = Index {
+            schema_version: 2,
+            media_type: media::INDEX.into(),
+            manifests: manifests.to_vec(),
+        };
+        let json = serde_json::to_vec(&index).map_err(|e| OciError::Layout(e.to_string()))?;
+        self.put_blob(media::INDEX, &json)
+    }
+
     /// The config and layer digests of a manifest blob in this layout.
     pub fn manifest_parts(&self, manifest: &BlobRef) -> Result<(BlobRef, Vec<BlobRef>), OciError> {
         let path = self.blob_path(&manifest.digest);

@@ -55,6 +55,8 @@ pub enum Command {
     /// Build the image: `--output image.tar` (docker-archive), `--output DIR` (OCI layout),
     /// or `--load` into the local Docker or podman.
     Build(BuildArgs),
+    /// Push an OCI image layout (what `build --output DIR` writes) to a registry.
+    Push(PushCommandArgs),
 }
 
 #[derive(Debug, Args)]
@@ -75,6 +77,40 @@ pub struct BuildArgs {
     /// Layer compression: gzip (every engine) or zstd (faster, smaller; Docker 23+).
     #[arg(long, value_enum, default_value_t = Compression::Gzip)]
     pub compression: Compression,
+    /// Push the image (or, for several architectures, the image index) to REF:
+    /// `HOST[:PORT]/REPOSITORY[:TAG]`.
+    #[arg(long, value_name = "REF")]
+    pub push: Option<String>,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct PushCommandArgs {
+    /// The OCI image layout directory to push; `DIR:NAME` picks the entry tagged NAME.
+    pub layout: String,
+    /// Where to: `HOST[:PORT]/REPOSITORY[:TAG]`.
+    #[arg(value_name = "REF")]
+    pub reference: String,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+/// How to reach a registry.
+#[derive(Debug, Args)]
+pub struct RegistryArgs {
+    /// Speak plain HTTP to this `HOST:PORT` (repeatable). Everything else is HTTPS.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub insecure_registry: Vec<String>,
+    /// Write the pushed digest (`sha256:…`) to this file.
+    #[arg(long, value_name = "FILE")]
+    pub digest_file: Option<PathBuf>,
+    /// Upload blobs larger than this many MiB in chunks of this size.
+    #[arg(long, value_name = "MIB", default_value_t = 64)]
+    pub chunk_size: u64,
+    /// Directory of per-registry CA certificates (`DIR/HOST:PORT/ca.crt`).
+    #[arg(long, value_name = "DIR", default_value = staves_registry::session::DOCKER_CERTS_DIR)]
+    pub certs_dir: PathBuf,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -42,6 +42,8 @@ pub enum CliError {
     Image(#[from] staves_image::ImageError),
     #[error(transparent)]
     Oci(#[from] staves_oci::OciError),
+    #[error(transparent)]
+    Registry(#[from] staves_registry::RegistryError),
     #[error("{0}")]
     Usage(String),
     #[error("internal error: {0}")]
@@ -65,6 +67,7 @@ impl CliError {
             CliError::Repo(RepoError::NotCached { .. }) => {
                 Some("run once without `--offline`".into())
             }
+            CliError::Registry(e) => e.hint(),
             CliError::StaleLock { .. } => Some("run `staves lock` to update it".into()),
             CliError::NoRepositories => {
                 Some("add a [[repositories]] table to the spec, or configure apt sources".into())

@@ -21,11 +21,18 @@ const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/b
 
 pub fn run(global: &GlobalArgs, args: &BuildArgs) -> Result<(), CliError> {
     let started = Instant::now();
-    if args.output.is_none() && !args.load {
+    if args.output.is_none() && !args.load && args.push.is_none() {
         return Err(CliError::Usage(
-            "say where the image goes: `--output image.tar`, `--output DIR` or `--load`".into(),
+            "say where the image goes: `--output image.tar`, `--output DIR`, `--load` or `--push REF`"
+                .into(),
         ));
     }
+    // A bad destination fails before minutes of work, not after.
+    let push_to = args
+        .push
+        .as_deref()
+        .map(staves_registry::Reference::parse)
+        .transpose()?;
     let workspace = Workspace::load(global)?;
     let lock = match workspace.matching_lock(global.locked)? {
         Some(lock) => lock,
@@ -61,10 +68,11 @@ pub fn run(global: &GlobalArgs, args: &BuildArgs) -> Result<(), CliError> {
             (scratch.path().join("layout"), Some(out.clone()))
         }
         Some(out) => (out.clone(), None),
-        None => (
+        None if args.load => (
             scratch.path().join("layout"),
             Some(scratch.path().join("image.tar")),
         ),
+        None => (scratch.path().join("layout"), None),
     };
     let layout = Layout::create(&layout_dir)?;
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
@@ -115,7 +123,8 @@ pub fn run(global: &GlobalArgs, args: &BuildArgs) -> Result<(), CliError> {
     }
     let target = match (&args.output, args.load) {
         (Some(out), _) => out.display().to_string(),
-        (None, _) => "the local image store".into(),
+        (None, true) => "the local image store".into(),
+        (None, false) => "a scratch layout".into(),
     };
     status(
         "Built",
@@ -129,6 +138,9 @@ pub fn run(global: &GlobalArgs, args: &BuildArgs) -> Result<(), CliError> {
             started.elapsed().as_secs_f64()
         ),
     );
+    if let Some(reference) = &push_to {
+        super::push::push_entry(global, &layout, &manifest, reference, &args.registry)?;
+    }
     Ok(())
 }
 

@@ -2,6 +2,7 @@
 
 mod build;
 mod lock;
+mod push;
 mod resolve;
 
 use crate::cli::{Cli, Command};
@@ -13,5 +14,6 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Resolve(args) => resolve::run(&cli.global, args),
         Command::Lock => lock::run(&cli.global),
         Command::Build(args) => build::run(&cli.global, args),
+        Command::Push(args) => push::run(&cli.global, args),
     }
 }

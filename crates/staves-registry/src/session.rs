@@ -1,0 +1,596 @@
+//! One conversation with a registry about one repository: transport, TLS trust and
+//! authentication.
+//!
+//! TLS trusts the system's roots (`$SSL_CERT_FILE`, else Debian's bundle) plus docker's
+//! per-registry `certs.d/<host:port>/*.crt`. Plain HTTP is used only for registries the
+//! caller names insecure. Authentication follows the registry's `WWW-Authenticate`
+//! challenge: basic credentials are sent as they are; for a bearer challenge a token scoped
+//! to this repository (and any repository mounted from) is fetched from the named realm.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use ureq::http::{self, Response};
+use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig};
+
+use crate::{Credentials, Reference, RegistryError};
+
+/// Where docker keeps per-registry CA certificates.
+pub const DOCKER_CERTS_DIR: &str = "/etc/docker/certs.d";
+
+/// How to reach registries.
+#[derive(Debug, Clone)]
+pub struct SessionOptions {
+    /// `host:port`s spoken to over plain HTTP.
+    pub insecure: Vec<String>,
+    /// Directory of per-registry CA certificates (`<dir>/<host:port>/*.crt`).
+    pub certs_dir: PathBuf,
+    /// Credentials to use instead of docker's configuration.
+    pub credentials: Option<Credentials>,
+}
+
+impl Default for SessionOptions {
+    fn default() -> Self {
+        SessionOptions {
+            insecure: Vec::new(),
+            certs_dir: PathBuf::from(DOCKER_CERTS_DIR),
+            credentials: None,
+        }
+    }
+}
+
+/// A request body that can be produced again when the request is retried.
+pub enum Body<'a> {
+    /// No body.
+    Empty,
+    /// Bytes in memory.
+    Bytes(&'a [u8]),
+    /// `len` bytes of a file from `offset`.
+    File {
+        /// The file.
+        path: &'a Path,
+        /// Where the part starts.
+        offset: u64,
+        /// How long it is.
+        len: u64,
+    },
+}
+
+/// An authenticated connection to one repository of one registry.
+pub struct Session {
+    agent: ureq::Agent,
+    base: String,
+    reference: Reference,
+    credentials: Option<Credentials>,
+    /// Repositories the token must also allow pulling from (mount sources).
+    extra_pull: Mutex<Vec<String>>,
+    authorization: Mutex<Option<String>>,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("base", &self.base)
+            .field("repository", &self.reference.repository)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Session {
+    /// Prepares a session for `reference`'s repository and checks that the registry answers
+    /// and accepts the credentials (`GET /v2/`).
+    pub fn open(reference: &Reference, options: &SessionOptions) -> Result<Session, RegistryError> {
+        let insecure = options.insecure.iter().any(|h| h == &reference.registry);
+        let mut config = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .timeout_connect(Some(Duration::from_secs(15)))
+            .timeout_recv_response(Some(Duration::from_secs(120)))
+            .user_agent(concat!("staves/", env!("CARGO_PKG_VERSION")));
+        if !insecure {
+            config = config.tls_config(tls_config(&reference.registry, &options.certs_dir)?);
+        }
+        let credentials = match &options.credentials {
+            Some(c) => Some(c.clone()),
+            None => crate::credentials::lookup(&reference.registry)?,
+        };
+        let session = Session {
+            agent: ureq::Agent::new_with_config(config.build()),
+            base: format!(
+                "{}://{}",
+                if insecure { "http" } else { "https" },
+                reference.registry
+            ),
+            reference: reference.clone(),
+            credentials,
+            extra_pull: Mutex::new(Vec::new()),
+            authorization: Mutex::new(None),
+        };
+        let response = session.send("GET", &session.url("/v2/"), &[], &Body::Empty)?;
+        session.expect(response, "GET", "/v2/", &[200])?;
+        Ok(session)
+    }
+
+    /// The reference this session pushes to.
+    pub fn reference(&self) -> &Reference {
+        &self.reference
+    }
+
+    /// An absolute URL for `path` (`/v2/…`), or `path` itself when it is already absolute
+    /// (upload locations may be either).
+    pub fn url(&self, path: &str) -> String {
+        if path.starts_with("http://") || path.starts_with("https://") {
+            path.to_owned()
+        } else {
+            format!("{}{path}", self.base)
+        }
+    }
+
+    /// `/v2/<repository>/<rest>`.
+    pub fn repo_url(&self, rest: &str) -> String {
+        self.url(&format!("/v2/{}/{rest}", self.reference.repository))
+    }
+
+    /// Lets the token also cover pulling from `repository` (for cross-repository mounts).
+    pub fn allow_pull_from(&self, repository: &str) {
+        if let Ok(mut extra) = self.extra_pull.lock()
+            && !extra.iter().any(|r| r == repository)
+        {
+            extra.push(repository.to_owned());
+            // A bearer token is scoped: drop it so the next request asks for a wider one.
+            if let Ok(mut auth) = self.authorization.lock()
+                && auth.as_deref().is_some_and(|a| a.starts_with("Bearer "))
+            {
+                *auth = None;
+            }
+        }
+    }
+
+    /// Sends a request, answering one authentication challenge when the registry makes one.
+    pub fn send(
+        &self,
+        method: &str,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: &Body<'_>,
+    ) -> Result<Response<ureq::Body>, RegistryError> {
+        let sent_with = self.authorization.lock().ok().and_then(|a| a.clone());
+        let response = self.send_once(method, url, headers, body, sent_with.as_deref())?;
+        if response.status() != 401 {
+            return Ok(response);
+        }
+        let challenge = header(&response, "www-authenticate").unwrap_or_default();
+        let authorization = self.answer(&challenge)?;
+        if sent_with.as_deref() == Some(authorization.as_str()) {
+            return Err(self.unauthorized());
+        }
+        if let Ok(mut auth) = self.authorization.lock() {
+            *auth = Some(authorization.clone());
+        }
+        let response = self.send_once(method, url, headers, body, Some(&authorization))?;
+        if response.status() == 401 {
+            return Err(self.unauthorized());
+        }
+        Ok(response)
+    }
+
+    /// Checks that `response` has one of `expected` statuses, turning the registry's error
+    /// document into a message otherwise.
+    pub fn expect(
+        &self,
+        response: Response<ureq::Body>,
+        method: &str,
+        url: &str,
+        expected: &[u16],
+    ) -> Result<Response<ureq::Body>, RegistryError> {
+        let status = response.status().as_u16();
+        if expected.contains(&status) {
+            return Ok(response);
+        }
+        if status == 401 {
+            return Err(self.unauthorized());
+        }
+        let mut text = String::new();
+        let _ = response
+            .into_body()
+            .into_reader()
+            .take(64 * 1024)
+            .read_to_string(&mut text);
+        Err(RegistryError::Status {
+            method: method.into(),
+            url: url.into(),
+            status,
+            message: error_message(&text),
+        })
+    }
+
+    fn unauthorized(&self) -> RegistryError {
+        RegistryError::Unauthorized {
+            registry: self.reference.registry.clone(),
+            who: match &self.credentials {
+                Some(c) => format!(
+                    "the credentials of {} for {}",
+                    c.describe(),
+                    self.reference.repository
+                ),
+                None => format!(
+                    "anonymous access to {} (no credentials found)",
+                    self.reference.repository
+                ),
+            },
+        }
+    }
+
+    fn send_once(
+        &self,
+        method: &str,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: &Body<'_>,
+        authorization: Option<&str>,
+    ) -> Result<Response<ureq::Body>, RegistryError> {
+        let mut request = http::Request::builder().method(method).uri(url);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        if let Some(auth) = authorization {
+            request = request.header("Authorization", auth);
+        }
+        let result = match body {
+            Body::Empty => {
+                let request = request
+                    .header("Content-Length", "0")
+                    .body(())
+                    .map_err(|e| self.network(method, url, e.to_string()))?;
+                self.agent.run(request)
+            }
+            Body::Bytes(bytes) => {
+                let request = request
+                    .body(*bytes)
+                    .map_err(|e| self.network(method, url, e.to_string()))?;
+                self.agent.run(request)
+            }
+            Body::File { path, offset, len } => {
+                let mut file = std::fs::File::open(path).map_err(|e| RegistryError::Layout {
+                    path: path.to_path_buf(),
+                    message: e.to_string(),
+                })?;
+                std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(*offset)).map_err(|e| {
+                    RegistryError::Layout {
+                        path: path.to_path_buf(),
+                        message: e.to_string(),
+                    }
+                })?;
+                let mut part = std::io::BufReader::with_capacity(1 << 20, file).take(*len);
+                let request = request
+                    .header("Content-Length", len.to_string())
+                    .body(ureq::SendBody::from_reader(&mut part))
+                    .map_err(|e| self.network(method, url, e.to_string()))?;
+                self.agent.run(request)
+            }
+        };
+        result.map_err(|e| self.classify(method, url, e))
+    }
+
+    fn network(&self, method: &str, url: &str, message: String) -> RegistryError {
+        RegistryError::Network {
+            method: method.into(),
+            url: url.into(),
+            message,
+        }
+    }
+
+    fn classify(&self, method: &str, url: &str, error: ureq::Error) -> RegistryError {
+        let registry = self.reference.registry.clone();
+        match error {
+            ureq::Error::Io(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::HostUnreachable
+                ) =>
+            {
+                RegistryError::Unreachable {
+                    registry,
+                    message: e.to_string(),
+                }
+            }
+            ureq::Error::HostNotFound | ureq::Error::ConnectionFailed => {
+                RegistryError::Unreachable {
+                    registry,
+                    message: error.to_string(),
+                }
+            }
+            ureq::Error::Tls(_) | ureq::Error::Rustls(_) => RegistryError::Tls {
+                registry,
+                message: error.to_string(),
+            },
+            other => {
+                let message = other.to_string();
+                // rustls reports certificate problems through io errors on the handshake.
+                if message.contains("certificate") || message.contains("Certificate") {
+                    RegistryError::Tls { registry, message }
+                } else {
+                    self.network(method, url, message)
+                }
+            }
+        }
+    }
+
+    /// The `Authorization` value that answers `challenge`.
+    fn answer(&self, challenge: &str) -> Result<String, RegistryError> {
+        let (scheme, params) = parse_challenge(challenge);
+        if scheme.eq_ignore_ascii_case("basic") {
+            return self
+                .credentials
+                .as_ref()
+                .and_then(Credentials::basic_header)
+                .ok_or_else(|| self.unauthorized());
+        }
+        if !scheme.eq_ignore_ascii_case("bearer") {
+            return Err(RegistryError::Protocol {
+                registry: self.reference.registry.clone(),
+                message: format!("unsupported authentication challenge `{challenge}`"),
+            });
+        }
+        let realm = params
+            .iter()
+            .find(|(k, _)| k == "realm")
+            .map(|(_, v)| v.clone())
+            .ok_or_else(|| RegistryError::Protocol {
+                registry: self.reference.registry.clone(),
+                message: format!("bearer challenge without a realm: `{challenge}`"),
+            })?;
+        let service = params
+            .iter()
+            .find(|(k, _)| k == "service")
+            .map(|(_, v)| v.as_str());
+        let mut scopes = vec![format!(
+            "repository:{}:pull,push",
+            self.reference.repository
+        )];
+        if let Ok(extra) = self.extra_pull.lock() {
+            scopes.extend(extra.iter().map(|r| format!("repository:{r}:pull")));
+        }
+        if let Some((_, s)) = params.iter().find(|(k, _)| k == "scope")
+            && !scopes.contains(s)
+        {
+            scopes.push(s.clone());
+        }
+        self.fetch_token(&realm, service, &scopes)
+            .map(|token| format!("Bearer {token}"))
+    }
+
+    fn fetch_token(
+        &self,
+        realm: &str,
+        service: Option<&str>,
+        scopes: &[String],
+    ) -> Result<String, RegistryError> {
+        let mut query: Vec<(&str, &str)> = Vec::new();
+        if let Some(service) = service {
+            query.push(("service", service));
+        }
+        for scope in scopes {
+            query.push(("scope", scope));
+        }
+        let response = match &self.credentials {
+            Some(Credentials::IdentityToken(token)) => {
+                let mut form = query.clone();
+                form.extend([
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", token.as_str()),
+                    ("client_id", "staves"),
+                ]);
+                self.agent.post(realm).send_form(form)
+            }
+            credentials => {
+                let url = format!(
+                    "{realm}{}{}",
+                    if realm.contains('?') { '&' } else { '?' },
+                    encode_query(&query)
+                );
+                let mut request = self.agent.get(&url);
+                if let Some(basic) = credentials.as_ref().and_then(|c| c.basic_header()) {
+                    request = request.header("Authorization", basic);
+                }
+                request.call()
+            }
+        }
+        .map_err(|e| self.classify("GET", realm, e))?;
+        if matches!(response.status().as_u16(), 401 | 403) {
+            return Err(self.unauthorized());
+        }
+        let response = self.expect(response, "GET", realm, &[200])?;
+        let mut text = String::new();
+        response
+            .into_body()
+            .into_reader()
+            .take(1 << 20)
+            .read_to_string(&mut text)
+            .map_err(|e| self.network("GET", realm, e.to_string()))?;
+        #[derive(serde::Deserialize)]
+        struct Token {
+            token: Option<String>,
+            access_token: Option<String>,
+        }
+        let token: Token = serde_json::from_str(&text).map_err(|e| RegistryError::Protocol {
+            registry: self.reference.registry.clone(),
+            message: format!("unreadable token from {realm}: {e}"),
+        })?;
+        token
+            .token
+            .or(token.access_token)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| RegistryError::Protocol {
+                registry: self.reference.registry.clone(),
+                message: format!("{realm} answered without a token"),
+            })
+    }
+}
+
+/// A response header as text.
+pub fn header(response: &Response<ureq::Body>, name: &str) -> Option<String> {
+    response
+        .headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+/// The TLS settings for `registry`: system roots plus docker's certs.d for that host.
+fn tls_config(registry: &str, certs_dir: &Path) -> Result<TlsConfig, RegistryError> {
+    let mut certs: Vec<Certificate<'static>> = Vec::new();
+    let system = std::env::var_os("SSL_CERT_FILE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/etc/ssl/certs/ca-certificates.crt"));
+    if let Ok(pem) = std::fs::read(&system) {
+        certs.extend(read_pem_certs(&pem));
+    }
+    let host_dir = certs_dir.join(registry);
+    if let Ok(entries) = std::fs::read_dir(&host_dir) {
+        let mut paths: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "crt"))
+            .collect();
+        paths.sort();
+        for path in paths {
+            let pem = std::fs::read(&path).map_err(|e| RegistryError::Config {
+                path: path.clone(),
+                message: e.to_string(),
+            })?;
+            let found: Vec<_> = read_pem_certs(&pem).collect();
+            if found.is_empty() {
+                return Err(RegistryError::Config {
+                    path,
+                    message: "holds no PEM certificate".into(),
+                });
+            }
+            certs.extend(found);
+        }
+    }
+    let roots = if certs.is_empty() {
+        RootCerts::WebPki
+    } else {
+        RootCerts::new_with_certs(&certs)
+    };
+    Ok(TlsConfig::builder().root_certs(roots).build())
+}
+
+fn read_pem_certs(pem: &[u8]) -> impl Iterator<Item = Certificate<'static>> + '_ {
+    ureq::tls::parse_pem(pem).filter_map(|item| match item {
+        Ok(PemItem::Certificate(cert)) => Some(cert),
+        _ => None,
+    })
+}
+
+/// Splits `Bearer realm="…",service="…"` into the scheme and its parameters.
+fn parse_challenge(challenge: &str) -> (String, Vec<(String, String)>) {
+    let challenge = challenge.trim();
+    let (scheme, rest) = challenge.split_once(' ').unwrap_or((challenge, ""));
+    let mut params = Vec::new();
+    let mut rest = rest.trim();
+    while !rest.is_empty() {
+        let Some((key, after)) = rest.split_once('=') else {
+            break;
+        };
+        let key = key
+            .trim()
+            .trim_start_matches(',')
+            .trim()
+            .to_ascii_lowercase();
+        let (value, after) = if let Some(quoted) = after.strip_prefix('"') {
+            let end = quoted.find('"').unwrap_or(quoted.len());
+            (&quoted[..end], quoted.get(end + 1..).unwrap_or(""))
+        } else {
+            let end = after.find(',').unwrap_or(after.len());
+            (&after[..end], &after[end..])
+        };
+        params.push((key, value.to_owned()));
+        rest = after.trim_start_matches([',', ' ']);
+    }
+    (scheme.to_owned(), params)
+}
+
+fn encode_query(pairs: &[(&str, &str)]) -> String {
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{}={}", percent_encode(k), percent_encode(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// Percent-encodes everything but RFC 3986's unreserved characters.
+pub fn percent_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// The registry's `{"errors":[{"code","message"}]}` as one line, else the text itself.
+fn error_message(text: &str) -> String {
+    #[derive(serde::Deserialize)]
+    struct Errors {
+        errors: Vec<ErrorEntry>,
+    }
+    #[derive(serde::Deserialize)]
+    struct ErrorEntry {
+        #[serde(default)]
+        code: String,
+        #[serde(default)]
+        message: String,
+    }
+    match serde_json::from_str::<Errors>(text) {
+        Ok(errors) if !errors.errors.is_empty() => errors
+            .errors
+            .iter()
+            .map(|e| format!("{}: {}", e.code, e.message))
+            .collect::<Vec<_>>()
+            .join("; "),
+        _ => text.trim().chars().take(200).collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_bearer_challenges() {
+        let (scheme, params) = parse_challenge(
+            r#"Bearer realm="https://auth.test/token",service="reg.test",scope="repository:a/b:pull,push""#,
+        );
+        assert_eq!(scheme, "Bearer");
+        assert_eq!(
+            params,
+            vec![
+                ("realm".to_owned(), "https://auth.test/token".to_owned()),
+                ("service".to_owned(), "reg.test".to_owned()),
+                ("scope".to_owned(), "repository:a/b:pull,push".to_owned()),
+            ]
+        );
+        let (scheme, params) = parse_challenge(r#"Basic realm="Registry Realm""#);
+        assert_eq!((scheme.as_str(), params.len()), ("Basic", 1));
+    }
+
+    #[test]
+    fn encodes_scopes_and_reads_registry_errors() {
+        assert_eq!(
+            percent_encode("repository:a/b:pull,push"),
+            "repository%3Aa%2Fb%3Apull%2Cpush"
+        );
+        assert_eq!(
+            error_message(
+                r#"{"errors":[{"code":"DIGEST_INVALID","message":"provided digest did not match"}]}"#
+            ),
+            "DIGEST_INVALID: provided digest did not match"
+        );
+    }
+}

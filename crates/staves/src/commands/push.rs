@@ -1,0 +1,82 @@
+//! `staves push`: an OCI layout to a registry; also the last step of `build --push`.
+
+use std::io::Write;
+use std::path::Path;
+use std::time::Instant;
+
+use staves_oci::Layout;
+use staves_registry::{PushOptions, Reference, Session, SessionOptions, push};
+
+use crate::cli::{GlobalArgs, PushCommandArgs, RegistryArgs};
+use crate::report::{CliError, status};
+
+pub fn run(global: &GlobalArgs, args: &PushCommandArgs) -> Result<(), CliError> {
+    // `DIR:NAME` selects an entry, unless DIR:NAME is itself a directory.
+    let (dir, name) = match args.layout.rsplit_once(':') {
+        Some((dir, name)) if !Path::new(&args.layout).exists() => (dir, Some(name)),
+        _ => (args.layout.as_str(), None),
+    };
+    let reference = Reference::parse(&args.reference)?;
+    let layout = Layout::open(Path::new(dir))?;
+    let entry = push::select(&layout, name.or(reference.tag.as_deref()))?;
+    push_entry(global, &layout, &entry, &reference, &args.registry)
+}
+
+/// Pushes one `index.json` entry of `layout` and reports the digest.
+pub fn push_entry(
+    global: &GlobalArgs,
+    layout: &Layout,
+    entry: &staves_oci::BlobRef,
+    reference: &Reference,
+    args: &RegistryArgs,
+) -> Result<(), CliError> {
+    let started = Instant::now();
+    let session = Session::open(
+        reference,
+        &SessionOptions {
+            insecure: args.insecure_registry.clone(),
+            certs_dir: args.certs_dir.clone(),
+            credentials: None,
+        },
+    )?;
+    let cache_root = global
+        .cache
+        .clone()
+        .unwrap_or_else(staves_repo::Cache::default_root);
+    let options = PushOptions {
+        chunk_size: args.chunk_size.max(1) << 20,
+        memo: Some(cache_root.join("registry-blobs.json")),
+        ..PushOptions::default()
+    };
+    let report = staves_registry::push_layout(layout, entry, &session, &options)?;
+    if let Some(path) = &args.digest_file {
+        write_atomic(path, format!("{}\n", report.digest).as_bytes())?;
+    }
+    status(
+        "Pushed",
+        &format!(
+            "{reference}@{}: {} blob(s) uploaded ({:.1} MB), {} already there, {} mounted, {} manifest(s), in {:.2}s",
+            report.digest,
+            report.uploaded,
+            report.uploaded_bytes as f64 / 1e6,
+            report.present,
+            report.mounted,
+            report.manifests,
+            started.elapsed().as_secs_f64()
+        ),
+    );
+    // The digest alone on stdout, for scripts.
+    println!("{}", report.digest);
+    Ok(())
+}
+
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    tmp.write_all(bytes)?;
+    tmp.persist(path).map_err(|e| CliError::Io(e.error))?;
+    Ok(())
+}
