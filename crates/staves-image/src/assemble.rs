@@ -79,6 +79,44 @@ pub struct Options {
     pub mtime: Option<u64>,
     /// Additional paths from the spec.
     pub extra_paths: Vec<ExtraPath>,
+    /// Files rendered from what was installed, once every package is in (an SBOM).
+    pub generated: Vec<GeneratedFile>,
+}
+
+/// A file whose content depends on the installed packages, written last.
+#[derive(Clone)]
+pub struct GeneratedFile {
+    /// Path in the image (`var/lib/…`).
+    pub path: String,
+    /// Renders the content from the installed packages (in install order) and the image's
+    /// date.
+    pub render: Render,
+}
+
+/// Renders a generated file from the installed packages and the image's date.
+pub type Render = std::sync::Arc<dyn Fn(&[PackageFacts], u64) -> Vec<u8> + Send + Sync>;
+
+impl std::fmt::Debug for GeneratedFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GeneratedFile")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What an SBOM needs to know about an installed package.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PackageFacts {
+    /// Package name.
+    pub name: String,
+    /// Version.
+    pub version: String,
+    /// Architecture.
+    pub arch: String,
+    /// The control paragraph.
+    pub control: String,
+    /// `/usr/share/doc/<name>/copyright`, when the package ships it as a file.
+    pub copyright: Option<String>,
 }
 
 /// Figures about the assembled layer.
@@ -94,6 +132,8 @@ pub struct Summary {
     pub alternatives: usize,
     /// The date every timestamp was clamped to.
     pub mtime: u64,
+    /// The installed packages, in install order.
+    pub packages: Vec<PackageFacts>,
 }
 
 /// The CA bundle that OpenSSL, GnuTLS and curl read on Debian.
@@ -182,6 +222,7 @@ pub fn assemble<W: Write>(
     let mut certificates = BTreeMap::new();
     let mut installed = Vec::with_capacity(opened.len());
     let mut filtered = 0;
+    let mut facts = Vec::with_capacity(opened.len());
     let rules = Rules {
         features: &options.features,
         mtime,
@@ -198,8 +239,16 @@ pub fn assemble<W: Write>(
             let data = prefetch
                 .next_reader()
                 .ok_or_else(|| ImageError::Write(std::io::Error::other("prefetch ended early")))?;
-            let (record, skipped) =
+            let (record, skipped, copyright) =
                 add_package(&mut layer, &opened, index, data, &rules, &mut certificates)?;
+            let input = &opened[index].input;
+            facts.push(PackageFacts {
+                name: input.name.clone(),
+                version: input.version.clone(),
+                arch: input.arch.clone(),
+                control: record.control.clone(),
+                copyright,
+            });
             installed.push(record);
             filtered += skipped;
         }
@@ -286,12 +335,30 @@ pub fn assemble<W: Write>(
         layer.text(CA_BUNDLE, 0o644, mtime, &bundle)?;
     }
 
+    for generated in &options.generated {
+        let path = image_path(&generated.path).ok_or_else(|| ImageError::Hostile {
+            package: "staves".into(),
+            entry: generated.path.clone(),
+            reason: "generated files must stay inside the image".into(),
+        })?;
+        let content = (generated.render)(&facts, mtime);
+        layer.parents(&path, mtime)?;
+        layer.file(
+            &path,
+            Meta::root(0o644, mtime),
+            content.len() as u64,
+            content.as_slice(),
+            None,
+        )?;
+    }
+
     let summary = Summary {
         entries: layer.entries,
         content_bytes: layer.content_bytes,
         filtered,
         alternatives,
         mtime,
+        packages: facts,
     };
     Ok((layer.finish()?, summary))
 }
@@ -330,9 +397,11 @@ fn add_package<W: Write>(
     data: impl std::io::Read,
     rules: &Rules<'_>,
     certificates: &mut BTreeMap<String, Vec<u8>>,
-) -> Result<(Installed, usize), ImageError> {
+) -> Result<(Installed, usize, Option<String>), ImageError> {
     let p = &opened[index];
     let name = &p.input.name;
+    let copyright_path = format!("usr/share/doc/{name}/copyright");
+    let mut copyright = None;
     let read_err = |source| ImageError::Read {
         package: name.clone(),
         source,
@@ -448,7 +517,20 @@ fn add_package<W: Write>(
             layer.hardlink(&path, &target, meta, Some(index))?;
         } else {
             let size = entry.size();
-            if is_certificate(&path) {
+            if path == copyright_path {
+                // Kept for the SBOM's licences; 4 MiB is far above any real copyright file.
+                let mut text = Vec::with_capacity(size.min(4 << 20) as usize);
+                std::io::Read::read_to_end(
+                    &mut std::io::Read::take(&mut entry, 4 << 20),
+                    &mut text,
+                )
+                .map_err(read_err)?;
+                if text.len() as u64 != size {
+                    return Err(hostile(&raw, "copyright file larger than 4 MiB".into()));
+                }
+                layer.file(&path, meta, size, text.as_slice(), Some(index))?;
+                copyright = Some(String::from_utf8_lossy(&text).into_owned());
+            } else if is_certificate(&path) {
                 // Kept for the CA bundle that update-ca-certificates would build.
                 let mut pem = Vec::with_capacity(size as usize);
                 std::io::Read::read_to_end(&mut entry, &mut pem).map_err(read_err)?;
@@ -461,7 +543,7 @@ fn add_package<W: Write>(
         record.listed.push(original);
         record.kept.insert(norm);
     }
-    Ok((record, filtered))
+    Ok((record, filtered, copyright))
 }
 
 /// Decides what happens when `path` is already in the layer: `Ok(true)` to write it again

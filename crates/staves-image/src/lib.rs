@@ -23,7 +23,9 @@ mod effects;
 mod prefetch;
 
 pub use accounts::{AccountRequest, Accounts};
-pub use assemble::{ExtraPath, Options, PackageInput, Summary, assemble};
+pub use assemble::{
+    ExtraPath, GeneratedFile, Options, PackageFacts, PackageInput, Summary, assemble,
+};
 pub use features::Features;
 
 use std::path::PathBuf;

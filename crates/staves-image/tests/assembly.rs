@@ -119,6 +119,7 @@ fn options() -> Options {
         accounts: Accounts::debian_base(),
         mtime: Some(1_700_000_000),
         extra_paths: Vec::new(),
+        generated: Vec::new(),
     }
 }
 
@@ -372,4 +373,59 @@ fn every_data_compression_is_read() {
             "{member}"
         );
     }
+}
+
+#[test]
+fn generated_files_see_every_package_with_its_copyright() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let with = write_deb(
+        dir.path(),
+        "licensed",
+        "",
+        data_tar(&[
+            E::Dir("./usr/share/doc/licensed/"),
+            E::File("./usr/share/doc/licensed/copyright", "Format: x\n"),
+        ]),
+        "data.tar",
+    );
+    let without = write_deb(
+        dir.path(),
+        "bare",
+        "",
+        data_tar(&[E::File("./usr/bin/bare", "x")]),
+        "data.tar",
+    );
+    let mut options = options();
+    options.generated.push(staves_image::GeneratedFile {
+        path: "/var/lib/staves/list".into(),
+        render: std::sync::Arc::new(|facts: &[staves_image::PackageFacts], _| {
+            facts
+                .iter()
+                .map(|f| format!("{} {:?}\n", f.name, f.copyright))
+                .collect::<String>()
+                .into_bytes()
+        }),
+    });
+    let (layer, summary) = assemble(
+        &[input("licensed", with), input("bare", without)],
+        &options,
+        Vec::new(),
+    )
+    .expect("builds");
+    assert_eq!(summary.packages.len(), 2);
+    assert!(summary.packages[0].control.contains("Package: licensed"));
+    let mut archive = tar::Archive::new(layer.as_slice());
+    let mut found = None;
+    for entry in archive.entries().expect("entries") {
+        let mut entry = entry.expect("entry");
+        if entry.path().expect("path").to_str() == Some("var/lib/staves/list") {
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut entry, &mut text).expect("read");
+            found = Some(text);
+        }
+    }
+    assert_eq!(
+        found.as_deref(),
+        Some("licensed Some(\"Format: x\\n\")\nbare None\n")
+    );
 }

@@ -10,7 +10,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::OciError;
-use crate::image::{BlobRef, Layout};
+use crate::image::{BlobRef, Index, Layout, media};
 
 #[derive(Serialize)]
 struct LegacyEntry<'a> {
@@ -41,8 +41,13 @@ pub fn write_docker_archive(
         layers: layers.iter().map(|l| blob_name(&l.digest)).collect(),
     }];
     let legacy_json = serde_json::to_vec(&legacy).map_err(|e| OciError::Layout(e.to_string()))?;
-    let index_path = layout.root().join("index.json");
-    let index_json = std::fs::read(&index_path).map_err(OciError::io(&index_path))?;
+    // The archive's own index names just this image, even when the layout holds several.
+    let index_json = serde_json::to_vec(&Index {
+        schema_version: 2,
+        media_type: media::INDEX.into(),
+        manifests: vec![manifest.clone()],
+    })
+    .map_err(|e| OciError::Layout(e.to_string()))?;
 
     let dir = match out.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,

@@ -151,12 +151,12 @@ struct Manifest {
 }
 
 #[derive(Serialize, Deserialize)]
-struct Index {
+pub(crate) struct Index {
     #[serde(rename = "schemaVersion")]
-    schema_version: u32,
+    pub(crate) schema_version: u32,
     #[serde(rename = "mediaType")]
-    media_type: String,
-    manifests: Vec<BlobRef>,
+    pub(crate) media_type: String,
+    pub(crate) manifests: Vec<BlobRef>,
 }
 
 /// How layers are compressed.

@@ -11,6 +11,6 @@ pub mod resolver;
 pub mod universe;
 
 pub use error::{Failure, ResolveError};
-pub use lockfile::{LockedPackage, LockedRepository, Lockfile};
+pub use lockfile::{LockedPackage, LockedRepository, LockedTarget, Lockfile};
 pub use resolver::{Request, Resolution, Task, resolve};
 pub use universe::{MultiArch, Package, PackageRef, Universe};

@@ -121,6 +121,9 @@ pub struct Spec {
     pub command: Vec<String>,
     /// Target architecture; the host's when absent.
     pub arch: Option<Spanned<String>>,
+    /// Several target architectures (`archs = ["amd64", "arm64"]`): one image per
+    /// architecture, published as an image index. Exclusive with `arch`.
+    pub archs: Vec<Spanned<String>>,
     /// Follow Recommends for every package.
     pub recommends: bool,
     /// Packages kept out even when something depends on them.
@@ -220,14 +223,31 @@ impl Spec {
                 Some("add `packages = [\"bash\"]`".into()),
             ));
         }
-        if let Some(arch) = &raw.arch
-            && !staves_deb::arch::is_valid(arch.get_ref())
-        {
+        let archs = raw.archs.unwrap_or_default();
+        for arch in raw.arch.iter().chain(&archs) {
+            if !staves_deb::arch::is_valid(arch.get_ref()) || arch.get_ref() == "all" {
+                return Err(diag(
+                    arch.span(),
+                    format!("`{}` is not a Debian architecture name", arch.get_ref()),
+                    Some("for example \"amd64\" or \"arm64\"".into()),
+                ));
+            }
+        }
+        if let (Some(arch), false) = (&raw.arch, archs.is_empty()) {
             return Err(diag(
                 arch.span(),
-                format!("`{}` is not a Debian architecture name", arch.get_ref()),
-                Some("for example \"amd64\" or \"arm64\"".into()),
+                "`arch` and `archs` are both given".into(),
+                Some("keep one: `archs = [\"amd64\", \"arm64\"]` lists several".into()),
             ));
+        }
+        for (i, arch) in archs.iter().enumerate() {
+            if archs[..i].iter().any(|a| a.get_ref() == arch.get_ref()) {
+                return Err(diag(
+                    arch.span(),
+                    format!("`{}` is listed twice", arch.get_ref()),
+                    None,
+                ));
+            }
         }
         for (name, options) in &raw.package_options {
             if let Some(version) = &options.get_ref().version {
@@ -300,6 +320,7 @@ impl Spec {
             packages,
             command: raw.command.unwrap_or_default(),
             arch: raw.arch,
+            archs,
             recommends: raw.recommends.unwrap_or(false),
             exclude: raw.exclude.unwrap_or_default(),
             use_flags: raw.use_flags.unwrap_or_default(),
@@ -346,6 +367,7 @@ const KNOWN_KEYS: &[&str] = &[
     "packages",
     "command",
     "arch",
+    "archs",
     "recommends",
     "exclude",
     "use",
@@ -369,6 +391,7 @@ struct RawSpec {
     packages: Option<Vec<Spanned<String>>>,
     command: Option<Vec<String>>,
     arch: Option<Spanned<String>>,
+    archs: Option<Vec<Spanned<String>>>,
     recommends: Option<bool>,
     exclude: Option<Vec<Spanned<String>>>,
     use_flags: Option<Vec<Spanned<String>>>,
@@ -447,6 +470,7 @@ impl<'de> Deserialize<'de> for RawSpec {
                         "packages" => raw.packages = Some(map.next_value()?),
                         "command" => raw.command = Some(map.next_value()?),
                         "arch" => raw.arch = Some(map.next_value()?),
+                        "archs" => raw.archs = Some(map.next_value()?),
                         "recommends" => raw.recommends = Some(map.next_value()?),
                         "exclude" => raw.exclude = Some(map.next_value()?),
                         "use" => raw.use_flags = Some(map.next_value()?),

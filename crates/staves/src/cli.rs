@@ -81,6 +81,10 @@ pub struct BuildArgs {
     /// `HOST[:PORT]/REPOSITORY[:TAG]`.
     #[arg(long, value_name = "REF")]
     pub push: Option<String>,
+    /// Write an SPDX 2.3 JSON SBOM of the image (or of every image of the index) to FILE.
+    /// Each image also carries its own at /var/lib/staves/sbom.spdx.json.
+    #[arg(long, value_name = "FILE")]
+    pub sbom: Option<PathBuf>,
     #[command(flatten)]
     pub registry: RegistryArgs,
 }

@@ -19,7 +19,10 @@ const RELEASE_MAX_AGE: Duration = Duration::from_secs(60 * 60);
 /// A loaded spec with everything needed to resolve it.
 pub struct Workspace {
     pub spec: Spec,
-    pub arch: String,
+    /// Every architecture the spec targets (what the lock covers).
+    pub archs: Vec<String>,
+    /// The architectures this run works on: all of them, or the one `--arch` picks.
+    pub selected: Vec<String>,
     pub repositories: Vec<RepositoryConfig>,
     pub cache: Cache,
     freshness: Freshness,
@@ -29,11 +32,7 @@ pub struct Workspace {
 impl Workspace {
     pub fn load(global: &GlobalArgs) -> Result<Self, CliError> {
         let spec = Spec::load(&global.file)?;
-        let arch = global
-            .arch
-            .clone()
-            .or_else(|| spec.arch.as_ref().map(|a| a.get_ref().clone()))
-            .unwrap_or_else(|| staves_deb::arch::host().to_owned());
+        let (archs, selected) = target_archs(&spec, global.arch.as_deref())?;
         let repositories = repositories(&spec)?;
         let cache_root = global.cache.clone().unwrap_or_else(Cache::default_root);
         let cache = Cache::open(cache_root)?;
@@ -44,10 +43,11 @@ impl Workspace {
         } else {
             Freshness::MaxAge(RELEASE_MAX_AGE)
         };
-        let inputs = inputs_fingerprint(&spec, &arch, &repositories);
+        let inputs = inputs_fingerprint(&spec, &archs, &repositories);
         Ok(Workspace {
             spec,
-            arch,
+            archs,
+            selected,
             repositories,
             cache,
             freshness,
@@ -78,10 +78,24 @@ impl Workspace {
         }
     }
 
-    /// Syncs every repository (in parallel) and resolves the spec afresh.
-    pub fn resolve(&self) -> Result<Lockfile, CliError> {
-        let synced = self.sync()?;
-        let universe = Universe::new(&synced, &self.arch);
+    /// Resolves the spec afresh for each of `archs`, into one lockfile.
+    pub fn resolve(&self, archs: &[String]) -> Result<Lockfile, CliError> {
+        let mut lock: Option<Lockfile> = None;
+        for arch in archs {
+            let one = self.resolve_arch(arch)?;
+            match &mut lock {
+                Some(lock) => lock.targets.extend(one.targets),
+                None => lock = Some(one),
+            }
+        }
+        lock.ok_or_else(|| CliError::Internal("no architecture to resolve".into()))
+    }
+
+    /// Syncs every repository (in parallel) for `arch` and resolves the spec for it. Each
+    /// architecture sees only its own indices (and `all`), as apt on that machine would.
+    fn resolve_arch(&self, arch: &str) -> Result<Lockfile, CliError> {
+        let synced = self.sync(arch)?;
+        let universe = Universe::new(&synced, arch);
         let resolution = resolve(&universe, &self.task()).map_err(|error| {
             CliError::Resolve(Box::new(LocatedResolveError {
                 span: error
@@ -94,9 +108,14 @@ impl Workspace {
             }))
         })?;
         for (name, needed_by) in &resolution.excluded {
+            let on = if self.archs.len() > 1 {
+                format!(" on {arch}")
+            } else {
+                String::new()
+            };
             status(
                 "Excluded",
-                &format!("{name} (a dependency of {needed_by}), as the spec asks"),
+                &format!("{name} (a dependency of {needed_by}){on}, as the spec asks"),
             );
         }
         Ok(Lockfile::from_resolution(
@@ -106,10 +125,10 @@ impl Workspace {
         )?)
     }
 
-    fn sync(&self) -> Result<Vec<SyncedRepository>, CliError> {
+    fn sync(&self, arch: &str) -> Result<Vec<SyncedRepository>, CliError> {
         let progress = progress::for_terminal();
         let client = Client::new(progress.clone());
-        let mut archs = vec![self.arch.clone()];
+        let mut archs = vec![arch.to_owned()];
         for request in &self.spec.packages {
             if let Some(a) = &request.arch
                 && !archs.contains(a)
@@ -179,6 +198,29 @@ impl Workspace {
     }
 }
 
+/// The spec's target architectures, and those of them this run works on.
+fn target_archs(spec: &Spec, pick: Option<&str>) -> Result<(Vec<String>, Vec<String>), CliError> {
+    if spec.archs.is_empty() {
+        let arch = pick
+            .map(str::to_owned)
+            .or_else(|| spec.arch.as_ref().map(|a| a.get_ref().clone()))
+            .unwrap_or_else(|| staves_deb::arch::host().to_owned());
+        return Ok((vec![arch.clone()], vec![arch]));
+    }
+    let archs: Vec<String> = spec.archs.iter().map(|a| a.get_ref().clone()).collect();
+    let selected = match pick {
+        Some(one) if archs.iter().any(|a| a == one) => vec![one.to_owned()],
+        Some(one) => {
+            return Err(CliError::Usage(format!(
+                "`--arch {one}`: the spec builds for {}; pick one of them",
+                archs.join(", ")
+            )));
+        }
+        None => archs.clone(),
+    };
+    Ok((archs, selected))
+}
+
 /// The spec's repositories, or the host's apt sources when it names none.
 fn repositories(spec: &Spec) -> Result<Vec<RepositoryConfig>, CliError> {
     if !spec.repositories.is_empty() {
@@ -237,9 +279,9 @@ fn repositories(spec: &Spec) -> Result<Vec<RepositoryConfig>, CliError> {
 }
 
 /// Everything resolution depends on, hashed: a lock made from other inputs is stale.
-fn inputs_fingerprint(spec: &Spec, arch: &str, repositories: &[RepositoryConfig]) -> String {
+fn inputs_fingerprint(spec: &Spec, archs: &[String], repositories: &[RepositoryConfig]) -> String {
     let mut lines = vec![
-        format!("arch={arch}"),
+        format!("arch={}", archs.join(",")),
         format!("recommends={}", spec.recommends),
     ];
     lines.extend(spec.packages.iter().map(|p| format!("request={p}")));

@@ -5,11 +5,17 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-use staves_image::{AccountRequest, Accounts, ExtraPath, Features, Options, PackageInput};
-use staves_oci::{ImageConfig, Layout, Platform};
+use std::sync::Arc;
+
+use staves_image::{
+    AccountRequest, Accounts, ExtraPath, Features, GeneratedFile, Options, PackageFacts,
+    PackageInput, Summary,
+};
+use staves_oci::{BlobRef, ImageConfig, LayerBlob, Layout, Platform};
 use staves_repo::Client;
 use staves_repo::debs::{DebFetch, fetch_debs};
-use staves_resolve::Lockfile;
+use staves_resolve::{LockedPackage, LockedTarget, Lockfile};
+use staves_sbom::{Document, Subject};
 use staves_spec::Spec;
 
 use crate::cli::{BuildArgs, GlobalArgs};
@@ -18,6 +24,25 @@ use crate::report::{CliError, status};
 use crate::workspace::Workspace;
 
 const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// Where the SBOM sits inside every image.
+pub const SBOM_PATH: &str = "/var/lib/staves/sbom.spdx.json";
+
+/// One architecture's image, once written.
+struct Built {
+    arch: String,
+    manifest: BlobRef,
+    layer: LayerBlob,
+    summary: Summary,
+    packages: Vec<Located>,
+}
+
+/// A locked package with where its `.deb` came from.
+#[derive(Clone)]
+struct Located {
+    package: LockedPackage,
+    url: String,
+}
 
 pub fn run(global: &GlobalArgs, args: &BuildArgs) -> Result<(), CliError> {
     let started = Instant::now();
@@ -36,32 +61,16 @@ pub fn run(global: &GlobalArgs, args: &BuildArgs) -> Result<(), CliError> {
     let workspace = Workspace::load(global)?;
     let lock = match workspace.matching_lock(global.locked)? {
         Some(lock) => lock,
-        None => workspace.resolve()?,
+        None => workspace.resolve(&workspace.selected)?,
     };
     let spec = &workspace.spec;
-    let debs = download(&workspace, &lock, args.jobs)?;
-
-    let packages: Vec<PackageInput> = lock
-        .packages
-        .iter()
-        .zip(debs)
-        .map(|(p, deb)| PackageInput {
-            name: p.name.clone(),
-            version: p.version.clone(),
-            arch: p.arch.clone(),
-            deb,
-            // Decoded once, kept as zstd: warm builds skip xz.
-            unpacked: Some(workspace.cache.entry("unpacked", &p.sha256, ".tar.zst")),
-        })
-        .collect();
-    let options = options(spec)?;
-
     let tag = args
         .tag
         .clone()
         .or_else(|| spec.tag.clone())
         .unwrap_or_else(|| "latest".into());
     let reference = format!("{}:{tag}", spec.name.get_ref());
+
     let scratch = tempfile::tempdir().map_err(CliError::Io)?;
     let (layout_dir, archive) = match &args.output {
         Some(out) if out.extension().is_some_and(|e| e == "tar") => {
@@ -74,97 +83,286 @@ pub fn run(global: &GlobalArgs, args: &BuildArgs) -> Result<(), CliError> {
         ),
         None => (scratch.path().join("layout"), None),
     };
-    let layout = Layout::create(&layout_dir)?;
-    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let mut summary = None;
-    let compression = match args.compression {
-        crate::cli::Compression::Gzip => staves_oci::LayerCompression::Gzip,
-        crate::cli::Compression::Zstd => staves_oci::LayerCompression::Zstd,
+    // A docker-archive holds one image: the host's, or the only one built.
+    let archive_arch = match (&archive, workspace.selected.as_slice()) {
+        (None, _) => None,
+        (Some(_), [one]) => Some(one.clone()),
+        (Some(_), many) => {
+            let host = staves_deb::arch::host();
+            if !many.iter().any(|a| a == host) {
+                return Err(CliError::Usage(format!(
+                    "a docker-archive holds one image and this host ({host}) is not among {}; pick one with `--arch`, or write an OCI layout with `--output DIR`",
+                    many.join(", ")
+                )));
+            }
+            Some(host.to_owned())
+        }
     };
-    let layer = layout.put_layer(compression, threads, |out| {
-        staves_image::assemble(&packages, &options, out).map(|(_, s)| summary = Some(s))
-    })??;
-    let summary = summary.unwrap_or_default();
-    let mtime = summary.mtime;
 
-    let platform = Platform::from_debian(&lock.arch);
-    let mut annotations = spec.annotations.clone();
-    annotations.insert(
-        "org.opencontainers.image.created".into(),
-        staves_oci::image::rfc3339(mtime),
-    );
-    let mut manifest = layout.put_image(
-        &platform,
-        &image_config(spec),
-        std::slice::from_ref(&layer),
-        mtime,
-        &format!("{} Debian packages", packages.len()),
-        annotations,
-    )?;
-    manifest
+    let layout = Layout::create(&layout_dir)?;
+    let mut built = Vec::new();
+    for arch in &workspace.selected {
+        let target = lock
+            .target(arch)
+            .ok_or_else(|| CliError::Internal(format!("the lock has no package set for {arch}")))?;
+        built.push(build_arch(
+            &workspace, &lock, target, &layout, &reference, args,
+        )?);
+    }
+
+    let created = built.iter().map(|b| b.summary.mtime).max().unwrap_or(0);
+    let mut entry = if let [one] = built.as_slice() {
+        one.manifest.clone()
+    } else {
+        let manifests: Vec<BlobRef> = built.iter().map(|b| b.manifest.clone()).collect();
+        layout.put_image_index(&manifests)?
+    };
+    entry
         .annotations
         .insert("org.opencontainers.image.ref.name".into(), tag.clone());
-    manifest
+    entry
         .annotations
         .insert("io.containerd.image.name".into(), reference.clone());
-    layout.put_index(std::slice::from_ref(&manifest))?;
+    layout.put_index(std::slice::from_ref(&entry))?;
 
-    if let Some(archive) = &archive {
+    if let (Some(archive), Some(arch)) = (&archive, &archive_arch) {
+        let host = built
+            .iter()
+            .find(|b| &b.arch == arch)
+            .ok_or_else(|| CliError::Internal(format!("no image built for {arch}")))?;
+        let mut manifest = host.manifest.clone();
+        manifest.annotations = entry.annotations.clone();
+        manifest.platform = None;
         staves_oci::write_docker_archive(
             &layout,
             &manifest,
             std::slice::from_ref(&reference),
-            mtime,
+            host.summary.mtime,
             archive,
         )?;
     }
     if args.load {
         load(archive.as_deref().unwrap_or(Path::new("")))?;
     }
+    if let Some(path) = &args.sbom {
+        let document = sbom_document(&reference, Some(&entry.digest), &built, created);
+        write_atomic(path, &document.to_json())?;
+    }
     let target = match (&args.output, args.load) {
         (Some(out), _) => out.display().to_string(),
         (None, true) => "the local image store".into(),
         (None, false) => "a scratch layout".into(),
     };
+    for b in &built {
+        status(
+            "Built",
+            &format!(
+                "{reference} for {} ({}): {} packages, {:.1} MB uncompressed, {:.1} MB compressed, {} files left out by `use`",
+                b.arch,
+                b.manifest.digest,
+                b.packages.len(),
+                b.layer.uncompressed_size as f64 / 1e6,
+                b.layer.blob.size as f64 / 1e6,
+                b.summary.filtered,
+            ),
+        );
+    }
     status(
-        "Built",
+        "Finished",
         &format!(
-            "{reference} ({}) into {target}: {} packages, {:.1} MB uncompressed, {:.1} MB compressed, {} files left out by `use`, in {:.2}s",
-            manifest.digest,
-            packages.len(),
-            layer.uncompressed_size as f64 / 1e6,
-            layer.blob.size as f64 / 1e6,
-            summary.filtered,
+            "{reference} ({}) into {target} in {:.2}s",
+            entry.digest,
             started.elapsed().as_secs_f64()
         ),
     );
     if let Some(reference) = &push_to {
-        super::push::push_entry(global, &layout, &manifest, reference, &args.registry)?;
+        super::push::push_entry(global, &layout, &entry, reference, &args.registry)?;
     }
     Ok(())
 }
 
-/// Every .deb of the lock, from the cache or the network, verified.
-fn download(workspace: &Workspace, lock: &Lockfile, jobs: usize) -> Result<Vec<PathBuf>, CliError> {
+/// Downloads, assembles and writes one architecture's image into `layout`.
+fn build_arch(
+    workspace: &Workspace,
+    lock: &Lockfile,
+    target: &LockedTarget,
+    layout: &Layout,
+    reference: &str,
+    args: &BuildArgs,
+) -> Result<Built, CliError> {
+    let spec = &workspace.spec;
+    let located = locate(lock, target)?;
+    let debs = download(workspace, &located, args.jobs)?;
+    let packages: Vec<PackageInput> = located
+        .iter()
+        .zip(debs)
+        .map(|(l, deb)| PackageInput {
+            name: l.package.name.clone(),
+            version: l.package.version.clone(),
+            arch: l.package.arch.clone(),
+            deb,
+            // Decoded once, kept as zstd: warm builds skip xz.
+            unpacked: Some(
+                workspace
+                    .cache
+                    .entry("unpacked", &l.package.sha256, ".tar.zst"),
+            ),
+        })
+        .collect();
+    let mut options = options(spec)?;
+    let (name, arch, in_image) = (reference.to_owned(), target.arch.clone(), located.clone());
+    options.generated.push(GeneratedFile {
+        path: SBOM_PATH.into(),
+        render: Arc::new(move |facts, mtime| {
+            // Inside the image its own digest cannot be known: the image is the subject.
+            let image = sbom_image(&arch, None, facts, &in_image);
+            Document::new(
+                &Subject {
+                    name: &name,
+                    digest: None,
+                    created: &staves_oci::image::rfc3339(mtime),
+                },
+                &[image],
+            )
+            .to_json()
+        }),
+    });
+
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let compression = match args.compression {
+        crate::cli::Compression::Gzip => staves_oci::LayerCompression::Gzip,
+        crate::cli::Compression::Zstd => staves_oci::LayerCompression::Zstd,
+    };
+    let mut summary = None;
+    let layer = layout.put_layer(compression, threads, |out| {
+        staves_image::assemble(&packages, &options, out).map(|(_, s)| summary = Some(s))
+    })??;
+    let summary = summary.unwrap_or_default();
+
+    let mut annotations = spec.annotations.clone();
+    annotations.insert(
+        "org.opencontainers.image.created".into(),
+        staves_oci::image::rfc3339(summary.mtime),
+    );
+    let manifest = layout.put_image(
+        &Platform::from_debian(&target.arch),
+        &image_config(spec),
+        std::slice::from_ref(&layer),
+        summary.mtime,
+        &format!("{} Debian packages", packages.len()),
+        annotations,
+    )?;
+    Ok(Built {
+        arch: target.arch.clone(),
+        manifest,
+        layer,
+        summary,
+        packages: located,
+    })
+}
+
+/// The target's packages with the URL of each `.deb`.
+fn locate(lock: &Lockfile, target: &LockedTarget) -> Result<Vec<Located>, CliError> {
     let uris: BTreeMap<&str, &str> = lock
         .repositories
         .iter()
         .map(|r| (r.name.as_str(), r.uri.as_str()))
         .collect();
-    let fetches = lock
+    target
         .packages
         .iter()
         .map(|p| {
             let uri = uris.get(p.repository.as_str()).ok_or_else(|| {
                 CliError::Internal(format!("lock names unknown repository {}", p.repository))
             })?;
-            Ok(DebFetch {
+            Ok(Located {
+                package: p.clone(),
                 url: format!("{uri}/{}", p.filename),
-                size: p.size,
-                sha256: p.sha256.clone(),
             })
         })
-        .collect::<Result<Vec<_>, CliError>>()?;
+        .collect()
+}
+
+/// The SBOM view of one image's packages.
+fn sbom_image<'a>(
+    arch: &'a str,
+    digest: Option<&'a str>,
+    facts: &'a [PackageFacts],
+    located: &'a [Located],
+) -> staves_sbom::Image<'a> {
+    let by_name: BTreeMap<(&str, &str), &Located> = located
+        .iter()
+        .map(|l| ((l.package.name.as_str(), l.package.arch.as_str()), l))
+        .collect();
+    staves_sbom::Image {
+        arch,
+        digest,
+        packages: facts
+            .iter()
+            .filter_map(|f| {
+                let l = by_name.get(&(f.name.as_str(), f.arch.as_str()))?;
+                Some(staves_sbom::Package {
+                    name: &f.name,
+                    version: &f.version,
+                    arch: &f.arch,
+                    control: &f.control,
+                    copyright: f.copyright.as_deref(),
+                    sha256: &l.package.sha256,
+                    download_location: Some(l.url.clone()),
+                })
+            })
+            .collect(),
+    }
+}
+
+/// The SBOM of everything built: the image (or index) by digest, then its packages.
+fn sbom_document(reference: &str, digest: Option<&str>, built: &[Built], created: u64) -> Document {
+    let images: Vec<staves_sbom::Image<'_>> = built
+        .iter()
+        .map(|b| {
+            sbom_image(
+                &b.arch,
+                Some(&b.manifest.digest),
+                &b.summary.packages,
+                &b.packages,
+            )
+        })
+        .collect();
+    Document::new(
+        &Subject {
+            name: reference,
+            digest,
+            created: &staves_oci::image::rfc3339(created),
+        },
+        &images,
+    )
+}
+
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    std::io::Write::write_all(&mut tmp, bytes)?;
+    tmp.persist(path).map_err(|e| CliError::Io(e.error))?;
+    Ok(())
+}
+
+/// Every `.deb` of `located`, from the cache or the network, verified.
+fn download(
+    workspace: &Workspace,
+    located: &[Located],
+    jobs: usize,
+) -> Result<Vec<PathBuf>, CliError> {
+    let fetches: Vec<DebFetch> = located
+        .iter()
+        .map(|l| DebFetch {
+            url: l.url.clone(),
+            size: l.package.size,
+            sha256: l.package.sha256.clone(),
+        })
+        .collect();
     let progress = progress::for_terminal();
     let client = Client::new(progress.clone());
     let paths = fetch_debs(&client, &workspace.cache, &fetches, jobs);
@@ -252,6 +450,7 @@ fn options(spec: &Spec) -> Result<Options, CliError> {
         accounts,
         mtime: source_date_epoch()?,
         extra_paths,
+        generated: Vec::new(),
     })
 }
 

@@ -15,13 +15,18 @@ pub fn run(global: &GlobalArgs) -> Result<(), CliError> {
         );
         return Ok(());
     }
-    let lock = workspace.resolve()?;
+    let lock = workspace.resolve(&workspace.archs)?;
     lock.write(&workspace.lock_path())?;
+    let counts: Vec<String> = lock
+        .targets
+        .iter()
+        .map(|t| format!("{} packages for {}", t.packages.len(), t.arch))
+        .collect();
     status(
         "Locked",
         &format!(
-            "{} packages in {}",
-            lock.packages.len(),
+            "{} in {}",
+            counts.join(", "),
             workspace.lock_path().display()
         ),
     );

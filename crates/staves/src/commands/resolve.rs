@@ -2,7 +2,7 @@
 
 use std::io::Write;
 
-use staves_resolve::LockedPackage;
+use staves_resolve::{LockedPackage, LockedTarget};
 
 use crate::cli::{GlobalArgs, ResolveArgs};
 use crate::report::CliError;
@@ -12,22 +12,44 @@ pub fn run(global: &GlobalArgs, args: &ResolveArgs) -> Result<(), CliError> {
     let workspace = Workspace::load(global)?;
     let lock = match workspace.matching_lock(global.locked)? {
         Some(lock) if !args.ignore_lock => lock,
-        _ => workspace.resolve()?,
+        _ => workspace.resolve(&workspace.selected)?,
     };
-    print_packages(&lock.packages, args.json)
+    let targets: Vec<&LockedTarget> = workspace
+        .selected
+        .iter()
+        .filter_map(|arch| lock.target(arch))
+        .collect();
+    print_targets(&targets, args.json)
 }
 
-fn print_packages(packages: &[LockedPackage], json: bool) -> Result<(), CliError> {
+/// One architecture prints as before: lines, or a JSON array. Several print one section
+/// (`[arch]` header, or a JSON object keyed by architecture) each.
+fn print_targets(targets: &[&LockedTarget], json: bool) -> Result<(), CliError> {
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
-    let result = if json {
-        serde_json::to_writer_pretty(&mut out, packages)
-            .map_err(std::io::Error::other)
-            .and_then(|()| writeln!(out))
-    } else {
+    let lines = |out: &mut dyn Write, packages: &[LockedPackage]| {
         packages
             .iter()
             .try_for_each(|p| writeln!(out, "{} {} {}", p.name, p.version, p.arch))
+    };
+    let result = match (json, targets) {
+        (true, [one]) => serde_json::to_writer_pretty(&mut out, &one.packages)
+            .map_err(std::io::Error::other)
+            .and_then(|()| writeln!(out)),
+        (true, many) => {
+            let map: std::collections::BTreeMap<&str, &[LockedPackage]> = many
+                .iter()
+                .map(|t| (t.arch.as_str(), t.packages.as_slice()))
+                .collect();
+            serde_json::to_writer_pretty(&mut out, &map)
+                .map_err(std::io::Error::other)
+                .and_then(|()| writeln!(out))
+        }
+        (false, [one]) => lines(&mut out, &one.packages),
+        (false, many) => many.iter().try_for_each(|t| {
+            writeln!(out, "[{}]", t.arch)?;
+            lines(&mut out, &t.packages)
+        }),
     };
     result
         .and_then(|()| out.flush())
