@@ -141,7 +141,7 @@ pub fn push_layout(
                     if first_error.lock().map(|e| e.is_some()).unwrap_or(true) {
                         break;
                     }
-                    let outcome = retrying(options, || {
+                    let outcome = retrying(options.attempts, || {
                         ensure_blob(session, layout, blob, options, &memo)
                     });
                     match outcome {
@@ -176,14 +176,16 @@ pub fn push_layout(
     // Children by digest, then the entry under the tag: a tag only ever names a complete image.
     if !children.is_empty() {
         for child in &children {
-            retrying(options, || {
+            retrying(options.attempts, || {
                 put_manifest(session, layout, child, &child.digest)
             })?;
             report.manifests += 1;
         }
     }
     let target = session.reference().manifest_reference().to_owned();
-    retrying(options, || put_manifest(session, layout, entry, &target))?;
+    retrying(options.attempts, || {
+        put_manifest(session, layout, entry, &target)
+    })?;
     report.manifests += 1;
     report.digest = entry.digest.clone();
     report.media_type = entry.media_type.clone();
@@ -328,15 +330,16 @@ fn with_digest(location: &str, digest: &str) -> String {
     format!("{location}{separator}digest={}", percent_encode(digest))
 }
 
-fn retrying<T>(
-    options: &PushOptions,
+/// Runs `attempt` up to `attempts` times while it fails transiently, backing off.
+pub(crate) fn retrying<T>(
+    attempts: u32,
     mut attempt: impl FnMut() -> Result<T, RegistryError>,
 ) -> Result<T, RegistryError> {
     let mut tries = 1;
     let mut delay = Duration::from_millis(200);
     loop {
         match attempt() {
-            Err(e) if e.is_transient() && tries < options.attempts => {
+            Err(e) if e.is_transient() && tries < attempts => {
                 tracing::debug!("retrying in {delay:?}: {e}");
                 std::thread::sleep(delay);
                 delay = (delay * 2).min(Duration::from_secs(10));

@@ -108,8 +108,11 @@ impl Session {
             extra_pull: Mutex::new(Vec::new()),
             authorization: Mutex::new(None),
         };
-        let response = session.send("GET", &session.url("/v2/"), &[], &Body::Empty)?;
-        session.expect(response, "GET", "/v2/", &[200])?;
+        let ping = session.url("/v2/");
+        crate::push::retrying(5, || {
+            let response = session.send("GET", &ping, &[], &Body::Empty)?;
+            session.expect(response, "GET", &ping, &[200]).map(drop)
+        })?;
         Ok(session)
     }
 

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
+use support::engine::container;
 use support::{run, stderr, stdout};
 
 fn examples() -> PathBuf {
@@ -48,41 +49,6 @@ fn build(spec: &Path, output: &Path) {
         &[],
     );
     assert!(out.status.success(), "build failed: {}", stderr(&out));
-}
-
-/// `docker`, or `podman` with runc where no Docker engine runs.
-fn engine() -> Vec<String> {
-    let docker = Command::new("docker")
-        .arg("info")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if docker {
-        vec!["docker".into()]
-    } else {
-        ["podman", "--runtime", "runc", "--cgroup-manager=cgroupfs"]
-            .map(String::from)
-            .to_vec()
-    }
-}
-
-fn container(args: &[&str]) -> Output {
-    let e = engine();
-    let mut cmd = Command::new(&e[0]);
-    cmd.args(&e[1..]).args(args);
-    if e[0] == "podman" && args.first() == Some(&"run") {
-        // podman needs explicit limits in this environment.
-        let mut full = vec![
-            "run",
-            "--ulimit",
-            "nofile=1024:1024",
-            "--ulimit",
-            "nproc=1024:1024",
-        ];
-        full.extend(&args[1..]);
-        cmd = Command::new(&e[0]);
-        cmd.args(&e[1..]).args(full);
-    }
-    cmd.output().expect("container engine")
 }
 
 fn load(archive: &Path) {
@@ -180,53 +146,7 @@ fn python3_imports_its_standard_library() {
 fn curl_trusts_a_local_https_server_through_ca_certificates() {
     let dir = tempfile::tempdir().expect("tmp");
     let d = dir.path();
-    // A throwaway CA and a server certificate for 127.0.0.1 signed by it.
-    let openssl = |args: &[&str]| run(Command::new("openssl").current_dir(d).args(args));
-    openssl(&[
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=staves test CA",
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.crt",
-    ]);
-    openssl(&[
-        "req",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-subj",
-        "/CN=127.0.0.1",
-        "-keyout",
-        "server.key",
-        "-out",
-        "server.csr",
-    ]);
-    std::fs::write(d.join("ext.cnf"), "subjectAltName=IP:127.0.0.1\n").expect("ext");
-    openssl(&[
-        "x509",
-        "-req",
-        "-in",
-        "server.csr",
-        "-CA",
-        "ca.crt",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-days",
-        "2",
-        "-extfile",
-        "ext.cnf",
-        "-out",
-        "server.crt",
-    ]);
+    support::pki::local_ca(d);
     std::fs::write(d.join("index.html"), "hello over tls\n").expect("page");
 
     let port = free_port();

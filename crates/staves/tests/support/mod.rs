@@ -3,6 +3,9 @@
 
 #![allow(dead_code)]
 
+pub mod engine;
+pub mod pki;
+pub mod registry;
 pub mod server;
 
 use std::path::{Path, PathBuf};

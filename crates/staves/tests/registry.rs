@@ -1,0 +1,543 @@
+//! Publishing against a real registry: Debian's `docker-registry` on 127.0.0.1 with TLS and
+//! htpasswd users (or bearer tokens, or plain HTTP), images built from the host's Debian
+//! sources, pulled back with skopeo and run with Docker or podman.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use sha2::{Digest, Sha256};
+use support::engine::{container, is_podman};
+use support::registry::{Auth, PASSWORD, Registry, USER};
+use support::{run, stderr, stdout};
+
+fn examples() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples")
+}
+
+fn shared_cache() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("staves-cache")
+}
+
+/// Runs staves with `registry`'s credentials and CA.
+fn staves(registry: &Registry, args: &[&str]) -> Output {
+    staves_with(registry, args, &registry.docker_config, &[])
+}
+
+fn staves_with(
+    registry: &Registry,
+    args: &[&str],
+    docker_config: &Path,
+    envs: &[(&str, String)],
+) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_staves"));
+    cmd.args(args).arg("--cache").arg(shared_cache());
+    let publishes = matches!(args.first(), Some(&"build" | &"push"));
+    if publishes && !args.contains(&"--certs-dir") {
+        cmd.arg("--certs-dir").arg(&registry.certs_dir);
+    }
+    cmd.env("DOCKER_CONFIG", docker_config)
+        .env("CI", "1")
+        .env("NO_COLOR", "1")
+        .env_remove("SOURCE_DATE_EPOCH");
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("run staves")
+}
+
+fn push_example(registry: &Registry, example: &str, reference: &str, extra: &[&str]) -> Output {
+    let spec = examples().join(example).join("staves.toml");
+    let mut args = vec![
+        "build",
+        "-f",
+        spec.to_str().expect("utf8"),
+        "--push",
+        reference,
+    ];
+    args.extend(extra);
+    staves(registry, &args)
+}
+
+/// The digest of what the registry serves for `reference`, fetched by skopeo.
+fn remote_digest(registry: &Registry, reference: &str) -> String {
+    let mut cmd = Command::new("skopeo");
+    cmd.args(["inspect", "--raw"])
+        .args(registry.skopeo_args())
+        .arg(format!("docker://{reference}"));
+    let out = run(&mut cmd);
+    format!("sha256:{}", hex::encode(Sha256::digest(&out.stdout)))
+}
+
+fn pushed_digest(out: &Output) -> String {
+    assert!(out.status.success(), "push failed: {}", stderr(out));
+    stdout(out).trim().to_owned()
+}
+
+#[test]
+fn pushes_an_image_that_pulls_back_identically_and_runs() {
+    let registry = Registry::start();
+    let reference = format!("{}/staves/bash:1", registry.host());
+    let dir = tempfile::tempdir().expect("tmp");
+    let digest_file = dir.path().join("digest");
+    let out = push_example(
+        &registry,
+        "bash",
+        &reference,
+        &["--digest-file", digest_file.to_str().expect("utf8")],
+    );
+    let digest = pushed_digest(&out);
+    assert!(
+        digest.starts_with("sha256:") && digest.len() == 71,
+        "{digest}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&digest_file)
+            .expect("digest file")
+            .trim(),
+        digest
+    );
+    assert_eq!(remote_digest(&registry, &reference), digest);
+
+    // The manifest went last: every blob upload finished before the tag was written.
+    let log = registry.log();
+    let manifest_at = log
+        .find("\"PUT /v2/staves/bash/manifests/1")
+        .expect("manifest put");
+    let last_blob_at = log.rfind("/blobs/uploads/").expect("blob upload");
+    assert!(last_blob_at < manifest_at, "{log}");
+
+    // skopeo copies it out whole (it verifies every blob's digest on the way).
+    let copy = dir.path().join("copy");
+    let mut cmd = Command::new("skopeo");
+    cmd.args(["copy", "--src-creds", &format!("{USER}:{PASSWORD}")])
+        .arg("--src-cert-dir")
+        .arg(registry.certs_dir.join(registry.host()))
+        .arg(format!("docker://{reference}"))
+        .arg(format!("oci:{}:1", copy.display()));
+    run(&mut cmd);
+
+    // And the engine pulls it from the registry and runs it.
+    let pulled = if is_podman() {
+        container(&[
+            "pull",
+            "--tls-verify=false",
+            "--creds",
+            &format!("{USER}:{PASSWORD}"),
+            &reference,
+        ])
+    } else {
+        let mut cmd = Command::new("docker");
+        cmd.arg("--config")
+            .arg(&registry.docker_config)
+            .args(["pull", &reference]);
+        cmd.output().expect("docker pull")
+    };
+    assert!(pulled.status.success(), "pull: {}", stderr(&pulled));
+    let ran = container(&["run", "--rm", &reference]);
+    container(&["rmi", &reference]);
+    assert_eq!(stdout(&ran), "Hello World!\n", "{}", stderr(&ran));
+}
+
+#[test]
+fn an_unchanged_image_is_pushed_again_without_uploading_a_blob() {
+    let registry = Registry::start();
+    let reference = format!("{}/staves/nginx:stable", registry.host());
+    let first = pushed_digest(&push_example(&registry, "nginx", &reference, &[]));
+    let uploads = registry.upload_requests();
+    assert!(
+        uploads >= 4,
+        "a first push uploads config and layer: {uploads}"
+    );
+
+    let again = push_example(&registry, "nginx", &reference, &[]);
+    assert_eq!(pushed_digest(&again), first);
+    assert_eq!(registry.upload_requests(), uploads, "{}", registry.log());
+    assert!(
+        stderr(&again).contains("0 blob(s) uploaded"),
+        "{}",
+        stderr(&again)
+    );
+
+    // Another repository of the same registry mounts the blobs instead of uploading them.
+    let other = format!("{}/elsewhere/nginx:copy", registry.host());
+    let mounted = push_example(&registry, "nginx", &other, &[]);
+    assert_eq!(pushed_digest(&mounted), first);
+    let mounts = registry.requests("POST", "/v2/elsewhere/nginx/blobs/uploads/?mount=");
+    assert_eq!(mounts.len(), 2, "{}", registry.log());
+    assert!(mounts.iter().all(|l| l.contains("\" 201 ")), "{mounts:?}");
+    assert!(
+        registry
+            .requests("PUT", "/v2/elsewhere/nginx/blobs/")
+            .is_empty()
+    );
+    assert_eq!(remote_digest(&registry, &other), first);
+}
+
+#[test]
+fn large_blobs_go_up_in_chunks() {
+    let registry = Registry::start();
+    let reference = format!("{}/staves/chunked:1", registry.host());
+    let out = push_example(&registry, "nginx", &reference, &["--chunk-size", "1"]);
+    let digest = pushed_digest(&out);
+    // The nginx layer is several MiB: one PATCH per MiB, then the closing PUT.
+    let patches = registry.requests("PATCH", "/v2/staves/chunked/blobs/uploads/");
+    assert!(patches.len() >= 4, "{}", registry.log());
+    assert!(patches.iter().all(|l| l.contains("\" 202 ")), "{patches:?}");
+    assert_eq!(remote_digest(&registry, &reference), digest);
+}
+
+#[test]
+fn several_architectures_push_as_one_index() {
+    let registry = Registry::start();
+    let dir = tempfile::tempdir().expect("tmp");
+    let spec = dir.path().join("staves.toml");
+    std::fs::write(
+        &spec,
+        "name = \"hello\"\npackages = [\"bash\"]\ncommand = [\"bash\", \"-c\", \"echo Hello from $(uname -m)\"]\narchs = [\"amd64\", \"arm64\"]\n",
+    )
+    .expect("spec");
+    let spec = spec.to_str().expect("utf8");
+    let locked = staves(&registry, &["lock", "-f", spec]);
+    assert!(locked.status.success(), "{}", stderr(&locked));
+    let lock = std::fs::read_to_string(dir.path().join("staves.lock")).expect("lock");
+    assert!(lock.contains("arch = \"amd64\"") && lock.contains("arch = \"arm64\""));
+
+    // `--arch` picks one of them for resolve; an architecture the spec lacks is refused.
+    let arm = staves(
+        &registry,
+        &["resolve", "-f", spec, "--arch", "arm64", "--locked"],
+    );
+    assert!(stdout(&arm).contains("bash ") && stdout(&arm).contains(" arm64\n"));
+    assert!(!stdout(&arm).contains(" amd64\n"), "{}", stdout(&arm));
+    let wrong = staves(&registry, &["resolve", "-f", spec, "--arch", "i386"]);
+    assert!(!wrong.status.success());
+    assert!(
+        stderr(&wrong).contains("pick one of them"),
+        "{}",
+        stderr(&wrong)
+    );
+
+    let reference = format!("{}/staves/hello:multi", registry.host());
+    let layout = dir.path().join("layout");
+    let out = staves(
+        &registry,
+        &[
+            "build",
+            "-f",
+            spec,
+            "--locked",
+            "-o",
+            layout.to_str().expect("utf8"),
+            "--push",
+            &reference,
+        ],
+    );
+    let digest = pushed_digest(&out);
+    assert_eq!(remote_digest(&registry, &reference), digest);
+
+    // The registry serves an index whose entries are per-platform manifests.
+    let mut cmd = Command::new("skopeo");
+    cmd.args(["inspect", "--raw"])
+        .args(registry.skopeo_args())
+        .arg(format!("docker://{reference}"));
+    let index: serde_json::Value =
+        serde_json::from_slice(&run(&mut cmd).stdout).expect("index json");
+    assert_eq!(
+        index["mediaType"],
+        "application/vnd.oci.image.index.v1+json"
+    );
+    let platforms: Vec<String> = index["manifests"]
+        .as_array()
+        .expect("manifests")
+        .iter()
+        .map(|m| {
+            format!(
+                "{}/{}",
+                m["platform"]["os"].as_str().unwrap_or(""),
+                m["platform"]["architecture"].as_str().unwrap_or("")
+            )
+        })
+        .collect();
+    assert_eq!(platforms, ["linux/amd64", "linux/arm64"]);
+    for arch in ["amd64", "arm64"] {
+        let mut cmd = Command::new("skopeo");
+        cmd.args([
+            "inspect",
+            "--override-arch",
+            arch,
+            "--format",
+            "{{.Architecture}}",
+        ])
+        .args(registry.skopeo_args())
+        .arg(format!("docker://{reference}"));
+        assert_eq!(stdout(&run(&mut cmd)).trim(), arch);
+    }
+    // The arm64 image holds arm64 code: its bash is an AArch64 ELF.
+    let copy = dir.path().join("arm64");
+    let mut cmd = Command::new("skopeo");
+    cmd.args([
+        "copy",
+        "--override-arch",
+        "arm64",
+        "--src-creds",
+        &format!("{USER}:{PASSWORD}"),
+    ])
+    .arg("--src-cert-dir")
+    .arg(registry.certs_dir.join(registry.host()))
+    .arg(format!("docker://{reference}"))
+    .arg(format!("dir:{}", copy.display()));
+    run(&mut cmd);
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(copy.join("manifest.json")).expect("manifest"))
+            .expect("json");
+    let layer = manifest["layers"][0]["digest"]
+        .as_str()
+        .expect("layer")
+        .trim_start_matches("sha256:")
+        .to_owned();
+    let blob = std::fs::File::open(copy.join(layer)).expect("layer blob");
+    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(blob));
+    let mut machine = None;
+    for entry in archive.entries().expect("entries") {
+        let mut entry = entry.expect("entry");
+        if entry.path().expect("path").to_str() == Some("usr/bin/bash") {
+            let mut head = [0u8; 20];
+            entry.read_exact(&mut head).expect("elf header");
+            machine = Some(u16::from_le_bytes([head[18], head[19]]));
+        }
+    }
+    assert_eq!(machine, Some(183), "EM_AARCH64");
+}
+
+#[test]
+fn bearer_tokens_from_the_registrys_token_server_are_used() {
+    let registry = Registry::start_with(true, Auth::Token);
+    let reference = format!("{}/team/bash:token", registry.host());
+    let digest = pushed_digest(&push_example(&registry, "bash", &reference, &[]));
+    assert_eq!(remote_digest(&registry, &reference), digest);
+
+    let dir = tempfile::tempdir().expect("tmp");
+    registry.write_docker_config(dir.path(), USER, "wrong");
+    let refused = staves_with(
+        &registry,
+        &[
+            "build",
+            "-f",
+            examples().join("bash/staves.toml").to_str().expect("utf8"),
+            "--push",
+            &reference,
+        ],
+        dir.path(),
+        &[],
+    );
+    assert!(!refused.status.success());
+    assert!(stderr(&refused).contains("refused the credentials of user `alice`"));
+}
+
+#[test]
+fn credentials_come_from_a_docker_credential_helper() {
+    let registry = Registry::start();
+    let dir = tempfile::tempdir().expect("tmp");
+    let bin = dir.path().join("bin");
+    std::fs::create_dir_all(&bin).expect("bin");
+    let helper = bin.join("docker-credential-staves-test");
+    std::fs::write(
+        &helper,
+        format!(
+            "#!/bin/sh\n[ \"$1\" = get ] || exit 2\nread host\n[ \"$host\" = \"{}\" ] || {{ echo 'credentials not found in native keychain'; exit 1; }}\nprintf '{{\"ServerURL\":\"%s\",\"Username\":\"{USER}\",\"Secret\":\"{PASSWORD}\"}}' \"$host\"\n",
+            registry.host()
+        ),
+    )
+    .expect("helper");
+    run(Command::new("chmod").arg("+x").arg(&helper));
+    let config = dir.path().join("docker");
+    std::fs::create_dir_all(&config).expect("config dir");
+    std::fs::write(
+        config.join("config.json"),
+        format!(
+            "{{\"credHelpers\":{{\"{}\":\"staves-test\"}}}}",
+            registry.host()
+        ),
+    )
+    .expect("config");
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let reference = format!("{}/helped/bash:1", registry.host());
+    let out = staves_with(
+        &registry,
+        &[
+            "build",
+            "-f",
+            examples().join("bash/staves.toml").to_str().expect("utf8"),
+            "--push",
+            &reference,
+        ],
+        &config,
+        &[("PATH", path)],
+    );
+    assert_eq!(remote_digest(&registry, &reference), pushed_digest(&out));
+}
+
+/// Each failure: a non-zero exit, one `error:` line that says what, one `help:` line.
+fn assert_clear_failure(out: &Output, says: &str) {
+    assert!(!out.status.success(), "succeeded: {}", stderr(out));
+    let text = stderr(out);
+    let lines: Vec<&str> = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .filter(|l| !l.trim_start().starts_with("Built") && !l.trim_start().starts_with("Finished"))
+        .filter(|l| !l.trim_start().starts_with("Excluded"))
+        .collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    assert!(
+        lines[0].starts_with("error: ") && lines[0].contains(says),
+        "{text}"
+    );
+    assert!(lines[1].trim_start().starts_with("help: "), "{text}");
+}
+
+#[test]
+fn wrong_credentials_unknown_ca_and_unreachable_registries_fail_clearly() {
+    let registry = Registry::start();
+    let spec = examples().join("bash/staves.toml");
+    let spec = spec.to_str().expect("utf8");
+    let reference = format!("{}/staves/bash:1", registry.host());
+
+    let dir = tempfile::tempdir().expect("tmp");
+    registry.write_docker_config(&dir.path().join("bad"), USER, "not-the-password");
+    let out = staves_with(
+        &registry,
+        &["build", "-f", spec, "--push", &reference],
+        &dir.path().join("bad"),
+        &[],
+    );
+    assert_clear_failure(&out, "refused the credentials of user `alice`");
+
+    let out = staves_with(
+        &registry,
+        &["build", "-f", spec, "--push", &reference],
+        &dir.path().join("none"),
+        &[],
+    );
+    assert_clear_failure(&out, "refused anonymous access");
+
+    let out = staves(
+        &registry,
+        &[
+            "build",
+            "-f",
+            spec,
+            "--push",
+            &reference,
+            "--certs-dir",
+            "/nonexistent",
+        ],
+    );
+    assert_clear_failure(&out, "UnknownIssuer");
+
+    let closed = support::registry::free_port();
+    let out = staves(
+        &registry,
+        &[
+            "build",
+            "-f",
+            spec,
+            "--push",
+            &format!("127.0.0.1:{closed}/staves/bash:1"),
+        ],
+    );
+    assert_clear_failure(&out, &format!("cannot reach registry 127.0.0.1:{closed}"));
+
+    let out = staves(&registry, &["build", "-f", spec, "--push", "bash:latest"]);
+    assert_clear_failure(&out, "name the registry");
+    // Nothing was tagged by any of the failed pushes.
+    assert!(
+        registry.requests("PUT", "/manifests/").is_empty(),
+        "{}",
+        registry.log()
+    );
+}
+
+/// Forwards 127.0.0.1 connections to `port`, answering the first `faults` with a 503.
+fn faulty_proxy(port: u16, faults: usize) -> (u16, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let proxy_port = listener.local_addr().expect("addr").port();
+    let served = Arc::new(AtomicUsize::new(0));
+    let count = served.clone();
+    std::thread::spawn(move || {
+        for client in listener.incoming() {
+            let Ok(mut client) = client else { continue };
+            if count.fetch_add(1, Ordering::SeqCst) < faults {
+                let mut head = [0u8; 4096];
+                let _ = client.read(&mut head);
+                let _ = client.write_all(
+                    b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                );
+                continue;
+            }
+            let Ok(mut upstream) = TcpStream::connect(("127.0.0.1", port)) else {
+                continue;
+            };
+            let (Ok(mut c2), Ok(mut u2)) = (client.try_clone(), upstream.try_clone()) else {
+                continue;
+            };
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut c2, &mut u2);
+                let _ = u2.shutdown(std::net::Shutdown::Write);
+            });
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut upstream, &mut client);
+                let _ = client.shutdown(std::net::Shutdown::Write);
+            });
+        }
+    });
+    (proxy_port, served)
+}
+
+#[test]
+fn plain_http_only_when_marked_insecure_and_faults_are_retried() {
+    let registry = Registry::start_with(false, Auth::Anonymous);
+    let spec = examples().join("bash/staves.toml");
+    let spec = spec.to_str().expect("utf8");
+    let (proxy, connections) = faulty_proxy(registry.port, 2);
+    let host = format!("127.0.0.1:{proxy}");
+    let reference = format!("{host}/plain/bash:1");
+
+    // Without the mark, staves speaks TLS and the plain server cannot answer it.
+    let direct = format!("{}/plain/bash:1", registry.host());
+    let refused = staves(&registry, &["build", "-f", spec, "--push", &direct]);
+    assert!(!refused.status.success());
+
+    let out = staves(
+        &registry,
+        &[
+            "build",
+            "-f",
+            spec,
+            "--push",
+            &reference,
+            "--insecure-registry",
+            &host,
+        ],
+    );
+    let digest = pushed_digest(&out);
+    // Two connections were answered 503; the push went on over later ones.
+    assert!(connections.load(Ordering::SeqCst) > 2);
+    let mut cmd = Command::new("skopeo");
+    cmd.args(["inspect", "--raw", "--tls-verify=false"])
+        .arg(format!("docker://127.0.0.1:{}/plain/bash:1", registry.port));
+    let raw = run(&mut cmd).stdout;
+    assert_eq!(
+        format!("sha256:{}", hex::encode(Sha256::digest(raw))),
+        digest
+    );
+}

@@ -1,0 +1,182 @@
+//! SBOMs of real images (host Debian sources): valid against the SPDX 2.3 JSON schema and
+//! the SPDX tools' validator, and true to the lock and the layout they describe.
+
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+use support::{run, stderr};
+
+fn examples() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples")
+}
+
+fn shared_cache() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("staves-cache")
+}
+
+/// Validates `path` against the SPDX 2.3 JSON schema (as shipped by lib4sbom) and with
+/// pyspdxtools, which also checks licence expressions, ids and relationships.
+fn assert_valid_spdx(path: &Path) {
+    let script = "import importlib.resources, json, sys, jsonschema\n\
+schema = json.loads((importlib.resources.files('lib4sbom') / 'schemas' / 'spdx' / '2.3-schema.json').read_text())\n\
+jsonschema.validate(json.load(open(sys.argv[1])), schema)\n";
+    run(Command::new("python3").args(["-c", script]).arg(path));
+    let out = run(Command::new("pyspdxtools").arg("-i").arg(path));
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !said.contains("issues") && !said.contains("ERROR"),
+        "{said}"
+    );
+}
+
+fn read_json(path: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(path).expect("read")).expect("json")
+}
+
+/// One file of the image's only layer, from an OCI layout.
+fn file_in_layout(layout: &Path, wanted: &str) -> Option<Vec<u8>> {
+    let blob = |digest: &str| {
+        layout
+            .join("blobs/sha256")
+            .join(digest.trim_start_matches("sha256:"))
+    };
+    let index = read_json(&layout.join("index.json"));
+    let manifest = read_json(&blob(index["manifests"][0]["digest"].as_str()?));
+    let layer = std::fs::File::open(blob(manifest["layers"][0]["digest"].as_str()?)).ok()?;
+    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(layer));
+    for entry in archive.entries().ok()? {
+        let mut entry = entry.ok()?;
+        if entry.path().ok()?.to_str() == Some(wanted) {
+            let mut bytes = Vec::new();
+            entry.read_to_end(&mut bytes).ok()?;
+            return Some(bytes);
+        }
+    }
+    None
+}
+
+#[test]
+fn nginx_sbom_is_valid_spdx_and_matches_the_lock_and_the_image() {
+    let dir = tempfile::tempdir().expect("tmp");
+    // A copy of the example, so its lock is written here and not into the source tree.
+    let spec = dir.path().join("staves.toml");
+    std::fs::copy(examples().join("nginx/staves.toml"), &spec).expect("spec");
+    let layout = dir.path().join("layout");
+    let sbom = dir.path().join("nginx.spdx.json");
+    let staves = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_staves"))
+            .args(args)
+            .arg("-f")
+            .arg(&spec)
+            .arg("--cache")
+            .arg(shared_cache())
+            .env("NO_COLOR", "1")
+            .output()
+            .expect("staves");
+        assert!(out.status.success(), "{}", stderr(&out));
+    };
+    staves(&["lock"]);
+    staves(&[
+        "build",
+        "--locked",
+        "-o",
+        layout.to_str().expect("utf8"),
+        "--sbom",
+        sbom.to_str().expect("utf8"),
+    ]);
+    assert_valid_spdx(&sbom);
+
+    let doc = read_json(&sbom);
+    let index = read_json(&layout.join("index.json"));
+    let image_digest = index["manifests"][0]["digest"].as_str().expect("digest");
+    let packages = doc["packages"].as_array().expect("packages");
+    let root = &packages[0];
+    assert_eq!(doc["documentDescribes"][0], "SPDXRef-Image");
+    assert_eq!(root["SPDXID"], "SPDXRef-Image");
+    assert_eq!(root["versionInfo"], image_digest);
+
+    // Every locked .deb is there, with its checksum and purl, and nothing else.
+    let lock: toml::Value =
+        toml::from_str(&std::fs::read_to_string(dir.path().join("staves.lock")).expect("lock"))
+            .expect("lock toml");
+    let locked: BTreeMap<String, (String, String, String)> = lock["target"][0]["package"]
+        .as_array()
+        .expect("locked packages")
+        .iter()
+        .map(|p| {
+            let s = |k: &str| p[k].as_str().expect("field").to_owned();
+            (s("name"), (s("version"), s("arch"), s("sha256")))
+        })
+        .collect();
+    let debs: BTreeMap<String, &Value> = packages[1..]
+        .iter()
+        .map(|p| (p["name"].as_str().expect("name").to_owned(), p))
+        .collect();
+    assert_eq!(
+        debs.keys().collect::<Vec<_>>(),
+        locked.keys().collect::<Vec<_>>()
+    );
+    for (name, (version, arch, sha256)) in &locked {
+        let p = debs[name];
+        assert_eq!(p["versionInfo"], version.as_str());
+        assert_eq!(p["checksums"][0]["checksumValue"], sha256.as_str());
+        let purl = p["externalRefs"][0]["referenceLocator"]
+            .as_str()
+            .expect("purl");
+        assert!(
+            purl.starts_with(&format!("pkg:deb/debian/{name}@"))
+                && purl.ends_with(&format!("?arch={arch}")),
+            "{purl}"
+        );
+        assert!(
+            p["supplier"]
+                .as_str()
+                .is_some_and(|s| s.starts_with("Organization: "))
+        );
+    }
+    // Machine-readable copyright files give real licences.
+    assert_eq!(debs["zlib1g"]["licenseDeclared"], "Zlib");
+
+    // Relationships: the image contains every package; nginx depends on libc6 through
+    // its own Depends.
+    let relations: BTreeSet<(String, String, String)> = doc["relationships"]
+        .as_array()
+        .expect("relationships")
+        .iter()
+        .map(|r| {
+            let s = |k: &str| r[k].as_str().expect("field").to_owned();
+            (
+                s("spdxElementId"),
+                s("relationshipType"),
+                s("relatedSpdxElement"),
+            )
+        })
+        .collect();
+    let id = |name: &str| debs[name]["SPDXID"].as_str().expect("id").to_owned();
+    for name in locked.keys() {
+        assert!(relations.contains(&("SPDXRef-Image".into(), "CONTAINS".into(), id(name))));
+    }
+    assert!(relations.contains(&(id("nginx"), "DEPENDS_ON".into(), id("libc6"))));
+
+    // The image carries its own SBOM: the same packages, with the image as a subject whose
+    // digest it cannot know.
+    let inside = file_in_layout(&layout, "var/lib/staves/sbom.spdx.json").expect("sbom in image");
+    let inside_path = dir.path().join("inside.spdx.json");
+    std::fs::write(&inside_path, &inside).expect("write");
+    assert_valid_spdx(&inside_path);
+    let inside: Value = serde_json::from_slice(&inside).expect("json");
+    assert!(inside["packages"][0].get("versionInfo").is_none());
+    assert_eq!(
+        inside["packages"].as_array().map(Vec::len),
+        Some(packages.len())
+    );
+}
