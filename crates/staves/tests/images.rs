@@ -356,7 +356,7 @@ fn oci_layout_passes_skopeo_and_umoci_and_dpkg_sees_every_package() {
     seen.sort();
     let locked = std::fs::read_to_string(dir.path().join("staves.lock")).expect("lock");
     let lock: toml::Value = toml::from_str(&locked).expect("lock toml");
-    let mut expected: Vec<String> = lock["package"]
+    let mut expected: Vec<String> = lock["target"][0]["package"]
         .as_array()
         .expect("packages")
         .iter()
