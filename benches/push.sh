@@ -16,7 +16,7 @@ cargo build --release -q -p staves
 STAVES=$PWD/target/release/staves
 WORK=$(mktemp -d)
 REGISTRY_PID=""
-stop_registry() { [ -z "$REGISTRY_PID" ] || { kill "$REGISTRY_PID" 2>/dev/null; wait "$REGISTRY_PID" 2>/dev/null || true; }; REGISTRY_PID=""; }
+stop_registry() { [ -z "$REGISTRY_PID" ] || { kill "$REGISTRY_PID" 2>/dev/null || true; wait "$REGISTRY_PID" 2>/dev/null || true; }; REGISTRY_PID=""; }
 trap 'stop_registry; rm -rf "$WORK"' EXIT
 
 # A CA, a server certificate for 127.0.0.1, one htpasswd user.
@@ -66,17 +66,18 @@ REMOTE=$(skopeo inspect --raw --creds bench:bench-pass --cert-dir "$WORK/certs.d
 [ "sha256:$REMOTE" = "$DIGEST" ] || { echo "digests differ: staves $DIGEST, skopeo sha256:$REMOTE"; exit 1; }
 
 now() { date +%s%N; }
-cold() { # median of RUNS cold pushes, in ms
+MEDIAN=""
+cold() { # median of RUNS cold pushes, in ms, into MEDIAN
   local times=() t0
   for _ in $(seq "$RUNS"); do
     start_registry
     rm -f "$WORK/cache/registry-blobs.json"
     t0=$(now); "$@" >/dev/null 2>&1; times+=($(( ($(now) - t0) / 1000 )))
   done
-  printf '%s\n' "${times[@]}" | sort -n | awk '{a[NR]=$1} END {printf "%.1f", a[int((NR+1)/2)]/1000}'
+  MEDIAN=$(printf '%s\n' "${times[@]}" | sort -n | awk '{a[NR]=$1} END {printf "%.1f", a[int((NR+1)/2)]/1000}')
 }
-STAVES_COLD=$(cold "${STAVES_PUSH[@]}")
-SKOPEO_COLD=$(cold "${SKOPEO_COPY[@]}")
+cold "${STAVES_PUSH[@]}"; STAVES_COLD=$MEDIAN
+cold "${SKOPEO_COPY[@]}"; SKOPEO_COLD=$MEDIAN
 
 # Re-push of the unchanged image: the registry holds everything already.
 start_registry
