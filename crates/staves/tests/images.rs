@@ -7,29 +7,15 @@ mod support;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use support::engine::container;
-use support::{run, stderr, stdout};
-
-fn examples() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples")
-}
-
-fn shared_cache() -> PathBuf {
-    Path::new(env!("CARGO_TARGET_TMPDIR")).join("staves-cache")
-}
+use support::{examples, run, shared_cache, stderr, stdout};
 
 fn staves(args: &[&str], cache: &Path, envs: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_staves"));
-    cmd.args(args)
-        .arg("--cache")
-        .arg(cache)
-        .env("CI", "1")
-        .env("NO_COLOR", "1")
-        .env_remove("SOURCE_DATE_EPOCH");
+    let mut cmd = support::staves_command(args, cache);
     for (k, v) in envs {
         cmd.env(k, v);
     }

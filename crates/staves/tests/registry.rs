@@ -6,7 +6,7 @@ mod support;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -14,15 +14,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use sha2::{Digest, Sha256};
 use support::engine::{container, is_podman};
 use support::registry::{Auth, PASSWORD, Registry, USER};
-use support::{run, stderr, stdout};
-
-fn examples() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples")
-}
-
-fn shared_cache() -> PathBuf {
-    Path::new(env!("CARGO_TARGET_TMPDIR")).join("staves-cache")
-}
+use support::{examples, run, shared_cache, stderr, stdout};
 
 /// Runs staves with `registry`'s credentials and CA.
 fn staves(registry: &Registry, args: &[&str]) -> Output {
@@ -35,23 +27,49 @@ fn staves_with(
     docker_config: &Path,
     envs: &[(&str, String)],
 ) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_staves"));
-    cmd.args(args).arg("--cache").arg(shared_cache());
+    let mut cmd = support::staves_command(args, &shared_cache());
     let publishes = matches!(args.first(), Some(&"build" | &"push"));
     if publishes && !args.contains(&"--certs-dir") {
         cmd.arg("--certs-dir").arg(&registry.certs_dir);
     }
-    cmd.env("DOCKER_CONFIG", docker_config)
-        .env("CI", "1")
-        .env("NO_COLOR", "1")
-        .env_remove("SOURCE_DATE_EPOCH");
+    cmd.env("DOCKER_CONFIG", docker_config);
     for (k, v) in envs {
         cmd.env(k, v);
     }
     cmd.output().expect("run staves")
 }
 
+/// The bash example built and pushed to `reference` with the credentials in `docker_config`.
+fn push_bash(
+    registry: &Registry,
+    reference: &str,
+    docker_config: &Path,
+    extra: &[&str],
+    envs: &[(&str, String)],
+) -> Output {
+    push_spec(registry, "bash", reference, docker_config, extra, envs)
+}
+
+/// An example built and pushed to `reference` with the registry's own credentials.
 fn push_example(registry: &Registry, example: &str, reference: &str, extra: &[&str]) -> Output {
+    push_spec(
+        registry,
+        example,
+        reference,
+        &registry.docker_config,
+        extra,
+        &[],
+    )
+}
+
+fn push_spec(
+    registry: &Registry,
+    example: &str,
+    reference: &str,
+    docker_config: &Path,
+    extra: &[&str],
+    envs: &[(&str, String)],
+) -> Output {
     let spec = examples().join(example).join("staves.toml");
     let mut args = vec![
         "build",
@@ -61,7 +79,7 @@ fn push_example(registry: &Registry, example: &str, reference: &str, extra: &[&s
         reference,
     ];
     args.extend(extra);
-    staves(registry, &args)
+    staves_with(registry, &args, docker_config, envs)
 }
 
 /// The digest of what the registry serves for `reference`, fetched by skopeo.
@@ -324,18 +342,7 @@ fn bearer_tokens_from_the_registrys_token_server_are_used() {
 
     let dir = tempfile::tempdir().expect("tmp");
     registry.write_docker_config(dir.path(), USER, "wrong");
-    let refused = staves_with(
-        &registry,
-        &[
-            "build",
-            "-f",
-            examples().join("bash/staves.toml").to_str().expect("utf8"),
-            "--push",
-            &reference,
-        ],
-        dir.path(),
-        &[],
-    );
+    let refused = push_bash(&registry, &reference, dir.path(), &[], &[]);
     assert!(!refused.status.success());
     assert!(stderr(&refused).contains("refused the credentials of user `alice`"));
 }
@@ -372,18 +379,7 @@ fn credentials_come_from_a_docker_credential_helper() {
         std::env::var("PATH").unwrap_or_default()
     );
     let reference = format!("{}/helped/bash:1", registry.host());
-    let out = staves_with(
-        &registry,
-        &[
-            "build",
-            "-f",
-            examples().join("bash/staves.toml").to_str().expect("utf8"),
-            "--push",
-            &reference,
-        ],
-        &config,
-        &[("PATH", path)],
-    );
+    let out = push_bash(&registry, &reference, &config, &[], &[("PATH", path)]);
     assert_eq!(remote_digest(&registry, &reference), pushed_digest(&out));
 }
 
@@ -408,57 +404,37 @@ fn assert_clear_failure(out: &Output, says: &str) {
 #[test]
 fn wrong_credentials_unknown_ca_and_unreachable_registries_fail_clearly() {
     let registry = Registry::start();
-    let spec = examples().join("bash/staves.toml");
-    let spec = spec.to_str().expect("utf8");
     let reference = format!("{}/staves/bash:1", registry.host());
-
     let dir = tempfile::tempdir().expect("tmp");
-    registry.write_docker_config(&dir.path().join("bad"), USER, "not-the-password");
-    let out = staves_with(
-        &registry,
-        &["build", "-f", spec, "--push", &reference],
-        &dir.path().join("bad"),
-        &[],
-    );
-    assert_clear_failure(&out, "refused the credentials of user `alice`");
-
-    let out = staves_with(
-        &registry,
-        &["build", "-f", spec, "--push", &reference],
-        &dir.path().join("none"),
-        &[],
-    );
-    assert_clear_failure(&out, "refused anonymous access");
-
-    let out = staves(
-        &registry,
-        &[
-            "build",
-            "-f",
-            spec,
-            "--push",
+    let (bad, none) = (dir.path().join("bad"), dir.path().join("none"));
+    registry.write_docker_config(&bad, USER, "not-the-password");
+    let good = &registry.docker_config;
+    let closed = format!("127.0.0.1:{}/staves/bash:1", support::registry::free_port());
+    for (reference, config, extra, says) in [
+        (
             &reference,
-            "--certs-dir",
-            "/nonexistent",
-        ],
-    );
-    assert_clear_failure(&out, "UnknownIssuer");
-
-    let closed = support::registry::free_port();
-    let out = staves(
-        &registry,
-        &[
-            "build",
-            "-f",
-            spec,
-            "--push",
-            &format!("127.0.0.1:{closed}/staves/bash:1"),
-        ],
-    );
-    assert_clear_failure(&out, &format!("cannot reach registry 127.0.0.1:{closed}"));
-
-    let out = staves(&registry, &["build", "-f", spec, "--push", "bash:latest"]);
-    assert_clear_failure(&out, "name the registry");
+            &bad,
+            &[][..],
+            "refused the credentials of user `alice`",
+        ),
+        (&reference, &none, &[][..], "refused anonymous access"),
+        (
+            &reference,
+            good,
+            &["--certs-dir", "/nonexistent"][..],
+            "UnknownIssuer",
+        ),
+        (&closed, good, &[][..], "cannot reach registry 127.0.0.1:"),
+        (
+            &"bash:latest".to_owned(),
+            good,
+            &[][..],
+            "name the registry",
+        ),
+    ] {
+        let out = push_bash(&registry, reference, config, extra, &[]);
+        assert_clear_failure(&out, says);
+    }
     // Nothing was tagged by any of the failed pushes.
     assert!(
         registry.requests("PUT", "/manifests/").is_empty(),

@@ -5,19 +5,11 @@ mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use serde_json::Value;
-use support::{run, stderr};
-
-fn examples() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples")
-}
-
-fn shared_cache() -> PathBuf {
-    Path::new(env!("CARGO_TARGET_TMPDIR")).join("staves-cache")
-}
+use support::{examples, run, shared_cache, stderr};
 
 /// Validates `path` against the SPDX 2.3 JSON schema (as shipped by lib4sbom) and with
 /// pyspdxtools, which also checks licence expressions, ids and relationships.
@@ -73,13 +65,9 @@ fn nginx_sbom_is_valid_spdx_and_matches_the_lock_and_the_image() {
     let layout = dir.path().join("layout");
     let sbom = dir.path().join("nginx.spdx.json");
     let staves = |args: &[&str]| {
-        let out = Command::new(env!("CARGO_BIN_EXE_staves"))
-            .args(args)
+        let out = support::staves_command(args, &shared_cache())
             .arg("-f")
             .arg(&spec)
-            .arg("--cache")
-            .arg(shared_cache())
-            .env("NO_COLOR", "1")
             .output()
             .expect("staves");
         assert!(out.status.success(), "{}", stderr(&out));

@@ -23,6 +23,29 @@ pub fn run(cmd: &mut Command) -> Output {
     out
 }
 
+/// The staves binary with `args`, a cache, and an environment that does not depend on the
+/// caller's terminal or `SOURCE_DATE_EPOCH`.
+pub fn staves_command(args: &[&str], cache: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_staves"));
+    cmd.args(args)
+        .arg("--cache")
+        .arg(cache)
+        .env("CI", "1")
+        .env("NO_COLOR", "1")
+        .env_remove("SOURCE_DATE_EPOCH");
+    cmd
+}
+
+/// The cache the tests that use the real archive share, so each package is fetched once.
+pub fn shared_cache() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("staves-cache")
+}
+
+/// The examples directory of the repository.
+pub fn examples() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples")
+}
+
 pub fn host_arch() -> String {
     let out = run(Command::new("dpkg").arg("--print-architecture"));
     String::from_utf8_lossy(&out.stdout).trim().to_owned()

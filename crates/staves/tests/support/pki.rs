@@ -11,24 +11,23 @@ pub struct Pki {
     pub server_key: PathBuf,
 }
 
+/// A self-signed RSA certificate for `common_name`: `<name>.key` and `<name>.crt` in `dir`.
+pub fn self_signed(dir: &Path, name: &str, common_name: &str) {
+    let (key, cert, subject) = (
+        format!("{name}.key"),
+        format!("{name}.crt"),
+        format!("/CN={common_name}"),
+    );
+    run(Command::new("openssl").current_dir(dir).args([
+        "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", &subject,
+        "-keyout", &key, "-out", &cert,
+    ]));
+}
+
 /// Writes `ca.crt`, `server.crt` and `server.key` into `dir`.
 pub fn local_ca(dir: &Path) -> Pki {
     let openssl = |args: &[&str]| run(Command::new("openssl").current_dir(dir).args(args));
-    openssl(&[
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=staves test CA",
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.crt",
-    ]);
+    self_signed(dir, "ca", "staves test CA");
     openssl(&[
         "req",
         "-newkey",

@@ -87,21 +87,7 @@ impl Registry {
             }
             Auth::Token => {
                 let token_port = free_port();
-                run(Command::new("openssl").current_dir(d).args([
-                    "req",
-                    "-x509",
-                    "-newkey",
-                    "rsa:2048",
-                    "-nodes",
-                    "-days",
-                    "2",
-                    "-subj",
-                    "/CN=staves test token signer",
-                    "-keyout",
-                    "token.key",
-                    "-out",
-                    "token.crt",
-                ]));
+                super::pki::self_signed(d, "token", "staves test token signer");
                 let server = Command::new("python3")
                     .current_dir(d)
                     .args(["-c", TOKEN_SERVER, &token_port.to_string(), USER, PASSWORD])
