@@ -409,3 +409,38 @@ impl Memo {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(layout: &Layout, name: &str) -> BlobRef {
+        let mut blob = layout
+            .put_blob(media::MANIFEST, name.as_bytes())
+            .expect("blob");
+        blob.annotations
+            .insert("org.opencontainers.image.ref.name".into(), name.into());
+        blob
+    }
+
+    #[test]
+    fn selects_the_only_entry_or_the_one_named() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let layout = Layout::create(dir.path()).expect("layout");
+        let one = entry(&layout, "one");
+        layout.put_index(std::slice::from_ref(&one)).expect("index");
+        assert_eq!(select(&layout, None).expect("only"), one);
+        assert_eq!(select(&layout, Some("other")).expect("only"), one);
+
+        let two = entry(&layout, "two");
+        layout
+            .put_index(&[one.clone(), two.clone()])
+            .expect("index");
+        assert_eq!(select(&layout, Some("two")).expect("named"), two);
+        let error = select(&layout, None).expect_err("ambiguous").to_string();
+        assert!(
+            error.contains("lists 2 images") && error.contains("one, two"),
+            "{error}"
+        );
+    }
+}

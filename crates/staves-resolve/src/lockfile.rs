@@ -217,3 +217,50 @@ impl Lockfile {
         self.inputs == inputs
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PACKAGE: &str = "[[package]]\nname = \"bash\"\nversion = \"5.2\"\narch = \"amd64\"\nfilename = \"pool/b/bash.deb\"\nsize = 1\nsha256 = \"00\"\nrepository = \"main\"\n";
+
+    fn read(text: &str) -> Result<Option<Lockfile>, ResolveError> {
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("staves.lock");
+        std::fs::write(&path, text).expect("write");
+        Lockfile::read(&path)
+    }
+
+    #[test]
+    fn version_1_files_read_as_one_target_and_write_back_as_version_2() {
+        let v1 = format!("version = 1\ninputs = \"x\"\narch = \"amd64\"\n{PACKAGE}");
+        let lock = read(&v1).expect("reads").expect("exists");
+        assert_eq!(lock.version, LOCK_VERSION);
+        assert_eq!(lock.targets.len(), 1);
+        assert_eq!(lock.target("amd64").map(|t| t.packages.len()), Some(1));
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("staves.lock");
+        lock.write(&path).expect("write");
+        let again = Lockfile::read(&path).expect("reads").expect("exists");
+        assert_eq!(again, lock);
+        assert!(
+            std::fs::read_to_string(&path)
+                .expect("text")
+                .contains("[[target.package]]")
+        );
+    }
+
+    #[test]
+    fn mixed_or_unknown_versions_are_refused() {
+        let mixed = format!("version = 2\ninputs = \"x\"\n{PACKAGE}");
+        assert!(
+            read(&mixed).is_err(),
+            "version 2 keeps packages under targets"
+        );
+        assert!(read("version = 3\ninputs = \"x\"\n").is_err());
+        assert!(
+            read("version = 1\ninputs = \"x\"\n").is_err(),
+            "version 1 names its arch"
+        );
+    }
+}

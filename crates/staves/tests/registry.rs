@@ -217,7 +217,7 @@ fn several_architectures_push_as_one_index() {
     let spec = dir.path().join("staves.toml");
     std::fs::write(
         &spec,
-        "name = \"hello\"\npackages = [\"bash\"]\ncommand = [\"bash\", \"-c\", \"echo Hello from $(uname -m)\"]\narchs = [\"amd64\", \"arm64\"]\n",
+        "name = \"staves-multi\"\npackages = [\"bash\"]\ncommand = [\"bash\", \"-c\", \"echo Hello from $HOSTTYPE\"]\narchs = [\"amd64\", \"arm64\"]\n",
     )
     .expect("spec");
     let spec = spec.to_str().expect("utf8");
@@ -331,6 +331,28 @@ fn several_architectures_push_as_one_index() {
         }
     }
     assert_eq!(machine, Some(183), "EM_AARCH64");
+
+    // A docker-archive holds the host's image, which runs here.
+    if support::host_arch() == "amd64" {
+        let archive = dir.path().join("multi.tar");
+        let out = staves(
+            &registry,
+            &[
+                "build",
+                "-f",
+                spec,
+                "--locked",
+                "-o",
+                archive.to_str().expect("utf8"),
+            ],
+        );
+        assert!(out.status.success(), "{}", stderr(&out));
+        let loaded = container(&["load", "-i", archive.to_str().expect("utf8")]);
+        assert!(loaded.status.success(), "{}", stderr(&loaded));
+        let ran = container(&["run", "--rm", "staves-multi:latest"]);
+        container(&["rmi", "staves-multi:latest"]);
+        assert_eq!(stdout(&ran), "Hello from x86_64\n", "{}", stderr(&ran));
+    }
 }
 
 #[test]
@@ -443,16 +465,25 @@ fn wrong_credentials_unknown_ca_and_unreachable_registries_fail_clearly() {
     );
 }
 
-/// Forwards 127.0.0.1 connections to `port`, answering the first `faults` with a 503.
-fn faulty_proxy(port: u16, faults: usize) -> (u16, Arc<AtomicUsize>) {
+/// What the faulty proxy did.
+#[derive(Default)]
+struct Faults {
+    connections: AtomicUsize,
+    cuts: AtomicUsize,
+}
+
+/// Forwards 127.0.0.1 connections to `port`, answering the first `refusals` with a 503 and
+/// cutting the first connection that carries more than one MiB upstream (a blob upload)
+/// in the middle of it.
+fn faulty_proxy(port: u16, refusals: usize) -> (u16, Arc<Faults>) {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let proxy_port = listener.local_addr().expect("addr").port();
-    let served = Arc::new(AtomicUsize::new(0));
-    let count = served.clone();
+    let faults = Arc::new(Faults::default());
+    let seen = faults.clone();
     std::thread::spawn(move || {
         for client in listener.incoming() {
             let Ok(mut client) = client else { continue };
-            if count.fetch_add(1, Ordering::SeqCst) < faults {
+            if seen.connections.fetch_add(1, Ordering::SeqCst) < refusals {
                 let mut head = [0u8; 4096];
                 let _ = client.read(&mut head);
                 let _ = client.write_all(
@@ -466,8 +497,21 @@ fn faulty_proxy(port: u16, faults: usize) -> (u16, Arc<AtomicUsize>) {
             let (Ok(mut c2), Ok(mut u2)) = (client.try_clone(), upstream.try_clone()) else {
                 continue;
             };
+            let cuts = seen.clone();
             std::thread::spawn(move || {
-                let _ = std::io::copy(&mut c2, &mut u2);
+                let mut sent = 0usize;
+                let mut buf = [0u8; 64 * 1024];
+                while let Ok(n) = c2.read(&mut buf) {
+                    if n == 0 || u2.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                    sent += n;
+                    if sent > 1 << 20 && cuts.cuts.fetch_add(1, Ordering::SeqCst) == 0 {
+                        let _ = c2.shutdown(std::net::Shutdown::Both);
+                        let _ = u2.shutdown(std::net::Shutdown::Both);
+                        return;
+                    }
+                }
                 let _ = u2.shutdown(std::net::Shutdown::Write);
             });
             std::thread::spawn(move || {
@@ -476,7 +520,7 @@ fn faulty_proxy(port: u16, faults: usize) -> (u16, Arc<AtomicUsize>) {
             });
         }
     });
-    (proxy_port, served)
+    (proxy_port, faults)
 }
 
 #[test]
@@ -484,7 +528,7 @@ fn plain_http_only_when_marked_insecure_and_faults_are_retried() {
     let registry = Registry::start_with(false, Auth::Anonymous);
     let spec = examples().join("bash/staves.toml");
     let spec = spec.to_str().expect("utf8");
-    let (proxy, connections) = faulty_proxy(registry.port, 2);
+    let (proxy, faults) = faulty_proxy(registry.port, 2);
     let host = format!("127.0.0.1:{proxy}");
     let reference = format!("{host}/plain/bash:1");
 
@@ -506,8 +550,12 @@ fn plain_http_only_when_marked_insecure_and_faults_are_retried() {
         ],
     );
     let digest = pushed_digest(&out);
-    // Two connections were answered 503; the push went on over later ones.
-    assert!(connections.load(Ordering::SeqCst) > 2);
+    // Two connections were answered 503 and one upload was cut off mid-blob; the push went
+    // on over later connections, starting that blob's upload again.
+    assert!(faults.connections.load(Ordering::SeqCst) > 2);
+    assert!(faults.cuts.load(Ordering::SeqCst) >= 1, "an upload was cut");
+    let starts = registry.requests("POST", "/v2/plain/bash/blobs/uploads/");
+    assert!(starts.len() >= 3, "config, layer, layer again: {starts:?}");
     let mut cmd = Command::new("skopeo");
     cmd.args(["inspect", "--raw", "--tls-verify=false"])
         .arg(format!("docker://127.0.0.1:{}/plain/bash:1", registry.port));
