@@ -22,6 +22,27 @@ pub use push::{PushOptions, PushReport, push_layout};
 pub use reference::Reference;
 pub use session::{Session, SessionOptions};
 
+/// Receives upload progress; the CLI draws it, libraries and tests ignore it.
+pub trait Progress: Send + Sync {
+    /// `bytes` more are going to be uploaded.
+    fn sending(&self, bytes: u64) {
+        let _ = bytes;
+    }
+    /// `bytes` more were handed to the network.
+    fn sent(&self, bytes: u64) {
+        let _ = bytes;
+    }
+    /// A transient failure; the step is tried again after `delay`.
+    fn retrying(&self, error: &RegistryError, delay: std::time::Duration) {
+        let _ = (error, delay);
+    }
+}
+
+/// A [`Progress`] that shows nothing.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoProgress;
+impl Progress for NoProgress {}
+
 /// What can go wrong talking to a registry.
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {

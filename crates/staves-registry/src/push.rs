@@ -10,8 +10,8 @@ use std::time::Duration;
 use staves_oci::image::media;
 use staves_oci::{BlobRef, Layout};
 
-use crate::RegistryError;
 use crate::session::{Body, Session, header, percent_encode};
+use crate::{Progress, RegistryError};
 
 /// How to push.
 #[derive(Debug, Clone)]
@@ -141,7 +141,7 @@ pub fn push_layout(
                     if first_error.lock().map(|e| e.is_some()).unwrap_or(true) {
                         break;
                     }
-                    let outcome = retrying(options.attempts, || {
+                    let outcome = retrying(options.attempts, session.progress(), || {
                         ensure_blob(session, layout, blob, options, &memo)
                     });
                     match outcome {
@@ -176,14 +176,14 @@ pub fn push_layout(
     // Children by digest, then the entry under the tag: a tag only ever names a complete image.
     if !children.is_empty() {
         for child in &children {
-            retrying(options.attempts, || {
+            retrying(options.attempts, session.progress(), || {
                 put_manifest(session, layout, child, &child.digest)
             })?;
             report.manifests += 1;
         }
     }
     let target = session.reference().manifest_reference().to_owned();
-    retrying(options.attempts, || {
+    retrying(options.attempts, session.progress(), || {
         put_manifest(session, layout, entry, &target)
     })?;
     report.manifests += 1;
@@ -251,6 +251,7 @@ fn ensure_blob(
         });
     }
     let octets = [("Content-Type", "application/octet-stream")];
+    session.progress().sending(blob.size);
     if blob.size > options.chunk_size {
         let mut offset = 0;
         while offset < blob.size {
@@ -333,6 +334,7 @@ fn with_digest(location: &str, digest: &str) -> String {
 /// Runs `attempt` up to `attempts` times while it fails transiently, backing off.
 pub(crate) fn retrying<T>(
     attempts: u32,
+    progress: &dyn Progress,
     mut attempt: impl FnMut() -> Result<T, RegistryError>,
 ) -> Result<T, RegistryError> {
     let mut tries = 1;
@@ -341,6 +343,7 @@ pub(crate) fn retrying<T>(
         match attempt() {
             Err(e) if e.is_transient() && tries < attempts => {
                 tracing::debug!("retrying in {delay:?}: {e}");
+                progress.retrying(&e, delay);
                 std::thread::sleep(delay);
                 delay = (delay * 2).min(Duration::from_secs(10));
                 tries += 1;

@@ -9,13 +9,13 @@
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ureq::http::{self, Response};
 use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig};
 
-use crate::{Credentials, Reference, RegistryError};
+use crate::{Credentials, NoProgress, Progress, Reference, RegistryError};
 
 /// Where docker keeps per-registry CA certificates.
 pub const DOCKER_CERTS_DIR: &str = "/etc/docker/certs.d";
@@ -67,6 +67,7 @@ pub struct Session {
     /// Repositories the token must also allow pulling from (mount sources).
     extra_pull: Mutex<Vec<String>>,
     authorization: Mutex<Option<String>>,
+    progress: Arc<dyn Progress>,
 }
 
 impl std::fmt::Debug for Session {
@@ -107,13 +108,24 @@ impl Session {
             credentials,
             extra_pull: Mutex::new(Vec::new()),
             authorization: Mutex::new(None),
+            progress: Arc::new(NoProgress),
         };
         let ping = session.url("/v2/");
-        crate::push::retrying(5, || {
+        crate::push::retrying(5, &NoProgress, || {
             let response = session.send("GET", &ping, &[], &Body::Empty)?;
             session.expect(response, "GET", &ping, &[200]).map(drop)
         })?;
         Ok(session)
+    }
+
+    /// Reports uploaded bytes to `progress` from now on.
+    pub fn set_progress(&mut self, progress: Arc<dyn Progress>) {
+        self.progress = progress;
+    }
+
+    /// Where uploads are reported.
+    pub fn progress(&self) -> &dyn Progress {
+        &*self.progress
     }
 
     /// The reference this session pushes to.
@@ -266,7 +278,10 @@ impl Session {
                         message: e.to_string(),
                     }
                 })?;
-                let mut part = std::io::BufReader::with_capacity(1 << 20, file).take(*len);
+                let mut part = Counted {
+                    inner: std::io::BufReader::with_capacity(1 << 20, file).take(*len),
+                    progress: &*self.progress,
+                };
                 let request = request
                     .header("Content-Length", len.to_string())
                     .body(ureq::SendBody::from_reader(&mut part))
@@ -430,6 +445,20 @@ impl Session {
                 registry: self.reference.registry.clone(),
                 message: format!("{realm} answered without a token"),
             })
+    }
+}
+
+/// Reports bytes as the transport reads them from a request body.
+struct Counted<'a, R> {
+    inner: R,
+    progress: &'a dyn Progress,
+}
+
+impl<R: Read> Read for Counted<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.progress.sent(n as u64);
+        Ok(n)
     }
 }
 

@@ -21,8 +21,13 @@ impl TerminalProgress {
     }
 }
 
-/// A bar on stderr when it is a terminal and `CI` is unset; silent otherwise.
+/// A download bar on stderr when it is a terminal and `CI` is unset; silent otherwise.
 pub fn for_terminal() -> Arc<TerminalProgress> {
+    labelled("Fetching")
+}
+
+/// Like [`for_terminal`], with the bar labelled `message`.
+pub fn labelled(message: &'static str) -> Arc<TerminalProgress> {
     let interactive = std::io::stderr().is_terminal() && std::env::var_os("CI").is_none();
     let bar = interactive.then(|| {
         let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
@@ -30,7 +35,7 @@ pub fn for_terminal() -> Arc<TerminalProgress> {
             ProgressStyle::with_template("{spinner:.green} {msg:<12} {bytes:>10}/{total_bytes:<10} {bytes_per_sec:>12} {wide_bar:.cyan/blue}")
                 .unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
-        bar.set_message("Fetching");
+        bar.set_message(message);
         bar.enable_steady_tick(Duration::from_millis(120));
         bar
     });
@@ -52,6 +57,28 @@ impl Progress for TerminalProgress {
 
     fn retrying(&self, what: &str, error: &RepoError, delay: Duration) {
         let line = format!("retrying {what} in {delay:?}: {error}");
+        match &self.bar {
+            Some(bar) => bar.println(line),
+            None => tracing::warn!("{line}"),
+        }
+    }
+}
+
+impl staves_registry::Progress for TerminalProgress {
+    fn sending(&self, bytes: u64) {
+        if let Some(bar) = &self.bar {
+            bar.inc_length(bytes);
+        }
+    }
+
+    fn sent(&self, bytes: u64) {
+        if let Some(bar) = &self.bar {
+            bar.inc(bytes);
+        }
+    }
+
+    fn retrying(&self, error: &staves_registry::RegistryError, delay: Duration) {
+        let line = format!("retrying in {delay:?}: {error}");
         match &self.bar {
             Some(bar) => bar.println(line),
             None => tracing::warn!("{line}"),

@@ -556,6 +556,7 @@ fn plain_http_only_when_marked_insecure_and_faults_are_retried() {
     assert!(faults.cuts.load(Ordering::SeqCst) >= 1, "an upload was cut");
     let starts = registry.requests("POST", "/v2/plain/bash/blobs/uploads/");
     assert!(starts.len() >= 3, "config, layer, layer again: {starts:?}");
+    assert!(stderr(&out).contains("retrying in"), "{}", stderr(&out));
     let mut cmd = Command::new("skopeo");
     cmd.args(["inspect", "--raw", "--tls-verify=false"])
         .arg(format!("docker://127.0.0.1:{}/plain/bash:1", registry.port));

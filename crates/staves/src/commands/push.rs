@@ -31,7 +31,7 @@ pub fn push_entry(
     args: &RegistryArgs,
 ) -> Result<(), CliError> {
     let started = Instant::now();
-    let session = Session::open(
+    let mut session = Session::open(
         reference,
         &SessionOptions {
             insecure: args.insecure_registry.clone(),
@@ -48,7 +48,11 @@ pub fn push_entry(
         memo: Some(cache_root.join("registry-blobs.json")),
         ..PushOptions::default()
     };
-    let report = staves_registry::push_layout(layout, entry, &session, &options)?;
+    let progress = crate::progress::labelled("Pushing");
+    session.set_progress(progress.clone());
+    let report = staves_registry::push_layout(layout, entry, &session, &options);
+    progress.clear();
+    let report = report?;
     if let Some(path) = &args.digest_file {
         write_atomic(path, format!("{}\n", report.digest).as_bytes())?;
     }
