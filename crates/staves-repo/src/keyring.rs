@@ -2,18 +2,21 @@
 //!
 //! A signature counts only when it was made by a key (primary or subkey) in the keyring, with
 //! a hash other than MD5, SHA-1 or RIPEMD-160, and verifies over the exact bytes. Subkeys must
-//! carry a valid binding signature from their primary key. Debian signs each release with
-//! several keys; one good signature from the keyring is enough, as with apt.
+//! carry a valid binding signature from their primary key. A key that is revoked or expired
+//! now signs nothing, as with gpgv (apt's `EXPKEYSIG`, `REVKEYSIG`); neither does an expired
+//! signature. Debian signs each release with several keys; one good signature from the
+//! keyring is enough, as with apt.
 
 use std::io::Cursor;
 use std::path::Path;
 
+use pgp::composed::SignedPublicSubKey;
 use pgp::composed::{
     CleartextSignedMessage, Deserializable, DetachedSignature, PublicOrSecret, SignedPublicKey,
 };
 use pgp::crypto::hash::HashAlgorithm;
-use pgp::packet::Signature;
-use pgp::types::VerifyingKey;
+use pgp::packet::{Signature, SignatureType};
+use pgp::types::{KeyDetails, Tag, VerifyingKey};
 
 use crate::error::RepoError;
 
@@ -84,6 +87,17 @@ impl Keyring {
 
     /// Verifies a clear-signed `InRelease` and returns the signed text (LF line endings).
     pub fn verify_cleartext(&self, armored: &str, what: &str) -> Result<String, RepoError> {
+        self.verify_cleartext_by(armored, what)
+            .map(|(text, _)| text)
+    }
+
+    /// Like [`Keyring::verify_cleartext`], also naming the key that made the good signature
+    /// (its fingerprint).
+    pub fn verify_cleartext_by(
+        &self,
+        armored: &str,
+        what: &str,
+    ) -> Result<(String, String), RepoError> {
         let refuse = |message: String| RepoError::Signature {
             what: what.to_owned(),
             message,
@@ -91,17 +105,18 @@ impl Keyring {
         let (msg, _) = CleartextSignedMessage::from_string(armored)
             .map_err(|e| refuse(format!("not a clear-signed OpenPGP message ({e})")))?;
         let signed = msg.signed_text();
-        self.check_any(msg.signatures().iter(), signed.as_bytes(), what)?;
-        Ok(signed.replace("\r\n", "\n"))
+        let signer = self.check_any(msg.signatures().iter(), signed.as_bytes(), what)?;
+        Ok((signed.replace("\r\n", "\n"), signer))
     }
 
-    /// Verifies a detached signature (`Release.gpg`, armored or binary) over `data`.
+    /// Verifies a detached signature (`Release.gpg`, armored or binary) over `data` and
+    /// returns the fingerprint of the key that made the good signature.
     pub fn verify_detached(
         &self,
         data: &[u8],
         signature: &[u8],
         what: &str,
-    ) -> Result<(), RepoError> {
+    ) -> Result<String, RepoError> {
         let refuse = |message: String| RepoError::Signature {
             what: what.to_owned(),
             message,
@@ -119,17 +134,43 @@ impl Keyring {
         self.check_any(sigs.iter().map(|s| &s.signature), data, what)
     }
 
-    /// Accepts when one signature verifies under the policy; otherwise explains the refusals.
+    /// Whether the key with `fingerprint` (primary or subkey) is in the keyring and may sign
+    /// now: not revoked, not expired. For a release verified earlier, whose key may have
+    /// expired or been revoked since.
+    pub fn check_signer(&self, fingerprint: &str, what: &str) -> Result<(), RepoError> {
+        let now = now_secs();
+        let refuse = |message: String| RepoError::Signature {
+            what: what.to_owned(),
+            message,
+        };
+        for key in &self.keys {
+            let issuers = [fingerprint.to_owned()];
+            if issuer_matches(&issuers, &key.primary_key) {
+                return unusable(key, None, now).map_or(Ok(()), |why| Err(refuse(why)));
+            }
+            for sub in &key.public_subkeys {
+                if issuer_matches(&issuers, &sub.key) {
+                    return unusable(key, Some(sub), now).map_or(Ok(()), |why| Err(refuse(why)));
+                }
+            }
+        }
+        Err(refuse(format!(
+            "signed by {fingerprint}, which is no longer in the keyring"
+        )))
+    }
+
+    /// Accepts when one signature verifies under the policy, naming its key; otherwise
+    /// explains the refusals.
     fn check_any<'s>(
         &self,
         signatures: impl Iterator<Item = &'s Signature>,
         data: &[u8],
         what: &str,
-    ) -> Result<(), RepoError> {
+    ) -> Result<String, RepoError> {
         let mut reasons = Vec::new();
         for sig in signatures {
             match self.check_one(sig, data) {
-                Ok(()) => return Ok(()),
+                Ok(signer) => return Ok(signer),
                 Err(reason) => reasons.push(reason),
             }
         }
@@ -147,7 +188,7 @@ impl Keyring {
         })
     }
 
-    fn check_one(&self, sig: &Signature, data: &[u8]) -> Result<(), String> {
+    fn check_one(&self, sig: &Signature, data: &[u8]) -> Result<String, String> {
         let issuers: Vec<String> = sig
             .issuer_fingerprint()
             .iter()
@@ -168,13 +209,24 @@ impl Keyring {
             }
             Some(_) => {}
         }
+        let now = now_secs();
+        if let (Some(created), Some(lifetime)) = (sig.created(), sig.signature_expiration_time())
+            && lifetime.as_secs() != 0
+            && u64::from(created.as_secs()) + u64::from(lifetime.as_secs()) <= u64::from(now)
+        {
+            return Err(format!("signature by {label} expired"));
+        }
         let mut known = false;
+        let mut unusable_because = None;
         for key in &self.keys {
             let primary_matches = issuer_matches(&issuers, &key.primary_key);
             if primary_matches {
                 known = true;
                 if sig.verify(&key.primary_key, data).is_ok() {
-                    return Ok(());
+                    match unusable(key, None, now) {
+                        None => return Ok(fingerprint(&key.primary_key)),
+                        Some(why) => unusable_because = Some(why),
+                    }
                 }
             }
             for sub in &key.public_subkeys {
@@ -184,10 +236,16 @@ impl Keyring {
                         continue;
                     }
                     if sig.verify(&sub.key, data).is_ok() {
-                        return Ok(());
+                        match unusable(key, Some(sub), now) {
+                            None => return Ok(fingerprint(&sub.key)),
+                            Some(why) => unusable_because = Some(why),
+                        }
                     }
                 }
             }
+        }
+        if let Some(why) = unusable_because {
+            return Err(format!("signature by {label} is from a key that {why}"));
         }
         Err(if known {
             format!("signature by {label} does not verify (the file was altered)")
@@ -195,6 +253,76 @@ impl Keyring {
             format!("signed by {label}, which is not in the keyring")
         })
     }
+}
+
+fn now_secs() -> u32 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| u32::try_from(d.as_secs()).unwrap_or(u32::MAX))
+}
+
+fn fingerprint(key: &impl KeyDetails) -> String {
+    hex::encode_upper(key.fingerprint().as_bytes())
+}
+
+/// Why the primary key of `key` — or its subkey `sub` — may not sign at `now`, if it may not.
+fn unusable(key: &SignedPublicKey, sub: Option<&SignedPublicSubKey>, now: u32) -> Option<String> {
+    let primary = &key.primary_key;
+    if key
+        .details
+        .revocation_signatures
+        .iter()
+        .any(|s| s.verify_key(primary).is_ok())
+    {
+        return Some("is revoked".into());
+    }
+    // The newest valid self-signature says when the primary key expires.
+    let mut self_signatures: Vec<&Signature> = key
+        .details
+        .direct_signatures
+        .iter()
+        .filter(|s| s.verify_key(primary).is_ok())
+        .collect();
+    for user in &key.details.users {
+        self_signatures.extend(user.signatures.iter().filter(|s| {
+            s.typ() != Some(SignatureType::CertRevocation)
+                && s.verify_certification(primary, Tag::UserId, &user.id)
+                    .is_ok()
+        }));
+    }
+    if let Some(why) = expired(primary.created_at().as_secs(), &self_signatures, now) {
+        return Some(why);
+    }
+    let sub = sub?;
+    let checked: Vec<&Signature> = sub
+        .signatures
+        .iter()
+        .filter(|s| s.verify_subkey_binding(primary, &sub.key).is_ok())
+        .collect();
+    if checked
+        .iter()
+        .any(|s| s.typ() == Some(SignatureType::SubkeyRevocation))
+    {
+        return Some("is a revoked subkey".into());
+    }
+    let bindings: Vec<&Signature> = checked
+        .into_iter()
+        .filter(|s| s.typ() == Some(SignatureType::SubkeyBinding))
+        .collect();
+    expired(sub.key.created_at().as_secs(), &bindings, now)
+}
+
+/// Expiry per the newest of `signatures` (key expiration times count from `created`).
+fn expired(created: u32, signatures: &[&Signature], now: u32) -> Option<String> {
+    let newest = signatures
+        .iter()
+        .max_by_key(|s| s.created().map_or(0, |t| t.as_secs()))?;
+    let lifetime = newest.key_expiration_time().filter(|d| d.as_secs() != 0)?;
+    let until = u64::from(created) + u64::from(lifetime.as_secs());
+    (until <= u64::from(now)).then(|| match (u64::from(now) - until) / 86_400 {
+        0 => "expired today".to_owned(),
+        days => format!("expired {days} days ago"),
+    })
 }
 
 fn issuer_matches(issuers: &[String], key: &impl VerifyingKey) -> bool {

@@ -250,12 +250,20 @@ impl RepositoryConfig {
                 &self.verification_digest(data, signature)?,
                 ".verified",
             );
-            match std::fs::read_to_string(&memo) {
-                Ok(body) => body,
-                Err(_) => {
-                    let body = self.verify(text, data, clear_signed, signature, what)?;
+            // The memo names the key that signed: it may have expired or been revoked since.
+            let remembered = std::fs::read_to_string(&memo).ok().and_then(|text| {
+                let (first, body) = text.split_once('\n')?;
+                Some((first.strip_prefix("signer ")?.to_owned(), body.to_owned()))
+            });
+            match remembered {
+                Some((signer, body)) => {
+                    self.keyring()?.check_signer(&signer, what)?;
+                    body
+                }
+                None => {
+                    let (body, signer) = self.verify(text, data, clear_signed, signature, what)?;
                     cache.write_atomic(&memo, |f| {
-                        f.write_all(body.as_bytes())
+                        f.write_all(format!("signer {signer}\n{body}").as_bytes())
                             .map_err(RepoError::io("writing", &memo))
                     })?;
                     body
@@ -287,13 +295,13 @@ impl RepositoryConfig {
         clear_signed: bool,
         signature: Option<&[u8]>,
         what: &str,
-    ) -> Result<String, RepoError> {
+    ) -> Result<(String, String), RepoError> {
         let keyring = self.keyring()?;
         match (clear_signed, signature) {
-            (true, _) => keyring.verify_cleartext(text, what),
+            (true, _) => keyring.verify_cleartext_by(text, what),
             (false, Some(sig)) => {
-                keyring.verify_detached(data, sig, what)?;
-                Ok(text.to_owned())
+                let signer = keyring.verify_detached(data, sig, what)?;
+                Ok((text.to_owned(), signer))
             }
             (false, None) => Err(RepoError::Signature {
                 what: what.to_owned(),
