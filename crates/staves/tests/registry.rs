@@ -401,6 +401,25 @@ fn credentials_come_from_a_docker_credential_helper() {
         std::env::var("PATH").unwrap_or_default()
     );
     let reference = format!("{}/helped/bash:1", registry.host());
+    let out = push_bash(
+        &registry,
+        &reference,
+        &config,
+        &[],
+        &[("PATH", path.clone())],
+    );
+    assert_eq!(remote_digest(&registry, &reference), pushed_digest(&out));
+
+    // The same helper as the default store, with wrong inline credentials it must win over.
+    std::fs::write(
+        config.join("config.json"),
+        format!(
+            "{{\"credsStore\":\"staves-test\",\"auths\":{{\"{}\":{{\"auth\":\"eDp5\"}}}}}}",
+            registry.host()
+        ),
+    )
+    .expect("config");
+    let reference = format!("{}/stored/bash:1", registry.host());
     let out = push_bash(&registry, &reference, &config, &[], &[("PATH", path)]);
     assert_eq!(remote_digest(&registry, &reference), pushed_digest(&out));
 }
