@@ -9,6 +9,7 @@
 
 use std::io::Cursor;
 use std::path::Path;
+use std::time::SystemTime;
 
 use pgp::composed::SignedPublicSubKey;
 use pgp::composed::{
@@ -19,6 +20,16 @@ use pgp::packet::{Signature, SignatureType};
 use pgp::types::{KeyDetails, Tag, VerifyingKey};
 
 use crate::error::RepoError;
+
+/// The key that made a good signature.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Signer {
+    /// Its fingerprint (upper-case hex).
+    pub fingerprint: String,
+    /// When it stops being able to sign (seconds since the epoch; the earlier of the primary
+    /// key's and the subkey's expiry), `None` when it does not expire.
+    pub expires: Option<u64>,
+}
 
 /// A set of public keys trusted to sign releases.
 #[derive(Debug, Clone, Default)]
@@ -87,17 +98,18 @@ impl Keyring {
 
     /// Verifies a clear-signed `InRelease` and returns the signed text (LF line endings).
     pub fn verify_cleartext(&self, armored: &str, what: &str) -> Result<String, RepoError> {
-        self.verify_cleartext_by(armored, what)
+        self.verify_cleartext_by(armored, what, SystemTime::now())
             .map(|(text, _)| text)
     }
 
-    /// Like [`Keyring::verify_cleartext`], also naming the key that made the good signature
-    /// (its fingerprint).
+    /// Like [`Keyring::verify_cleartext`] at time `now`, also naming the key that made the
+    /// good signature.
     pub fn verify_cleartext_by(
         &self,
         armored: &str,
         what: &str,
-    ) -> Result<(String, String), RepoError> {
+        now: SystemTime,
+    ) -> Result<(String, Signer), RepoError> {
         let refuse = |message: String| RepoError::Signature {
             what: what.to_owned(),
             message,
@@ -105,18 +117,19 @@ impl Keyring {
         let (msg, _) = CleartextSignedMessage::from_string(armored)
             .map_err(|e| refuse(format!("not a clear-signed OpenPGP message ({e})")))?;
         let signed = msg.signed_text();
-        let signer = self.check_any(msg.signatures().iter(), signed.as_bytes(), what)?;
+        let signer = self.check_any(msg.signatures().iter(), signed.as_bytes(), what, now)?;
         Ok((signed.replace("\r\n", "\n"), signer))
     }
 
-    /// Verifies a detached signature (`Release.gpg`, armored or binary) over `data` and
-    /// returns the fingerprint of the key that made the good signature.
+    /// Verifies a detached signature (`Release.gpg`, armored or binary) over `data` at time
+    /// `now` and returns the key that made the good signature.
     pub fn verify_detached(
         &self,
         data: &[u8],
         signature: &[u8],
         what: &str,
-    ) -> Result<String, RepoError> {
+        now: SystemTime,
+    ) -> Result<Signer, RepoError> {
         let refuse = |message: String| RepoError::Signature {
             what: what.to_owned(),
             message,
@@ -131,32 +144,7 @@ impl Keyring {
                 .filter_map(Result::ok)
                 .collect()
         };
-        self.check_any(sigs.iter().map(|s| &s.signature), data, what)
-    }
-
-    /// Whether the key with `fingerprint` (primary or subkey) is in the keyring and may sign
-    /// now: not revoked, not expired. For a release verified earlier, whose key may have
-    /// expired or been revoked since.
-    pub fn check_signer(&self, fingerprint: &str, what: &str) -> Result<(), RepoError> {
-        let now = now_secs();
-        let refuse = |message: String| RepoError::Signature {
-            what: what.to_owned(),
-            message,
-        };
-        for key in &self.keys {
-            let issuers = [fingerprint.to_owned()];
-            if issuer_matches(&issuers, &key.primary_key) {
-                return unusable(key, None, now).map_or(Ok(()), |why| Err(refuse(why)));
-            }
-            for sub in &key.public_subkeys {
-                if issuer_matches(&issuers, &sub.key) {
-                    return unusable(key, Some(sub), now).map_or(Ok(()), |why| Err(refuse(why)));
-                }
-            }
-        }
-        Err(refuse(format!(
-            "signed by {fingerprint}, which is no longer in the keyring"
-        )))
+        self.check_any(sigs.iter().map(|s| &s.signature), data, what, now)
     }
 
     /// Accepts when one signature verifies under the policy, naming its key; otherwise
@@ -166,10 +154,14 @@ impl Keyring {
         signatures: impl Iterator<Item = &'s Signature>,
         data: &[u8],
         what: &str,
-    ) -> Result<String, RepoError> {
+        now: SystemTime,
+    ) -> Result<Signer, RepoError> {
+        let now = now
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| u32::try_from(d.as_secs()).unwrap_or(u32::MAX));
         let mut reasons = Vec::new();
         for sig in signatures {
-            match self.check_one(sig, data) {
+            match self.check_one(sig, data, now) {
                 Ok(signer) => return Ok(signer),
                 Err(reason) => reasons.push(reason),
             }
@@ -188,7 +180,7 @@ impl Keyring {
         })
     }
 
-    fn check_one(&self, sig: &Signature, data: &[u8]) -> Result<String, String> {
+    fn check_one(&self, sig: &Signature, data: &[u8], now: u32) -> Result<Signer, String> {
         let issuers: Vec<String> = sig
             .issuer_fingerprint()
             .iter()
@@ -209,7 +201,6 @@ impl Keyring {
             }
             Some(_) => {}
         }
-        let now = now_secs();
         if let (Some(created), Some(lifetime)) = (sig.created(), sig.signature_expiration_time())
             && lifetime.as_secs() != 0
             && u64::from(created.as_secs()) + u64::from(lifetime.as_secs()) <= u64::from(now)
@@ -223,9 +214,14 @@ impl Keyring {
             if primary_matches {
                 known = true;
                 if sig.verify(&key.primary_key, data).is_ok() {
-                    match unusable(key, None, now) {
-                        None => return Ok(fingerprint(&key.primary_key)),
-                        Some(why) => unusable_because = Some(why),
+                    match validity(key, None, now) {
+                        Ok(expires) => {
+                            return Ok(Signer {
+                                fingerprint: fingerprint(&key.primary_key),
+                                expires,
+                            });
+                        }
+                        Err(why) => unusable_because = Some(why),
                     }
                 }
             }
@@ -236,9 +232,14 @@ impl Keyring {
                         continue;
                     }
                     if sig.verify(&sub.key, data).is_ok() {
-                        match unusable(key, Some(sub), now) {
-                            None => return Ok(fingerprint(&sub.key)),
-                            Some(why) => unusable_because = Some(why),
+                        match validity(key, Some(sub), now) {
+                            Ok(expires) => {
+                                return Ok(Signer {
+                                    fingerprint: fingerprint(&sub.key),
+                                    expires,
+                                });
+                            }
+                            Err(why) => unusable_because = Some(why),
                         }
                     }
                 }
@@ -255,18 +256,17 @@ impl Keyring {
     }
 }
 
-fn now_secs() -> u32 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| u32::try_from(d.as_secs()).unwrap_or(u32::MAX))
-}
-
 fn fingerprint(key: &impl KeyDetails) -> String {
     hex::encode_upper(key.fingerprint().as_bytes())
 }
 
-/// Why the primary key of `key` — or its subkey `sub` — may not sign at `now`, if it may not.
-fn unusable(key: &SignedPublicKey, sub: Option<&SignedPublicSubKey>, now: u32) -> Option<String> {
+/// Whether the primary key of `key` — or its subkey `sub` — may sign at `now`: `Ok` with
+/// its expiry (if any), or why not.
+fn validity(
+    key: &SignedPublicKey,
+    sub: Option<&SignedPublicSubKey>,
+    now: u32,
+) -> Result<Option<u64>, String> {
     let primary = &key.primary_key;
     if key
         .details
@@ -274,7 +274,7 @@ fn unusable(key: &SignedPublicKey, sub: Option<&SignedPublicSubKey>, now: u32) -
         .iter()
         .any(|s| s.verify_key(primary).is_ok())
     {
-        return Some("is revoked".into());
+        return Err("is revoked".into());
     }
     // The newest valid self-signature says when the primary key expires.
     let mut self_signatures: Vec<&Signature> = key
@@ -290,39 +290,43 @@ fn unusable(key: &SignedPublicKey, sub: Option<&SignedPublicSubKey>, now: u32) -
                     .is_ok()
         }));
     }
-    if let Some(why) = expired(primary.created_at().as_secs(), &self_signatures, now) {
-        return Some(why);
+    let mut expires = expiry(primary.created_at().as_secs(), &self_signatures);
+    if let Some(sub) = sub {
+        let checked: Vec<&Signature> = sub
+            .signatures
+            .iter()
+            .filter(|s| s.verify_subkey_binding(primary, &sub.key).is_ok())
+            .collect();
+        if checked
+            .iter()
+            .any(|s| s.typ() == Some(SignatureType::SubkeyRevocation))
+        {
+            return Err("is a revoked subkey".into());
+        }
+        let bindings: Vec<&Signature> = checked
+            .into_iter()
+            .filter(|s| s.typ() == Some(SignatureType::SubkeyBinding))
+            .collect();
+        if let Some(sub_expires) = expiry(sub.key.created_at().as_secs(), &bindings) {
+            expires = Some(expires.map_or(sub_expires, |e| e.min(sub_expires)));
+        }
     }
-    let sub = sub?;
-    let checked: Vec<&Signature> = sub
-        .signatures
-        .iter()
-        .filter(|s| s.verify_subkey_binding(primary, &sub.key).is_ok())
-        .collect();
-    if checked
-        .iter()
-        .any(|s| s.typ() == Some(SignatureType::SubkeyRevocation))
-    {
-        return Some("is a revoked subkey".into());
+    match expires {
+        Some(until) if until <= u64::from(now) => Err(match (u64::from(now) - until) / 86_400 {
+            0 => "expired today".to_owned(),
+            days => format!("expired {days} days ago"),
+        }),
+        _ => Ok(expires),
     }
-    let bindings: Vec<&Signature> = checked
-        .into_iter()
-        .filter(|s| s.typ() == Some(SignatureType::SubkeyBinding))
-        .collect();
-    expired(sub.key.created_at().as_secs(), &bindings, now)
 }
 
-/// Expiry per the newest of `signatures` (key expiration times count from `created`).
-fn expired(created: u32, signatures: &[&Signature], now: u32) -> Option<String> {
+/// When a key created at `created` expires per the newest of `signatures`, if it does.
+fn expiry(created: u32, signatures: &[&Signature]) -> Option<u64> {
     let newest = signatures
         .iter()
         .max_by_key(|s| s.created().map_or(0, |t| t.as_secs()))?;
     let lifetime = newest.key_expiration_time().filter(|d| d.as_secs() != 0)?;
-    let until = u64::from(created) + u64::from(lifetime.as_secs());
-    (until <= u64::from(now)).then(|| match (u64::from(now) - until) / 86_400 {
-        0 => "expired today".to_owned(),
-        days => format!("expired {days} days ago"),
-    })
+    Some(u64::from(created) + u64::from(lifetime.as_secs()))
 }
 
 fn issuer_matches(issuers: &[String], key: &impl VerifyingKey) -> bool {

@@ -28,6 +28,6 @@ pub use cache::Cache;
 pub use error::RepoError;
 pub use http::{Client, NoProgress, Progress};
 pub use index::PackageIndex;
-pub use keyring::Keyring;
+pub use keyring::{Keyring, Signer};
 pub use release::Release;
 pub use repository::{Freshness, KeySource, RepositoryConfig, SyncedRepository};

@@ -10,7 +10,7 @@ use crate::cache::Cache;
 use crate::error::RepoError;
 use crate::http::{Client, network};
 use crate::index::PackageIndex;
-use crate::keyring::Keyring;
+use crate::keyring::{Keyring, Signer};
 use crate::release::{FileEntry, Release};
 
 /// Where a repository's signing keys come from.
@@ -250,20 +250,27 @@ impl RepositoryConfig {
                 &self.verification_digest(data, signature)?,
                 ".verified",
             );
-            // The memo names the key that signed: it may have expired or been revoked since.
+            // The memo also holds when the signing key expires: past that, verify afresh (and
+            // refuse). A revocation arrives as a changed keyring, which changes the digest.
+            let now_secs = now
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
             let remembered = std::fs::read_to_string(&memo).ok().and_then(|text| {
                 let (first, body) = text.split_once('\n')?;
-                Some((first.strip_prefix("signer ")?.to_owned(), body.to_owned()))
+                let until = first.strip_prefix("verified-until ")?;
+                let fresh = until == "never" || until.parse::<u64>().is_ok_and(|u| now_secs < u);
+                fresh.then(|| body.to_owned())
             });
             match remembered {
-                Some((signer, body)) => {
-                    self.keyring()?.check_signer(&signer, what)?;
-                    body
-                }
+                Some(body) => body,
                 None => {
-                    let (body, signer) = self.verify(text, data, clear_signed, signature, what)?;
+                    let (body, signer) =
+                        self.verify(text, data, clear_signed, signature, what, now)?;
+                    let until = signer
+                        .expires
+                        .map_or_else(|| "never".to_owned(), |u| u.to_string());
                     cache.write_atomic(&memo, |f| {
-                        f.write_all(format!("signer {signer}\n{body}").as_bytes())
+                        f.write_all(format!("verified-until {until}\n{body}").as_bytes())
                             .map_err(RepoError::io("writing", &memo))
                     })?;
                     body
@@ -295,12 +302,13 @@ impl RepositoryConfig {
         clear_signed: bool,
         signature: Option<&[u8]>,
         what: &str,
-    ) -> Result<(String, String), RepoError> {
+        now: SystemTime,
+    ) -> Result<(String, Signer), RepoError> {
         let keyring = self.keyring()?;
         match (clear_signed, signature) {
-            (true, _) => keyring.verify_cleartext_by(text, what),
+            (true, _) => keyring.verify_cleartext_by(text, what, now),
             (false, Some(sig)) => {
-                let signer = keyring.verify_detached(data, sig, what)?;
+                let signer = keyring.verify_detached(data, sig, what, now)?;
                 Ok((text.to_owned(), signer))
             }
             (false, None) => Err(RepoError::Signature {
