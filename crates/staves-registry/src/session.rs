@@ -143,6 +143,12 @@ impl Session {
         }
     }
 
+    /// Whether `url` points at the registry itself.
+    fn is_registry_url(&self, url: &str) -> bool {
+        url.strip_prefix(&self.base)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    }
+
     /// `/v2/<repository>/<rest>`.
     pub fn repo_url(&self, rest: &str) -> String {
         self.url(&format!("/v2/{}/{rest}", self.reference.repository))
@@ -250,7 +256,11 @@ impl Session {
         for (name, value) in headers {
             request = request.header(*name, *value);
         }
-        if let Some(auth) = authorization {
+        // Credentials go to the registry only, never to an upload location elsewhere (a
+        // storage backend's presigned URL, say).
+        if let Some(auth) = authorization
+            && self.is_registry_url(url)
+        {
             request = request.header("Authorization", auth);
         }
         let result = match body {
@@ -593,6 +603,23 @@ fn error_message(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn credentials_only_go_to_the_registry_itself() {
+        let session = Session {
+            agent: ureq::Agent::new_with_defaults(),
+            base: "https://reg.test:5000".into(),
+            reference: Reference::parse("reg.test:5000/app").expect("reference"),
+            credentials: None,
+            extra_pull: Mutex::new(Vec::new()),
+            authorization: Mutex::new(None),
+            progress: Arc::new(NoProgress),
+        };
+        assert!(session.is_registry_url("https://reg.test:5000/v2/app/blobs/uploads/x"));
+        assert!(!session.is_registry_url("https://reg.test:50001/v2/"));
+        assert!(!session.is_registry_url("https://reg.test:5000.evil.test/v2/"));
+        assert!(!session.is_registry_url("https://storage.test/upload?sig=1"));
+    }
 
     #[test]
     fn parses_bearer_challenges() {

@@ -168,3 +168,75 @@ fn nginx_sbom_is_valid_spdx_and_matches_the_lock_and_the_image() {
         Some(packages.len())
     );
 }
+
+#[test]
+fn a_multi_arch_sbom_describes_the_index_and_each_image() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let spec = dir.path().join("staves.toml");
+    std::fs::write(
+        &spec,
+        "name = \"multi-sbom\"\npackages = [\"bash\", \"ca-certificates\"]\narchs = [\"amd64\", \"arm64\"]\n",
+    )
+    .expect("spec");
+    let layout = dir.path().join("layout");
+    let sbom = dir.path().join("multi.spdx.json");
+    let out = support::staves_command(
+        &[
+            "build",
+            "-o",
+            layout.to_str().expect("utf8"),
+            "--sbom",
+            sbom.to_str().expect("utf8"),
+        ],
+        &shared_cache(),
+    )
+    .arg("-f")
+    .arg(&spec)
+    .output()
+    .expect("staves");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_valid_spdx(&sbom);
+
+    let doc = read_json(&sbom);
+    let index = read_json(&layout.join("index.json"));
+    let packages = doc["packages"].as_array().expect("packages");
+    assert_eq!(doc["documentDescribes"][0], "SPDXRef-Index");
+    assert_eq!(packages[0]["versionInfo"], index["manifests"][0]["digest"]);
+    let relations: BTreeSet<(String, String, String)> = doc["relationships"]
+        .as_array()
+        .expect("relationships")
+        .iter()
+        .map(|r| {
+            let s = |k: &str| r[k].as_str().expect("field").to_owned();
+            (
+                s("spdxElementId"),
+                s("relationshipType"),
+                s("relatedSpdxElement"),
+            )
+        })
+        .collect();
+    for arch in ["amd64", "arm64"] {
+        let image = format!("SPDXRef-Image-{arch}");
+        assert!(relations.contains(&("SPDXRef-Index".into(), "CONTAINS".into(), image.clone())));
+        // Each image holds its own architecture's bash.
+        let bash = packages
+            .iter()
+            .find(|p| {
+                p["name"] == "bash" && p["SPDXID"].as_str().is_some_and(|id| id.ends_with(arch))
+            })
+            .expect("bash of this architecture");
+        let id = bash["SPDXID"].as_str().expect("id").to_owned();
+        assert!(relations.contains(&(image, "CONTAINS".into(), id)));
+    }
+    // An `all` package is one .deb: listed once, contained by both images.
+    let certificates: Vec<&Value> = packages
+        .iter()
+        .filter(|p| p["name"] == "ca-certificates")
+        .collect();
+    assert_eq!(certificates.len(), 1);
+    let id = certificates[0]["SPDXID"].as_str().expect("id").to_owned();
+    for arch in ["amd64", "arm64"] {
+        let image = format!("SPDXRef-Image-{arch}");
+        assert!(relations.contains(&(image, "CONTAINS".into(), id.clone())));
+    }
+}
