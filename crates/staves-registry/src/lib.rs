@@ -7,15 +7,18 @@
 //!
 //! * [`reference`]: image references, `HOST[:PORT]/REPOSITORY[:TAG][@DIGEST]`.
 //! * [`credentials`]: docker's `config.json`, `credsStore` and `credHelpers`.
-//! * [`session`]: TLS, plain HTTP for insecure registries, basic and bearer authentication.
+//! * [`session`]: requests to one repository, over TLS or (for registries marked insecure)
+//!   plain HTTP, answering basic and bearer authentication challenges.
 //! * [`push`]: blobs then manifests, from an OCI image layout.
 
 use std::path::PathBuf;
 
+mod auth;
 pub mod credentials;
 pub mod push;
 pub mod reference;
 pub mod session;
+mod tls;
 
 pub use credentials::Credentials;
 pub use push::{PushOptions, PushReport, push_layout};

@@ -10,7 +10,8 @@ use std::time::Duration;
 use staves_oci::image::media;
 use staves_oci::{BlobRef, Layout};
 
-use crate::session::{Body, Session, header, percent_encode};
+use crate::auth::percent_encode;
+use crate::session::{Body, Session, header};
 use crate::{Progress, RegistryError};
 
 /// How to push.

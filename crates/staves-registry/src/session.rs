@@ -13,7 +13,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ureq::http::{self, Response};
-use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig};
 
 use crate::{Credentials, NoProgress, Progress, Reference, RegistryError};
 
@@ -60,12 +59,12 @@ pub enum Body<'a> {
 
 /// An authenticated connection to one repository of one registry.
 pub struct Session {
-    agent: ureq::Agent,
+    pub(crate) agent: ureq::Agent,
     base: String,
-    reference: Reference,
-    credentials: Option<Credentials>,
+    pub(crate) reference: Reference,
+    pub(crate) credentials: Option<Credentials>,
     /// Repositories the token must also allow pulling from (mount sources).
-    extra_pull: Mutex<Vec<String>>,
+    pub(crate) extra_pull: Mutex<Vec<String>>,
     authorization: Mutex<Option<String>>,
     progress: Arc<dyn Progress>,
 }
@@ -91,7 +90,10 @@ impl Session {
             .timeout_recv_response(Some(Duration::from_secs(120)))
             .user_agent(concat!("staves/", env!("CARGO_PKG_VERSION")));
         if !insecure {
-            config = config.tls_config(tls_config(&reference.registry, &options.certs_dir)?);
+            config = config.tls_config(crate::tls::tls_config(
+                &reference.registry,
+                &options.certs_dir,
+            )?);
         }
         let credentials = match &options.credentials {
             Some(c) => Some(c.clone()),
@@ -227,7 +229,7 @@ impl Session {
         })
     }
 
-    fn unauthorized(&self) -> RegistryError {
+    pub(crate) fn unauthorized(&self) -> RegistryError {
         RegistryError::Unauthorized {
             registry: self.reference.registry.clone(),
             who: match &self.credentials {
@@ -302,7 +304,7 @@ impl Session {
         result.map_err(|e| self.classify(method, url, e))
     }
 
-    fn network(&self, method: &str, url: &str, message: String) -> RegistryError {
+    pub(crate) fn network(&self, method: &str, url: &str, message: String) -> RegistryError {
         RegistryError::Network {
             method: method.into(),
             url: url.into(),
@@ -310,7 +312,7 @@ impl Session {
         }
     }
 
-    fn classify(&self, method: &str, url: &str, error: ureq::Error) -> RegistryError {
+    pub(crate) fn classify(&self, method: &str, url: &str, error: ureq::Error) -> RegistryError {
         let registry = self.reference.registry.clone();
         match error {
             ureq::Error::Io(e)
@@ -345,117 +347,6 @@ impl Session {
             }
         }
     }
-
-    /// The `Authorization` value that answers `challenge`.
-    fn answer(&self, challenge: &str) -> Result<String, RegistryError> {
-        let (scheme, params) = parse_challenge(challenge);
-        if scheme.eq_ignore_ascii_case("basic") {
-            return self
-                .credentials
-                .as_ref()
-                .and_then(Credentials::basic_header)
-                .ok_or_else(|| self.unauthorized());
-        }
-        if !scheme.eq_ignore_ascii_case("bearer") {
-            return Err(RegistryError::Protocol {
-                registry: self.reference.registry.clone(),
-                message: format!("unsupported authentication challenge `{challenge}`"),
-            });
-        }
-        let realm = params
-            .iter()
-            .find(|(k, _)| k == "realm")
-            .map(|(_, v)| v.clone())
-            .ok_or_else(|| RegistryError::Protocol {
-                registry: self.reference.registry.clone(),
-                message: format!("bearer challenge without a realm: `{challenge}`"),
-            })?;
-        let service = params
-            .iter()
-            .find(|(k, _)| k == "service")
-            .map(|(_, v)| v.as_str());
-        let mut scopes = vec![format!(
-            "repository:{}:pull,push",
-            self.reference.repository
-        )];
-        if let Ok(extra) = self.extra_pull.lock() {
-            scopes.extend(extra.iter().map(|r| format!("repository:{r}:pull")));
-        }
-        if let Some((_, s)) = params.iter().find(|(k, _)| k == "scope")
-            && !scopes.contains(s)
-        {
-            scopes.push(s.clone());
-        }
-        self.fetch_token(&realm, service, &scopes)
-            .map(|token| format!("Bearer {token}"))
-    }
-
-    fn fetch_token(
-        &self,
-        realm: &str,
-        service: Option<&str>,
-        scopes: &[String],
-    ) -> Result<String, RegistryError> {
-        let mut query: Vec<(&str, &str)> = Vec::new();
-        if let Some(service) = service {
-            query.push(("service", service));
-        }
-        for scope in scopes {
-            query.push(("scope", scope));
-        }
-        let response = match &self.credentials {
-            Some(Credentials::IdentityToken(token)) => {
-                let mut form = query.clone();
-                form.extend([
-                    ("grant_type", "refresh_token"),
-                    ("refresh_token", token.as_str()),
-                    ("client_id", "staves"),
-                ]);
-                self.agent.post(realm).send_form(form)
-            }
-            credentials => {
-                let url = format!(
-                    "{realm}{}{}",
-                    if realm.contains('?') { '&' } else { '?' },
-                    encode_query(&query)
-                );
-                let mut request = self.agent.get(&url);
-                if let Some(basic) = credentials.as_ref().and_then(|c| c.basic_header()) {
-                    request = request.header("Authorization", basic);
-                }
-                request.call()
-            }
-        }
-        .map_err(|e| self.classify("GET", realm, e))?;
-        if matches!(response.status().as_u16(), 401 | 403) {
-            return Err(self.unauthorized());
-        }
-        let response = self.expect(response, "GET", realm, &[200])?;
-        let mut text = String::new();
-        response
-            .into_body()
-            .into_reader()
-            .take(1 << 20)
-            .read_to_string(&mut text)
-            .map_err(|e| self.network("GET", realm, e.to_string()))?;
-        #[derive(serde::Deserialize)]
-        struct Token {
-            token: Option<String>,
-            access_token: Option<String>,
-        }
-        let token: Token = serde_json::from_str(&text).map_err(|e| RegistryError::Protocol {
-            registry: self.reference.registry.clone(),
-            message: format!("unreadable token from {realm}: {e}"),
-        })?;
-        token
-            .token
-            .or(token.access_token)
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| RegistryError::Protocol {
-                registry: self.reference.registry.clone(),
-                message: format!("{realm} answered without a token"),
-            })
-    }
 }
 
 /// Reports bytes as the transport reads them from a request body.
@@ -479,101 +370,6 @@ pub fn header(response: &Response<ureq::Body>, name: &str) -> Option<String> {
         .get(name)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned)
-}
-
-/// The TLS settings for `registry`: system roots plus docker's certs.d for that host.
-fn tls_config(registry: &str, certs_dir: &Path) -> Result<TlsConfig, RegistryError> {
-    let mut certs: Vec<Certificate<'static>> = Vec::new();
-    let system = std::env::var_os("SSL_CERT_FILE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/etc/ssl/certs/ca-certificates.crt"));
-    if let Ok(pem) = std::fs::read(&system) {
-        certs.extend(read_pem_certs(&pem));
-    }
-    let host_dir = certs_dir.join(registry);
-    if let Ok(entries) = std::fs::read_dir(&host_dir) {
-        let mut paths: Vec<PathBuf> = entries
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x == "crt"))
-            .collect();
-        paths.sort();
-        for path in paths {
-            let pem = std::fs::read(&path).map_err(|e| RegistryError::Config {
-                path: path.clone(),
-                message: e.to_string(),
-            })?;
-            let found: Vec<_> = read_pem_certs(&pem).collect();
-            if found.is_empty() {
-                return Err(RegistryError::Config {
-                    path,
-                    message: "holds no PEM certificate".into(),
-                });
-            }
-            certs.extend(found);
-        }
-    }
-    let roots = if certs.is_empty() {
-        RootCerts::WebPki
-    } else {
-        RootCerts::new_with_certs(&certs)
-    };
-    Ok(TlsConfig::builder().root_certs(roots).build())
-}
-
-fn read_pem_certs(pem: &[u8]) -> impl Iterator<Item = Certificate<'static>> + '_ {
-    ureq::tls::parse_pem(pem).filter_map(|item| match item {
-        Ok(PemItem::Certificate(cert)) => Some(cert),
-        _ => None,
-    })
-}
-
-/// Splits `Bearer realm="…",service="…"` into the scheme and its parameters.
-fn parse_challenge(challenge: &str) -> (String, Vec<(String, String)>) {
-    let challenge = challenge.trim();
-    let (scheme, rest) = challenge.split_once(' ').unwrap_or((challenge, ""));
-    let mut params = Vec::new();
-    let mut rest = rest.trim();
-    while !rest.is_empty() {
-        let Some((key, after)) = rest.split_once('=') else {
-            break;
-        };
-        let key = key
-            .trim()
-            .trim_start_matches(',')
-            .trim()
-            .to_ascii_lowercase();
-        let (value, after) = if let Some(quoted) = after.strip_prefix('"') {
-            let end = quoted.find('"').unwrap_or(quoted.len());
-            (&quoted[..end], quoted.get(end + 1..).unwrap_or(""))
-        } else {
-            let end = after.find(',').unwrap_or(after.len());
-            (&after[..end], &after[end..])
-        };
-        params.push((key, value.to_owned()));
-        rest = after.trim_start_matches([',', ' ']);
-    }
-    (scheme.to_owned(), params)
-}
-
-fn encode_query(pairs: &[(&str, &str)]) -> String {
-    pairs
-        .iter()
-        .map(|(k, v)| format!("{}={}", percent_encode(k), percent_encode(v)))
-        .collect::<Vec<_>>()
-        .join("&")
-}
-
-/// Percent-encodes everything but RFC 3986's unreserved characters.
-pub fn percent_encode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for b in text.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 /// The registry's `{"errors":[{"code","message"}]}` as one line, else the text itself.
@@ -622,34 +418,13 @@ mod tests {
     }
 
     #[test]
-    fn parses_bearer_challenges() {
-        let (scheme, params) = parse_challenge(
-            r#"Bearer realm="https://auth.test/token",service="reg.test",scope="repository:a/b:pull,push""#,
-        );
-        assert_eq!(scheme, "Bearer");
-        assert_eq!(
-            params,
-            vec![
-                ("realm".to_owned(), "https://auth.test/token".to_owned()),
-                ("service".to_owned(), "reg.test".to_owned()),
-                ("scope".to_owned(), "repository:a/b:pull,push".to_owned()),
-            ]
-        );
-        let (scheme, params) = parse_challenge(r#"Basic realm="Registry Realm""#);
-        assert_eq!((scheme.as_str(), params.len()), ("Basic", 1));
-    }
-
-    #[test]
-    fn encodes_scopes_and_reads_registry_errors() {
-        assert_eq!(
-            percent_encode("repository:a/b:pull,push"),
-            "repository%3Aa%2Fb%3Apull%2Cpush"
-        );
+    fn reads_registry_errors() {
         assert_eq!(
             error_message(
                 r#"{"errors":[{"code":"DIGEST_INVALID","message":"provided digest did not match"}]}"#
             ),
             "DIGEST_INVALID: provided digest did not match"
         );
+        assert_eq!(error_message("plain words\n"), "plain words");
     }
 }
