@@ -1,6 +1,5 @@
 //! `staves push`: an OCI layout to a registry; also the last step of `build --push`.
 
-use std::io::Write;
 use std::path::Path;
 use std::time::Instant;
 
@@ -54,7 +53,7 @@ pub fn push_entry(
     progress.clear();
     let report = report?;
     if let Some(path) = &args.digest_file {
-        write_atomic(path, format!("{}\n", report.digest).as_bytes())?;
+        super::write_atomic(path, format!("{}\n", report.digest).as_bytes())?;
     }
     status(
         "Pushed",
@@ -71,16 +70,5 @@ pub fn push_entry(
     );
     // The digest alone on stdout, for scripts.
     println!("{}", report.digest);
-    Ok(())
-}
-
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-    tmp.write_all(bytes)?;
-    tmp.persist(path).map_err(|e| CliError::Io(e.error))?;
     Ok(())
 }

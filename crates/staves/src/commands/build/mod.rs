@@ -1,32 +1,23 @@
 //! `staves build`: from the spec (and its lock) to an image.
 
+mod options;
+mod sbom;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-use std::sync::Arc;
-
-use staves_image::{
-    AccountRequest, Accounts, ExtraPath, Features, GeneratedFile, Options, PackageFacts,
-    PackageInput, Summary,
-};
-use staves_oci::{BlobRef, ImageConfig, LayerBlob, Layout, Platform};
+use staves_image::{PackageInput, Summary};
+use staves_oci::{BlobRef, LayerBlob, Layout, Platform};
 use staves_repo::Client;
 use staves_repo::debs::{DebFetch, fetch_debs};
 use staves_resolve::{LockedPackage, LockedTarget, Lockfile};
-use staves_sbom::{Document, Subject};
-use staves_spec::Spec;
 
 use crate::cli::{BuildArgs, GlobalArgs};
 use crate::progress;
 use crate::report::{CliError, status};
 use crate::workspace::Workspace;
-
-const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-
-/// Where the SBOM sits inside every image.
-pub const SBOM_PATH: &str = "/var/lib/staves/sbom.spdx.json";
 
 /// One architecture's image, once written.
 struct Built {
@@ -145,8 +136,8 @@ pub fn run(global: &GlobalArgs, args: &BuildArgs) -> Result<(), CliError> {
         load(archive.as_deref().unwrap_or(Path::new("")))?;
     }
     if let Some(path) = &args.sbom {
-        let document = sbom_document(&reference, Some(&entry.digest), &built, created);
-        write_atomic(path, &document.to_json())?;
+        let document = sbom::sbom_document(&reference, Some(&entry.digest), &built, created);
+        super::write_atomic(path, &document.to_json())?;
     }
     let target = match (&args.output, args.load) {
         (Some(out), _) => out.display().to_string(),
@@ -209,24 +200,10 @@ fn build_arch(
             ),
         })
         .collect();
-    let mut options = options(spec)?;
-    let (name, arch, in_image) = (reference.to_owned(), target.arch.clone(), located.clone());
-    options.generated.push(GeneratedFile {
-        path: SBOM_PATH.into(),
-        render: Arc::new(move |facts, mtime| {
-            // Inside the image its own digest cannot be known: the image is the subject.
-            let image = sbom_image(&arch, None, facts, &in_image);
-            Document::new(
-                &Subject {
-                    name: &name,
-                    digest: None,
-                    created: &staves_oci::image::rfc3339(mtime),
-                },
-                &[image],
-            )
-            .to_json()
-        }),
-    });
+    let mut options = options::options(spec)?;
+    options
+        .generated
+        .push(sbom::in_image(reference, &target.arch, &located));
 
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     let compression = match args.compression {
@@ -246,7 +223,7 @@ fn build_arch(
     );
     let manifest = layout.put_image(
         &Platform::from_debian(&target.arch),
-        &image_config(spec),
+        &options::image_config(spec),
         std::slice::from_ref(&layer),
         summary.mtime,
         &format!("{} Debian packages", packages.len()),
@@ -283,72 +260,6 @@ fn locate(lock: &Lockfile, target: &LockedTarget) -> Result<Vec<Located>, CliErr
         .collect()
 }
 
-/// The SBOM view of one image's packages.
-fn sbom_image<'a>(
-    arch: &'a str,
-    digest: Option<&'a str>,
-    facts: &'a [PackageFacts],
-    located: &'a [Located],
-) -> staves_sbom::Image<'a> {
-    let by_name: BTreeMap<(&str, &str), &Located> = located
-        .iter()
-        .map(|l| ((l.package.name.as_str(), l.package.arch.as_str()), l))
-        .collect();
-    staves_sbom::Image {
-        arch,
-        digest,
-        packages: facts
-            .iter()
-            .filter_map(|f| {
-                let l = by_name.get(&(f.name.as_str(), f.arch.as_str()))?;
-                Some(staves_sbom::Package {
-                    name: &f.name,
-                    version: &f.version,
-                    arch: &f.arch,
-                    control: &f.control,
-                    copyright: f.copyright.as_deref(),
-                    sha256: &l.package.sha256,
-                    download_location: Some(l.url.clone()),
-                })
-            })
-            .collect(),
-    }
-}
-
-/// The SBOM of everything built: the image (or index) by digest, then its packages.
-fn sbom_document(reference: &str, digest: Option<&str>, built: &[Built], created: u64) -> Document {
-    let images: Vec<staves_sbom::Image<'_>> = built
-        .iter()
-        .map(|b| {
-            sbom_image(
-                &b.arch,
-                Some(&b.manifest.digest),
-                &b.summary.packages,
-                &b.packages,
-            )
-        })
-        .collect();
-    Document::new(
-        &Subject {
-            name: reference,
-            digest,
-            created: &staves_oci::image::rfc3339(created),
-        },
-        &images,
-    )
-}
-
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-    std::io::Write::write_all(&mut tmp, bytes)?;
-    tmp.persist(path).map_err(|e| CliError::Io(e.error))?;
-    Ok(())
-}
-
 /// Every `.deb` of `located`, from the cache or the network, verified.
 fn download(
     workspace: &Workspace,
@@ -368,139 +279,6 @@ fn download(
     let paths = fetch_debs(&client, &workspace.cache, &fetches, jobs);
     progress.clear();
     Ok(paths?)
-}
-
-/// Assembly options from the spec.
-fn options(spec: &Spec) -> Result<Options, CliError> {
-    let flags = |list: &[toml::Spanned<String>]| {
-        list.iter().map(|f| f.get_ref().clone()).collect::<Vec<_>>()
-    };
-    let mut features =
-        Features::new(&flags(&spec.use_flags)).map_err(|e| CliError::Usage(e.to_string()))?;
-    for (name, opts) in &spec.package_options {
-        if !opts.get_ref().use_flags.is_empty() {
-            features
-                .set_package(name, &flags(&opts.get_ref().use_flags))
-                .map_err(|e| CliError::Usage(format!("package `{name}`: {e}")))?;
-        }
-    }
-    let mut accounts = Accounts::debian_base();
-    for a in &spec.accounts {
-        accounts
-            .add(&AccountRequest {
-                name: a.name.get_ref().clone(),
-                uid: a.uid,
-                group: a.group.clone(),
-                gid: a.gid,
-                home: a.home.clone(),
-                shell: a.shell.clone(),
-                groups: a.groups.clone(),
-            })
-            .map_err(|e| CliError::Usage(format!("accounts: {e}")))?;
-    }
-    let mut extra_paths = Vec::new();
-    for p in &spec.paths {
-        let mode = p
-            .mode
-            .as_ref()
-            .and_then(|m| u32::from_str_radix(m.get_ref(), 8).ok());
-        let kind = p
-            .kind
-            .as_ref()
-            .map(|k| k.get_ref().as_str())
-            .unwrap_or(if p.target.is_some() {
-                "symlink"
-            } else if p.content.is_some() || p.source.is_some() {
-                "file"
-            } else {
-                "dir"
-            });
-        let path = p.path.get_ref().clone();
-        extra_paths.push(match kind {
-            "symlink" => ExtraPath::Symlink {
-                path,
-                target: p.target.clone().unwrap_or_default(),
-            },
-            "file" => {
-                let content = match (&p.content, &p.source) {
-                    (Some(text), _) => text.clone().into_bytes(),
-                    (None, Some(source)) => {
-                        let file = spec.base_dir().join(source.get_ref());
-                        std::fs::read(&file)
-                            .map_err(|e| CliError::Usage(format!("{}: {e}", file.display())))?
-                    }
-                    (None, None) => Vec::new(),
-                };
-                ExtraPath::File {
-                    path,
-                    mode: mode.unwrap_or(0o644),
-                    owner: p.owner.clone(),
-                    content,
-                }
-            }
-            _ => ExtraPath::Dir {
-                path,
-                mode: mode.unwrap_or(0o755),
-                owner: p.owner.clone(),
-            },
-        });
-    }
-    Ok(Options {
-        features,
-        accounts,
-        mtime: source_date_epoch()?,
-        extra_paths,
-        generated: Vec::new(),
-    })
-}
-
-/// `SOURCE_DATE_EPOCH` when set; otherwise assembly takes the newest package's build time.
-fn source_date_epoch() -> Result<Option<u64>, CliError> {
-    match std::env::var("SOURCE_DATE_EPOCH") {
-        Ok(value) => value.trim().parse().map(Some).map_err(|_| {
-            CliError::Usage(format!(
-                "SOURCE_DATE_EPOCH=`{value}` is not a number of seconds"
-            ))
-        }),
-        Err(_) => Ok(None),
-    }
-}
-
-fn image_config(spec: &Spec) -> ImageConfig {
-    let mut env: Vec<String> = Vec::new();
-    if !spec.environment.contains_key("PATH") {
-        env.push(DEFAULT_PATH.into());
-    }
-    env.extend(spec.environment.iter().map(|(k, v)| format!("{k}={v}")));
-    ImageConfig {
-        user: spec.user.as_ref().map(|u| u.get_ref().clone()),
-        exposed_ports: spec
-            .ports
-            .iter()
-            .map(|p| {
-                let p = p.get_ref();
-                (
-                    if p.contains('/') {
-                        p.clone()
-                    } else {
-                        format!("{p}/tcp")
-                    },
-                    Default::default(),
-                )
-            })
-            .collect(),
-        env,
-        entrypoint: spec.command.clone(),
-        cmd: spec.cmd.clone(),
-        volumes: spec
-            .volumes
-            .iter()
-            .map(|v| (v.clone(), Default::default()))
-            .collect(),
-        working_dir: spec.workdir.clone(),
-        labels: spec.labels.clone(),
-        stop_signal: spec.stop_signal.clone(),
-    }
 }
 
 /// `docker load`, or `podman load` where Docker is not running.

@@ -1,0 +1,142 @@
+//! From the spec to assembly options and the image's run configuration.
+
+use staves_image::{AccountRequest, Accounts, ExtraPath, Features, Options};
+use staves_oci::ImageConfig;
+use staves_spec::Spec;
+
+use crate::report::CliError;
+
+const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// Assembly options from the spec.
+pub fn options(spec: &Spec) -> Result<Options, CliError> {
+    let flags = |list: &[toml::Spanned<String>]| {
+        list.iter().map(|f| f.get_ref().clone()).collect::<Vec<_>>()
+    };
+    let mut features =
+        Features::new(&flags(&spec.use_flags)).map_err(|e| CliError::Usage(e.to_string()))?;
+    for (name, opts) in &spec.package_options {
+        if !opts.get_ref().use_flags.is_empty() {
+            features
+                .set_package(name, &flags(&opts.get_ref().use_flags))
+                .map_err(|e| CliError::Usage(format!("package `{name}`: {e}")))?;
+        }
+    }
+    let mut accounts = Accounts::debian_base();
+    for a in &spec.accounts {
+        accounts
+            .add(&AccountRequest {
+                name: a.name.get_ref().clone(),
+                uid: a.uid,
+                group: a.group.clone(),
+                gid: a.gid,
+                home: a.home.clone(),
+                shell: a.shell.clone(),
+                groups: a.groups.clone(),
+            })
+            .map_err(|e| CliError::Usage(format!("accounts: {e}")))?;
+    }
+    let mut extra_paths = Vec::new();
+    for p in &spec.paths {
+        let mode = p
+            .mode
+            .as_ref()
+            .and_then(|m| u32::from_str_radix(m.get_ref(), 8).ok());
+        let kind = p
+            .kind
+            .as_ref()
+            .map(|k| k.get_ref().as_str())
+            .unwrap_or(if p.target.is_some() {
+                "symlink"
+            } else if p.content.is_some() || p.source.is_some() {
+                "file"
+            } else {
+                "dir"
+            });
+        let path = p.path.get_ref().clone();
+        extra_paths.push(match kind {
+            "symlink" => ExtraPath::Symlink {
+                path,
+                target: p.target.clone().unwrap_or_default(),
+            },
+            "file" => {
+                let content = match (&p.content, &p.source) {
+                    (Some(text), _) => text.clone().into_bytes(),
+                    (None, Some(source)) => {
+                        let file = spec.base_dir().join(source.get_ref());
+                        std::fs::read(&file)
+                            .map_err(|e| CliError::Usage(format!("{}: {e}", file.display())))?
+                    }
+                    (None, None) => Vec::new(),
+                };
+                ExtraPath::File {
+                    path,
+                    mode: mode.unwrap_or(0o644),
+                    owner: p.owner.clone(),
+                    content,
+                }
+            }
+            _ => ExtraPath::Dir {
+                path,
+                mode: mode.unwrap_or(0o755),
+                owner: p.owner.clone(),
+            },
+        });
+    }
+    Ok(Options {
+        features,
+        accounts,
+        mtime: source_date_epoch()?,
+        extra_paths,
+        generated: Vec::new(),
+    })
+}
+
+/// `SOURCE_DATE_EPOCH` when set; otherwise assembly takes the newest package's build time.
+fn source_date_epoch() -> Result<Option<u64>, CliError> {
+    match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(value) => value.trim().parse().map(Some).map_err(|_| {
+            CliError::Usage(format!(
+                "SOURCE_DATE_EPOCH=`{value}` is not a number of seconds"
+            ))
+        }),
+        Err(_) => Ok(None),
+    }
+}
+
+pub fn image_config(spec: &Spec) -> ImageConfig {
+    let mut env: Vec<String> = Vec::new();
+    if !spec.environment.contains_key("PATH") {
+        env.push(DEFAULT_PATH.into());
+    }
+    env.extend(spec.environment.iter().map(|(k, v)| format!("{k}={v}")));
+    ImageConfig {
+        user: spec.user.as_ref().map(|u| u.get_ref().clone()),
+        exposed_ports: spec
+            .ports
+            .iter()
+            .map(|p| {
+                let p = p.get_ref();
+                (
+                    if p.contains('/') {
+                        p.clone()
+                    } else {
+                        format!("{p}/tcp")
+                    },
+                    Default::default(),
+                )
+            })
+            .collect(),
+        env,
+        entrypoint: spec.command.clone(),
+        cmd: spec.cmd.clone(),
+        volumes: spec
+            .volumes
+            .iter()
+            .map(|v| (v.clone(), Default::default()))
+            .collect(),
+        working_dir: spec.workdir.clone(),
+        labels: spec.labels.clone(),
+        stop_signal: spec.stop_signal.clone(),
+    }
+}
