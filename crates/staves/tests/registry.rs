@@ -92,6 +92,19 @@ fn remote_digest(registry: &Registry, reference: &str) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(&out.stdout)))
 }
 
+/// `skopeo copy` from `reference` in the registry to `destination`.
+fn skopeo_copy(registry: &Registry, reference: &str, destination: &str, extra: &[&str]) {
+    let mut cmd = Command::new("skopeo");
+    cmd.arg("copy")
+        .args(extra)
+        .args(["--src-creds", &format!("{USER}:{PASSWORD}")])
+        .arg("--src-cert-dir")
+        .arg(registry.certs_dir.join(registry.host()))
+        .arg(format!("docker://{reference}"))
+        .arg(destination);
+    run(&mut cmd);
+}
+
 fn pushed_digest(out: &Output) -> String {
     assert!(out.status.success(), "push failed: {}", stderr(out));
     stdout(out).trim().to_owned()
@@ -132,13 +145,12 @@ fn pushes_an_image_that_pulls_back_identically_and_runs() {
 
     // skopeo copies it out whole (it verifies every blob's digest on the way).
     let copy = dir.path().join("copy");
-    let mut cmd = Command::new("skopeo");
-    cmd.args(["copy", "--src-creds", &format!("{USER}:{PASSWORD}")])
-        .arg("--src-cert-dir")
-        .arg(registry.certs_dir.join(registry.host()))
-        .arg(format!("docker://{reference}"))
-        .arg(format!("oci:{}:1", copy.display()));
-    run(&mut cmd);
+    skopeo_copy(
+        &registry,
+        &reference,
+        &format!("oci:{}:1", copy.display()),
+        &[],
+    );
 
     // And the engine pulls it from the registry and runs it.
     let pulled = if is_podman() {
@@ -298,19 +310,12 @@ fn several_architectures_push_as_one_index() {
     }
     // The arm64 image holds arm64 code: its bash is an AArch64 ELF.
     let copy = dir.path().join("arm64");
-    let mut cmd = Command::new("skopeo");
-    cmd.args([
-        "copy",
-        "--override-arch",
-        "arm64",
-        "--src-creds",
-        &format!("{USER}:{PASSWORD}"),
-    ])
-    .arg("--src-cert-dir")
-    .arg(registry.certs_dir.join(registry.host()))
-    .arg(format!("docker://{reference}"))
-    .arg(format!("dir:{}", copy.display()));
-    run(&mut cmd);
+    skopeo_copy(
+        &registry,
+        &reference,
+        &format!("dir:{}", copy.display()),
+        &["--override-arch", "arm64"],
+    );
     let manifest: serde_json::Value =
         serde_json::from_slice(&std::fs::read(copy.join("manifest.json")).expect("manifest"))
             .expect("json");

@@ -56,6 +56,23 @@ fn file_in_layout(layout: &Path, wanted: &str) -> Option<Vec<u8>> {
     None
 }
 
+/// `(element, relationship, related element)` of every relationship in `doc`.
+fn relations(doc: &Value) -> BTreeSet<(String, String, String)> {
+    doc["relationships"]
+        .as_array()
+        .expect("relationships")
+        .iter()
+        .map(|r| {
+            let s = |k: &str| r[k].as_str().expect("field").to_owned();
+            (
+                s("spdxElementId"),
+                s("relationshipType"),
+                s("relatedSpdxElement"),
+            )
+        })
+        .collect()
+}
+
 #[test]
 fn nginx_sbom_is_valid_spdx_and_matches_the_lock_and_the_image() {
     let dir = tempfile::tempdir().expect("tmp");
@@ -136,19 +153,7 @@ fn nginx_sbom_is_valid_spdx_and_matches_the_lock_and_the_image() {
 
     // Relationships: the image contains every package; nginx depends on libc6 through
     // its own Depends.
-    let relations: BTreeSet<(String, String, String)> = doc["relationships"]
-        .as_array()
-        .expect("relationships")
-        .iter()
-        .map(|r| {
-            let s = |k: &str| r[k].as_str().expect("field").to_owned();
-            (
-                s("spdxElementId"),
-                s("relationshipType"),
-                s("relatedSpdxElement"),
-            )
-        })
-        .collect();
+    let relations = relations(&doc);
     let id = |name: &str| debs[name]["SPDXID"].as_str().expect("id").to_owned();
     for name in locked.keys() {
         assert!(relations.contains(&("SPDXRef-Image".into(), "CONTAINS".into(), id(name))));
@@ -202,19 +207,7 @@ fn a_multi_arch_sbom_describes_the_index_and_each_image() {
     let packages = doc["packages"].as_array().expect("packages");
     assert_eq!(doc["documentDescribes"][0], "SPDXRef-Index");
     assert_eq!(packages[0]["versionInfo"], index["manifests"][0]["digest"]);
-    let relations: BTreeSet<(String, String, String)> = doc["relationships"]
-        .as_array()
-        .expect("relationships")
-        .iter()
-        .map(|r| {
-            let s = |k: &str| r[k].as_str().expect("field").to_owned();
-            (
-                s("spdxElementId"),
-                s("relationshipType"),
-                s("relatedSpdxElement"),
-            )
-        })
-        .collect();
+    let relations = relations(&doc);
     for arch in ["amd64", "arm64"] {
         let image = format!("SPDXRef-Image-{arch}");
         assert!(relations.contains(&("SPDXRef-Index".into(), "CONTAINS".into(), image.clone())));
