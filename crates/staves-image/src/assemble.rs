@@ -199,6 +199,8 @@ pub fn assemble<W: Write>(
     let mut alternatives: Vec<Alternative> = Vec::new();
     let mut shells: Vec<String> = Vec::new();
     let mut script_dirs: BTreeMap<String, Meta> = BTreeMap::new();
+    // `(directory, its replacement, link target as written)`, from base-files.
+    let mut migrations: Vec<(String, String, String)> = Vec::new();
     let mut links = Vec::new();
     let mut copies = Vec::new();
     for p in &opened {
@@ -210,6 +212,13 @@ pub fn assemble<W: Write>(
         shells.extend(effects.shells);
         links.extend(effects.links);
         copies.extend(effects.copies);
+        for (old, new) in effects.migrations {
+            if let Some(old) = image_path(&old)
+                && let Some(target) = image_path(&new)
+            {
+                migrations.push((old, target, new));
+            }
+        }
         for dir in effects.directories {
             let meta = dir_meta(&dir, &options.accounts, mtime);
             if let Ok(path) = normalize(std::path::Path::new(dir.path.trim_start_matches('/'))) {
@@ -227,6 +236,7 @@ pub fn assemble<W: Write>(
         features: &options.features,
         mtime,
         script_dirs: &script_dirs,
+        migrations: &migrations,
     };
     let debs: Vec<(&DebFile, Option<&std::path::Path>)> = opened
         .iter()
@@ -276,6 +286,14 @@ pub fn assemble<W: Write>(
     for (path, meta) in &script_dirs {
         layer.parents(path, mtime)?;
         layer.dir(path, *meta, None)?;
+    }
+    for (old, replacement, target) in &migrations {
+        if layer.get(old).is_none() {
+            layer.parents(replacement, mtime)?;
+            layer.dir(replacement, Meta::root(0o755, mtime), None)?;
+            layer.parents(old, mtime)?;
+            layer.symlink(old, target, Meta::root(0o777, mtime), None)?;
+        }
     }
     apply_links_and_copies(&mut layer, &links, &copies, mtime)?;
 
@@ -387,6 +405,8 @@ struct Rules<'a> {
     features: &'a Features,
     mtime: u64,
     script_dirs: &'a BTreeMap<String, Meta>,
+    /// Directories that become links: `(directory, replacement, link target)`.
+    migrations: &'a [(String, String, String)],
 }
 
 /// Streams one package's data archive into the layer.
@@ -438,7 +458,20 @@ fn add_package<W: Write>(
             continue;
         }
         let original = format!("/{norm}");
-        let path = merge_usr(&norm);
+        let mut path = merge_usr(&norm);
+        // A directory base-files turns into a link is not written; what lies below it goes
+        // where the link will point.
+        if let Some((old, replacement, _)) = rules
+            .migrations
+            .iter()
+            .find(|(old, _, _)| path == *old || path.starts_with(&format!("{old}/")))
+        {
+            if path == *old {
+                record.listed.push(original);
+                continue;
+            }
+            path = format!("{replacement}{}", &path[old.len()..]);
+        }
         let header = entry.header();
         let kind = header.entry_type();
         let meta = Meta {

@@ -6,6 +6,12 @@
 //! * `mkdir -p DIR…` and `install -d [-m MODE] [-o USER] [-g GROUP] DIR…`
 //! * `ln -s TARGET LINK` (symbolic links, e.g. enabling a default site)
 //! * `cp SOURCE DEST` of a file the image holds (made a hard link: same bytes, no copy)
+//! * base-files' own helpers, when the script defines them: `install_directory DIR MODE
+//!   GROUP`, `install_local_dir DIR`, `install_from_default FILE DEST` and
+//!   `migrate_directory OLD NEW` (a shipped directory replaced by a link, `/var/run` → `/run`)
+//!
+//! `$DPKG_ROOT` is the installation root, empty for a normal installation, and is read as
+//! such.
 //!
 //! Not reproduced: anything computed at run time (variables, loops), `adduser` calls for
 //! service accounts (declare them under `accounts`), debconf questions, service starts,
@@ -52,12 +58,30 @@ pub struct Effects {
     pub links: Vec<(String, String)>,
     /// Files copied: `(source, destination)`.
     pub copies: Vec<(String, String)>,
+    /// Shipped directories replaced by a symbolic link: `(directory, link target)`.
+    pub migrations: Vec<(String, String)>,
 }
+
+/// base-files' helper functions, recognised by name where the script defines them.
+const BASE_FILES_HELPERS: &[&str] = &[
+    "install_directory",
+    "install_local_dir",
+    "install_from_default",
+    "migrate_directory",
+];
 
 /// Reads the effects out of a `postinst`.
 pub fn postinst_effects(script: &str) -> Effects {
     let mut effects = Effects::default();
-    let joined = script.replace("\\\n", " ");
+    let joined = script
+        .replace("\\\n", " ")
+        .replace("${DPKG_ROOT}", "")
+        .replace("$DPKG_ROOT", "");
+    let helpers: Vec<&str> = BASE_FILES_HELPERS
+        .iter()
+        .copied()
+        .filter(|name| defines(&joined, name))
+        .collect();
     for line in joined.lines() {
         // Split on shell separators so `a && update-alternatives …` is seen.
         for command in line.split(['&', '|', ';']) {
@@ -119,11 +143,53 @@ pub fn postinst_effects(script: &str) -> Effects {
                         effects.directories.extend(dirs);
                     }
                 }
+                Some(name) if helpers.contains(&name) => base_files_helper(words, &mut effects),
                 _ => {}
             }
         }
     }
     effects
+}
+
+/// Whether `script` defines the shell function `name` (`name() {`).
+fn defines(script: &str, name: &str) -> bool {
+    script.lines().any(|line| {
+        line.trim_start()
+            .strip_prefix(name)
+            .is_some_and(|rest| rest.trim_start().starts_with("()"))
+    })
+}
+
+/// A call of one of base-files' helpers, as its definition in base-files 12 behaves.
+fn base_files_helper(words: &[String], effects: &mut Effects) {
+    let absolute = |p: &str| format!("/{}", p.trim_start_matches('/'));
+    match words {
+        [name, dir, mode, group] if name == "install_directory" => {
+            if let Ok(mode) = u32::from_str_radix(mode, 8) {
+                effects.directories.push(Directory {
+                    path: absolute(dir),
+                    mode,
+                    owner: Some("root".into()),
+                    group: Some(group.clone()),
+                });
+            }
+        }
+        [name, dir] if name == "install_local_dir" => effects.directories.push(Directory {
+            path: absolute(dir),
+            mode: 0o755,
+            owner: None,
+            group: None,
+        }),
+        [name, file, dest] if name == "install_from_default" && !file.contains('/') => {
+            effects
+                .copies
+                .push((format!("/usr/share/base-files/{file}"), absolute(dest)));
+        }
+        [name, old, new] if name == "migrate_directory" && new.starts_with('/') => {
+            effects.migrations.push((absolute(old), new.clone()));
+        }
+        _ => {}
+    }
 }
 
 fn parse_alternative(args: &[String]) -> Option<Alternative> {
@@ -233,6 +299,64 @@ fn split_words(command: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reads_base_files_helpers_where_the_script_defines_them() {
+        let script = r#"#!/bin/sh
+install_directory() {
+  if [ ! -d "$DPKG_ROOT/$1" ]; then
+    mkdir "$DPKG_ROOT/$1"
+  fi
+}
+migrate_directory() {
+  ln -s "$2" "$DPKG_ROOT$1"
+}
+install_from_default() {
+  cp -p "$DPKG_ROOT/usr/share/base-files/$1" "$DPKG_ROOT$2"
+}
+install_local_dir() {
+  mkdir -p "$DPKG_ROOT$1"
+}
+if [ "$1" = "configure" ] && [ "$2" = "" ]; then
+  install_from_default dot.profile   /root/.profile
+  install_directory var/mail 2775 mail
+  if [ ! -L "$DPKG_ROOT/var/spool/mail" ]; then
+    ln -s ../mail "$DPKG_ROOT/var/spool/mail"
+  fi
+  migrate_directory /var/run /run
+  install_local_dir /usr/local/bin
+  ln -sf share/man "$DPKG_ROOT/usr/local/man"
+fi
+"#;
+        let e = postinst_effects(script);
+        assert_eq!(e.migrations, [("/var/run".to_owned(), "/run".to_owned())]);
+        assert_eq!(
+            e.copies,
+            [(
+                "/usr/share/base-files/dot.profile".to_owned(),
+                "/root/.profile".to_owned()
+            )]
+        );
+        assert!(e.directories.contains(&Directory {
+            path: "/var/mail".into(),
+            mode: 0o2775,
+            owner: Some("root".into()),
+            group: Some("mail".into()),
+        }));
+        assert!(e.directories.iter().any(|d| d.path == "/usr/local/bin"));
+        assert!(
+            e.links
+                .contains(&("/var/spool/mail".into(), "../mail".into()))
+        );
+        assert!(
+            e.links
+                .contains(&("/usr/local/man".into(), "share/man".into()))
+        );
+
+        // The same words in a script that does not define the helper mean nothing.
+        let e = postinst_effects("migrate_directory /var/run /run\n");
+        assert!(e.migrations.is_empty());
+    }
 
     #[test]
     fn reads_alternatives_shells_and_directories() {

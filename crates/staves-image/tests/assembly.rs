@@ -80,6 +80,17 @@ fn write_deb(
     data: Vec<u8>,
     data_member: &str,
 ) -> PathBuf {
+    write_scripted_deb(dir, name, extra_control, data, data_member, None)
+}
+
+fn write_scripted_deb(
+    dir: &Path,
+    name: &str,
+    extra_control: &str,
+    data: Vec<u8>,
+    data_member: &str,
+    postinst: Option<&str>,
+) -> PathBuf {
     let control = format!(
         "Package: {name}\nVersion: 1.0\nArchitecture: all\nMaintainer: t <t@test.invalid>\nDescription: test\n{extra_control}"
     );
@@ -91,6 +102,15 @@ fn write_deb(
     control_tar
         .append_data(&mut h, "./control", control.as_bytes())
         .expect("control");
+    if let Some(script) = postinst {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(script.len() as u64);
+        h.set_mode(0o755);
+        h.set_mtime(1_700_000_000);
+        control_tar
+            .append_data(&mut h, "./postinst", script.as_bytes())
+            .expect("postinst");
+    }
     let control_tar = control_tar.into_inner().expect("tar");
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     gz.write_all(&control_tar).expect("gz");
@@ -427,5 +447,62 @@ fn generated_files_see_every_package_with_its_copyright() {
     assert_eq!(
         found.as_deref(),
         Some("licensed Some(\"Format: x\\n\")\nbare None\n")
+    );
+}
+
+#[test]
+fn base_files_helpers_move_var_run_and_install_defaults() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let postinst = r#"#!/bin/sh
+install_from_default() {
+  cp -p "$DPKG_ROOT/usr/share/base-files/$1" "$DPKG_ROOT$2"
+}
+migrate_directory() {
+  rmdir "$DPKG_ROOT$1"
+  ln -s "$2" "$DPKG_ROOT$1"
+}
+install_from_default dot.profile /root/.profile
+migrate_directory /var/run /run
+"#;
+    let base = write_scripted_deb(
+        dir.path(),
+        "base-files",
+        "",
+        data_tar(&[
+            E::Dir("./run/"),
+            E::Dir("./var/"),
+            E::Dir("./var/run/"),
+            E::Dir("./usr/share/base-files/"),
+            E::File("./usr/share/base-files/dot.profile", "PATH=/bin\n"),
+        ]),
+        "data.tar",
+        Some(postinst),
+    );
+    // Another package that (against policy) ships something under /var/run.
+    let daemon = write_deb(
+        dir.path(),
+        "daemon",
+        "",
+        data_tar(&[
+            E::Dir("./var/run/daemon/"),
+            E::File("./var/run/daemon/note", "x"),
+        ]),
+        "data.tar",
+    );
+    let layer = build(&[input("base-files", base), input("daemon", daemon)]).expect("builds");
+    let all = entries(&layer);
+    let find = |p: &str| all.iter().find(|(path, _, _)| path == p);
+    let var_run = find("var/run").expect("var/run");
+    assert_eq!(
+        (var_run.1, var_run.2.as_deref()),
+        (tar::EntryType::Symlink, Some("/run"))
+    );
+    assert!(find("run/daemon/note").is_some(), "moved under /run");
+    assert!(find("var/run/daemon/note").is_none());
+    let profile = find("root/.profile").expect("/root/.profile");
+    assert_eq!(
+        profile.1,
+        tar::EntryType::Link,
+        "a hard link to the default"
     );
 }
