@@ -52,6 +52,35 @@ pub struct AccountRequest {
     pub groups: Vec<String>,
 }
 
+/// A system account a package's `postinst` creates (`adduser --system`, `useradd -r`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SystemAccount {
+    /// User name.
+    pub name: String,
+    /// User id; the first free one from 100 to 999 when absent, as adduser picks it.
+    pub uid: Option<u32>,
+    /// Primary group.
+    pub group: SystemGroup,
+    /// Home directory; `/nonexistent` when absent.
+    pub home: Option<String>,
+    /// Shell; `/usr/sbin/nologin` when absent.
+    pub shell: Option<String>,
+    /// GECOS field.
+    pub gecos: Option<String>,
+}
+
+/// The primary group of a system account.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum SystemGroup {
+    /// `nogroup`, adduser's default for system users.
+    #[default]
+    Nogroup,
+    /// A group named like the user (`--group`), created when missing.
+    Own,
+    /// An existing group (`--ingroup`).
+    Named(String),
+}
+
 /// Why an account cannot be added.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AccountError {
@@ -209,16 +238,7 @@ impl Accounts {
 
     /// Adds a requested account (and its own group when needed).
     pub fn add(&mut self, request: &AccountRequest) -> Result<&User, AccountError> {
-        let valid = !request.name.is_empty()
-            && request.name.len() <= 32
-            && request
-                .name
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_-.".contains(&b))
-            && !request.name.starts_with('-');
-        if !valid {
-            return Err(AccountError::BadName(request.name.clone()));
-        }
+        check_name(&request.name)?;
         let uid = match request.uid {
             Some(uid) => uid,
             None => (1000..60000)
@@ -283,6 +303,90 @@ impl Accounts {
             .unwrap_or_else(|| unreachable!("just pushed")))
     }
 
+    /// Adds a system group, unless one of that name exists (adduser's behaviour); returns
+    /// its gid. Without `gid`, the first free one from 100 to 999.
+    pub fn add_system_group(&mut self, name: &str, gid: Option<u32>) -> Result<u32, AccountError> {
+        if let Some(group) = self.group(name) {
+            return Ok(group.gid);
+        }
+        check_name(name)?;
+        let gid = match gid {
+            Some(gid) if self.groups.iter().any(|g| g.gid == gid) => {
+                return Err(AccountError::Clash(name.to_owned()));
+            }
+            Some(gid) => gid,
+            None => (100..1000)
+                .find(|id| !self.groups.iter().any(|g| g.gid == *id))
+                .ok_or_else(|| AccountError::Clash(name.to_owned()))?,
+        };
+        self.groups.push(Group {
+            name: name.to_owned(),
+            gid,
+            members: Vec::new(),
+        });
+        Ok(gid)
+    }
+
+    /// Adds a system user as `adduser --system` would; a user of that name already present
+    /// (from base-passwd, the spec or an earlier package) is left as it is.
+    pub fn add_system_user(&mut self, account: &SystemAccount) -> Result<(), AccountError> {
+        if self.user(&account.name).is_some() {
+            return Ok(());
+        }
+        check_name(&account.name)?;
+        let uid = match account.uid {
+            Some(uid) if self.users.iter().any(|u| u.uid == uid) => {
+                return Err(AccountError::Clash(account.name.clone()));
+            }
+            Some(uid) => uid,
+            None => (100..1000)
+                .find(|id| !self.users.iter().any(|u| u.uid == *id))
+                .ok_or_else(|| AccountError::Clash(account.name.clone()))?,
+        };
+        let gid = match &account.group {
+            SystemGroup::Nogroup => {
+                self.group("nogroup")
+                    .ok_or_else(|| AccountError::NoGroup("nogroup".into()))?
+                    .gid
+            }
+            SystemGroup::Own => self.add_system_group(&account.name, None)?,
+            SystemGroup::Named(group) => {
+                self.group(group)
+                    .ok_or_else(|| AccountError::NoGroup(group.clone()))?
+                    .gid
+            }
+        };
+        self.users.push(User {
+            name: account.name.clone(),
+            uid,
+            gid,
+            gecos: account.gecos.clone().unwrap_or_default(),
+            home: account
+                .home
+                .clone()
+                .unwrap_or_else(|| "/nonexistent".into()),
+            shell: account
+                .shell
+                .clone()
+                .unwrap_or_else(|| "/usr/sbin/nologin".into()),
+        });
+        Ok(())
+    }
+
+    /// Adds `user` to the supplementary members of `group`, when both exist and the group
+    /// is not already the user's primary one.
+    pub fn add_member(&mut self, user: &str, group: &str) {
+        let Some(primary) = self.user(user).map(|u| u.gid) else {
+            return;
+        };
+        if let Some(group) = self.groups.iter_mut().find(|g| g.name == group)
+            && group.gid != primary
+            && !group.members.iter().any(|m| m == user)
+        {
+            group.members.push(user.to_owned());
+        }
+    }
+
     /// `/etc/passwd`.
     pub fn passwd(&self) -> String {
         self.users
@@ -322,9 +426,63 @@ impl Accounts {
     }
 }
 
+/// Login names as adduser accepts them by default.
+fn check_name(name: &str) -> Result<(), AccountError> {
+    let valid = !name.is_empty()
+        && name.len() <= 32
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_-.".contains(&b))
+        && !name.starts_with('-');
+    if valid {
+        Ok(())
+    } else {
+        Err(AccountError::BadName(name.to_owned()))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn system_accounts_take_the_first_free_ids_from_100() {
+        let mut a = Accounts::debian_base();
+        a.add_system_user(&SystemAccount {
+            name: "sshd".into(),
+            home: Some("/run/sshd".into()),
+            ..SystemAccount::default()
+        })
+        .expect("sshd");
+        a.add_system_user(&SystemAccount {
+            name: "postgres".into(),
+            group: SystemGroup::Own,
+            shell: Some("/bin/bash".into()),
+            ..SystemAccount::default()
+        })
+        .expect("postgres");
+        let passwd = a.passwd();
+        assert!(
+            passwd.contains("sshd:x:100:65534::/run/sshd:/usr/sbin/nologin\n"),
+            "{passwd}"
+        );
+        assert!(
+            passwd.contains("postgres:x:101:101::/nonexistent:/bin/bash\n"),
+            "{passwd}"
+        );
+        assert!(a.group_file().contains("postgres:x:101:\n"));
+        // Asking again changes nothing; membership needs both sides.
+        a.add_system_user(&SystemAccount {
+            name: "sshd".into(),
+            uid: Some(500),
+            ..SystemAccount::default()
+        })
+        .expect("again");
+        assert_eq!(a.user("sshd").map(|u| u.uid), Some(100));
+        a.add_member("postgres", "ssl-cert");
+        a.add_member("postgres", "adm");
+        assert!(a.group_file().contains("adm:x:4:postgres\n"));
+    }
 
     #[test]
     fn base_accounts_and_requests() {

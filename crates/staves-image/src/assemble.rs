@@ -17,7 +17,7 @@ use crate::features::Features;
 use crate::layer::{Kind, Layer, Meta};
 use crate::paths::{MERGED_DIRS, merge_usr, normalize, symlink_stays_inside};
 use crate::prefetch::Prefetch;
-use crate::scripts::{Alternative, Directory, postinst_effects};
+use crate::scripts::{AccountChange, Alternative, Directory, postinst_effects};
 
 /// A package to install: its identity and its verified `.deb`.
 #[derive(Debug, Clone)]
@@ -203,11 +203,21 @@ pub fn assemble<W: Write>(
     let mut migrations: Vec<(String, String, String)> = Vec::new();
     let mut links = Vec::new();
     let mut copies = Vec::new();
+    // Accounts packages create join those of base-passwd and the spec, in install order.
+    let mut accounts = options.accounts.clone();
     for p in &opened {
         let Some(script) = &p.deb.control.postinst else {
             continue;
         };
-        let effects = postinst_effects(script);
+        let mut effects = postinst_effects(script);
+        for change in std::mem::take(&mut effects.accounts) {
+            apply_account_change(&mut accounts, change, &mut effects.directories).map_err(|e| {
+                ImageError::ScriptAccount {
+                    package: p.input.name.clone(),
+                    message: e.to_string(),
+                }
+            })?;
+        }
         alternatives.extend(effects.alternatives);
         shells.extend(effects.shells);
         links.extend(effects.links);
@@ -220,11 +230,27 @@ pub fn assemble<W: Write>(
             }
         }
         for dir in effects.directories {
-            let meta = dir_meta(&dir, &options.accounts, mtime);
+            let meta = dir_meta(&dir, &accounts, mtime);
             if let Ok(path) = normalize(std::path::Path::new(dir.path.trim_start_matches('/'))) {
                 script_dirs.insert(merge_usr(&path), meta);
             }
         }
+    }
+    // What scripts place below a directory that becomes a link goes below its target.
+    let script_dirs: BTreeMap<String, Meta> = script_dirs
+        .into_iter()
+        .filter(|(path, _)| !migrations.iter().any(|(old, _, _)| old == path))
+        .map(|(path, meta)| (relocate(&path, &migrations), meta))
+        .collect();
+    let relocate_absolute = |p: &str| match image_path(p) {
+        Some(path) => format!("/{}", relocate(&path, &migrations)),
+        None => p.to_owned(),
+    };
+    for (link, _) in &mut links {
+        *link = relocate_absolute(link);
+    }
+    for (_, dest) in &mut copies {
+        *dest = relocate_absolute(dest);
     }
 
     let mut layer = Layer::new(out);
@@ -316,7 +342,7 @@ pub fn assemble<W: Write>(
     }
 
     // Accounts and shells.
-    let accounts = &options.accounts;
+    let accounts = &accounts;
     layer.text("etc/passwd", 0o644, mtime, &accounts.passwd())?;
     layer.text("etc/group", 0o644, mtime, &accounts.group_file())?;
     layer.text("etc/shadow", 0o640, mtime, &accounts.shadow())?;
@@ -379,6 +405,56 @@ pub fn assemble<W: Write>(
         packages: facts,
     };
     Ok((layer.finish()?, summary))
+}
+
+/// `path` (a layer path) moved below the target of a migrated directory it lies in.
+fn relocate(path: &str, migrations: &[(String, String, String)]) -> String {
+    for (old, replacement, _) in migrations {
+        if let Some(rest) = path.strip_prefix(old.as_str())
+            && rest.starts_with('/')
+        {
+            return format!("{replacement}{rest}");
+        }
+    }
+    path.to_owned()
+}
+
+/// Applies one account change of a script; a created home becomes a directory effect.
+fn apply_account_change(
+    accounts: &mut Accounts,
+    change: AccountChange,
+    directories: &mut Vec<Directory>,
+) -> Result<(), crate::accounts::AccountError> {
+    match change {
+        AccountChange::User {
+            account,
+            create_home,
+        } => {
+            let existed = accounts.user(&account.name).is_some();
+            accounts.add_system_user(&account)?;
+            if create_home
+                && !existed
+                && let Some(user) = accounts.user(&account.name)
+            {
+                let group = accounts
+                    .groups
+                    .iter()
+                    .find(|g| g.gid == user.gid)
+                    .map(|g| g.name.clone());
+                directories.push(Directory {
+                    path: user.home.clone(),
+                    mode: 0o755,
+                    owner: Some(user.name.clone()),
+                    group,
+                });
+            }
+        }
+        AccountChange::Group(name, gid) => {
+            accounts.add_system_group(&name, gid)?;
+        }
+        AccountChange::Member(user, group) => accounts.add_member(&user, &group),
+    }
+    Ok(())
 }
 
 fn dir_meta(dir: &Directory, accounts: &Accounts, mtime: u64) -> Meta {
@@ -461,17 +537,11 @@ fn add_package<W: Write>(
         let mut path = merge_usr(&norm);
         // A directory base-files turns into a link is not written; what lies below it goes
         // where the link will point.
-        if let Some((old, replacement, _)) = rules
-            .migrations
-            .iter()
-            .find(|(old, _, _)| path == *old || path.starts_with(&format!("{old}/")))
-        {
-            if path == *old {
-                record.listed.push(original);
-                continue;
-            }
-            path = format!("{replacement}{}", &path[old.len()..]);
+        if rules.migrations.iter().any(|(old, _, _)| path == *old) {
+            record.listed.push(original);
+            continue;
         }
+        path = relocate(&path, rules.migrations);
         let header = entry.header();
         let kind = header.entry_type();
         let meta = Meta {

@@ -10,12 +10,17 @@
 //!   GROUP`, `install_local_dir DIR`, `install_from_default FILE DEST` and
 //!   `migrate_directory OLD NEW` (a shipped directory replaced by a link, `/var/run` → `/run`)
 //!
-//! `$DPKG_ROOT` is the installation root, empty for a normal installation, and is read as
-//! such.
+//! * `adduser --system …`, `addgroup --system …`, `adduser USER GROUP`, `useradd -r …` and
+//!   `groupadd -r …`: system accounts, ids allocated as adduser does (first free from 100)
 //!
-//! Not reproduced: anything computed at run time (variables, loops), `adduser` calls for
-//! service accounts (declare them under `accounts`), debconf questions, service starts,
-//! trigger processing and `ldconfig` (libraries in standard paths load without a cache).
+//! `$DPKG_ROOT` is the installation root, empty for a normal installation, and is read as
+//! such. Upper-case variables assigned a literal at the top level (`USER=redis`) are
+//! substituted; `$quiet`, the usual spelling of an optional `--quiet`, is dropped.
+//!
+//! Conditions are not evaluated: every literal command counts as run. Not reproduced:
+//! anything computed at run time (other variables, loops), debconf questions, service
+//! starts, trigger processing and `ldconfig` (libraries in standard paths load without a
+//! cache).
 
 /// An alternative registered by a package.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,7 +65,27 @@ pub struct Effects {
     pub copies: Vec<(String, String)>,
     /// Shipped directories replaced by a symbolic link: `(directory, link target)`.
     pub migrations: Vec<(String, String)>,
+    /// Accounts created, in script order.
+    pub accounts: Vec<AccountChange>,
 }
+
+/// An account a script creates or changes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AccountChange {
+    /// A system user; its home directory is created unless `--no-create-home`.
+    User {
+        /// The account.
+        account: SystemAccount,
+        /// Whether the home directory is created.
+        create_home: bool,
+    },
+    /// A system group, with a fixed gid when given.
+    Group(String, Option<u32>),
+    /// A user added to a group's members.
+    Member(String, String),
+}
+
+use crate::accounts::{SystemAccount, SystemGroup};
 
 /// base-files' helper functions, recognised by name where the script defines them.
 const BASE_FILES_HELPERS: &[&str] = &[
@@ -73,10 +98,12 @@ const BASE_FILES_HELPERS: &[&str] = &[
 /// Reads the effects out of a `postinst`.
 pub fn postinst_effects(script: &str) -> Effects {
     let mut effects = Effects::default();
-    let joined = script
-        .replace("\\\n", " ")
-        .replace("${DPKG_ROOT}", "")
-        .replace("$DPKG_ROOT", "");
+    let joined = substitute_constants(
+        &script
+            .replace("\\\n", " ")
+            .replace("${DPKG_ROOT}", "")
+            .replace("$DPKG_ROOT", ""),
+    );
     let helpers: Vec<&str> = BASE_FILES_HELPERS
         .iter()
         .copied()
@@ -93,6 +120,20 @@ pub fn postinst_effects(script: &str) -> Effects {
                 continue;
             };
             let words = &words[pos..];
+            let account_command = matches!(
+                words.first().map(String::as_str),
+                Some("adduser" | "addgroup" | "useradd" | "groupadd")
+            );
+            let words: Vec<String> = if account_command {
+                words
+                    .iter()
+                    .filter(|w| !matches!(w.as_str(), "$quiet" | "${quiet}"))
+                    .cloned()
+                    .collect()
+            } else {
+                words.to_vec()
+            };
+            let words = words.as_slice();
             if words.iter().any(|w| w.contains('$') || w.contains('`')) {
                 continue;
             }
@@ -144,11 +185,160 @@ pub fn postinst_effects(script: &str) -> Effects {
                     }
                 }
                 Some(name) if helpers.contains(&name) => base_files_helper(words, &mut effects),
+                Some("adduser" | "useradd") => {
+                    effects.accounts.extend(parse_adduser(words));
+                }
+                Some("addgroup" | "groupadd") => {
+                    effects.accounts.extend(parse_addgroup(words));
+                }
                 _ => {}
             }
         }
     }
     effects
+}
+
+/// Substitutes upper-case variables that the script assigns a literal once, at the start of
+/// a line (`USER=redis`, `DIR="/var/lib/x"`); anything assigned twice or computed is left.
+fn substitute_constants(script: &str) -> String {
+    let mut values: Vec<(String, Option<String>)> = Vec::new();
+    for line in script.lines() {
+        let line = line.trim();
+        let Some((name, value)) = line.split_once('=') else {
+            continue;
+        };
+        if name.is_empty()
+            || !name
+                .bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+            || name.as_bytes()[0].is_ascii_digit()
+        {
+            continue;
+        }
+        let value = value.trim();
+        let literal = match split_words(value).as_slice() {
+            [one] if !one.contains(['$', '`']) && !value.contains(['$', '`', ';', '(']) => {
+                Some(one.clone())
+            }
+            _ => None,
+        };
+        match values.iter_mut().find(|(n, _)| n == name) {
+            Some(entry) => entry.1 = None,
+            None => values.push((name.to_owned(), literal)),
+        }
+    }
+    let mut out = script.to_owned();
+    for (name, value) in values {
+        if let Some(value) = value {
+            out = out
+                .replace(&format!("${{{name}}}"), &value)
+                .replace(&format!("\"${name}\""), &value);
+            // A bare `$NAME` only where the name ends there.
+            let bare = format!("${name}");
+            let mut result = String::with_capacity(out.len());
+            let mut rest = out.as_str();
+            while let Some(at) = rest.find(&bare) {
+                let after = &rest[at + bare.len()..];
+                result.push_str(&rest[..at]);
+                if after
+                    .chars()
+                    .next()
+                    .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+                {
+                    result.push_str(&bare);
+                } else {
+                    result.push_str(&value);
+                }
+                rest = after;
+            }
+            result.push_str(rest);
+            out = result;
+        }
+    }
+    out
+}
+
+/// `adduser --system [options] NAME`, `adduser USER GROUP`, `useradd -r [options] NAME`.
+fn parse_adduser(words: &[String]) -> Option<AccountChange> {
+    let useradd = words[0] == "useradd";
+    let mut system = false;
+    let mut account = SystemAccount::default();
+    let mut create_home = !useradd;
+    let mut positional = Vec::new();
+    let mut i = 1;
+    while i < words.len() {
+        let w = words[i].as_str();
+        let mut value = || {
+            i += 1;
+            words.get(i).cloned()
+        };
+        match w {
+            "--system" | "-r" => system = true,
+            "--group" | "-U" | "--user-group" => account.group = SystemGroup::Own,
+            "--ingroup" | "-g" | "--gid" => account.group = SystemGroup::Named(value()?),
+            "--home" | "--home-dir" | "-d" => account.home = Some(value()?),
+            "--shell" | "-s" => account.shell = Some(value()?),
+            "--gecos" | "--comment" | "-c" => account.gecos = Some(value()?),
+            "--uid" | "-u" => account.uid = Some(value()?.parse().ok()?),
+            "--no-create-home" | "-M" | "--no-create-home-dir" => create_home = false,
+            "--create-home" | "-m" => create_home = true,
+            "--quiet"
+            | "-q"
+            | "--disabled-password"
+            | "--disabled-login"
+            | "--force-badname"
+            | "--allow-bad-names"
+            | "--no-log-init"
+            | "-l" => {}
+            _ if w.starts_with('-') => return None, // an option not modelled
+            _ => positional.push(w.to_owned()),
+        }
+        i += 1;
+    }
+    if useradd && account.group == SystemGroup::Nogroup {
+        // useradd's default on Debian (USERGROUPS_ENAB yes): a group named like the user.
+        account.group = SystemGroup::Own;
+    }
+    match positional.as_slice() {
+        [name] if system => {
+            account.name = name.clone();
+            let home = account.home.as_deref().unwrap_or("/nonexistent");
+            create_home &= home != "/nonexistent" && home.starts_with('/');
+            Some(AccountChange::User {
+                account,
+                create_home,
+            })
+        }
+        [user, group] if !system && !useradd => {
+            Some(AccountChange::Member(user.clone(), group.clone()))
+        }
+        _ => None,
+    }
+}
+
+/// `addgroup --system [--gid N] NAME`, `groupadd -r [-g N] NAME`.
+fn parse_addgroup(words: &[String]) -> Option<AccountChange> {
+    let mut system = false;
+    let mut gid = None;
+    let mut positional = Vec::new();
+    let mut i = 1;
+    while i < words.len() {
+        match words[i].as_str() {
+            "--system" | "-r" => system = true,
+            "--gid" | "-g" => {
+                i += 1;
+                gid = Some(words.get(i)?.parse().ok()?);
+            }
+            "--quiet" | "-q" | "-f" | "--force" => {}
+            w if w.starts_with('-') => return None,
+            w => positional.push(w.to_owned()),
+        }
+        i += 1;
+    }
+    match positional.as_slice() {
+        [name] if system => Some(AccountChange::Group(name.clone(), gid)),
+        _ => None,
+    }
 }
 
 /// Whether `script` defines the shell function `name` (`name() {`).
@@ -299,6 +489,62 @@ fn split_words(command: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reads_system_accounts_as_adduser_and_useradd_create_them() {
+        let script = r#"#!/bin/sh
+USER="redis"
+[ "$DPKG_MAINTSCRIPT_PACKAGE" ] && quiet="--quiet"
+if ! getent passwd postgres > /dev/null; then
+    adduser --system $quiet --home /var/lib/postgresql --no-create-home         --shell /bin/bash --group --gecos "PostgreSQL administrator" postgres
+fi
+addgroup --system $quiet postgres
+adduser $quiet postgres ssl-cert
+adduser --quiet --system --no-create-home --home /run/sshd --shell /usr/sbin/nologin sshd
+adduser     --system     --home /var/lib/redis     --quiet     --group     ${USER} || true
+useradd -r -d /var/lib/app -s /bin/false app
+adduser --system --some-new-option odd
+"#;
+        let e = postinst_effects(script);
+        let users: Vec<(&str, &SystemGroup, Option<&str>, bool)> = e
+            .accounts
+            .iter()
+            .filter_map(|c| match c {
+                AccountChange::User {
+                    account,
+                    create_home,
+                } => Some((
+                    account.name.as_str(),
+                    &account.group,
+                    account.home.as_deref(),
+                    *create_home,
+                )),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            users,
+            [
+                (
+                    "postgres",
+                    &SystemGroup::Own,
+                    Some("/var/lib/postgresql"),
+                    false
+                ),
+                ("sshd", &SystemGroup::Nogroup, Some("/run/sshd"), false),
+                ("redis", &SystemGroup::Own, Some("/var/lib/redis"), true),
+                ("app", &SystemGroup::Own, Some("/var/lib/app"), false),
+            ]
+        );
+        assert!(
+            e.accounts
+                .contains(&AccountChange::Group("postgres".into(), None))
+        );
+        assert!(
+            e.accounts
+                .contains(&AccountChange::Member("postgres".into(), "ssl-cert".into()))
+        );
+    }
 
     #[test]
     fn reads_base_files_helpers_where_the_script_defines_them() {
