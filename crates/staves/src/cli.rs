@@ -29,7 +29,8 @@ pub struct GlobalArgs {
     /// Cache directory (default: $XDG_CACHE_HOME/staves).
     #[arg(long, global = true, env = "STAVES_CACHE")]
     pub cache: Option<PathBuf>,
-    /// Target architecture (default: the spec's `arch`, else the host's).
+    /// Target architecture: one of the spec's `archs`, or instead of its `arch` (default:
+    /// every one of `archs`, else `arch`, else the host's).
     #[arg(long, global = true)]
     pub arch: Option<String>,
     /// Fetch every release file again (unchanged indices are still reused).
@@ -53,7 +54,7 @@ pub enum Command {
     /// Resolve and write `staves.lock` next to the spec.
     Lock,
     /// Build the image: `--output image.tar` (docker-archive), `--output DIR` (OCI layout),
-    /// or `--load` into the local Docker or podman.
+    /// `--load` into the local Docker or podman, `--push REF` to a registry.
     Build(BuildArgs),
     /// Push an OCI image layout (what `build --output DIR` writes) to a registry.
     Push(PushCommandArgs),
