@@ -646,6 +646,9 @@ fn add_package<W: Write>(
         record.listed.push(original);
         record.kept.insert(norm);
     }
+    // Read past tar's end marker to the end of the stream: a decoder checks its checksum
+    // (zstd's, of a kept copy) only there.
+    std::io::copy(&mut archive.into_inner(), &mut std::io::sink()).map_err(read_err)?;
     Ok((record, filtered, copyright))
 }
 

@@ -27,6 +27,7 @@ pub use assemble::{
     ExtraPath, GeneratedFile, Options, PackageFacts, PackageInput, Summary, assemble,
 };
 pub use features::Features;
+pub use prefetch::unpacked_copy_is_intact;
 
 use std::path::PathBuf;
 

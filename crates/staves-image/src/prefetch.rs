@@ -155,6 +155,17 @@ fn send_chunks(
     }
 }
 
+/// Whether the kept zstd copy at `path` decodes whole, its content checksum included. A
+/// build that fails after reading such copies asks this to find and drop damaged ones.
+pub fn unpacked_copy_is_intact(path: &Path) -> bool {
+    let Ok(file) = std::fs::File::open(path) else {
+        return true; // nothing kept, nothing damaged
+    };
+    zstd::stream::read::Decoder::new(file)
+        .and_then(|mut decoder| io::copy(&mut decoder, &mut io::sink()))
+        .is_ok()
+}
+
 /// Reads the chunks of one package's data archive.
 pub struct ChunkReader {
     rx: Chunks,

@@ -712,4 +712,40 @@ fn builds_an_image_and_resumes_a_cut_download() {
         std::fs::read(&image).expect("read"),
         std::fs::read(tmp.path().join("again.tar")).expect("read")
     );
+
+    // A damaged decoded copy in the cache is found, dropped, and the build done again from
+    // the verified .debs, to the same bytes.
+    let copies: Vec<PathBuf> = walk(&cache.join("unpacked"))
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "zst"))
+        .collect();
+    assert!(!copies.is_empty(), "warm builds keep decoded copies");
+    for copy in &copies {
+        let mut bytes = std::fs::read(copy).expect("copy");
+        let middle = bytes.len() / 2;
+        bytes[middle] ^= 0xff;
+        std::fs::write(copy, bytes).expect("damage");
+    }
+    let repaired = staves(
+        &[
+            "build",
+            "--locked",
+            "--offline",
+            "-f",
+            spec_arg,
+            "-o",
+            tmp.path().join("repaired.tar").to_str().expect("utf8"),
+        ],
+        &cache,
+    );
+    assert!(repaired.status.success(), "{}", stderr(&repaired));
+    assert!(
+        stderr(&repaired).contains("were damaged and were removed"),
+        "{}",
+        stderr(&repaired)
+    );
+    assert_eq!(
+        std::fs::read(&image).expect("read"),
+        std::fs::read(tmp.path().join("repaired.tar")).expect("read")
+    );
 }

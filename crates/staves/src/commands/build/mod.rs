@@ -211,9 +211,37 @@ fn build_arch(
         crate::cli::Compression::Zstd => staves_oci::LayerCompression::Zstd,
     };
     let mut summary = None;
-    let layer = layout.put_layer(compression, threads, |out| {
-        staves_image::assemble(&packages, &options, out).map(|(_, s)| summary = Some(s))
-    })??;
+    let mut write_layer = || {
+        layout.put_layer(compression, threads, |out| {
+            staves_image::assemble(&packages, &options, out).map(|(_, s)| summary = Some(s))
+        })
+    };
+    let layer = match write_layer()? {
+        Ok(layer) => layer,
+        Err(error) => {
+            // The kept decoded copies come from verified .debs but live in a cache that can
+            // be damaged; drop the damaged ones and build once more from the .debs.
+            let damaged: Vec<&PathBuf> = packages
+                .iter()
+                .filter_map(|p| p.unpacked.as_ref())
+                .filter(|copy| !staves_image::unpacked_copy_is_intact(copy))
+                .collect();
+            if damaged.is_empty() {
+                return Err(error.into());
+            }
+            for copy in &damaged {
+                std::fs::remove_file(copy)?;
+            }
+            status(
+                "Rebuilding",
+                &format!(
+                    "{} cached decoded package(s) were damaged and were removed",
+                    damaged.len()
+                ),
+            );
+            write_layer()??
+        }
+    };
     let summary = summary.unwrap_or_default();
 
     let mut annotations = spec.annotations.clone();
