@@ -154,6 +154,8 @@ const GENERATED: &[&str] = &[
     "etc/gshadow",
     "etc/shells",
     "var/lib/dpkg/status",
+    "var/lib/dpkg/available",
+    "var/lib/dpkg/info/format",
 ];
 
 struct Opened {
@@ -323,7 +325,14 @@ pub fn assemble<W: Write>(
     }
     apply_links_and_copies(&mut layer, &links, &copies, mtime)?;
 
-    // The dpkg database.
+    // The dpkg database, in the layout dpkg itself would leave (info format 1 names
+    // `Multi-Arch: same` packages' files `name:arch`), so dpkg and apt work in derived images.
+    layer.parents("var/lib/dpkg/info/format", mtime)?;
+    layer.text("var/lib/dpkg/info/format", 0o644, mtime, "1\n")?;
+    for dir in ["var/lib/dpkg/updates", "var/lib/dpkg/triggers"] {
+        layer.dir(dir, Meta::root(0o755, mtime), None)?;
+    }
+    layer.text("var/lib/dpkg/available", 0o644, mtime, "")?;
     layer.text(
         "var/lib/dpkg/status",
         0o644,
@@ -497,6 +506,14 @@ fn add_package<W: Write>(
     let p = &opened[index];
     let name = &p.input.name;
     let copyright_path = format!("usr/share/doc/{name}/copyright");
+    let conffiles = p
+        .deb
+        .control
+        .conffiles
+        .as_deref()
+        .map(dpkg::conffile_paths)
+        .unwrap_or_default();
+    let mut conffile_sums: Vec<(String, String)> = Vec::new();
     let mut copyright = None;
     let read_err = |source| ImageError::Read {
         package: name.clone(),
@@ -640,7 +657,17 @@ fn add_package<W: Write>(
                 layer.file(&path, meta, size, pem.as_slice(), Some(index))?;
                 certificates.insert(path.clone(), pem);
             } else {
-                layer.file(&path, meta, size, &mut entry, Some(index))?;
+                if conffiles.contains(&original) {
+                    let mut hashing = Md5Reader {
+                        inner: &mut entry,
+                        hasher: <md5::Md5 as md5::Digest>::new(),
+                    };
+                    layer.file(&path, meta, size, &mut hashing, Some(index))?;
+                    let md5 = hex::encode(md5::Digest::finalize(hashing.hasher));
+                    conffile_sums.push((original.clone(), md5));
+                } else {
+                    layer.file(&path, meta, size, &mut entry, Some(index))?;
+                }
             }
         }
         record.listed.push(original);
@@ -649,7 +676,24 @@ fn add_package<W: Write>(
     // Read past tar's end marker to the end of the stream: a decoder checks its checksum
     // (zstd's, of a kept copy) only there.
     std::io::copy(&mut archive.into_inner(), &mut std::io::sink()).map_err(read_err)?;
+    // In the order `conffiles` lists them, as dpkg writes them.
+    conffile_sums.sort_by_key(|(path, _)| conffiles.iter().position(|c| c == path));
+    record.conffile_sums = conffile_sums;
     Ok((record, filtered, copyright))
+}
+
+/// MD5s what passes through (dpkg keeps conffiles' MD5s in its status file).
+struct Md5Reader<R> {
+    inner: R,
+    hasher: md5::Md5,
+}
+
+impl<R: std::io::Read> std::io::Read for Md5Reader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        md5::Digest::update(&mut self.hasher, &buf[..n]);
+        Ok(n)
+    }
 }
 
 /// Decides what happens when `path` is already in the layer: `Ok(true)` to write it again

@@ -18,24 +18,53 @@ pub struct Installed {
     pub md5sums: Option<String>,
     /// `conffiles` as shipped.
     pub conffiles: Option<String>,
+    /// `(path, md5)` of each conffile the image holds, in the order `conffiles` lists them.
+    pub conffile_sums: Vec<(String, String)>,
 }
 
-/// `var/lib/dpkg/status`: every package's paragraph, marked installed.
+/// The paths a `conffiles` member lists (lines may carry flags before the path).
+pub fn conffile_paths(conffiles: &str) -> Vec<String> {
+    conffiles
+        .lines()
+        .filter_map(|line| line.split_whitespace().last())
+        .filter(|path| path.starts_with('/'))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// `var/lib/dpkg/status`: every package's paragraph, marked installed, with its conffiles
+/// and their checksums (before `Description`, where dpkg puts them) so dpkg can tell later
+/// whether an administrator changed one.
 pub fn status(packages: &[Installed]) -> String {
     let mut out = String::new();
     for p in packages {
-        let mut inserted = false;
+        let mut status_written = false;
+        let mut conffiles_written = p.conffile_sums.is_empty();
         for line in p.control.trim_end().lines() {
+            if !conffiles_written && line.starts_with("Description:") {
+                push_conffiles(&mut out, &p.conffile_sums);
+                conffiles_written = true;
+            }
             out.push_str(line);
             out.push('\n');
-            if !inserted && line.starts_with("Package:") {
+            if !status_written && line.starts_with("Package:") {
                 out.push_str("Status: install ok installed\n");
-                inserted = true;
+                status_written = true;
             }
+        }
+        if !conffiles_written {
+            push_conffiles(&mut out, &p.conffile_sums);
         }
         out.push('\n');
     }
     out
+}
+
+fn push_conffiles(out: &mut String, sums: &[(String, String)]) {
+    out.push_str("Conffiles:\n");
+    for (path, md5) in sums {
+        out.push_str(&format!(" {path} {md5}\n"));
+    }
 }
 
 /// `info/<name>.list`.

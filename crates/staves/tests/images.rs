@@ -332,6 +332,31 @@ fn oci_layout_passes_skopeo_and_umoci_and_dpkg_sees_every_package() {
             .contains("www-data:x:33:33:")
     );
 
+    // dpkg itself finds its database whole: every kept file matches its md5sums, every
+    // conffile its recorded checksum, no package half-installed; a changed conffile shows.
+    let verify = |what: &str| {
+        let mut cmd = Command::new("dpkg");
+        cmd.arg(format!("--root={}", rootfs.display())).arg(what);
+        cmd.output().expect("dpkg")
+    };
+    for what in ["--verify", "--audit"] {
+        let out = verify(what);
+        assert!(out.status.success(), "dpkg {what}: {}", stderr(&out));
+        assert_eq!(
+            (stdout(&out).as_str(), stderr(&out).as_str()),
+            ("", ""),
+            "dpkg {what}"
+        );
+    }
+    let bashrc = rootfs.join("etc/bash.bashrc");
+    let mut text = std::fs::read_to_string(&bashrc).expect("bash.bashrc");
+    text.push_str("# changed\n");
+    std::fs::write(&bashrc, text).expect("write");
+    assert_eq!(
+        stdout(&verify("--verify")),
+        "??5?????? c /etc/bash.bashrc\n"
+    );
+
     let query = run(Command::new("dpkg-query")
         .arg(format!(
             "--admindir={}",
