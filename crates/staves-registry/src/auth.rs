@@ -67,12 +67,17 @@ impl Session {
         }
         let response = match &self.credentials {
             Some(Credentials::IdentityToken(token)) => {
-                let mut form = query.clone();
-                form.extend([
+                // The OAuth2 form takes the scopes as one space-separated value.
+                let scope = scopes.join(" ");
+                let mut form = vec![
                     ("grant_type", "refresh_token"),
                     ("refresh_token", token.as_str()),
                     ("client_id", "staves"),
-                ]);
+                    ("scope", scope.as_str()),
+                ];
+                if let Some(service) = service {
+                    form.push(("service", service));
+                }
                 self.agent.post(realm).send_form(form)
             }
             credentials => {

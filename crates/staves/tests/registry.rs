@@ -372,6 +372,21 @@ fn bearer_tokens_from_the_registrys_token_server_are_used() {
     let refused = push_bash(&registry, &reference, dir.path(), &[], &[]);
     assert!(!refused.status.success());
     assert!(stderr(&refused).contains("refused the credentials of user `alice`"));
+
+    // docker's `identitytoken`: exchanged through the OAuth2 refresh-token grant.
+    let oauth = dir.path().join("oauth");
+    registry.write_identity_token_config(&oauth, support::registry::REFRESH_TOKEN);
+    let reference = format!("{}/team/bash:oauth", registry.host());
+    let out = push_bash(&registry, &reference, &oauth, &[], &[]);
+    assert_eq!(remote_digest(&registry, &reference), pushed_digest(&out));
+    registry.write_identity_token_config(&oauth, "revoked-token");
+    let refused = push_bash(&registry, &reference, &oauth, &[], &[]);
+    assert!(!refused.status.success());
+    assert!(
+        stderr(&refused).contains("refused the credentials of an identity token"),
+        "{}",
+        stderr(&refused)
+    );
 }
 
 #[test]

@@ -12,6 +12,8 @@ use super::run;
 
 pub const USER: &str = "alice";
 pub const PASSWORD: &str = "s3cret-pass";
+/// The refresh token the test token server accepts for `identitytoken` credentials.
+pub const REFRESH_TOKEN: &str = "staves-refresh-token";
 
 /// How clients authenticate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -138,6 +140,16 @@ impl Registry {
         format!("127.0.0.1:{}", self.port)
     }
 
+    /// Writes a docker config.json with an `identitytoken` for this registry into `dir`.
+    pub fn write_identity_token_config(&self, dir: &Path, token: &str) {
+        std::fs::create_dir_all(dir).expect("dir");
+        let json = format!(
+            "{{\"auths\":{{\"{}\":{{\"identitytoken\":\"{token}\"}}}}}}",
+            self.host()
+        );
+        std::fs::write(dir.join("config.json"), json).expect("config.json");
+    }
+
     /// Writes a docker config.json with inline credentials into `dir`.
     pub fn write_docker_config(&self, dir: &Path, user: &str, password: &str) {
         std::fs::create_dir_all(dir).expect("dir");
@@ -222,29 +234,42 @@ import base64, http.server, json, os, subprocess, sys, time, urllib.parse
 port, user, password = int(sys.argv[1]), sys.argv[2], sys.argv[3]
 der = subprocess.run(['openssl', 'x509', '-in', 'token.crt', '-outform', 'DER'], capture_output=True, check=True).stdout
 def b64(data): return base64.urlsafe_b64encode(data).rstrip(b'=').decode()
+REFRESH = 'staves-refresh-token'
+def token(service, scopes):
+    access = []
+    for scope in scopes:
+        kind, name, actions = scope.split(':')
+        access.append({'type': kind, 'name': name, 'actions': actions.split(',')})
+    now = int(time.time())
+    header = {'alg': 'RS256', 'typ': 'JWT', 'x5c': [base64.b64encode(der).decode()]}
+    claims = {'iss': 'staves-test', 'sub': user, 'aud': service, 'exp': now + 300,
+              'nbf': now - 10, 'iat': now, 'jti': os.urandom(8).hex(), 'access': access}
+    signing = b64(json.dumps(header).encode()) + '.' + b64(json.dumps(claims).encode())
+    signature = subprocess.run(['openssl', 'dgst', '-sha256', '-sign', 'token.key'],
+                               input=signing.encode(), capture_output=True, check=True).stdout
+    return signing + '.' + b64(signature)
 class Handler(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        expected = 'Basic ' + base64.b64encode(f'{user}:{password}'.encode()).decode()
-        if self.headers.get('Authorization') != expected:
-            self.send_response(401); self.send_header('Content-Length', '0'); self.end_headers(); return
-        query = urllib.parse.parse_qs(urllib.parse.urlparse(self.path).query)
-        access = []
-        for scope in query.get('scope', []):
-            kind, name, actions = scope.split(':')
-            access.append({'type': kind, 'name': name, 'actions': actions.split(',')})
-        now = int(time.time())
-        header = {'alg': 'RS256', 'typ': 'JWT', 'x5c': [base64.b64encode(der).decode()]}
-        claims = {'iss': 'staves-test', 'sub': user, 'aud': query['service'][0], 'exp': now + 300,
-                  'nbf': now - 10, 'iat': now, 'jti': os.urandom(8).hex(), 'access': access}
-        signing = b64(json.dumps(header).encode()) + '.' + b64(json.dumps(claims).encode())
-        signature = subprocess.run(['openssl', 'dgst', '-sha256', '-sign', 'token.key'],
-                                   input=signing.encode(), capture_output=True, check=True).stdout
-        body = json.dumps({'token': signing + '.' + b64(signature)}).encode()
-        self.send_response(200)
+    def answer(self, status, document=None):
+        body = json.dumps(document).encode() if document else b''
+        self.send_response(status)
         self.send_header('Content-Type', 'application/json')
         self.send_header('Content-Length', str(len(body)))
         self.end_headers()
         self.wfile.write(body)
+    def do_GET(self):
+        expected = 'Basic ' + base64.b64encode(f'{user}:{password}'.encode()).decode()
+        if self.headers.get('Authorization') != expected:
+            return self.answer(401)
+        query = urllib.parse.parse_qs(urllib.parse.urlparse(self.path).query)
+        self.answer(200, {'token': token(query['service'][0], query.get('scope', []))})
+    def do_POST(self):
+        # The OAuth2 refresh-token grant docker uses for `identitytoken` credentials.
+        length = int(self.headers.get('Content-Length', '0'))
+        form = urllib.parse.parse_qs(self.rfile.read(length).decode())
+        if form.get('grant_type') != ['refresh_token'] or form.get('refresh_token') != [REFRESH]:
+            return self.answer(401)
+        scopes = ' '.join(form.get('scope', [])).split()
+        self.answer(200, {'access_token': token(form['service'][0], scopes)})
     def log_message(self, *args): pass
 http.server.ThreadingHTTPServer(('127.0.0.1', port), Handler).serve_forever()
 "#;
