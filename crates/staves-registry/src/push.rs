@@ -129,8 +129,43 @@ pub fn push_layout(
     }
 
     let memo = Memo::load(options.memo.as_deref());
-    let report = Mutex::new(PushReport::default());
     let blobs: Vec<BlobRef> = blobs.into_values().collect();
+    let mut report = push_blobs(session, layout, &blobs, options, &memo)?;
+
+    // Children by digest, then the entry under the tag: a tag only ever names a complete image.
+    if !children.is_empty() {
+        for child in &children {
+            retrying(options.attempts, session.progress(), || {
+                put_manifest(session, layout, child, &child.digest)
+            })?;
+            report.manifests += 1;
+        }
+    }
+    let target = session.reference().manifest_reference().to_owned();
+    retrying(options.attempts, session.progress(), || {
+        put_manifest(session, layout, entry, &target)
+    })?;
+    report.manifests += 1;
+    report.digest = entry.digest.clone();
+    report.media_type = entry.media_type.clone();
+    memo.record(
+        &session.reference().registry,
+        &session.reference().repository,
+        blobs.iter().map(|b| b.digest.as_str()),
+    );
+    Ok(report)
+}
+
+/// Sends every blob the registry lacks, `options.jobs` at a time; the first failure (after
+/// its retries) stops the rest.
+fn push_blobs(
+    session: &Session,
+    layout: &Layout,
+    blobs: &[BlobRef],
+    options: &PushOptions,
+    memo: &Memo,
+) -> Result<PushReport, RegistryError> {
+    let report = Mutex::new(PushReport::default());
     let next = AtomicUsize::new(0);
     let first_error: Mutex<Option<RegistryError>> = Mutex::new(None);
     std::thread::scope(|s| {
@@ -143,7 +178,7 @@ pub fn push_layout(
                         break;
                     }
                     let outcome = retrying(options.attempts, session.progress(), || {
-                        ensure_blob(session, layout, blob, options, &memo)
+                        ensure_blob(session, layout, blob, options, memo)
                     });
                     match outcome {
                         Ok(outcome) => {
@@ -172,30 +207,7 @@ pub fn push_layout(
     if let Some(e) = first_error.into_inner().ok().flatten() {
         return Err(e);
     }
-    let mut report = report.into_inner().unwrap_or_default();
-
-    // Children by digest, then the entry under the tag: a tag only ever names a complete image.
-    if !children.is_empty() {
-        for child in &children {
-            retrying(options.attempts, session.progress(), || {
-                put_manifest(session, layout, child, &child.digest)
-            })?;
-            report.manifests += 1;
-        }
-    }
-    let target = session.reference().manifest_reference().to_owned();
-    retrying(options.attempts, session.progress(), || {
-        put_manifest(session, layout, entry, &target)
-    })?;
-    report.manifests += 1;
-    report.digest = entry.digest.clone();
-    report.media_type = entry.media_type.clone();
-    memo.record(
-        &session.reference().registry,
-        &session.reference().repository,
-        blobs.iter().map(|b| b.digest.as_str()),
-    );
-    Ok(report)
+    Ok(report.into_inner().unwrap_or_default())
 }
 
 enum Outcome {
