@@ -49,6 +49,77 @@ pub struct Subject<'a> {
     pub created: &'a str,
 }
 
+/// What the document is assembled from, image by image.
+#[derive(Default)]
+struct Parts<'a> {
+    packages: Vec<Value>,
+    relationships: BTreeSet<(String, &'static str, String)>,
+    /// `LicenseRef-…` → (Debian name, text).
+    references: BTreeMap<String, (String, String)>,
+    /// `.deb` digests already listed: an `all` package in several images is one package.
+    written: HashMap<&'a str, String>,
+}
+
+impl<'a> Parts<'a> {
+    /// Lists `image`'s packages as contained by `holder`, with their dependencies.
+    fn add_image(&mut self, holder: &str, image: &Image<'a>) {
+        // Name (and provided name) → SPDX id, within this image.
+        let mut by_name: HashMap<String, String> = HashMap::new();
+        let mut parsed = Vec::with_capacity(image.packages.len());
+        for p in &image.packages {
+            let id = package_id(p);
+            by_name.insert(p.name.to_owned(), id.clone());
+            let para = deb822::paragraphs(p.control).next();
+            let field = |f: &str| para.and_then(|para| para.get(f)).unwrap_or_default();
+            if let Ok(provides) = relation::parse_field(field("Provides")) {
+                for provided in provides.iter().flat_map(|d| &d.alternatives) {
+                    by_name.entry(provided.name.clone()).or_insert(id.clone());
+                }
+            }
+            parsed.push((p, id, para));
+        }
+        for (p, id, para) in parsed {
+            self.relationships
+                .insert((holder.to_owned(), "CONTAINS", id.clone()));
+            let field = |f: &str| para.and_then(|para| para.get(f)).unwrap_or_default();
+            for name in ["Pre-Depends", "Depends"] {
+                let Ok(deps) = relation::parse_field(field(name)) else {
+                    continue;
+                };
+                for dep in deps {
+                    // The first alternative the image holds is the one that satisfies it.
+                    if let Some(target) = dep
+                        .alternatives
+                        .iter()
+                        .find_map(|alt| by_name.get(alt.name.as_str()))
+                        && *target != id
+                    {
+                        self.relationships
+                            .insert((id.clone(), "DEPENDS_ON", target.clone()));
+                    }
+                }
+            }
+            if self.written.contains_key(p.sha256) {
+                continue;
+            }
+            self.written.insert(p.sha256, id.clone());
+            let declared = p
+                .copyright
+                .map(|text| copyright::declared(p.name, text))
+                .unwrap_or_default();
+            self.references.extend(declared.references);
+            self.packages.push(deb_package(
+                p,
+                &id,
+                field("Maintainer"),
+                field("Homepage"),
+                field("Source"),
+                declared.expression,
+            ));
+        }
+    }
+}
+
 /// A finished document.
 #[derive(Debug, Clone)]
 pub struct Document(Value);
@@ -57,92 +128,46 @@ impl Document {
     /// Builds the document: the subject (one image, or an index of images) contains the
     /// packages, which depend on each other as their relations resolve within each image.
     pub fn new(subject: &Subject<'_>, images: &[Image<'_>]) -> Document {
-        let mut packages: Vec<Value> = Vec::new();
-        let mut relationships: BTreeSet<(String, &str, String)> = BTreeSet::new();
-        let mut references: BTreeMap<String, (String, String)> = BTreeMap::new();
-        let mut written: HashMap<&str, String> = HashMap::new();
-
+        let mut parts = Parts::default();
         let single = images.len() == 1;
         let root = if single {
             "SPDXRef-Image"
         } else {
             "SPDXRef-Index"
         };
-        packages.push(image_package(
+        parts.packages.push(image_package(
             root,
             subject.name,
             subject.digest,
             images.first().filter(|_| single).map(|i| i.arch),
         ));
-        relationships.insert(("SPDXRef-DOCUMENT".into(), "DESCRIBES", root.into()));
-
+        parts
+            .relationships
+            .insert(("SPDXRef-DOCUMENT".into(), "DESCRIBES", root.into()));
         for image in images {
             let holder = if single {
                 root.to_owned()
             } else {
                 let id = format!("SPDXRef-Image-{}", idstring(image.arch));
-                packages.push(image_package(
+                parts.packages.push(image_package(
                     &id,
                     subject.name,
                     image.digest,
                     Some(image.arch),
                 ));
-                relationships.insert((root.into(), "CONTAINS", id.clone()));
+                parts
+                    .relationships
+                    .insert((root.into(), "CONTAINS", id.clone()));
                 id
             };
-            // Name (and provided name) → SPDX id, within this image.
-            let mut by_name: HashMap<String, String> = HashMap::new();
-            let mut parsed = Vec::with_capacity(image.packages.len());
-            for p in &image.packages {
-                let id = package_id(p);
-                by_name.insert(p.name.to_owned(), id.clone());
-                let para = deb822::paragraphs(p.control).next();
-                let field = |f: &str| para.and_then(|para| para.get(f)).unwrap_or_default();
-                if let Ok(provides) = relation::parse_field(field("Provides")) {
-                    for provided in provides.iter().flat_map(|d| &d.alternatives) {
-                        by_name.entry(provided.name.clone()).or_insert(id.clone());
-                    }
-                }
-                parsed.push((p, id, para));
-            }
-            for (p, id, para) in parsed {
-                relationships.insert((holder.clone(), "CONTAINS", id.clone()));
-                let field = |f: &str| para.and_then(|para| para.get(f)).unwrap_or_default();
-                for name in ["Pre-Depends", "Depends"] {
-                    let Ok(deps) = relation::parse_field(field(name)) else {
-                        continue;
-                    };
-                    for dep in deps {
-                        // The first alternative the image holds is the one that satisfies it.
-                        if let Some(target) = dep
-                            .alternatives
-                            .iter()
-                            .find_map(|alt| by_name.get(alt.name.as_str()))
-                            && *target != id
-                        {
-                            relationships.insert((id.clone(), "DEPENDS_ON", target.clone()));
-                        }
-                    }
-                }
-                if written.contains_key(p.sha256) {
-                    continue;
-                }
-                written.insert(p.sha256, id.clone());
-                let declared = p
-                    .copyright
-                    .map(|text| copyright::declared(p.name, text))
-                    .unwrap_or_default();
-                references.extend(declared.references);
-                packages.push(deb_package(
-                    p,
-                    &id,
-                    field("Maintainer"),
-                    field("Homepage"),
-                    field("Source"),
-                    declared.expression,
-                ));
-            }
+            parts.add_image(&holder, image);
         }
+        let Parts {
+            packages,
+            relationships,
+            references,
+            ..
+        } = parts;
 
         let namespace_seed = match subject.digest {
             Some(d) => d.to_owned(),
