@@ -545,7 +545,12 @@ fn faulty_proxy(port: u16, refusals: usize) -> (u16, Arc<Faults>) {
                         break;
                     }
                     sent += n;
-                    if sent > 1 << 20 && cuts.cuts.fetch_add(1, Ordering::SeqCst) == 0 {
+                    if sent > 1 << 20
+                        && cuts
+                            .cuts
+                            .compare_exchange(0, 1, Ordering::SeqCst, Ordering::SeqCst)
+                            .is_ok()
+                    {
                         let _ = c2.shutdown(std::net::Shutdown::Both);
                         let _ = u2.shutdown(std::net::Shutdown::Both);
                         return;
@@ -596,6 +601,33 @@ fn plain_http_only_when_marked_insecure_and_faults_are_retried() {
     let starts = registry.requests("POST", "/v2/plain/bash/blobs/uploads/");
     assert!(starts.len() >= 3, "config, layer, layer again: {starts:?}");
     assert!(stderr(&out).contains("retrying in"), "{}", stderr(&out));
+    // In chunks too: a chunk cut on the way makes that blob start over.
+    let (proxy, faults) = faulty_proxy(registry.port, 0);
+    let host = format!("127.0.0.1:{proxy}");
+    let chunked = staves(
+        &registry,
+        &[
+            "build",
+            "-f",
+            spec,
+            "--push",
+            &format!("{host}/chunked/bash:1"),
+            "--insecure-registry",
+            &host,
+            "--chunk-size",
+            "1",
+        ],
+    );
+    assert_eq!(pushed_digest(&chunked), digest);
+    assert_eq!(faults.cuts.load(Ordering::SeqCst), 1, "an upload was cut");
+    let starts = registry.requests("POST", "/v2/chunked/bash/blobs/uploads/");
+    assert!(starts.len() >= 3, "config, layer, layer again: {starts:?}");
+    assert!(
+        !registry
+            .requests("PATCH", "/v2/chunked/bash/blobs/uploads/")
+            .is_empty()
+    );
+
     let mut cmd = Command::new("skopeo");
     cmd.args(["inspect", "--raw", "--tls-verify=false"])
         .arg(format!("docker://127.0.0.1:{}/plain/bash:1", registry.port));
