@@ -10,9 +10,11 @@
 //! * [`session`]: requests to one repository, over TLS or (for registries marked insecure)
 //!   plain HTTP, answering basic and bearer authentication challenges.
 //! * [`push`]: blobs then manifests, from an OCI image layout.
+//! * [`attach`]: a document (an SBOM) as an OCI artifact referring to a pushed image.
 
 use std::path::PathBuf;
 
+pub mod attach;
 mod auth;
 pub mod credentials;
 pub mod push;

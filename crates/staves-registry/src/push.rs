@@ -158,7 +158,7 @@ pub fn push_layout(
 
 /// Sends every blob the registry lacks, `options.jobs` at a time; the first failure (after
 /// its retries) stops the rest.
-fn push_blobs(
+pub(crate) fn push_blobs(
     session: &Session,
     layout: &Layout,
     blobs: &[BlobRef],
@@ -374,12 +374,20 @@ fn layout_error(root: &Path) -> impl Fn(staves_oci::OciError) -> RegistryError +
 }
 
 /// Which repository of a registry last received which blob: `{registry: {digest: repo}}`.
-struct Memo {
+pub(crate) struct Memo {
     path: Option<PathBuf>,
     known: HashMap<String, HashMap<String, String>>,
 }
 
 impl Memo {
+    /// A memo that knows nothing and records nothing.
+    pub(crate) fn none() -> Memo {
+        Memo {
+            path: None,
+            known: HashMap::new(),
+        }
+    }
+
     fn load(path: Option<&Path>) -> Memo {
         // A missing or damaged memo only costs uploads that a mount would have saved.
         let known = path

@@ -86,6 +86,10 @@ pub struct BuildArgs {
     /// Each image also carries its own at /var/lib/staves/sbom.spdx.json.
     #[arg(long, value_name = "FILE")]
     pub sbom: Option<PathBuf>,
+    /// With `--push`: also push the SBOM as an OCI artifact whose subject is the image (found
+    /// through the referrers API, or the `sha256-<digest>` tag where the registry lacks it).
+    #[arg(long, requires = "push")]
+    pub attach_sbom: bool,
     #[command(flatten)]
     pub registry: RegistryArgs,
 }

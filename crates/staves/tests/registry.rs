@@ -637,3 +637,53 @@ fn plain_http_only_when_marked_insecure_and_faults_are_retried() {
         digest
     );
 }
+
+#[test]
+fn the_sbom_is_attached_as_an_artifact_referring_to_the_image() {
+    let registry = Registry::start();
+    let dir = tempfile::tempdir().expect("tmp");
+    let sbom = dir.path().join("bash.spdx.json");
+    let reference = format!("{}/staves/attached:1", registry.host());
+    let push = || {
+        push_bash(
+            &registry,
+            &reference,
+            &registry.docker_config,
+            &["--sbom", sbom.to_str().expect("utf8"), "--attach-sbom"],
+            &[],
+        )
+    };
+    let digest = pushed_digest(&push());
+    let raw = |reference: &str| -> serde_json::Value {
+        let mut cmd = Command::new("skopeo");
+        cmd.args(["inspect", "--raw"])
+            .args(registry.skopeo_args())
+            .arg(format!("docker://{reference}"));
+        serde_json::from_slice(&run(&mut cmd).stdout).expect("json")
+    };
+    // docker-registry 2.8 has no referrers API: the artifact is listed under the fallback tag.
+    let tag = format!(
+        "{}/staves/attached:{}",
+        registry.host(),
+        digest.replace(':', "-")
+    );
+    let referrers = raw(&tag);
+    let listed = referrers["manifests"].as_array().expect("manifests");
+    assert_eq!(listed.len(), 1, "{referrers}");
+    assert_eq!(listed[0]["artifactType"], "application/spdx+json");
+    let artifact = raw(&format!(
+        "{}/staves/attached@{}",
+        registry.host(),
+        listed[0]["digest"].as_str().expect("digest")
+    ));
+    assert_eq!(artifact["subject"]["digest"], digest.as_str());
+    let local = std::fs::read(&sbom).expect("sbom");
+    assert_eq!(
+        artifact["layers"][0]["digest"],
+        format!("sha256:{}", hex::encode(Sha256::digest(&local)))
+    );
+
+    // The same image again: the same artifact, listed once.
+    assert_eq!(pushed_digest(&push()), digest);
+    assert_eq!(raw(&tag)["manifests"].as_array().map(Vec::len), Some(1));
+}

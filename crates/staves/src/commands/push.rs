@@ -21,16 +21,13 @@ pub fn run(global: &GlobalArgs, args: &PushCommandArgs) -> Result<(), CliError> 
     push_entry(global, &layout, &entry, &reference, &args.registry)
 }
 
-/// Pushes one `index.json` entry of `layout` and reports the digest.
-pub fn push_entry(
+/// A session with `reference`'s registry and the push options, from the command line.
+fn connect(
     global: &GlobalArgs,
-    layout: &Layout,
-    entry: &staves_oci::BlobRef,
     reference: &Reference,
     args: &RegistryArgs,
-) -> Result<(), CliError> {
-    let started = Instant::now();
-    let mut session = Session::open(
+) -> Result<(Session, PushOptions), CliError> {
+    let session = Session::open(
         reference,
         &SessionOptions {
             insecure: args.insecure_registry.clone(),
@@ -47,6 +44,45 @@ pub fn push_entry(
         memo: Some(cache_root.join("registry-blobs.json")),
         ..PushOptions::default()
     };
+    Ok((session, options))
+}
+
+/// Attaches `sbom` to the image `subject` already pushed to `reference`, as an SPDX artifact.
+pub fn attach_sbom(
+    global: &GlobalArgs,
+    layout: &Layout,
+    subject: &staves_oci::BlobRef,
+    reference: &Reference,
+    args: &RegistryArgs,
+    sbom: &[u8],
+) -> Result<(), CliError> {
+    let (session, options) = connect(global, reference, args)?;
+    let digest = staves_registry::attach::attach(
+        &session,
+        layout,
+        subject,
+        "application/spdx+json",
+        "sbom.spdx.json",
+        sbom,
+        &options,
+    )?;
+    status(
+        "Attached",
+        &format!("the SBOM to {reference}@{} as {digest}", subject.digest),
+    );
+    Ok(())
+}
+
+/// Pushes one `index.json` entry of `layout` and reports the digest.
+pub fn push_entry(
+    global: &GlobalArgs,
+    layout: &Layout,
+    entry: &staves_oci::BlobRef,
+    reference: &Reference,
+    args: &RegistryArgs,
+) -> Result<(), CliError> {
+    let started = Instant::now();
+    let (mut session, options) = connect(global, reference, args)?;
     let progress = crate::progress::labelled("Pushing");
     session.set_progress(progress.clone());
     let report = staves_registry::push_layout(layout, entry, &session, &options);

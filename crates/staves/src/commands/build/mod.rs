@@ -135,9 +135,10 @@ pub fn run(global: &GlobalArgs, args: &BuildArgs) -> Result<(), CliError> {
     if args.load {
         load(archive.as_deref().unwrap_or(Path::new("")))?;
     }
-    if let Some(path) = &args.sbom {
-        let document = sbom::sbom_document(&reference, Some(&entry.digest), &built, created);
-        super::write_atomic(path, &document.to_json())?;
+    let sbom_json = (args.sbom.is_some() || args.attach_sbom)
+        .then(|| sbom::sbom_document(&reference, Some(&entry.digest), &built, created).to_json());
+    if let (Some(path), Some(json)) = (&args.sbom, &sbom_json) {
+        super::write_atomic(path, json)?;
     }
     let target = match (&args.output, args.load) {
         (Some(out), _) => out.display().to_string(),
@@ -168,6 +169,11 @@ pub fn run(global: &GlobalArgs, args: &BuildArgs) -> Result<(), CliError> {
     );
     if let Some(reference) = &push_to {
         super::push::push_entry(global, &layout, &entry, reference, &args.registry)?;
+        if let Some(json) = &sbom_json
+            && args.attach_sbom
+        {
+            super::push::attach_sbom(global, &layout, &entry, reference, &args.registry, json)?;
+        }
     }
     Ok(())
 }
