@@ -14,6 +14,8 @@ use staves_spec::{Diagnostic, SpecError};
 #[derive(Debug)]
 pub struct LocatedResolveError {
     pub error: ResolveError,
+    /// The architecture resolved for, named when the spec targets several.
+    pub arch: Option<String>,
     pub span: Option<Range<usize>>,
     pub source_text: String,
     pub path: PathBuf,
@@ -28,7 +30,7 @@ pub enum CliError {
     Repo(#[from] RepoError),
     #[error(transparent)]
     Sources(#[from] staves_deb::sources::SourcesError),
-    #[error("{}", .0.error)]
+    #[error("{}{}", .0.error, .0.arch.as_ref().map(|a| format!(" (for {a})")).unwrap_or_default())]
     Resolve(Box<LocatedResolveError>),
     #[error(transparent)]
     Lock(#[from] ResolveError),
@@ -88,7 +90,10 @@ pub fn print(error: &CliError) -> ExitCode {
     match error {
         CliError::Spec(SpecError::Invalid(d)) => eprintln!("{}", render(&renderer, d)),
         CliError::Resolve(located) if located.span.is_some() => {
-            let (message, help) = resolve_message(&located.error);
+            let (mut message, help) = resolve_message(&located.error);
+            if let Some(arch) = &located.arch {
+                message.push_str(&format!(" for {arch}"));
+            }
             let span = located.span.clone().unwrap_or_default();
             let d = Diagnostic::new(&located.path, &located.source_text, span, message, help);
             eprintln!("{}", render(&renderer, &d));

@@ -98,6 +98,7 @@ impl Workspace {
         let universe = Universe::new(&synced, arch);
         let resolution = resolve(&universe, &self.task()).map_err(|error| {
             CliError::Resolve(Box::new(LocatedResolveError {
+                arch: (self.archs.len() > 1).then(|| arch.to_owned()),
                 span: error
                     .request()
                     .and_then(|i| self.spec.packages.get(i))

@@ -253,6 +253,24 @@ fn several_architectures_push_as_one_index() {
         stderr(&wrong)
     );
 
+    // A package one architecture lacks is reported for that architecture.
+    let amd64_only = dir.path().join("amd64-only.toml");
+    std::fs::write(
+        &amd64_only,
+        "name = \"x\"\npackages = [\"bash\", \"libc6-i386\"]\narchs = [\"amd64\", \"arm64\"]\n",
+    )
+    .expect("spec");
+    let missing = staves(
+        &registry,
+        &["resolve", "-f", amd64_only.to_str().expect("utf8")],
+    );
+    assert!(!missing.status.success());
+    assert!(
+        stderr(&missing).contains("no package named `libc6-i386` is available for arm64"),
+        "{}",
+        stderr(&missing)
+    );
+
     let reference = format!("{}/staves/hello:multi", registry.host());
     let layout = dir.path().join("layout");
     let out = staves(
