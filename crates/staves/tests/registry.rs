@@ -238,6 +238,21 @@ fn several_architectures_push_as_one_index() {
     let lock = std::fs::read_to_string(dir.path().join("staves.lock")).expect("lock");
     assert!(lock.contains("arch = \"amd64\"") && lock.contains("arch = \"arm64\""));
 
+    // Without `--arch`, each architecture prints as a section; as JSON, keyed by architecture.
+    let both = staves(&registry, &["resolve", "-f", spec, "--locked"]);
+    let text = stdout(&both);
+    assert!(
+        text.starts_with("[amd64]\n") && text.contains("\n[arm64]\n"),
+        "{text}"
+    );
+    let json = staves(&registry, &["resolve", "-f", spec, "--locked", "--json"]);
+    let json: serde_json::Value = serde_json::from_slice(&json.stdout).expect("json");
+    assert!(
+        json["arm64"]
+            .as_array()
+            .is_some_and(|p| p.iter().any(|p| p["name"] == "bash"))
+    );
+
     // `--arch` picks one of them for resolve; an architecture the spec lacks is refused.
     let arm = staves(
         &registry,
