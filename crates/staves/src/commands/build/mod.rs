@@ -92,12 +92,39 @@ pub fn run(global: &GlobalArgs, args: &BuildArgs) -> Result<(), CliError> {
 
     let layout = Layout::create(&layout_dir)?;
     let mut built = Vec::new();
+    let mut targets = Vec::new();
     for arch in &workspace.selected {
         let target = lock
             .target(arch)
             .ok_or_else(|| CliError::Internal(format!("the lock has no package set for {arch}")))?;
+        targets.push((target, locate(&lock, target)?));
+    }
+    // Every architecture's .debs in one parallel download; `all` packages they share, once.
+    let mut unique: Vec<Located> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for (_, located) in &targets {
+        for l in located {
+            if seen.insert(l.package.sha256.clone()) {
+                unique.push(l.clone());
+            }
+        }
+    }
+    let fetched: BTreeMap<String, PathBuf> = unique
+        .iter()
+        .map(|l| l.package.sha256.clone())
+        .zip(download(&workspace, &unique, args.jobs)?)
+        .collect();
+    for (target, located) in &targets {
+        let debs = located
+            .iter()
+            .map(|l| {
+                fetched.get(&l.package.sha256).cloned().ok_or_else(|| {
+                    CliError::Internal(format!("{} was not downloaded", l.package.name))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         built.push(build_arch(
-            &workspace, &lock, target, &layout, &reference, args,
+            &workspace, target, located, debs, &layout, &reference, args,
         )?);
     }
 
@@ -178,18 +205,17 @@ pub fn run(global: &GlobalArgs, args: &BuildArgs) -> Result<(), CliError> {
     Ok(())
 }
 
-/// Downloads, assembles and writes one architecture's image into `layout`.
+/// Assembles and writes one architecture's image into `layout` from its downloaded `.deb`s.
 fn build_arch(
     workspace: &Workspace,
-    lock: &Lockfile,
     target: &LockedTarget,
+    located: &[Located],
+    debs: Vec<PathBuf>,
     layout: &Layout,
     reference: &str,
     args: &BuildArgs,
 ) -> Result<Built, CliError> {
     let spec = &workspace.spec;
-    let located = locate(lock, target)?;
-    let debs = download(workspace, &located, args.jobs)?;
     let packages: Vec<PackageInput> = located
         .iter()
         .zip(debs)
@@ -209,7 +235,7 @@ fn build_arch(
     let mut options = options::options(spec)?;
     options
         .generated
-        .push(sbom::in_image(reference, &target.arch, &located));
+        .push(sbom::in_image(reference, &target.arch, located));
 
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     let compression = match args.compression {
@@ -268,7 +294,7 @@ fn build_arch(
         manifest,
         layer,
         summary,
-        packages: located,
+        packages: located.to_vec(),
     })
 }
 
