@@ -16,8 +16,8 @@ use crate::effects::{add_extra_paths, apply_alternatives, apply_links_and_copies
 use crate::features::Features;
 use crate::layer::{Kind, Layer, Meta};
 use crate::paths::{MERGED_DIRS, merge_usr, normalize, symlink_stays_inside};
+use crate::plan::{Migration, ScriptPlan, plan, relocate};
 use crate::prefetch::Prefetch;
-use crate::scripts::{AccountChange, Alternative, Directory, postinst_effects};
 
 /// A package to install: its identity and its verified `.deb`.
 #[derive(Debug, Clone)]
@@ -198,62 +198,19 @@ pub fn assemble<W: Write>(
             .unwrap_or(0)
     });
 
-    let mut alternatives: Vec<Alternative> = Vec::new();
-    let mut shells: Vec<String> = Vec::new();
-    let mut script_dirs: BTreeMap<String, Meta> = BTreeMap::new();
-    // `(directory, its replacement, link target as written)`, from base-files.
-    let mut migrations: Vec<(String, String, String)> = Vec::new();
-    let mut links = Vec::new();
-    let mut copies = Vec::new();
-    // Accounts packages create join those of base-passwd and the spec, in install order.
-    let mut accounts = options.accounts.clone();
-    for p in &opened {
-        let Some(script) = &p.deb.control.postinst else {
-            continue;
-        };
-        let mut effects = postinst_effects(script);
-        for change in std::mem::take(&mut effects.accounts) {
-            apply_account_change(&mut accounts, change, &mut effects.directories).map_err(|e| {
-                ImageError::ScriptAccount {
-                    package: p.input.name.clone(),
-                    message: e.to_string(),
-                }
-            })?;
-        }
-        alternatives.extend(effects.alternatives);
-        shells.extend(effects.shells);
-        links.extend(effects.links);
-        copies.extend(effects.copies);
-        for (old, new) in effects.migrations {
-            if let Some(old) = image_path(&old)
-                && let Some(target) = image_path(&new)
-            {
-                migrations.push((old, target, new));
-            }
-        }
-        for dir in effects.directories {
-            let meta = dir_meta(&dir, &accounts, mtime);
-            if let Ok(path) = normalize(std::path::Path::new(dir.path.trim_start_matches('/'))) {
-                script_dirs.insert(merge_usr(&path), meta);
-            }
-        }
-    }
-    // What scripts place below a directory that becomes a link goes below its target.
-    let script_dirs: BTreeMap<String, Meta> = script_dirs
-        .into_iter()
-        .filter(|(path, _)| !migrations.iter().any(|(old, _, _)| old == path))
-        .map(|(path, meta)| (relocate(&path, &migrations), meta))
+    let scripts: Vec<(&str, Option<&str>)> = opened
+        .iter()
+        .map(|p| (p.input.name.as_str(), p.deb.control.postinst.as_deref()))
         .collect();
-    let relocate_absolute = |p: &str| match image_path(p) {
-        Some(path) => format!("/{}", relocate(&path, &migrations)),
-        None => p.to_owned(),
-    };
-    for (link, _) in &mut links {
-        *link = relocate_absolute(link);
-    }
-    for (_, dest) in &mut copies {
-        *dest = relocate_absolute(dest);
-    }
+    let ScriptPlan {
+        alternatives,
+        shells,
+        script_dirs,
+        migrations,
+        links,
+        copies,
+        accounts,
+    } = plan(&scripts, &options.accounts, mtime)?;
 
     let mut layer = Layer::new(out);
     let mut certificates = BTreeMap::new();
@@ -315,12 +272,12 @@ pub fn assemble<W: Write>(
         layer.parents(path, mtime)?;
         layer.dir(path, *meta, None)?;
     }
-    for (old, replacement, target) in &migrations {
-        if layer.get(old).is_none() {
-            layer.parents(replacement, mtime)?;
-            layer.dir(replacement, Meta::root(0o755, mtime), None)?;
-            layer.parents(old, mtime)?;
-            layer.symlink(old, target, Meta::root(0o777, mtime), None)?;
+    for m in &migrations {
+        if layer.get(&m.dir).is_none() {
+            layer.parents(&m.replacement, mtime)?;
+            layer.dir(&m.replacement, Meta::root(0o755, mtime), None)?;
+            layer.parents(&m.dir, mtime)?;
+            layer.symlink(&m.dir, &m.target, Meta::root(0o777, mtime), None)?;
         }
     }
     apply_links_and_copies(&mut layer, &links, &copies, mtime)?;
@@ -416,82 +373,13 @@ pub fn assemble<W: Write>(
     Ok((layer.finish()?, summary))
 }
 
-/// `path` (a layer path) moved below the target of a migrated directory it lies in.
-fn relocate(path: &str, migrations: &[(String, String, String)]) -> String {
-    for (old, replacement, _) in migrations {
-        if let Some(rest) = path.strip_prefix(old.as_str())
-            && rest.starts_with('/')
-        {
-            return format!("{replacement}{rest}");
-        }
-    }
-    path.to_owned()
-}
-
-/// Applies one account change of a script; a created home becomes a directory effect.
-fn apply_account_change(
-    accounts: &mut Accounts,
-    change: AccountChange,
-    directories: &mut Vec<Directory>,
-) -> Result<(), crate::accounts::AccountError> {
-    match change {
-        AccountChange::User {
-            account,
-            create_home,
-        } => {
-            let existed = accounts.user(&account.name).is_some();
-            accounts.add_system_user(&account)?;
-            if create_home
-                && !existed
-                && let Some(user) = accounts.user(&account.name)
-            {
-                let group = accounts
-                    .groups
-                    .iter()
-                    .find(|g| g.gid == user.gid)
-                    .map(|g| g.name.clone());
-                directories.push(Directory {
-                    path: user.home.clone(),
-                    mode: 0o755,
-                    owner: Some(user.name.clone()),
-                    group,
-                });
-            }
-        }
-        AccountChange::Group(name, gid) => {
-            accounts.add_system_group(&name, gid)?;
-        }
-        AccountChange::Member(user, group) => accounts.add_member(&user, &group),
-    }
-    Ok(())
-}
-
-fn dir_meta(dir: &Directory, accounts: &Accounts, mtime: u64) -> Meta {
-    let uid = dir
-        .owner
-        .as_deref()
-        .and_then(|o| accounts.user(o))
-        .map_or(0, |u| u.uid);
-    let gid = dir
-        .group
-        .as_deref()
-        .and_then(|g| accounts.group(g))
-        .map_or(0, |g| g.gid);
-    Meta {
-        mode: dir.mode,
-        uid: u64::from(uid),
-        gid: u64::from(gid),
-        mtime,
-    }
-}
-
 /// What applies to every package's entries while they stream in.
 struct Rules<'a> {
     features: &'a Features,
     mtime: u64,
     script_dirs: &'a BTreeMap<String, Meta>,
-    /// Directories that become links: `(directory, replacement, link target)`.
-    migrations: &'a [(String, String, String)],
+    /// Directories that become links.
+    migrations: &'a [Migration],
 }
 
 /// Streams one package's data archive into the layer.
@@ -554,7 +442,7 @@ fn add_package<W: Write>(
         let mut path = merge_usr(&norm);
         // A directory base-files turns into a link is not written; what lies below it goes
         // where the link will point.
-        if rules.migrations.iter().any(|(old, _, _)| path == *old) {
+        if rules.migrations.iter().any(|m| path == m.dir) {
             record.listed.push(original);
             continue;
         }

@@ -20,6 +20,7 @@ pub mod scripts;
 mod assemble;
 mod dpkg;
 mod effects;
+mod plan;
 mod prefetch;
 
 pub use accounts::{AccountRequest, Accounts};

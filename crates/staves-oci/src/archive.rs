@@ -10,7 +10,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::OciError;
-use crate::image::{BlobRef, Index, Layout, media};
+use crate::image::{BlobRef, Index, Layout};
 
 #[derive(Serialize)]
 struct LegacyEntry<'a> {
@@ -42,12 +42,7 @@ pub fn write_docker_archive(
     }];
     let legacy_json = serde_json::to_vec(&legacy).map_err(|e| OciError::Layout(e.to_string()))?;
     // The archive's own index names just this image, even when the layout holds several.
-    let index_json = serde_json::to_vec(&Index {
-        schema_version: 2,
-        media_type: media::INDEX.into(),
-        manifests: vec![manifest.clone()],
-    })
-    .map_err(|e| OciError::Layout(e.to_string()))?;
+    let index_json = Index::json(std::slice::from_ref(manifest))?;
 
     let dir = match out.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,

@@ -153,10 +153,30 @@ struct Manifest {
 #[derive(Serialize, Deserialize)]
 pub(crate) struct Index {
     #[serde(rename = "schemaVersion")]
-    pub(crate) schema_version: u32,
+    schema_version: u32,
     #[serde(rename = "mediaType")]
-    pub(crate) media_type: String,
-    pub(crate) manifests: Vec<BlobRef>,
+    media_type: String,
+    manifests: Vec<BlobRef>,
+}
+
+impl Index {
+    /// The serialised image index listing `manifests`.
+    pub(crate) fn json(manifests: &[BlobRef]) -> Result<Vec<u8>, OciError> {
+        serde_json::to_vec(&Index {
+            schema_version: 2,
+            media_type: media::INDEX.into(),
+            manifests: manifests.to_vec(),
+        })
+        .map_err(|e| OciError::Layout(e.to_string()))
+    }
+
+    /// The manifests the index at `path` lists.
+    fn read(path: &Path) -> Result<Vec<BlobRef>, OciError> {
+        let bytes = std::fs::read(path).map_err(OciError::io(path))?;
+        let index: Index = serde_json::from_slice(&bytes)
+            .map_err(|e| OciError::Layout(format!("{}: {e}", path.display())))?;
+        Ok(index.manifests)
+    }
 }
 
 /// How layers are compressed.
@@ -420,13 +440,7 @@ impl Layout {
 
     /// Writes `index.json` listing `manifests` (each tagged with its reference name).
     pub fn put_index(&self, manifests: &[BlobRef]) -> Result<(), OciError> {
-        let index = Index {
-            schema_version: 2,
-            media_type: media::INDEX.into(),
-            manifests: manifests.to_vec(),
-        };
-        let json = serde_json::to_vec(&index).map_err(|e| OciError::Layout(e.to_string()))?;
-        self.write_file("index.json", &json)
+        self.write_file("index.json", &Index::json(manifests)?)
     }
 
     /// Opens an existing layout for reading.
@@ -445,31 +459,17 @@ impl Layout {
 
     /// The entries of `index.json`.
     pub fn index(&self) -> Result<Vec<BlobRef>, OciError> {
-        let path = self.root.join("index.json");
-        let bytes = std::fs::read(&path).map_err(OciError::io(&path))?;
-        let index: Index = serde_json::from_slice(&bytes)
-            .map_err(|e| OciError::Layout(format!("{}: {e}", path.display())))?;
-        Ok(index.manifests)
+        Index::read(&self.root.join("index.json"))
     }
 
     /// The manifests an image index blob lists.
     pub fn children(&self, index: &BlobRef) -> Result<Vec<BlobRef>, OciError> {
-        let path = self.blob_path(&index.digest);
-        let bytes = std::fs::read(&path).map_err(OciError::io(&path))?;
-        let index: Index = serde_json::from_slice(&bytes)
-            .map_err(|e| OciError::Layout(format!("{}: {e}", path.display())))?;
-        Ok(index.manifests)
+        Index::read(&self.blob_path(&index.digest))
     }
 
     /// Stores an image index listing `manifests` (each with its platform) as a blob.
     pub fn put_image_index(&self, manifests: &[BlobRef]) -> Result<BlobRef, OciError> {
-        let index = Index {
-            schema_version: 2,
-            media_type: media::INDEX.into(),
-            manifests: manifests.to_vec(),
-        };
-        let json = serde_json::to_vec(&index).map_err(|e| OciError::Layout(e.to_string()))?;
-        self.put_blob(media::INDEX, &json)
+        self.put_blob(media::INDEX, &Index::json(manifests)?)
     }
 
     /// The config and layer digests of a manifest blob in this layout.

@@ -330,7 +330,7 @@ fn expiry(created: u32, signatures: &[&Signature]) -> Option<u64> {
 }
 
 fn issuer_matches(issuers: &[String], key: &impl VerifyingKey) -> bool {
-    let fp = hex::encode_upper(key.fingerprint().as_bytes());
+    let fp = fingerprint(key);
     let id = hex::encode_upper(key.legacy_key_id().as_ref());
     issuers.iter().any(|i| *i == fp || *i == id)
 }
