@@ -14,12 +14,50 @@ pub struct Failure {
     pub reasons: Vec<(String, Option<Failure>)>,
 }
 
+/// How deep a failure tree is kept: deeper explanations are cut, so that a hostile chain of
+/// ten thousand packages explains itself in a screenful, not in ten thousand nested levels.
+const MAX_DEPTH: usize = 24;
+
 impl Failure {
     pub(crate) fn leaf(message: String) -> Self {
         Failure {
             subject: String::new(),
             dependency: String::new(),
             reasons: vec![(message, None)],
+        }
+    }
+
+    /// A failure of `subject`'s `dependency`.
+    pub(crate) fn new(
+        subject: String,
+        dependency: String,
+        reasons: Vec<(String, Option<Failure>)>,
+    ) -> Self {
+        Failure {
+            subject,
+            dependency,
+            reasons,
+        }
+    }
+
+    /// The failure cut to the levels worth reading.
+    pub(crate) fn shortened(mut self) -> Self {
+        self.cut(MAX_DEPTH);
+        self
+    }
+
+    /// Cuts the tree below `levels` levels, walking it without recursion.
+    fn cut(&mut self, levels: usize) {
+        let mut stack = vec![(self, 1)];
+        while let Some((node, depth)) = stack.pop() {
+            for (reason, nested) in &mut node.reasons {
+                if depth >= levels && nested.is_some() {
+                    *nested = None;
+                    reason.push_str(" (… deeper causes left out)");
+                } else if let Some(nested) = nested {
+                    stack.push((nested, depth + 1));
+                }
+            }
         }
     }
 
@@ -43,6 +81,26 @@ impl Failure {
             }
         }
         Ok(())
+    }
+}
+
+impl Drop for Failure {
+    /// Drops nested failures one by one: the default recursive drop of a chain thousands of
+    /// levels deep would overflow the stack.
+    fn drop(&mut self) {
+        let mut pending: Vec<Failure> = self
+            .reasons
+            .iter_mut()
+            .filter_map(|(_, nested)| nested.take())
+            .collect();
+        while let Some(mut failure) = pending.pop() {
+            pending.extend(
+                failure
+                    .reasons
+                    .iter_mut()
+                    .filter_map(|(_, nested)| nested.take()),
+            );
+        }
     }
 }
 

@@ -7,6 +7,7 @@
 
 pub mod error;
 pub mod lockfile;
+mod marked;
 pub mod resolver;
 pub mod universe;
 

@@ -19,6 +19,7 @@ use staves_deb::relation::{Dependency, Relation};
 use staves_deb::{Version, VersionOp};
 
 use crate::error::{Failure, ResolveError};
+use crate::marked::MarkedSet;
 use crate::universe::{MultiArch, Package, PackageRef, Universe};
 
 /// One requested package.
@@ -62,8 +63,9 @@ pub fn resolve(universe: &Universe<'_>, task: &Task) -> Result<Resolution, Resol
         universe,
         task,
         native: universe.native().to_owned(),
-        marked: Vec::new(),
+        marked: MarkedSet::default(),
         excluded: Vec::new(),
+        budget: RESOLUTION_BUDGET,
     };
     // Pass 1: mark what was asked for, as apt marks command-line packages before their
     // dependencies, so a request can satisfy another request's dependency.
@@ -90,10 +92,10 @@ pub fn resolve(universe: &Universe<'_>, task: &Task) -> Result<Resolution, Resol
             .install_dependencies(package, true)
             .map_err(|failure| ResolveError::Unsatisfiable {
                 request: index,
-                failure,
+                failure: failure.shortened(),
             })?;
     }
-    let mut packages = solver.marked;
+    let mut packages = solver.marked.into_vec();
     packages.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.arch.cmp(&b.arch)));
     let mut excluded = solver.excluded;
     excluded.sort();
@@ -101,13 +103,101 @@ pub fn resolve(universe: &Universe<'_>, task: &Task) -> Result<Resolution, Resol
     Ok(Resolution { packages, excluded })
 }
 
+/// Candidates a resolution may try before it gives up. Real requests try a few hundred
+/// (postgresql: about 100 packages, few alternatives); a hostile index can make the search
+/// exponential.
+pub const RESOLUTION_BUDGET: usize = 200_000;
+
+/// Reasons kept per dependency group; more are counted, not kept, so that thousands of
+/// failing providers cannot fill memory with their explanations.
+const MAX_REASONS: usize = 8;
+
 struct Solver<'u, 'r> {
     universe: &'u Universe<'r>,
     task: &'u Task,
     native: String,
     /// Marked packages in marking order; undoing a failed attempt truncates it.
-    marked: Vec<PackageRef>,
+    marked: MarkedSet,
     excluded: Vec<(String, String)>,
+    /// Candidates that may still be tried.
+    budget: usize,
+}
+
+/// Which of a package's dependency groups.
+#[derive(Debug, Clone, Copy)]
+enum GroupRef {
+    Depends(usize),
+    Recommends(usize),
+}
+
+impl GroupRef {
+    fn dependency(self, package: &Package) -> &Dependency {
+        match self {
+            GroupRef::Depends(i) => &package.depends[i],
+            GroupRef::Recommends(i) => &package.recommends[i],
+        }
+    }
+}
+
+/// Walking one package's dependency groups.
+struct DepsFrame {
+    package: PackageRef,
+    /// Each group, and whether failing it fails the package.
+    groups: Vec<(GroupRef, bool)>,
+    next: usize,
+}
+
+/// Trying the alternatives (and their candidates) of one dependency group.
+struct GroupFrame {
+    owner: String,
+    dep_arch: String,
+    alternatives: Vec<Relation>,
+    next_alternative: usize,
+    candidates: Vec<PackageRef>,
+    next_candidate: usize,
+    reasons: Reasons,
+    /// The candidate being tried: where to truncate `marked` and `excluded`, and its label.
+    attempt: Option<(usize, usize, String)>,
+}
+
+enum Frame {
+    Deps(DepsFrame),
+    Group(GroupFrame),
+}
+
+enum Returned {
+    Deps(Result<(), Failure>),
+    Group(Result<(), Vec<(String, Option<Failure>)>>),
+}
+
+enum Next {
+    Try(PackageRef),
+    Done(Result<(), Reasons>),
+}
+
+/// Why each alternative of a group failed, the first [`MAX_REASONS`] of them.
+#[derive(Default)]
+struct Reasons {
+    kept: Vec<(String, Option<Failure>)>,
+    more: usize,
+}
+
+impl Reasons {
+    fn push(&mut self, reason: String, nested: Option<Failure>) {
+        if self.kept.len() < MAX_REASONS {
+            self.kept.push((reason, nested));
+        } else {
+            self.more += 1;
+        }
+    }
+
+    fn into_vec(mut self) -> Vec<(String, Option<Failure>)> {
+        if self.more > 0 {
+            self.kept
+                .push((format!("… and {} more alternatives", self.more), None));
+        }
+        self.kept
+    }
 }
 
 impl Solver<'_, '_> {
@@ -189,14 +279,14 @@ impl Solver<'_, '_> {
 
     fn is_marked(&self, p: &Package) -> bool {
         self.marked
-            .iter()
+            .carrying(&p.name)
             .any(|m| m.name == p.name && m.arch == p.arch && m.version == p.version)
     }
 
     /// The marked package of this name and architecture, if any.
     fn marked_slot(&self, name: &str, arch: &str) -> Option<&PackageRef> {
         self.marked
-            .iter()
+            .carrying(name)
             .find(|m| m.name == name && m.arch == arch)
     }
 
@@ -241,41 +331,150 @@ impl Solver<'_, '_> {
         })
     }
 
-    /// A marked package that `candidate` conflicts with, or that conflicts with it.
+    /// A marked package that `candidate` conflicts with, or that conflicts with it: the
+    /// first such in marking order.
     fn conflict_with_marked(&self, candidate: &Package) -> Option<String> {
         let cand_arch = self.dependency_arch(candidate).to_owned();
-        for marked in &self.marked {
-            if marked.name == candidate.name && marked.arch == candidate.arch {
-                if marked.version != candidate.version {
-                    return Some(format!(
+        let mut first: Option<(usize, String)> = None;
+        let mut note = |at: usize, text: String| {
+            if first.as_ref().is_none_or(|(f, _)| at < *f) {
+                first = Some((at, text));
+            }
+        };
+        for (at, marked) in self.marked.carrying_positions(&candidate.name) {
+            if marked.name == candidate.name
+                && marked.arch == candidate.arch
+                && marked.version != candidate.version
+            {
+                note(
+                    at,
+                    format!(
                         "{} {} (two versions of one package)",
                         marked.name, marked.version
-                    ));
-                }
-                continue;
-            }
-            let marked_arch = self.dependency_arch(marked);
-            let hit = candidate
-                .conflicts
-                .iter()
-                .any(|c| self.satisfies(c, marked, &cand_arch))
-                || marked
-                    .conflicts
-                    .iter()
-                    .any(|c| self.satisfies(c, candidate, marked_arch));
-            if hit {
-                return Some(format!("{} {}", marked.name, marked.version));
+                    ),
+                );
             }
         }
-        None
+        let same_slot = |m: &Package| m.name == candidate.name && m.arch == candidate.arch;
+        // What the candidate conflicts with, among the marked packages carrying that name.
+        for c in &candidate.conflicts {
+            for (at, marked) in self.marked.carrying_positions(&c.name) {
+                if !same_slot(marked) && self.satisfies(c, marked, &cand_arch) {
+                    note(at, format!("{} {}", marked.name, marked.version));
+                }
+            }
+        }
+        // Marked packages that conflict with the candidate's name or a name it provides.
+        let names = std::iter::once(candidate.name.as_str())
+            .chain(candidate.provides.iter().map(|p| p.name.as_str()));
+        for name in names {
+            for (at, marked) in self.marked.conflicting_with(name) {
+                if same_slot(marked) {
+                    continue;
+                }
+                let marked_arch = self.dependency_arch(marked);
+                if marked
+                    .conflicts
+                    .iter()
+                    .any(|c| c.name == name && self.satisfies(c, candidate, marked_arch))
+                {
+                    note(at, format!("{} {}", marked.name, marked.version));
+                }
+            }
+        }
+        first.map(|(_, text)| text)
     }
 
     /// Marks what `package` depends on (and recommends, when asked), depth first.
-    fn install_dependencies(
-        &mut self,
-        package: &PackageRef,
-        from_user: bool,
-    ) -> Result<(), Failure> {
+    ///
+    /// apt's walk is recursive; this one keeps its own stack of frames, so a dependency chain
+    /// ten thousand packages deep costs heap, not the thread's stack. Every candidate tried
+    /// spends one unit of the budget, so a repository built to make the search explode ends
+    /// in a clear error instead of running forever.
+    fn install_dependencies(&mut self, root: &PackageRef, from_user: bool) -> Result<(), Failure> {
+        let mut stack = vec![Frame::Deps(self.deps_frame(root, from_user))];
+        // What the frame just popped returned to the one below it.
+        let mut returned: Option<Returned> = None;
+        while let Some(top) = stack.last_mut() {
+            match top {
+                Frame::Deps(deps) => {
+                    if let Some(Returned::Group(result)) = returned.take()
+                        && let Err(reasons) = result
+                    {
+                        let (group, critical) = deps.groups[deps.next - 1];
+                        if critical {
+                            let failure = Failure::new(
+                                format!(
+                                    "{} {}",
+                                    deps.package.display_name(&self.native),
+                                    deps.package.version
+                                ),
+                                group.dependency(&deps.package).to_string(),
+                                reasons,
+                            );
+                            stack.pop();
+                            returned = Some(Returned::Deps(Err(failure)));
+                            continue;
+                        }
+                        tracing::debug!(
+                            "recommendation {} of {} left out",
+                            group.dependency(&deps.package),
+                            deps.package.name
+                        );
+                    }
+                    let Some(&(group, _)) = deps.groups.get(deps.next) else {
+                        stack.pop();
+                        returned = Some(Returned::Deps(Ok(())));
+                        continue;
+                    };
+                    deps.next += 1;
+                    let package = deps.package.clone();
+                    match self.begin_group(&package, group.dependency(&package)) {
+                        Some(frame) => stack.push(Frame::Group(frame)),
+                        None => returned = Some(Returned::Group(Ok(()))),
+                    }
+                }
+                Frame::Group(group) => {
+                    if let Some(Returned::Deps(result)) = returned.take() {
+                        match result {
+                            Ok(()) => {
+                                stack.pop();
+                                returned = Some(Returned::Group(Ok(())));
+                                continue;
+                            }
+                            Err(nested) => {
+                                let (checkpoint, excluded, label) =
+                                    group.attempt.take().unwrap_or_default();
+                                self.marked.truncate(checkpoint);
+                                self.excluded.truncate(excluded);
+                                group
+                                    .reasons
+                                    .push(format!("{label} cannot be installed"), Some(nested));
+                            }
+                        }
+                    }
+                    match self.next_attempt(group) {
+                        Err(failure) => return Err(failure),
+                        Ok(Next::Try(candidate)) => {
+                            let frame = self.deps_frame(&candidate, false);
+                            stack.push(Frame::Deps(frame));
+                        }
+                        Ok(Next::Done(result)) => {
+                            stack.pop();
+                            returned = Some(Returned::Group(result.map_err(Reasons::into_vec)));
+                        }
+                    }
+                }
+            }
+        }
+        match returned {
+            Some(Returned::Deps(result)) => result,
+            _ => Ok(()),
+        }
+    }
+
+    /// The dependency groups of `package` to walk: Depends always, Recommends when asked.
+    fn deps_frame(&self, package: &PackageRef, from_user: bool) -> DepsFrame {
         let recommends = if from_user {
             *self
                 .task
@@ -285,93 +484,99 @@ impl Solver<'_, '_> {
         } else {
             self.task.recommends
         };
-        let groups = package.depends.iter().map(|d| (d, true)).chain(
-            package
-                .recommends
-                .iter()
-                .filter(|_| recommends)
-                .map(|d| (d, false)),
-        );
-        for (group, critical) in groups {
-            if let Err(reasons) = self.satisfy_group(package, group) {
-                if critical {
-                    return Err(Failure {
-                        subject: format!(
-                            "{} {}",
-                            package.display_name(&self.native),
-                            package.version
-                        ),
-                        dependency: group.to_string(),
-                        reasons,
-                    });
-                }
-                tracing::debug!("recommendation {group} of {} left out", package.name);
-            }
+        let mut groups: Vec<(GroupRef, bool)> = (0..package.depends.len())
+            .map(|i| (GroupRef::Depends(i), true))
+            .collect();
+        if recommends {
+            groups.extend((0..package.recommends.len()).map(|i| (GroupRef::Recommends(i), false)));
         }
-        Ok(())
+        DepsFrame {
+            package: package.clone(),
+            groups,
+            next: 0,
+        }
     }
 
-    /// Satisfies one dependency group, or says why each alternative failed.
-    fn satisfy_group(
-        &mut self,
-        package: &PackageRef,
-        group: &Dependency,
-    ) -> Result<(), Vec<(String, Option<Failure>)>> {
+    /// Starts satisfying one dependency group: `None` when it already is (or applies to
+    /// nothing on this architecture).
+    fn begin_group(&self, package: &PackageRef, group: &Dependency) -> Option<GroupFrame> {
         let dep_arch = self.dependency_arch(package).to_owned();
-        let applicable: Vec<&Relation> = group
+        let applicable: Vec<Relation> = group
             .alternatives
             .iter()
             .filter(|r| r.applies_on(&dep_arch))
+            .cloned()
             .collect();
         if applicable.is_empty()
-            || self
-                .marked
-                .iter()
-                .any(|m| applicable.iter().any(|r| self.satisfies(r, m, &dep_arch)))
+            || applicable.iter().any(|r| {
+                self.marked
+                    .carrying(&r.name)
+                    .any(|m| self.satisfies(r, m, &dep_arch))
+            })
         {
-            return Ok(());
+            return None;
         }
-        let mut reasons = Vec::new();
-        for relation in applicable {
-            if self.task.exclude.contains(&relation.name) {
-                self.excluded
-                    .push((relation.name.clone(), package.name.clone()));
-                return Ok(());
-            }
-            let candidates = match self.candidates(relation, &dep_arch) {
-                Ok(c) => c,
-                Err(e) => {
-                    reasons.push((e.to_string(), None));
-                    continue;
-                }
-            };
-            if candidates.is_empty() {
-                reasons.push((self.why_no_candidate(relation, &dep_arch), None));
-            }
-            for candidate in candidates {
+        Some(GroupFrame {
+            owner: package.name.clone(),
+            dep_arch,
+            alternatives: applicable,
+            next_alternative: 0,
+            candidates: Vec::new(),
+            next_candidate: 0,
+            reasons: Reasons::default(),
+            attempt: None,
+        })
+    }
+
+    /// The next candidate of a group to try (already marked), or the group's outcome.
+    fn next_attempt(&mut self, group: &mut GroupFrame) -> Result<Next, Failure> {
+        loop {
+            if let Some(candidate) = group.candidates.get(group.next_candidate).cloned() {
+                group.next_candidate += 1;
                 let label = format!(
                     "{} {}",
                     candidate.display_name(&self.native),
                     candidate.version
                 );
                 if let Some(clash) = self.conflict_with_marked(&candidate) {
-                    reasons.push((format!("{label} conflicts with {clash}"), None));
+                    group
+                        .reasons
+                        .push(format!("{label} conflicts with {clash}"), None);
                     continue;
                 }
-                let checkpoint = self.marked.len();
-                let excluded_checkpoint = self.excluded.len();
+                self.budget = self.budget.checked_sub(1).ok_or_else(|| {
+                    Failure::leaf(format!(
+                        "resolution gave up after trying {RESOLUTION_BUDGET} candidates; \
+                         the repository's dependencies are pathological (or malicious)"
+                    ))
+                })?;
+                group.attempt = Some((self.marked.len(), self.excluded.len(), label));
                 self.marked.push(candidate.clone());
-                match self.install_dependencies(&candidate, false) {
-                    Ok(()) => return Ok(()),
-                    Err(nested) => {
-                        self.marked.truncate(checkpoint);
-                        self.excluded.truncate(excluded_checkpoint);
-                        reasons.push((format!("{label} cannot be installed"), Some(nested)));
-                    }
+                return Ok(Next::Try(candidate));
+            }
+            let Some(relation) = group.alternatives.get(group.next_alternative).cloned() else {
+                let reasons = std::mem::take(&mut group.reasons);
+                return Ok(Next::Done(Err(reasons)));
+            };
+            group.next_alternative += 1;
+            if self.task.exclude.contains(&relation.name) {
+                self.excluded
+                    .push((relation.name.clone(), group.owner.clone()));
+                return Ok(Next::Done(Ok(())));
+            }
+            group.next_candidate = 0;
+            group.candidates = match self.candidates(&relation, &group.dep_arch) {
+                Ok(c) => c,
+                Err(e) => {
+                    group.reasons.push(e.to_string(), None);
+                    Vec::new()
                 }
+            };
+            if group.candidates.is_empty() {
+                let why = self.why_no_candidate(&relation, &group.dep_arch);
+                group.reasons.push(why, None);
             }
         }
-        Err(reasons)
     }
 
     /// Installable versions for one alternative, in apt's order of preference.
