@@ -177,6 +177,11 @@ impl DebFile {
         })
     }
 
+    /// Size of the (compressed) data archive member in bytes.
+    pub fn data_size(&self) -> u64 {
+        self.data_size
+    }
+
     /// Compression of the data archive.
     pub fn data_compression(&self) -> Compression {
         self.data_compression
@@ -196,10 +201,21 @@ impl DebFile {
     }
 }
 
-/// Reads the interesting files out of a control tar.
+/// The most bytes a control archive may unpack to.
+pub const MAX_CONTROL_ARCHIVE: u64 = 256 << 20;
+/// The largest `control`, `conffiles` or `postinst` read (Debian's largest are a few
+/// hundred KB).
+pub const MAX_CONTROL_FILE: u64 = 4 << 20;
+/// The largest `md5sums` read (a package of 100,000 files has about 10 MB).
+pub const MAX_MD5SUMS: u64 = 64 << 20;
+
+/// Reads the interesting files out of a control tar, each within its bound.
 fn read_control(reader: Box<dyn Read + '_>) -> io::Result<ControlFiles> {
     let mut files = ControlFiles::default();
-    let mut archive = tar::Archive::new(reader);
+    let mut archive = tar::Archive::new(crate::deb::Bounded {
+        inner: reader,
+        left: MAX_CONTROL_ARCHIVE,
+    });
     for entry in archive.entries()? {
         let mut entry = entry?;
         files.mtime = files.mtime.max(entry.header().mtime().unwrap_or(0));
@@ -215,8 +231,19 @@ fn read_control(reader: Box<dyn Read + '_>) -> io::Result<ControlFiles> {
             "postinst" => Some(&mut files.postinst),
             _ => continue,
         };
+        let limit = if path == "md5sums" {
+            MAX_MD5SUMS
+        } else {
+            MAX_CONTROL_FILE
+        };
+        if entry.size() > limit {
+            return Err(io::Error::other(format!(
+                "`{path}` is {} bytes; at most {limit} are read",
+                entry.size()
+            )));
+        }
         let mut text = String::new();
-        entry.read_to_string(&mut text)?;
+        (&mut entry).take(limit).read_to_string(&mut text)?;
         match slot {
             None => files.control = text,
             Some(slot) => *slot = Some(text),
@@ -226,4 +253,23 @@ fn read_control(reader: Box<dyn Read + '_>) -> io::Result<ControlFiles> {
         return Err(io::Error::other("no control file"));
     }
     Ok(files)
+}
+
+/// Ends a stream with an error after `left` bytes.
+struct Bounded<R> {
+    inner: R,
+    left: u64,
+}
+
+impl<R: Read> Read for Bounded<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.left = self.left.checked_sub(n as u64).ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("unpacks to more than {MAX_CONTROL_ARCHIVE} bytes"),
+            )
+        })?;
+        Ok(n)
+    }
 }

@@ -17,7 +17,7 @@ use crate::features::Features;
 use crate::layer::{Kind, Layer, Meta};
 use crate::paths::{MERGED_DIRS, merge_usr, normalize, symlink_stays_inside};
 use crate::plan::{Migration, ScriptPlan, plan, relocate};
-use crate::prefetch::Prefetch;
+use crate::prefetch::{Prefetch, Source};
 
 /// A package to install: its identity and its verified `.deb`.
 #[derive(Debug, Clone)]
@@ -28,8 +28,10 @@ pub struct PackageInput {
     pub version: String,
     /// Architecture.
     pub arch: String,
-    /// The cached `.deb`.
+    /// The cached `.deb`, already checked against `sha256`.
     pub deb: PathBuf,
+    /// The `.deb`'s SHA-256 (lower-case hex), as the signed index gives it.
+    pub sha256: String,
     /// Where a zstd copy of the decompressed data archive is kept between builds (a cache
     /// entry), or `None` to always decompress the `.deb`.
     pub unpacked: Option<PathBuf>,
@@ -81,6 +83,8 @@ pub struct Options {
     pub extra_paths: Vec<ExtraPath>,
     /// Files rendered from what was installed, once every package is in (an SBOM).
     pub generated: Vec<GeneratedFile>,
+    /// Where temporaries of kept decoded copies are written (on their file system).
+    pub temp_dir: Option<PathBuf>,
 }
 
 /// A file whose content depends on the installed packages, written last.
@@ -163,6 +167,37 @@ struct Opened {
     deb: DebFile,
     replaces: Vec<Relation>,
     multi_arch_same: bool,
+    /// The most bytes its data archive may unpack to.
+    limit: u64,
+}
+
+/// The most bytes of tar stream a data archive may unpack to. Debian's `Installed-Size` (in
+/// KiB) bounds a package's file content; tar headers and padding add up to a few KiB per
+/// file, so twice that plus 64 MiB leaves room. Whatever the package declares, it may not
+/// expand more than a thousand times (xz on real files stays below fifty).
+fn unpack_limit(deb: &DebFile, control: Option<&deb822::Paragraph<'_>>) -> u64 {
+    const SLACK: u64 = 64 << 20;
+    let by_ratio = deb.data_size().saturating_mul(1000).saturating_add(SLACK);
+    let declared = control
+        .and_then(|p| p.get("Installed-Size"))
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(|kib| kib.saturating_mul(2048).saturating_add(SLACK));
+    declared.map_or(by_ratio, |d| d.min(by_ratio))
+}
+
+/// Names the package behind a [`ImageError::Reserved`] error.
+fn name_owner(error: ImageError, opened: &[Opened]) -> ImageError {
+    match error {
+        ImageError::Reserved {
+            path,
+            owner: Some(owner),
+        } => ImageError::Hostile {
+            package: opened[owner].input.name.clone(),
+            entry: format!("/{path}"),
+            reason: "Staves writes this path itself (accounts, dpkg database or SBOM)".into(),
+        },
+        other => other,
+    }
 }
 
 /// Writes the image's single layer for `packages` (in the given order) to `out`.
@@ -174,22 +209,34 @@ pub fn assemble<W: Write>(
     let opened = packages
         .iter()
         .map(|input| {
-            let deb = DebFile::open(&input.deb)?;
+            let deb = DebFile::open(&input.deb).map_err(|source| ImageError::Deb {
+                package: input.name.clone(),
+                source,
+            })?;
             let para = deb822::paragraphs(&deb.control.control).next();
             let field = |f: &str| para.and_then(|p| p.get(f)).unwrap_or_default();
             let replaces = relation::parse_field(field("Replaces"))
                 .map(|deps| deps.into_iter().flat_map(|d| d.alternatives).collect())
                 .unwrap_or_default();
             let multi_arch_same = field("Multi-Arch") == "same";
+            let limit = unpack_limit(&deb, para.as_ref());
             Ok(Opened {
                 input: input.clone(),
                 deb,
                 replaces,
                 multi_arch_same,
+                limit,
             })
         })
         .collect::<Result<Vec<_>, ImageError>>()?;
+    assemble_opened(&opened, options, out).map_err(|e| name_owner(e, &opened))
+}
 
+fn assemble_opened<W: Write>(
+    opened: &[Opened],
+    options: &Options,
+    out: W,
+) -> Result<(W, Summary), ImageError> {
     let mtime = options.mtime.unwrap_or_else(|| {
         opened
             .iter()
@@ -223,19 +270,25 @@ pub fn assemble<W: Write>(
         script_dirs: &script_dirs,
         migrations: &migrations,
     };
-    let debs: Vec<(&DebFile, Option<&std::path::Path>)> = opened
+    let sources: Vec<Source<'_>> = opened
         .iter()
-        .map(|p| (&p.deb, p.input.unpacked.as_deref()))
+        .map(|p| Source {
+            deb: &p.deb,
+            sha256: &p.input.sha256,
+            kept: p.input.unpacked.as_deref(),
+            temp_dir: options.temp_dir.as_deref(),
+            limit: p.limit,
+        })
         .collect();
     let ahead = std::thread::available_parallelism().map_or(2, |n| n.get());
     std::thread::scope(|scope| -> Result<(), ImageError> {
-        let mut prefetch = Prefetch::new(scope, &debs, ahead);
+        let mut prefetch = Prefetch::new(scope, &sources, ahead);
         for index in 0..opened.len() {
             let data = prefetch
                 .next_reader()
                 .ok_or_else(|| ImageError::Write(std::io::Error::other("prefetch ended early")))?;
             let (record, skipped, copyright) =
-                add_package(&mut layer, &opened, index, data, &rules, &mut certificates)?;
+                add_package(&mut layer, opened, index, data, &rules, &mut certificates)?;
             let input = &opened[index].input;
             facts.push(PackageFacts {
                 name: input.name.clone(),
@@ -352,6 +405,12 @@ pub fn assemble<W: Write>(
             reason: "generated files must stay inside the image".into(),
         })?;
         let content = (generated.render)(&facts, mtime);
+        if let Some(slot) = layer.get(&path) {
+            return Err(ImageError::Reserved {
+                path,
+                owner: slot.owner,
+            });
+        }
         layer.parents(&path, mtime)?;
         layer.file(
             &path,
@@ -427,11 +486,15 @@ fn add_package<W: Write>(
     let mut archive = tar::Archive::new(data);
     for entry in archive.entries().map_err(read_err)? {
         let mut entry = entry.map_err(read_err)?;
-        let raw = entry
-            .path()
-            .map_err(read_err)?
-            .to_string_lossy()
-            .into_owned();
+        let raw_bytes = entry.path_bytes().into_owned();
+        // A name that is not UTF-8 is refused, not renamed: the image must hold what the
+        // package holds or nothing.
+        let raw = String::from_utf8(raw_bytes).map_err(|e| {
+            hostile(
+                &String::from_utf8_lossy(e.as_bytes()),
+                "path is not UTF-8".into(),
+            )
+        })?;
         let norm =
             normalize(std::path::Path::new(&raw)).map_err(|r| hostile(&raw, r.to_string()))?;
         if norm.is_empty() {
@@ -447,6 +510,24 @@ fn add_package<W: Write>(
             continue;
         }
         path = relocate(&path, rules.migrations);
+        // Follow the symlinks already in the layer, as unpacking will: `usr/lib/esc -> /etc`
+        // then `usr/lib/esc/passwd` writes /etc/passwd, and is judged as /etc/passwd.
+        let resolved = layer
+            .resolve_parents(&path)
+            .map_err(|r| hostile(&raw, r.to_owned()))?;
+        let resolved = relocate(&merge_usr(&resolved), rules.migrations);
+        if resolved != path {
+            if resolved.is_empty()
+                || GENERATED.contains(&resolved.as_str())
+                || MERGED_DIRS.contains(&resolved.as_str())
+            {
+                return Err(hostile(
+                    &raw,
+                    format!("writes `/{resolved}` through a symlink"),
+                ));
+            }
+            path = resolved;
+        }
         let header = entry.header();
         let kind = header.entry_type();
         let meta = Meta {
@@ -493,13 +574,15 @@ fn add_package<W: Write>(
             continue;
         }
         layer.parents(&path, rules.mtime)?;
+        let link_name = || -> Result<String, ImageError> {
+            let bytes = entry
+                .link_name_bytes()
+                .ok_or_else(|| hostile(&raw, "link without target".into()))?;
+            String::from_utf8(bytes.into_owned())
+                .map_err(|_| hostile(&raw, "link target is not UTF-8".into()))
+        };
         if kind.is_symlink() {
-            let target = entry
-                .link_name()
-                .map_err(read_err)?
-                .ok_or_else(|| hostile(&raw, "symlink without target".into()))?
-                .to_string_lossy()
-                .into_owned();
+            let target = link_name()?;
             let target = relocate_link(&norm, &path, &target);
             if !symlink_stays_inside(&path, &target) {
                 return Err(hostile(
@@ -509,13 +592,13 @@ fn add_package<W: Write>(
             }
             layer.symlink(&path, &target, meta, Some(index))?;
         } else if kind.is_hard_link() {
-            let target = entry
-                .link_name()
-                .map_err(read_err)?
-                .ok_or_else(|| hostile(&raw, "hard link without target".into()))?;
-            let target =
-                normalize(&target).map_err(|r| hostile(&raw, format!("hard link target: {r}")))?;
-            let target = merge_usr(&target);
+            let target = link_name()?;
+            let target = normalize(std::path::Path::new(&target))
+                .map_err(|r| hostile(&raw, format!("hard link target: {r}")))?;
+            let target = relocate(&merge_usr(&target), rules.migrations);
+            let target = layer
+                .resolve_parents(&target)
+                .map_err(|r| hostile(&raw, format!("hard link target: {r}")))?;
             if layer.get(&target).map(|s| &s.kind) != Some(&Kind::File) {
                 return Err(hostile(
                     &raw,
@@ -539,9 +622,21 @@ fn add_package<W: Write>(
                 layer.file(&path, meta, size, text.as_slice(), Some(index))?;
                 copyright = Some(String::from_utf8_lossy(&text).into_owned());
             } else if is_certificate(&path) {
-                // Kept for the CA bundle that update-ca-certificates would build.
+                // Kept for the CA bundle that update-ca-certificates would build; a real
+                // certificate is a few KB.
+                const MAX_CERTIFICATE: u64 = 1 << 20;
+                if size > MAX_CERTIFICATE {
+                    return Err(hostile(
+                        &raw,
+                        format!("certificate of {size} bytes (at most {MAX_CERTIFICATE})"),
+                    ));
+                }
                 let mut pem = Vec::with_capacity(size as usize);
-                std::io::Read::read_to_end(&mut entry, &mut pem).map_err(read_err)?;
+                std::io::Read::read_to_end(
+                    &mut std::io::Read::take(&mut entry, MAX_CERTIFICATE),
+                    &mut pem,
+                )
+                .map_err(read_err)?;
                 layer.file(&path, meta, size, pem.as_slice(), Some(index))?;
                 certificates.insert(path.clone(), pem);
             } else {
@@ -595,14 +690,16 @@ fn claim<W: Write>(
     let Some(slot) = layer.get(path).cloned() else {
         return Ok(true);
     };
+    if slot.kind == Kind::Dir {
+        // A directory and a file at one path, even within one package: two entries for one
+        // path, which unpack differently depending on the tool.
+        return Err(conflict(layer, opened, path, index));
+    }
     let Some(owner) = slot.owner else {
         return Ok(false);
     };
     if owner == index || opened[owner].input.name == opened[index].input.name {
         return Ok(false); // the same file again, or a Multi-Arch: same sibling's copy
-    }
-    if slot.kind == Kind::Dir {
-        return Err(conflict(layer, opened, path, index));
     }
     if replaces(&opened[index], &opened[owner]) {
         layer.reown(path, index);
@@ -615,6 +712,15 @@ fn claim<W: Write>(
 }
 
 fn conflict<W: Write>(layer: &Layer<W>, opened: &[Opened], path: &str, index: usize) -> ImageError {
+    if layer.get(path).and_then(|s| s.owner) == Some(index) {
+        return ImageError::Hostile {
+            package: opened[index].input.name.clone(),
+            entry: format!("/{path}"),
+            reason:
+                "ships two different kinds of entry (a directory and a non-directory) at this path"
+                    .into(),
+        };
+    }
     let first = layer
         .get(path)
         .and_then(|s| s.owner)

@@ -134,7 +134,8 @@ impl<W: Write> Layer<W> {
         Ok(())
     }
 
-    /// Adds a regular file with `size` bytes read from `data`.
+    /// Adds a regular file with `size` bytes read from `data`; fewer or more bytes than
+    /// `size` is an error (the tar header would lie about its data).
     pub fn file(
         &mut self,
         path: &str,
@@ -144,9 +145,20 @@ impl<W: Write> Layer<W> {
         owner: Option<usize>,
     ) -> Result<(), ImageError> {
         let mut header = Self::header(tar::EntryType::Regular, meta, size);
+        let mut counted = Counted {
+            inner: data.take(size),
+            count: 0,
+        };
         self.tar
-            .append_data(&mut header, path, data)
+            .append_data(&mut header, path, &mut counted)
             .map_err(ImageError::write)?;
+        if counted.count != size {
+            return Err(ImageError::Short {
+                path: path.to_owned(),
+                declared: size,
+                actual: counted.count,
+            });
+        }
         self.content_bytes += size;
         self.record(path, owner, Kind::File);
         Ok(())
@@ -209,7 +221,8 @@ impl<W: Write> Layer<W> {
         Ok(())
     }
 
-    /// Adds a generated text file (root-owned).
+    /// Adds a generated text file (root-owned). Its path must be free: a package that
+    /// shipped something there would make two entries for one path.
     pub fn text(
         &mut self,
         path: &str,
@@ -217,6 +230,12 @@ impl<W: Write> Layer<W> {
         mtime: u64,
         text: &str,
     ) -> Result<(), ImageError> {
+        if let Some(slot) = self.seen.get(path) {
+            return Err(ImageError::Reserved {
+                path: path.to_owned(),
+                owner: slot.owner,
+            });
+        }
         self.parents(path, mtime)?;
         self.file(
             path,
@@ -227,8 +246,65 @@ impl<W: Write> Layer<W> {
         )
     }
 
+    /// Where `path` really lands once the symlinks already in the layer are followed for
+    /// each of its parent directories (the last component is not followed), as the kernel
+    /// and dpkg follow them when the layer is unpacked. Absolute targets resolve against the
+    /// image's root, and `..` never climbs above it.
+    pub fn resolve_parents(&self, path: &str) -> Result<String, &'static str> {
+        const MAX_HOPS: usize = 40;
+        let mut hops = 0;
+        let mut pending: Vec<String> = path.split('/').rev().map(str::to_owned).collect();
+        let mut done: Vec<String> = Vec::new();
+        while let Some(part) = pending.pop() {
+            if pending.is_empty() {
+                done.push(part); // the entry itself
+                break;
+            }
+            match part.as_str() {
+                "" | "." => continue,
+                ".." => {
+                    done.pop();
+                    continue;
+                }
+                _ => {}
+            }
+            done.push(part);
+            let here = done.join("/");
+            if let Some(Slot {
+                kind: Kind::Symlink(target),
+                ..
+            }) = self.seen.get(&here)
+            {
+                hops += 1;
+                if hops > MAX_HOPS {
+                    return Err("too many levels of symbolic links");
+                }
+                done.pop();
+                if target.starts_with('/') {
+                    done.clear();
+                }
+                pending.extend(target.split('/').rev().map(str::to_owned));
+            }
+        }
+        Ok(done.join("/"))
+    }
+
     /// Finishes the archive and returns the writer.
     pub fn finish(self) -> Result<W, ImageError> {
         self.tar.into_inner().map_err(ImageError::write)
+    }
+}
+
+/// Counts the bytes read through it.
+struct Counted<R> {
+    inner: R,
+    count: u64,
+}
+
+impl<R: Read> Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count += n as u64;
+        Ok(n)
     }
 }

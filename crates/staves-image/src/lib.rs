@@ -13,6 +13,7 @@
 
 pub mod accounts;
 pub mod features;
+pub mod guard;
 pub mod layer;
 pub mod paths;
 pub mod scripts;
@@ -28,7 +29,7 @@ pub use assemble::{
     ExtraPath, GeneratedFile, Options, PackageFacts, PackageInput, Summary, assemble,
 };
 pub use features::Features;
-pub use prefetch::unpacked_copy_is_intact;
+pub use prefetch::{DamagedCopy, unpacked_copy_is_intact};
 
 use std::path::PathBuf;
 
@@ -36,8 +37,31 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum ImageError {
     /// A `.deb` could not be read.
-    #[error(transparent)]
-    Deb(#[from] staves_deb::deb::DebError),
+    #[error("{package}: {source}")]
+    Deb {
+        /// The package.
+        package: String,
+        /// What is wrong with its file.
+        source: staves_deb::deb::DebError,
+    },
+    /// A file's data was shorter than its header said.
+    #[error("`/{path}`: the archive declares {declared} bytes but holds {actual}")]
+    Short {
+        /// The path in the image.
+        path: String,
+        /// The size the header declares.
+        declared: u64,
+        /// The bytes that were there.
+        actual: u64,
+    },
+    /// A package ships something at a path Staves writes itself.
+    #[error("`/{path}` is written by Staves (accounts, dpkg database or SBOM), but {} ships it too", owner.map_or_else(|| "the image".to_owned(), |o| format!("package #{o}")))]
+    Reserved {
+        /// The path.
+        path: String,
+        /// Index of the package that shipped it.
+        owner: Option<usize>,
+    },
     /// Reading a package's contents failed.
     #[error("{package}: reading its contents: {source}")]
     Read {

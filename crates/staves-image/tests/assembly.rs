@@ -130,6 +130,7 @@ fn input(name: &str, deb: PathBuf) -> PackageInput {
         arch: "all".into(),
         deb,
         unpacked: None,
+        sha256: String::new(),
     }
 }
 
@@ -140,6 +141,7 @@ fn options() -> Options {
         mtime: Some(1_700_000_000),
         extra_paths: Vec::new(),
         generated: Vec::new(),
+        temp_dir: None,
     }
 }
 
@@ -505,4 +507,269 @@ migrate_directory /var/run /run
         tar::EntryType::Link,
         "a hard link to the default"
     );
+}
+
+/// A data.tar written by hand: `(raw header bytes, body)` per entry.
+fn raw_tar(entries: &[(tar::Header, Vec<u8>)]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (h, body) in entries {
+        out.extend_from_slice(h.as_bytes());
+        out.extend_from_slice(body);
+        out.resize(out.len().div_ceil(512) * 512, 0);
+    }
+    out.resize(out.len() + 1024, 0);
+    out
+}
+
+fn layer_paths(layer: &[u8]) -> Vec<String> {
+    entries(layer).into_iter().map(|(p, ..)| p).collect()
+}
+
+#[test]
+fn entries_are_resolved_through_the_layers_own_symlinks() {
+    // `usr/lib/esc -> /etc`, then `usr/lib/esc/passwd`: the write would land on /etc/passwd.
+    refused(
+        &[
+            E::Dir("./usr/lib/"),
+            E::Symlink("./usr/lib/esc", "/etc"),
+            E::File("./usr/lib/esc/passwd", "evil::0:0::/:/bin/sh\n"),
+        ],
+        "writes `/etc/passwd` through a symlink",
+    );
+    // Two levels up, then down again: lands at the root's `shadow`… of /etc.
+    refused(
+        &[
+            E::Dir("./usr/lib/"),
+            E::Symlink("./usr/lib/a", "../.."),
+            E::File("./usr/lib/a/etc/shadow", "x"),
+        ],
+        "through a symlink",
+    );
+    // A harmless traversal is followed, as dpkg follows it: the file lands in the target.
+    let dir = tempfile::tempdir().expect("tmp");
+    let deb = write_deb(
+        dir.path(),
+        "ok",
+        "",
+        data_tar(&[
+            E::Dir("./usr/share/"),
+            E::Dir("./usr/share/real/"),
+            E::Symlink("./usr/share/alias", "real"),
+            E::File("./usr/share/alias/file", "x"),
+        ]),
+        "data.tar",
+    );
+    let layer = build(&[input("ok", deb)]).expect("builds");
+    let paths = layer_paths(&layer);
+    assert!(
+        paths.contains(&"usr/share/real/file".to_owned()),
+        "{paths:?}"
+    );
+    assert!(
+        !paths.contains(&"usr/share/alias/file".to_owned()),
+        "{paths:?}"
+    );
+}
+
+#[test]
+fn one_path_is_one_entry() {
+    refused(
+        &[
+            E::Dir("./usr/"),
+            E::Dir("./usr/x/"),
+            E::File("./usr/x", "file"),
+        ],
+        "two different kinds of entry",
+    );
+    // A directory where Staves writes /etc/passwd.
+    refused(
+        &[E::Dir("./etc/"), E::Dir("./etc/passwd/")],
+        "writes this path itself",
+    );
+    // The SBOM's path, shipped by a package.
+    let dir = tempfile::tempdir().expect("tmp");
+    let deb = write_deb(
+        dir.path(),
+        "evil",
+        "",
+        data_tar(&[E::File("./var/lib/staves/sbom.spdx.json", "{}")]),
+        "data.tar",
+    );
+    let mut opts = options();
+    opts.generated.push(staves_image::GeneratedFile {
+        path: "var/lib/staves/sbom.spdx.json".into(),
+        render: std::sync::Arc::new(|_, _| b"{}".to_vec()),
+    });
+    match assemble(&[input("evil", deb)], &opts, Vec::new()) {
+        Err(ImageError::Hostile { package, .. }) => assert_eq!(package, "evil"),
+        Err(other) => panic!("wrong error: {other}"),
+        Ok(_) => panic!("two entries for the SBOM's path"),
+    }
+}
+
+#[test]
+fn non_utf8_paths_are_refused_not_renamed() {
+    let mut h = tar::Header::new_old();
+    let name = b"./usr/\xff\xfe";
+    h.as_old_mut().name[..name.len()].copy_from_slice(name);
+    h.set_entry_type(tar::EntryType::Regular);
+    h.set_size(1);
+    h.set_mode(0o644);
+    h.set_cksum();
+    let dir = tempfile::tempdir().expect("tmp");
+    let deb = write_deb(
+        dir.path(),
+        "evil",
+        "",
+        raw_tar(&[(h, b"x".to_vec())]),
+        "data.tar",
+    );
+    match build(&[input("evil", deb)]) {
+        Err(ImageError::Hostile { reason, .. }) => assert!(reason.contains("UTF-8"), "{reason}"),
+        Err(other) => panic!("wrong error: {other}"),
+        Ok(_) => panic!("a non-UTF-8 path was accepted"),
+    }
+}
+
+#[test]
+fn a_size_that_lies_is_an_error_not_a_crash() {
+    // The header declares 1 TiB; the data holds a few bytes.
+    let mut h = tar::Header::new_gnu();
+    h.set_path("./usr/share/ca-certificates/x.crt")
+        .expect("path");
+    h.set_entry_type(tar::EntryType::Regular);
+    h.set_size(1 << 40);
+    h.set_mode(0o644);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(1_700_000_000);
+    h.set_cksum();
+    let mut data = h.as_bytes().to_vec();
+    data.extend_from_slice(b"-----BEGIN CERTIFICATE-----\n");
+    for (name, tar_bytes, expected) in [
+        ("cert", data.clone(), "certificate of"),
+        (
+            "plain",
+            {
+                let mut h = h.clone();
+                h.set_path("./usr/share/big").expect("path");
+                h.set_cksum();
+                let mut d = h.as_bytes().to_vec();
+                d.extend_from_slice(b"short");
+                d
+            },
+            "declares",
+        ),
+    ] {
+        let dir = tempfile::tempdir().expect("tmp");
+        let deb = write_deb(dir.path(), name, "", tar_bytes, "data.tar");
+        let error = build(&[input(name, deb)]).expect_err("refused");
+        let text = error.to_string();
+        assert!(text.contains(expected), "{text}");
+    }
+}
+
+#[test]
+fn a_decompression_bomb_is_refused_early() {
+    // 80 MB of zeros in a file, xz-compressed to a few tens of KB; the package declares
+    // 1 KiB installed.
+    let mut h = tar::Header::new_gnu();
+    h.set_path("./usr/share/bomb").expect("path");
+    h.set_entry_type(tar::EntryType::Regular);
+    let size: u64 = 80 << 20;
+    h.set_size(size);
+    h.set_mode(0o644);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(1_700_000_000);
+    h.set_cksum();
+    let mut xz = liblzma::write::XzEncoder::new(Vec::new(), 6);
+    xz.write_all(h.as_bytes()).expect("xz");
+    let zeros = vec![0u8; 1 << 20];
+    for _ in 0..80 {
+        xz.write_all(&zeros).expect("xz");
+    }
+    xz.write_all(&[0u8; 1024]).expect("xz");
+    let data = xz.finish().expect("xz");
+    let dir = tempfile::tempdir().expect("tmp");
+    let deb = write_deb(
+        dir.path(),
+        "bomb",
+        "Installed-Size: 1\n",
+        data,
+        "data.tar.xz",
+    );
+    let error = build(&[input("bomb", deb)]).expect_err("refused");
+    assert!(error.to_string().contains("decompression bomb"), "{error}");
+}
+
+#[test]
+fn oversized_control_members_are_refused() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let script = format!("#!/bin/sh\n{}", "#".repeat(5 << 20));
+    let deb = write_scripted_deb(
+        dir.path(),
+        "big",
+        "",
+        data_tar(&[E::Dir("./usr/")]),
+        "data.tar",
+        Some(&script),
+    );
+    let error = build(&[input("big", deb)]).expect_err("refused");
+    let text = error.to_string();
+    assert!(text.starts_with("big: "), "{text}");
+    assert!(text.contains("postinst"), "{text}");
+}
+
+#[test]
+fn a_kept_copy_is_used_only_for_its_own_deb() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let one = write_deb(
+        dir.path(),
+        "one",
+        "",
+        data_tar(&[E::Dir("./usr/"), E::File("./usr/one", "1")]),
+        "data.tar",
+    );
+    let two = write_deb(
+        dir.path(),
+        "two",
+        "",
+        data_tar(&[E::Dir("./usr/"), E::File("./usr/two", "2")]),
+        "data.tar",
+    );
+    let kept = |name: &str| dir.path().join(format!("{name}.tar.zst"));
+    let with_copy = |name: &str, deb: &PathBuf, sha: &str| PackageInput {
+        unpacked: Some(kept(name)),
+        sha256: sha.to_owned(),
+        ..input(name, deb.clone())
+    };
+    let (sha_one, sha_two) = ("1".repeat(64), "2".repeat(64));
+    // First builds keep copies.
+    build(&[with_copy("one", &one, &sha_one)]).expect("one");
+    build(&[with_copy("two", &two, &sha_two)]).expect("two");
+    assert!(staves_image::unpacked_copy_is_intact(
+        &kept("one"),
+        &sha_one
+    ));
+    // Swap the copies: each is whole, but of the other package.
+    std::fs::copy(kept("two"), kept("one")).expect("swap");
+    assert!(!staves_image::unpacked_copy_is_intact(
+        &kept("one"),
+        &sha_one
+    ));
+    let layer = build(&[with_copy("one", &one, &sha_one)]).expect("builds from the .deb");
+    let paths = layer_paths(&layer);
+    assert!(paths.contains(&"usr/one".to_owned()), "{paths:?}");
+    assert!(!paths.contains(&"usr/two".to_owned()), "{paths:?}");
+    // Flip a byte of a copy's data: the build fails naming the package.
+    let mut bytes = std::fs::read(kept("one")).expect("read");
+    bytes[20] ^= 0x40;
+    std::fs::write(kept("one"), &bytes).expect("write");
+    assert!(!staves_image::unpacked_copy_is_intact(
+        &kept("one"),
+        &sha_one
+    ));
+    let error = build(&[with_copy("one", &one, &sha_one)]).expect_err("damaged copy");
+    assert!(error.to_string().starts_with("one: "), "{error}");
 }

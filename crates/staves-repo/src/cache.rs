@@ -1,10 +1,16 @@
 //! The content-addressed cache shared by every Staves process on the machine.
 //!
-//! Files are named by the SHA-256 of the bytes they were verified against, so an entry is
-//! either absent or right. New entries are written to a temporary file in the same directory
-//! and renamed into place: a crash leaves at worst a stray temporary file, never a truncated
-//! entry, and two processes writing the same entry both write identical bytes. An advisory
-//! lock per repository keeps two processes from fetching the same release at the same time.
+//! Files are named by the SHA-256 of the bytes they were verified against. New entries are
+//! written to a temporary file in `tmp/`, flushed to disk and renamed into place: a crash
+//! never leaves a truncated entry, and two processes writing the same entry both write
+//! identical bytes. Temporaries of killed processes are swept when the cache is next opened.
+//! An advisory lock per repository keeps two processes from fetching the same release at
+//! the same time.
+//!
+//! Being named by a checksum does not make an entry right: a disk, a user or another program
+//! can damage it. So nothing is read from the cache on trust — each reader checks what it
+//! reads against what the signed chain says (see [`crate::index`], [`crate::debs`]) and
+//! removes what fails, to fetch it again.
 
 use std::fs::File;
 use std::io::Write;
@@ -28,9 +34,13 @@ impl Cache {
     /// Opens (creating if needed) a cache rooted at `root`.
     pub fn open(root: impl Into<PathBuf>) -> Result<Self, RepoError> {
         let root = root.into();
-        for sub in ["indices", "releases", "locks", "debs"] {
+        for sub in ["indices", "releases", "locks", "debs", "tmp"] {
             let dir = root.join(sub);
             std::fs::create_dir_all(&dir).map_err(RepoError::io("creating", &dir))?;
+        }
+        let tmp = root.join("tmp");
+        for gone in staves_fs::sweep(&tmp).map_err(RepoError::io("cleaning", &tmp))? {
+            tracing::debug!("removed {} left by a killed run", gone.display());
         }
         Ok(Cache { root })
     }
@@ -64,6 +74,27 @@ impl Cache {
         self.root.join("releases").join(key)
     }
 
+    /// Where temporaries go: on the cache's file system, swept when their process is gone.
+    pub fn tmp_dir(&self) -> PathBuf {
+        self.root.join("tmp")
+    }
+
+    /// A scratch directory for one run, removed when dropped (or by the next run's sweep
+    /// when this one is killed).
+    pub fn scratch_dir(&self) -> Result<staves_fs::TempDir, RepoError> {
+        let tmp = self.tmp_dir();
+        staves_fs::temp_dir_in(&tmp).map_err(RepoError::io("creating a scratch directory in", &tmp))
+    }
+
+    /// Removes a damaged entry so that it is fetched again.
+    pub fn discard(&self, path: &Path) -> Result<(), RepoError> {
+        match std::fs::remove_file(path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(RepoError::io("removing damaged entry", path)(e)),
+        }
+    }
+
     /// Takes the exclusive lock `name`, waiting for another process to release it.
     pub fn lock(&self, name: &str) -> Result<CacheLock, RepoError> {
         let path = self.root.join("locks").join(format!("{name}.lock"));
@@ -77,8 +108,8 @@ impl Cache {
         Ok(CacheLock { _file: file })
     }
 
-    /// Writes `path` atomically: `fill` writes into a temporary file in the same directory,
-    /// which is renamed over `path` only when `fill` succeeds.
+    /// Writes `path` atomically: `fill` writes into a temporary file, which is flushed to
+    /// disk and renamed over `path` only when `fill` succeeds.
     pub fn write_atomic<T>(
         &self,
         path: &Path,
@@ -86,16 +117,14 @@ impl Cache {
     ) -> Result<T, RepoError> {
         let dir = path.parent().unwrap_or(&self.root);
         std::fs::create_dir_all(dir).map_err(RepoError::io("creating", dir))?;
-        let mut tmp = tempfile::Builder::new()
-            .prefix(".tmp-")
-            .tempfile_in(dir)
-            .map_err(RepoError::io("creating a temporary file in", dir))?;
+        let tmp_dir = self.tmp_dir();
+        let mut tmp = staves_fs::temp_file_in(&tmp_dir)
+            .map_err(RepoError::io("creating a temporary file in", &tmp_dir))?;
         let value = fill(tmp.as_file_mut())?;
         tmp.as_file_mut()
             .flush()
             .map_err(RepoError::io("writing", path))?;
-        tmp.persist(path)
-            .map_err(|e| RepoError::io("renaming into", path)(e.error))?;
+        staves_fs::persist(tmp, path).map_err(RepoError::io("writing", path))?;
         Ok(value)
     }
 }

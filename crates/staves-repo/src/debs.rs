@@ -2,10 +2,12 @@
 //!
 //! Downloads run in parallel. A download cut off by the network is resumed with an HTTP range
 //! request where the server allows it, the hash carried over; bytes reach their cache entry
-//! only once size and hash match.
+//! only once size and hash match. A `.deb` already in the cache is hashed again before it is
+//! used (in parallel, at disk speed): a damaged or swapped file is removed and fetched anew,
+//! never built into an image.
 
 use std::io::{Read, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use sha2::{Digest, Sha256};
@@ -17,6 +19,8 @@ use crate::http::{Client, is_transient};
 /// One file to fetch: where from, and what it must be.
 #[derive(Debug, Clone)]
 pub struct DebFetch {
+    /// The package, as messages name it (`nginx 1.22.1-9`).
+    pub package: String,
     /// Full URL.
     pub url: String,
     /// Expected size in bytes.
@@ -30,17 +34,18 @@ pub fn deb_path(cache: &Cache, sha256: &str) -> PathBuf {
     cache.entry("debs", sha256, ".deb")
 }
 
-/// Makes sure every file is in the cache; returns their paths in the same order. Files
-/// already cached cost no network access. `jobs` downloads run at once.
+/// Makes sure every file is in the cache and intact; returns their paths in the same order.
+/// Files already cached and intact cost no network access; `offline` refuses any. `jobs`
+/// files are checked or downloaded at once.
 pub fn fetch_debs(
     client: &Client,
     cache: &Cache,
     files: &[DebFetch],
     jobs: usize,
+    offline: bool,
 ) -> Result<Vec<PathBuf>, RepoError> {
     let paths: Vec<PathBuf> = files.iter().map(|f| deb_path(cache, &f.sha256)).collect();
-    let missing: Vec<usize> = (0..files.len()).filter(|&i| !paths[i].is_file()).collect();
-    let queue = Mutex::new(missing.into_iter());
+    let queue = Mutex::new(0..files.len());
     let errors = Mutex::new(Vec::new());
     std::thread::scope(|s| {
         for _ in 0..jobs.max(1) {
@@ -48,26 +53,93 @@ pub fn fetch_debs(
                 loop {
                     let next = queue.lock().map(|mut q| q.next()).unwrap_or(None);
                     let Some(i) = next else { break };
-                    if let Err(e) = fetch_one(client, cache, &files[i], &paths[i])
+                    if let Err(e) = ensure_one(client, cache, &files[i], &paths[i], offline)
                         && let Ok(mut errors) = errors.lock()
                     {
-                        errors.push(e);
+                        errors.push((i, e));
                     }
                 }
             });
         }
     });
-    match errors.into_inner().unwrap_or_default().into_iter().next() {
-        Some(e) => Err(e),
+    // The first failing file in the caller's order, whichever thread met it first.
+    let mut errors = errors.into_inner().unwrap_or_default();
+    errors.sort_by_key(|(i, _)| *i);
+    match errors.into_iter().next() {
+        Some((_, e)) => Err(e),
         None => Ok(paths),
     }
+}
+
+/// One file: the cached copy when it is intact, else downloaded (unless offline).
+fn ensure_one(
+    client: &Client,
+    cache: &Cache,
+    file: &DebFetch,
+    target: &Path,
+    offline: bool,
+) -> Result<(), RepoError> {
+    match check_cached(file, target)? {
+        Cached::Intact => return Ok(()),
+        // Offline it cannot be repaired; it stays until a run that can.
+        Cached::Damaged(reason) if offline => {
+            return Err(RepoError::Damaged {
+                path: target.to_owned(),
+                reason: format!("{reason} ({})", file.package),
+            });
+        }
+        Cached::Damaged(reason) => {
+            client.progress().repaired(&file.package, &reason);
+            cache.discard(target)?;
+        }
+        Cached::Missing => {}
+    }
+    if offline {
+        return Err(RepoError::Offline {
+            what: format!("{} ({})", file.package, file.url),
+        });
+    }
+    fetch_one(client, cache, file, target)
+}
+
+enum Cached {
+    Intact,
+    Missing,
+    Damaged(String),
+}
+
+/// Checks a cached file's size and SHA-256 against the signed index's.
+fn check_cached(file: &DebFetch, path: &Path) -> Result<Cached, RepoError> {
+    let mut handle = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Cached::Missing),
+        Err(e) => return Err(RepoError::io("reading", path)(e)),
+    };
+    let len = handle
+        .metadata()
+        .map_err(RepoError::io("reading", path))?
+        .len();
+    if len != file.size {
+        return Ok(Cached::Damaged(format!(
+            "the cached .deb is {len} bytes, the index says {}",
+            file.size
+        )));
+    }
+    let mut hasher = Sha256::new();
+    std::io::copy(&mut handle, &mut hasher).map_err(RepoError::io("reading", path))?;
+    if hex::encode(hasher.finalize()) != file.sha256 {
+        return Ok(Cached::Damaged(
+            "the cached .deb's SHA-256 differs from the index's".into(),
+        ));
+    }
+    Ok(Cached::Intact)
 }
 
 fn fetch_one(
     client: &Client,
     cache: &Cache,
     file: &DebFetch,
-    target: &std::path::Path,
+    target: &Path,
 ) -> Result<(), RepoError> {
     cache.write_atomic(target, |out| {
         let mut hasher = Sha256::new();

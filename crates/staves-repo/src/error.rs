@@ -99,6 +99,40 @@ pub enum RepoError {
         /// Repository name.
         repository: String,
     },
+    /// A file is not in the cache (or was damaged there) and network access is disabled.
+    #[error(
+        "{what} is not in the cache (or its cached copy was damaged) and network access is disabled"
+    )]
+    Offline {
+        /// What was needed (a package, an index).
+        what: String,
+    },
+    /// A cache entry is not what was verified.
+    #[error("cache entry {path} is damaged: {reason}")]
+    Damaged {
+        /// The entry.
+        path: PathBuf,
+        /// How it differs.
+        reason: String,
+    },
+    /// Data from a repository is larger than anything legitimate of its kind.
+    #[error("{what} is larger than {limit} bytes; refusing it")]
+    TooLarge {
+        /// The file.
+        what: String,
+        /// The limit.
+        limit: u64,
+    },
+    /// A path named by an index (`Filename:`) leaves the archive's root.
+    #[error("repository {repository}: `Filename: {filename}` {reason}; refusing it")]
+    UnsafePath {
+        /// The repository.
+        repository: String,
+        /// The path as the index gives it.
+        filename: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
 }
 
 impl RepoError {

@@ -23,6 +23,10 @@ pub trait Progress: Send + Sync {
     fn finished(&self, what: &str) {
         let _ = what;
     }
+    /// A cached copy of `what` was not what was verified (`why`) and is fetched again.
+    fn repaired(&self, what: &str, why: &str) {
+        let _ = (what, why);
+    }
     /// A failed attempt will be retried after `delay`.
     fn retrying(&self, what: &str, error: &RepoError, delay: Duration) {
         let _ = (what, error, delay);
@@ -91,11 +95,20 @@ impl Client {
         &*self.progress
     }
 
-    /// Fetches `url` into memory (for release files; indices stream through [`Client::stream`]).
-    pub fn get_bytes(&self, url: &str) -> Result<Vec<u8>, RepoError> {
+    /// Fetches `url` into memory (for release files; indices stream through [`Client::stream`]),
+    /// refusing more than `limit` bytes.
+    pub fn get_bytes(&self, url: &str, limit: u64) -> Result<Vec<u8>, RepoError> {
         self.stream(url, None, |body| {
             let mut out = Vec::new();
-            body.read_to_end(&mut out).map_err(network(url))?;
+            body.take(limit + 1)
+                .read_to_end(&mut out)
+                .map_err(network(url))?;
+            if out.len() as u64 > limit {
+                return Err(RepoError::TooLarge {
+                    what: url.to_owned(),
+                    limit,
+                });
+            }
             Ok(out)
         })
     }
@@ -137,6 +150,12 @@ impl Client {
         url: &str,
         from: u64,
     ) -> Result<(Box<dyn Read + Send>, bool), RepoError> {
+        if crate::archive_path::url_climbs(url) {
+            return Err(RepoError::Malformed {
+                what: url.to_owned(),
+                message: "the path climbs with `..`; refusing to fetch it".into(),
+            });
+        }
         if let Some(path) = url
             .strip_prefix("file://")
             .or_else(|| url.strip_prefix("file:"))

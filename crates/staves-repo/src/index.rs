@@ -6,17 +6,45 @@
 //! provided names — is built once per index (it is named after the index's SHA-256) and read
 //! on every later run. Lookups check the name in the paragraph itself, so hash collisions
 //! cost a comparison, never a wrong answer.
+//!
+//! The table file is also the index's *record*: it names the signed checksum the text was
+//! decoded from, and the length and SHA-256 of the text as it was decoded, and it ends with
+//! a SHA-256 of itself. Each run checks the record and hashes the mapped text once before
+//! using it, so a truncated, edited or swapped index in the cache is found and fetched again
+//! instead of silently hiding packages (and their security updates).
 
 use std::path::Path;
 
 use memmap2::Mmap;
+use sha2::{Digest, Sha256};
 use staves_deb::deb822::{self, Paragraph};
 
 use crate::cache::Cache;
 use crate::error::RepoError;
 
-const MAGIC: &[u8; 8] = b"STVIDX01";
+const MAGIC: &[u8; 8] = b"STVIDX02";
 const RECORD: usize = 16;
+/// Magic, source checksum, text length, text checksum, two counts.
+const HEADER: usize = 8 + 32 + 8 + 32 + 4 + 4;
+
+/// What the decoded text of an index must be: written when it was verified and decoded,
+/// checked on every later use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TextDigest {
+    /// Length in bytes.
+    pub len: u64,
+    /// SHA-256.
+    pub sha256: [u8; 32],
+}
+
+/// Why a cached index is not used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Damage {
+    /// The text or its record is missing.
+    Missing,
+    /// Present but not what was verified; the reason says how.
+    Damaged(String),
+}
 
 /// One table entry: a name's hash and where its paragraph sits in the text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -50,29 +78,88 @@ impl Text {
 }
 
 impl PackageIndex {
-    /// Opens the verified index at `path` (named by `sha256`), building its table on first use.
-    pub fn open(cache: &Cache, path: &Path, sha256: &str) -> Result<Self, RepoError> {
-        let text = map(path)?;
-        let table_path = cache.entry("indices", sha256, ".idx");
-        if let Ok(table) = std::fs::read(&table_path)
-            && let Some((packages, provides)) = decode_table(&table)
-        {
-            return Ok(PackageIndex {
-                text,
-                packages,
-                provides,
+    /// Where the decoded text of the index published with checksum `source` is cached.
+    pub fn text_path(cache: &Cache, source: &str) -> std::path::PathBuf {
+        cache.entry("indices", source, "")
+    }
+
+    fn record_path(cache: &Cache, source: &str) -> std::path::PathBuf {
+        cache.entry("indices", source, ".idx")
+    }
+
+    /// Builds and stores the record of a text just decoded from the verified index `source`;
+    /// `digest` was computed while the text was written.
+    pub fn create(cache: &Cache, source: &str, digest: TextDigest) -> Result<Self, RepoError> {
+        let path = Self::text_path(cache, source);
+        let text = map(&path)?;
+        let actual = digest_of(text.bytes());
+        if actual != digest {
+            // Changed between writing and reading: the disk or another program.
+            return Err(RepoError::Damaged {
+                path,
+                reason: "changed right after it was written".into(),
             });
         }
         let (packages, provides) = build_table(text.bytes());
-        let encoded = encode_table(&packages, &provides);
-        cache.write_atomic(&table_path, |f| {
-            std::io::Write::write_all(f, &encoded).map_err(RepoError::io("writing", &table_path))
+        let encoded = encode_record(source, digest, &packages, &provides);
+        let record = Self::record_path(cache, source);
+        cache.write_atomic(&record, |f| {
+            std::io::Write::write_all(f, &encoded).map_err(RepoError::io("writing", &record))
         })?;
         Ok(PackageIndex {
             text,
             packages,
             provides,
         })
+    }
+
+    /// Opens the cached index published with checksum `source`, after checking its record
+    /// and hashing its text. Damaged files are removed so that the caller fetches them anew.
+    pub fn open_verified(cache: &Cache, source: &str) -> Result<Result<Self, Damage>, RepoError> {
+        let path = Self::text_path(cache, source);
+        let record_path = Self::record_path(cache, source);
+        let record = match std::fs::read(&record_path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                if path.exists() {
+                    // A text without its record cannot be checked: fetch it again.
+                    cache.discard(&path)?;
+                    return Ok(Err(Damage::Damaged("its record is missing".into())));
+                }
+                return Ok(Err(Damage::Missing));
+            }
+            Err(e) => return Err(RepoError::io("reading", &record_path)(e)),
+        };
+        let damaged = |reason: &str| -> Result<Result<Self, Damage>, RepoError> {
+            cache.discard(&path)?;
+            cache.discard(&record_path)?;
+            Ok(Err(Damage::Damaged(reason.to_owned())))
+        };
+        let Some((digest, packages, provides)) = decode_record(&record, source) else {
+            return damaged("its record is damaged");
+        };
+        let text = match map(&path) {
+            Ok(text) => text,
+            Err(RepoError::Io { source: e, .. }) if e.kind() == std::io::ErrorKind::NotFound => {
+                return damaged("its text is missing");
+            }
+            Err(e) => return Err(e),
+        };
+        if text.bytes().len() as u64 != digest.len {
+            return damaged(&format!(
+                "its text is {} bytes long, {} were verified",
+                text.bytes().len(),
+                digest.len
+            ));
+        }
+        if digest_of(text.bytes()) != digest {
+            return damaged("its text differs from what was verified");
+        }
+        Ok(Ok(PackageIndex {
+            text,
+            packages,
+            provides,
+        }))
     }
 
     /// An index held in memory (tests, small local repositories).
@@ -201,9 +288,27 @@ fn build_table(bytes: &[u8]) -> (Vec<Entry>, Vec<Entry>) {
     (packages, provides)
 }
 
-fn encode_table(packages: &[Entry], provides: &[Entry]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(16 + (packages.len() + provides.len()) * RECORD);
+/// Length and SHA-256 of a text.
+pub fn digest_of(bytes: &[u8]) -> TextDigest {
+    TextDigest {
+        len: bytes.len() as u64,
+        sha256: Sha256::digest(bytes).into(),
+    }
+}
+
+fn encode_record(
+    source: &str,
+    digest: TextDigest,
+    packages: &[Entry],
+    provides: &[Entry],
+) -> Vec<u8> {
+    let mut out = Vec::with_capacity(HEADER + 32 + (packages.len() + provides.len()) * RECORD);
     out.extend_from_slice(MAGIC);
+    let mut source_raw = [0u8; 32];
+    let _ = hex::decode_to_slice(source, &mut source_raw);
+    out.extend_from_slice(&source_raw);
+    out.extend_from_slice(&digest.len.to_le_bytes());
+    out.extend_from_slice(&digest.sha256);
     out.extend_from_slice(&(packages.len() as u32).to_le_bytes());
     out.extend_from_slice(&(provides.len() as u32).to_le_bytes());
     for e in packages.iter().chain(provides) {
@@ -211,18 +316,31 @@ fn encode_table(packages: &[Entry], provides: &[Entry]) -> Vec<u8> {
         out.extend_from_slice(&e.offset.to_le_bytes());
         out.extend_from_slice(&e.len.to_le_bytes());
     }
+    let seal = Sha256::digest(&out);
+    out.extend_from_slice(&seal);
     out
 }
 
-fn decode_table(bytes: &[u8]) -> Option<(Vec<Entry>, Vec<Entry>)> {
-    let header = bytes.get(..16)?;
-    if &header[..8] != MAGIC {
+type Tables = (TextDigest, Vec<Entry>, Vec<Entry>);
+
+/// Reads a record, checking its seal and that it belongs to the index `source`.
+fn decode_record(bytes: &[u8], source: &str) -> Option<Tables> {
+    let (sealed, seal) = bytes.split_at_checked(bytes.len().checked_sub(32)?)?;
+    if Sha256::digest(sealed).as_slice() != seal {
         return None;
     }
-    let count = |at: usize| u32::from_le_bytes(header[at..at + 4].try_into().unwrap_or_default());
-    let (np, nv) = (count(8) as usize, count(12) as usize);
-    let body = &bytes[16..];
-    if body.len() != (np + nv) * RECORD {
+    let header = sealed.get(..HEADER)?;
+    if &header[..8] != MAGIC || hex::encode(&header[8..40]) != source {
+        return None;
+    }
+    let u32_at = |at: usize| u32::from_le_bytes(header[at..at + 4].try_into().unwrap_or_default());
+    let digest = TextDigest {
+        len: u64::from_le_bytes(header[40..48].try_into().ok()?),
+        sha256: header[48..80].try_into().ok()?,
+    };
+    let (np, nv) = (u32_at(80) as usize, u32_at(84) as usize);
+    let body = &sealed[HEADER..];
+    if body.len() != (np + nv).checked_mul(RECORD)? {
         return None;
     }
     let mut records = body.chunks_exact(RECORD).map(|r| Entry {
@@ -232,7 +350,7 @@ fn decode_table(bytes: &[u8]) -> Option<(Vec<Entry>, Vec<Entry>)> {
     });
     let packages: Vec<Entry> = records.by_ref().take(np).collect();
     let provides: Vec<Entry> = records.collect();
-    Some((packages, provides))
+    Some((digest, packages, provides))
 }
 
 #[cfg(test)]
@@ -259,17 +377,67 @@ mod tests {
         assert_eq!(idx.by_name("awk").count(), 0);
     }
 
-    #[test]
-    fn table_round_trips_through_the_cache() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let cache = Cache::open(dir.path()).expect("cache");
-        let path = dir.path().join("Packages");
+    const SOURCE: &str = "ab12000000000000000000000000000000000000000000000000000000000000";
+
+    fn cached(dir: &Path) -> Cache {
+        let cache = Cache::open(dir).expect("cache");
+        let path = PackageIndex::text_path(&cache, SOURCE);
+        std::fs::create_dir_all(path.parent().expect("fan dir")).expect("fan");
         std::fs::write(&path, TEXT).expect("write");
-        let built = PackageIndex::open(&cache, &path, "ab12").expect("build");
-        let reread = PackageIndex::open(&cache, &path, "ab12").expect("reread");
+        let digest = digest_of(TEXT.as_bytes());
+        PackageIndex::create(&cache, SOURCE, digest).expect("create");
+        cache
+    }
+
+    #[test]
+    fn record_round_trips_through_the_cache() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cache = cached(dir.path());
+        let reread = PackageIndex::open_verified(&cache, SOURCE)
+            .expect("open")
+            .expect("intact");
+        let built = PackageIndex::from_text(TEXT.to_owned());
         assert_eq!(built.packages, reread.packages);
         assert_eq!(built.provides, reread.provides);
-        assert!(cache.entry("indices", "ab12", ".idx").is_file());
-        assert_eq!(decode_table(b"garbage"), None);
+        assert_eq!(decode_record(b"garbage", SOURCE), None);
+        let other = "cd34000000000000000000000000000000000000000000000000000000000000";
+        assert!(matches!(
+            PackageIndex::open_verified(&cache, other).expect("open"),
+            Err(Damage::Missing)
+        ));
+    }
+
+    #[test]
+    fn damaged_text_or_record_is_refused_and_removed() {
+        type Damager = fn(&Path, &Path);
+        let cases: [(&str, Damager); 5] = [
+            ("truncated", |text, _| std::fs::write(text, b"").expect("w")),
+            ("flipped", |text, _| {
+                let mut bytes = std::fs::read(text).expect("r");
+                bytes[10] ^= 1;
+                std::fs::write(text, bytes).expect("w");
+            }),
+            ("record flipped", |_, record| {
+                let mut bytes = std::fs::read(record).expect("r");
+                bytes[90] ^= 1;
+                std::fs::write(record, bytes).expect("w");
+            }),
+            ("record gone", |_, record| {
+                std::fs::remove_file(record).expect("rm")
+            }),
+            ("text gone", |text, _| {
+                std::fs::remove_file(text).expect("rm")
+            }),
+        ];
+        for (what, damage) in cases {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let cache = cached(dir.path());
+            let text = PackageIndex::text_path(&cache, SOURCE);
+            let record = PackageIndex::record_path(&cache, SOURCE);
+            damage(&text, &record);
+            let opened = PackageIndex::open_verified(&cache, SOURCE).expect("open");
+            assert!(matches!(opened, Err(Damage::Damaged(_))), "{what}");
+            assert!(!text.exists() && !record.exists(), "{what}: removed");
+        }
     }
 }

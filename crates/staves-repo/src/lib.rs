@@ -7,6 +7,7 @@
 //! release. Accepted bytes land in a content-addressed [`Cache`], written to a temporary file
 //! and renamed, so an interrupted run or a second process never sees half a file.
 //!
+//! * [`archive_path`]: paths below an archive's root, refused when they would leave it.
 //! * [`keyring`]: OpenPGP keyrings and signature policy.
 //! * [`release`]: the `Release` format and its checksum list.
 //! * [`http`]: fetching with retries and progress reporting.
@@ -15,6 +16,7 @@
 //! * [`index`]: a `Packages` file with a persistent lookup table, mapped rather than parsed.
 //! * [`repository`]: one configured source, synchronised into indices.
 
+pub mod archive_path;
 pub mod cache;
 pub mod debs;
 pub mod error;

@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 use crate::cache::Cache;
 use crate::error::RepoError;
 use crate::http::{Client, network};
-use crate::index::PackageIndex;
+use crate::index::{Damage, PackageIndex, TextDigest};
 use crate::keyring::{Keyring, Signer};
 use crate::release::{FileEntry, Release};
 
@@ -100,47 +100,67 @@ impl RepositoryConfig {
         let _lock = cache.lock(&self.cache_key())?;
         let release = self.release(client, cache, freshness, now)?;
         let wanted = self.wanted_indices(&release, archs)?;
-        let missing: Vec<&(String, String, String, FileEntry)> = wanted
-            .iter()
-            .filter(|(.., entry)| !cache.entry("indices", &entry.sha256, "").is_file())
-            .collect();
-        if !missing.is_empty() && freshness == Freshness::Offline {
-            return Err(RepoError::NotCached {
-                repository: self.name.clone(),
-            });
-        }
-        let results: Vec<Result<(), RepoError>> = std::thread::scope(|s| {
-            let handles: Vec<_> = missing
-                .iter()
-                .map(|(_, _, path, entry)| {
-                    s.spawn(|| self.fetch_index(client, cache, &release, path, entry))
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| {
-                    h.join().unwrap_or_else(|_| {
-                        Err(RepoError::Malformed {
-                            what: self.name.clone(),
-                            message: "index download thread panicked".into(),
+        // Each index is checked (and fetched when missing or damaged) in its own thread:
+        // hashing the largest one is most of a warm run's work.
+        let results: Vec<Result<(String, String, PackageIndex), RepoError>> =
+            std::thread::scope(|s| {
+                let handles: Vec<_> = wanted
+                    .into_iter()
+                    .map(|(component, arch, path, entry)| {
+                        let release = &release;
+                        s.spawn(move || {
+                            self.index(client, cache, release, &path, &entry, freshness)
+                                .map(|index| (component, arch, index))
                         })
                     })
-                })
-                .collect()
-        });
-        results.into_iter().collect::<Result<Vec<()>, _>>()?;
-        let indices = wanted
-            .into_iter()
-            .map(|(component, arch, _, entry)| {
-                let path = cache.entry("indices", &entry.sha256, "");
-                PackageIndex::open(cache, &path, &entry.sha256).map(|i| (component, arch, i))
-            })
-            .collect::<Result<_, _>>()?;
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| {
+                        h.join().unwrap_or_else(|_| {
+                            Err(RepoError::Malformed {
+                                what: self.name.clone(),
+                                message: "index thread panicked".into(),
+                            })
+                        })
+                    })
+                    .collect()
+            });
+        let indices = results.into_iter().collect::<Result<_, _>>()?;
         Ok(SyncedRepository {
             config: self.clone(),
             release,
             indices,
         })
+    }
+
+    /// One index: the cached copy when it is still what was verified, else fetched anew.
+    fn index(
+        &self,
+        client: &Client,
+        cache: &Cache,
+        release: &Release,
+        path: &str,
+        entry: &FileEntry,
+        freshness: Freshness,
+    ) -> Result<PackageIndex, RepoError> {
+        let what = format!("{}/{path}", self.dists());
+        match PackageIndex::open_verified(cache, &entry.sha256)? {
+            Ok(index) => return Ok(index),
+            Err(Damage::Damaged(reason)) if freshness == Freshness::Offline => {
+                return Err(RepoError::Damaged {
+                    path: PackageIndex::text_path(cache, &entry.sha256),
+                    reason: format!("{reason} ({what})"),
+                });
+            }
+            Err(Damage::Damaged(reason)) => client.progress().repaired(&what, &reason),
+            Err(Damage::Missing) => {}
+        }
+        if freshness == Freshness::Offline {
+            return Err(RepoError::Offline { what });
+        }
+        let digest = self.fetch_index(client, cache, release, path, entry)?;
+        PackageIndex::create(cache, &entry.sha256, digest)
     }
 
     /// The verified release: from the cache when fresh enough, else fetched and verified
@@ -165,15 +185,25 @@ impl RepositoryConfig {
         };
         let what = format!("{}/InRelease", self.dists());
         if use_cached {
-            let bytes = std::fs::read(&cached).map_err(RepoError::io("reading", &cached))?;
-            return self.accept(cache, &bytes, None, &what, now);
+            let bytes = read_bounded(&cached, MAX_RELEASE)?;
+            match self.accept(cache, &bytes, None, &what, now) {
+                Ok(release) => return Ok(release),
+                // Offline there is nothing to repair it with; say what is wrong.
+                Err(e) if freshness == Freshness::Offline => return Err(e),
+                Err(e) => {
+                    client
+                        .progress()
+                        .repaired(&what, &format!("the cached copy was refused ({e})"));
+                    cache.discard(&cached)?;
+                }
+            }
         }
         if freshness == Freshness::Offline {
             return Err(RepoError::NotCached {
                 repository: self.name.clone(),
             });
         }
-        let (signed, release) = match client.get_bytes(&what) {
+        let (signed, release) = match client.get_bytes(&what, MAX_RELEASE) {
             Ok(bytes) => {
                 let release = self.accept(cache, &bytes, None, &what, now)?;
                 (bytes, release)
@@ -200,8 +230,8 @@ impl RepositoryConfig {
         now: SystemTime,
     ) -> Result<(Vec<u8>, Release), RepoError> {
         let what = format!("{}/Release", self.dists());
-        let data = client.get_bytes(&what)?;
-        let signature = match client.get_bytes(&format!("{what}.gpg")) {
+        let data = client.get_bytes(&what, MAX_RELEASE)?;
+        let signature = match client.get_bytes(&format!("{what}.gpg"), MAX_SIGNATURE) {
             Ok(sig) => Some(sig),
             Err(RepoError::Status { status: 404, .. }) => None,
             Err(e) => return Err(e),
@@ -255,11 +285,17 @@ impl RepositoryConfig {
             let now_secs = now
                 .duration_since(SystemTime::UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs());
-            let remembered = std::fs::read_to_string(&memo).ok().and_then(|text| {
-                let (first, body) = text.split_once('\n')?;
+            // The memo names the SHA-256 of the body it holds: a damaged memo is not
+            // believed, the release is verified afresh and the memo rewritten.
+            let remembered = read_bounded(&memo, MAX_RELEASE).ok().and_then(|bytes| {
+                let text = String::from_utf8(bytes).ok()?;
+                let (first, rest) = text.split_once('\n')?;
+                let (second, body) = rest.split_once('\n')?;
                 let until = first.strip_prefix("verified-until ")?;
+                let sum = second.strip_prefix("body-sha256 ")?;
+                let intact = hex::encode(Sha256::digest(body.as_bytes())) == sum;
                 let fresh = until == "never" || until.parse::<u64>().is_ok_and(|u| now_secs < u);
-                fresh.then(|| body.to_owned())
+                (intact && fresh).then(|| body.to_owned())
             });
             match remembered {
                 Some(body) => body,
@@ -269,9 +305,12 @@ impl RepositoryConfig {
                     let until = signer
                         .expires
                         .map_or_else(|| "never".to_owned(), |u| u.to_string());
+                    let sum = hex::encode(Sha256::digest(body.as_bytes()));
                     cache.write_atomic(&memo, |f| {
-                        f.write_all(format!("verified-until {until}\n{body}").as_bytes())
-                            .map_err(RepoError::io("writing", &memo))
+                        f.write_all(
+                            format!("verified-until {until}\nbody-sha256 {sum}\n{body}").as_bytes(),
+                        )
+                        .map_err(RepoError::io("writing", &memo))
                     })?;
                     body
                 }
@@ -340,7 +379,7 @@ impl RepositoryConfig {
             KeySource::AptDefault => apt_default_keyrings(),
         };
         for path in files {
-            let bytes = std::fs::read(&path).map_err(RepoError::io("reading keyring", &path))?;
+            let bytes = crate::keyring::read_keyring_file(&path)?;
             hasher.update((bytes.len() as u64).to_le_bytes());
             hasher.update(&bytes);
         }
@@ -398,7 +437,10 @@ impl RepositoryConfig {
     }
 
     /// Downloads one index, checks size and SHA-256 of the bytes as published, and stores the
-    /// decompressed text under that checksum.
+    /// decompressed text under that checksum. The text may be no larger than the release
+    /// says the uncompressed index is (when it lists it, its checksum must match too), or
+    /// else a generous multiple of the compressed size: a small signed file must not fill
+    /// the disk.
     fn fetch_index(
         &self,
         client: &Client,
@@ -406,7 +448,18 @@ impl RepositoryConfig {
         release: &Release,
         path: &str,
         entry: &FileEntry,
-    ) -> Result<(), RepoError> {
+    ) -> Result<TextDigest, RepoError> {
+        let plain_entry = [".xz", ".gz"]
+            .iter()
+            .find_map(|ext| path.strip_suffix(ext))
+            .and_then(|base| release.files.get(base));
+        let limit = match plain_entry {
+            Some(plain) => plain.size,
+            None => entry
+                .size
+                .saturating_mul(MAX_INDEX_RATIO)
+                .max(MIN_INDEX_LIMIT),
+        };
         let plain = format!("{}/{path}", self.dists());
         let by_hash = match path.rsplit_once('/') {
             Some((dir, _)) if release.acquire_by_hash => Some(format!(
@@ -416,11 +469,21 @@ impl RepositoryConfig {
             )),
             _ => None,
         };
-        let target = cache.entry("indices", &entry.sha256, "");
+        let target = PackageIndex::text_path(cache, &entry.sha256);
         let download = |url: &str| {
             client.stream(url, Some(entry.size), |body| {
                 cache.write_atomic(&target, |file| {
-                    decode_verified(body, file, path, entry, url, &target)
+                    let digest = decode_verified(body, file, path, entry, url, &target, limit)?;
+                    match plain_entry {
+                        Some(plain) if hex::encode(digest.sha256) != plain.sha256 => {
+                            Err(RepoError::Checksum {
+                                what: format!("{url} (decompressed)"),
+                                expected: plain.sha256.clone(),
+                                actual: hex::encode(digest.sha256),
+                            })
+                        }
+                        _ => Ok(digest),
+                    }
                 })
             })
         };
@@ -450,6 +513,39 @@ fn apt_default_keyrings() -> Vec<PathBuf> {
 
 const DETACHED_MAGIC: &[u8; 16] = b"STAVES-DETACHED\n";
 
+/// The largest release file read: Debian's are ~150 KB.
+pub const MAX_RELEASE: u64 = 16 << 20;
+/// The largest detached signature read.
+const MAX_SIGNATURE: u64 = 1 << 20;
+/// Without a signed uncompressed size, an index may expand to this multiple of its
+/// compressed size (Debian's xz indices expand about six times)…
+const MAX_INDEX_RATIO: u64 = 50;
+/// …or to this, whichever is larger.
+const MIN_INDEX_LIMIT: u64 = 64 << 20;
+
+/// Reads a local file of at most `limit` bytes; only regular files.
+fn read_bounded(path: &Path, limit: u64) -> Result<Vec<u8>, RepoError> {
+    let file = std::fs::File::open(path).map_err(RepoError::io("reading", path))?;
+    let meta = file.metadata().map_err(RepoError::io("reading", path))?;
+    if !meta.is_file() {
+        return Err(RepoError::Malformed {
+            what: path.display().to_string(),
+            message: "is not a regular file".into(),
+        });
+    }
+    let mut bytes = Vec::new();
+    file.take(limit + 1)
+        .read_to_end(&mut bytes)
+        .map_err(RepoError::io("reading", path))?;
+    if bytes.len() as u64 > limit {
+        return Err(RepoError::TooLarge {
+            what: path.display().to_string(),
+            limit,
+        });
+    }
+    Ok(bytes)
+}
+
 fn split_detached(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
     let rest = bytes.strip_prefix(DETACHED_MAGIC.as_slice())?;
     let len = u64::from_le_bytes(rest.get(..8)?.try_into().ok()?) as usize;
@@ -471,7 +567,8 @@ fn strip_cleartext(text: &str) -> String {
 }
 
 /// Streams `body` through a hasher and the right decompressor into `out`, then checks the
-/// hash and size of what arrived against the signed entry.
+/// hash and size of what arrived against the signed entry. Returns the decoded text's digest;
+/// more than `limit` decoded bytes are refused.
 fn decode_verified(
     body: &mut dyn Read,
     out: &mut std::fs::File,
@@ -479,14 +576,23 @@ fn decode_verified(
     entry: &FileEntry,
     url: &str,
     target: &Path,
-) -> Result<(), RepoError> {
+    limit: u64,
+) -> Result<TextDigest, RepoError> {
+    // One byte more than signed is enough to know the size is wrong.
+    let mut bounded = body.take(entry.size.saturating_add(1));
     let mut hashing = HashingReader {
-        inner: body,
+        inner: &mut bounded,
         hasher: Sha256::new(),
         bytes: 0,
         error: None,
     };
-    let mut writer = std::io::BufWriter::with_capacity(1 << 16, out);
+    let mut writer = GuardedWriter {
+        inner: std::io::BufWriter::with_capacity(1 << 16, out),
+        hasher: Sha256::new(),
+        written: 0,
+        limit,
+        fault: None,
+    };
     let copied = if path.ends_with(".xz") {
         std::io::copy(
             &mut liblzma::read::XzDecoder::new_multi_decoder(&mut hashing),
@@ -503,8 +609,19 @@ fn decode_verified(
     if let Some(e) = hashing.error.take() {
         return Err(network(url)(e));
     }
+    // A full disk is the disk's fault, not the data's: say so, and do not retry.
+    match writer.fault.take() {
+        Some(WriteFault::TooLarge) => {
+            return Err(RepoError::TooLarge {
+                what: format!("{url} (decompressed)"),
+                limit,
+            });
+        }
+        Some(WriteFault::Io(e)) => return Err(RepoError::io("writing", target)(e)),
+        None => {}
+    }
     if let Err(e) = copied {
-        // Neither the network (checked above) nor, usually, the disk: the stream is corrupt.
+        // Neither the network nor the disk (both checked above): the stream is corrupt.
         return Err(RepoError::Checksum {
             what: url.to_owned(),
             expected: entry.sha256.clone(),
@@ -513,7 +630,7 @@ fn decode_verified(
     }
     // Trailing bytes after the compressed stream still count towards size and hash.
     std::io::copy(&mut hashing, &mut std::io::sink()).map_err(network(url))?;
-    writer.flush().map_err(RepoError::io("writing", target))?;
+    std::io::Write::flush(&mut writer.inner).map_err(RepoError::io("writing", target))?;
     if hashing.bytes != entry.size {
         return Err(RepoError::Size {
             what: url.to_owned(),
@@ -529,7 +646,50 @@ fn decode_verified(
             actual,
         });
     }
-    Ok(())
+    Ok(TextDigest {
+        len: writer.written,
+        sha256: writer.hasher.finalize().into(),
+    })
+}
+
+enum WriteFault {
+    TooLarge,
+    Io(std::io::Error),
+}
+
+/// Writes decoded text to the cache, hashing it, refusing more than `limit` bytes, and
+/// remembering why a write failed so that it is not mistaken for corrupt data.
+struct GuardedWriter<W: Write> {
+    inner: W,
+    hasher: Sha256,
+    written: u64,
+    limit: u64,
+    fault: Option<WriteFault>,
+}
+
+impl<W: Write> Write for GuardedWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.written + buf.len() as u64 > self.limit {
+            self.fault = Some(WriteFault::TooLarge);
+            return Err(std::io::Error::other("decoded index too large"));
+        }
+        match self.inner.write(buf) {
+            Ok(n) => {
+                self.hasher.update(&buf[..n]);
+                self.written += n as u64;
+                Ok(n)
+            }
+            Err(e) => {
+                let kind = e.kind();
+                self.fault = Some(WriteFault::Io(e));
+                Err(std::io::Error::new(kind, "cache write failed"))
+            }
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 /// Hashes and counts bytes on their way through; remembers a read error of the source so it

@@ -92,6 +92,26 @@ struct RawLockfile {
     targets: Vec<LockedTarget>,
 }
 
+/// The largest lockfile read (one of postgresql's is about 20 KB).
+const MAX_LOCKFILE: u64 = 64 << 20;
+
+/// Reads a lockfile's text: a regular file of bounded size.
+fn read_text(path: &Path) -> std::io::Result<String> {
+    use std::io::Read;
+    let file = std::fs::File::open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(std::io::Error::other("is not a regular file"));
+    }
+    let mut text = String::new();
+    file.take(MAX_LOCKFILE + 1).read_to_string(&mut text)?;
+    if text.len() as u64 > MAX_LOCKFILE {
+        return Err(std::io::Error::other(format!(
+            "is larger than {MAX_LOCKFILE} bytes"
+        )));
+    }
+    Ok(text)
+}
+
 /// A fingerprint over the resolution inputs, each given as one line of text.
 pub fn fingerprint<I: IntoIterator<Item = S>, S: AsRef<str>>(inputs: I) -> String {
     let mut hasher = Sha256::new();
@@ -137,6 +157,17 @@ impl Lockfile {
                         ),
                     });
                 }
+                if let Err(reason) = staves_repo::archive_path::check(&p.filename) {
+                    return Err(ResolveError::BadIndex {
+                        repository,
+                        message: format!(
+                            "package {} {}: `Filename: {}` {reason}; refusing it",
+                            p.name,
+                            p.version,
+                            p.filename.escape_debug()
+                        ),
+                    });
+                }
                 Ok(LockedPackage {
                     name: p.name.clone(),
                     version: p.version.to_string(),
@@ -165,7 +196,7 @@ impl Lockfile {
             path: path.display().to_string(),
             message,
         };
-        let text = match std::fs::read_to_string(path) {
+        let text = match read_text(path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(bad(e.to_string())),
@@ -183,6 +214,22 @@ impl Lockfile {
                 )));
             }
         };
+        // A lockfile is input too: its paths and checksums must be what an index could give.
+        for p in targets.iter().flat_map(|t| &t.packages) {
+            if let Err(reason) = staves_repo::archive_path::check(&p.filename) {
+                return Err(bad(format!(
+                    "package {}: filename `{}` {reason}; run `staves lock`",
+                    p.name,
+                    p.filename.escape_debug()
+                )));
+            }
+            if p.sha256.len() != 64 || !p.sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(bad(format!(
+                    "package {}: `{}` is not a SHA-256; run `staves lock`",
+                    p.name, p.sha256
+                )));
+            }
+        }
         Ok(Some(Lockfile {
             version: LOCK_VERSION,
             inputs: raw.inputs,
@@ -222,7 +269,7 @@ impl Lockfile {
 mod tests {
     use super::*;
 
-    const PACKAGE: &str = "[[package]]\nname = \"bash\"\nversion = \"5.2\"\narch = \"amd64\"\nfilename = \"pool/b/bash.deb\"\nsize = 1\nsha256 = \"00\"\nrepository = \"main\"\n";
+    const PACKAGE: &str = "[[package]]\nname = \"bash\"\nversion = \"5.2\"\narch = \"amd64\"\nfilename = \"pool/b/bash.deb\"\nsize = 1\nsha256 = \"0000000000000000000000000000000000000000000000000000000000000000\"\nrepository = \"main\"\n";
 
     fn read(text: &str) -> Result<Option<Lockfile>, ResolveError> {
         let dir = tempfile::tempdir().expect("tmp");

@@ -62,6 +62,14 @@ impl Progress for TerminalProgress {
             None => tracing::warn!("{line}"),
         }
     }
+
+    fn repaired(&self, what: &str, why: &str) {
+        let line = format!("{:>12} {what}: {why}; fetching it again", "Repairing");
+        match &self.bar {
+            Some(bar) => bar.println(line),
+            None => eprintln!("{line}"),
+        }
+    }
 }
 
 impl staves_registry::Progress for TerminalProgress {

@@ -66,8 +66,19 @@ impl CliError {
             CliError::Repo(RepoError::Network { .. } | RepoError::Status { .. }) => Some(
                 "check the repository URI and your network; `--offline` uses only the cache".into(),
             ),
-            CliError::Repo(RepoError::NotCached { .. }) => {
-                Some("run once without `--offline`".into())
+            CliError::Repo(RepoError::NotCached { .. } | RepoError::Offline { .. }) => {
+                Some("run once without `--offline` to fill the cache".into())
+            }
+            CliError::Repo(RepoError::TooLarge { .. } | RepoError::UnsafePath { .. }) => Some(
+                "the repository serves data no Debian archive holds; check that its URI and keyring are the ones you mean to trust".into(),
+            ),
+            CliError::Repo(RepoError::Damaged { .. }) => Some(
+                "the cache was changed behind Staves' back; run again without `--offline` to repair it, or remove the cache directory".into(),
+            ),
+            CliError::Repo(RepoError::Io { source, .. }) | CliError::Io(source)
+                if source.raw_os_error() == Some(28) =>
+            {
+                Some("the disk is full: free some space, or put the cache elsewhere with `--cache DIR`".into())
             }
             CliError::Registry(e) => e.hint(),
             CliError::StaleLock { .. } => Some("run `staves lock` to update it".into()),
@@ -166,8 +177,11 @@ pub fn init_tracing(verbose: u8) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("STAVES_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    // Colour only for a person at a terminal: logs and pipes get plain text.
+    let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ansi)
         .with_writer(std::io::stderr)
         .with_target(false)
         .without_time()

@@ -55,6 +55,11 @@ impl Workspace {
         })
     }
 
+    /// Whether this run may not touch the network.
+    pub fn offline(&self) -> bool {
+        self.freshness == Freshness::Offline
+    }
+
     /// `staves.lock` beside the spec.
     pub fn lock_path(&self) -> PathBuf {
         self.spec.base_dir().join("staves.lock")
@@ -309,7 +314,7 @@ fn inputs_fingerprint(spec: &Spec, archs: &[String], repositories: &[RepositoryC
         if let KeySource::Files(paths) = &repo.keys {
             for path in paths {
                 // The keyring's content counts: trusting other keys is a different input.
-                let digest = std::fs::read(path)
+                let digest = staves_repo::keyring::read_keyring_file(path)
                     .map(|bytes| hex::encode(<sha2::Sha256 as sha2::Digest>::digest(bytes)));
                 lines.push(format!(
                     "keyring={} {}",

@@ -594,8 +594,10 @@ fn cached_indices(cache: &Path) -> usize {
 }
 
 fn is_temporary(path: &Path) -> bool {
-    path.file_name()
-        .is_some_and(|n| n.to_string_lossy().starts_with(".tmp-"))
+    path.file_name().is_some_and(|n| {
+        let n = n.to_string_lossy();
+        n.starts_with(".tmp-") || n.starts_with(".staves-tmp-")
+    })
 }
 
 #[test]

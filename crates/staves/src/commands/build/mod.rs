@@ -62,7 +62,8 @@ pub fn run(global: &GlobalArgs, args: &BuildArgs) -> Result<(), CliError> {
         .unwrap_or_else(|| "latest".into());
     let reference = format!("{}:{tag}", spec.name.get_ref());
 
-    let scratch = tempfile::tempdir().map_err(CliError::Io)?;
+    // Scratch space lives in the cache: a killed build's is swept by the next run.
+    let scratch = workspace.cache.scratch_dir()?;
     let (layout_dir, archive) = match &args.output {
         Some(out) if out.extension().is_some_and(|e| e == "tar") => {
             (scratch.path().join("layout"), Some(out.clone()))
@@ -224,6 +225,7 @@ fn build_arch(
             version: l.package.version.clone(),
             arch: l.package.arch.clone(),
             deb,
+            sha256: l.package.sha256.clone(),
             // Decoded once, kept as zstd: warm builds skip xz.
             unpacked: Some(
                 workspace
@@ -233,6 +235,7 @@ fn build_arch(
         })
         .collect();
     let mut options = options::options(spec)?;
+    options.temp_dir = Some(workspace.cache.tmp_dir());
     options
         .generated
         .push(sbom::in_image(reference, &target.arch, located));
@@ -255,8 +258,9 @@ fn build_arch(
             // be damaged; drop the damaged ones and build once more from the .debs.
             let damaged: Vec<&PathBuf> = packages
                 .iter()
-                .filter_map(|p| p.unpacked.as_ref())
-                .filter(|copy| !staves_image::unpacked_copy_is_intact(copy))
+                .filter_map(|p| Some((p.unpacked.as_ref()?, &p.sha256)))
+                .filter(|(copy, sha)| !staves_image::unpacked_copy_is_intact(copy, sha))
+                .map(|(copy, _)| copy)
                 .collect();
             if damaged.is_empty() {
                 return Err(error.into());
@@ -329,6 +333,10 @@ fn download(
     let fetches: Vec<DebFetch> = located
         .iter()
         .map(|l| DebFetch {
+            package: format!(
+                "{} {} ({})",
+                l.package.name, l.package.version, l.package.arch
+            ),
             url: l.url.clone(),
             size: l.package.size,
             sha256: l.package.sha256.clone(),
@@ -336,7 +344,13 @@ fn download(
         .collect();
     let progress = progress::for_terminal();
     let client = Client::new(progress.clone());
-    let paths = fetch_debs(&client, &workspace.cache, &fetches, jobs);
+    let paths = fetch_debs(
+        &client,
+        &workspace.cache,
+        &fetches,
+        jobs,
+        workspace.offline(),
+    );
     progress.clear();
     Ok(paths?)
 }

@@ -89,6 +89,7 @@ pub fn options(spec: &Spec) -> Result<Options, CliError> {
         mtime: source_date_epoch()?,
         extra_paths,
         generated: Vec::new(),
+        temp_dir: None,
     })
 }
 

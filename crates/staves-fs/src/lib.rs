@@ -1,0 +1,171 @@
+//! Files that are whole or absent.
+//!
+//! Every file Staves writes for later use — cache entries, image layouts, archives — is
+//! written to a temporary file in the same directory, flushed to disk (`fsync`) and renamed
+//! into place, so a crash or a kill leaves the old file or the new one, never half of one.
+//!
+//! A kill still leaves the temporary behind. Temporaries are therefore named after the
+//! process that writes them (`.staves-tmp-PID-START-…`, START being the process's start time
+//! as the kernel counts it, so a reused PID is not mistaken for the writer), and [`sweep`]
+//! removes those whose process is gone. Directories that collect temporaries are swept when a
+//! later run opens them.
+
+use std::fs::File;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+pub use tempfile::{NamedTempFile, TempDir};
+
+const PREFIX: &str = ".staves-tmp-";
+
+/// This process's part of a temporary's name: `.staves-tmp-PID-START-`.
+fn own_prefix() -> String {
+    let pid = std::process::id();
+    format!("{PREFIX}{pid}-{}-", start_time(pid).unwrap_or(0))
+}
+
+/// The start time of process `pid` (field 22 of `/proc/PID/stat`), when it is running.
+fn start_time(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may hold spaces and parentheses: count from its end.
+    let after = stat.rsplit_once(')')?.1;
+    after.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// Whether the temporary named `name` belongs to a process that is gone.
+fn is_orphan(name: &str) -> bool {
+    let Some(rest) = name.strip_prefix(PREFIX) else {
+        return false;
+    };
+    let mut parts = rest.splitn(3, '-');
+    let (Some(pid), Some(start)) = (parts.next(), parts.next()) else {
+        return false;
+    };
+    let (Ok(pid), Ok(start)) = (pid.parse::<u32>(), start.parse::<u64>()) else {
+        return false;
+    };
+    start_time(pid) != Some(start)
+}
+
+/// A new temporary file in `dir`, named after this process.
+pub fn temp_file_in(dir: &Path) -> io::Result<NamedTempFile> {
+    tempfile::Builder::new()
+        .prefix(&own_prefix())
+        .tempfile_in(dir)
+}
+
+/// A new temporary directory in `dir`, named after this process; removed when dropped.
+pub fn temp_dir_in(dir: &Path) -> io::Result<TempDir> {
+    tempfile::Builder::new()
+        .prefix(&own_prefix())
+        .tempdir_in(dir)
+}
+
+/// Flushes `tmp` to disk and renames it to `target`, then flushes the directory entry.
+pub fn persist(tmp: NamedTempFile, target: &Path) -> io::Result<File> {
+    tmp.as_file().sync_all()?;
+    let file = tmp.persist(target).map_err(|e| e.error)?;
+    sync_parent(target);
+    Ok(file)
+}
+
+/// Writes `bytes` to `path` whole or not at all.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let dir = parent_of(path);
+    let mut tmp = temp_file_in(dir)?;
+    tmp.write_all(bytes)?;
+    persist(tmp, path).map(drop)
+}
+
+/// The directory a path lives in (`.` for a bare file name).
+pub fn parent_of(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
+/// Makes a rename into `path`'s directory durable. Best effort: not every file system lets a
+/// directory be opened for syncing, and the rename itself is already atomic.
+pub fn sync_parent(path: &Path) {
+    if let Ok(dir) = File::open(parent_of(path)) {
+        let _ = dir.sync_all();
+    }
+}
+
+/// Removes the temporaries (files or directories) in `dir` whose writing process is gone.
+/// Returns what was removed. A missing directory holds nothing to sweep.
+pub fn sweep(dir: &Path) -> io::Result<Vec<PathBuf>> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let mut removed = Vec::new();
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if !is_orphan(name) {
+            continue;
+        }
+        let path = entry.path();
+        let result = match entry.file_type() {
+            Ok(t) if t.is_dir() => std::fs::remove_dir_all(&path),
+            _ => std::fs::remove_file(&path),
+        };
+        match result {
+            Ok(()) => removed.push(path),
+            // Another process swept it first.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(removed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn own_temporaries_survive_and_orphans_go() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mine = temp_file_in(dir.path()).expect("temp");
+        let mine_dir = temp_dir_in(dir.path()).expect("temp dir");
+        // No process can have PID 2^32 - 1: its temporaries are orphans.
+        let orphan = dir.path().join(format!("{PREFIX}4294967295-1-abc"));
+        std::fs::write(&orphan, b"half").expect("orphan");
+        let orphan_dir = dir.path().join(format!("{PREFIX}4294967295-1-dir"));
+        std::fs::create_dir(&orphan_dir).expect("orphan dir");
+        std::fs::write(orphan_dir.join("blob"), b"x").expect("blob");
+        let unrelated = dir.path().join("image.tar");
+        std::fs::write(&unrelated, b"keep").expect("unrelated");
+
+        let mut removed = sweep(dir.path()).expect("sweep");
+        removed.sort();
+        assert_eq!(removed, vec![orphan.clone(), orphan_dir.clone()]);
+        assert!(mine.path().exists());
+        assert!(mine_dir.path().exists());
+        assert!(unrelated.exists());
+    }
+
+    #[test]
+    fn a_reused_pid_is_not_the_writer() {
+        // This very process, but a start time that is not its own.
+        let pid = std::process::id();
+        let real = start_time(pid).expect("own start time");
+        assert!(!is_orphan(&format!("{PREFIX}{pid}-{real}-x")));
+        assert!(is_orphan(&format!("{PREFIX}{pid}-{}-x", real + 1)));
+        assert!(!is_orphan("image.tar"));
+    }
+
+    #[test]
+    fn write_atomic_replaces_whole() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("f");
+        write_atomic(&path, b"one").expect("write");
+        write_atomic(&path, b"two").expect("rewrite");
+        assert_eq!(std::fs::read(&path).expect("read"), b"two");
+        assert_eq!(std::fs::read_dir(dir.path()).expect("ls").count(), 1);
+    }
+}

@@ -1,0 +1,309 @@
+//! The cache is re-checked against the signed chain on every use: damaged, truncated or
+//! swapped entries are repaired by fetching again — or, offline, refused — never built in.
+//! The fixture has a security suite whose updates must survive any damage to its index.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use support::server::Server;
+use support::*;
+
+struct Fixture {
+    dir: tempfile::TempDir,
+    _server: Server,
+    spec: PathBuf,
+}
+
+impl Fixture {
+    fn new() -> Fixture {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let key = Key::generate(dir.path(), "archive");
+        let root = dir.path().join("repo");
+        let repo = Repo::new(&root);
+        repo.publish(
+            "main",
+            &[
+                pkg("app", "1.0", &[("Depends", "libssl")]),
+                pkg("libssl", "1.0", &[]),
+            ],
+            &key,
+            Signing::Both,
+            None,
+        );
+        repo.publish(
+            "security",
+            &[
+                pkg("app", "1.1", &[("Depends", "libssl (>= 1.1)")]),
+                pkg("libssl", "1.1", &[]),
+            ],
+            &key,
+            Signing::Both,
+            None,
+        );
+        let server = Server::start(root);
+        let spec = dir.path().join("staves.toml");
+        let repository = |name: &str| {
+            format!(
+                "[[repositories]]\nname = \"{name}\"\nuri = \"{}\"\nsuite = \"{name}\"\nkeyring = \"{}\"\n",
+                server.base,
+                key.armored.display()
+            )
+        };
+        std::fs::write(
+            &spec,
+            format!(
+                "name = \"app\"\npackages = [\"app\"]\n\n{}\n{}",
+                repository("main"),
+                repository("security")
+            ),
+        )
+        .expect("spec");
+        Fixture {
+            dir,
+            _server: server,
+            spec,
+        }
+    }
+
+    fn cache(&self) -> PathBuf {
+        self.dir.path().join("cache")
+    }
+
+    fn staves(&self, args: &[&str]) -> Output {
+        let mut full: Vec<&str> = args.to_vec();
+        full.extend(["-f", self.spec.to_str().expect("utf8")]);
+        run_staves(&full, &self.cache())
+    }
+}
+
+fn run_staves(args: &[&str], cache: &Path) -> Output {
+    staves_command(args, cache).output().expect("run staves")
+}
+
+fn ok(out: &Output) -> String {
+    assert!(out.status.success(), "{}", stderr(out));
+    stdout(out)
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// The cached text of the index holding `needle`.
+fn cached_index_with(cache: &Path, needle: &str) -> PathBuf {
+    walk(&cache.join("indices"))
+        .into_iter()
+        .find(|p| {
+            p.extension().is_none() && std::fs::read_to_string(p).is_ok_and(|t| t.contains(needle))
+        })
+        .unwrap_or_else(|| panic!("no cached index holds {needle}"))
+}
+
+fn flip_byte_after(path: &Path, needle: &str) {
+    let mut bytes = std::fs::read(path).expect("read");
+    let at = bytes
+        .windows(needle.len())
+        .position(|w| w == needle.as_bytes())
+        .expect("needle")
+        + needle.len();
+    bytes[at] ^= 0x01;
+    std::fs::write(path, bytes).expect("write");
+}
+
+#[test]
+fn security_updates_survive_a_damaged_index() {
+    let f = Fixture::new();
+    assert!(ok(&f.staves(&["resolve"])).contains("app 1.1"));
+    let security = cached_index_with(&f.cache(), "Version: 1.1");
+
+    // Truncated to nothing: the next run notices, fetches it again, and still sees 1.1.
+    std::fs::write(&security, b"").expect("truncate");
+    let out = f.staves(&["resolve"]);
+    assert!(ok(&out).contains("app 1.1"), "{}", stdout(&out));
+    assert!(stderr(&out).contains("Repairing"), "{}", stderr(&out));
+
+    // One flipped byte in a `Filename:` is found the same way.
+    flip_byte_after(&security, "Filename: pool/");
+    let out = f.staves(&["resolve"]);
+    assert!(ok(&out).contains("app 1.1"));
+    assert!(stderr(&out).contains("Repairing"), "{}", stderr(&out));
+
+    // Offline there is nothing to repair with: refused, never resolved from what is left.
+    std::fs::write(&security, b"").expect("truncate");
+    let out = f.staves(&["resolve", "--offline"]);
+    assert!(!out.status.success(), "{}", stdout(&out));
+    assert!(!stdout(&out).contains("app 1.0"));
+    assert!(stderr(&out).contains("is damaged"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("without `--offline`"),
+        "{}",
+        stderr(&out)
+    );
+    // Repaired by the next run that may fetch.
+    assert!(ok(&f.staves(&["resolve"])).contains("app 1.1"));
+}
+
+#[test]
+fn a_damaged_index_record_is_not_believed() {
+    let f = Fixture::new();
+    ok(&f.staves(&["resolve"]));
+    let records: Vec<PathBuf> = walk(&f.cache().join("indices"))
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "idx"))
+        .collect();
+    assert_eq!(records.len(), 2);
+    for record in &records {
+        let mut bytes = std::fs::read(record).expect("read");
+        let last = bytes.len() - 40;
+        bytes[last] ^= 0xff;
+        std::fs::write(record, bytes).expect("write");
+    }
+    let out = f.staves(&["resolve"]);
+    assert!(ok(&out).contains("app 1.1"));
+    assert_eq!(
+        stderr(&out).matches("Repairing").count(),
+        2,
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn a_swapped_or_damaged_cached_deb_is_fetched_again() {
+    let f = Fixture::new();
+    let tmp = f.dir.path();
+    let first = tmp.join("first.tar");
+    ok(&f.staves(&["build", "-o", first.to_str().expect("utf8")]));
+    let debs: Vec<PathBuf> = walk(&f.cache().join("debs"));
+    assert_eq!(debs.len(), 2);
+    let (app, libssl) = {
+        let is_app = |p: &PathBuf| {
+            let out = run(std::process::Command::new("dpkg-deb")
+                .args(["-f"])
+                .arg(p)
+                .arg("Package"));
+            stdout(&out).trim() == "app"
+        };
+        let app = debs.iter().find(|p| is_app(p)).expect("app").clone();
+        let libssl = debs.iter().find(|p| !is_app(p)).expect("libssl").clone();
+        (app, libssl)
+    };
+    // Drop the decoded copies too, so the .debs are what the build reads.
+    let _ = std::fs::remove_dir_all(f.cache().join("unpacked"));
+
+    // Another valid .deb in app's place.
+    std::fs::copy(&libssl, &app).expect("swap");
+    let offline = f.staves(&[
+        "build",
+        "--offline",
+        "-o",
+        tmp.join("x.tar").to_str().expect("utf8"),
+    ]);
+    assert!(!offline.status.success());
+    assert!(stderr(&offline).contains("app 1.1"), "{}", stderr(&offline));
+    assert!(!tmp.join("x.tar").exists());
+
+    let second = tmp.join("second.tar");
+    let out = f.staves(&["build", "-o", second.to_str().expect("utf8")]);
+    ok(&out);
+    assert!(stderr(&out).contains("Repairing"), "{}", stderr(&out));
+    assert_eq!(
+        std::fs::read(&first).expect("first"),
+        std::fs::read(&second).expect("second"),
+        "the repaired build must equal the first"
+    );
+}
+
+#[test]
+fn swapped_decoded_copies_are_not_built_in() {
+    let f = Fixture::new();
+    let tmp = f.dir.path();
+    let first = tmp.join("first.tar");
+    ok(&f.staves(&["build", "-o", first.to_str().expect("utf8")]));
+    let copies = walk(&f.cache().join("unpacked"));
+    assert_eq!(copies.len(), 2);
+    let held = std::fs::read(&copies[0]).expect("copy");
+    std::fs::copy(&copies[1], &copies[0]).expect("swap");
+    std::fs::write(&copies[1], held).expect("swap");
+    let second = tmp.join("second.tar");
+    ok(&f.staves(&["build", "-o", second.to_str().expect("utf8")]));
+    assert_eq!(
+        std::fs::read(&first).expect("first"),
+        std::fs::read(&second).expect("second")
+    );
+}
+
+#[test]
+fn damaged_release_and_verification_memo_are_repaired() {
+    let f = Fixture::new();
+    ok(&f.staves(&["resolve"]));
+    let releases = f.cache().join("releases");
+    let memos: Vec<PathBuf> = walk(&releases)
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "verified"))
+        .collect();
+    assert_eq!(memos.len(), 2);
+    // A memo whose body no longer matches what was verified: e.g. an index's checksum.
+    for memo in &memos {
+        flip_byte_after(memo, "SHA256:\n ");
+    }
+    let out = f.staves(&["resolve", "--refresh"]);
+    assert!(ok(&out).contains("app 1.1"), "{}", stderr(&out));
+    for memo in &memos {
+        let text = std::fs::read_to_string(memo).expect("memo");
+        let (_, rest) = text.split_once('\n').expect("header");
+        let (sum, body) = rest.split_once('\n').expect("sum");
+        let actual = hex_sha256(body.as_bytes());
+        assert_eq!(sum, format!("body-sha256 {actual}"), "memo rewritten whole");
+    }
+    // The cached release itself, damaged: fetched again.
+    let cached: Vec<PathBuf> = walk(&releases)
+        .into_iter()
+        .filter(|p| p.to_string_lossy().ends_with(".InRelease"))
+        .collect();
+    for release in &cached {
+        flip_byte_after(release, "SHA256:\n ");
+    }
+    let out = f.staves(&["resolve"]);
+    assert!(ok(&out).contains("app 1.1"));
+    assert!(stderr(&out).contains("Repairing"), "{}", stderr(&out));
+}
+
+fn hex_sha256(bytes: &[u8]) -> String {
+    let mut child = std::process::Command::new("sha256sum")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("sha256sum");
+    std::io::Write::write_all(child.stdin.as_mut().expect("stdin"), bytes).expect("write");
+    let out = child.wait_with_output().expect("sha256sum");
+    stdout(&out)
+        .split_whitespace()
+        .next()
+        .expect("sum")
+        .to_owned()
+}
+
+#[test]
+fn temporaries_of_killed_runs_are_swept() {
+    let f = Fixture::new();
+    ok(&f.staves(&["resolve"]));
+    // What a killed run leaves: a temporary named after a process that is gone.
+    let orphan = f.cache().join("tmp/.staves-tmp-4294967295-1-abc");
+    let orphan_dir = f.cache().join("tmp/.staves-tmp-4294967295-1-scratch");
+    std::fs::write(&orphan, b"half a deb").expect("orphan");
+    std::fs::create_dir_all(orphan_dir.join("layout")).expect("orphan dir");
+    ok(&f.staves(&["resolve"]));
+    assert!(!orphan.exists() && !orphan_dir.exists());
+}
