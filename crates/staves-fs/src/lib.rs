@@ -93,6 +93,28 @@ pub fn sync_parent(path: &Path) {
     }
 }
 
+/// Puts the directory `staged` (a temporary of this process, fully written) at `target`,
+/// replacing what is there: readers see the old directory or the new one, never a half-
+/// written one. Between the two renames `target` is briefly absent; a kill there leaves the
+/// old directory under a temporary name, which the next sweep removes.
+pub fn replace_dir(staged: &Path, target: &Path) -> io::Result<()> {
+    match std::fs::symlink_metadata(target) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+        Ok(_) => {
+            // A fresh temporary name beside it, then the old directory moved onto it.
+            let old = temp_dir_in(parent_of(target))?.keep();
+            std::fs::rename(target, &old)?;
+            std::fs::rename(staged, target)?;
+            sync_parent(target);
+            return std::fs::remove_dir_all(&old);
+        }
+    }
+    std::fs::rename(staged, target)?;
+    sync_parent(target);
+    Ok(())
+}
+
 /// Removes the temporaries (files or directories) in `dir` whose writing process is gone.
 /// Returns what was removed. A missing directory holds nothing to sweep.
 pub fn sweep(dir: &Path) -> io::Result<Vec<PathBuf>> {
@@ -157,6 +179,22 @@ mod tests {
         assert!(!is_orphan(&format!("{PREFIX}{pid}-{real}-x")));
         assert!(is_orphan(&format!("{PREFIX}{pid}-{}-x", real + 1)));
         assert!(!is_orphan("image.tar"));
+    }
+
+    #[test]
+    fn replace_dir_swaps_whole_directories() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let target = dir.path().join("layout");
+        for round in ["one", "two"] {
+            let staged = temp_dir_in(dir.path()).expect("stage").keep();
+            std::fs::write(staged.join("index.json"), round).expect("write");
+            replace_dir(&staged, &target).expect("replace");
+            assert_eq!(
+                std::fs::read_to_string(target.join("index.json")).expect("read"),
+                round
+            );
+        }
+        assert_eq!(std::fs::read_dir(dir.path()).expect("ls").count(), 1);
     }
 
     #[test]

@@ -48,7 +48,7 @@ pub fn write_docker_archive(
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
-    let tmp = tempfile::NamedTempFile::new_in(dir).map_err(OciError::io(dir))?;
+    let tmp = staves_fs::temp_file_in(dir).map_err(OciError::io(dir))?;
     let file = tmp.reopen().map_err(OciError::io(tmp.path()))?;
     let mut tar = tar::Builder::new(BufWriter::with_capacity(1 << 20, file));
     let io_err = |e| OciError::io(out)(e);
@@ -105,6 +105,6 @@ pub fn write_docker_archive(
         std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o644))
             .map_err(io_err)?;
     }
-    tmp.persist(out).map_err(|e| OciError::io(out)(e.error))?;
+    staves_fs::persist(tmp, out).map_err(OciError::io(out))?;
     Ok(())
 }

@@ -281,9 +281,13 @@ pub fn rfc3339(secs: u64) -> String {
 
 impl Layout {
     /// Creates (or reuses) a layout directory.
+    /// Temporaries a killed run left in it are removed.
     pub fn create(root: &Path) -> Result<Layout, OciError> {
         let blobs = root.join("blobs/sha256");
         std::fs::create_dir_all(&blobs).map_err(OciError::io(&blobs))?;
+        for dir in [root, blobs.as_path()] {
+            staves_fs::sweep(dir).map_err(OciError::io(dir))?;
+        }
         let layout = Layout {
             root: root.to_owned(),
         };
@@ -305,11 +309,9 @@ impl Layout {
 
     fn write_file(&self, name: &str, bytes: &[u8]) -> Result<(), OciError> {
         let path = self.root.join(name);
-        let mut tmp =
-            tempfile::NamedTempFile::new_in(&self.root).map_err(OciError::io(&self.root))?;
+        let mut tmp = staves_fs::temp_file_in(&self.root).map_err(OciError::io(&self.root))?;
         tmp.write_all(bytes).map_err(OciError::io(&path))?;
-        tmp.persist(&path)
-            .map_err(|e| OciError::io(&path)(e.error))?;
+        staves_fs::persist(tmp, &path).map_err(OciError::io(&path))?;
         Ok(())
     }
 
@@ -319,10 +321,9 @@ impl Layout {
         let path = self.blob_path(&digest);
         if !path.is_file() {
             let dir = self.root.join("blobs/sha256");
-            let mut tmp = tempfile::NamedTempFile::new_in(&dir).map_err(OciError::io(&dir))?;
+            let mut tmp = staves_fs::temp_file_in(&dir).map_err(OciError::io(&dir))?;
             tmp.write_all(bytes).map_err(OciError::io(&path))?;
-            tmp.persist(&path)
-                .map_err(|e| OciError::io(&path)(e.error))?;
+            staves_fs::persist(tmp, &path).map_err(OciError::io(&path))?;
         }
         Ok(BlobRef {
             media_type: media_type.into(),
@@ -341,7 +342,7 @@ impl Layout {
         produce: impl FnOnce(&mut dyn Write) -> Result<(), E>,
     ) -> Result<Result<LayerBlob, E>, OciError> {
         let dir = self.root.join("blobs/sha256");
-        let tmp = tempfile::NamedTempFile::new_in(&dir).map_err(OciError::io(&dir))?;
+        let tmp = staves_fs::temp_file_in(&dir).map_err(OciError::io(&dir))?;
         let file = tmp.reopen().map_err(OciError::io(tmp.path()))?;
         let compressed = Hashing {
             inner: BufWriter::with_capacity(1 << 20, file),
@@ -377,8 +378,7 @@ impl Layout {
         let digest = sha256_ref(compressed.hasher);
         let size = compressed.bytes;
         let path = self.blob_path(&digest);
-        tmp.persist(&path)
-            .map_err(|e| OciError::io(&path)(e.error))?;
+        staves_fs::persist(tmp, &path).map_err(OciError::io(&path))?;
         Ok(Ok(LayerBlob {
             blob: BlobRef {
                 media_type: match compression {

@@ -22,6 +22,7 @@
 
 mod error;
 pub mod request;
+pub mod sources;
 
 use std::collections::BTreeMap;
 use std::ops::Range;
@@ -110,6 +111,47 @@ pub struct PathSpec {
     pub target: Option<String>,
 }
 
+/// The largest spec read: real ones are a few KB.
+pub const MAX_SPEC: u64 = 1 << 20;
+
+fn check_account(account: &AccountSpec) -> Result<(), String> {
+    let name = account.name.get_ref();
+    let fields = [
+        ("name", Some(name.as_str())),
+        ("group", account.group.as_deref()),
+        ("home", account.home.as_deref()),
+        ("shell", account.shell.as_deref()),
+    ];
+    let groups = account.groups.iter().map(|g| ("groups", Some(g.as_str())));
+    for (key, value) in fields.into_iter().chain(groups) {
+        let Some(value) = value else { continue };
+        if value.chars().any(|c| c.is_control() || c == ':')
+            || (key != "home" && key != "shell" && value.contains(','))
+        {
+            return Err(format!(
+                "account `{}`: `{key}` = \"{}\" holds a control character, `:` or `,`",
+                name.escape_debug(),
+                value.escape_debug()
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn check_tag(tag: &str) -> Result<(), String> {
+    let ok = !tag.is_empty()
+        && tag.len() <= 128
+        && !tag.starts_with(['.', '-'])
+        && tag
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("`{}` is not an image tag", tag.escape_debug()))
+    }
+}
+
 /// A parsed spec.
 #[derive(Debug, Clone)]
 pub struct Spec {
@@ -167,9 +209,16 @@ pub struct Spec {
 impl Spec {
     /// Reads and validates the spec at `path`.
     pub fn load(path: &Path) -> Result<Spec, SpecError> {
-        let source = std::fs::read_to_string(path).map_err(|e| SpecError::Io {
+        let io = |source: std::io::Error| SpecError::Io {
             path: path.to_owned(),
-            source: e,
+            source,
+        };
+        let bytes = sources::read_regular(path, MAX_SPEC).map_err(io)?;
+        let source = String::from_utf8(bytes).map_err(|e| {
+            io(std::io::Error::other(format!(
+                "not UTF-8 text (byte {} is not); a spec is a TOML file",
+                e.utf8_error().valid_up_to()
+            )))
         })?;
         Spec::parse(&source, path)
     }
@@ -288,7 +337,46 @@ impl Spec {
                 ));
             }
         }
+        for account in raw.accounts.iter().flatten() {
+            check_account(account).map_err(|m| diag(account.name.span(), m, Some(
+                "account fields become lines of /etc/passwd and /etc/group: no control characters, no `:`".into(),
+            )))?;
+        }
+        if let Some(tag) = &raw.tag
+            && let Err(m) = check_tag(tag.get_ref())
+        {
+            return Err(diag(
+                tag.span(),
+                m,
+                Some("a tag is up to 128 of A-Z a-z 0-9 _ . -, not starting with . or -".into()),
+            ));
+        }
+        for name in raw.environment.iter().flat_map(|e| e.keys()) {
+            if name.is_empty() || name.contains('=') || name.chars().any(char::is_control) {
+                let at = source
+                    .find(name.as_str())
+                    .map_or(0..0, |i| i..i + name.len());
+                return Err(diag(
+                    at,
+                    format!(
+                        "`{}` is not an environment variable name",
+                        name.escape_debug()
+                    ),
+                    Some("a name holds no `=` and no control characters".into()),
+                ));
+            }
+        }
         for p in raw.paths.iter().flatten() {
+            if p.content.is_some() && p.source.is_some() {
+                return Err(diag(
+                    p.path.span(),
+                    "`content` and `source` are both given".into(),
+                    Some(
+                        "keep one: `content` is the text itself, `source` a file beside the spec"
+                            .into(),
+                    ),
+                ));
+            }
             if !p.path.get_ref().starts_with('/') {
                 return Err(diag(
                     p.path.span(),
@@ -326,7 +414,7 @@ impl Spec {
             use_flags: raw.use_flags.unwrap_or_default(),
             repositories: raw.repositories,
             package_options: raw.package_options,
-            tag: raw.tag,
+            tag: raw.tag.map(Spanned::into_inner),
             cmd: raw.cmd.unwrap_or_default(),
             environment: raw.environment.unwrap_or_default(),
             workdir: raw.workdir,
@@ -341,6 +429,26 @@ impl Spec {
             path: path.to_owned(),
             source: source.to_owned(),
         })
+    }
+
+    /// Checks every `[[paths]]` `source` before anything is fetched: it must exist, be a
+    /// regular file of at most [`sources::MAX_SOURCE`] bytes, and — symlinks followed — lie
+    /// inside `context` (the spec's directory unless the user names another).
+    pub fn check_sources(&self, context: &Path) -> Result<(), SpecError> {
+        for p in &self.paths {
+            let Some(source) = &p.source else { continue };
+            let file = self.base_dir().join(source.get_ref());
+            sources::check(&file, context).map_err(|(message, help)| {
+                SpecError::Invalid(Box::new(Diagnostic::new(
+                    &self.path,
+                    &self.source,
+                    source.span(),
+                    message,
+                    Some(help),
+                )))
+            })?;
+        }
+        Ok(())
     }
 
     /// The directory relative paths in the spec are resolved against.
@@ -398,7 +506,7 @@ struct RawSpec {
     repositories: Vec<RepositorySpec>,
     package_options: BTreeMap<String, Spanned<PackageOptions>>,
     unknown: Vec<Spanned<String>>,
-    tag: Option<String>,
+    tag: Option<Spanned<String>>,
     cmd: Option<Vec<String>>,
     environment: Option<BTreeMap<String, String>>,
     workdir: Option<String>,

@@ -94,3 +94,99 @@ fn repository_without_keyring() {
     assert_eq!(line, 4, "{msg}");
     assert!(msg.contains("trusted = true"), "{msg}");
 }
+
+#[test]
+fn account_fields_cannot_inject_lines() {
+    let (line, _, message) = error_of(
+        "name = \"x\"\npackages = [\"bash\"]\n\n[[accounts]]\nname = \"u\"\nhome = \"/home/u\\nevil::0:0::/:/bin/sh\"\n",
+    );
+    assert_eq!(line, 5);
+    assert!(message.contains("`home`"), "{message}");
+    let (_, _, message) =
+        error_of("name = \"x\"\npackages = [\"bash\"]\n\n[[accounts]]\nname = \"u:0\"\n");
+    assert!(message.contains("`name`"), "{message}");
+}
+
+#[test]
+fn tags_and_environment_names_are_checked() {
+    let (line, _, message) = error_of("name = \"x\"\npackages = [\"bash\"]\ntag = \"1.0\\nx\"\n");
+    assert_eq!(line, 3);
+    assert!(message.contains("not an image tag"), "{message}");
+    let (line, _, message) =
+        error_of("name = \"x\"\npackages = [\"bash\"]\n[environment]\n\"A=B\" = \"1\"\n");
+    assert_eq!(line, 4);
+    assert!(
+        message.contains("not an environment variable name"),
+        "{message}"
+    );
+}
+
+#[test]
+fn content_and_source_together_are_an_error() {
+    let (line, _, message) = error_of(
+        "name = \"x\"\npackages = [\"bash\"]\n[[paths]]\npath = \"/a\"\ncontent = \"x\"\nsource = \"a\"\n",
+    );
+    assert_eq!(line, 4);
+    assert!(message.contains("both given"), "{message}");
+}
+
+#[test]
+fn sources_stay_in_the_context_and_are_regular_files() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let project = dir.path().join("project");
+    std::fs::create_dir_all(&project).expect("project");
+    std::fs::write(dir.path().join("secret"), "s").expect("secret");
+    std::fs::write(project.join("ok.txt"), "fine").expect("ok");
+    std::os::unix::fs::symlink(dir.path().join("secret"), project.join("link")).expect("link");
+    let spec_for = |source: &str| {
+        let path = project.join("staves.toml");
+        std::fs::write(
+            &path,
+            format!("name = \"x\"\npackages = [\"bash\"]\n[[paths]]\npath = \"/f\"\nsource = \"{source}\"\n"),
+        )
+        .expect("spec");
+        staves_spec::Spec::load(&path).expect("parses")
+    };
+    assert!(spec_for("ok.txt").check_sources(&project).is_ok());
+    for (source, expected) in [
+        ("../secret", "outside the build context"),
+        ("link", "outside the build context"),
+        ("/etc/passwd", "outside the build context"),
+        ("/dev/zero", "outside the build context"),
+        ("missing", "cannot be read"),
+    ] {
+        let error = spec_for(source)
+            .check_sources(&project)
+            .expect_err(source)
+            .to_string();
+        assert!(error.contains(expected), "{source}: {error}");
+    }
+    // A wider context, named by the person building, lets `../secret` in; devices never.
+    assert!(spec_for("../secret").check_sources(dir.path()).is_ok());
+    let error = spec_for("/dev/zero")
+        .check_sources(std::path::Path::new("/"))
+        .expect_err("device")
+        .to_string();
+    assert!(error.contains("not a regular file"), "{error}");
+}
+
+#[test]
+fn binary_and_huge_specs_are_refused_plainly() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let garbage = dir.path().join("garbage.toml");
+    std::fs::write(&garbage, [0xffu8, 0xfe, 0x00, 0x01]).expect("write");
+    let error = staves_spec::Spec::load(&garbage)
+        .expect_err("binary")
+        .to_string();
+    assert!(error.contains("not UTF-8"), "{error}");
+    let huge = dir.path().join("huge.toml");
+    std::fs::write(&huge, vec![b'#'; 50 << 20]).expect("write");
+    let error = staves_spec::Spec::load(&huge)
+        .expect_err("huge")
+        .to_string();
+    assert!(error.contains("more than"), "{error}");
+    let error = staves_spec::Spec::load(std::path::Path::new("/dev/zero"))
+        .expect_err("device")
+        .to_string();
+    assert!(error.contains("not a regular file"), "{error}");
+}

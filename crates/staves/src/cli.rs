@@ -69,6 +69,10 @@ pub struct BuildArgs {
     /// Load the image into the local Docker (or podman when Docker is absent).
     #[arg(long)]
     pub load: bool,
+    /// The directory `[[paths]] source` files may come from (default: the spec's directory).
+    /// Symlinks are followed and must stay inside it.
+    #[arg(long, value_name = "DIR")]
+    pub context: Option<PathBuf>,
     /// Image tag (default: the spec's `tag`, else `latest`).
     #[arg(long, short)]
     pub tag: Option<String>,

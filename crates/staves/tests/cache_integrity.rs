@@ -307,3 +307,78 @@ fn temporaries_of_killed_runs_are_swept() {
     ok(&f.staves(&["resolve"]));
     assert!(!orphan.exists() && !orphan_dir.exists());
 }
+
+/// Whether `dir` (not recursively) holds a temporary of Staves.
+fn temporaries_in(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".staves-tmp-"))
+        .collect()
+}
+
+#[test]
+fn killed_builds_leave_no_partial_output() {
+    let f = Fixture::new();
+    let out_dir = f.dir.path().join("out");
+    std::fs::create_dir_all(&out_dir).expect("out");
+    let clean_tar = out_dir.join("clean.tar");
+    let clean_layout = out_dir.join("clean-layout");
+    let spec = f.spec.to_str().expect("utf8").to_owned();
+    ok(&f.staves(&["build", "-o", clean_tar.to_str().expect("utf8")]));
+    ok(&f.staves(&["build", "-o", clean_layout.to_str().expect("utf8")]));
+
+    let tar = out_dir.join("image.tar");
+    let layout = out_dir.join("layout");
+    // Kill points from process start to past the end of a build, with a cold cache half
+    // the time so that downloads and decoding are cut too.
+    for (i, delay_ms) in [0u64, 2, 4, 6, 8, 10, 13, 16, 20, 25, 30, 40]
+        .iter()
+        .enumerate()
+    {
+        if i % 2 == 0 {
+            let _ = std::fs::remove_dir_all(f.cache());
+        }
+        for target in [&tar, &layout] {
+            let mut child = staves_command(
+                &["build", "-f", &spec, "-o", target.to_str().expect("utf8")],
+                &f.cache(),
+            )
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn");
+            std::thread::sleep(std::time::Duration::from_millis(*delay_ms));
+            let _ = child.kill();
+            let _ = child.wait();
+            // Whatever is at the destination is whole: absent, or a complete output.
+            if target.exists() {
+                if target == &tar {
+                    let listing = run(std::process::Command::new("tar").arg("tf").arg(target));
+                    assert!(stdout(&listing).contains("manifest.json"));
+                } else {
+                    assert!(target.join("index.json").is_file(), "partial layout");
+                }
+            }
+        }
+    }
+    // The next builds sweep what the kills left and produce the clean bytes.
+    ok(&f.staves(&["build", "-o", tar.to_str().expect("utf8")]));
+    ok(&f.staves(&["build", "-o", layout.to_str().expect("utf8")]));
+    assert_eq!(temporaries_in(&out_dir), Vec::<String>::new());
+    assert_eq!(
+        temporaries_in(&layout.join("blobs/sha256")),
+        Vec::<String>::new()
+    );
+    assert_eq!(temporaries_in(&f.cache().join("tmp")), Vec::<String>::new());
+    assert_eq!(
+        std::fs::read(&tar).expect("tar"),
+        std::fs::read(&clean_tar).expect("clean")
+    );
+    assert_eq!(
+        std::fs::read(layout.join("index.json")).expect("index"),
+        std::fs::read(clean_layout.join("index.json")).expect("clean index")
+    );
+}

@@ -21,13 +21,5 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
 /// Writes `bytes` to `path` through a temporary file in the same directory, so no reader
 /// ever sees half of it.
 pub(crate) fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> Result<(), CliError> {
-    use std::io::Write;
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => std::path::Path::new("."),
-    };
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-    tmp.write_all(bytes)?;
-    tmp.persist(path).map_err(|e| CliError::Io(e.error))?;
-    Ok(())
+    Ok(staves_fs::write_atomic(path, bytes)?)
 }

@@ -50,6 +50,12 @@ pub fn run(global: &GlobalArgs, args: &BuildArgs) -> Result<(), CliError> {
         .map(staves_registry::Reference::parse)
         .transpose()?;
     let workspace = Workspace::load(global)?;
+    // Files the spec copies in are checked before anything is fetched.
+    let context = args
+        .context
+        .clone()
+        .unwrap_or_else(|| workspace.spec.base_dir().to_owned());
+    workspace.spec.check_sources(&context)?;
     let lock = match workspace.matching_lock(global.locked)? {
         Some(lock) => lock,
         None => workspace.resolve(&workspace.selected)?,
@@ -62,13 +68,26 @@ pub fn run(global: &GlobalArgs, args: &BuildArgs) -> Result<(), CliError> {
         .unwrap_or_else(|| "latest".into());
     let reference = format!("{}:{tag}", spec.name.get_ref());
 
-    // Scratch space lives in the cache: a killed build's is swept by the next run.
+    // Scratch space lives in the cache: a killed build's is swept by the next run. Outputs
+    // are written beside their destination under temporary names and renamed into place
+    // whole; what a killed build left there is swept now.
     let scratch = workspace.cache.scratch_dir()?;
+    if let Some(out) = &args.output {
+        let dir = staves_fs::parent_of(out);
+        std::fs::create_dir_all(dir)?;
+        staves_fs::sweep(dir)?;
+    }
+    let mut staged_layout = None;
     let (layout_dir, archive) = match &args.output {
         Some(out) if out.extension().is_some_and(|e| e == "tar") => {
             (scratch.path().join("layout"), Some(out.clone()))
         }
-        Some(out) => (out.clone(), None),
+        Some(out) => {
+            let staged = staves_fs::temp_dir_in(staves_fs::parent_of(out))?;
+            let dir = staged.path().to_owned();
+            staged_layout = Some((staged, out.clone()));
+            (dir, None)
+        }
         None if args.load => (
             scratch.path().join("layout"),
             Some(scratch.path().join("image.tar")),
@@ -91,7 +110,7 @@ pub fn run(global: &GlobalArgs, args: &BuildArgs) -> Result<(), CliError> {
         }
     };
 
-    let layout = Layout::create(&layout_dir)?;
+    let mut layout = Layout::create(&layout_dir)?;
     let mut built = Vec::new();
     let mut targets = Vec::new();
     for arch in &workspace.selected {
@@ -143,6 +162,10 @@ pub fn run(global: &GlobalArgs, args: &BuildArgs) -> Result<(), CliError> {
         .annotations
         .insert("io.containerd.image.name".into(), reference.clone());
     layout.put_index(std::slice::from_ref(&entry))?;
+    if let Some((staged, out)) = staged_layout {
+        staves_fs::replace_dir(&staged.keep(), &out)?;
+        layout = Layout::open(&out)?;
+    }
 
     if let (Some(archive), Some(arch)) = (&archive, &archive_arch) {
         let host = built
