@@ -170,6 +170,20 @@ impl Repo {
         signing: Signing,
         valid_until: Option<&str>,
     ) {
+        self.publish_edited(suite, packages, key, signing, valid_until, &|text| text);
+    }
+
+    /// Like [`Repo::publish`], with the `Packages` text passed through `edit` before it is
+    /// compressed and signed: a hostile archive, signed by the key the spec trusts.
+    pub fn publish_edited(
+        &self,
+        suite: &str,
+        packages: &[Pkg<'_>],
+        key: &Key,
+        signing: Signing,
+        valid_until: Option<&str>,
+        edit: &dyn Fn(String) -> String,
+    ) {
         let pool = self.root.join("pool").join(suite);
         std::fs::create_dir_all(&pool).expect("pool");
         let work = self.root.join(".build");
@@ -214,7 +228,8 @@ impl Repo {
             .current_dir(&self.root)
             .arg("packages")
             .arg(format!("pool/{suite}")));
-        std::fs::write(binary.join("Packages"), &packages.stdout).expect("Packages");
+        let text = edit(String::from_utf8_lossy(&packages.stdout).into_owned());
+        std::fs::write(binary.join("Packages"), text).expect("Packages");
         run(Command::new("xz")
             .args(["-k", "-f"])
             .arg(binary.join("Packages")));
