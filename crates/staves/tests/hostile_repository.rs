@@ -196,3 +196,50 @@ fn a_chain_ten_thousand_deep_resolves() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(stdout(&out).lines().count(), 10_000);
 }
+
+/// A tmpfs of `size` mounted for the closure's duration; `None` where mounting is not
+/// permitted (the test then says so and checks nothing).
+fn with_small_disk(size: &str, body: impl FnOnce(&Path)) -> Option<()> {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+        .arg(dir.path())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !mounted {
+        eprintln!("cannot mount a tmpfs here; the full-disk case is not exercised");
+        return None;
+    }
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| body(dir.path())));
+    let _ = std::process::Command::new("umount")
+        .arg(dir.path())
+        .status();
+    if let Err(panic) = result {
+        std::panic::resume_unwind(panic);
+    }
+    Some(())
+}
+
+#[test]
+fn a_full_disk_is_one_clear_error_and_leaves_no_entry() {
+    let uri = file_uri();
+    let f = fixture();
+    with_small_disk("1m", |cache| {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let spec_path = spec(tmp.path(), &["link0"], &uri, "hostile", &f.key.armored, "");
+        let out = staves(&["resolve", "-f", spec_path.to_str().expect("utf8")], cache);
+        let err = stderr(&out);
+        assert!(!out.status.success());
+        assert!(err.contains("No space left on device"), "{err}");
+        assert!(err.contains("the disk is full"), "{err}");
+        assert!(
+            !err.contains("mismatch") && !err.contains("retrying"),
+            "{err}"
+        );
+        let leftovers: Vec<_> = std::fs::read_dir(cache.join("tmp"))
+            .expect("tmp dir")
+            .flatten()
+            .collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
+    });
+}
