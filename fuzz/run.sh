@@ -15,5 +15,5 @@ fi
 for target in "${targets[@]}"; do
   echo "== $target (${seconds}s)"
   RUSTC_BOOTSTRAP=1 cargo fuzz run "$target" -- -max_total_time="$seconds" -rss_limit_mb=2048 \
-    2>&1 | grep -E "^(#[0-9]+ +DONE|==[0-9]+== ERROR|SUMMARY|thread .* panicked)" || true
+    2>&1 | grep -E "^(Done [0-9]+ runs|#[0-9]+ +DONE|==[0-9]+== ERROR|SUMMARY|thread .* panicked)" || true
 done
