@@ -77,6 +77,29 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     persist(tmp, path).map(drop)
 }
 
+/// Reads a regular file of at most `limit` bytes: not a device, FIFO or directory, which
+/// could hang a run or exhaust its memory. Files from outside — specs, keyrings, lockfiles,
+/// sources, cache entries — are read through this.
+pub fn read_regular(path: &Path, limit: u64) -> io::Result<Vec<u8>> {
+    use std::io::Read;
+    let refuse = |message: String| io::Error::new(io::ErrorKind::InvalidData, message);
+    let file = File::open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(refuse("is not a regular file".into()));
+    }
+    let too_large = || refuse(format!("is more than the {limit} bytes accepted"));
+    if meta.len() > limit {
+        return Err(too_large());
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    file.take(limit + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > limit {
+        return Err(too_large());
+    }
+    Ok(bytes)
+}
+
 /// The directory a path lives in (`.` for a bare file name).
 pub fn parent_of(path: &Path) -> &Path {
     match path.parent() {

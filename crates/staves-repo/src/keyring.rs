@@ -43,32 +43,13 @@ pub const MAX_KEYRING: u64 = 16 << 20;
 /// Reads a keyring file: a regular file of at most [`MAX_KEYRING`] bytes (not a device, a
 /// FIFO or a directory, which could hang or exhaust memory).
 pub fn read_keyring_file(path: &Path) -> Result<Vec<u8>, RepoError> {
-    use std::io::Read;
-    let bad = |message: String| RepoError::Keyring {
-        origin: path.display().to_string(),
-        message,
-    };
-    let file = std::fs::File::open(path).map_err(RepoError::io("reading keyring", path))?;
-    let meta = file
-        .metadata()
-        .map_err(RepoError::io("reading keyring", path))?;
-    if !meta.is_file() {
-        return Err(bad("is not a regular file".into()));
-    }
-    if meta.len() > MAX_KEYRING {
-        return Err(bad(format!(
-            "is {} bytes; a keyring is at most {MAX_KEYRING}",
-            meta.len()
-        )));
-    }
-    let mut bytes = Vec::new();
-    file.take(MAX_KEYRING + 1)
-        .read_to_end(&mut bytes)
-        .map_err(RepoError::io("reading keyring", path))?;
-    if bytes.len() as u64 > MAX_KEYRING {
-        return Err(bad(format!("is larger than {MAX_KEYRING} bytes")));
-    }
-    Ok(bytes)
+    staves_fs::read_regular(path, MAX_KEYRING).map_err(|e| match e.kind() {
+        std::io::ErrorKind::InvalidData => RepoError::Keyring {
+            origin: path.display().to_string(),
+            message: e.to_string(),
+        },
+        _ => RepoError::io("reading keyring", path)(e),
+    })
 }
 
 impl Keyring {

@@ -523,27 +523,9 @@ const MAX_INDEX_RATIO: u64 = 50;
 /// …or to this, whichever is larger.
 const MIN_INDEX_LIMIT: u64 = 64 << 20;
 
-/// Reads a local file of at most `limit` bytes; only regular files.
+/// Reads a cache file of at most `limit` bytes.
 fn read_bounded(path: &Path, limit: u64) -> Result<Vec<u8>, RepoError> {
-    let file = std::fs::File::open(path).map_err(RepoError::io("reading", path))?;
-    let meta = file.metadata().map_err(RepoError::io("reading", path))?;
-    if !meta.is_file() {
-        return Err(RepoError::Malformed {
-            what: path.display().to_string(),
-            message: "is not a regular file".into(),
-        });
-    }
-    let mut bytes = Vec::new();
-    file.take(limit + 1)
-        .read_to_end(&mut bytes)
-        .map_err(RepoError::io("reading", path))?;
-    if bytes.len() as u64 > limit {
-        return Err(RepoError::TooLarge {
-            what: path.display().to_string(),
-            limit,
-        });
-    }
-    Ok(bytes)
+    staves_fs::read_regular(path, limit).map_err(RepoError::io("reading", path))
 }
 
 fn split_detached(bytes: &[u8]) -> Option<(&[u8], &[u8])> {

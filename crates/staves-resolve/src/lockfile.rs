@@ -97,19 +97,8 @@ const MAX_LOCKFILE: u64 = 64 << 20;
 
 /// Reads a lockfile's text: a regular file of bounded size.
 fn read_text(path: &Path) -> std::io::Result<String> {
-    use std::io::Read;
-    let file = std::fs::File::open(path)?;
-    if !file.metadata()?.is_file() {
-        return Err(std::io::Error::other("is not a regular file"));
-    }
-    let mut text = String::new();
-    file.take(MAX_LOCKFILE + 1).read_to_string(&mut text)?;
-    if text.len() as u64 > MAX_LOCKFILE {
-        return Err(std::io::Error::other(format!(
-            "is larger than {MAX_LOCKFILE} bytes"
-        )));
-    }
-    Ok(text)
+    String::from_utf8(staves_fs::read_regular(path, MAX_LOCKFILE)?)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
 }
 
 /// A fingerprint over the resolution inputs, each given as one line of text.

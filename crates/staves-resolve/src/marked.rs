@@ -54,34 +54,32 @@ impl MarkedSet {
 
     /// Marked packages named `name` or providing it, in marking order.
     pub(crate) fn carrying<'a>(&'a self, name: &str) -> impl Iterator<Item = &'a PackageRef> + 'a {
-        self.positions(&self.by_name, name)
+        self.carrying_positions(name).map(|(_, p)| p)
     }
 
-    /// Marked packages declaring a conflict (or break) on `name`, in marking order.
-    pub(crate) fn conflicting_with<'a>(
-        &'a self,
-        name: &str,
-    ) -> impl Iterator<Item = (usize, &'a PackageRef)> + 'a {
-        let positions = self.conflicting.get(name).map(Vec::as_slice).unwrap_or(&[]);
-        positions.iter().map(|&i| (i, &self.list[i]))
-    }
-
-    /// Positions of marked packages named `name` or providing it.
+    /// Marked packages named `name` or providing it, with their positions.
     pub(crate) fn carrying_positions<'a>(
         &'a self,
         name: &str,
     ) -> impl Iterator<Item = (usize, &'a PackageRef)> + 'a {
-        let positions = self.by_name.get(name).map(Vec::as_slice).unwrap_or(&[]);
-        positions.iter().map(|&i| (i, &self.list[i]))
+        self.at(&self.by_name, name)
     }
 
-    fn positions<'a>(
+    /// Marked packages declaring a conflict (or break) on `name`, with their positions.
+    pub(crate) fn conflicting_with<'a>(
+        &'a self,
+        name: &str,
+    ) -> impl Iterator<Item = (usize, &'a PackageRef)> + 'a {
+        self.at(&self.conflicting, name)
+    }
+
+    fn at<'a>(
         &'a self,
         index: &'a HashMap<String, Vec<usize>>,
         name: &str,
-    ) -> impl Iterator<Item = &'a PackageRef> + 'a {
+    ) -> impl Iterator<Item = (usize, &'a PackageRef)> + 'a {
         let positions = index.get(name).map(Vec::as_slice).unwrap_or(&[]);
-        positions.iter().map(|&i| &self.list[i])
+        positions.iter().map(|&i| (i, &self.list[i]))
     }
 
     pub(crate) fn iter(&self) -> impl Iterator<Item = &PackageRef> {

@@ -213,7 +213,7 @@ impl Spec {
             path: path.to_owned(),
             source,
         };
-        let bytes = sources::read_regular(path, MAX_SPEC).map_err(io)?;
+        let bytes = staves_fs::read_regular(path, MAX_SPEC).map_err(io)?;
         let source = String::from_utf8(bytes).map_err(|e| {
             io(std::io::Error::other(format!(
                 "not UTF-8 text (byte {} is not); a spec is a TOML file",

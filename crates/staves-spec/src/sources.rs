@@ -7,7 +7,6 @@
 //! bounded size — not `/etc/shadow` through `../`, not `/dev/zero`, not a FIFO that would
 //! hang the build.
 
-use std::io::Read;
 use std::path::Path;
 
 /// The largest file copied from the host into an image by `[[paths]] source`.
@@ -57,27 +56,4 @@ pub fn check(file: &Path, context: &Path) -> Result<(), (String, String)> {
         ));
     }
     Ok(())
-}
-
-/// Reads a regular file of at most `limit` bytes.
-pub fn read_regular(path: &Path, limit: u64) -> std::io::Result<Vec<u8>> {
-    let file = std::fs::File::open(path)?;
-    let meta = file.metadata()?;
-    if !meta.is_file() {
-        return Err(std::io::Error::other("not a regular file"));
-    }
-    if meta.len() > limit {
-        return Err(std::io::Error::other(format!(
-            "{} bytes, more than the {limit} accepted",
-            meta.len()
-        )));
-    }
-    let mut bytes = Vec::with_capacity(meta.len() as usize);
-    file.take(limit + 1).read_to_end(&mut bytes)?;
-    if bytes.len() as u64 > limit {
-        return Err(std::io::Error::other(format!(
-            "more than the {limit} bytes accepted"
-        )));
-    }
-    Ok(bytes)
 }

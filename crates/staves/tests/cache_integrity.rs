@@ -87,19 +87,6 @@ fn ok(out: &Output) -> String {
     stdout(out)
 }
 
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            out.extend(walk(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
-}
-
 /// The cached text of the index holding `needle`.
 fn cached_index_with(cache: &Path, needle: &str) -> PathBuf {
     walk(&cache.join("indices"))

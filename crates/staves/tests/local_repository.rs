@@ -571,21 +571,6 @@ fn concurrent_processes_share_a_cold_cache() {
     assert_eq!(cached_indices(&cache), 1);
 }
 
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    if let Ok(entries) = std::fs::read_dir(dir) {
-        for e in entries.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                out.extend(walk(&p));
-            } else {
-                out.push(p);
-            }
-        }
-    }
-    out
-}
-
 fn cached_indices(cache: &Path) -> usize {
     walk(&cache.join("indices"))
         .iter()

@@ -64,7 +64,7 @@ pub fn options(spec: &Spec) -> Result<Options, CliError> {
                     (Some(text), _) => text.clone().into_bytes(),
                     (None, Some(source)) => {
                         let file = spec.base_dir().join(source.get_ref());
-                        staves_spec::sources::read_regular(&file, staves_spec::sources::MAX_SOURCE)
+                        staves_fs::read_regular(&file, staves_spec::sources::MAX_SOURCE)
                             .map_err(|e| CliError::Usage(format!("{}: {e}", file.display())))?
                     }
                     (None, None) => Vec::new(),
