@@ -13,5 +13,5 @@ pub mod universe;
 
 pub use error::{Failure, ResolveError};
 pub use lockfile::{LockedPackage, LockedRepository, LockedTarget, Lockfile};
-pub use resolver::{Request, Resolution, Task, resolve};
+pub use resolver::{Origin, Request, Resolution, Task, USR_IS_MERGED, resolve};
 pub use universe::{MultiArch, Package, PackageRef, Universe};

@@ -9,11 +9,14 @@
 
 use std::collections::HashMap;
 
+use crate::resolver::Origin;
 use crate::universe::PackageRef;
 
 #[derive(Default)]
 pub(crate) struct MarkedSet {
     list: Vec<PackageRef>,
+    /// Why each package of `list` was marked, at the same position.
+    origins: Vec<Origin>,
     /// Name or provided name → positions of the packages carrying it.
     by_name: HashMap<String, Vec<usize>>,
     /// Name a Conflicts/Breaks targets → positions of the packages declaring it.
@@ -25,7 +28,7 @@ impl MarkedSet {
         self.list.len()
     }
 
-    pub(crate) fn push(&mut self, package: PackageRef) {
+    pub(crate) fn push(&mut self, package: PackageRef, origin: Origin) {
         let at = self.list.len();
         for name in names(&package) {
             push_unique(self.by_name.entry(name.to_owned()).or_default(), at);
@@ -34,6 +37,7 @@ impl MarkedSet {
             push_unique(self.conflicting.entry(c.name.clone()).or_default(), at);
         }
         self.list.push(package);
+        self.origins.push(origin);
     }
 
     /// Undoes every mark from position `len` on.
@@ -42,6 +46,7 @@ impl MarkedSet {
             let Some(package) = self.list.pop() else {
                 break;
             };
+            self.origins.pop();
             let at = self.list.len();
             for name in names(&package) {
                 pop_position(&mut self.by_name, name, at);
@@ -86,8 +91,9 @@ impl MarkedSet {
         self.list.iter()
     }
 
-    pub(crate) fn into_vec(self) -> Vec<PackageRef> {
-        self.list
+    /// The marked packages with why each was marked, in marking order.
+    pub(crate) fn into_parts(self) -> (Vec<PackageRef>, Vec<Origin>) {
+        (self.list, self.origins)
     }
 }
 

@@ -12,6 +12,11 @@
 //! * Conflicts and Breaks rule a candidate out. A candidate whose own dependencies cannot be
 //!   met is undone with everything it pulled in, and the next one is tried.
 //! * Essential packages are not implied; Recommends are followed only when asked.
+//! * With [`Task::merged_usr`], a group offering `usr-is-merged` is met by that marker
+//!   package before any other alternative: every image is merged-/usr already, and
+//!   `usrmerge` (the converter listed first) would bring perl.
+//! * Every marked package remembers its [`Origin`], so `why` questions have the answer apt
+//!   itself would give: the first dependency that brought it in.
 
 use std::collections::{HashMap, HashSet};
 
@@ -46,6 +51,27 @@ pub struct Task {
     pub recommends_for: HashMap<String, bool>,
     /// Per-package version pins from the spec.
     pub pins: HashMap<String, (VersionOp, Version)>,
+    /// The target system is merged-/usr: `usr-is-merged` meets `usrmerge | usr-is-merged`.
+    pub merged_usr: bool,
+}
+
+/// The marker package that says a system's /usr is merged.
+pub const USR_IS_MERGED: &str = "usr-is-merged";
+
+/// Why a package is in the resolution.
+#[derive(Debug, Clone)]
+pub enum Origin {
+    /// The spec's request of this index asked for it.
+    Requested(usize),
+    /// It was chosen for one dependency group of `by`.
+    Dependency {
+        /// The package whose dependency it meets.
+        by: PackageRef,
+        /// The dependency group as written (`usrmerge | usr-is-merged`).
+        group: String,
+        /// The group is a Recommends, not a Depends.
+        recommended: bool,
+    },
 }
 
 /// The chosen set.
@@ -53,6 +79,8 @@ pub struct Task {
 pub struct Resolution {
     /// Chosen packages, sorted by name and architecture.
     pub packages: Vec<PackageRef>,
+    /// Why each package is there, in the order of `packages`.
+    pub origins: Vec<Origin>,
     /// `(excluded name, package that depended on it)`, for the build output.
     pub excluded: Vec<(String, String)>,
 }
@@ -82,7 +110,9 @@ pub fn resolve(universe: &Universe<'_>, task: &Task) -> Result<Resolution, Resol
             });
         }
         if !solver.is_marked(&package) {
-            solver.marked.push(package.clone());
+            solver
+                .marked
+                .push(package.clone(), Origin::Requested(index));
         }
         roots.push(package);
     }
@@ -95,12 +125,22 @@ pub fn resolve(universe: &Universe<'_>, task: &Task) -> Result<Resolution, Resol
                 failure: failure.shortened(),
             })?;
     }
-    let mut packages = solver.marked.into_vec();
-    packages.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.arch.cmp(&b.arch)));
+    let (packages, origins) = solver.marked.into_parts();
+    let mut chosen: Vec<(PackageRef, Origin)> = packages.into_iter().zip(origins).collect();
+    chosen.sort_by(|a, b| {
+        a.0.name
+            .cmp(&b.0.name)
+            .then_with(|| a.0.arch.cmp(&b.0.arch))
+    });
+    let (packages, origins) = chosen.into_iter().unzip();
     let mut excluded = solver.excluded;
     excluded.sort();
     excluded.dedup();
-    Ok(Resolution { packages, excluded })
+    Ok(Resolution {
+        packages,
+        origins,
+        excluded,
+    })
 }
 
 /// Candidates a resolution may try before it gives up. Real requests try a few hundred
@@ -150,6 +190,8 @@ struct DepsFrame {
 /// Trying the alternatives (and their candidates) of one dependency group.
 struct GroupFrame {
     owner: String,
+    /// What a candidate chosen here is marked with.
+    origin: Origin,
     dep_arch: String,
     alternatives: Vec<Relation>,
     next_alternative: usize,
@@ -429,7 +471,7 @@ impl Solver<'_, '_> {
                     };
                     deps.next += 1;
                     let package = deps.package.clone();
-                    match self.begin_group(&package, group.dependency(&package)) {
+                    match self.begin_group(&package, group) {
                         Some(frame) => stack.push(Frame::Group(frame)),
                         None => returned = Some(Returned::Group(Ok(()))),
                     }
@@ -499,14 +541,19 @@ impl Solver<'_, '_> {
 
     /// Starts satisfying one dependency group: `None` when it already is (or applies to
     /// nothing on this architecture).
-    fn begin_group(&self, package: &PackageRef, group: &Dependency) -> Option<GroupFrame> {
+    fn begin_group(&self, package: &PackageRef, which: GroupRef) -> Option<GroupFrame> {
+        let group = which.dependency(package);
         let dep_arch = self.dependency_arch(package).to_owned();
-        let applicable: Vec<Relation> = group
+        let mut applicable: Vec<Relation> = group
             .alternatives
             .iter()
             .filter(|r| r.applies_on(&dep_arch))
             .cloned()
             .collect();
+        if self.task.merged_usr {
+            // Stable: only the marker moves to the front.
+            applicable.sort_by_key(|r| r.name != USR_IS_MERGED);
+        }
         if applicable.is_empty()
             || applicable.iter().any(|r| {
                 self.marked
@@ -518,6 +565,11 @@ impl Solver<'_, '_> {
         }
         Some(GroupFrame {
             owner: package.name.clone(),
+            origin: Origin::Dependency {
+                by: package.clone(),
+                group: group.to_string(),
+                recommended: matches!(which, GroupRef::Recommends(_)),
+            },
             dep_arch,
             alternatives: applicable,
             next_alternative: 0,
@@ -551,7 +603,7 @@ impl Solver<'_, '_> {
                     ))
                 })?;
                 group.attempt = Some((self.marked.len(), self.excluded.len(), label));
-                self.marked.push(candidate.clone());
+                self.marked.push(candidate.clone(), group.origin.clone());
                 return Ok(Next::Try(candidate));
             }
             let Some(relation) = group.alternatives.get(group.next_alternative).cloned() else {

@@ -54,6 +54,8 @@ pub struct Package {
     pub filename: String,
     /// Size of the .deb.
     pub size: u64,
+    /// `Installed-Size:`, in KiB.
+    pub installed_size: u64,
     /// SHA-256 of the .deb.
     pub sha256: String,
     /// Index of the repository it came from.
@@ -234,6 +236,7 @@ fn parse_package(
         conflicts,
         filename: field("Filename").to_owned(),
         size: field("Size").parse().unwrap_or(0),
+        installed_size: field("Installed-Size").parse().unwrap_or(0),
         sha256: field("SHA256").to_ascii_lowercase(),
         repository,
         name,

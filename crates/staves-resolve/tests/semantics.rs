@@ -313,3 +313,86 @@ fn recommends_only_when_asked() {
     t.recommends_for = HashMap::from([("app".to_owned(), true)]);
     assert_eq!(chosen(&repos, &t), ["app:amd64=1", "extra:amd64=1"]);
 }
+
+#[test]
+fn merged_usr_meets_usrmerge_groups_with_the_marker() {
+    let repos = [repo(
+        "r",
+        &[
+            "Package: init-system-helpers\nVersion: 1\nDepends: usrmerge | usr-is-merged",
+            "Package: usrmerge\nVersion: 1\nDepends: perl",
+            "Package: perl\nVersion: 1",
+            "Package: usr-is-merged\nVersion: 1",
+        ],
+    )];
+    // apt's choice: the first alternative, and perl with it.
+    assert_eq!(
+        chosen(&repos, &task(&["init-system-helpers"])),
+        [
+            "init-system-helpers:amd64=1",
+            "perl:amd64=1",
+            "usrmerge:amd64=1"
+        ]
+    );
+    let merged = Task {
+        merged_usr: true,
+        ..task(&["init-system-helpers"])
+    };
+    assert_eq!(
+        chosen(&repos, &merged),
+        ["init-system-helpers:amd64=1", "usr-is-merged:amd64=1"]
+    );
+    // Only the marker moves; other groups keep their order.
+    let other = [repo(
+        "r",
+        &[
+            "Package: app\nVersion: 1\nDepends: b | c",
+            "Package: b\nVersion: 1",
+            "Package: c\nVersion: 1",
+        ],
+    )];
+    let merged = Task {
+        merged_usr: true,
+        ..task(&["app"])
+    };
+    assert_eq!(chosen(&other, &merged), ["app:amd64=1", "b:amd64=1"]);
+}
+
+#[test]
+fn every_package_knows_the_dependency_that_brought_it() {
+    let repos = [repo(
+        "r",
+        &[
+            "Package: app\nVersion: 1\nDepends: missing | lib\nRecommends: extra",
+            "Package: lib\nVersion: 1\nDepends: base",
+            "Package: base\nVersion: 1",
+            "Package: extra\nVersion: 1",
+        ],
+    )];
+    let universe = Universe::new(&repos, "amd64");
+    let task = Task {
+        recommends: true,
+        ..task(&["app"])
+    };
+    let resolution = resolve(&universe, &task).unwrap_or_else(|e| panic!("{e}"));
+    let why: HashMap<String, String> = resolution
+        .packages
+        .iter()
+        .zip(&resolution.origins)
+        .map(|(p, origin)| {
+            let text = match origin {
+                staves_resolve::Origin::Requested(i) => format!("request {i}"),
+                staves_resolve::Origin::Dependency {
+                    by,
+                    group,
+                    recommended,
+                } => format!("{} {group} {recommended}", by.name),
+            };
+            (p.name.clone(), text)
+        })
+        .collect();
+    assert_eq!(why["app"], "request 0");
+    assert_eq!(why["lib"], "app missing | lib false");
+    assert_eq!(why["base"], "lib base false");
+    assert_eq!(why["extra"], "app extra true");
+}

@@ -187,6 +187,7 @@ impl Workspace {
                 .map(|e| e.get_ref().clone())
                 .collect::<HashSet<_>>(),
             recommends: self.spec.recommends,
+            merged_usr: true,
             ..Task::default()
         };
         for (name, options) in &self.spec.package_options {
@@ -289,6 +290,8 @@ fn inputs_fingerprint(spec: &Spec, archs: &[String], repositories: &[RepositoryC
     let mut lines = vec![
         format!("arch={}", archs.join(",")),
         format!("recommends={}", spec.recommends),
+        // Resolution rules that changed what a lock holds.
+        "merged-usr=marker".into(),
     ];
     lines.extend(spec.packages.iter().map(|p| format!("request={p}")));
     let mut excluded: Vec<&String> = spec.exclude.iter().map(|e| e.get_ref()).collect();
