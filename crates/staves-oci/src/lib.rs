@@ -1,6 +1,8 @@
 //! OCI output: an image layout (`oci-layout`, `index.json`, `blobs/sha256/…`) written blob by
 //! blob, and a docker-archive made from it that `docker load` and `podman load` accept.
 //!
+//! [`read`] opens an image again (a layout or a docker-archive) to list what it holds.
+//!
 //! Layers are compressed on every core ([`gzip`]) while being hashed twice — the
 //! uncompressed stream for the `diff_id`, the compressed one for the blob digest — so a layer
 //! goes from the assembler to its blob file in one pass. Every blob is written to a
@@ -10,9 +12,11 @@
 pub mod archive;
 pub mod gzip;
 pub mod image;
+pub mod read;
 
 pub use archive::write_docker_archive;
 pub use image::{BlobRef, ImageConfig, LayerBlob, LayerCompression, Layout, Platform};
+pub use read::{FileEntry, ImageReader, Tree};
 
 use std::path::PathBuf;
 

@@ -24,7 +24,7 @@ mod tls;
 
 pub use credentials::Credentials;
 pub use push::{PushOptions, PushReport, push_layout};
-pub use reference::Reference;
+pub use reference::{ImageName, Reference};
 pub use session::{Session, SessionOptions};
 
 /// Receives upload progress; the CLI draws it, libraries and tests ignore it.

@@ -93,6 +93,69 @@ impl Reference {
     }
 }
 
+/// An image's local name, as `docker build -t` takes it: `[HOST[:PORT]/]REPOSITORY[:TAG]`,
+/// the tag `latest` when absent. Unlike a [`Reference`] it need not name a registry: it is
+/// what `docker images` shows, not where a push goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageName {
+    /// Everything before the tag: `app`, `team/app`, `registry.example:5000/team/app`.
+    pub repository: String,
+    /// The tag.
+    pub tag: String,
+}
+
+impl ImageName {
+    /// Parses `text`; a digest is refused (an image cannot be named after its own digest).
+    pub fn parse(text: &str) -> Result<ImageName, RegistryError> {
+        let invalid = |why: &str| RegistryError::Reference {
+            reference: text.to_owned(),
+            why: why.to_owned(),
+        };
+        if text.contains('@') {
+            return Err(invalid("an image is named by a tag, not a digest"));
+        }
+        let (repository, tag) = match text.rsplit_once(':') {
+            Some((repo, tag)) if !tag.contains('/') => (repo, tag),
+            _ => (text, "latest"),
+        };
+        let mut parts = repository.split('/').peekable();
+        // A first part with `.` or `:` (or `localhost`) is a registry host, as docker reads it.
+        if let Some(host) = parts.next_if(|first| {
+            repository.contains('/') && (first.contains(['.', ':']) || *first == "localhost")
+        }) && (host.is_empty() || host.contains(char::is_whitespace))
+        {
+            return Err(invalid("the registry host is not valid"));
+        }
+        let mut any = false;
+        for part in parts {
+            any = true;
+            if !valid_component(part) {
+                return Err(invalid(
+                    "repository names are lowercase letters, digits and `._-` separated by `/`",
+                ));
+            }
+        }
+        if !any {
+            return Err(invalid("the name is empty"));
+        }
+        if !valid_tag(tag) {
+            return Err(invalid(
+                "a tag is 1 to 128 of letters, digits, `_`, `.` and `-`, not starting with `.` or `-`",
+            ));
+        }
+        Ok(ImageName {
+            repository: repository.to_owned(),
+            tag: tag.to_owned(),
+        })
+    }
+}
+
+impl fmt::Display for ImageName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.repository, self.tag)
+    }
+}
+
 fn valid_component(c: &str) -> bool {
     let bytes = c.as_bytes();
     !bytes.is_empty()
@@ -127,7 +190,34 @@ impl fmt::Display for Reference {
 
 #[cfg(test)]
 mod tests {
-    use super::Reference;
+    use super::{ImageName, Reference};
+
+    #[test]
+    fn image_names_read_as_docker_build_reads_them() {
+        let name = |t: &str| ImageName::parse(t).map(|n| n.to_string());
+        assert_eq!(name("app").unwrap(), "app:latest");
+        assert_eq!(name("app:1.0").unwrap(), "app:1.0");
+        assert_eq!(
+            name("registry.example:5000/team/app:1.0").unwrap(),
+            "registry.example:5000/team/app:1.0"
+        );
+        assert_eq!(
+            name("localhost:5000/app").unwrap(),
+            "localhost:5000/app:latest"
+        );
+        for bad in [
+            "",
+            "App",
+            "app:",
+            "app:-1",
+            "a//b",
+            "app@sha256:00",
+            "/app",
+            ":1",
+        ] {
+            assert!(ImageName::parse(bad).is_err(), "{bad:?} accepted");
+        }
+    }
 
     #[test]
     fn parses_host_port_repository_tag_and_digest() {

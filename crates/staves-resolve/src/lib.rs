@@ -4,12 +4,14 @@
 //! * [`universe`]: the packages of every synced repository, parsed on first lookup.
 //! * [`resolver`]: apt's marking algorithm, with readable explanations when it fails.
 //! * [`lockfile`]: `staves.lock`, versioned, sorted, stale when the spec's inputs change.
+//! * [`why`]: the dependency chain that brought a package in, and what it costs.
 
 pub mod error;
 pub mod lockfile;
 mod marked;
 pub mod resolver;
 pub mod universe;
+pub mod why;
 
 pub use error::{Failure, ResolveError};
 pub use lockfile::{LockedPackage, LockedRepository, LockedTarget, Lockfile};

@@ -396,3 +396,34 @@ fn every_package_knows_the_dependency_that_brought_it() {
     assert_eq!(why["base"], "lib base false");
     assert_eq!(why["extra"], "app extra true");
 }
+
+#[test]
+fn why_walks_back_to_the_request_and_counts_what_came_along() {
+    let repos = [repo(
+        "r",
+        &[
+            "Package: app\nVersion: 1\nDepends: lib, tool\nInstalled-Size: 10",
+            "Package: lib\nVersion: 1\nDepends: base\nInstalled-Size: 100",
+            "Package: tool\nVersion: 1\nDepends: base, helper\nInstalled-Size: 1000",
+            "Package: base\nVersion: 1\nInstalled-Size: 10000",
+            "Package: helper\nVersion: 1\nInstalled-Size: 100000",
+        ],
+    )];
+    let universe = Universe::new(&repos, "amd64");
+    let resolution = resolve(&universe, &task(&["app"])).unwrap_or_else(|e| panic!("{e}"));
+    let [tool] = staves_resolve::why::explain(&resolution, "tool")
+        .try_into()
+        .expect("one tool");
+    let names: Vec<&str> = tool.chain.iter().map(|l| l.package.name.as_str()).collect();
+    assert_eq!(names, ["app", "tool"]);
+    // base came with lib first, so only helper is tool's own.
+    let own: Vec<&str> = tool.brought_in.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(own, ["helper"]);
+    assert_eq!((tool.own_size(), tool.total_size()), (1000, 101_000));
+    let [base] = staves_resolve::why::explain(&resolution, "base")
+        .try_into()
+        .expect("one base");
+    let names: Vec<&str> = base.chain.iter().map(|l| l.package.name.as_str()).collect();
+    assert_eq!(names, ["app", "lib", "base"]);
+    assert!(staves_resolve::why::explain(&resolution, "absent").is_empty());
+}

@@ -10,58 +10,167 @@ use clap::{Args, Parser, Subcommand};
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
-    #[command(flatten)]
-    pub global: GlobalArgs,
-}
-
-/// Options shared by every command.
-#[derive(Debug, Args)]
-pub struct GlobalArgs {
-    /// The spec to read.
-    #[arg(
-        long,
-        short,
-        global = true,
-        default_value = "staves.toml",
-        env = "STAVES_FILE"
-    )]
-    pub file: PathBuf,
-    /// Cache directory (default: $XDG_CACHE_HOME/staves).
-    #[arg(long, global = true, env = "STAVES_CACHE")]
-    pub cache: Option<PathBuf>,
-    /// Target architecture: one of the spec's `archs`, or instead of its `arch` (default:
-    /// every one of `archs`, else `arch`, else the host's).
-    #[arg(long, global = true)]
-    pub arch: Option<String>,
-    /// Fetch every release file again (unchanged indices are still reused).
-    #[arg(long, global = true, conflicts_with = "offline")]
-    pub refresh: bool,
-    /// Never use the network; fail if the cache lacks something.
-    #[arg(long, global = true)]
-    pub offline: bool,
-    /// Fail unless `staves.lock` exists and matches the spec.
-    #[arg(long, global = true)]
-    pub locked: bool,
     /// Print debug logs (repeat for more).
     #[arg(long, short, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
 }
 
+/// The spec a command reads, where its repositories are cached, and how fresh they must be.
+#[derive(Debug, Args, Clone)]
+pub struct SpecArgs {
+    /// The spec to read.
+    #[arg(long, short, default_value = "staves.toml", env = "STAVES_FILE")]
+    pub file: PathBuf,
+    #[command(flatten)]
+    pub cache: CacheArgs,
+    /// Target architecture: one of the spec's `archs`, or instead of its `arch` (default:
+    /// every one of `archs`, else `arch`, else the host's).
+    #[arg(long)]
+    pub arch: Option<String>,
+    /// Fetch every release file again (unchanged indices are still reused).
+    #[arg(long, conflicts_with = "offline")]
+    pub refresh: bool,
+    /// Never use the network; fail if the cache lacks something.
+    #[arg(long)]
+    pub offline: bool,
+}
+
+/// Where downloaded and verified data is kept.
+#[derive(Debug, Args, Clone)]
+pub struct CacheArgs {
+    /// Cache directory (default: $XDG_CACHE_HOME/staves).
+    #[arg(long = "cache", env = "STAVES_CACHE", value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+}
+
+impl CacheArgs {
+    pub fn root(&self) -> PathBuf {
+        self.dir
+            .clone()
+            .unwrap_or_else(staves_repo::Cache::default_root)
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Print the package set the spec resolves to: `name version arch` per line.
-    Resolve(ResolveArgs),
-    /// Resolve and write `staves.lock` next to the spec.
-    Lock,
     /// Build the image: `--output image.tar` (docker-archive), `--output DIR` (OCI layout),
     /// `--load` into the local Docker or podman, `--push REF` to a registry.
+    #[command(after_help = "Examples:
+  staves build --load                       # into docker/podman, tagged NAME:latest
+  staves build -o image.tar -t app:1.0      # a docker-archive
+  staves build -o layout/ --sbom app.spdx.json
+  staves build --push registry.example:5000/team/app:1.0 -t app:latest")]
     Build(BuildArgs),
+    /// Print the package set the spec resolves to: `name version arch` per line.
+    #[command(after_help = "Examples:
+  staves resolve
+  staves resolve --json --arch arm64")]
+    Resolve(ResolveArgs),
+    /// Show why a package is in the image: the dependencies that brought it in, the
+    /// alternative chosen, and the size it costs.
+    #[command(after_help = "Example:
+  staves why perl")]
+    Why(WhyArgs),
+    /// Resolve and write `staves.lock` next to the spec.
+    #[command(after_help = "Examples:
+  staves lock            # write or update staves.lock
+  staves lock --check    # fail when staves.lock is missing or stale (for CI)")]
+    Lock(LockArgs),
     /// Push an OCI image layout (what `build --output DIR` writes) to a registry.
+    #[command(after_help = "Example:
+  staves push layout/ registry.example:5000/team/app:1.0")]
     Push(PushCommandArgs),
+    /// Write a commented `staves.toml` for the given packages.
+    #[command(after_help = "Examples:
+  staves init nginx
+  staves init -f web/staves.toml python3 python3-flask")]
+    Init(InitArgs),
+    /// List an image's packages, files and run configuration, from an OCI layout or a
+    /// docker-archive.
+    #[command(after_help = "Examples:
+  staves inspect image.tar
+  staves inspect layout/ --files")]
+    Inspect(InspectArgs),
+    /// Print a shell completion script: `staves completions bash > /etc/bash_completion.d/staves`.
+    Completions(CompletionsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ResolveArgs {
+    #[command(flatten)]
+    pub spec: SpecArgs,
+    /// Fail unless `staves.lock` exists and matches the spec.
+    #[arg(long)]
+    pub locked: bool,
+    /// Print JSON: one object per package with file, size, checksum and repository.
+    #[arg(long)]
+    pub json: bool,
+    /// Resolve afresh even when a matching `staves.lock` exists.
+    #[arg(long, conflicts_with = "locked")]
+    pub ignore_lock: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct WhyArgs {
+    /// The package to explain.
+    pub package: String,
+    #[command(flatten)]
+    pub spec: SpecArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct LockArgs {
+    #[command(flatten)]
+    pub spec: SpecArgs,
+    /// Write nothing; fail unless `staves.lock` exists and matches the spec.
+    #[arg(long)]
+    pub check: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Packages the image starts with.
+    pub packages: Vec<String>,
+    /// The spec to write.
+    #[arg(long, short, default_value = "staves.toml")]
+    pub file: PathBuf,
+    /// Image name (default: the first package, else the directory's name).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Replace an existing spec.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// An OCI image layout directory (`DIR` or `DIR:TAG`) or a docker-archive (`.tar`).
+    pub image: String,
+    /// Also list every file with its mode, owner and size.
+    #[arg(long)]
+    pub files: bool,
+    /// Which image of a multi-architecture index.
+    #[arg(long)]
+    pub arch: Option<String>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 #[derive(Debug, Args)]
 pub struct BuildArgs {
+    #[command(flatten)]
+    pub spec: SpecArgs,
+    /// Fail unless `staves.lock` exists and matches the spec.
+    #[arg(long)]
+    pub locked: bool,
     /// Where to write the image: a path ending in `.tar` is a docker-archive, anything else
     /// an OCI image layout directory.
     #[arg(long, short)]
@@ -73,9 +182,11 @@ pub struct BuildArgs {
     /// Symlinks are followed and must stay inside it.
     #[arg(long, value_name = "DIR")]
     pub context: Option<PathBuf>,
-    /// Image tag (default: the spec's `tag`, else `latest`).
-    #[arg(long, short)]
-    pub tag: Option<String>,
+    /// Name the image as `docker build -t` does: `NAME` (tag `latest`), `NAME:TAG`, or a full
+    /// reference such as
+    /// `registry.example/team/app:1.0` (repeatable; default: the spec's `name` and `tag`).
+    #[arg(long, short, value_name = "NAME[:TAG]")]
+    pub tag: Vec<String>,
     /// Parallel package downloads.
     #[arg(long, default_value_t = 8)]
     pub jobs: usize,
@@ -107,6 +218,8 @@ pub struct PushCommandArgs {
     pub reference: String,
     #[command(flatten)]
     pub registry: RegistryArgs,
+    #[command(flatten)]
+    pub cache: CacheArgs,
 }
 
 /// How to reach a registry.
@@ -130,14 +243,4 @@ pub struct RegistryArgs {
 pub enum Compression {
     Gzip,
     Zstd,
-}
-
-#[derive(Debug, Args)]
-pub struct ResolveArgs {
-    /// Print JSON: one object per package with file, size, checksum and repository.
-    #[arg(long)]
-    pub json: bool,
-    /// Resolve afresh even when a matching `staves.lock` exists.
-    #[arg(long, conflicts_with = "locked")]
-    pub ignore_lock: bool,
 }

@@ -12,7 +12,7 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
-    report::init_tracing(cli.global.verbose);
+    report::init_tracing(cli.verbose);
     match commands::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => report::print(&error),

@@ -6,10 +6,12 @@ use std::time::{Duration, SystemTime};
 
 use staves_deb::sources::{self, SignedBy};
 use staves_repo::{Cache, Client, Freshness, KeySource, RepositoryConfig, SyncedRepository};
-use staves_resolve::{Lockfile, Request, Task, Universe, lockfile::fingerprint, resolve};
+use staves_resolve::{
+    LockedTarget, Lockfile, Request, Resolution, Task, Universe, lockfile::fingerprint, resolve,
+};
 use staves_spec::Spec;
 
-use crate::cli::GlobalArgs;
+use crate::cli::SpecArgs;
 use crate::progress;
 use crate::report::{CliError, LocatedResolveError, status};
 
@@ -30,15 +32,14 @@ pub struct Workspace {
 }
 
 impl Workspace {
-    pub fn load(global: &GlobalArgs) -> Result<Self, CliError> {
-        let spec = Spec::load(&global.file)?;
-        let (archs, selected) = target_archs(&spec, global.arch.as_deref())?;
+    pub fn load(args: &SpecArgs) -> Result<Self, CliError> {
+        let spec = Spec::load(&args.file)?;
+        let (archs, selected) = target_archs(&spec, args.arch.as_deref())?;
         let repositories = repositories(&spec)?;
-        let cache_root = global.cache.clone().unwrap_or_else(Cache::default_root);
-        let cache = Cache::open(cache_root)?;
-        let freshness = if global.offline {
+        let cache = Cache::open(args.cache.root())?;
+        let freshness = if args.offline {
             Freshness::Offline
-        } else if global.refresh {
+        } else if args.refresh {
             Freshness::Refresh
         } else {
             Freshness::MaxAge(RELEASE_MAX_AGE)
@@ -83,6 +84,37 @@ impl Workspace {
         }
     }
 
+    /// The package sets a build uses: the lock when it matches. A lock the spec has moved
+    /// away from is an error with `locked`; otherwise every architecture is resolved afresh,
+    /// the lock rewritten and the change reported, as cargo updates `Cargo.lock`. Without a
+    /// lock, the spec is resolved and no lock is written.
+    pub fn lock_for_build(&self, locked: bool) -> Result<Lockfile, CliError> {
+        let path = self.lock_path();
+        let old = match Lockfile::read(&path)? {
+            Some(lock) if lock.matches(&self.inputs) => return Ok(lock),
+            Some(_) | None if locked => {
+                return Err(CliError::StaleLock {
+                    missing: !path.exists(),
+                    path,
+                });
+            }
+            None => return self.resolve(&self.selected),
+            Some(old) => old,
+        };
+        let new = self.resolve(&self.archs)?;
+        new.write(&path)?;
+        status(
+            "Updated",
+            &format!(
+                "{}: the spec or its repositories changed since it was written ({}); \
+                 `--locked` refuses instead",
+                path.display(),
+                lock_changes(&old, &new)
+            ),
+        );
+        Ok(new)
+    }
+
     /// Resolves the spec afresh for each of `archs`, into one lockfile.
     pub fn resolve(&self, archs: &[String]) -> Result<Lockfile, CliError> {
         let mut lock: Option<Lockfile> = None;
@@ -101,18 +133,7 @@ impl Workspace {
     fn resolve_arch(&self, arch: &str) -> Result<Lockfile, CliError> {
         let synced = self.sync(arch)?;
         let universe = Universe::new(&synced, arch);
-        let resolution = resolve(&universe, &self.task()).map_err(|error| {
-            CliError::Resolve(Box::new(LocatedResolveError {
-                arch: (self.archs.len() > 1).then(|| arch.to_owned()),
-                span: error
-                    .request()
-                    .and_then(|i| self.spec.packages.get(i))
-                    .map(|r| r.span.clone()),
-                source_text: self.spec.source.clone(),
-                path: self.spec.path.clone(),
-                error,
-            }))
-        })?;
+        let resolution = self.resolve_in(&universe, &self.task())?;
         for (name, needed_by) in &resolution.excluded {
             let on = if self.archs.len() > 1 {
                 format!(" on {arch}")
@@ -129,6 +150,41 @@ impl Workspace {
             &universe,
             self.inputs.clone(),
         )?)
+    }
+
+    /// The resolution for `arch` with why each package is there. With `locked`, every
+    /// package is held at its locked version, so the answer is about the locked set.
+    pub fn resolution(
+        &self,
+        arch: &str,
+        locked: Option<&LockedTarget>,
+    ) -> Result<Resolution, CliError> {
+        let synced = self.sync(arch)?;
+        let universe = Universe::new(&synced, arch);
+        let mut task = self.task();
+        for p in locked.map(|t| t.packages.as_slice()).unwrap_or_default() {
+            if let Ok(version) = staves_deb::Version::parse(&p.version) {
+                task.pins
+                    .insert(p.name.clone(), (staves_deb::VersionOp::Eq, version));
+            }
+        }
+        self.resolve_in(&universe, &task)
+    }
+
+    fn resolve_in(&self, universe: &Universe<'_>, task: &Task) -> Result<Resolution, CliError> {
+        let arch = universe.native();
+        resolve(universe, task).map_err(|error| {
+            CliError::Resolve(Box::new(LocatedResolveError {
+                arch: (self.archs.len() > 1).then(|| arch.to_owned()),
+                span: error
+                    .request()
+                    .and_then(|i| self.spec.packages.get(i))
+                    .map(|r| r.span.clone()),
+                source_text: self.spec.source.clone(),
+                path: self.spec.path.clone(),
+                error,
+            }))
+        })
     }
 
     fn sync(&self, arch: &str) -> Result<Vec<SyncedRepository>, CliError> {
@@ -203,6 +259,35 @@ impl Workspace {
         }
         task
     }
+}
+
+/// What changed between two locks, in words: `2 added, 1 removed, 3 changed`.
+fn lock_changes(old: &Lockfile, new: &Lockfile) -> String {
+    use std::collections::BTreeMap;
+    let set = |lock: &Lockfile| -> BTreeMap<(String, String, String), String> {
+        lock.targets
+            .iter()
+            .flat_map(|t| {
+                t.packages.iter().map(|p| {
+                    (
+                        (t.arch.clone(), p.name.clone(), p.arch.clone()),
+                        p.version.clone(),
+                    )
+                })
+            })
+            .collect()
+    };
+    let (old, new) = (set(old), set(new));
+    let added = new.keys().filter(|k| !old.contains_key(*k)).count();
+    let removed = old.keys().filter(|k| !new.contains_key(*k)).count();
+    let changed = new
+        .iter()
+        .filter(|(k, v)| old.get(*k).is_some_and(|o| o != *v))
+        .count();
+    if added + removed + changed == 0 {
+        return "the same packages".into();
+    }
+    format!("{added} added, {removed} removed, {changed} changed")
 }
 
 /// The spec's target architectures, and those of them this run works on.

@@ -1,13 +1,13 @@
 //! `staves lock`: resolve and write `staves.lock`.
 
-use crate::cli::GlobalArgs;
+use crate::cli::LockArgs;
 use crate::report::{CliError, status};
 use crate::workspace::Workspace;
 
-pub fn run(global: &GlobalArgs) -> Result<(), CliError> {
-    let workspace = Workspace::load(global)?;
-    if global.locked {
-        // `--locked` means: the lock must already be right; writing it would hide a drift.
+pub fn run(args: &LockArgs) -> Result<(), CliError> {
+    let workspace = Workspace::load(&args.spec)?;
+    if args.check {
+        // The lock must already be right; writing it would hide a drift.
         workspace.matching_lock(true)?;
         status(
             "Locked",

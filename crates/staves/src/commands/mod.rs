@@ -1,9 +1,13 @@
 //! One module per command.
 
 mod build;
+mod completions;
+mod init;
+mod inspect;
 mod lock;
 mod push;
 mod resolve;
+mod why;
 
 use crate::cli::{Cli, Command};
 use crate::report::CliError;
@@ -11,10 +15,14 @@ use crate::report::CliError;
 /// Runs the command line's command.
 pub fn run(cli: Cli) -> Result<(), CliError> {
     match &cli.command {
-        Command::Resolve(args) => resolve::run(&cli.global, args),
-        Command::Lock => lock::run(&cli.global),
-        Command::Build(args) => build::run(&cli.global, args),
-        Command::Push(args) => push::run(&cli.global, args),
+        Command::Build(args) => build::run(args),
+        Command::Resolve(args) => resolve::run(args),
+        Command::Why(args) => why::run(args),
+        Command::Lock(args) => lock::run(args),
+        Command::Push(args) => push::run(args),
+        Command::Init(args) => init::run(args),
+        Command::Inspect(args) => inspect::run(args),
+        Command::Completions(args) => completions::run(args),
     }
 }
 

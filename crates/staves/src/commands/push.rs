@@ -6,10 +6,10 @@ use std::time::Instant;
 use staves_oci::Layout;
 use staves_registry::{PushOptions, Reference, Session, SessionOptions, push};
 
-use crate::cli::{GlobalArgs, PushCommandArgs, RegistryArgs};
+use crate::cli::{CacheArgs, PushCommandArgs, RegistryArgs};
 use crate::report::{CliError, status};
 
-pub fn run(global: &GlobalArgs, args: &PushCommandArgs) -> Result<(), CliError> {
+pub fn run(args: &PushCommandArgs) -> Result<(), CliError> {
     // `DIR:NAME` selects an entry, unless DIR:NAME is itself a directory.
     let (dir, name) = match args.layout.rsplit_once(':') {
         Some((dir, name)) if !Path::new(&args.layout).exists() => (dir, Some(name)),
@@ -18,12 +18,12 @@ pub fn run(global: &GlobalArgs, args: &PushCommandArgs) -> Result<(), CliError> 
     let reference = Reference::parse(&args.reference)?;
     let layout = Layout::open(Path::new(dir))?;
     let entry = push::select(&layout, name.or(reference.tag.as_deref()))?;
-    push_entry(global, &layout, &entry, &reference, &args.registry)
+    push_entry(&args.cache, &layout, &entry, &reference, &args.registry)
 }
 
 /// A session with `reference`'s registry and the push options, from the command line.
 fn connect(
-    global: &GlobalArgs,
+    cache: &CacheArgs,
     reference: &Reference,
     args: &RegistryArgs,
 ) -> Result<(Session, PushOptions), CliError> {
@@ -35,10 +35,7 @@ fn connect(
             credentials: None,
         },
     )?;
-    let cache_root = global
-        .cache
-        .clone()
-        .unwrap_or_else(staves_repo::Cache::default_root);
+    let cache_root = cache.root();
     let options = PushOptions {
         chunk_size: args.chunk_size.max(1) << 20,
         memo: Some(cache_root.join("registry-blobs.json")),
@@ -49,14 +46,14 @@ fn connect(
 
 /// Attaches `sbom` to the image `subject` already pushed to `reference`, as an SPDX artifact.
 pub fn attach_sbom(
-    global: &GlobalArgs,
+    cache: &CacheArgs,
     layout: &Layout,
     subject: &staves_oci::BlobRef,
     reference: &Reference,
     args: &RegistryArgs,
     sbom: &[u8],
 ) -> Result<(), CliError> {
-    let (session, options) = connect(global, reference, args)?;
+    let (session, options) = connect(cache, reference, args)?;
     let digest = staves_registry::attach::attach(
         &session,
         layout,
@@ -75,14 +72,14 @@ pub fn attach_sbom(
 
 /// Pushes one `index.json` entry of `layout` and reports the digest.
 pub fn push_entry(
-    global: &GlobalArgs,
+    cache: &CacheArgs,
     layout: &Layout,
     entry: &staves_oci::BlobRef,
     reference: &Reference,
     args: &RegistryArgs,
 ) -> Result<(), CliError> {
     let started = Instant::now();
-    let (mut session, options) = connect(global, reference, args)?;
+    let (mut session, options) = connect(cache, reference, args)?;
     let progress = crate::progress::labelled("Pushing");
     session.set_progress(progress.clone());
     let report = staves_registry::push_layout(layout, entry, &session, &options);

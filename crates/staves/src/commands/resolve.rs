@@ -4,13 +4,13 @@ use std::io::Write;
 
 use staves_resolve::{LockedPackage, LockedTarget};
 
-use crate::cli::{GlobalArgs, ResolveArgs};
+use crate::cli::ResolveArgs;
 use crate::report::CliError;
 use crate::workspace::Workspace;
 
-pub fn run(global: &GlobalArgs, args: &ResolveArgs) -> Result<(), CliError> {
-    let workspace = Workspace::load(global)?;
-    let lock = match workspace.matching_lock(global.locked)? {
+pub fn run(args: &ResolveArgs) -> Result<(), CliError> {
+    let workspace = Workspace::load(&args.spec)?;
+    let lock = match workspace.matching_lock(args.locked)? {
         Some(lock) if !args.ignore_lock => lock,
         _ => workspace.resolve(&workspace.selected)?,
     };

@@ -14,7 +14,7 @@ use staves_repo::Client;
 use staves_repo::debs::{DebFetch, fetch_debs};
 use staves_resolve::{LockedPackage, LockedTarget, Lockfile};
 
-use crate::cli::{BuildArgs, GlobalArgs};
+use crate::cli::BuildArgs;
 use crate::progress;
 use crate::report::{CliError, status};
 use crate::workspace::Workspace;
@@ -35,7 +35,7 @@ struct Located {
     url: String,
 }
 
-pub fn run(global: &GlobalArgs, args: &BuildArgs) -> Result<(), CliError> {
+pub fn run(args: &BuildArgs) -> Result<(), CliError> {
     let started = Instant::now();
     if args.output.is_none() && !args.load && args.push.is_none() {
         return Err(CliError::Usage(
@@ -49,24 +49,17 @@ pub fn run(global: &GlobalArgs, args: &BuildArgs) -> Result<(), CliError> {
         .as_deref()
         .map(staves_registry::Reference::parse)
         .transpose()?;
-    let workspace = Workspace::load(global)?;
+    let workspace = Workspace::load(&args.spec)?;
+    let names = image_names(&workspace.spec, &args.tag)?;
     // Files the spec copies in are checked before anything is fetched.
     let context = args
         .context
         .clone()
         .unwrap_or_else(|| workspace.spec.base_dir().to_owned());
     workspace.spec.check_sources(&context)?;
-    let lock = match workspace.matching_lock(global.locked)? {
-        Some(lock) => lock,
-        None => workspace.resolve(&workspace.selected)?,
-    };
-    let spec = &workspace.spec;
-    let tag = args
-        .tag
-        .clone()
-        .or_else(|| spec.tag.clone())
-        .unwrap_or_else(|| "latest".into());
-    let reference = format!("{}:{tag}", spec.name.get_ref());
+    let lock = workspace.lock_for_build(args.locked)?;
+    let reference = names[0].to_string();
+    let references: Vec<String> = names.iter().map(ToString::to_string).collect();
 
     // Scratch space lives in the cache: a killed build's is swept by the next run. Outputs
     // are written beside their destination under temporary names and renamed into place
@@ -144,24 +137,37 @@ pub fn run(global: &GlobalArgs, args: &BuildArgs) -> Result<(), CliError> {
             })
             .collect::<Result<Vec<_>, _>>()?;
         built.push(build_arch(
-            &workspace, target, located, debs, &layout, &reference, args,
+            &workspace, target, located, debs, &layout, args,
         )?);
     }
 
     let created = built.iter().map(|b| b.summary.mtime).max().unwrap_or(0);
-    let mut entry = if let [one] = built.as_slice() {
+    let entry = if let [one] = built.as_slice() {
         one.manifest.clone()
     } else {
         let manifests: Vec<BlobRef> = built.iter().map(|b| b.manifest.clone()).collect();
         layout.put_image_index(&manifests)?
     };
-    entry
-        .annotations
-        .insert("org.opencontainers.image.ref.name".into(), tag.clone());
-    entry
-        .annotations
-        .insert("io.containerd.image.name".into(), reference.clone());
-    layout.put_index(std::slice::from_ref(&entry))?;
+    // One index entry per name, all of the same image: its bytes do not depend on its names.
+    let mut entries: Vec<BlobRef> = Vec::new();
+    for name in &names {
+        if entries
+            .iter()
+            .any(|e| e.annotations.get("org.opencontainers.image.ref.name") == Some(&name.tag))
+        {
+            continue; // the layout's names are tags; the first full name keeps it
+        }
+        let mut named = entry.clone();
+        named
+            .annotations
+            .insert("org.opencontainers.image.ref.name".into(), name.tag.clone());
+        named
+            .annotations
+            .insert("io.containerd.image.name".into(), name.to_string());
+        entries.push(named);
+    }
+    layout.put_index(&entries)?;
+    let entry = entries.swap_remove(0);
     if let Some((staged, out)) = staged_layout {
         staves_fs::replace_dir(&staged.keep(), &out)?;
         layout = Layout::open(&out)?;
@@ -178,13 +184,13 @@ pub fn run(global: &GlobalArgs, args: &BuildArgs) -> Result<(), CliError> {
         staves_oci::write_docker_archive(
             &layout,
             &manifest,
-            std::slice::from_ref(&reference),
+            &references,
             host.summary.mtime,
             archive,
         )?;
     }
     if args.load {
-        load(archive.as_deref().unwrap_or(Path::new("")))?;
+        load(archive.as_deref().unwrap_or(Path::new("")), &references)?;
     }
     let sbom_json = (args.sbom.is_some() || args.attach_sbom)
         .then(|| sbom::sbom_document(&reference, Some(&entry.digest), &built, created).to_json());
@@ -219,11 +225,18 @@ pub fn run(global: &GlobalArgs, args: &BuildArgs) -> Result<(), CliError> {
         ),
     );
     if let Some(reference) = &push_to {
-        super::push::push_entry(global, &layout, &entry, reference, &args.registry)?;
+        super::push::push_entry(&args.spec.cache, &layout, &entry, reference, &args.registry)?;
         if let Some(json) = &sbom_json
             && args.attach_sbom
         {
-            super::push::attach_sbom(global, &layout, &entry, reference, &args.registry, json)?;
+            super::push::attach_sbom(
+                &args.spec.cache,
+                &layout,
+                &entry,
+                reference,
+                &args.registry,
+                json,
+            )?;
         }
     }
     Ok(())
@@ -236,7 +249,6 @@ fn build_arch(
     located: &[Located],
     debs: Vec<PathBuf>,
     layout: &Layout,
-    reference: &str,
     args: &BuildArgs,
 ) -> Result<Built, CliError> {
     let spec = &workspace.spec;
@@ -261,7 +273,7 @@ fn build_arch(
     options.temp_dir = Some(workspace.cache.tmp_dir());
     options
         .generated
-        .push(sbom::in_image(reference, &target.arch, located));
+        .push(sbom::in_image(spec.name.get_ref(), &target.arch, located));
 
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     let compression = match args.compression {
@@ -378,8 +390,31 @@ fn download(
     Ok(paths?)
 }
 
+/// The names the image gets: `--tag`s as `docker build -t` reads them, else the spec's
+/// `name` and `tag`.
+fn image_names(
+    spec: &staves_spec::Spec,
+    tags: &[String],
+) -> Result<Vec<staves_registry::ImageName>, CliError> {
+    if tags.is_empty() {
+        let tag = spec.tag.as_deref().unwrap_or("latest");
+        return Ok(vec![staves_registry::ImageName::parse(&format!(
+            "{}:{tag}",
+            spec.name.get_ref()
+        ))?]);
+    }
+    let mut names = Vec::new();
+    for tag in tags {
+        let name = staves_registry::ImageName::parse(tag)?;
+        if !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    Ok(names)
+}
+
 /// `docker load`, or `podman load` where Docker is not running.
-fn load(archive: &Path) -> Result<(), CliError> {
+fn load(archive: &Path, names: &[String]) -> Result<(), CliError> {
     let docker_up = Command::new("docker")
         .arg("info")
         .output()
@@ -396,6 +431,10 @@ fn load(archive: &Path) -> Result<(), CliError> {
             String::from_utf8_lossy(&out.stderr).trim()
         )));
     }
-    status("Loaded", String::from_utf8_lossy(&out.stdout).trim());
+    tracing::debug!(
+        "{tool} load: {}",
+        String::from_utf8_lossy(&out.stdout).trim()
+    );
+    status("Loaded", &format!("{} into {tool}", names.join(", ")));
     Ok(())
 }

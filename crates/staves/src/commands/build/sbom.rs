@@ -11,8 +11,9 @@ use super::{Built, Located};
 /// Where the SBOM sits inside every image.
 pub const SBOM_PATH: &str = "/var/lib/staves/sbom.spdx.json";
 
-/// The SBOM file placed inside an image of `arch` named `reference`. The image's digest
-/// cannot be known inside it, so the image is its subject by name.
+/// The SBOM file placed inside an image of `arch` built from the spec named `name`. The
+/// image's digest cannot be known inside it, so the image is its subject by the spec's name:
+/// never by a tag, so that naming an image differently does not change its bytes.
 pub fn in_image(reference: &str, arch: &str, located: &[Located]) -> GeneratedFile {
     let (name, arch, located) = (reference.to_owned(), arch.to_owned(), located.to_vec());
     GeneratedFile {

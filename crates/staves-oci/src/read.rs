@@ -1,0 +1,459 @@
+//! Reading an image back: from an OCI image layout or a docker-archive, its manifest, its
+//! config and its layers as tar streams — for `inspect` and for tests that look inside.
+//!
+//! Both are treated as untrusted: JSON documents are read with a size bound, every blob
+//! named by digest is checked against it while it is read, and a docker-archive's members
+//! are found by one pass over its headers, then read in place without unpacking anything.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+use crate::OciError;
+use crate::image::{BlobRef, Layout, Platform, media};
+
+/// Largest JSON document (index, manifest, config, `manifest.json`) read.
+const MAX_JSON: u64 = 8 << 20;
+
+/// Most members a docker-archive may have.
+const MAX_MEMBERS: usize = 100_000;
+
+/// One image, opened for reading.
+pub struct ImageReader {
+    source: Source,
+    /// The manifest's digest, where the image came with one.
+    pub manifest_digest: Option<String>,
+    /// The names the image carries (`name:tag`).
+    pub names: Vec<String>,
+    /// The image config, as JSON.
+    pub config: serde_json::Value,
+    /// Where each layer is, in order, bottom first.
+    layers: Vec<Blob>,
+}
+
+enum Source {
+    Layout(Layout),
+    /// Member name → (offset of its data, size).
+    Archive {
+        path: PathBuf,
+        members: HashMap<String, (u64, u64)>,
+    },
+}
+
+/// A blob: where to read it, and its digest when known.
+#[derive(Clone)]
+struct Blob {
+    location: String,
+    digest: Option<String>,
+}
+
+impl ImageReader {
+    /// Opens `path`: a directory is an OCI layout (`select` picks an entry by its
+    /// `ref.name`, and `arch` an image of a multi-architecture index), a file a
+    /// docker-archive.
+    pub fn open(
+        path: &Path,
+        select: Option<&str>,
+        arch: Option<&str>,
+    ) -> Result<ImageReader, OciError> {
+        if path.is_dir() {
+            open_layout(path, select, arch)
+        } else {
+            open_archive(path)
+        }
+    }
+
+    /// The number of layers.
+    pub fn layer_count(&self) -> usize {
+        self.layers.len()
+    }
+
+    /// Layer `index` as an uncompressed tar stream (gzip, zstd or plain, by its first
+    /// bytes). A digest mismatch is an error at the end of the stream.
+    pub fn layer(&self, index: usize) -> Result<Box<dyn Read + '_>, OciError> {
+        let blob = self
+            .layers
+            .get(index)
+            .ok_or_else(|| OciError::Layout(format!("the image has no layer {index}")))?;
+        let raw = self.open_blob(blob)?;
+        let mut buffered = BufReader::with_capacity(1 << 16, raw);
+        let head = buffered
+            .fill_buf()
+            .map_err(OciError::io(&blob.location))?
+            .to_vec();
+        Ok(if head.starts_with(&[0x1f, 0x8b]) {
+            Box::new(flate2::read::MultiGzDecoder::new(buffered))
+        } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+            Box::new(
+                zstd::stream::read::Decoder::with_buffer(buffered)
+                    .map_err(OciError::io(&blob.location))?,
+            )
+        } else {
+            Box::new(buffered)
+        })
+    }
+
+    fn open_blob(&self, blob: &Blob) -> Result<Box<dyn Read + '_>, OciError> {
+        let reader: Box<dyn Read> = match &self.source {
+            Source::Layout(layout) => {
+                let path = layout.root().join(&blob.location);
+                Box::new(File::open(&path).map_err(OciError::io(&path))?)
+            }
+            Source::Archive { path, members } => {
+                let &(offset, size) = members.get(&blob.location).ok_or_else(|| {
+                    OciError::Layout(format!("{}: no member {}", path.display(), blob.location))
+                })?;
+                let mut file = File::open(path).map_err(OciError::io(path))?;
+                file.seek(SeekFrom::Start(offset))
+                    .map_err(OciError::io(path))?;
+                Box::new(file.take(size))
+            }
+        };
+        Ok(match &blob.digest {
+            Some(digest) => Box::new(Verifying {
+                inner: reader,
+                hasher: Sha256::new(),
+                expected: digest.clone(),
+                checked: false,
+            }),
+            None => reader,
+        })
+    }
+
+    fn read_json(&self, blob: &Blob) -> Result<serde_json::Value, OciError> {
+        let mut bytes = Vec::new();
+        self.open_blob(blob)?
+            .take(MAX_JSON + 1)
+            .read_to_end(&mut bytes)
+            .map_err(OciError::io(&blob.location))?;
+        if bytes.len() as u64 > MAX_JSON {
+            return Err(OciError::Layout(format!(
+                "{} is larger than {MAX_JSON} bytes",
+                blob.location
+            )));
+        }
+        serde_json::from_slice(&bytes)
+            .map_err(|e| OciError::Layout(format!("{}: {e}", blob.location)))
+    }
+}
+
+/// One file of an image's file system.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileEntry {
+    /// `-` file, `d` directory, `l` symlink, `h` hard link, `c`/`b` devices, `p` FIFO.
+    pub kind: char,
+    /// Permission bits.
+    pub mode: u32,
+    /// Owner.
+    pub uid: u64,
+    /// Group.
+    pub gid: u64,
+    /// Size of a regular file's data.
+    pub size: u64,
+    /// A link's target.
+    pub link: Option<String>,
+}
+
+/// An image's file system: every path (absolute) after all layers, and the contents of the
+/// files asked for.
+#[derive(Debug, Default)]
+pub struct Tree {
+    /// Path → entry.
+    pub files: BTreeMap<String, FileEntry>,
+    /// Path → contents, for the regular files asked for.
+    pub contents: BTreeMap<String, Vec<u8>>,
+}
+
+impl ImageReader {
+    /// Applies every layer in order (whiteouts remove what lower layers had) and keeps the
+    /// contents of the regular files in `keep`, each read up to `limit` bytes.
+    pub fn tree(&self, keep: &[&str], limit: u64) -> Result<Tree, OciError> {
+        let mut tree = Tree::default();
+        for index in 0..self.layer_count() {
+            let location = self.layers[index].location.clone();
+            let mut archive = tar::Archive::new(self.layer(index)?);
+            for entry in archive.entries().map_err(OciError::io(&location))? {
+                let mut entry = entry.map_err(OciError::io(&location))?;
+                let raw = entry
+                    .path()
+                    .map_err(OciError::io(&location))?
+                    .to_string_lossy()
+                    .into_owned();
+                let path = format!("/{}", raw.trim_start_matches("./").trim_end_matches('/'));
+                if let Some((dir, name)) = path.rsplit_once('/')
+                    && let Some(hidden) = name.strip_prefix(".wh.")
+                {
+                    let gone = if hidden == ".wh..opq" {
+                        dir.to_owned()
+                    } else {
+                        format!("{dir}/{hidden}")
+                    };
+                    let prefix = format!("{gone}/");
+                    let opaque = hidden == ".wh..opq";
+                    tree.files
+                        .retain(|p, _| !(p.starts_with(&prefix) || (!opaque && *p == gone)));
+                    continue;
+                }
+                let header = entry.header();
+                let kind = match header.entry_type() {
+                    tar::EntryType::Directory => 'd',
+                    tar::EntryType::Symlink => 'l',
+                    tar::EntryType::Link => 'h',
+                    tar::EntryType::Char => 'c',
+                    tar::EntryType::Block => 'b',
+                    tar::EntryType::Fifo => 'p',
+                    _ => '-',
+                };
+                let file = FileEntry {
+                    kind,
+                    mode: header.mode().unwrap_or(0) & 0o7777,
+                    uid: header.uid().unwrap_or(0),
+                    gid: header.gid().unwrap_or(0),
+                    size: if kind == '-' { entry.size() } else { 0 },
+                    link: entry
+                        .link_name()
+                        .map_err(OciError::io(&location))?
+                        .map(|l| l.to_string_lossy().into_owned()),
+                };
+                if kind == '-' && keep.contains(&path.as_str()) {
+                    let mut bytes = Vec::new();
+                    (&mut entry)
+                        .take(limit)
+                        .read_to_end(&mut bytes)
+                        .map_err(OciError::io(&location))?;
+                    tree.contents.insert(path.clone(), bytes);
+                }
+                tree.files.insert(path, file);
+            }
+        }
+        tree.files.remove("/");
+        Ok(tree)
+    }
+}
+
+/// `sha256:<hex>` → `blobs/sha256/<hex>`, refusing anything that is not one.
+fn blob_location(digest: &str) -> Result<String, OciError> {
+    let hex = digest
+        .strip_prefix("sha256:")
+        .filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+        .ok_or_else(|| OciError::Layout(format!("`{digest}` is not a sha256 digest")))?;
+    Ok(format!("blobs/sha256/{hex}"))
+}
+
+fn by_digest(digest: &str) -> Result<Blob, OciError> {
+    Ok(Blob {
+        location: blob_location(digest)?,
+        digest: Some(digest.to_owned()),
+    })
+}
+
+fn open_layout(
+    root: &Path,
+    select: Option<&str>,
+    arch: Option<&str>,
+) -> Result<ImageReader, OciError> {
+    let layout = Layout::open(root)?;
+    let entries = layout.index()?;
+    let entry = match select {
+        Some(name) => entries
+            .iter()
+            .find(|e| {
+                e.annotations.get("org.opencontainers.image.ref.name") == Some(&name.to_owned())
+            })
+            .ok_or_else(|| {
+                OciError::Layout(format!(
+                    "{} has no image named `{name}`; it has: {}",
+                    root.display(),
+                    names_of(&entries).join(", ")
+                ))
+            })?,
+        None => entries
+            .first()
+            .ok_or_else(|| OciError::Layout(format!("{} holds no image", root.display())))?,
+    };
+    let names = entries
+        .iter()
+        .filter(|e| e.digest == entry.digest)
+        .filter_map(|e| e.annotations.get("io.containerd.image.name").cloned())
+        .collect();
+    let manifest = if entry.media_type == media::INDEX {
+        pick_platform(&layout, entry, arch)?
+    } else {
+        entry.clone()
+    };
+    let mut reader = ImageReader {
+        source: Source::Layout(layout),
+        manifest_digest: Some(manifest.digest.clone()),
+        names,
+        config: serde_json::Value::Null,
+        layers: Vec::new(),
+    };
+    let manifest_json = reader.read_json(&by_digest(&manifest.digest)?)?;
+    let config: BlobRef = serde_json::from_value(manifest_json["config"].clone())
+        .map_err(|e| OciError::Layout(format!("manifest config: {e}")))?;
+    let layers: Vec<BlobRef> = serde_json::from_value(manifest_json["layers"].clone())
+        .map_err(|e| OciError::Layout(format!("manifest layers: {e}")))?;
+    reader.config = reader.read_json(&by_digest(&config.digest)?)?;
+    reader.layers = layers
+        .iter()
+        .map(|l| by_digest(&l.digest))
+        .collect::<Result<_, _>>()?;
+    Ok(reader)
+}
+
+fn names_of(entries: &[BlobRef]) -> Vec<String> {
+    entries
+        .iter()
+        .filter_map(|e| {
+            e.annotations
+                .get("org.opencontainers.image.ref.name")
+                .cloned()
+        })
+        .collect()
+}
+
+/// The manifest of an image index for the Debian architecture `arch` (the host's when
+/// absent, or the only image).
+fn pick_platform(
+    layout: &Layout,
+    index: &BlobRef,
+    arch: Option<&str>,
+) -> Result<BlobRef, OciError> {
+    let children = layout.children(index)?;
+    let host = match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    };
+    let wanted = Platform::from_debian(arch.unwrap_or(host));
+    let found = children.iter().find(|c| {
+        c.platform
+            .as_ref()
+            .is_some_and(|p| p.architecture == wanted.architecture && p.variant == wanted.variant)
+    });
+    match (found, arch) {
+        (Some(one), _) => Ok(one.clone()),
+        (None, None) if children.len() == 1 => Ok(children[0].clone()),
+        _ => Err(OciError::Layout(format!(
+            "the image index has no image for {}; it has: {}",
+            arch.unwrap_or(host),
+            children
+                .iter()
+                .filter_map(|c| c.platform.as_ref().map(|p| p.architecture.clone()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))),
+    }
+}
+
+fn open_archive(path: &Path) -> Result<ImageReader, OciError> {
+    let file = File::open(path).map_err(OciError::io(path))?;
+    let mut archive = tar::Archive::new(file);
+    let mut members = HashMap::new();
+    let bad = |e: io::Error| {
+        OciError::Layout(format!(
+            "{}: not a docker-archive (a tar file): {e}",
+            path.display()
+        ))
+    };
+    for entry in archive.entries_with_seek().map_err(bad)? {
+        let entry = entry.map_err(bad)?;
+        if members.len() >= MAX_MEMBERS {
+            return Err(OciError::Layout(format!(
+                "{}: more than {MAX_MEMBERS} members",
+                path.display()
+            )));
+        }
+        let name = entry.path().map_err(bad)?.to_string_lossy().into_owned();
+        let name = name.trim_start_matches("./").to_owned();
+        members.insert(name, (entry.raw_file_position(), entry.size()));
+    }
+    let mut reader = ImageReader {
+        source: Source::Archive {
+            path: path.to_owned(),
+            members,
+        },
+        manifest_digest: None,
+        names: Vec::new(),
+        config: serde_json::Value::Null,
+        layers: Vec::new(),
+    };
+    let legacy = reader.read_json(&Blob {
+        location: "manifest.json".into(),
+        digest: None,
+    })?;
+    let first = legacy.as_array().and_then(|a| a.first()).ok_or_else(|| {
+        OciError::Layout(format!("{}: manifest.json lists no image", path.display()))
+    })?;
+    // Members named `blobs/sha256/<hex>` are checked against that digest.
+    let member = |name: &str| Blob {
+        digest: name
+            .strip_prefix("blobs/sha256/")
+            .map(|hex| format!("sha256:{hex}")),
+        location: name.to_owned(),
+    };
+    let config_name = first["Config"]
+        .as_str()
+        .ok_or_else(|| OciError::Layout("manifest.json: no Config".into()))?;
+    reader.config = reader.read_json(&member(config_name))?;
+    reader.names = first["RepoTags"]
+        .as_array()
+        .map(|tags| {
+            tags.iter()
+                .filter_map(|t| t.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    reader.layers = first["Layers"]
+        .as_array()
+        .ok_or_else(|| OciError::Layout("manifest.json: no Layers".into()))?
+        .iter()
+        .map(|l| {
+            l.as_str()
+                .map(member)
+                .ok_or_else(|| OciError::Layout("manifest.json: a layer is not a name".into()))
+        })
+        .collect::<Result<_, _>>()?;
+    // Archives written as Docker 25 writes them also carry an OCI index: the digest.
+    if let Source::Archive { members, .. } = &reader.source
+        && members.contains_key("index.json")
+    {
+        reader.manifest_digest = reader
+            .read_json(&Blob {
+                location: "index.json".into(),
+                digest: None,
+            })
+            .ok()
+            .and_then(|i| i["manifests"][0]["digest"].as_str().map(str::to_owned));
+    }
+    Ok(reader)
+}
+
+/// Passes bytes through, failing at the end when their SHA-256 is not `expected`.
+struct Verifying<R> {
+    inner: R,
+    hasher: Sha256,
+    expected: String,
+    checked: bool,
+}
+
+impl<R: Read> Read for Verifying<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if n == 0 && !buf.is_empty() && !self.checked {
+            self.checked = true;
+            let got = format!("sha256:{}", hex::encode(self.hasher.finalize_reset()));
+            if got != self.expected {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("blob {} has digest {got}: it is damaged", self.expected),
+                ));
+            }
+        }
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+}

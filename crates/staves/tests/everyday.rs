@@ -1,0 +1,413 @@
+//! What a new user meets day to day, against a repository built and served here: `why`,
+//! `init`, completions, image names, a lock the spec moved away from.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use support::server::Server;
+use support::*;
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    root: PathBuf,
+    key: Key,
+}
+
+fn fixture() -> &'static Fixture {
+    static FIXTURE: OnceLock<Fixture> = OnceLock::new();
+    FIXTURE.get_or_init(|| {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let key = Key::generate(dir.path(), "archive");
+        let root = dir.path().join("repo");
+        let repo = Repo::new(&root);
+        repo.publish(
+            "stable",
+            &[
+                pkg(
+                    "app",
+                    "1.0",
+                    &[
+                        ("Depends", "missing-lib | libgreet, tool"),
+                        ("Installed-Size", "10"),
+                    ],
+                ),
+                pkg("libgreet", "1.0", &[("Installed-Size", "2048")]),
+                pkg(
+                    "tool",
+                    "1.0",
+                    &[("Depends", "helper"), ("Installed-Size", "300")],
+                ),
+                pkg("helper", "1.0", &[("Installed-Size", "700")]),
+                pkg("extra", "1.0", &[]),
+            ],
+            &key,
+            Signing::Both,
+            None,
+        );
+        Fixture {
+            _dir: dir,
+            root,
+            key,
+        }
+    })
+}
+
+struct Case {
+    _server: Server,
+    tmp: tempfile::TempDir,
+    spec: PathBuf,
+}
+
+impl Case {
+    fn new(packages: &[&str], extra: &str) -> Case {
+        let f = fixture();
+        let server = Server::start(f.root.clone());
+        let tmp = tempfile::tempdir().expect("tmp");
+        let spec = spec(
+            tmp.path(),
+            packages,
+            &server.base,
+            "stable",
+            &f.key.armored,
+            extra,
+        );
+        Case {
+            _server: server,
+            tmp,
+            spec,
+        }
+    }
+
+    fn run(&self, args: &[&str]) -> std::process::Output {
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend(["-f", self.spec.to_str().expect("utf8")]);
+        staves(&all, &self.tmp.path().join("cache"))
+    }
+
+    fn ok(&self, args: &[&str]) -> std::process::Output {
+        let out = self.run(args);
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+        out
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.tmp.path().join(name)
+    }
+}
+
+#[test]
+fn why_shows_the_chain_the_alternative_and_the_cost() {
+    let case = Case::new(&["app"], "");
+    let out = stdout(&case.ok(&["why", "helper"]));
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines[0].starts_with("helper 1.0"), "{out}");
+    assert!(lines[0].contains("700 KiB installed"), "{out}");
+    assert!(lines[1].contains("app: requested by the spec"), "{out}");
+    assert!(lines[1].contains("staves.toml:2:"), "{out}");
+    assert!(lines[2].contains("tool: app depends on `tool`"), "{out}");
+    assert!(
+        lines[3].contains("helper: tool depends on `helper`"),
+        "{out}"
+    );
+
+    let out = stdout(&case.ok(&["why", "libgreet"]));
+    assert!(
+        out.contains("app depends on `missing-lib | libgreet`")
+            && out.contains("missing-lib could not be installed"),
+        "{out}"
+    );
+    // What tool costs: itself and helper, which only it brought in.
+    let out = stdout(&case.ok(&["why", "tool"]));
+    assert!(
+        out.contains("300 KiB installed; 1000 KiB with the 1 package(s) it brought in: helper"),
+        "{out}"
+    );
+
+    let out = case.run(&["why", "extra"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("extra is not in the image: nothing requested depends on it"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn why_answers_for_the_locked_set() {
+    let case = Case::new(&["app"], "");
+    case.ok(&["lock"]);
+    let out = stdout(&case.ok(&["why", "libgreet", "--offline"]));
+    assert!(out.starts_with("libgreet 1.0"), "{out}");
+}
+
+#[test]
+fn a_stale_lock_is_updated_and_said_so_or_refused_with_locked() {
+    let case = Case::new(&["tool"], "");
+    case.ok(&["lock"]);
+    let before = std::fs::read_to_string(case.path("staves.lock")).expect("lock");
+    assert!(!before.contains("name = \"extra\""));
+    let text = std::fs::read_to_string(&case.spec).expect("spec");
+    std::fs::write(
+        &case.spec,
+        text.replace("packages = [\"tool\"]", "packages = [\"tool\", \"extra\"]"),
+    )
+    .expect("edit spec");
+
+    let out = case.run(&["build", "--locked", "-o", "x.tar"]);
+    assert!(!out.status.success(), "--locked built with a stale lock");
+    assert!(stderr(&out).contains("staves.lock"), "{}", stderr(&out));
+
+    let image = case.path("image.tar");
+    let out = case.ok(&["build", "-o", image.to_str().expect("utf8")]);
+    let err = stderr(&out);
+    assert!(
+        err.contains("Updated") && err.contains("1 added, 0 removed, 0 changed"),
+        "{err}"
+    );
+    let after = std::fs::read_to_string(case.path("staves.lock")).expect("lock");
+    assert!(after.contains("name = \"extra\""), "{after}");
+    // Now it matches: nothing to report.
+    let out = case.ok(&["build", "--locked", "-o", image.to_str().expect("utf8")]);
+    assert!(!stderr(&out).contains("Updated"), "{}", stderr(&out));
+}
+
+/// The manifest digest of the image an OCI layout holds, and its index entries' names.
+fn layout_names(layout: &Path) -> (String, Vec<(String, String)>) {
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(layout.join("index.json")).expect("index"))
+            .expect("json");
+    let entries = index["manifests"].as_array().expect("manifests");
+    let digest = entries[0]["digest"].as_str().expect("digest").to_owned();
+    let names = entries
+        .iter()
+        .map(|e| {
+            assert_eq!(e["digest"].as_str(), Some(digest.as_str()), "one image");
+            let a = &e["annotations"];
+            (
+                a["org.opencontainers.image.ref.name"]
+                    .as_str()
+                    .expect("ref.name")
+                    .to_owned(),
+                a["io.containerd.image.name"]
+                    .as_str()
+                    .expect("name")
+                    .to_owned(),
+            )
+        })
+        .collect();
+    (digest, names)
+}
+
+#[test]
+fn tags_take_full_references_several_times_and_never_change_the_bytes() {
+    let case = Case::new(&["tool"], "");
+    let one = case.path("one");
+    case.ok(&["build", "-o", one.to_str().expect("utf8")]);
+    let (plain, names) = layout_names(&one);
+    assert_eq!(names, [("latest".into(), "test:latest".into())]);
+
+    let two = case.path("two");
+    case.ok(&[
+        "build",
+        "-o",
+        two.to_str().expect("utf8"),
+        "-t",
+        "registry.example:5000/team/app:1.0",
+        "-t",
+        "app",
+    ]);
+    let (tagged, names) = layout_names(&two);
+    assert_eq!(tagged, plain, "naming the image changed its bytes");
+    assert_eq!(
+        names,
+        [
+            ("1.0".into(), "registry.example:5000/team/app:1.0".into()),
+            ("latest".into(), "app:latest".into())
+        ]
+    );
+
+    let archive = case.path("image.tar");
+    case.ok(&[
+        "build",
+        "-o",
+        archive.to_str().expect("utf8"),
+        "-t",
+        "a:1",
+        "--tag",
+        "b/c:2",
+    ]);
+    let listing = run(std::process::Command::new("tar")
+        .args(["-xOf"])
+        .arg(&archive)
+        .arg("manifest.json"));
+    let manifest: serde_json::Value = serde_json::from_slice(&listing.stdout).expect("json");
+    assert_eq!(manifest[0]["RepoTags"], serde_json::json!(["a:1", "b/c:2"]));
+
+    let out = case.run(&["build", "-o", "x.tar", "-t", "Bad:Name"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("Bad:Name"), "{}", stderr(&out));
+}
+
+#[test]
+fn init_writes_a_commented_spec_that_loads_and_does_not_overwrite() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let file = tmp.path().join("web/staves.toml");
+    let init = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_staves"))
+            .arg("init")
+            .arg("-f")
+            .arg(&file)
+            .args(args)
+            .env("NO_COLOR", "1")
+            .output()
+            .expect("run")
+    };
+    let out = init(&["tool", "helper"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = std::fs::read_to_string(&file).expect("spec");
+    assert!(text.contains("name = \"tool\""), "{text}");
+    assert!(text.contains("packages = [\"tool\", \"helper\"]"), "{text}");
+    assert!(text.lines().filter(|l| l.starts_with('#')).count() > 10);
+
+    let out = init(&["other"]);
+    assert!(!out.status.success(), "overwrote without --force");
+    assert!(stderr(&out).contains("--force"), "{}", stderr(&out));
+    assert_eq!(std::fs::read_to_string(&file).expect("spec"), text);
+
+    // The written spec resolves once it names where packages come from.
+    let f = fixture();
+    let server = Server::start(f.root.clone());
+    let with_repo = format!(
+        "{text}\n[[repositories]]\nname = \"local\"\nuri = \"{}\"\nsuite = \"stable\"\nkeyring = \"{}\"\n",
+        server.base,
+        f.key.armored.display()
+    );
+    std::fs::write(&file, with_repo).expect("spec");
+    let out = staves(
+        &["resolve", "-f", file.to_str().expect("utf8")],
+        &tmp.path().join("cache"),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out).lines().count(), 2, "{}", stdout(&out));
+
+    let out = init(&["--force", "--name", "Not Valid"]);
+    assert!(!out.status.success());
+}
+
+#[test]
+fn completions_cover_every_subcommand() {
+    for shell in ["bash", "zsh", "fish"] {
+        let out =
+            run(std::process::Command::new(env!("CARGO_BIN_EXE_staves"))
+                .args(["completions", shell]));
+        let script = stdout(&out);
+        for command in ["build", "resolve", "why", "lock", "push", "init"] {
+            assert!(script.contains(command), "{shell}: no {command}");
+        }
+    }
+}
+
+#[test]
+fn each_command_shows_only_its_own_options_with_an_example() {
+    let help = |command: &str| {
+        stdout(&run(std::process::Command::new(env!(
+            "CARGO_BIN_EXE_staves"
+        ))
+        .args([command, "--help"])))
+    };
+    let push = help("push");
+    assert!(
+        !push.contains("--offline") && !push.contains("--locked"),
+        "{push}"
+    );
+    assert!(push.contains("Example"), "{push}");
+    let lock = help("lock");
+    assert!(
+        !lock.contains("--locked") && lock.contains("--check"),
+        "{lock}"
+    );
+    let build = help("build");
+    assert!(
+        build.contains("--offline") && build.contains("Examples"),
+        "{build}"
+    );
+}
+
+#[test]
+fn inspect_lists_packages_files_and_config_of_layouts_and_archives() {
+    let case = Case::new(
+        &["app"],
+        "command = [\"/usr/bin/app\"]\nports = [\"8080\"]\nuser = \"nobody\"\n",
+    );
+    let layout = case.path("layout");
+    let archive = case.path("image.tar");
+    case.ok(&["build", "-o", layout.to_str().expect("utf8"), "-t", "app:1"]);
+    case.ok(&[
+        "build",
+        "-o",
+        archive.to_str().expect("utf8"),
+        "-t",
+        "app:1",
+    ]);
+    let inspect = |target: &str, extra: &[&str]| {
+        let out = run(std::process::Command::new(env!("CARGO_BIN_EXE_staves"))
+            .args(["inspect", target, "--json"])
+            .args(extra));
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).expect("json")
+    };
+    let layout_arg = format!("{}:1", layout.display());
+    let from_layout = inspect(&layout_arg, &["--files"]);
+    let from_archive = inspect(archive.to_str().expect("utf8"), &[]);
+    for report in [&from_layout, &from_archive] {
+        let packages: Vec<&str> = report["packages"]
+            .as_array()
+            .expect("packages")
+            .iter()
+            .map(|p| p["name"].as_str().expect("name"))
+            .collect();
+        assert_eq!(packages, ["app", "helper", "libgreet", "tool"]);
+        assert_eq!(
+            report["config"]["Entrypoint"],
+            serde_json::json!(["/usr/bin/app"])
+        );
+        assert_eq!(report["config"]["User"], "nobody");
+        assert_eq!(report["names"], serde_json::json!(["app:1"]));
+    }
+    assert_eq!(from_layout["digest"], from_archive["digest"]);
+    let files = from_layout["files"].as_array().expect("files");
+    let passwd = files
+        .iter()
+        .find(|f| f["path"] == "/etc/passwd")
+        .expect("passwd listed");
+    assert_eq!(
+        (passwd["kind"].as_str(), passwd["mode"].as_str()),
+        (Some("-"), Some("0644"))
+    );
+    assert_eq!(from_layout["file_count"].as_u64(), Some(files.len() as u64));
+
+    // A damaged layer is refused, not listed.
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(layout.join("index.json")).expect("index"))
+            .expect("json");
+    let manifest_digest = index["manifests"][0]["digest"].as_str().expect("digest");
+    let blob = |d: &str| {
+        layout
+            .join("blobs/sha256")
+            .join(d.trim_start_matches("sha256:"))
+    };
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(blob(manifest_digest)).expect("manifest"))
+            .expect("json");
+    let layer = blob(manifest["layers"][0]["digest"].as_str().expect("layer"));
+    let mut bytes = std::fs::read(&layer).expect("layer");
+    let at = bytes.len() - 20;
+    bytes[at] ^= 0x55;
+    std::fs::write(&layer, bytes).expect("damage");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_staves"))
+        .args(["inspect", &layout_arg])
+        .output()
+        .expect("run");
+    assert!(!out.status.success(), "a damaged layer was listed");
+}
