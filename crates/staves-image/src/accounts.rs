@@ -102,6 +102,27 @@ pub struct Accounts {
     pub users: Vec<User>,
     /// Groups, in file order.
     pub groups: Vec<Group>,
+    /// Home directories to create where missing, as adduser does: the spec's accounts'
+    /// (mode 0700, adduser's `DIR_MODE`) and system accounts' with a real home (0755).
+    pub homes: Vec<Home>,
+}
+
+/// A home directory adduser would create.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Home {
+    /// Absolute path.
+    pub path: String,
+    /// Owner.
+    pub uid: u32,
+    /// Group.
+    pub gid: u32,
+    /// Permission bits.
+    pub mode: u32,
+}
+
+/// Homes that are no place to create: adduser's "no home" and the root directory.
+fn creates_home(home: &str) -> bool {
+    !matches!(home, "/nonexistent" | "/" | "")
 }
 
 const BASE_USERS: &[(&str, u32, u32, &str, &str, &str)] = &[
@@ -223,12 +244,41 @@ impl Accounts {
                     members: Vec::new(),
                 })
                 .collect(),
+            // base-files ships base-passwd's homes (/root, /var/www is a package's).
+            homes: Vec::new(),
         }
     }
 
     /// The user named `name`.
     pub fn user(&self, name: &str) -> Option<&User> {
         self.users.iter().find(|u| u.name == name)
+    }
+
+    /// The uid and gid an image config's `User` names: `name`, `uid`, `name:group` or
+    /// `uid:gid`; a name this image lacks counts as root (the engine refuses to start it).
+    pub fn ids_of(&self, user: &str) -> (u32, u32) {
+        let (user, group) = match user.split_once(':') {
+            Some((u, g)) => (u, Some(g)),
+            None => (user, None),
+        };
+        let found = self.user(user).map(|u| (u.uid, u.gid)).or_else(|| {
+            let uid = user.parse::<u32>().ok()?;
+            let gid = self
+                .users
+                .iter()
+                .find(|u| u.uid == uid)
+                .map_or(uid, |u| u.gid);
+            Some((uid, gid))
+        });
+        let (uid, mut gid) = found.unwrap_or((0, 0));
+        if let Some(group) = group {
+            gid = self
+                .group(group)
+                .map(|g| g.gid)
+                .or_else(|| group.parse().ok())
+                .unwrap_or(gid);
+        }
+        (uid, gid)
     }
 
     /// The group named `name`.
@@ -283,15 +333,24 @@ impl Accounts {
                 .ok_or_else(|| AccountError::NoGroup(extra.clone()))?;
             group.members.push(request.name.clone());
         }
+        let home = request
+            .home
+            .clone()
+            .unwrap_or_else(|| format!("/home/{}", request.name));
+        if creates_home(&home) {
+            self.homes.push(Home {
+                path: home.clone(),
+                uid,
+                gid,
+                mode: 0o700,
+            });
+        }
         self.users.push(User {
             name: request.name.clone(),
             uid,
             gid,
             gecos: String::new(),
-            home: request
-                .home
-                .clone()
-                .unwrap_or_else(|| format!("/home/{}", request.name)),
+            home,
             shell: request
                 .shell
                 .clone()
@@ -356,15 +415,24 @@ impl Accounts {
                     .gid
             }
         };
+        let home = account
+            .home
+            .clone()
+            .unwrap_or_else(|| "/nonexistent".into());
+        if creates_home(&home) {
+            self.homes.push(Home {
+                path: home.clone(),
+                uid,
+                gid,
+                mode: 0o755,
+            });
+        }
         self.users.push(User {
             name: account.name.clone(),
             uid,
             gid,
             gecos: account.gecos.clone().unwrap_or_default(),
-            home: account
-                .home
-                .clone()
-                .unwrap_or_else(|| "/nonexistent".into()),
+            home,
             shell: account
                 .shell
                 .clone()

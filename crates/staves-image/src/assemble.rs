@@ -15,6 +15,7 @@ use crate::dpkg::{self, Installed};
 use crate::effects::{add_extra_paths, apply_alternatives, apply_links_and_copies, image_path};
 use crate::features::Features;
 use crate::layer::{Kind, Layer, Meta};
+use crate::needs::{Need, Sniffer};
 use crate::paths::{MERGED_DIRS, merge_usr, normalize, symlink_stays_inside};
 use crate::plan::{Migration, ScriptPlan, plan, relocate};
 use crate::prefetch::{Prefetch, Source};
@@ -85,6 +86,10 @@ pub struct Options {
     pub generated: Vec<GeneratedFile>,
     /// Where temporaries of kept decoded copies are written (on their file system).
     pub temp_dir: Option<PathBuf>,
+    /// Volume paths: made to exist, owned by `user`, unless `extra_paths` declares them.
+    pub volumes: Vec<String>,
+    /// The user the image runs as (`name`, `uid`, `name:group`, `uid:gid`).
+    pub user: Option<String>,
 }
 
 /// A file whose content depends on the installed packages, written last.
@@ -138,6 +143,8 @@ pub struct Summary {
     pub mtime: u64,
     /// The installed packages, in install order.
     pub packages: Vec<PackageFacts>,
+    /// Paths files need at run time that the image lacks (an interpreter, `/bin/sh`).
+    pub unmet: Vec<crate::needs::Unmet>,
 }
 
 /// The CA bundle that OpenSSL, GnuTLS and curl read on Debian.
@@ -167,6 +174,9 @@ struct Opened {
     deb: DebFile,
     replaces: Vec<Relation>,
     multi_arch_same: bool,
+    /// `Priority: required`: part of every Debian system's plumbing (dpkg, debconf, awk),
+    /// whose files' needs are not reported.
+    required: bool,
     /// The most bytes its data archive may unpack to.
     limit: u64,
 }
@@ -219,12 +229,14 @@ pub fn assemble<W: Write>(
                 .map(|deps| deps.into_iter().flat_map(|d| d.alternatives).collect())
                 .unwrap_or_default();
             let multi_arch_same = field("Multi-Arch") == "same";
+            let required = field("Priority") == "required";
             let limit = unpack_limit(&deb, para.as_ref());
             Ok(Opened {
                 input: input.clone(),
                 deb,
                 replaces,
                 multi_arch_same,
+                required,
                 limit,
             })
         })
@@ -264,6 +276,7 @@ fn assemble_opened<W: Write>(
     let mut installed = Vec::with_capacity(opened.len());
     let mut filtered = 0;
     let mut facts = Vec::with_capacity(opened.len());
+    let mut needs = Vec::new();
     let rules = Rules {
         features: &options.features,
         mtime,
@@ -287,8 +300,15 @@ fn assemble_opened<W: Write>(
             let data = prefetch
                 .next_reader()
                 .ok_or_else(|| ImageError::Write(std::io::Error::other("prefetch ended early")))?;
-            let (record, skipped, copyright) =
-                add_package(&mut layer, opened, index, data, &rules, &mut certificates)?;
+            let (record, skipped, copyright) = add_package(
+                &mut layer,
+                opened,
+                index,
+                data,
+                &rules,
+                &mut certificates,
+                &mut needs,
+            )?;
             let input = &opened[index].input;
             facts.push(PackageFacts {
                 name: input.name.clone(),
@@ -366,6 +386,22 @@ fn assemble_opened<W: Write>(
     layer.text("etc/group", 0o644, mtime, &accounts.group_file())?;
     layer.text("etc/shadow", 0o640, mtime, &accounts.shadow())?;
     layer.text("etc/gshadow", 0o640, mtime, &accounts.gshadow())?;
+    // Homes, as adduser creates them; one a package ships is left as it is.
+    for home in &accounts.homes {
+        let Some(path) = image_path(&home.path) else {
+            continue;
+        };
+        if layer.get(&path).is_none() {
+            layer.parents(&path, mtime)?;
+            let meta = Meta {
+                mode: home.mode,
+                uid: u64::from(home.uid),
+                gid: u64::from(home.gid),
+                mtime,
+            };
+            layer.dir(&path, meta, None)?;
+        }
+    }
     if !shells.is_empty() {
         let mut text = String::from("# /etc/shells: valid login shells\n");
         let mut seen = std::collections::HashSet::new();
@@ -378,12 +414,22 @@ fn assemble_opened<W: Write>(
 
     let alternatives = apply_alternatives(&mut layer, &alternatives, mtime)?;
     add_extra_paths(&mut layer, &options.extra_paths, accounts, mtime)?;
+    add_volumes(&mut layer, options, accounts, mtime)?;
     for extra in &options.extra_paths {
-        if let ExtraPath::File { path, content, .. } = extra
+        if let ExtraPath::File {
+            path,
+            content,
+            mode,
+            ..
+        } = extra
             && let Some(path) = image_path(path)
-            && is_certificate(&path)
         {
-            certificates.insert(path, content.clone());
+            let mut sniffer = Sniffer::new(content.as_slice());
+            std::io::copy(&mut sniffer, &mut std::io::sink()).map_err(ImageError::write)?;
+            needs.extend(sniffer.needs("staves", &format!("/{path}"), mode & 0o111 != 0));
+            if is_certificate(&path) {
+                certificates.insert(path, content.clone());
+            }
         }
     }
     if !certificates.is_empty() && layer.get(CA_BUNDLE).is_none() {
@@ -421,7 +467,15 @@ fn assemble_opened<W: Write>(
         )?;
     }
 
+    let unmet = crate::needs::unmet(needs, |wanted| {
+        let path = merge_usr(wanted.trim_start_matches('/'));
+        layer.get(&path).is_some()
+            || layer
+                .resolve_parents(&path)
+                .is_ok_and(|real| layer.get(&real).is_some())
+    });
     let summary = Summary {
+        unmet,
         entries: layer.entries,
         content_bytes: layer.content_bytes,
         filtered,
@@ -430,6 +484,48 @@ fn assemble_opened<W: Write>(
         packages: facts,
     };
     Ok((layer.finish()?, summary))
+}
+
+/// Each volume exists, owned by the image's user, so a service that is not root can write
+/// it; a volume the spec's `paths` declares keeps what was declared.
+fn add_volumes<W: Write>(
+    layer: &mut Layer<W>,
+    options: &Options,
+    accounts: &Accounts,
+    mtime: u64,
+) -> Result<(), ImageError> {
+    let declared: Vec<String> = options
+        .extra_paths
+        .iter()
+        .filter_map(|p| match p {
+            ExtraPath::Dir { path, .. }
+            | ExtraPath::File { path, .. }
+            | ExtraPath::Symlink { path, .. } => image_path(path),
+        })
+        .collect();
+    let (uid, gid) = options
+        .user
+        .as_deref()
+        .map_or((0, 0), |user| accounts.ids_of(user));
+    for volume in &options.volumes {
+        let path = image_path(volume).ok_or_else(|| ImageError::Hostile {
+            package: "spec".into(),
+            entry: volume.clone(),
+            reason: "volumes must stay inside the image".into(),
+        })?;
+        if declared.contains(&path) {
+            continue;
+        }
+        layer.parents(&path, mtime)?;
+        let meta = Meta {
+            mode: 0o755,
+            uid: u64::from(uid),
+            gid: u64::from(gid),
+            mtime,
+        };
+        layer.restamp_dir(&path, meta)?;
+    }
+    Ok(())
 }
 
 /// What applies to every package's entries while they stream in.
@@ -449,6 +545,7 @@ fn add_package<W: Write>(
     data: impl std::io::Read,
     rules: &Rules<'_>,
     certificates: &mut BTreeMap<String, Vec<u8>>,
+    needs: &mut Vec<Need>,
 ) -> Result<(Installed, usize, Option<String>), ImageError> {
     let p = &opened[index];
     let name = &p.input.name;
@@ -640,16 +737,22 @@ fn add_package<W: Write>(
                 layer.file(&path, meta, size, pem.as_slice(), Some(index))?;
                 certificates.insert(path.clone(), pem);
             } else {
+                let executable = meta.mode & 0o111 != 0 && !p.required;
+                let shown = format!("/{path}");
                 if conffiles.contains(&original) {
                     let mut hashing = Md5Reader {
                         inner: &mut entry,
                         hasher: <md5::Md5 as md5::Digest>::new(),
                     };
-                    layer.file(&path, meta, size, &mut hashing, Some(index))?;
+                    let mut sniffer = Sniffer::new(&mut hashing);
+                    layer.file(&path, meta, size, &mut sniffer, Some(index))?;
+                    needs.extend(sniffer.needs(name, &shown, executable));
                     let md5 = hex::encode(md5::Digest::finalize(hashing.hasher));
                     conffile_sums.push((original.clone(), md5));
                 } else {
-                    layer.file(&path, meta, size, &mut entry, Some(index))?;
+                    let mut sniffer = Sniffer::new(&mut entry);
+                    layer.file(&path, meta, size, &mut sniffer, Some(index))?;
+                    needs.extend(sniffer.needs(name, &shown, executable));
                 }
             }
         }

@@ -155,8 +155,9 @@ pub(crate) fn add_extra_paths<W: Write>(
         }
         layer.parents(&path, mtime)?;
         match item {
+            // A directory a package shipped takes the declared owner and mode.
             ExtraPath::Dir { mode, owner, .. } => {
-                layer.dir(&path, owner_meta(owner, *mode), None)?
+                layer.restamp_dir(&path, owner_meta(owner, *mode))?
             }
             ExtraPath::File {
                 mode,

@@ -134,6 +134,22 @@ impl<W: Write> Layer<W> {
         Ok(())
     }
 
+    /// Writes directory `path` again with `meta`: a later entry of the same path is what
+    /// unpacking leaves, so this changes the owner or mode of a directory a package
+    /// shipped. A path that is not a directory is left alone.
+    pub fn restamp_dir(&mut self, path: &str, meta: Meta) -> Result<(), ImageError> {
+        if self.seen.get(path).is_some_and(|s| s.kind != Kind::Dir) {
+            return Ok(());
+        }
+        if !self.seen.contains_key(path) {
+            return self.dir(path, meta, None);
+        }
+        let mut header = Self::header(tar::EntryType::Directory, meta, 0);
+        self.tar
+            .append_data(&mut header, format!("{path}/"), std::io::empty())
+            .map_err(ImageError::write)
+    }
+
     /// Adds a regular file with `size` bytes read from `data`; fewer or more bytes than
     /// `size` is an error (the tar header would lie about its data).
     pub fn file(

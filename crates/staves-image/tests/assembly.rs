@@ -142,6 +142,8 @@ fn options() -> Options {
         extra_paths: Vec::new(),
         generated: Vec::new(),
         temp_dir: None,
+        volumes: Vec::new(),
+        user: None,
     }
 }
 

@@ -15,5 +15,5 @@ pub mod why;
 
 pub use error::{Failure, ResolveError};
 pub use lockfile::{LockedPackage, LockedRepository, LockedTarget, Lockfile};
-pub use resolver::{Origin, Request, Resolution, Task, USR_IS_MERGED, resolve};
+pub use resolver::{BASE_FILES, Origin, Request, Resolution, Task, USR_IS_MERGED, resolve};
 pub use universe::{MultiArch, Package, PackageRef, Universe};

@@ -53,7 +53,14 @@ pub struct Task {
     pub pins: HashMap<String, (VersionOp, Version)>,
     /// The target system is merged-/usr: `usr-is-merged` meets `usrmerge | usr-is-merged`.
     pub merged_usr: bool,
+    /// Packages every image gets although nobody asked (`base-files`), marked after the
+    /// requests; each only where a repository has it.
+    pub implied: Vec<Request>,
 }
+
+/// The package every Debian system has its skeleton from: `/etc/os-release`, `/tmp`, `/run`
+/// and `/var/run`, `/etc/debian_version`. Essential, so nothing declares a dependency on it.
+pub const BASE_FILES: &str = "base-files";
 
 /// The marker package that says a system's /usr is merged.
 pub const USR_IS_MERGED: &str = "usr-is-merged";
@@ -63,6 +70,8 @@ pub const USR_IS_MERGED: &str = "usr-is-merged";
 pub enum Origin {
     /// The spec's request of this index asked for it.
     Requested(usize),
+    /// [`Task::implied`] of this index added it.
+    Implied(usize),
     /// It was chosen for one dependency group of `by`.
     Dependency {
         /// The package whose dependency it meets.
@@ -114,6 +123,19 @@ pub fn resolve(universe: &Universe<'_>, task: &Task) -> Result<Resolution, Resol
                 .marked
                 .push(package.clone(), Origin::Requested(index));
         }
+        roots.push(package);
+    }
+    let requested = roots.len();
+    for (index, request) in task.implied.iter().enumerate() {
+        let package = match solver.select_request(requested + index, request) {
+            Ok(package) => package,
+            Err(ResolveError::UnknownPackage { .. }) => continue,
+            Err(e) => return Err(e),
+        };
+        if solver.conflict_with_marked(&package).is_some() || solver.is_marked(&package) {
+            continue; // a request already stands in for it, or rules it out
+        }
+        solver.marked.push(package.clone(), Origin::Implied(index));
         roots.push(package);
     }
     // Pass 2: walk each request's dependencies.

@@ -382,6 +382,7 @@ fn every_package_knows_the_dependency_that_brought_it() {
         .map(|(p, origin)| {
             let text = match origin {
                 staves_resolve::Origin::Requested(i) => format!("request {i}"),
+                staves_resolve::Origin::Implied(i) => format!("implied {i}"),
                 staves_resolve::Origin::Dependency {
                     by,
                     group,
@@ -426,4 +427,36 @@ fn why_walks_back_to_the_request_and_counts_what_came_along() {
     let names: Vec<&str> = base.chain.iter().map(|l| l.package.name.as_str()).collect();
     assert_eq!(names, ["app", "lib", "base"]);
     assert!(staves_resolve::why::explain(&resolution, "absent").is_empty());
+}
+
+#[test]
+fn implied_packages_come_after_requests_and_only_where_they_exist() {
+    let repos = [repo(
+        "r",
+        &[
+            "Package: app\nVersion: 1",
+            "Package: base-files\nVersion: 12\nDepends: mawk",
+            "Package: mawk\nVersion: 1",
+        ],
+    )];
+    let implied = |names: &[&str]| Task {
+        implied: names.iter().map(|n| request(n)).collect(),
+        ..task(&["app"])
+    };
+    assert_eq!(
+        chosen(&repos, &implied(&["base-files", "not-in-any-repository"])),
+        ["app:amd64=1", "base-files:amd64=12", "mawk:amd64=1"]
+    );
+    let universe = Universe::new(&repos, "amd64");
+    let resolution = resolve(&universe, &implied(&["base-files"])).expect("resolves");
+    let origin = |name: &str| {
+        let at = resolution
+            .packages
+            .iter()
+            .position(|p| p.name == name)
+            .expect("chosen");
+        format!("{:?}", resolution.origins[at])
+    };
+    assert_eq!(origin("base-files"), "Implied(0)");
+    assert!(origin("mawk").contains("base-files"));
 }

@@ -21,6 +21,7 @@
 //! Staves.
 
 mod error;
+mod hints;
 pub mod request;
 pub mod sources;
 
@@ -230,8 +231,8 @@ impl Spec {
         };
         let raw: RawSpec = toml::from_str(source).map_err(|e| {
             let span = e.span().unwrap_or(0..0);
-            let help = hint_for(e.message());
-            diag(span, e.message().trim().to_owned(), help)
+            let (message, help) = hints::explain(source, &span, e.message());
+            diag(span, message, help)
         })?;
         if let Some(key) = raw.unknown.first() {
             return Err(diag(
@@ -239,7 +240,7 @@ impl Spec {
                 format!("unknown key `{}`", key.get_ref()),
                 Some(format!(
                     "known keys are: {}; a table (`['{}']`) sets options for one package",
-                    KNOWN_KEYS.join(", "),
+                    hints::KNOWN_KEYS.join(", "),
                     key.get_ref()
                 )),
             ));
@@ -254,8 +255,9 @@ impl Spec {
         if name.get_ref().trim().is_empty() {
             return Err(diag(name.span(), "`name` is empty".into(), None));
         }
+        let packages_key = raw.packages.as_ref().map_or(0..0, |p| p.span());
         let mut packages = Vec::new();
-        for entry in raw.packages.unwrap_or_default() {
+        for entry in raw.packages.map(Spanned::into_inner).unwrap_or_default() {
             let request = parse_request(entry.get_ref()).map_err(|message| {
                 diag(
                     entry.span(),
@@ -267,10 +269,23 @@ impl Spec {
         }
         if packages.is_empty() {
             return Err(diag(
-                0..0,
+                packages_key,
                 "the spec requests no packages".into(),
-                Some("add `packages = [\"bash\"]`".into()),
+                Some("name at least one: `packages = [\"bash\"]`".into()),
             ));
+        }
+        // `[enviroment]` parses as the options of a package named so; unless that package
+        // is requested, it is a misspelt key.
+        for (name, options) in &raw.package_options {
+            if let Some(known) = hints::similar_key(name)
+                && !packages.iter().any(|p| &p.name == name)
+            {
+                return Err(diag(
+                    options.span(),
+                    format!("`[{name}]` is not a key of the spec, nor a requested package"),
+                    Some(format!("did you mean `[{known}]`?")),
+                ));
+            }
         }
         let archs = raw.archs.unwrap_or_default();
         for arch in raw.arch.iter().chain(&archs) {
@@ -470,33 +485,11 @@ impl Spec {
     }
 }
 
-const KNOWN_KEYS: &[&str] = &[
-    "name",
-    "packages",
-    "command",
-    "arch",
-    "archs",
-    "recommends",
-    "exclude",
-    "use",
-    "repositories",
-];
-
-fn hint_for(message: &str) -> Option<String> {
-    if message.contains("unknown field") {
-        Some("check the spelling; see the spec reference in GUIDE.md".into())
-    } else if message.contains("invalid type") {
-        Some("check the value's type: lists are written [\"a\", \"b\"], strings in quotes".into())
-    } else {
-        None
-    }
-}
-
 /// The spec as TOML gives it, before validation.
 #[derive(Default)]
 struct RawSpec {
     name: Option<Spanned<String>>,
-    packages: Option<Vec<Spanned<String>>>,
+    packages: Option<Spanned<Vec<Spanned<String>>>>,
     command: Option<Vec<String>>,
     arch: Option<Spanned<String>>,
     archs: Option<Vec<Spanned<String>>>,

@@ -76,7 +76,28 @@ fn unknown_key_in_a_repository() {
 fn wrong_type() {
     let (line, col, msg) = error_of("name = \"x\"\npackages = \"bash\"\n");
     assert_eq!((line, col), (2, 12), "{msg}");
-    assert!(msg.contains("invalid type"), "{msg}");
+    assert!(msg.contains("`packages` must be a list"), "{msg}");
+}
+
+#[test]
+fn empty_packages_point_at_the_key() {
+    let (line, col, msg) = error_of("name = \"x\"\npackages = []\n");
+    assert_eq!((line, col), (2, 12), "{msg}");
+    assert!(msg.contains("no packages"), "{msg}");
+}
+
+#[test]
+fn a_misspelt_key_written_as_a_table_is_not_taken_for_a_package() {
+    let (line, _, msg) =
+        error_of("name = \"x\"\npackages = [\"bash\"]\n[enviroment]\nversion = \"1\"\n");
+    assert_eq!(line, 3, "{msg}");
+    assert!(msg.contains("`[enviroment]`"), "{msg}");
+    // A table for a package that is only a dependency is fine.
+    let ok = staves_spec::Spec::parse(
+        "name = \"x\"\npackages = [\"bash\"]\n[libc6]\nuse = [\"-gconv\"]\n",
+        std::path::Path::new("staves.toml"),
+    );
+    assert!(ok.is_ok());
 }
 
 #[test]

@@ -169,6 +169,11 @@ pub fn status(verb: &str, message: &str) {
     eprintln!("{verb:>12} {message}");
 }
 
+/// A warning on stderr, in the same column as status lines: `     Warning the image …`.
+pub fn warning(message: &str) {
+    status("Warning", message);
+}
+
 pub fn init_tracing(verbose: u8) {
     let level = match verbose {
         0 => "warn",

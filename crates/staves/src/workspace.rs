@@ -134,6 +134,18 @@ impl Workspace {
         let synced = self.sync(arch)?;
         let universe = Universe::new(&synced, arch);
         let resolution = self.resolve_in(&universe, &self.task())?;
+        for (package, origin) in resolution.packages.iter().zip(&resolution.origins) {
+            if let staves_resolve::Origin::Implied(_) = origin {
+                status(
+                    "Added",
+                    &format!(
+                        "{} {}: every image gets Debian's skeleton (/etc/os-release, /tmp, \
+                         /run, /var/run); `exclude = [\"{}\"]` leaves it out",
+                        package.name, package.version, package.name
+                    ),
+                );
+            }
+        }
         for (name, needed_by) in &resolution.excluded {
             let on = if self.archs.len() > 1 {
                 format!(" on {arch}")
@@ -246,6 +258,15 @@ impl Workspace {
             merged_usr: true,
             ..Task::default()
         };
+        // Essential packages are never declared, so without this an image that needs
+        // /var/run or /etc/os-release would lack them; the spec can still exclude it.
+        if !task.exclude.contains(staves_resolve::BASE_FILES) {
+            task.implied.push(Request {
+                name: staves_resolve::BASE_FILES.into(),
+                arch: None,
+                constraint: None,
+            });
+        }
         for (name, options) in &self.spec.package_options {
             let options = options.get_ref();
             if let Some(r) = options.recommends {
@@ -377,6 +398,7 @@ fn inputs_fingerprint(spec: &Spec, archs: &[String], repositories: &[RepositoryC
         format!("recommends={}", spec.recommends),
         // Resolution rules that changed what a lock holds.
         "merged-usr=marker".into(),
+        format!("implied={}", staves_resolve::BASE_FILES),
     ];
     lines.extend(spec.packages.iter().map(|p| format!("request={p}")));
     let mut excluded: Vec<&String> = spec.exclude.iter().map(|e| e.get_ref()).collect();

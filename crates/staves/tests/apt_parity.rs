@@ -90,12 +90,16 @@ fn staves_choice(package: &str) -> Vec<String> {
 /// so where staves chose it, apt is asked for it too; everything else must be equal.
 fn assert_parity(package: &str) {
     let ours = staves_choice(package);
-    let marker = ours.iter().any(|p| p.starts_with("usr-is-merged "));
-    let apt = if marker {
-        apt_choice(&[package, "usr-is-merged"])
-    } else {
-        apt_choice(&[package])
-    };
+    // Every image has base-files; apt is asked for it as well.
+    let mut asked = vec![package, "base-files"];
+    if ours.iter().any(|p| p.starts_with("usr-is-merged ")) {
+        asked.push("usr-is-merged");
+    }
+    let apt = apt_choice(&asked);
+    assert!(
+        ours.iter().any(|p| p.starts_with("base-files ")),
+        "{package}: no base-files"
+    );
     assert!(
         apt.len() > 3,
         "apt chose almost nothing for {package}: {apt:?}"

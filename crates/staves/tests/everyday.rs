@@ -46,6 +46,33 @@ fn fixture() -> &'static Fixture {
             Signing::Both,
             None,
         );
+        // A suite with what Debian takes for granted: base-files, a shell, and a program
+        // that runs one without declaring it.
+        let elf = b"\x7fELF\x02\x01\x01\0\0\0free\0popen\0malloc\0";
+        repo.publish(
+            "skeleton",
+            &[
+                pkg("app", "1.0", &[]),
+                pkg("base-files", "12", &[("Priority", "required")]).with_files(&[(
+                    "etc/os-release",
+                    b"ID=debian\n",
+                    0o644,
+                )]),
+                pkg("dash", "0.5", &[("Priority", "required")]).with_files(&[(
+                    "bin/sh",
+                    b"\x7fELF\x02\x01\x01\0",
+                    0o755,
+                )]),
+                pkg("db", "15", &[("Priority", "optional")]).with_files(&[
+                    ("usr/lib/db/15/bin/initdb", elf, 0o755),
+                    ("usr/bin/db-wrapper", b"#!/bin/sh\nexec initdb\n", 0o755),
+                    ("etc/init.d/db", b"#!/bin/sh\n", 0o755),
+                ]),
+            ],
+            &key,
+            Signing::Both,
+            None,
+        );
         Fixture {
             _dir: dir,
             root,
@@ -62,6 +89,10 @@ struct Case {
 
 impl Case {
     fn new(packages: &[&str], extra: &str) -> Case {
+        Case::in_suite("stable", packages, extra)
+    }
+
+    fn in_suite(suite: &str, packages: &[&str], extra: &str) -> Case {
         let f = fixture();
         let server = Server::start(f.root.clone());
         let tmp = tempfile::tempdir().expect("tmp");
@@ -69,7 +100,7 @@ impl Case {
             tmp.path(),
             packages,
             &server.base,
-            "stable",
+            suite,
             &f.key.armored,
             extra,
         );
@@ -410,4 +441,123 @@ fn inspect_lists_packages_files_and_config_of_layouts_and_archives() {
         .output()
         .expect("run");
     assert!(!out.status.success(), "a damaged layer was listed");
+}
+
+#[test]
+fn base_files_comes_with_every_image_unless_excluded() {
+    let case = Case::in_suite("skeleton", &["app"], "");
+    let out = case.ok(&["resolve"]);
+    assert_eq!(
+        stdout(&out)
+            .lines()
+            .map(|l| l.split(' ').next().unwrap_or_default())
+            .collect::<Vec<_>>(),
+        ["app", "base-files"]
+    );
+    assert!(
+        stderr(&out).contains("Added base-files 12: every image gets Debian's skeleton"),
+        "{}",
+        stderr(&out)
+    );
+    let why = stdout(&case.ok(&["why", "base-files"]));
+    assert!(why.contains("added to every image"), "{why}");
+
+    let case = Case::in_suite("skeleton", &["app"], "exclude = [\"base-files\"]\n");
+    let out = case.ok(&["resolve"]);
+    assert_eq!(stdout(&out).lines().count(), 1, "{}", stdout(&out));
+}
+
+#[test]
+fn a_program_that_runs_a_shell_in_an_image_without_one_is_reported_with_the_fix() {
+    let build = |packages: &[&str], extra: &str| {
+        let case = Case::in_suite("skeleton", packages, extra);
+        let image = case.path("image.tar");
+        stderr(&case.ok(&["build", "-o", image.to_str().expect("utf8")]))
+    };
+    let err = build(&["db"], "");
+    let warning = err
+        .lines()
+        .find(|l| l.contains("Warning"))
+        .unwrap_or_else(|| panic!("no warning: {err}"));
+    assert!(warning.contains("has no /bin/sh"), "{warning}");
+    assert!(
+        warning.contains("/usr/lib/db/15/bin/initdb (db) calls popen()"),
+        "{warning}"
+    );
+    assert!(
+        warning.contains("/usr/bin/db-wrapper (db) is a #!/bin/sh script"),
+        "{warning}"
+    );
+    assert!(
+        !warning.contains("init.d"),
+        "init scripts do not run: {warning}"
+    );
+    assert!(warning.contains("add \"dash\" to `packages`"), "{warning}");
+
+    let err = build(&["db", "dash"], "");
+    assert!(!err.contains("Warning"), "{err}");
+    let err = build(&["db"], "exclude = [\"dash\"]\n");
+    assert!(
+        !err.contains("Warning"),
+        "an explicit no-shell is respected: {err}"
+    );
+}
+
+/// `staves inspect --json --files` of `image`: path → (kind, mode, owner).
+fn files_of(image: &Path) -> std::collections::BTreeMap<String, (String, String, String)> {
+    let out = run(std::process::Command::new(env!("CARGO_BIN_EXE_staves"))
+        .args(["inspect", "--json", "--files"])
+        .arg(image));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    report["files"]
+        .as_array()
+        .expect("files")
+        .iter()
+        .map(|f| {
+            let s = |k: &str| f[k].as_str().unwrap_or_default().to_owned();
+            (s("path"), (s("kind"), s("mode"), s("owner")))
+        })
+        .collect()
+}
+
+#[test]
+fn accounts_get_their_home_and_volumes_belong_to_the_image_user() {
+    let case = Case::new(
+        &["tool"],
+        "user = \"app\"\nvolumes = [\"/data\", \"/var/lib/app/state\", \"/srv\"]\n\
+         [[accounts]]\nname = \"app\"\nuid = 1000\n\
+         [[accounts]]\nname = \"svc\"\nuid = 1001\nhome = \"/var/lib/svc\"\n\
+         [[paths]]\npath = \"/srv\"\nmode = \"0750\"\nowner = \"svc\"\n\
+         [[paths]]\npath = \"/usr/share/doc/tool\"\nowner = \"app\"\n",
+    );
+    let image = case.path("image.tar");
+    case.ok(&["build", "-o", image.to_str().expect("utf8")]);
+    let files = files_of(&image);
+    let entry = |p: &str| {
+        files
+            .get(p)
+            .cloned()
+            .unwrap_or_else(|| panic!("{p} missing"))
+    };
+    assert_eq!(
+        entry("/home/app"),
+        ("d".into(), "0700".into(), "1000:1000".into())
+    );
+    assert_eq!(
+        entry("/var/lib/svc"),
+        ("d".into(), "0700".into(), "1001:1001".into())
+    );
+    assert_eq!(
+        entry("/data"),
+        ("d".into(), "0755".into(), "1000:1000".into())
+    );
+    assert_eq!(
+        entry("/var/lib/app/state"),
+        ("d".into(), "0755".into(), "1000:1000".into())
+    );
+    // Declared in `paths`: as declared.
+    assert_eq!(
+        entry("/srv"),
+        ("d".into(), "0750".into(), "1001:1001".into())
+    );
 }

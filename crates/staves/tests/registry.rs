@@ -485,7 +485,10 @@ fn assert_clear_failure(out: &Output, says: &str) {
         .lines()
         .filter(|l| !l.trim().is_empty())
         .filter(|l| !l.trim_start().starts_with("Built") && !l.trim_start().starts_with("Finished"))
-        .filter(|l| !l.trim_start().starts_with("Excluded"))
+        .filter(|l| {
+            let l = l.trim_start();
+            !l.starts_with("Excluded") && !l.starts_with("Added")
+        })
         .collect();
     assert_eq!(lines.len(), 2, "{text}");
     assert!(

@@ -124,6 +124,14 @@ pub struct Pkg<'a> {
     pub version: &'a str,
     pub arch: &'a str,
     pub fields: &'a [(&'a str, &'a str)],
+    /// Files of the package: path (relative to the root), content, mode.
+    pub files: &'a [(&'a str, &'a [u8], u32)],
+}
+
+impl<'a> Pkg<'a> {
+    pub fn with_files(self, files: &'a [(&'a str, &'a [u8], u32)]) -> Self {
+        Pkg { files, ..self }
+    }
 }
 
 pub fn pkg<'a>(name: &'a str, version: &'a str, fields: &'a [(&'a str, &'a str)]) -> Pkg<'a> {
@@ -132,6 +140,7 @@ pub fn pkg<'a>(name: &'a str, version: &'a str, fields: &'a [(&'a str, &'a str)]
         version,
         arch: "",
         fields,
+        files: &[],
     }
 }
 
@@ -210,6 +219,14 @@ impl Repo {
                 control.push_str(&format!("{k}: {v}\n"));
             }
             std::fs::write(dir.join("DEBIAN/control"), control).expect("control");
+            for (path, content, mode) in p.files {
+                let file = dir.join(path);
+                std::fs::create_dir_all(file.parent().expect("parent")).expect("dirs");
+                std::fs::write(&file, content).expect("file");
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(&file, std::fs::Permissions::from_mode(*mode))
+                    .expect("chmod");
+            }
             let deb = pool.join(format!(
                 "{}_{}_{arch}.deb",
                 p.name,

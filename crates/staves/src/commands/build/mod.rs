@@ -16,7 +16,7 @@ use staves_resolve::{LockedPackage, LockedTarget, Lockfile};
 
 use crate::cli::BuildArgs;
 use crate::progress;
-use crate::report::{CliError, status};
+use crate::report::{CliError, status, warning};
 use crate::workspace::Workspace;
 
 /// One architecture's image, once written.
@@ -203,6 +203,20 @@ pub fn run(args: &BuildArgs) -> Result<(), CliError> {
         (None, false) => "a scratch layout".into(),
     };
     for b in &built {
+        for unmet in &b.summary.unmet {
+            // `exclude = ["dash"]` says: no shell, on purpose.
+            let provider = PROVIDERS.iter().find(|(path, _)| *path == unmet.requires);
+            let declined = provider.is_some_and(|(_, package)| {
+                workspace
+                    .spec
+                    .exclude
+                    .iter()
+                    .any(|e| e.get_ref() == package)
+            });
+            if !declined {
+                warning(&unmet_message(unmet, &b.arch, built.len() > 1));
+            }
+        }
         status(
             "Built",
             &format!(
@@ -388,6 +402,48 @@ fn download(
     );
     progress.clear();
     Ok(paths?)
+}
+
+/// Well-known paths and the Debian package that provides each.
+const PROVIDERS: &[(&str, &str)] = &[
+    ("/bin/sh", "dash"),
+    ("/usr/bin/sh", "dash"),
+    ("/bin/bash", "bash"),
+    ("/usr/bin/bash", "bash"),
+];
+
+/// "the image has no /bin/sh, yet …: add `dash`".
+fn unmet_message(unmet: &staves_image::Unmet, arch: &str, several: bool) -> String {
+    let examples: Vec<String> = unmet
+        .examples
+        .iter()
+        .map(|n| format!("{} ({}) {}", n.path, n.package, n.why))
+        .collect();
+    let more = unmet.count - unmet.examples.len();
+    let more = if more > 0 {
+        format!(" and {more} more file(s)")
+    } else {
+        String::new()
+    };
+    let fix = match PROVIDERS.iter().find(|(path, _)| *path == unmet.requires) {
+        Some((_, package)) => format!(
+            "add \"{package}\" to `packages` (or `exclude = [\"{package}\"]` to go without)"
+        ),
+        None => format!(
+            "add the package that ships {} to `packages`",
+            unmet.requires
+        ),
+    };
+    let on = if several {
+        format!(" for {arch}")
+    } else {
+        String::new()
+    };
+    format!(
+        "the image{on} has no {}, yet {}{more}: {fix}",
+        unmet.requires,
+        examples.join("; ")
+    )
 }
 
 /// The names the image gets: `--tag`s as `docker build -t` reads them, else the spec's

@@ -90,6 +90,8 @@ pub fn options(spec: &Spec) -> Result<Options, CliError> {
         extra_paths,
         generated: Vec::new(),
         temp_dir: None,
+        volumes: spec.volumes.clone(),
+        user: spec.user.as_ref().map(|u| u.get_ref().clone()),
     })
 }
 
