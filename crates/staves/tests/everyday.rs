@@ -561,3 +561,58 @@ fn accounts_get_their_home_and_volumes_belong_to_the_image_user() {
         ("d".into(), "0750".into(), "1001:1001".into())
     );
 }
+
+#[test]
+fn a_directory_source_copies_the_tree_with_owner_and_modes() {
+    let case = Case::new(
+        &["tool"],
+        "[[accounts]]\nname = \"web\"\nuid = 33000\n\
+         [[paths]]\npath = \"/srv/site\"\nsource = \"site\"\nowner = \"web\"\n",
+    );
+    let site = case.path("site");
+    std::fs::create_dir_all(site.join("css/deep")).expect("dirs");
+    std::fs::write(site.join("index.html"), "<h1>hi</h1>\n").expect("file");
+    std::fs::write(site.join("css/deep/a.css"), "a{}\n").expect("file");
+    std::fs::write(site.join("run.sh"), "#!/bin/sh\n").expect("file");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(site.join("run.sh"), std::fs::Permissions::from_mode(0o755))
+        .expect("chmod");
+    std::os::unix::fs::symlink("index.html", site.join("home.html")).expect("link");
+    let image = case.path("image.tar");
+    case.ok(&["build", "-o", image.to_str().expect("utf8")]);
+    let files = files_of(&image);
+    let entry = |p: &str| {
+        files
+            .get(p)
+            .cloned()
+            .unwrap_or_else(|| panic!("{p} missing"))
+    };
+    let web = "33000:33000".to_owned();
+    assert_eq!(entry("/srv/site"), ("d".into(), "0755".into(), web.clone()));
+    assert_eq!(
+        entry("/srv/site/css/deep"),
+        ("d".into(), "0755".into(), web.clone())
+    );
+    assert_eq!(
+        entry("/srv/site/index.html"),
+        ("-".into(), "0644".into(), web.clone())
+    );
+    assert_eq!(
+        entry("/srv/site/css/deep/a.css"),
+        ("-".into(), "0644".into(), web.clone())
+    );
+    assert_eq!(entry("/srv/site/run.sh"), ("-".into(), "0755".into(), web));
+    assert_eq!(entry("/srv/site/home.html").0, "l");
+
+    // A FIFO in the tree is refused before anything is fetched, at the `source` key.
+    let fifo = site.join("pipe");
+    run(std::process::Command::new("mkfifo").arg(&fifo));
+    let out = case.run(&["build", "--offline", "-o", image.to_str().expect("utf8")]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains("not a regular file, directory or link"),
+        "{err}"
+    );
+    assert!(err.contains("staves.toml:"), "{err}");
+}

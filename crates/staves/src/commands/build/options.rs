@@ -3,6 +3,7 @@
 use staves_image::{AccountRequest, Accounts, ExtraPath, Features, Options};
 use staves_oci::ImageConfig;
 use staves_spec::Spec;
+use staves_spec::sources::TreeEntry;
 
 use crate::report::CliError;
 
@@ -54,6 +55,13 @@ pub fn options(spec: &Spec) -> Result<Options, CliError> {
                 "dir"
             });
         let path = p.path.get_ref().clone();
+        if let Some(source) = &p.source {
+            let dir = spec.base_dir().join(source.get_ref());
+            if dir.is_dir() {
+                copy_tree(&mut extra_paths, &dir, &path, mode, &p.owner)?;
+                continue;
+            }
+        }
         extra_paths.push(match kind {
             "symlink" => ExtraPath::Symlink {
                 path,
@@ -93,6 +101,52 @@ pub fn options(spec: &Spec) -> Result<Options, CliError> {
         volumes: spec.volumes.clone(),
         user: spec.user.as_ref().map(|u| u.get_ref().clone()),
     })
+}
+
+/// A source directory as extra paths: the directory itself, then every entry below it.
+/// `mode` applies to files (else 0755 for executables, 0644 for the rest), directories are
+/// 0755, and `owner` owns all of them.
+fn copy_tree(
+    out: &mut Vec<ExtraPath>,
+    dir: &std::path::Path,
+    target: &str,
+    mode: Option<u32>,
+    owner: &Option<String>,
+) -> Result<(), CliError> {
+    let usage = |(message, help): (String, String)| CliError::Usage(format!("{message}; {help}"));
+    let entries = staves_spec::sources::walk_tree(dir).map_err(usage)?;
+    let root = target.trim_end_matches('/');
+    out.push(ExtraPath::Dir {
+        path: root.to_owned(),
+        mode: 0o755,
+        owner: owner.clone(),
+    });
+    let image_path = |relative: &std::path::Path| format!("{root}/{}", relative.display());
+    for entry in entries {
+        out.push(match entry {
+            TreeEntry::Dir(relative) => ExtraPath::Dir {
+                path: image_path(&relative),
+                mode: 0o755,
+                owner: owner.clone(),
+            },
+            TreeEntry::Symlink(relative, link) => ExtraPath::Symlink {
+                path: image_path(&relative),
+                target: link,
+            },
+            TreeEntry::File(relative, executable) => {
+                let file = dir.join(&relative);
+                let content = staves_fs::read_regular(&file, staves_spec::sources::MAX_SOURCE)
+                    .map_err(|e| CliError::Usage(format!("{}: {e}", file.display())))?;
+                ExtraPath::File {
+                    path: image_path(&relative),
+                    mode: mode.unwrap_or(if executable { 0o755 } else { 0o644 }),
+                    owner: owner.clone(),
+                    content,
+                }
+            }
+        });
+    }
+    Ok(())
 }
 
 /// `SOURCE_DATE_EPOCH` when set; otherwise assembly takes the newest package's build time.
