@@ -83,6 +83,16 @@ pub enum RepoError {
         /// What is wrong.
         message: String,
     },
+    /// The release does not list the architecture asked for.
+    #[error("{repository} has no packages for {arch}; its release lists {}", available.join(", "))]
+    UnknownArchitecture {
+        /// Repository name.
+        repository: String,
+        /// The architecture asked for.
+        arch: String,
+        /// The release's `Architectures:`.
+        available: Vec<String>,
+    },
     /// The release does not publish an index that was asked for.
     #[error("{repository} publishes no {what}; the release lists: {available}")]
     MissingIndex {

@@ -393,6 +393,22 @@ impl RepositoryConfig {
         archs: &[String],
     ) -> Result<Vec<(String, String, String, FileEntry)>, RepoError> {
         let mut out = Vec::new();
+        // A release that lists its architectures says outright which ones it lacks.
+        if let Some(missing) = archs
+            .iter()
+            .find(|a| !release.architectures.is_empty() && !release.architectures.contains(a))
+        {
+            return Err(RepoError::UnknownArchitecture {
+                repository: self.name.clone(),
+                arch: missing.clone(),
+                available: release
+                    .architectures
+                    .iter()
+                    .filter(|a| *a != "all")
+                    .cloned()
+                    .collect(),
+            });
+        }
         for component in &self.components {
             let mut arch_list: Vec<&str> = archs.iter().map(String::as_str).collect();
             // apt reads `binary-all` only when the release lists `all` among its

@@ -722,6 +722,14 @@ impl Solver<'_, '_> {
         if packages.is_empty() {
             return format!("no package named {} is available", relation.name);
         }
+        if let Some((op, pinned)) = self.task.pins.get(&relation.name) {
+            let versions: Vec<String> = packages.iter().map(|p| p.version.to_string()).collect();
+            return format!(
+                "{} is pinned to ({op} {pinned}), which rules out {}",
+                relation.name,
+                versions.join(", ")
+            );
+        }
         let versions: Vec<String> = packages
             .iter()
             .map(|p| {

@@ -42,6 +42,14 @@ pub fn labelled(message: &'static str) -> Arc<TerminalProgress> {
     Arc::new(TerminalProgress { bar })
 }
 
+/// Files of unknown size (release files) and retried attempts add bytes no `started`
+/// announced; the total grows with them, so the bar never shows more done than in all.
+fn grow_to_position(bar: &ProgressBar) {
+    if bar.length().is_some_and(|length| bar.position() > length) {
+        bar.set_length(bar.position());
+    }
+}
+
 impl Progress for TerminalProgress {
     fn started(&self, _what: &str, size: Option<u64>) {
         if let (Some(bar), Some(size)) = (&self.bar, size) {
@@ -52,6 +60,7 @@ impl Progress for TerminalProgress {
     fn advanced(&self, bytes: u64) {
         if let Some(bar) = &self.bar {
             bar.inc(bytes);
+            grow_to_position(bar);
         }
     }
 
@@ -82,6 +91,7 @@ impl staves_registry::Progress for TerminalProgress {
     fn sent(&self, bytes: u64) {
         if let Some(bar) = &self.bar {
             bar.inc(bytes);
+            grow_to_position(bar);
         }
     }
 

@@ -146,6 +146,12 @@ impl Workspace {
                 );
             }
         }
+        if resolution.excluded.iter().any(|(name, _)| name == "libc6") {
+            crate::report::warning(
+                "`exclude` keeps libc6 out: without the C library nothing dynamically linked \
+                 will run in this image",
+            );
+        }
         for (name, needed_by) in &resolution.excluded {
             let on = if self.archs.len() > 1 {
                 format!(" on {arch}")
@@ -186,12 +192,22 @@ impl Workspace {
     fn resolve_in(&self, universe: &Universe<'_>, task: &Task) -> Result<Resolution, CliError> {
         let arch = universe.native();
         resolve(universe, task).map_err(|error| {
+            // A pin that rules a package out is where to look, not the request.
+            let text = error.to_string();
+            let pin = self.spec.package_options.iter().find_map(|(name, options)| {
+                let version = options.get_ref().version.as_ref()?;
+                let blocks = text.contains(&format!("{name} is pinned"))
+                    || matches!(&error, staves_resolve::ResolveError::NoVersion { name: n, .. } if n == name);
+                blocks.then(|| version.span())
+            });
             CliError::Resolve(Box::new(LocatedResolveError {
                 arch: (self.archs.len() > 1).then(|| arch.to_owned()),
-                span: error
-                    .request()
-                    .and_then(|i| self.spec.packages.get(i))
-                    .map(|r| r.span.clone()),
+                span: pin.or_else(|| {
+                    error
+                        .request()
+                        .and_then(|i| self.spec.packages.get(i))
+                        .map(|r| r.span.clone())
+                }),
                 source_text: self.spec.source.clone(),
                 path: self.spec.path.clone(),
                 error,
@@ -231,9 +247,43 @@ impl Workspace {
         progress.clear();
         let mut synced = Vec::new();
         for result in results {
-            synced.push(result??);
+            match result? {
+                Ok(repository) => synced.push(repository),
+                Err(staves_repo::RepoError::UnknownArchitecture {
+                    repository,
+                    arch,
+                    available,
+                }) => return Err(self.unknown_arch(&repository, &arch, &available)),
+                Err(other) => return Err(other.into()),
+            }
         }
         Ok(synced)
+    }
+
+    /// An architecture the repositories lack, pointed out where it was asked for: the
+    /// spec's `arch`, its entry of `archs`, a package's `:arch`, or `--arch`.
+    fn unknown_arch(&self, repository: &str, arch: &str, available: &[String]) -> CliError {
+        let message = format!("{repository} has no packages for `{arch}`");
+        let help = format!("its release lists: {}", available.join(", "));
+        let spec = &self.spec;
+        let span = spec
+            .arch
+            .iter()
+            .chain(&spec.archs)
+            .find(|a| a.get_ref() == arch)
+            .map(|a| a.span())
+            .or_else(|| {
+                spec.packages
+                    .iter()
+                    .find(|p| p.arch.as_deref() == Some(arch))
+                    .map(|p| p.span.clone())
+            });
+        match span {
+            Some(span) => CliError::Spec(staves_spec::SpecError::Invalid(Box::new(
+                spec.diagnostic(span, message, Some(help)),
+            ))),
+            None => CliError::Usage(format!("`--arch {arch}`: {message}; {help}")),
+        }
     }
 
     fn task(&self) -> Task {

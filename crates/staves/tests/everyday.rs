@@ -53,6 +53,8 @@ fn fixture() -> &'static Fixture {
             "skeleton",
             &[
                 pkg("app", "1.0", &[]),
+                pkg("prog", "1.0", &[("Depends", "libc6 (>= 2.36)")]),
+                pkg("libc6", "2.36", &[]),
                 pkg("base-files", "12", &[("Priority", "required")]).with_files(&[(
                     "etc/os-release",
                     b"ID=debian\n",
@@ -615,4 +617,38 @@ fn a_directory_source_copies_the_tree_with_owner_and_modes() {
         "{err}"
     );
     assert!(err.contains("staves.toml:"), "{err}");
+}
+
+#[test]
+fn resolution_errors_point_at_the_key_that_causes_them() {
+    let error = |suite: &str, packages: &[&str], extra: &str| {
+        let case = Case::in_suite(suite, packages, extra);
+        let out = case.run(&["resolve"]);
+        assert!(!out.status.success(), "resolved: {}", stdout(&out));
+        stderr(&out)
+    };
+    // An architecture the release lacks: at `arch`, with the ones it has.
+    let err = error("stable", &["tool"], "arch = \"s390x\"\n");
+    assert!(err.contains("has no packages for `s390x`"), "{err}");
+    assert!(err.contains("staves.toml:3:8"), "{err}");
+    assert!(
+        err.contains(&format!("its release lists: {}", host_arch())),
+        "{err}"
+    );
+    // An impossible pin of a request, and of a dependency: at the pin.
+    let err = error("stable", &["tool"], "[tool]\nversion = \"9\"\n");
+    assert!(err.contains("staves.toml:4:11"), "{err}");
+    let err = error("stable", &["tool"], "[helper]\nversion = \"9\"\n");
+    assert!(err.contains("helper is pinned to (= 9)"), "{err}");
+    assert!(err.contains("staves.toml:4:11"), "{err}");
+}
+
+#[test]
+fn excluding_the_c_library_is_warned_about() {
+    let case = Case::in_suite("skeleton", &["prog"], "exclude = [\"libc6\"]\n");
+    let err = stderr(&case.ok(&["resolve"]));
+    assert!(
+        err.contains("Warning `exclude` keeps libc6 out: without the C library nothing"),
+        "{err}"
+    );
 }
