@@ -89,18 +89,24 @@ impl Session {
             .timeout_connect(Some(Duration::from_secs(15)))
             .timeout_recv_response(Some(Duration::from_secs(120)))
             .user_agent(concat!("staves/", env!("CARGO_PKG_VERSION")));
+        let mut pinned = None;
         if !insecure {
-            config = config.tls_config(crate::tls::tls_config(
-                &reference.registry,
-                &options.certs_dir,
-            )?);
+            match crate::tls::trust(&reference.registry, &options.certs_dir)? {
+                crate::tls::Trust::Roots(tls) => config = config.tls_config(tls),
+                crate::tls::Trust::Pinned(layer) => pinned = Some(layer),
+            }
         }
+        let config = config.build();
+        let agent = match &pinned {
+            Some(layer) => layer.agent(config),
+            None => ureq::Agent::new_with_config(config),
+        };
         let credentials = match &options.credentials {
             Some(c) => Some(c.clone()),
             None => crate::credentials::lookup(&reference.registry)?,
         };
         let session = Session {
-            agent: ureq::Agent::new_with_config(config.build()),
+            agent,
             base: format!(
                 "{}://{}",
                 if insecure { "http" } else { "https" },

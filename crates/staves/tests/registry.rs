@@ -723,3 +723,30 @@ fn the_sbom_is_attached_as_an_artifact_referring_to_the_image() {
     assert_eq!(pushed_digest(&push()), digest);
     assert_eq!(raw(&tag)["manifests"].as_array().map(Vec::len), Some(1));
 }
+
+#[test]
+fn a_self_signed_certificate_in_certs_d_is_trusted_for_its_registry_only() {
+    let registry = Registry::start_self_signed();
+    let text = run(Command::new("openssl")
+        .args(["x509", "-noout", "-text", "-in"])
+        .arg(registry.certs_dir.join(registry.host()).join("ca.crt")));
+    assert!(
+        stdout(&text).contains("CA:TRUE"),
+        "the fixture must be the CA-as-server case"
+    );
+    // skopeo accepts it, as docker and podman do…
+    let reference = format!("{}/selfsigned/bash:1", registry.host());
+    let out = push_example(&registry, "bash", &reference, &[]);
+    // …and so does staves: the pushed image is what skopeo reads back.
+    assert_eq!(remote_digest(&registry, &reference), pushed_digest(&out));
+
+    // Without that certificate the same registry is refused.
+    let other = tempfile::tempdir().expect("tmp");
+    let out = push_example(
+        &registry,
+        "bash",
+        &reference,
+        &["--certs-dir", other.path().to_str().expect("utf8")],
+    );
+    assert!(!out.status.success(), "pushed to an untrusted registry");
+}

@@ -61,10 +61,42 @@ impl Registry {
     }
 
     pub fn start_with(tls: bool, auth: Auth) -> Registry {
+        Registry::start_inner(tls, auth, false)
+    }
+
+    /// TLS with one self-signed certificate (`CA:TRUE`, openssl's default) as the server's
+    /// own, and that same certificate in certs.d: docker's documented way.
+    pub fn start_self_signed() -> Registry {
+        Registry::start_inner(true, Auth::Htpasswd, true)
+    }
+
+    fn start_inner(tls: bool, auth: Auth, self_signed: bool) -> Registry {
         let dir = tempfile::tempdir().expect("tmp");
         let d = dir.path();
         let port = free_port();
-        let pki = local_ca(d);
+        let mut pki = local_ca(d);
+        if self_signed {
+            run(Command::new("openssl").current_dir(d).args([
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=127.0.0.1",
+                "-addext",
+                "subjectAltName=IP:127.0.0.1",
+                "-keyout",
+                "self.key",
+                "-out",
+                "self.crt",
+            ]));
+            pki.server_cert = d.join("self.crt");
+            pki.server_key = d.join("self.key");
+            pki.ca_cert = d.join("self.crt");
+        }
         let mut children = Vec::new();
         let mut config = format!(
             "version: 0.1\nlog:\n  level: warn\n  formatter: text\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
