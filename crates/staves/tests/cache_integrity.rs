@@ -369,3 +369,46 @@ fn killed_builds_leave_no_partial_output() {
         std::fs::read(clean_layout.join("index.json")).expect("clean index")
     );
 }
+
+#[test]
+fn four_builds_sharing_one_empty_cache_give_the_sequential_bytes() {
+    let f = Fixture::new();
+    let out_dir = f.dir.path().join("parallel");
+    std::fs::create_dir_all(&out_dir).expect("out");
+    let spec = f.spec.to_str().expect("utf8").to_owned();
+    // Sequential reference, then a fresh cache shared by four builds at once.
+    let reference = out_dir.join("sequential.tar");
+    ok(&f.staves(&["build", "-o", reference.to_str().expect("utf8")]));
+    std::fs::remove_dir_all(f.cache()).expect("empty the cache");
+    let outputs: Vec<PathBuf> = (0..4).map(|i| out_dir.join(format!("{i}.tar"))).collect();
+    let children: Vec<_> = outputs
+        .iter()
+        .map(|out| {
+            staves_command(
+                &["build", "-f", &spec, "-o", out.to_str().expect("utf8")],
+                &f.cache(),
+            )
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn")
+        })
+        .collect();
+    for child in children {
+        let out = child.wait_with_output().expect("wait");
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    let expected = std::fs::read(&reference).expect("reference");
+    for out in &outputs {
+        assert!(
+            std::fs::read(out).expect("output") == expected,
+            "{} differs from the sequential build",
+            out.display()
+        );
+    }
+    assert_eq!(temporaries_in(&f.cache().join("tmp")), Vec::<String>::new());
+    // And the cache they filled together serves an offline build of the same bytes.
+    let offline = out_dir.join("offline.tar");
+    ok(&f.staves(&["build", "--offline", "-o", offline.to_str().expect("utf8")]));
+    assert!(std::fs::read(&offline).expect("offline") == expected);
+}
