@@ -12,7 +12,7 @@ use support::*;
 
 struct Fixture {
     dir: tempfile::TempDir,
-    _server: Server,
+    server: Server,
     spec: PathBuf,
 }
 
@@ -60,11 +60,7 @@ impl Fixture {
             ),
         )
         .expect("spec");
-        Fixture {
-            dir,
-            _server: server,
-            spec,
-        }
+        Fixture { dir, server, spec }
     }
 
     fn cache(&self) -> PathBuf {
@@ -411,4 +407,28 @@ fn four_builds_sharing_one_empty_cache_give_the_sequential_bytes() {
     let offline = out_dir.join("offline.tar");
     ok(&f.staves(&["build", "--offline", "-o", offline.to_str().expect("utf8")]));
     assert!(std::fs::read(&offline).expect("offline") == expected);
+}
+
+#[test]
+fn offline_opens_no_connection_and_names_what_is_missing() {
+    let f = Fixture::new();
+    // Indices cached, no .deb: an offline build must fail without one request.
+    ok(&f.staves(&["resolve"]));
+    let before = f.server.requests().len();
+    let image = f.dir.path().join("offline.tar");
+    let out = f.staves(&["build", "--offline", "-o", image.to_str().expect("utf8")]);
+    assert!(!out.status.success(), "built offline without the packages");
+    assert_eq!(
+        f.server.requests().len(),
+        before,
+        "--offline reached the repository: {:?}",
+        &f.server.requests()[before..]
+    );
+    let err = stderr(&out);
+    assert!(
+        err.contains("app 1.1") || err.contains("libssl 1.1"),
+        "{err}"
+    );
+    assert!(!err.contains("retrying"), "{err}");
+    assert!(!image.exists());
 }
