@@ -145,6 +145,8 @@ pub struct Summary {
     pub packages: Vec<PackageFacts>,
     /// Paths files need at run time that the image lacks (an interpreter, `/bin/sh`).
     pub unmet: Vec<crate::needs::Unmet>,
+    /// Shared libraries the spec's own programs need that the image lacks.
+    pub missing_libraries: Vec<crate::libraries::MissingLibrary>,
 }
 
 /// The CA bundle that OpenSSL, GnuTLS and curl read on Debian.
@@ -467,14 +469,31 @@ fn assemble_opened<W: Write>(
         )?;
     }
 
-    let unmet = crate::needs::unmet(needs, |wanted| {
+    let exists = |wanted: &str| {
         let path = merge_usr(wanted.trim_start_matches('/'));
         layer.get(&path).is_some()
             || layer
                 .resolve_parents(&path)
                 .is_ok_and(|real| layer.get(&real).is_some())
-    });
+    };
+    let unmet = crate::needs::unmet(needs, exists);
+    let lib_dirs: Vec<String> = layer
+        .paths()
+        .filter_map(|p| p.strip_prefix("usr/lib/"))
+        .filter(|rest| !rest.contains('/') && rest.contains("-linux-"))
+        .map(|triplet| format!("/usr/lib/{triplet}"))
+        .collect();
+    let mut missing_libraries = Vec::new();
+    for extra in &options.extra_paths {
+        if let ExtraPath::File { path, content, .. } = extra
+            && let Some(needs) = crate::libraries::needs_of(content)
+        {
+            let file = format!("/{}", image_path(path).unwrap_or_default());
+            missing_libraries.extend(crate::libraries::missing(&file, &needs, &lib_dirs, exists));
+        }
+    }
     let summary = Summary {
+        missing_libraries,
         unmet,
         entries: layer.entries,
         content_bytes: layer.content_bytes,

@@ -80,6 +80,11 @@ impl<W: Write> Layer<W> {
         self.seen.get(path)
     }
 
+    /// Every path written so far (relative, merged `/usr`), in no particular order.
+    pub fn paths(&self) -> impl Iterator<Item = &str> {
+        self.seen.keys().map(String::as_str)
+    }
+
     /// Whether `path` exists as something other than a directory.
     pub fn has_non_dir(&self, path: &str) -> bool {
         self.seen.get(path).is_some_and(|s| s.kind != Kind::Dir)

@@ -15,6 +15,7 @@ pub mod accounts;
 pub mod features;
 pub mod guard;
 pub mod layer;
+pub mod libraries;
 pub mod needs;
 pub mod paths;
 pub mod scripts;
@@ -30,6 +31,7 @@ pub use assemble::{
     ExtraPath, GeneratedFile, Options, PackageFacts, PackageInput, Summary, assemble,
 };
 pub use features::Features;
+pub use libraries::MissingLibrary;
 pub use needs::{Need, Unmet};
 pub use prefetch::{DamagedCopy, unpacked_copy_is_intact};
 

@@ -44,7 +44,23 @@ pub fn fetch_debs(
     jobs: usize,
     offline: bool,
 ) -> Result<Vec<PathBuf>, RepoError> {
-    let paths: Vec<PathBuf> = files.iter().map(|f| deb_path(cache, &f.sha256)).collect();
+    fetch_verified(client, cache, ("debs", ".deb"), files, jobs, offline)
+}
+
+/// Like [`fetch_debs`], for any file the signed chain gives a size and SHA-256 of, kept in
+/// the cache as `kind/…<suffix>`.
+pub fn fetch_verified(
+    client: &Client,
+    cache: &Cache,
+    (kind, suffix): (&str, &str),
+    files: &[DebFetch],
+    jobs: usize,
+    offline: bool,
+) -> Result<Vec<PathBuf>, RepoError> {
+    let paths: Vec<PathBuf> = files
+        .iter()
+        .map(|f| cache.entry(kind, &f.sha256, suffix))
+        .collect();
     let queue = Mutex::new(0..files.len());
     let errors = Mutex::new(Vec::new());
     std::thread::scope(|s| {
@@ -121,7 +137,7 @@ fn check_cached(file: &DebFetch, path: &Path) -> Result<Cached, RepoError> {
         .len();
     if len != file.size {
         return Ok(Cached::Damaged(format!(
-            "the cached .deb is {len} bytes, the index says {}",
+            "the cached copy is {len} bytes, the signed index says {}",
             file.size
         )));
     }
@@ -129,7 +145,7 @@ fn check_cached(file: &DebFetch, path: &Path) -> Result<Cached, RepoError> {
     std::io::copy(&mut handle, &mut hasher).map_err(RepoError::io("reading", path))?;
     if hex::encode(hasher.finalize()) != file.sha256 {
         return Ok(Cached::Damaged(
-            "the cached .deb's SHA-256 differs from the index's".into(),
+            "the cached copy's SHA-256 differs from the signed index's".into(),
         ));
     }
     Ok(Cached::Intact)

@@ -18,6 +18,7 @@
 
 pub mod archive_path;
 pub mod cache;
+pub mod contents;
 pub mod debs;
 pub mod error;
 pub mod http;

@@ -215,7 +215,7 @@ impl Workspace {
         })
     }
 
-    fn sync(&self, arch: &str) -> Result<Vec<SyncedRepository>, CliError> {
+    pub fn sync(&self, arch: &str) -> Result<Vec<SyncedRepository>, CliError> {
         let progress = progress::for_terminal();
         let client = Client::new(progress.clone());
         let mut archs = vec![arch.to_owned()];

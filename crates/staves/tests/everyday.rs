@@ -21,7 +21,8 @@ fn fixture() -> &'static Fixture {
         let dir = tempfile::tempdir().expect("tempdir");
         let key = Key::generate(dir.path(), "archive");
         let root = dir.path().join("repo");
-        let repo = Repo::new(&root);
+        let mut repo = Repo::new(&root);
+        repo.contents = true;
         repo.publish(
             "stable",
             &[
@@ -54,7 +55,7 @@ fn fixture() -> &'static Fixture {
             &[
                 pkg("app", "1.0", &[]),
                 pkg("prog", "1.0", &[("Depends", "libc6 (>= 2.36)")]),
-                pkg("libc6", "2.36", &[]),
+                pkg("libc6", "2.36", &[]).with_files(LIBC_FILES),
                 pkg("base-files", "12", &[("Priority", "required")]).with_files(&[(
                     "etc/os-release",
                     b"ID=debian\n",
@@ -82,6 +83,15 @@ fn fixture() -> &'static Fixture {
         }
     })
 }
+
+/// A stand-in C library: the names the loader looks for, at the multiarch paths of the
+/// common architectures, so the host's own programs can be checked against it.
+const LIBC_FILES: &[(&str, &[u8], u32)] = &[
+    ("usr/lib/x86_64-linux-gnu/libc.so.6", b"libc", 0o644),
+    ("usr/lib/aarch64-linux-gnu/libc.so.6", b"libc", 0o644),
+    ("usr/lib64/ld-linux-x86-64.so.2", b"ld.so", 0o755),
+    ("usr/lib/ld-linux-aarch64.so.1", b"ld.so", 0o755),
+];
 
 struct Case {
     _server: Server,
@@ -651,4 +661,32 @@ fn excluding_the_c_library_is_warned_about() {
         err.contains("Warning `exclude` keeps libc6 out: without the C library nothing"),
         "{err}"
     );
+}
+
+#[test]
+fn a_program_added_by_paths_is_checked_for_its_libraries() {
+    // The host's `true`: a dynamic program needing the C library and its loader.
+    let build = |packages: &[&str]| {
+        let case = Case::in_suite(
+            "skeleton",
+            packages,
+            "[[paths]]\npath = \"/usr/local/bin/true\"\nsource = \"true\"\nmode = \"0755\"\n",
+        );
+        std::fs::copy("/usr/bin/true", case.path("true")).expect("copy true");
+        let image = case.path("image.tar");
+        stderr(&case.ok(&["build", "-o", image.to_str().expect("utf8")]))
+    };
+    let err = build(&["app"]);
+    let warning = err
+        .lines()
+        .find(|l| l.contains("needs libc.so.6"))
+        .unwrap_or_else(|| panic!("no warning: {err}"));
+    assert!(
+        warning.contains("/usr/local/bin/true needs libc.so.6, which the image lacks: add \"libc6\" to `packages`"),
+        "{warning}"
+    );
+    assert!(err.contains("needs /lib"), "the loader is named too: {err}");
+
+    let err = build(&["app", "libc6"]);
+    assert!(!err.contains("needs lib"), "{err}");
 }

@@ -159,6 +159,8 @@ pub enum Signing {
 pub struct Repo {
     pub root: PathBuf,
     pub arch: String,
+    /// Publish `main/Contents-<arch>.gz` too (apt-ftparchive reads every .deb for it).
+    pub contents: bool,
 }
 
 impl Repo {
@@ -167,6 +169,7 @@ impl Repo {
         Repo {
             root: root.to_owned(),
             arch: host_arch(),
+            contents: false,
         }
     }
 
@@ -253,6 +256,15 @@ impl Repo {
         run(Command::new("gzip")
             .args(["-k", "-f", "-n"])
             .arg(binary.join("Packages")));
+        if self.contents {
+            let listing = run(Command::new("apt-ftparchive")
+                .current_dir(&self.root)
+                .arg("contents")
+                .arg(format!("pool/{suite}")));
+            let path = dists.join(format!("main/Contents-{}", self.arch));
+            std::fs::write(&path, &listing.stdout).expect("Contents");
+            run(Command::new("gzip").args(["-f", "-n"]).arg(&path));
+        }
         for stale in ["Release", "InRelease", "Release.gpg"] {
             let _ = std::fs::remove_file(dists.join(stale));
         }

@@ -203,6 +203,7 @@ pub fn run(args: &BuildArgs) -> Result<(), CliError> {
         (None, false) => "a scratch layout".into(),
     };
     for b in &built {
+        report_missing_libraries(&workspace, b, built.len() > 1)?;
         for unmet in &b.summary.unmet {
             // `exclude = ["dash"]` says: no shell, on purpose.
             let provider = PROVIDERS.iter().find(|(path, _)| *path == unmet.requires);
@@ -402,6 +403,70 @@ fn download(
     );
     progress.clear();
     Ok(paths?)
+}
+
+/// Warns of each library a `[[paths]]` program needs that the image lacks, naming the
+/// packages that ship it (from the archive's Contents index, fetched only now).
+fn report_missing_libraries(
+    workspace: &Workspace,
+    b: &Built,
+    several: bool,
+) -> Result<(), CliError> {
+    let missing = &b.summary.missing_libraries;
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let names: std::collections::BTreeSet<String> = missing
+        .iter()
+        .map(|m| {
+            m.library
+                .rsplit('/')
+                .next()
+                .unwrap_or(&m.library)
+                .to_owned()
+        })
+        .collect();
+    let repositories = workspace.sync(&b.arch)?;
+    let progress = progress::labelled("Contents");
+    let client = Client::new(progress.clone());
+    let owners = staves_repo::contents::library_owners(
+        &client,
+        &workspace.cache,
+        &repositories,
+        &b.arch,
+        &names,
+        workspace.offline(),
+    );
+    progress.clear();
+    // Naming the package is a courtesy: without the Contents index the warning stands.
+    let owners = owners.unwrap_or_else(|e| {
+        tracing::debug!("Contents index: {e}");
+        Default::default()
+    });
+    let on = if several {
+        format!(" for {}", b.arch)
+    } else {
+        String::new()
+    };
+    for m in missing {
+        let name = m.library.rsplit('/').next().unwrap_or(&m.library);
+        let fix = match owners.get(name) {
+            Some(packages) if !packages.is_empty() => format!(
+                "add {} to `packages`",
+                packages
+                    .iter()
+                    .map(|p| format!("\"{p}\""))
+                    .collect::<Vec<_>>()
+                    .join(" or ")
+            ),
+            _ => "no repository's Contents index names a package shipping it".into(),
+        };
+        warning(&format!(
+            "{} needs {}, which the image{on} lacks: {fix}",
+            m.file, m.library
+        ));
+    }
+    Ok(())
 }
 
 /// Well-known paths and the Debian package that provides each.
