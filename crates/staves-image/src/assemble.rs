@@ -426,9 +426,12 @@ fn assemble_opened<W: Write>(
         } = extra
             && let Some(path) = image_path(path)
         {
-            let mut sniffer = Sniffer::new(content.as_slice());
+            let shown = format!("/{path}");
+            let executable = mode & 0o111 != 0;
+            let scan = crate::needs::worth_scanning("staves", &shown, executable);
+            let mut sniffer = Sniffer::new(content.as_slice(), scan);
             std::io::copy(&mut sniffer, &mut std::io::sink()).map_err(ImageError::write)?;
-            needs.extend(sniffer.needs("staves", &format!("/{path}"), mode & 0o111 != 0));
+            needs.extend(sniffer.needs("staves", &shown, executable));
             if is_certificate(&path) {
                 certificates.insert(path, content.clone());
             }
@@ -758,18 +761,19 @@ fn add_package<W: Write>(
             } else {
                 let executable = meta.mode & 0o111 != 0 && !p.required;
                 let shown = format!("/{path}");
+                let scan = crate::needs::worth_scanning(name, &shown, executable);
                 if conffiles.contains(&original) {
                     let mut hashing = Md5Reader {
                         inner: &mut entry,
                         hasher: <md5::Md5 as md5::Digest>::new(),
                     };
-                    let mut sniffer = Sniffer::new(&mut hashing);
+                    let mut sniffer = Sniffer::new(&mut hashing, scan);
                     layer.file(&path, meta, size, &mut sniffer, Some(index))?;
                     needs.extend(sniffer.needs(name, &shown, executable));
                     let md5 = hex::encode(md5::Digest::finalize(hashing.hasher));
                     conffile_sums.push((original.clone(), md5));
                 } else {
-                    let mut sniffer = Sniffer::new(&mut entry);
+                    let mut sniffer = Sniffer::new(&mut entry, scan);
                     layer.file(&path, meta, size, &mut sniffer, Some(index))?;
                     needs.extend(sniffer.needs(name, &shown, executable));
                 }

@@ -83,6 +83,9 @@ pub const MAX_EXAMPLES: usize = 3;
 /// Looks at bytes as they pass through to the layer.
 pub struct Sniffer<R> {
     inner: R,
+    /// Whether the content is searched for shell patterns at all: only where a program
+    /// that counts can be (most bytes of an image are libraries and data).
+    scan: bool,
     head: Vec<u8>,
     /// The last bytes of the previous read, for patterns split across reads.
     carry: Vec<u8>,
@@ -90,10 +93,12 @@ pub struct Sniffer<R> {
 }
 
 impl<R: Read> Sniffer<R> {
-    /// Passes `inner` through, looking.
-    pub fn new(inner: R) -> Self {
+    /// Passes `inner` through, looking at the head (for `#!`) and, with `scan`, at every
+    /// byte (for ELF programs that run a shell); see [`worth_scanning`].
+    pub fn new(inner: R, scan: bool) -> Self {
         Sniffer {
             inner,
+            scan,
             head: Vec::new(),
             carry: Vec::new(),
             found: [false; SHELL_PATTERNS.len()],
@@ -169,7 +174,7 @@ impl<R: Read> Read for Sniffer<R> {
             let take = (HEAD - self.head.len()).min(n);
             self.head.extend_from_slice(&data[..take]);
         }
-        if self.found.iter().all(|f| *f) || n == 0 {
+        if !self.scan || self.found.iter().all(|f| *f) || n == 0 {
             return Ok(n);
         }
         // Patterns are at most 8 bytes: one split between reads lies in the last 7 bytes
@@ -191,6 +196,17 @@ impl<R: Read> Read for Sniffer<R> {
         self.carry = seam;
         Ok(n)
     }
+}
+
+/// Whether a file's content can matter beyond its head: an executable in a program
+/// directory of a package that does not implement the shell functions itself.
+pub fn worth_scanning(package: &str, path: &str, executable: bool) -> bool {
+    executable
+        && !SHELL_IMPLEMENTERS.contains(&package)
+        && !NOT_RUN.iter().any(|dir| path.starts_with(dir))
+        && ["/bin/", "/sbin/", "/libexec/"]
+            .iter()
+            .any(|dir| path.contains(dir))
 }
 
 /// Groups the needs no path of the image meets; `exists` answers for an absolute path.
@@ -220,7 +236,7 @@ mod tests {
     use super::*;
 
     fn sniff(bytes: &[u8], chunk: usize) -> Sniffer<&[u8]> {
-        let mut s = Sniffer::new(bytes);
+        let mut s = Sniffer::new(bytes, true);
         let mut buf = vec![0; chunk];
         while s.read(&mut buf).expect("read") > 0 {}
         s
