@@ -35,6 +35,19 @@ pub struct SpecArgs {
     pub offline: bool,
 }
 
+impl SpecArgs {
+    /// The pipeline's options from these arguments.
+    pub fn options(&self) -> staves_pipeline::WorkspaceOptions {
+        staves_pipeline::WorkspaceOptions {
+            file: self.file.clone(),
+            cache: self.cache.root(),
+            arch: self.arch.clone(),
+            refresh: self.refresh,
+            offline: self.offline,
+        }
+    }
+}
+
 /// Where downloaded and verified data is kept.
 #[derive(Debug, Args, Clone)]
 pub struct CacheArgs {

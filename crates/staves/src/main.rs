@@ -4,7 +4,6 @@ mod cli;
 mod commands;
 mod progress;
 mod report;
-mod workspace;
 
 use std::process::ExitCode;
 

@@ -21,6 +21,13 @@ impl TerminalProgress {
     }
 }
 
+/// A phase's bar leaves the screen when the phase lets go of it.
+impl Drop for TerminalProgress {
+    fn drop(&mut self) {
+        self.clear();
+    }
+}
+
 /// A download bar on stderr when it is a terminal and `CI` is unset; silent otherwise.
 pub fn for_terminal() -> Arc<TerminalProgress> {
     labelled("Fetching")

@@ -1,25 +1,14 @@
 //! Turning errors into messages a user can act on, and status lines on stderr.
 
 use std::io::IsTerminal;
-use std::ops::Range;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use annotate_snippets::{AnnotationKind, Level, Renderer, Snippet};
+use staves_pipeline::{LocatedResolveError, PipelineError};
 use staves_repo::RepoError;
 use staves_resolve::ResolveError;
 use staves_spec::{Diagnostic, SpecError};
-
-/// A resolution error with the spec text it points into.
-#[derive(Debug)]
-pub struct LocatedResolveError {
-    pub error: ResolveError,
-    /// The architecture resolved for, named when the spec targets several.
-    pub arch: Option<String>,
-    pub span: Option<Range<usize>>,
-    pub source_text: String,
-    pub path: PathBuf,
-}
 
 /// Every way a command can fail, with what is needed to explain it.
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +39,47 @@ pub enum CliError {
     Usage(String),
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+impl From<PipelineError> for CliError {
+    fn from(error: PipelineError) -> Self {
+        match error {
+            PipelineError::Spec(e) => CliError::Spec(e),
+            PipelineError::Repo(e) => CliError::Repo(e),
+            PipelineError::Sources(e) => CliError::Sources(e),
+            PipelineError::Resolve(e) => CliError::Resolve(e),
+            PipelineError::Lock(e) => CliError::Lock(e),
+            PipelineError::StaleLock { path, missing } => CliError::StaleLock { path, missing },
+            PipelineError::NoRepositories => CliError::NoRepositories,
+            PipelineError::Io(e) => CliError::Io(e),
+            PipelineError::Invalid(message) => CliError::Usage(message),
+            PipelineError::Internal(message) => CliError::Internal(message),
+        }
+    }
+}
+
+/// The pipeline's reporter for a person at a terminal (or a log): cargo-style status
+/// lines on stderr, and progress bars only on a terminal.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct TerminalReporter;
+
+impl staves_pipeline::Reporter for TerminalReporter {
+    fn status(&self, verb: &str, message: &str) {
+        status(verb, message);
+    }
+
+    fn warning(&self, message: &str) {
+        warning(message);
+    }
+
+    fn downloads(&self, label: &'static str) -> std::sync::Arc<dyn staves_repo::Progress> {
+        crate::progress::labelled(label)
+    }
+}
+
+/// The reporter every command hands the pipeline.
+pub fn reporter() -> std::sync::Arc<dyn staves_pipeline::Reporter> {
+    std::sync::Arc::new(TerminalReporter)
 }
 
 impl CliError {

@@ -2,10 +2,10 @@
 
 use crate::cli::LockArgs;
 use crate::report::{CliError, status};
-use crate::workspace::Workspace;
+use staves_pipeline::Workspace;
 
 pub fn run(args: &LockArgs) -> Result<(), CliError> {
-    let workspace = Workspace::load(&args.spec)?;
+    let workspace = Workspace::load(&args.spec.options(), crate::report::reporter())?;
     if args.check {
         // The lock must already be right; writing it would hide a drift.
         workspace.matching_lock(true)?;

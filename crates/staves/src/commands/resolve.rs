@@ -6,10 +6,10 @@ use staves_resolve::{LockedPackage, LockedTarget};
 
 use crate::cli::ResolveArgs;
 use crate::report::CliError;
-use crate::workspace::Workspace;
+use staves_pipeline::Workspace;
 
 pub fn run(args: &ResolveArgs) -> Result<(), CliError> {
-    let workspace = Workspace::load(&args.spec)?;
+    let workspace = Workspace::load(&args.spec.options(), crate::report::reporter())?;
     let lock = match workspace.matching_lock(args.locked)? {
         Some(lock) if !args.ignore_lock => lock,
         _ => workspace.resolve(&workspace.selected)?,

@@ -6,10 +6,10 @@ use staves_resolve::{Origin, Resolution};
 
 use crate::cli::WhyArgs;
 use crate::report::CliError;
-use crate::workspace::Workspace;
+use staves_pipeline::Workspace;
 
 pub fn run(args: &WhyArgs) -> Result<(), CliError> {
-    let workspace = Workspace::load(&args.spec)?;
+    let workspace = Workspace::load(&args.spec.options(), crate::report::reporter())?;
     let lock = workspace.matching_lock(false)?;
     let mut absent_from = Vec::new();
     for arch in &workspace.selected {

@@ -17,7 +17,7 @@ use staves_resolve::{LockedPackage, LockedTarget, Lockfile};
 use crate::cli::BuildArgs;
 use crate::progress;
 use crate::report::{CliError, status, warning};
-use crate::workspace::Workspace;
+use staves_pipeline::Workspace;
 
 /// One architecture's image, once written.
 struct Built {
@@ -49,7 +49,7 @@ pub fn run(args: &BuildArgs) -> Result<(), CliError> {
         .as_deref()
         .map(staves_registry::Reference::parse)
         .transpose()?;
-    let workspace = Workspace::load(&args.spec)?;
+    let workspace = Workspace::load(&args.spec.options(), crate::report::reporter())?;
     let names = image_names(&workspace.spec, &args.tag)?;
     // Files the spec copies in are checked before anything is fetched.
     let context = args

@@ -2,6 +2,7 @@
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use staves_deb::sources::{self, SignedBy};
@@ -11,32 +12,54 @@ use staves_resolve::{
 };
 use staves_spec::Spec;
 
-use crate::cli::SpecArgs;
-use crate::progress;
-use crate::report::{CliError, LocatedResolveError, status};
+use crate::error::{LocatedResolveError, PipelineError};
+use crate::reporter::Reporter;
 
 /// How long a fetched release is used before it is checked again.
 const RELEASE_MAX_AGE: Duration = Duration::from_secs(60 * 60);
 
+/// What a workspace is opened with.
+#[derive(Debug, Clone, Default)]
+pub struct WorkspaceOptions {
+    /// The spec.
+    pub file: PathBuf,
+    /// The cache directory.
+    pub cache: PathBuf,
+    /// One architecture to work on: one of the spec's `archs`, or instead of its `arch`.
+    pub arch: Option<String>,
+    /// Fetch every release again (unchanged indices are still reused).
+    pub refresh: bool,
+    /// Never touch the network.
+    pub offline: bool,
+}
+
 /// A loaded spec with everything needed to resolve it.
 pub struct Workspace {
+    /// The spec, validated.
     pub spec: Spec,
     /// Every architecture the spec targets (what the lock covers).
     pub archs: Vec<String>,
     /// The architectures this run works on: all of them, or the one `--arch` picks.
     pub selected: Vec<String>,
+    /// Where packages come from: the spec's repositories, else the host's apt sources.
     pub repositories: Vec<RepositoryConfig>,
+    /// The cache every download and verification goes through.
     pub cache: Cache,
     freshness: Freshness,
     inputs: String,
+    reporter: Arc<dyn Reporter>,
 }
 
 impl Workspace {
-    pub fn load(args: &SpecArgs) -> Result<Self, CliError> {
+    /// Reads the spec and opens the cache; nothing is fetched yet.
+    pub fn load(
+        args: &WorkspaceOptions,
+        reporter: Arc<dyn Reporter>,
+    ) -> Result<Self, PipelineError> {
         let spec = Spec::load(&args.file)?;
         let (archs, selected) = target_archs(&spec, args.arch.as_deref())?;
         let repositories = repositories(&spec)?;
-        let cache = Cache::open(args.cache.root())?;
+        let cache = Cache::open(&args.cache)?;
         let freshness = if args.offline {
             Freshness::Offline
         } else if args.refresh {
@@ -53,6 +76,7 @@ impl Workspace {
             cache,
             freshness,
             inputs,
+            reporter,
         })
     }
 
@@ -68,15 +92,15 @@ impl Workspace {
 
     /// The lockfile when it exists and matches the spec; with `required`, anything else is
     /// an error.
-    pub fn matching_lock(&self, required: bool) -> Result<Option<Lockfile>, CliError> {
+    pub fn matching_lock(&self, required: bool) -> Result<Option<Lockfile>, PipelineError> {
         let path = self.lock_path();
         match Lockfile::read(&path)? {
             Some(lock) if lock.matches(&self.inputs) => Ok(Some(lock)),
-            Some(_) if required => Err(CliError::StaleLock {
+            Some(_) if required => Err(PipelineError::StaleLock {
                 path,
                 missing: false,
             }),
-            None if required => Err(CliError::StaleLock {
+            None if required => Err(PipelineError::StaleLock {
                 path,
                 missing: true,
             }),
@@ -88,12 +112,12 @@ impl Workspace {
     /// away from is an error with `locked`; otherwise every architecture is resolved afresh,
     /// the lock rewritten and the change reported, as cargo updates `Cargo.lock`. Without a
     /// lock, the spec is resolved and no lock is written.
-    pub fn lock_for_build(&self, locked: bool) -> Result<Lockfile, CliError> {
+    pub fn lock_for_build(&self, locked: bool) -> Result<Lockfile, PipelineError> {
         let path = self.lock_path();
         let old = match Lockfile::read(&path)? {
             Some(lock) if lock.matches(&self.inputs) => return Ok(lock),
             Some(_) | None if locked => {
-                return Err(CliError::StaleLock {
+                return Err(PipelineError::StaleLock {
                     missing: !path.exists(),
                     path,
                 });
@@ -103,7 +127,7 @@ impl Workspace {
         };
         let new = self.resolve(&self.archs)?;
         new.write(&path)?;
-        status(
+        self.reporter.status(
             "Updated",
             &format!(
                 "{}: the spec or its repositories changed since it was written ({}); \
@@ -116,7 +140,7 @@ impl Workspace {
     }
 
     /// Resolves the spec afresh for each of `archs`, into one lockfile.
-    pub fn resolve(&self, archs: &[String]) -> Result<Lockfile, CliError> {
+    pub fn resolve(&self, archs: &[String]) -> Result<Lockfile, PipelineError> {
         let mut lock: Option<Lockfile> = None;
         for arch in archs {
             let one = self.resolve_arch(arch)?;
@@ -125,18 +149,18 @@ impl Workspace {
                 None => lock = Some(one),
             }
         }
-        lock.ok_or_else(|| CliError::Internal("no architecture to resolve".into()))
+        lock.ok_or_else(|| PipelineError::Internal("no architecture to resolve".into()))
     }
 
     /// Syncs every repository (in parallel) for `arch` and resolves the spec for it. Each
     /// architecture sees only its own indices (and `all`), as apt on that machine would.
-    fn resolve_arch(&self, arch: &str) -> Result<Lockfile, CliError> {
+    fn resolve_arch(&self, arch: &str) -> Result<Lockfile, PipelineError> {
         let synced = self.sync(arch)?;
         let universe = Universe::new(&synced, arch);
         let resolution = self.resolve_in(&universe, &self.task())?;
         for (package, origin) in resolution.packages.iter().zip(&resolution.origins) {
             if let staves_resolve::Origin::Implied(_) = origin {
-                status(
+                self.reporter.status(
                     "Added",
                     &format!(
                         "{} {}: every image gets Debian's skeleton (/etc/os-release, /tmp, \
@@ -147,7 +171,7 @@ impl Workspace {
             }
         }
         if resolution.excluded.iter().any(|(name, _)| name == "libc6") {
-            crate::report::warning(
+            self.reporter.warning(
                 "`exclude` keeps libc6 out: without the C library nothing dynamically linked \
                  will run in this image",
             );
@@ -158,7 +182,7 @@ impl Workspace {
             } else {
                 String::new()
             };
-            status(
+            self.reporter.status(
                 "Excluded",
                 &format!("{name} (a dependency of {needed_by}){on}, as the spec asks"),
             );
@@ -176,7 +200,7 @@ impl Workspace {
         &self,
         arch: &str,
         locked: Option<&LockedTarget>,
-    ) -> Result<Resolution, CliError> {
+    ) -> Result<Resolution, PipelineError> {
         let synced = self.sync(arch)?;
         let universe = Universe::new(&synced, arch);
         let mut task = self.task();
@@ -189,7 +213,11 @@ impl Workspace {
         self.resolve_in(&universe, &task)
     }
 
-    fn resolve_in(&self, universe: &Universe<'_>, task: &Task) -> Result<Resolution, CliError> {
+    fn resolve_in(
+        &self,
+        universe: &Universe<'_>,
+        task: &Task,
+    ) -> Result<Resolution, PipelineError> {
         let arch = universe.native();
         resolve(universe, task).map_err(|error| {
             // A pin that rules a package out is where to look, not the request.
@@ -200,7 +228,7 @@ impl Workspace {
                     || matches!(&error, staves_resolve::ResolveError::NoVersion { name: n, .. } if n == name);
                 blocks.then(|| version.span())
             });
-            CliError::Resolve(Box::new(LocatedResolveError {
+            PipelineError::Resolve(Box::new(LocatedResolveError {
                 arch: (self.archs.len() > 1).then(|| arch.to_owned()),
                 span: pin.or_else(|| {
                     error
@@ -215,8 +243,10 @@ impl Workspace {
         })
     }
 
-    pub fn sync(&self, arch: &str) -> Result<Vec<SyncedRepository>, CliError> {
-        let progress = progress::for_terminal();
+    /// Every repository's release and indices for `arch` (and the architectures requests
+    /// name), verified, fetched in parallel where the cache cannot serve them.
+    pub fn sync(&self, arch: &str) -> Result<Vec<SyncedRepository>, PipelineError> {
+        let progress = self.reporter.downloads("Fetching");
         let client = Client::new(progress.clone());
         let mut archs = vec![arch.to_owned()];
         for request in &self.spec.packages {
@@ -240,11 +270,12 @@ impl Workspace {
                 .into_iter()
                 .map(|h| {
                     h.join()
-                        .map_err(|_| CliError::Internal("repository sync panicked".into()))
+                        .map_err(|_| PipelineError::Internal("repository sync panicked".into()))
                 })
                 .collect()
         });
-        progress.clear();
+        drop(client);
+        drop(progress);
         let mut synced = Vec::new();
         for result in results {
             match result? {
@@ -262,7 +293,7 @@ impl Workspace {
 
     /// An architecture the repositories lack, pointed out where it was asked for: the
     /// spec's `arch`, its entry of `archs`, a package's `:arch`, or `--arch`.
-    fn unknown_arch(&self, repository: &str, arch: &str, available: &[String]) -> CliError {
+    fn unknown_arch(&self, repository: &str, arch: &str, available: &[String]) -> PipelineError {
         let message = format!("{repository} has no packages for `{arch}`");
         let help = format!("its release lists: {}", available.join(", "));
         let spec = &self.spec;
@@ -279,10 +310,10 @@ impl Workspace {
                     .map(|p| p.span.clone())
             });
         match span {
-            Some(span) => CliError::Spec(staves_spec::SpecError::Invalid(Box::new(
+            Some(span) => PipelineError::Spec(staves_spec::SpecError::Invalid(Box::new(
                 spec.diagnostic(span, message, Some(help)),
             ))),
-            None => CliError::Usage(format!("`--arch {arch}`: {message}; {help}")),
+            None => PipelineError::Invalid(format!("`--arch {arch}`: {message}; {help}")),
         }
     }
 
@@ -362,7 +393,10 @@ fn lock_changes(old: &Lockfile, new: &Lockfile) -> String {
 }
 
 /// The spec's target architectures, and those of them this run works on.
-fn target_archs(spec: &Spec, pick: Option<&str>) -> Result<(Vec<String>, Vec<String>), CliError> {
+fn target_archs(
+    spec: &Spec,
+    pick: Option<&str>,
+) -> Result<(Vec<String>, Vec<String>), PipelineError> {
     if spec.archs.is_empty() {
         let arch = pick
             .map(str::to_owned)
@@ -374,7 +408,7 @@ fn target_archs(spec: &Spec, pick: Option<&str>) -> Result<(Vec<String>, Vec<Str
     let selected = match pick {
         Some(one) if archs.iter().any(|a| a == one) => vec![one.to_owned()],
         Some(one) => {
-            return Err(CliError::Usage(format!(
+            return Err(PipelineError::Invalid(format!(
                 "`--arch {one}`: the spec builds for {}; pick one of them",
                 archs.join(", ")
             )));
@@ -385,7 +419,7 @@ fn target_archs(spec: &Spec, pick: Option<&str>) -> Result<(Vec<String>, Vec<Str
 }
 
 /// The spec's repositories, or the host's apt sources when it names none.
-fn repositories(spec: &Spec) -> Result<Vec<RepositoryConfig>, CliError> {
+fn repositories(spec: &Spec) -> Result<Vec<RepositoryConfig>, PipelineError> {
     if !spec.repositories.is_empty() {
         return Ok(spec
             .repositories
@@ -413,7 +447,7 @@ fn repositories(spec: &Spec) -> Result<Vec<RepositoryConfig>, CliError> {
     }
     let entries = sources::read_host_sources(Path::new("/"))?;
     if entries.is_empty() {
-        return Err(CliError::NoRepositories);
+        return Err(PipelineError::NoRepositories);
     }
     let mut names = HashSet::new();
     Ok(entries

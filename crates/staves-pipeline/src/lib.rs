@@ -1,0 +1,16 @@
+//! The build pipeline as a library: a spec and plain options in, resolved and locked package
+//! sets out — what every command starts from, with no terminal and no argument parser.
+//!
+//! * [`Workspace`]: the spec, its repositories (the spec's, else the host's apt sources),
+//!   the cache, the lockfile, and resolution for each target architecture.
+//! * [`Reporter`]: the one way the pipeline tells its caller what happens — status lines,
+//!   warnings, and download progress — so a CLI, a test or another program can listen.
+//! * [`PipelineError`]: every failure, typed, with what is needed to explain it.
+
+mod error;
+mod reporter;
+mod workspace;
+
+pub use error::{LocatedResolveError, PipelineError};
+pub use reporter::{NoReporter, Reporter};
+pub use workspace::{Workspace, WorkspaceOptions};

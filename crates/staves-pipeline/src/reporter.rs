@@ -1,0 +1,27 @@
+//! How the pipeline tells its caller what happens.
+
+use std::sync::Arc;
+
+/// Receives what the pipeline has to say. Implementations decide how it is shown: a CLI
+/// prints aligned status lines and draws progress bars, a test may collect or drop it.
+pub trait Reporter: Send + Sync {
+    /// A step done: `Added base-files …`, `Excluded iproute2 …`.
+    fn status(&self, verb: &str, message: &str);
+    /// Something the user should act on; the build goes on.
+    fn warning(&self, message: &str);
+    /// Progress for the downloads of one phase (`Fetching`); the phase ends when the
+    /// returned handle is dropped.
+    fn downloads(&self, label: &'static str) -> Arc<dyn staves_repo::Progress>;
+}
+
+/// A reporter that says nothing.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoReporter;
+
+impl Reporter for NoReporter {
+    fn status(&self, _verb: &str, _message: &str) {}
+    fn warning(&self, _message: &str) {}
+    fn downloads(&self, _label: &'static str) -> Arc<dyn staves_repo::Progress> {
+        Arc::new(staves_repo::NoProgress)
+    }
+}
