@@ -4,30 +4,7 @@
 
 use std::ops::Range;
 
-/// The spec's keys, for "did you mean" suggestions.
-pub(crate) const KNOWN_KEYS: &[&str] = &[
-    "name",
-    "packages",
-    "command",
-    "arch",
-    "archs",
-    "recommends",
-    "exclude",
-    "use",
-    "repositories",
-    "tag",
-    "cmd",
-    "environment",
-    "workdir",
-    "user",
-    "ports",
-    "volumes",
-    "labels",
-    "annotations",
-    "stop-signal",
-    "accounts",
-    "paths",
-];
+use crate::KNOWN_KEYS;
 
 /// A parse error's message and help, rewritten where the spec's words say it better.
 pub(crate) fn explain(

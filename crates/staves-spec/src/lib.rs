@@ -240,7 +240,7 @@ impl Spec {
                 format!("unknown key `{}`", key.get_ref()),
                 Some(format!(
                     "known keys are: {}; a table (`['{}']`) sets options for one package",
-                    hints::KNOWN_KEYS.join(", "),
+                    KNOWN_KEYS.join(", "),
                     key.get_ref()
                 )),
             ));
@@ -319,7 +319,8 @@ impl Spec {
                     .map_err(|m| diag(version.span(), format!("package `{name}`: {m}"), None))?;
             }
         }
-        for repo in &raw.repositories {
+        let repositories = raw.repositories.unwrap_or_default();
+        for repo in &repositories {
             let uri = repo.uri.get_ref();
             if !(uri.starts_with("http://")
                 || uri.starts_with("https://")
@@ -427,7 +428,7 @@ impl Spec {
             recommends: raw.recommends.unwrap_or(false),
             exclude: raw.exclude.unwrap_or_default(),
             use_flags: raw.use_flags.unwrap_or_default(),
-            repositories: raw.repositories,
+            repositories,
             package_options: raw.package_options,
             tag: raw.tag.map(Spanned::into_inner),
             cmd: raw.cmd.unwrap_or_default(),
@@ -496,7 +497,7 @@ struct RawSpec {
     recommends: Option<bool>,
     exclude: Option<Vec<Spanned<String>>>,
     use_flags: Option<Vec<Spanned<String>>>,
-    repositories: Vec<RepositorySpec>,
+    repositories: Option<Vec<RepositorySpec>>,
     package_options: BTreeMap<String, Spanned<PackageOptions>>,
     unknown: Vec<Spanned<String>>,
     tag: Option<Spanned<String>>,
@@ -511,6 +512,52 @@ struct RawSpec {
     stop_signal: Option<String>,
     accounts: Option<Vec<AccountSpec>>,
     paths: Option<Vec<PathSpec>>,
+}
+
+/// Every top-level key of a spec and the field it fills: the one place keys are named, so
+/// the parser and the "known keys" hint cannot drift apart.
+macro_rules! spec_keys {
+    ($($key:literal => $field:ident),* $(,)?) => {
+        /// The spec's top-level keys, in the order GUIDE.md lists them.
+        pub(crate) const KNOWN_KEYS: &[&str] = &[$($key),*];
+
+        /// Fills the field `key` names from the map's next value; `false` for any other key.
+        fn set_known<'de, A: MapAccess<'de>>(
+            raw: &mut RawSpec,
+            key: &str,
+            map: &mut A,
+        ) -> Result<bool, A::Error> {
+            match key {
+                $($key => raw.$field = Some(map.next_value()?),)*
+                _ => return Ok(false),
+            }
+            Ok(true)
+        }
+    };
+}
+
+spec_keys! {
+    "name" => name,
+    "packages" => packages,
+    "command" => command,
+    "arch" => arch,
+    "archs" => archs,
+    "recommends" => recommends,
+    "exclude" => exclude,
+    "use" => use_flags,
+    "repositories" => repositories,
+    "tag" => tag,
+    "cmd" => cmd,
+    "environment" => environment,
+    "workdir" => workdir,
+    "user" => user,
+    "ports" => ports,
+    "volumes" => volumes,
+    "labels" => labels,
+    "annotations" => annotations,
+    "stop-signal" => stop_signal,
+    "accounts" => accounts,
+    "paths" => paths,
 }
 
 /// A per-package table, or any other value under a key nobody knows.
@@ -566,39 +613,18 @@ impl<'de> Deserialize<'de> for RawSpec {
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawSpec, A::Error> {
                 let mut raw = RawSpec::default();
                 while let Some(key) = map.next_key::<Spanned<String>>()? {
-                    match key.get_ref().as_str() {
-                        "name" => raw.name = Some(map.next_value()?),
-                        "packages" => raw.packages = Some(map.next_value()?),
-                        "command" => raw.command = Some(map.next_value()?),
-                        "arch" => raw.arch = Some(map.next_value()?),
-                        "archs" => raw.archs = Some(map.next_value()?),
-                        "recommends" => raw.recommends = Some(map.next_value()?),
-                        "exclude" => raw.exclude = Some(map.next_value()?),
-                        "use" => raw.use_flags = Some(map.next_value()?),
-                        "repositories" => raw.repositories = map.next_value()?,
-                        "tag" => raw.tag = Some(map.next_value()?),
-                        "cmd" => raw.cmd = Some(map.next_value()?),
-                        "environment" => raw.environment = Some(map.next_value()?),
-                        "workdir" => raw.workdir = Some(map.next_value()?),
-                        "user" => raw.user = Some(map.next_value()?),
-                        "ports" => raw.ports = Some(map.next_value()?),
-                        "volumes" => raw.volumes = Some(map.next_value()?),
-                        "labels" => raw.labels = Some(map.next_value()?),
-                        "annotations" => raw.annotations = Some(map.next_value()?),
-                        "stop-signal" => raw.stop_signal = Some(map.next_value()?),
-                        "accounts" => raw.accounts = Some(map.next_value()?),
-                        "paths" => raw.paths = Some(map.next_value()?),
-                        _ => {
-                            let value: Spanned<TableOrOther> = map.next_value()?;
-                            let span = value.span();
-                            match value.into_inner() {
-                                TableOrOther::Table(options) => {
-                                    raw.package_options
-                                        .insert(key.into_inner(), Spanned::new(span, options));
-                                }
-                                TableOrOther::Other => raw.unknown.push(key),
-                            }
+                    if set_known(&mut raw, key.get_ref(), &mut map)? {
+                        continue;
+                    }
+                    // Any other table holds one package's options.
+                    let value: Spanned<TableOrOther> = map.next_value()?;
+                    let span = value.span();
+                    match value.into_inner() {
+                        TableOrOther::Table(options) => {
+                            raw.package_options
+                                .insert(key.into_inner(), Spanned::new(span, options));
                         }
+                        TableOrOther::Other => raw.unknown.push(key),
                     }
                 }
                 Ok(raw)

@@ -211,3 +211,32 @@ fn binary_and_huge_specs_are_refused_plainly() {
         .to_string();
     assert!(error.contains("not a regular file"), "{error}");
 }
+
+#[test]
+fn the_known_keys_hint_lists_every_key_the_parser_takes() {
+    let (_, _, msg) = error_of("name = \"x\"\npackages = [\"bash\"]\nnmae = 1\n");
+    let hint = msg
+        .split("known keys are: ")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no known keys in {msg}"));
+    let keys: Vec<&str> = hint
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .split(", ")
+        .collect();
+    assert!(keys.len() > 15, "{keys:?}");
+    for key in keys.iter().filter(|k| !matches!(**k, "name" | "packages")) {
+        // Each listed key is parsed as itself: a wrong type for it is a type error about it,
+        // never "unknown key".
+        let text =
+            format!("name = \"x\"\npackages = [\"bash\"]\n\"{key}\" = {{ x = {{ y = 1 }} }}\n");
+        if let Err(e) = Spec::parse(&text, Path::new("staves.toml")) {
+            let e = e.to_string();
+            assert!(
+                !e.contains("unknown key"),
+                "`{key}` is listed but not parsed: {e}"
+            );
+        }
+    }
+}
