@@ -54,6 +54,12 @@ pub enum PipelineError {
     /// File system trouble.
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    /// Assembly refused a package or failed.
+    #[error(transparent)]
+    Image(#[from] staves_image::ImageError),
+    /// Writing the image layout or archive failed.
+    #[error(transparent)]
+    Oci(#[from] staves_oci::OciError),
     /// The options contradict the spec (`arch` not among `archs`, …).
     #[error("{0}")]
     Invalid(String),

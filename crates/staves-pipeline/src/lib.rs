@@ -5,12 +5,15 @@
 //!   the cache, the lockfile, and resolution for each target architecture.
 //! * [`Reporter`]: the one way the pipeline tells its caller what happens — status lines,
 //!   warnings, and download progress — so a CLI, a test or another program can listen.
+//! * [`build`]: from the workspace and its lock to images in an OCI layout or archive.
 //! * [`PipelineError`]: every failure, typed, with what is needed to explain it.
 
+pub mod build;
 mod error;
 mod reporter;
 mod workspace;
 
+pub use build::{Build, BuildOptions, BuiltImage, Located, Output, build};
 pub use error::{LocatedResolveError, PipelineError};
 pub use reporter::{NoReporter, Reporter};
 pub use workspace::{Workspace, WorkspaceOptions};

@@ -80,6 +80,11 @@ impl Workspace {
         })
     }
 
+    /// Where the pipeline reports to.
+    pub fn reporter(&self) -> &dyn Reporter {
+        self.reporter.as_ref()
+    }
+
     /// Whether this run may not touch the network.
     pub fn offline(&self) -> bool {
         self.freshness == Freshness::Offline

@@ -28,12 +28,8 @@ impl Drop for TerminalProgress {
     }
 }
 
-/// A download bar on stderr when it is a terminal and `CI` is unset; silent otherwise.
-pub fn for_terminal() -> Arc<TerminalProgress> {
-    labelled("Fetching")
-}
-
-/// Like [`for_terminal`], with the bar labelled `message`.
+/// A download bar labelled `message` on stderr when it is a terminal and `CI` is unset;
+/// silent otherwise.
 pub fn labelled(message: &'static str) -> Arc<TerminalProgress> {
     let interactive = std::io::stderr().is_terminal() && std::env::var_os("CI").is_none();
     let bar = interactive.then(|| {

@@ -52,6 +52,8 @@ impl From<PipelineError> for CliError {
             PipelineError::StaleLock { path, missing } => CliError::StaleLock { path, missing },
             PipelineError::NoRepositories => CliError::NoRepositories,
             PipelineError::Io(e) => CliError::Io(e),
+            PipelineError::Image(e) => CliError::Image(e),
+            PipelineError::Oci(e) => CliError::Oci(e),
             PipelineError::Invalid(message) => CliError::Usage(message),
             PipelineError::Internal(message) => CliError::Internal(message),
         }

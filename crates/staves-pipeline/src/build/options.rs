@@ -5,22 +5,22 @@ use staves_oci::ImageConfig;
 use staves_spec::Spec;
 use staves_spec::sources::TreeEntry;
 
-use crate::report::CliError;
+use crate::error::PipelineError;
 
 const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// Assembly options from the spec.
-pub fn options(spec: &Spec) -> Result<Options, CliError> {
+pub fn options(spec: &Spec) -> Result<Options, PipelineError> {
     let flags = |list: &[toml::Spanned<String>]| {
         list.iter().map(|f| f.get_ref().clone()).collect::<Vec<_>>()
     };
-    let mut features =
-        Features::new(&flags(&spec.use_flags)).map_err(|e| CliError::Usage(e.to_string()))?;
+    let mut features = Features::new(&flags(&spec.use_flags))
+        .map_err(|e| PipelineError::Invalid(e.to_string()))?;
     for (name, opts) in &spec.package_options {
         if !opts.get_ref().use_flags.is_empty() {
             features
                 .set_package(name, &flags(&opts.get_ref().use_flags))
-                .map_err(|e| CliError::Usage(format!("package `{name}`: {e}")))?;
+                .map_err(|e| PipelineError::Invalid(format!("package `{name}`: {e}")))?;
         }
     }
     let mut accounts = Accounts::debian_base();
@@ -35,7 +35,7 @@ pub fn options(spec: &Spec) -> Result<Options, CliError> {
                 shell: a.shell.clone(),
                 groups: a.groups.clone(),
             })
-            .map_err(|e| CliError::Usage(format!("accounts: {e}")))?;
+            .map_err(|e| PipelineError::Invalid(format!("accounts: {e}")))?;
     }
     let mut extra_paths = Vec::new();
     for p in &spec.paths {
@@ -72,8 +72,9 @@ pub fn options(spec: &Spec) -> Result<Options, CliError> {
                     (Some(text), _) => text.clone().into_bytes(),
                     (None, Some(source)) => {
                         let file = spec.base_dir().join(source.get_ref());
-                        staves_fs::read_regular(&file, staves_spec::sources::MAX_SOURCE)
-                            .map_err(|e| CliError::Usage(format!("{}: {e}", file.display())))?
+                        staves_fs::read_regular(&file, staves_spec::sources::MAX_SOURCE).map_err(
+                            |e| PipelineError::Invalid(format!("{}: {e}", file.display())),
+                        )?
                     }
                     (None, None) => Vec::new(),
                 };
@@ -112,8 +113,9 @@ fn copy_tree(
     target: &str,
     mode: Option<u32>,
     owner: &Option<String>,
-) -> Result<(), CliError> {
-    let usage = |(message, help): (String, String)| CliError::Usage(format!("{message}; {help}"));
+) -> Result<(), PipelineError> {
+    let usage =
+        |(message, help): (String, String)| PipelineError::Invalid(format!("{message}; {help}"));
     let entries = staves_spec::sources::walk_tree(dir).map_err(usage)?;
     let root = target.trim_end_matches('/');
     out.push(ExtraPath::Dir {
@@ -136,7 +138,7 @@ fn copy_tree(
             TreeEntry::File(relative, executable) => {
                 let file = dir.join(&relative);
                 let content = staves_fs::read_regular(&file, staves_spec::sources::MAX_SOURCE)
-                    .map_err(|e| CliError::Usage(format!("{}: {e}", file.display())))?;
+                    .map_err(|e| PipelineError::Invalid(format!("{}: {e}", file.display())))?;
                 ExtraPath::File {
                     path: image_path(&relative),
                     mode: mode.unwrap_or(if executable { 0o755 } else { 0o644 }),
@@ -150,10 +152,10 @@ fn copy_tree(
 }
 
 /// `SOURCE_DATE_EPOCH` when set; otherwise assembly takes the newest package's build time.
-fn source_date_epoch() -> Result<Option<u64>, CliError> {
+fn source_date_epoch() -> Result<Option<u64>, PipelineError> {
     match std::env::var("SOURCE_DATE_EPOCH") {
         Ok(value) => value.trim().parse().map(Some).map_err(|_| {
-            CliError::Usage(format!(
+            PipelineError::Invalid(format!(
                 "SOURCE_DATE_EPOCH=`{value}` is not a number of seconds"
             ))
         }),

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use staves_image::{GeneratedFile, PackageFacts};
 use staves_sbom::{Document, Subject};
 
-use super::{Built, Located};
+use super::{BuiltImage, Located};
 
 /// Where the SBOM sits inside every image.
 pub const SBOM_PATH: &str = "/var/lib/staves/sbom.spdx.json";
@@ -69,7 +69,7 @@ fn sbom_image<'a>(
 pub fn sbom_document(
     reference: &str,
     digest: Option<&str>,
-    built: &[Built],
+    built: &[BuiltImage],
     created: u64,
 ) -> Document {
     let images: Vec<staves_sbom::Image<'_>> = built

@@ -1,0 +1,535 @@
+//! From a workspace and its lock to images: every `.deb` fetched and verified, each
+//! architecture's layer assembled from them, an OCI layout (and a docker-archive where one
+//! is asked for) written beside its destination and renamed into place whole.
+
+mod options;
+mod sbom;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use staves_image::{PackageInput, Summary};
+use staves_oci::{BlobRef, LayerBlob, LayerCompression, Layout, Platform};
+use staves_registry::ImageName;
+use staves_repo::Client;
+use staves_repo::debs::{DebFetch, fetch_debs};
+use staves_resolve::{LockedPackage, LockedTarget, Lockfile};
+
+use crate::error::PipelineError;
+use crate::workspace::Workspace;
+
+pub use sbom::SBOM_PATH;
+
+/// Where a build's image goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    /// A docker-archive at this path (one image: the host's, or the only one built).
+    Archive(PathBuf),
+    /// An OCI image layout at this directory (every architecture, as an index).
+    Layout(PathBuf),
+    /// A layout in scratch space, for a push; with `archive`, also a docker-archive there
+    /// (for loading into an engine).
+    Scratch {
+        /// Write a docker-archive too.
+        archive: bool,
+    },
+}
+
+/// What to build and how.
+#[derive(Debug, Clone)]
+pub struct BuildOptions {
+    /// The image's names; the first one names it in messages. At least one.
+    pub names: Vec<ImageName>,
+    /// Where it goes.
+    pub output: Output,
+    /// The directory `[[paths]] source` may read from.
+    pub context: PathBuf,
+    /// Parallel downloads.
+    pub jobs: usize,
+    /// Layer compression.
+    pub compression: LayerCompression,
+    /// Refuse a missing or stale lock instead of re-resolving.
+    pub locked: bool,
+    /// Also render an SBOM of every image built.
+    pub sbom: bool,
+}
+
+/// A locked package with where its `.deb` came from.
+#[derive(Debug, Clone)]
+pub struct Located {
+    /// The locked package.
+    pub package: LockedPackage,
+    /// Its `.deb`'s URL.
+    pub url: String,
+}
+
+/// One architecture's image, once written.
+#[derive(Debug)]
+pub struct BuiltImage {
+    /// The Debian architecture.
+    pub arch: String,
+    /// Its manifest in the layout.
+    pub manifest: BlobRef,
+    /// Its layer.
+    pub layer: LayerBlob,
+    /// What assembly found and did.
+    pub summary: Summary,
+    /// The packages it holds.
+    pub packages: Vec<Located>,
+}
+
+/// What a build produced.
+pub struct Build {
+    /// Each architecture's image.
+    pub images: Vec<BuiltImage>,
+    /// The layout's entry under the first name: the image, or the index of several.
+    pub entry: BlobRef,
+    /// The layout holding everything (at the output, or in scratch space).
+    pub layout: Layout,
+    /// The docker-archive written, if any.
+    pub archive: Option<PathBuf>,
+    /// The SPDX document of every image, when asked for.
+    pub sbom: Option<Vec<u8>>,
+    /// Scratch space that lives as long as the build's results are used.
+    _scratch: staves_fs::TempDir,
+}
+
+/// Builds the workspace's selected architectures as `options` say.
+pub fn build(workspace: &Workspace, options: &BuildOptions) -> Result<Build, PipelineError> {
+    let names = &options.names;
+    let first = names
+        .first()
+        .ok_or_else(|| PipelineError::Invalid("an image needs a name".into()))?;
+    let reference = first.to_string();
+    let references: Vec<String> = names.iter().map(ToString::to_string).collect();
+    // Files the spec copies in are checked before anything is fetched.
+    workspace.spec.check_sources(&options.context)?;
+    let lock = workspace.lock_for_build(options.locked)?;
+
+    // Scratch space lives in the cache: a killed build's is swept by the next run. Outputs
+    // are written beside their destination under temporary names and renamed into place
+    // whole; what a killed build left there is swept now.
+    let scratch = workspace.cache.scratch_dir()?;
+    if let Output::Archive(out) | Output::Layout(out) = &options.output {
+        let dir = staves_fs::parent_of(out);
+        std::fs::create_dir_all(dir)?;
+        staves_fs::sweep(dir)?;
+    }
+    let mut staged_layout = None;
+    let (layout_dir, archive) = match &options.output {
+        Output::Archive(out) => (scratch.path().join("layout"), Some(out.clone())),
+        Output::Layout(out) => {
+            let staged = staves_fs::temp_dir_in(staves_fs::parent_of(out))?;
+            let dir = staged.path().to_owned();
+            staged_layout = Some((staged, out.clone()));
+            (dir, None)
+        }
+        Output::Scratch { archive: true } => (
+            scratch.path().join("layout"),
+            Some(scratch.path().join("image.tar")),
+        ),
+        Output::Scratch { archive: false } => (scratch.path().join("layout"), None),
+    };
+    // A docker-archive holds one image: the host's, or the only one built.
+    let archive_arch = match (&archive, workspace.selected.as_slice()) {
+        (None, _) => None,
+        (Some(_), [one]) => Some(one.clone()),
+        (Some(_), many) => {
+            let host = staves_deb::arch::host();
+            if !many.iter().any(|a| a == host) {
+                return Err(PipelineError::Invalid(format!(
+                    "a docker-archive holds one image and this host ({host}) is not among {}; pick one with `--arch`, or write an OCI layout with `--output DIR`",
+                    many.join(", ")
+                )));
+            }
+            Some(host.to_owned())
+        }
+    };
+
+    let mut layout = Layout::create(&layout_dir)?;
+    let mut built = Vec::new();
+    let mut targets = Vec::new();
+    for arch in &workspace.selected {
+        let target = lock.target(arch).ok_or_else(|| {
+            PipelineError::Internal(format!("the lock has no package set for {arch}"))
+        })?;
+        targets.push((target, locate(&lock, target)?));
+    }
+    // Every architecture's .debs in one parallel download; `all` packages they share, once.
+    let mut unique: Vec<Located> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for (_, located) in &targets {
+        for l in located {
+            if seen.insert(l.package.sha256.clone()) {
+                unique.push(l.clone());
+            }
+        }
+    }
+    let fetched: BTreeMap<String, PathBuf> = unique
+        .iter()
+        .map(|l| l.package.sha256.clone())
+        .zip(download(workspace, &unique, options.jobs)?)
+        .collect();
+    for (target, located) in &targets {
+        let debs = located
+            .iter()
+            .map(|l| {
+                fetched.get(&l.package.sha256).cloned().ok_or_else(|| {
+                    PipelineError::Internal(format!("{} was not downloaded", l.package.name))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        built.push(build_arch(
+            workspace,
+            target,
+            located,
+            debs,
+            &layout,
+            options.compression,
+        )?);
+    }
+
+    let created = built.iter().map(|b| b.summary.mtime).max().unwrap_or(0);
+    let entry = if let [one] = built.as_slice() {
+        one.manifest.clone()
+    } else {
+        let manifests: Vec<BlobRef> = built.iter().map(|b| b.manifest.clone()).collect();
+        layout.put_image_index(&manifests)?
+    };
+    // One index entry per name, all of the same image: its bytes do not depend on its names.
+    let mut entries: Vec<BlobRef> = Vec::new();
+    for name in names {
+        if entries
+            .iter()
+            .any(|e| e.annotations.get("org.opencontainers.image.ref.name") == Some(&name.tag))
+        {
+            continue; // the layout's names are tags; the first full name keeps it
+        }
+        let mut named = entry.clone();
+        named
+            .annotations
+            .insert("org.opencontainers.image.ref.name".into(), name.tag.clone());
+        named
+            .annotations
+            .insert("io.containerd.image.name".into(), name.to_string());
+        entries.push(named);
+    }
+    layout.put_index(&entries)?;
+    let entry = entries.swap_remove(0);
+    if let Some((staged, out)) = staged_layout {
+        staves_fs::replace_dir(&staged.keep(), &out)?;
+        layout = Layout::open(&out)?;
+    }
+
+    if let (Some(archive), Some(arch)) = (&archive, &archive_arch) {
+        let host = built
+            .iter()
+            .find(|b| &b.arch == arch)
+            .ok_or_else(|| PipelineError::Internal(format!("no image built for {arch}")))?;
+        let mut manifest = host.manifest.clone();
+        manifest.annotations = entry.annotations.clone();
+        manifest.platform = None;
+        staves_oci::write_docker_archive(
+            &layout,
+            &manifest,
+            &references,
+            host.summary.mtime,
+            archive,
+        )?;
+    }
+    let sbom = options
+        .sbom
+        .then(|| sbom::sbom_document(&reference, Some(&entry.digest), &built, created).to_json());
+    let several = built.len() > 1;
+    for b in &built {
+        report_missing_libraries(workspace, b, several)?;
+        for unmet in &b.summary.unmet {
+            // `exclude = ["dash"]` says: no shell, on purpose.
+            let provider = PROVIDERS.iter().find(|(path, _)| *path == unmet.requires);
+            let declined = provider.is_some_and(|(_, package)| {
+                workspace
+                    .spec
+                    .exclude
+                    .iter()
+                    .any(|e| e.get_ref() == package)
+            });
+            if !declined {
+                workspace
+                    .reporter()
+                    .warning(&unmet_message(unmet, &b.arch, several));
+            }
+        }
+        workspace.reporter().status(
+            "Built",
+            &format!(
+                "{reference} for {} ({}): {} packages, {:.1} MB uncompressed, {:.1} MB compressed, {} files left out by `use`",
+                b.arch,
+                b.manifest.digest,
+                b.packages.len(),
+                b.layer.uncompressed_size as f64 / 1e6,
+                b.layer.blob.size as f64 / 1e6,
+                b.summary.filtered,
+            ),
+        );
+    }
+    Ok(Build {
+        images: built,
+        entry,
+        layout,
+        archive: archive.filter(|_| archive_arch.is_some()),
+        sbom,
+        _scratch: scratch,
+    })
+}
+
+/// Assembles and writes one architecture's image into `layout` from its downloaded `.deb`s.
+fn build_arch(
+    workspace: &Workspace,
+    target: &LockedTarget,
+    located: &[Located],
+    debs: Vec<PathBuf>,
+    layout: &Layout,
+    compression: LayerCompression,
+) -> Result<BuiltImage, PipelineError> {
+    let spec = &workspace.spec;
+    let packages: Vec<PackageInput> = located
+        .iter()
+        .zip(debs)
+        .map(|(l, deb)| PackageInput {
+            name: l.package.name.clone(),
+            version: l.package.version.clone(),
+            arch: l.package.arch.clone(),
+            deb,
+            sha256: l.package.sha256.clone(),
+            // Decoded once, kept as zstd: warm builds skip xz.
+            unpacked: Some(
+                workspace
+                    .cache
+                    .entry("unpacked", &l.package.sha256, ".tar.zst"),
+            ),
+        })
+        .collect();
+    let mut options = options::options(spec)?;
+    options.temp_dir = Some(workspace.cache.tmp_dir());
+    options
+        .generated
+        .push(sbom::in_image(spec.name.get_ref(), &target.arch, located));
+
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let mut summary = None;
+    let mut write_layer = || {
+        layout.put_layer(compression, threads, |out| {
+            staves_image::assemble(&packages, &options, out).map(|(_, s)| summary = Some(s))
+        })
+    };
+    let layer = match write_layer()? {
+        Ok(layer) => layer,
+        Err(error) => {
+            // The kept decoded copies come from verified .debs but live in a cache that can
+            // be damaged; drop the damaged ones and build once more from the .debs.
+            let damaged: Vec<&PathBuf> = packages
+                .iter()
+                .filter_map(|p| Some((p.unpacked.as_ref()?, &p.sha256)))
+                .filter(|(copy, sha)| !staves_image::unpacked_copy_is_intact(copy, sha))
+                .map(|(copy, _)| copy)
+                .collect();
+            if damaged.is_empty() {
+                return Err(error.into());
+            }
+            for copy in &damaged {
+                std::fs::remove_file(copy)?;
+            }
+            workspace.reporter().status(
+                "Rebuilding",
+                &format!(
+                    "{} cached decoded package(s) were damaged and were removed",
+                    damaged.len()
+                ),
+            );
+            write_layer()??
+        }
+    };
+    let summary = summary.unwrap_or_default();
+
+    let mut annotations = spec.annotations.clone();
+    annotations.insert(
+        "org.opencontainers.image.created".into(),
+        staves_oci::image::rfc3339(summary.mtime),
+    );
+    let manifest = layout.put_image(
+        &Platform::from_debian(&target.arch),
+        &options::image_config(spec),
+        std::slice::from_ref(&layer),
+        summary.mtime,
+        &format!("{} Debian packages", packages.len()),
+        annotations,
+    )?;
+    Ok(BuiltImage {
+        arch: target.arch.clone(),
+        manifest,
+        layer,
+        summary,
+        packages: located.to_vec(),
+    })
+}
+
+/// The target's packages with the URL of each `.deb`.
+fn locate(lock: &Lockfile, target: &LockedTarget) -> Result<Vec<Located>, PipelineError> {
+    let uris: BTreeMap<&str, &str> = lock
+        .repositories
+        .iter()
+        .map(|r| (r.name.as_str(), r.uri.as_str()))
+        .collect();
+    target
+        .packages
+        .iter()
+        .map(|p| {
+            let uri = uris.get(p.repository.as_str()).ok_or_else(|| {
+                PipelineError::Internal(format!("lock names unknown repository {}", p.repository))
+            })?;
+            Ok(Located {
+                package: p.clone(),
+                url: format!("{uri}/{}", p.filename),
+            })
+        })
+        .collect()
+}
+
+/// Every `.deb` of `located`, from the cache or the network, verified.
+fn download(
+    workspace: &Workspace,
+    located: &[Located],
+    jobs: usize,
+) -> Result<Vec<PathBuf>, PipelineError> {
+    let fetches: Vec<DebFetch> = located
+        .iter()
+        .map(|l| DebFetch {
+            package: format!(
+                "{} {} ({})",
+                l.package.name, l.package.version, l.package.arch
+            ),
+            url: l.url.clone(),
+            size: l.package.size,
+            sha256: l.package.sha256.clone(),
+        })
+        .collect();
+    let progress = workspace.reporter().downloads("Fetching");
+    let client = Client::new(progress);
+    let paths = fetch_debs(
+        &client,
+        &workspace.cache,
+        &fetches,
+        jobs,
+        workspace.offline(),
+    );
+    drop(client);
+    Ok(paths?)
+}
+
+/// Warns of each library a `[[paths]]` program needs that the image lacks, naming the
+/// packages that ship it (from the archive's Contents index, fetched only now).
+fn report_missing_libraries(
+    workspace: &Workspace,
+    b: &BuiltImage,
+    several: bool,
+) -> Result<(), PipelineError> {
+    let missing = &b.summary.missing_libraries;
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let names: std::collections::BTreeSet<String> = missing
+        .iter()
+        .map(|m| {
+            m.library
+                .rsplit('/')
+                .next()
+                .unwrap_or(&m.library)
+                .to_owned()
+        })
+        .collect();
+    let repositories = workspace.sync(&b.arch)?;
+    let client = Client::new(workspace.reporter().downloads("Contents"));
+    let owners = staves_repo::contents::library_owners(
+        &client,
+        &workspace.cache,
+        &repositories,
+        &b.arch,
+        &names,
+        workspace.offline(),
+    );
+    drop(client);
+    // Naming the package is a courtesy: without the Contents index the warning stands.
+    let owners = owners.unwrap_or_else(|e| {
+        workspace.reporter().status(
+            "Skipped",
+            &format!("naming the packages of missing libraries: {e}"),
+        );
+        Default::default()
+    });
+    let on = if several {
+        format!(" for {}", b.arch)
+    } else {
+        String::new()
+    };
+    for m in missing {
+        let name = m.library.rsplit('/').next().unwrap_or(&m.library);
+        let fix = match owners.get(name) {
+            Some(packages) if !packages.is_empty() => format!(
+                "add {} to `packages`",
+                packages
+                    .iter()
+                    .map(|p| format!("\"{p}\""))
+                    .collect::<Vec<_>>()
+                    .join(" or ")
+            ),
+            _ => "no repository's Contents index names a package shipping it".into(),
+        };
+        workspace.reporter().warning(&format!(
+            "{} needs {}, which the image{on} lacks: {fix}",
+            m.file, m.library
+        ));
+    }
+    Ok(())
+}
+
+/// Well-known paths and the Debian package that provides each.
+const PROVIDERS: &[(&str, &str)] = &[
+    ("/bin/sh", "dash"),
+    ("/usr/bin/sh", "dash"),
+    ("/bin/bash", "bash"),
+    ("/usr/bin/bash", "bash"),
+];
+
+/// "the image has no /bin/sh, yet …: add `dash`".
+fn unmet_message(unmet: &staves_image::Unmet, arch: &str, several: bool) -> String {
+    let examples: Vec<String> = unmet
+        .examples
+        .iter()
+        .map(|n| format!("{} ({}) {}", n.path, n.package, n.why))
+        .collect();
+    let more = unmet.count - unmet.examples.len();
+    let more = if more > 0 {
+        format!(" and {more} more file(s)")
+    } else {
+        String::new()
+    };
+    let fix = match PROVIDERS.iter().find(|(path, _)| *path == unmet.requires) {
+        Some((_, package)) => format!(
+            "add \"{package}\" to `packages` (or `exclude = [\"{package}\"]` to go without)"
+        ),
+        None => format!(
+            "add the package that ships {} to `packages`",
+            unmet.requires
+        ),
+    };
+    let on = if several {
+        format!(" for {arch}")
+    } else {
+        String::new()
+    };
+    format!(
+        "the image{on} has no {}, yet {}{more}: {fix}",
+        unmet.requires,
+        examples.join("; ")
+    )
+}
