@@ -1,38 +1,19 @@
 //! Turning errors into messages a user can act on, and status lines on stderr.
 
 use std::io::IsTerminal;
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use annotate_snippets::{AnnotationKind, Level, Renderer, Snippet};
-use staves_pipeline::{LocatedResolveError, PipelineError};
+use staves_pipeline::PipelineError;
 use staves_repo::RepoError;
 use staves_resolve::ResolveError;
 use staves_spec::{Diagnostic, SpecError};
 
-/// Every way a command can fail, with what is needed to explain it.
+/// Every way a command can fail: the pipeline's errors, and the command line's own.
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
     #[error(transparent)]
-    Spec(#[from] SpecError),
-    #[error(transparent)]
-    Repo(#[from] RepoError),
-    #[error(transparent)]
-    Sources(#[from] staves_deb::sources::SourcesError),
-    #[error("{}{}", .0.error, .0.arch.as_ref().map(|a| format!(" (for {a})")).unwrap_or_default())]
-    Resolve(Box<LocatedResolveError>),
-    #[error(transparent)]
-    Lock(#[from] ResolveError),
-    #[error("{}", if *missing { format!("{} does not exist", path.display()) } else { format!("{} does not match the spec", path.display()) })]
-    StaleLock { path: PathBuf, missing: bool },
-    #[error("the spec names no repository and the host has no apt sources")]
-    NoRepositories,
-    #[error("writing output: {0}")]
-    Io(#[from] std::io::Error),
-    #[error(transparent)]
-    Image(#[from] staves_image::ImageError),
-    #[error(transparent)]
-    Oci(#[from] staves_oci::OciError),
+    Pipeline(#[from] PipelineError),
     #[error(transparent)]
     Registry(#[from] staves_registry::RegistryError),
     #[error("{0}")]
@@ -41,24 +22,25 @@ pub enum CliError {
     Internal(String),
 }
 
-impl From<PipelineError> for CliError {
-    fn from(error: PipelineError) -> Self {
-        match error {
-            PipelineError::Spec(e) => CliError::Spec(e),
-            PipelineError::Repo(e) => CliError::Repo(e),
-            PipelineError::Sources(e) => CliError::Sources(e),
-            PipelineError::Resolve(e) => CliError::Resolve(e),
-            PipelineError::Lock(e) => CliError::Lock(e),
-            PipelineError::StaleLock { path, missing } => CliError::StaleLock { path, missing },
-            PipelineError::NoRepositories => CliError::NoRepositories,
-            PipelineError::Io(e) => CliError::Io(e),
-            PipelineError::Image(e) => CliError::Image(e),
-            PipelineError::Oci(e) => CliError::Oci(e),
-            PipelineError::Invalid(message) => CliError::Usage(message),
-            PipelineError::Internal(message) => CliError::Internal(message),
-        }
-    }
+/// Errors of the crates below the pipeline reach the CLI as the pipeline's.
+macro_rules! through_pipeline {
+    ($($from:ty),* $(,)?) => {
+        $(impl From<$from> for CliError {
+            fn from(error: $from) -> Self {
+                CliError::Pipeline(error.into())
+            }
+        })*
+    };
 }
+
+through_pipeline!(
+    SpecError,
+    RepoError,
+    ResolveError,
+    std::io::Error,
+    staves_image::ImageError,
+    staves_oci::OciError,
+);
 
 /// The pipeline's reporter for a person at a terminal (or a log): cargo-style status
 /// lines on stderr, and progress bars only on a terminal.
@@ -87,34 +69,40 @@ pub fn reporter() -> std::sync::Arc<dyn staves_pipeline::Reporter> {
 impl CliError {
     /// Advice for the user, when there is any.
     fn hint(&self) -> Option<String> {
-        match self {
-            CliError::Repo(RepoError::Signature { .. }) => Some(
+        use PipelineError as P;
+        let CliError::Pipeline(error) = self else {
+            return match self {
+                CliError::Registry(e) => e.hint(),
+                _ => None,
+            };
+        };
+        match error {
+            P::Repo(RepoError::Signature { .. }) => Some(
                 "check the repository's `keyring`; it must hold the key that signs the release"
                     .into(),
             ),
-            CliError::Repo(RepoError::Expired { .. }) => {
+            P::Repo(RepoError::Expired { .. }) => {
                 Some("use an up-to-date mirror, or `--refresh` if the cached release is old".into())
             }
-            CliError::Repo(RepoError::Network { .. } | RepoError::Status { .. }) => Some(
+            P::Repo(RepoError::Network { .. } | RepoError::Status { .. }) => Some(
                 "check the repository URI and your network; `--offline` uses only the cache".into(),
             ),
-            CliError::Repo(RepoError::NotCached { .. } | RepoError::Offline { .. }) => {
+            P::Repo(RepoError::NotCached { .. } | RepoError::Offline { .. }) => {
                 Some("run once without `--offline` to fill the cache".into())
             }
-            CliError::Repo(RepoError::TooLarge { .. } | RepoError::UnsafePath { .. }) => Some(
+            P::Repo(RepoError::TooLarge { .. } | RepoError::UnsafePath { .. }) => Some(
                 "the repository serves data no Debian archive holds; check that its URI and keyring are the ones you mean to trust".into(),
             ),
-            CliError::Repo(RepoError::Damaged { .. }) => Some(
+            P::Repo(RepoError::Damaged { .. }) => Some(
                 "the cache was changed behind Staves' back; run again without `--offline` to repair it, or remove the cache directory".into(),
             ),
-            CliError::Repo(RepoError::Io { source, .. }) | CliError::Io(source)
+            P::Repo(RepoError::Io { source, .. }) | P::Io(source)
                 if source.raw_os_error() == Some(28) =>
             {
                 Some("the disk is full: free some space, or put the cache elsewhere with `--cache DIR`".into())
             }
-            CliError::Registry(e) => e.hint(),
-            CliError::StaleLock { .. } => Some("run `staves lock` to update it".into()),
-            CliError::NoRepositories => {
+            P::StaleLock { .. } => Some("run `staves lock` to update it".into()),
+            P::NoRepositories => {
                 Some("add a [[repositories]] table to the spec, or configure apt sources".into())
             }
             _ => None,
@@ -131,8 +119,10 @@ pub fn print(error: &CliError) -> ExitCode {
         Renderer::plain()
     };
     match error {
-        CliError::Spec(SpecError::Invalid(d)) => eprintln!("{}", render(&renderer, d)),
-        CliError::Resolve(located) if located.span.is_some() => {
+        CliError::Pipeline(PipelineError::Spec(SpecError::Invalid(d))) => {
+            eprintln!("{}", render(&renderer, d))
+        }
+        CliError::Pipeline(PipelineError::Resolve(located)) if located.span.is_some() => {
             let (mut message, help) = resolve_message(&located.error);
             if let Some(arch) = &located.arch {
                 message.push_str(&format!(" for {arch}"));
@@ -148,7 +138,15 @@ pub fn print(error: &CliError) -> ExitCode {
             }
         }
     }
-    ExitCode::FAILURE
+    // 2 for what the user asked wrongly (as clap does), 70 (EX_SOFTWARE) for a bug, 1 for
+    // everything the world did to the build.
+    match error {
+        CliError::Usage(_) | CliError::Pipeline(PipelineError::Invalid(_)) => ExitCode::from(2),
+        CliError::Internal(_) | CliError::Pipeline(PipelineError::Internal(_)) => {
+            ExitCode::from(70)
+        }
+        _ => ExitCode::FAILURE,
+    }
 }
 
 fn resolve_message(error: &ResolveError) -> (String, Option<String>) {

@@ -690,3 +690,15 @@ fn a_program_added_by_paths_is_checked_for_its_libraries() {
     let err = build(&["app", "libc6"]);
     assert!(!err.contains("needs lib"), "{err}");
 }
+
+#[test]
+fn exit_codes_tell_usage_errors_from_failures() {
+    let case = Case::new(&["tool"], "");
+    // Nowhere to put the image: the user's mistake, 2 as clap uses.
+    let out = case.run(&["build"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    // A package that does not exist: the world's answer, 1.
+    let case = Case::new(&["no-such-package"], "");
+    let out = case.run(&["resolve"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+}

@@ -61,6 +61,6 @@ pub fn ignore_broken_pipe(e: std::io::Error) -> Result<(), CliError> {
     if e.kind() == std::io::ErrorKind::BrokenPipe {
         Ok(())
     } else {
-        Err(CliError::Io(e))
+        Err(e.into())
     }
 }
