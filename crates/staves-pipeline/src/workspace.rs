@@ -130,7 +130,7 @@ impl Workspace {
             None => return self.resolve(&self.selected),
             Some(old) => old,
         };
-        let new = self.resolve(&self.archs)?;
+        let new = self.resolve_from(&self.archs, Some(&old))?;
         new.write(&path)?;
         self.reporter.status(
             "Updated",
@@ -146,9 +146,19 @@ impl Workspace {
 
     /// Resolves the spec afresh for each of `archs`, into one lockfile.
     pub fn resolve(&self, archs: &[String]) -> Result<Lockfile, PipelineError> {
+        self.resolve_from(archs, None)
+    }
+
+    /// Like [`Workspace::resolve`]; with a `previous` lock, its versions are preferred
+    /// wherever the repositories still have them, so only what must change does.
+    pub fn resolve_from(
+        &self,
+        archs: &[String],
+        previous: Option<&Lockfile>,
+    ) -> Result<Lockfile, PipelineError> {
         let mut lock: Option<Lockfile> = None;
         for arch in archs {
-            let one = self.resolve_arch(arch)?;
+            let one = self.resolve_arch(arch, previous.and_then(|p| p.target(arch)))?;
             match &mut lock {
                 Some(lock) => lock.targets.extend(one.targets),
                 None => lock = Some(one),
@@ -159,10 +169,21 @@ impl Workspace {
 
     /// Syncs every repository (in parallel) for `arch` and resolves the spec for it. Each
     /// architecture sees only its own indices (and `all`), as apt on that machine would.
-    fn resolve_arch(&self, arch: &str) -> Result<Lockfile, PipelineError> {
+    fn resolve_arch(
+        &self,
+        arch: &str,
+        previous: Option<&LockedTarget>,
+    ) -> Result<Lockfile, PipelineError> {
         let synced = self.sync(arch)?;
         let universe = Universe::new(&synced, arch);
-        let resolution = self.resolve_in(&universe, &self.task())?;
+        let mut task = self.task();
+        for p in previous.map(|t| t.packages.as_slice()).unwrap_or_default() {
+            if let Ok(version) = staves_deb::Version::parse(&p.version) {
+                task.locked
+                    .insert((p.name.clone(), p.arch.clone()), version);
+            }
+        }
+        let resolution = self.resolve_in(&universe, &task)?;
         for (package, origin) in resolution.packages.iter().zip(&resolution.origins) {
             if let staves_resolve::Origin::Implied(_) = origin {
                 self.reporter.status(

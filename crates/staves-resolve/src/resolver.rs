@@ -19,6 +19,7 @@
 //!   itself would give: the first dependency that brought it in.
 
 use std::collections::{HashMap, HashSet};
+use std::rc::Rc;
 
 use staves_deb::relation::{Dependency, Relation};
 use staves_deb::{Version, VersionOp};
@@ -56,6 +57,13 @@ pub struct Task {
     /// Packages every image gets although nobody asked (`base-files`), marked after the
     /// requests; each only where a repository has it.
     pub implied: Vec<Request>,
+    /// Packages already installed (a base image's): they satisfy whatever they satisfy, as
+    /// apt keeps an installed version, and are not part of the resolution. Another version
+    /// of one of them is never chosen.
+    pub installed: Vec<PackageRef>,
+    /// `(name, architecture)` → version to prefer as the candidate when the repositories
+    /// still have it (the lockfile's), so that re-resolving changes only what must change.
+    pub locked: HashMap<(String, String), Version>,
 }
 
 /// The package every Debian system has its skeleton from: `/etc/os-release`, `/tmp`, `/run`
@@ -72,6 +80,8 @@ pub enum Origin {
     Requested(usize),
     /// [`Task::implied`] of this index added it.
     Implied(usize),
+    /// It is installed already ([`Task::installed`]).
+    Installed,
     /// It was chosen for one dependency group of `by`.
     Dependency {
         /// The package whose dependency it meets.
@@ -104,10 +114,17 @@ pub fn resolve(universe: &Universe<'_>, task: &Task) -> Result<Resolution, Resol
         excluded: Vec::new(),
         budget: RESOLUTION_BUDGET,
     };
+    for package in &task.installed {
+        solver.marked.push(package.clone(), Origin::Installed);
+    }
     // Pass 1: mark what was asked for, as apt marks command-line packages before their
     // dependencies, so a request can satisfy another request's dependency.
     let mut roots = Vec::new();
     for (index, request) in task.requests.iter().enumerate() {
+        if let Some(kept) = solver.installed_for(index, request)? {
+            roots.push(kept);
+            continue;
+        }
         let package = solver.select_request(index, request)?;
         if let Some(clash) = solver.conflict_with_marked(&package) {
             return Err(ResolveError::Unsatisfiable {
@@ -148,7 +165,11 @@ pub fn resolve(universe: &Universe<'_>, task: &Task) -> Result<Resolution, Resol
             })?;
     }
     let (packages, origins) = solver.marked.into_parts();
-    let mut chosen: Vec<(PackageRef, Origin)> = packages.into_iter().zip(origins).collect();
+    let mut chosen: Vec<(PackageRef, Origin)> = packages
+        .into_iter()
+        .zip(origins)
+        .filter(|(_, origin)| !matches!(origin, Origin::Installed))
+        .collect();
     chosen.sort_by(|a, b| {
         a.0.name
             .cmp(&b.0.name)
@@ -310,6 +331,7 @@ impl Solver<'_, '_> {
             .constraint
             .as_ref()
             .or_else(|| self.task.pins.get(&request.name));
+        let of_arch = self.prefer_locked(&request.name, &arch, of_arch);
         of_arch
             .iter()
             .find(|p| pin.is_none_or(|(op, v)| op.admits(&p.version, v)))
@@ -324,6 +346,57 @@ impl Solver<'_, '_> {
             })
     }
 
+    /// The installed package a request names, when one is installed: kept if it meets the
+    /// request, an error if the request wants another version.
+    fn installed_for(
+        &self,
+        index: usize,
+        request: &Request,
+    ) -> Result<Option<PackageRef>, ResolveError> {
+        let arch = request.arch.as_deref().unwrap_or(&self.native);
+        let Some(installed) = self
+            .task
+            .installed
+            .iter()
+            .find(|p| p.name == request.name && (p.arch == arch || p.arch == "all"))
+        else {
+            return Ok(None);
+        };
+        let pin = request
+            .constraint
+            .as_ref()
+            .or_else(|| self.task.pins.get(&request.name));
+        match pin {
+            Some((op, wanted)) if !op.admits(&installed.version, wanted) => {
+                Err(ResolveError::Unsatisfiable {
+                    request: index,
+                    failure: Failure::leaf(format!(
+                        "{} {} is installed in the base image and the request wants ({op} {wanted})",
+                        installed.name, installed.version
+                    )),
+                })
+            }
+            _ => Ok(Some(installed.clone())),
+        }
+    }
+
+    /// `allowed` (highest version first) with the locked version, when among them, first.
+    fn prefer_locked<'a>(
+        &self,
+        name: &str,
+        arch: &str,
+        mut allowed: Vec<&'a PackageRef>,
+    ) -> Vec<&'a PackageRef> {
+        let locked = |arch: &str| self.task.locked.get(&(name.to_owned(), arch.to_owned()));
+        if let Some(version) = locked(arch).or_else(|| locked("all"))
+            && let Some(at) = allowed.iter().position(|p| &p.version == version)
+        {
+            let locked = allowed.remove(at);
+            allowed.insert(0, locked);
+        }
+        allowed
+    }
+
     /// Whether `p` is its package's candidate: the highest version allowed by the pins.
     fn is_candidate(&self, p: &Package) -> bool {
         self.candidate_of(&p.name, &p.arch)
@@ -332,13 +405,14 @@ impl Solver<'_, '_> {
 
     fn candidate_of(&self, name: &str, arch: &str) -> Option<PackageRef> {
         let pin = self.task.pins.get(name);
-        self.universe
-            .packages(name)
-            .ok()?
+        let packages = self.universe.packages(name).ok()?;
+        let allowed: Vec<&PackageRef> = packages
             .iter()
-            .filter(|p| p.arch == arch)
-            .find(|p| pin.is_none_or(|(op, v)| op.admits(&p.version, v)))
-            .cloned()
+            .filter(|p| p.arch == arch && pin.is_none_or(|(op, v)| op.admits(&p.version, v)))
+            .collect();
+        self.prefer_locked(name, arch, allowed)
+            .first()
+            .map(|p| (*p).clone())
     }
 
     fn is_marked(&self, p: &Package) -> bool {
@@ -673,6 +747,7 @@ impl Solver<'_, '_> {
                 .iter()
                 .filter(|p| p.arch == arch && pin.is_none_or(|(op, v)| op.admits(&p.version, v)))
                 .collect();
+            let allowed = self.prefer_locked(&relation.name, arch, allowed);
             let fits = |p: &&&PackageRef| {
                 relation.admits_version(&p.version) && self.arch_ok(relation, p, dep_arch, false)
             };
@@ -714,8 +789,13 @@ impl Solver<'_, '_> {
     fn why_no_candidate(&self, relation: &Relation, dep_arch: &str) -> String {
         let packages = self.universe.packages(&relation.name).unwrap_or_default();
         if let Some(marked) = self.marked.iter().find(|m| m.name == relation.name) {
+            let how = if self.task.installed.iter().any(|i| Rc::ptr_eq(i, marked)) {
+                "is installed in the base image"
+            } else {
+                "is already chosen"
+            };
             return format!(
-                "{} {} is already chosen and does not satisfy it",
+                "{} {} {how} and does not satisfy it",
                 marked.name, marked.version
             );
         }

@@ -53,7 +53,7 @@ pub fn explain(resolution: &Resolution, name: &str) -> Vec<Explanation> {
         .collect();
     let parent = |i: usize| match &resolution.origins[i] {
         Origin::Dependency { by, .. } => position.get(&key(by)).copied(),
-        Origin::Requested(_) | Origin::Implied(_) => None,
+        Origin::Requested(_) | Origin::Implied(_) | Origin::Installed => None,
     };
     let descends_from = |mut i: usize, ancestor: usize| {
         // Origins form a forest (a package is marked after what brought it in), so the walk

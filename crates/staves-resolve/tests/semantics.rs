@@ -383,6 +383,7 @@ fn every_package_knows_the_dependency_that_brought_it() {
             let text = match origin {
                 staves_resolve::Origin::Requested(i) => format!("request {i}"),
                 staves_resolve::Origin::Implied(i) => format!("implied {i}"),
+                staves_resolve::Origin::Installed => "installed".into(),
                 staves_resolve::Origin::Dependency {
                     by,
                     group,
@@ -459,4 +460,92 @@ fn implied_packages_come_after_requests_and_only_where_they_exist() {
     };
     assert_eq!(origin("base-files"), "Implied(0)");
     assert!(origin("mawk").contains("base-files"));
+}
+
+/// The packages of `paragraphs`, as a base image's installed set.
+fn installed(paragraphs: &[&str]) -> Vec<staves_resolve::PackageRef> {
+    let repos = [repo("base", paragraphs)];
+    let universe = Universe::new(&repos, "amd64");
+    paragraphs
+        .iter()
+        .filter_map(|p| p.lines().next()?.strip_prefix("Package: "))
+        .flat_map(|name| universe.packages(name).expect("parsed").to_vec())
+        .collect()
+}
+
+#[test]
+fn installed_packages_are_kept_and_not_resolved_again() {
+    let repos = [repo(
+        "r",
+        &[
+            "Package: app\nVersion: 1\nDepends: libc (>= 2), tool",
+            "Package: libc\nVersion: 3",
+            "Package: tool\nVersion: 1\nDepends: libc",
+        ],
+    )];
+    // The base has libc 2: it meets `libc (>= 2)`, so the newer 3 is not taken.
+    let base = installed(&["Package: libc\nVersion: 2"]);
+    let kept = Task {
+        installed: base.clone(),
+        ..task(&["app"])
+    };
+    assert_eq!(chosen(&repos, &kept), ["app:amd64=1", "tool:amd64=1"]);
+
+    // A dependency the installed version cannot meet names the base.
+    let newer = [repo(
+        "r",
+        &[
+            "Package: app\nVersion: 1\nDepends: libc (>= 3)",
+            "Package: libc\nVersion: 3",
+        ],
+    )];
+    let needs_newer = Task {
+        installed: base.clone(),
+        ..task(&["app"])
+    };
+    let error = error(&newer, &needs_newer).to_string();
+    assert!(
+        error.contains("libc 2 is installed in the base image"),
+        "{error}"
+    );
+
+    // A request for an installed package keeps it; one for another version is refused.
+    let request_kept = Task {
+        installed: base.clone(),
+        ..task(&["libc"])
+    };
+    assert!(chosen(&repos, &request_kept).is_empty());
+    let mut pinned = request_kept.clone();
+    pinned.requests[0].constraint = Some((VersionOp::Eq, Version::parse("3").expect("v")));
+    let error = resolve(&Universe::new(&repos, "amd64"), &pinned)
+        .expect_err("refused")
+        .to_string();
+    assert!(error.contains("installed in the base image"), "{error}");
+}
+
+#[test]
+fn locked_versions_are_preferred_while_the_repositories_have_them() {
+    let repos = [repo(
+        "r",
+        &[
+            "Package: app\nVersion: 1\nDepends: lib",
+            "Package: lib\nVersion: 2",
+            "Package: lib\nVersion: 1",
+        ],
+    )];
+    let locked = |version: &str| Task {
+        locked: [(
+            ("lib".to_owned(), "amd64".to_owned()),
+            Version::parse(version).expect("version"),
+        )]
+        .into_iter()
+        .collect(),
+        ..task(&["app"])
+    };
+    assert_eq!(chosen(&repos, &locked("1")), ["app:amd64=1", "lib:amd64=1"]);
+    // Gone from the repositories: the highest again.
+    assert_eq!(
+        chosen(&repos, &locked("0.5")),
+        ["app:amd64=1", "lib:amd64=2"]
+    );
 }

@@ -702,3 +702,58 @@ fn exit_codes_tell_usage_errors_from_failures() {
     let out = case.run(&["resolve"]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
 }
+
+#[test]
+fn re_resolving_a_stale_lock_changes_only_what_must_change() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let key = Key::generate(dir.path(), "moving");
+    let root = dir.path().join("repo");
+    let repo = Repo::new(&root);
+    repo.publish(
+        "s",
+        &[pkg("tool", "1.0", &[]), pkg("extra", "1.0", &[])],
+        &key,
+        Signing::Both,
+        None,
+    );
+    let server = Server::start(root.clone());
+    let spec_path = spec(dir.path(), &["tool"], &server.base, "s", &key.armored, "");
+    let cache = dir.path().join("cache");
+    let run_ok = |args: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend(["-f", spec_path.to_str().expect("utf8"), "--refresh"]);
+        let out = staves(&all, &cache);
+        assert!(out.status.success(), "{}", stderr(&out));
+        out
+    };
+    run_ok(&["lock"]);
+    // The archive moves on; the spec changes, so the lock is stale.
+    repo.publish(
+        "s",
+        &[
+            pkg("tool", "1.0", &[]),
+            pkg("tool", "2.0", &[]),
+            pkg("extra", "1.0", &[]),
+        ],
+        &key,
+        Signing::Both,
+        None,
+    );
+    let text = std::fs::read_to_string(&spec_path).expect("spec");
+    std::fs::write(
+        &spec_path,
+        text.replace("packages = [\"tool\"]", "packages = [\"tool\", \"extra\"]"),
+    )
+    .expect("edit");
+    let image = dir.path().join("image.tar");
+    let err = stderr(&run_ok(&["build", "-o", image.to_str().expect("utf8")]));
+    assert!(err.contains("1 added, 0 removed, 0 changed"), "{err}");
+    let lock = std::fs::read_to_string(dir.path().join("staves.lock")).expect("lock");
+    assert!(
+        lock.contains("version = \"1.0\""),
+        "tool moved although only extra was asked: {lock}"
+    );
+    // A fresh resolution takes the newest.
+    let out = run_ok(&["resolve", "--ignore-lock"]);
+    assert!(stdout(&out).contains("tool 2.0"), "{}", stdout(&out));
+}

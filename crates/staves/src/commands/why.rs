@@ -112,6 +112,7 @@ fn describe(
                     .unwrap_or_default();
                 out.push_str(&format!("  {name}: requested by the spec{line}\n"));
             }
+            Origin::Installed => out.push_str(&format!("  {name}: installed in the base image\n")),
             Origin::Implied(_) => out.push_str(&format!(
                 "  {name}: added to every image (Debian's skeleton: /etc/os-release, /tmp, /run); \
                  `exclude = [\"{name}\"]` leaves it out\n"
