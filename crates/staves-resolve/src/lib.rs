@@ -16,4 +16,4 @@ pub mod why;
 pub use error::{Failure, ResolveError};
 pub use lockfile::{LockedPackage, LockedRepository, LockedTarget, Lockfile};
 pub use resolver::{BASE_FILES, Origin, Request, Resolution, Task, USR_IS_MERGED, resolve};
-pub use universe::{MultiArch, Package, PackageRef, Universe};
+pub use universe::{INSTALLED, MultiArch, Package, PackageRef, Universe, installed_from_status};

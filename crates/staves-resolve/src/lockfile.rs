@@ -136,7 +136,17 @@ impl Lockfile {
             .packages
             .iter()
             .map(|p| {
-                let repository = universe.repositories()[p.repository].config.name.clone();
+                let repository = universe
+                    .repositories()
+                    .get(p.repository)
+                    .map(|r| r.config.name.clone())
+                    .ok_or_else(|| ResolveError::BadIndex {
+                        repository: "installed".into(),
+                        message: format!(
+                            "package {} {} is installed, not from a repository; it cannot be locked",
+                            p.name, p.version
+                        ),
+                    })?;
                 if p.filename.is_empty() || p.sha256.len() != 64 {
                     return Err(ResolveError::BadIndex {
                         repository,

@@ -115,7 +115,7 @@ impl<'r> Universe<'r> {
         for (repository, synced) in self.repositories.iter().enumerate() {
             for (_, _, index) in &synced.indices {
                 for para in index.by_name(name) {
-                    found.push(parse_package(&para, repository, synced)?);
+                    found.push(parse_package(&para, repository, &synced.config.name)?);
                 }
             }
         }
@@ -135,7 +135,7 @@ impl<'r> Universe<'r> {
         for (repository, synced) in self.repositories.iter().enumerate() {
             for (_, _, index) in &synced.indices {
                 for para in index.providers(name) {
-                    let package = parse_package(&para, repository, synced)?;
+                    let package = parse_package(&para, repository, &synced.config.name)?;
                     if package.provides.iter().any(|p| p.name == name) {
                         found.push(package);
                     }
@@ -183,13 +183,28 @@ fn dedup_sorted(mut found: Vec<PackageRef>) -> Vec<PackageRef> {
     found
 }
 
+/// Where installed packages come from, in [`Package::repository`]: no repository.
+pub const INSTALLED: usize = usize::MAX;
+
+/// The packages a dpkg status file lists as installed (`Status: install ok installed`),
+/// for [`crate::Task::installed`]: a base image's system. `what` names the file in errors.
+pub fn installed_from_status(text: &str, what: &str) -> Result<Vec<PackageRef>, ResolveError> {
+    staves_deb::deb822::paragraphs(text)
+        .filter(|p| {
+            p.get("Status")
+                .is_some_and(|s| s.trim().ends_with(" installed"))
+        })
+        .map(|p| parse_package(&p, INSTALLED, what))
+        .collect()
+}
+
 fn parse_package(
     para: &Paragraph<'_>,
     repository: usize,
-    synced: &SyncedRepository,
+    source: &str,
 ) -> Result<PackageRef, ResolveError> {
     let bad = |message: String| ResolveError::BadIndex {
-        repository: synced.config.name.clone(),
+        repository: source.to_owned(),
         message,
     };
     let name = para.get("Package").unwrap_or_default().to_owned();

@@ -549,3 +549,47 @@ fn locked_versions_are_preferred_while_the_repositories_have_them() {
         ["app:amd64=1", "lib:amd64=2"]
     );
 }
+
+#[test]
+fn a_dpkg_status_file_gives_the_installed_set() {
+    let status = "\
+Package: libc6
+Status: install ok installed
+Version: 2.36-9
+Architecture: amd64
+Multi-Arch: same
+Provides: libc6-x
+
+Package: removed-one
+Status: deinstall ok config-files
+Version: 1
+Architecture: amd64
+
+Package: base-files
+Status: install ok installed
+Version: 12.4
+Architecture: amd64
+Pre-Depends: awk
+";
+    let installed = staves_resolve::installed_from_status(status, "base image").expect("parses");
+    let names: Vec<String> = installed
+        .iter()
+        .map(|p| format!("{} {}", p.name, p.version))
+        .collect();
+    assert_eq!(names, ["libc6 2.36-9", "base-files 12.4"]);
+    assert!(
+        installed
+            .iter()
+            .all(|p| p.repository == staves_resolve::INSTALLED)
+    );
+    // What it provides satisfies dependencies.
+    let repos = [repo("r", &["Package: app\nVersion: 1\nDepends: libc6-x"])];
+    let task = Task {
+        installed,
+        ..task(&["app"])
+    };
+    assert_eq!(chosen(&repos, &task), ["app:amd64=1"]);
+    let broken =
+        "Package: x\nStatus: install ok installed\nVersion: not a version!\nArchitecture: amd64\n";
+    assert!(staves_resolve::installed_from_status(broken, "base image").is_err());
+}
