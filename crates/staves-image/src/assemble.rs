@@ -12,11 +12,15 @@ use staves_deb::relation::{self, Relation};
 use crate::ImageError;
 use crate::accounts::Accounts;
 use crate::dpkg::{self, Installed};
-use crate::effects::{add_extra_paths, apply_alternatives, apply_links_and_copies, image_path};
+use crate::effects::apply_alternatives;
 use crate::features::Features;
 use crate::layer::{Kind, Layer, Meta};
 use crate::needs::{Need, Sniffer};
 use crate::paths::{MERGED_DIRS, merge_usr, normalize, symlink_stays_inside};
+use crate::phases::{
+    add_spec_content, run_time_checks, write_accounts, write_ca_bundle, write_dpkg_database,
+    write_generated, write_skeleton,
+};
 use crate::plan::{Migration, ScriptPlan, plan, relocate};
 use crate::prefetch::{Prefetch, Source};
 
@@ -150,10 +154,10 @@ pub struct Summary {
 }
 
 /// The CA bundle that OpenSSL, GnuTLS and curl read on Debian.
-const CA_BUNDLE: &str = "etc/ssl/certs/ca-certificates.crt";
+pub(crate) const CA_BUNDLE: &str = "etc/ssl/certs/ca-certificates.crt";
 
 /// Certificates update-ca-certificates collects: packaged ones and local ones.
-fn is_certificate(path: &str) -> bool {
+pub(crate) fn is_certificate(path: &str) -> bool {
     (path.starts_with("usr/share/ca-certificates/")
         || path.starts_with("usr/local/share/ca-certificates/"))
         && path.ends_with(".crt")
@@ -259,6 +263,7 @@ fn assemble_opened<W: Write>(
             .unwrap_or(0)
     });
 
+    // What maintainer scripts would do, planned before anything is written.
     let scripts: Vec<(&str, Option<&str>)> = opened
         .iter()
         .map(|p| (p.input.name.as_str(), p.deb.control.postinst.as_deref()))
@@ -274,17 +279,71 @@ fn assemble_opened<W: Write>(
     } = plan(&scripts, &options.accounts, mtime)?;
 
     let mut layer = Layer::new(out);
-    let mut certificates = BTreeMap::new();
-    let mut installed = Vec::with_capacity(opened.len());
-    let mut filtered = 0;
-    let mut facts = Vec::with_capacity(opened.len());
-    let mut needs = Vec::new();
     let rules = Rules {
         features: &options.features,
         mtime,
         script_dirs: &script_dirs,
         migrations: &migrations,
     };
+    let mut streamed = Streamed::default();
+    stream_packages(&mut layer, opened, options, &rules, &mut streamed)?;
+    write_skeleton(
+        &mut layer,
+        &script_dirs,
+        &migrations,
+        &links,
+        &copies,
+        mtime,
+    )?;
+    write_dpkg_database(&mut layer, &streamed.installed, mtime)?;
+    write_accounts(&mut layer, &accounts, &shells, mtime)?;
+    let alternatives = apply_alternatives(&mut layer, &alternatives, mtime)?;
+    add_spec_content(&mut layer, options, &accounts, mtime, &mut streamed)?;
+    write_ca_bundle(&mut layer, &streamed.certificates, mtime)?;
+    write_generated(&mut layer, options, &streamed.facts, mtime)?;
+    let (unmet, missing_libraries) =
+        run_time_checks(&layer, options, std::mem::take(&mut streamed.needs));
+
+    let Streamed {
+        facts, filtered, ..
+    } = streamed;
+    let summary = Summary {
+        missing_libraries,
+        unmet,
+        entries: layer.entries,
+        content_bytes: layer.content_bytes,
+        filtered,
+        alternatives,
+        mtime,
+        packages: facts,
+    };
+    Ok((layer.finish()?, summary))
+}
+
+/// What streaming the packages leaves for the phases after it.
+#[derive(Default)]
+pub(crate) struct Streamed {
+    /// dpkg's record of each package, in install order.
+    pub(crate) installed: Vec<Installed>,
+    /// What the SBOM says of each package.
+    pub(crate) facts: Vec<PackageFacts>,
+    /// Certificates for the CA bundle, by path.
+    pub(crate) certificates: BTreeMap<String, Vec<u8>>,
+    /// Paths files need at run time.
+    pub(crate) needs: Vec<Need>,
+    /// Files left out by `use`.
+    pub(crate) filtered: usize,
+}
+
+/// Phase 1: every package's data archive into the layer, the next ones decoded ahead on
+/// other cores.
+fn stream_packages<W: Write>(
+    layer: &mut Layer<W>,
+    opened: &[Opened],
+    options: &Options,
+    rules: &Rules<'_>,
+    streamed: &mut Streamed,
+) -> Result<(), ImageError> {
     let sources: Vec<Source<'_>> = opened
         .iter()
         .map(|p| Source {
@@ -303,251 +362,27 @@ fn assemble_opened<W: Write>(
                 .next_reader()
                 .ok_or_else(|| ImageError::Write(std::io::Error::other("prefetch ended early")))?;
             let (record, skipped, copyright) = add_package(
-                &mut layer,
+                layer,
                 opened,
                 index,
                 data,
-                &rules,
-                &mut certificates,
-                &mut needs,
+                rules,
+                &mut streamed.certificates,
+                &mut streamed.needs,
             )?;
             let input = &opened[index].input;
-            facts.push(PackageFacts {
+            streamed.facts.push(PackageFacts {
                 name: input.name.clone(),
                 version: input.version.clone(),
                 arch: input.arch.clone(),
                 control: record.control.clone(),
                 copyright,
             });
-            installed.push(record);
-            filtered += skipped;
+            streamed.installed.push(record);
+            streamed.filtered += skipped;
         }
         Ok(())
-    })?;
-
-    // Merged /usr: the top-level directories are links into usr/.
-    for dir in MERGED_DIRS {
-        let target = format!("usr/{dir}");
-        if layer.get(&target).is_some() && layer.get(dir).is_none() {
-            layer.symlink(dir, &target, Meta::root(0o777, mtime), None)?;
-        }
-    }
-    // What base-files would provide when it is not in the set: programs expect these.
-    for (path, mode) in [
-        ("etc", 0o755),
-        ("root", 0o700),
-        ("run", 0o755),
-        ("tmp", 0o1777),
-        ("var", 0o755),
-        ("var/tmp", 0o1777),
-    ] {
-        layer.dir(path, Meta::root(mode, mtime), None)?;
-    }
-    for (path, meta) in &script_dirs {
-        layer.parents(path, mtime)?;
-        layer.dir(path, *meta, None)?;
-    }
-    for m in &migrations {
-        if layer.get(&m.dir).is_none() {
-            layer.parents(&m.replacement, mtime)?;
-            layer.dir(&m.replacement, Meta::root(0o755, mtime), None)?;
-            layer.parents(&m.dir, mtime)?;
-            layer.symlink(&m.dir, &m.target, Meta::root(0o777, mtime), None)?;
-        }
-    }
-    apply_links_and_copies(&mut layer, &links, &copies, mtime)?;
-
-    // The dpkg database, in the layout dpkg itself would leave (info format 1 names
-    // `Multi-Arch: same` packages' files `name:arch`), so dpkg and apt work in derived images.
-    layer.parents("var/lib/dpkg/info/format", mtime)?;
-    layer.text("var/lib/dpkg/info/format", 0o644, mtime, "1\n")?;
-    for dir in ["var/lib/dpkg/updates", "var/lib/dpkg/triggers"] {
-        layer.dir(dir, Meta::root(0o755, mtime), None)?;
-    }
-    layer.text("var/lib/dpkg/available", 0o644, mtime, "")?;
-    layer.text(
-        "var/lib/dpkg/status",
-        0o644,
-        mtime,
-        &dpkg::status(&installed),
-    )?;
-    for p in &installed {
-        let base = format!("var/lib/dpkg/info/{}", p.info_name);
-        layer.text(&format!("{base}.list"), 0o644, mtime, &dpkg::list(p))?;
-        if let Some(sums) = dpkg::md5sums(p) {
-            layer.text(&format!("{base}.md5sums"), 0o644, mtime, &sums)?;
-        }
-        if let Some(conffiles) = &p.conffiles {
-            layer.text(&format!("{base}.conffiles"), 0o644, mtime, conffiles)?;
-        }
-    }
-
-    // Accounts and shells.
-    let accounts = &accounts;
-    layer.text("etc/passwd", 0o644, mtime, &accounts.passwd())?;
-    layer.text("etc/group", 0o644, mtime, &accounts.group_file())?;
-    layer.text("etc/shadow", 0o640, mtime, &accounts.shadow())?;
-    layer.text("etc/gshadow", 0o640, mtime, &accounts.gshadow())?;
-    // Homes, as adduser creates them; one a package ships is left as it is.
-    for home in &accounts.homes {
-        let Some(path) = image_path(&home.path) else {
-            continue;
-        };
-        if layer.get(&path).is_none() {
-            layer.parents(&path, mtime)?;
-            let meta = Meta {
-                mode: home.mode,
-                uid: u64::from(home.uid),
-                gid: u64::from(home.gid),
-                mtime,
-            };
-            layer.dir(&path, meta, None)?;
-        }
-    }
-    if !shells.is_empty() {
-        let mut text = String::from("# /etc/shells: valid login shells\n");
-        let mut seen = std::collections::HashSet::new();
-        for shell in shells.iter().filter(|s| seen.insert(s.as_str())) {
-            text.push_str(shell);
-            text.push('\n');
-        }
-        layer.text("etc/shells", 0o644, mtime, &text)?;
-    }
-
-    let alternatives = apply_alternatives(&mut layer, &alternatives, mtime)?;
-    add_extra_paths(&mut layer, &options.extra_paths, accounts, mtime)?;
-    add_volumes(&mut layer, options, accounts, mtime)?;
-    for extra in &options.extra_paths {
-        if let ExtraPath::File {
-            path,
-            content,
-            mode,
-            ..
-        } = extra
-            && let Some(path) = image_path(path)
-        {
-            let shown = format!("/{path}");
-            let executable = mode & 0o111 != 0;
-            let scan = crate::needs::worth_scanning("staves", &shown, executable);
-            let mut sniffer = Sniffer::new(content.as_slice(), scan);
-            std::io::copy(&mut sniffer, &mut std::io::sink()).map_err(ImageError::write)?;
-            needs.extend(sniffer.needs("staves", &shown, executable));
-            if is_certificate(&path) {
-                certificates.insert(path, content.clone());
-            }
-        }
-    }
-    if !certificates.is_empty() && layer.get(CA_BUNDLE).is_none() {
-        // update-ca-certificates: every packaged certificate (all are enabled by default),
-        // then the local ones, concatenated in path order.
-        let mut bundle = String::new();
-        for pem in certificates.values() {
-            let text = String::from_utf8_lossy(pem);
-            bundle.push_str(text.trim_end());
-            bundle.push('\n');
-        }
-        layer.text(CA_BUNDLE, 0o644, mtime, &bundle)?;
-    }
-
-    for generated in &options.generated {
-        let path = image_path(&generated.path).ok_or_else(|| ImageError::Hostile {
-            package: "staves".into(),
-            entry: generated.path.clone(),
-            reason: "generated files must stay inside the image".into(),
-        })?;
-        let content = (generated.render)(&facts, mtime);
-        if let Some(slot) = layer.get(&path) {
-            return Err(ImageError::Reserved {
-                path,
-                owner: slot.owner,
-            });
-        }
-        layer.parents(&path, mtime)?;
-        layer.file(
-            &path,
-            Meta::root(0o644, mtime),
-            content.len() as u64,
-            content.as_slice(),
-            None,
-        )?;
-    }
-
-    let exists = |wanted: &str| {
-        let path = merge_usr(wanted.trim_start_matches('/'));
-        layer.get(&path).is_some()
-            || layer
-                .resolve_parents(&path)
-                .is_ok_and(|real| layer.get(&real).is_some())
-    };
-    let unmet = crate::needs::unmet(needs, exists);
-    let lib_dirs: Vec<String> = layer
-        .paths()
-        .filter_map(|p| p.strip_prefix("usr/lib/"))
-        .filter(|rest| !rest.contains('/') && rest.contains("-linux-"))
-        .map(|triplet| format!("/usr/lib/{triplet}"))
-        .collect();
-    let mut missing_libraries = Vec::new();
-    for extra in &options.extra_paths {
-        if let ExtraPath::File { path, content, .. } = extra
-            && let Some(needs) = crate::libraries::needs_of(content)
-        {
-            let file = format!("/{}", image_path(path).unwrap_or_default());
-            missing_libraries.extend(crate::libraries::missing(&file, &needs, &lib_dirs, exists));
-        }
-    }
-    let summary = Summary {
-        missing_libraries,
-        unmet,
-        entries: layer.entries,
-        content_bytes: layer.content_bytes,
-        filtered,
-        alternatives,
-        mtime,
-        packages: facts,
-    };
-    Ok((layer.finish()?, summary))
-}
-
-/// Each volume exists, owned by the image's user, so a service that is not root can write
-/// it; a volume the spec's `paths` declares keeps what was declared.
-fn add_volumes<W: Write>(
-    layer: &mut Layer<W>,
-    options: &Options,
-    accounts: &Accounts,
-    mtime: u64,
-) -> Result<(), ImageError> {
-    let declared: Vec<String> = options
-        .extra_paths
-        .iter()
-        .filter_map(|p| match p {
-            ExtraPath::Dir { path, .. }
-            | ExtraPath::File { path, .. }
-            | ExtraPath::Symlink { path, .. } => image_path(path),
-        })
-        .collect();
-    let (uid, gid) = options
-        .user
-        .as_deref()
-        .map_or((0, 0), |user| accounts.ids_of(user));
-    for volume in &options.volumes {
-        let path = image_path(volume).ok_or_else(|| ImageError::Hostile {
-            package: "spec".into(),
-            entry: volume.clone(),
-            reason: "volumes must stay inside the image".into(),
-        })?;
-        if declared.contains(&path) {
-            continue;
-        }
-        layer.parents(&path, mtime)?;
-        let meta = Meta {
-            mode: 0o755,
-            uid: u64::from(uid),
-            gid: u64::from(gid),
-            mtime,
-        };
-        layer.restamp_dir(&path, meta)?;
-    }
-    Ok(())
+    })
 }
 
 /// What applies to every package's entries while they stream in.

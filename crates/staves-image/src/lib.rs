@@ -23,6 +23,7 @@ pub mod scripts;
 mod assemble;
 mod dpkg;
 mod effects;
+mod phases;
 mod plan;
 mod prefetch;
 

@@ -1,0 +1,297 @@
+//! The phases of assembly after the packages are streamed in: the system skeleton, the
+//! dpkg database, accounts, what the spec adds, the CA bundle, generated files, and the
+//! run-time checks of the finished image. Each writes into the layer what one step of a
+//! real installation would leave.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+
+use crate::ImageError;
+use crate::accounts::Accounts;
+use crate::assemble::{CA_BUNDLE, ExtraPath, Options, PackageFacts, Streamed, is_certificate};
+use crate::dpkg::{self, Installed};
+use crate::effects::{add_extra_paths, apply_links_and_copies, image_path};
+use crate::layer::{Layer, Meta};
+use crate::needs::{Need, Sniffer};
+use crate::paths::{MERGED_DIRS, merge_usr};
+use crate::plan::Migration;
+
+/// Phase 2: the system skeleton: merged-/usr links, the directories base-files would
+/// provide, what scripts would create, directories that become links, links and copies.
+pub(crate) fn write_skeleton<W: Write>(
+    layer: &mut Layer<W>,
+    script_dirs: &BTreeMap<String, Meta>,
+    migrations: &[Migration],
+    links: &[(String, String)],
+    copies: &[(String, String)],
+    mtime: u64,
+) -> Result<(), ImageError> {
+    // Merged /usr: the top-level directories are links into usr/.
+    for dir in MERGED_DIRS {
+        let target = format!("usr/{dir}");
+        if layer.get(&target).is_some() && layer.get(dir).is_none() {
+            layer.symlink(dir, &target, Meta::root(0o777, mtime), None)?;
+        }
+    }
+    // What base-files would provide when it is not in the set: programs expect these.
+    for (path, mode) in [
+        ("etc", 0o755),
+        ("root", 0o700),
+        ("run", 0o755),
+        ("tmp", 0o1777),
+        ("var", 0o755),
+        ("var/tmp", 0o1777),
+    ] {
+        layer.dir(path, Meta::root(mode, mtime), None)?;
+    }
+    for (path, meta) in script_dirs {
+        layer.parents(path, mtime)?;
+        layer.dir(path, *meta, None)?;
+    }
+    for m in migrations {
+        if layer.get(&m.dir).is_none() {
+            layer.parents(&m.replacement, mtime)?;
+            layer.dir(&m.replacement, Meta::root(0o755, mtime), None)?;
+            layer.parents(&m.dir, mtime)?;
+            layer.symlink(&m.dir, &m.target, Meta::root(0o777, mtime), None)?;
+        }
+    }
+    apply_links_and_copies(layer, links, copies, mtime)
+}
+
+/// Phase 3: the dpkg database.
+pub(crate) fn write_dpkg_database<W: Write>(
+    layer: &mut Layer<W>,
+    installed: &[Installed],
+    mtime: u64,
+) -> Result<(), ImageError> {
+    // The dpkg database, in the layout dpkg itself would leave (info format 1 names
+    // `Multi-Arch: same` packages' files `name:arch`), so dpkg and apt work in derived images.
+    layer.parents("var/lib/dpkg/info/format", mtime)?;
+    layer.text("var/lib/dpkg/info/format", 0o644, mtime, "1\n")?;
+    for dir in ["var/lib/dpkg/updates", "var/lib/dpkg/triggers"] {
+        layer.dir(dir, Meta::root(0o755, mtime), None)?;
+    }
+    layer.text("var/lib/dpkg/available", 0o644, mtime, "")?;
+    layer.text(
+        "var/lib/dpkg/status",
+        0o644,
+        mtime,
+        &dpkg::status(installed),
+    )?;
+    for p in installed {
+        let base = format!("var/lib/dpkg/info/{}", p.info_name);
+        layer.text(&format!("{base}.list"), 0o644, mtime, &dpkg::list(p))?;
+        if let Some(sums) = dpkg::md5sums(p) {
+            layer.text(&format!("{base}.md5sums"), 0o644, mtime, &sums)?;
+        }
+        if let Some(conffiles) = &p.conffiles {
+            layer.text(&format!("{base}.conffiles"), 0o644, mtime, conffiles)?;
+        }
+    }
+    Ok(())
+}
+
+/// Phase 4: accounts, their homes, and the login shells.
+pub(crate) fn write_accounts<W: Write>(
+    layer: &mut Layer<W>,
+    accounts: &Accounts,
+    shells: &[String],
+    mtime: u64,
+) -> Result<(), ImageError> {
+    layer.text("etc/passwd", 0o644, mtime, &accounts.passwd())?;
+    layer.text("etc/group", 0o644, mtime, &accounts.group_file())?;
+    layer.text("etc/shadow", 0o640, mtime, &accounts.shadow())?;
+    layer.text("etc/gshadow", 0o640, mtime, &accounts.gshadow())?;
+    // Homes, as adduser creates them; one a package ships is left as it is.
+    for home in &accounts.homes {
+        let Some(path) = image_path(&home.path) else {
+            continue;
+        };
+        if layer.get(&path).is_none() {
+            layer.parents(&path, mtime)?;
+            let meta = Meta {
+                mode: home.mode,
+                uid: u64::from(home.uid),
+                gid: u64::from(home.gid),
+                mtime,
+            };
+            layer.dir(&path, meta, None)?;
+        }
+    }
+    if !shells.is_empty() {
+        let mut text = String::from("# /etc/shells: valid login shells\n");
+        let mut seen = std::collections::HashSet::new();
+        for shell in shells.iter().filter(|s| seen.insert(s.as_str())) {
+            text.push_str(shell);
+            text.push('\n');
+        }
+        layer.text("etc/shells", 0o644, mtime, &text)?;
+    }
+    Ok(())
+}
+
+/// Phase 5: what the spec adds (`paths`, `volumes`), looked at as package files are.
+pub(crate) fn add_spec_content<W: Write>(
+    layer: &mut Layer<W>,
+    options: &Options,
+    accounts: &Accounts,
+    mtime: u64,
+    streamed: &mut Streamed,
+) -> Result<(), ImageError> {
+    add_extra_paths(layer, &options.extra_paths, accounts, mtime)?;
+    add_volumes(layer, options, accounts, mtime)?;
+    for extra in &options.extra_paths {
+        if let ExtraPath::File {
+            path,
+            content,
+            mode,
+            ..
+        } = extra
+            && let Some(path) = image_path(path)
+        {
+            let shown = format!("/{path}");
+            let executable = mode & 0o111 != 0;
+            let scan = crate::needs::worth_scanning("staves", &shown, executable);
+            let mut sniffer = Sniffer::new(content.as_slice(), scan);
+            std::io::copy(&mut sniffer, &mut std::io::sink()).map_err(ImageError::write)?;
+            streamed
+                .needs
+                .extend(sniffer.needs("staves", &shown, executable));
+            if is_certificate(&path) {
+                streamed.certificates.insert(path, content.clone());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Phase 6: the CA bundle update-ca-certificates would build.
+pub(crate) fn write_ca_bundle<W: Write>(
+    layer: &mut Layer<W>,
+    certificates: &BTreeMap<String, Vec<u8>>,
+    mtime: u64,
+) -> Result<(), ImageError> {
+    if !certificates.is_empty() && layer.get(CA_BUNDLE).is_none() {
+        // update-ca-certificates: every packaged certificate (all are enabled by default),
+        // then the local ones, concatenated in path order.
+        let mut bundle = String::new();
+        for pem in certificates.values() {
+            let text = String::from_utf8_lossy(pem);
+            bundle.push_str(text.trim_end());
+            bundle.push('\n');
+        }
+        layer.text(CA_BUNDLE, 0o644, mtime, &bundle)?;
+    }
+    Ok(())
+}
+
+/// Phase 7: files rendered from what was installed (the SBOM).
+pub(crate) fn write_generated<W: Write>(
+    layer: &mut Layer<W>,
+    options: &Options,
+    facts: &[PackageFacts],
+    mtime: u64,
+) -> Result<(), ImageError> {
+    for generated in &options.generated {
+        let path = image_path(&generated.path).ok_or_else(|| ImageError::Hostile {
+            package: "staves".into(),
+            entry: generated.path.clone(),
+            reason: "generated files must stay inside the image".into(),
+        })?;
+        let content = (generated.render)(facts, mtime);
+        if let Some(slot) = layer.get(&path) {
+            return Err(ImageError::Reserved {
+                path,
+                owner: slot.owner,
+            });
+        }
+        layer.parents(&path, mtime)?;
+        layer.file(
+            &path,
+            Meta::root(0o644, mtime),
+            content.len() as u64,
+            content.as_slice(),
+            None,
+        )?;
+    }
+    Ok(())
+}
+
+/// Phase 8: what the finished image lacks at run time: shells that files need, libraries
+/// the spec's programs need.
+pub(crate) fn run_time_checks<W: Write>(
+    layer: &Layer<W>,
+    options: &Options,
+    needs: Vec<Need>,
+) -> (
+    Vec<crate::needs::Unmet>,
+    Vec<crate::libraries::MissingLibrary>,
+) {
+    let exists = |wanted: &str| {
+        let path = merge_usr(wanted.trim_start_matches('/'));
+        layer.get(&path).is_some()
+            || layer
+                .resolve_parents(&path)
+                .is_ok_and(|real| layer.get(&real).is_some())
+    };
+    let unmet = crate::needs::unmet(needs, exists);
+    let lib_dirs: Vec<String> = layer
+        .paths()
+        .filter_map(|p| p.strip_prefix("usr/lib/"))
+        .filter(|rest| !rest.contains('/') && rest.contains("-linux-"))
+        .map(|triplet| format!("/usr/lib/{triplet}"))
+        .collect();
+    let mut missing_libraries = Vec::new();
+    for extra in &options.extra_paths {
+        if let ExtraPath::File { path, content, .. } = extra
+            && let Some(needs) = crate::libraries::needs_of(content)
+        {
+            let file = format!("/{}", image_path(path).unwrap_or_default());
+            missing_libraries.extend(crate::libraries::missing(&file, &needs, &lib_dirs, exists));
+        }
+    }
+    (unmet, missing_libraries)
+}
+
+/// Each volume exists, owned by the image's user, so a service that is not root can write
+/// it; a volume the spec's `paths` declares keeps what was declared.
+pub(crate) fn add_volumes<W: Write>(
+    layer: &mut Layer<W>,
+    options: &Options,
+    accounts: &Accounts,
+    mtime: u64,
+) -> Result<(), ImageError> {
+    let declared: Vec<String> = options
+        .extra_paths
+        .iter()
+        .filter_map(|p| match p {
+            ExtraPath::Dir { path, .. }
+            | ExtraPath::File { path, .. }
+            | ExtraPath::Symlink { path, .. } => image_path(path),
+        })
+        .collect();
+    let (uid, gid) = options
+        .user
+        .as_deref()
+        .map_or((0, 0), |user| accounts.ids_of(user));
+    for volume in &options.volumes {
+        let path = image_path(volume).ok_or_else(|| ImageError::Hostile {
+            package: "spec".into(),
+            entry: volume.clone(),
+            reason: "volumes must stay inside the image".into(),
+        })?;
+        if declared.contains(&path) {
+            continue;
+        }
+        layer.parents(&path, mtime)?;
+        let meta = Meta {
+            mode: 0o755,
+            uid: u64::from(uid),
+            gid: u64::from(gid),
+            mtime,
+        };
+        layer.restamp_dir(&path, meta)?;
+    }
+    Ok(())
+}
