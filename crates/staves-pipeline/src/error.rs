@@ -60,6 +60,9 @@ pub enum PipelineError {
     /// Writing the image layout or archive failed.
     #[error(transparent)]
     Oci(#[from] staves_oci::OciError),
+    /// A registry refused, or could not be reached.
+    #[error(transparent)]
+    Registry(#[from] staves_registry::RegistryError),
     /// The options contradict the spec (`arch` not among `archs`, …).
     #[error("{0}")]
     Invalid(String),

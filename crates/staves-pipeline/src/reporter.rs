@@ -12,6 +12,8 @@ pub trait Reporter: Send + Sync {
     /// Progress for the downloads of one phase (`Fetching`); the phase ends when the
     /// returned handle is dropped.
     fn downloads(&self, label: &'static str) -> Arc<dyn staves_repo::Progress>;
+    /// Progress for the uploads of a push, likewise.
+    fn uploads(&self, label: &'static str) -> Arc<dyn staves_registry::Progress>;
 }
 
 /// A reporter that says nothing.
@@ -24,4 +26,12 @@ impl Reporter for NoReporter {
     fn downloads(&self, _label: &'static str) -> Arc<dyn staves_repo::Progress> {
         Arc::new(staves_repo::NoProgress)
     }
+    fn uploads(&self, _label: &'static str) -> Arc<dyn staves_registry::Progress> {
+        Arc::new(Silent)
+    }
 }
+
+/// Uploads nobody watches.
+struct Silent;
+
+impl staves_registry::Progress for Silent {}

@@ -26,6 +26,9 @@ impl Reporter for Collect {
     fn downloads(&self, _label: &'static str) -> Arc<dyn staves_repo::Progress> {
         Arc::new(staves_repo::NoProgress)
     }
+    fn uploads(&self, _label: &'static str) -> Arc<dyn staves_registry::Progress> {
+        staves_pipeline::NoReporter.uploads("")
+    }
 }
 
 /// A trusted `file:` repository holding `packages` (control paragraphs) for the host's

@@ -14,8 +14,6 @@ use staves_spec::{Diagnostic, SpecError};
 pub enum CliError {
     #[error(transparent)]
     Pipeline(#[from] PipelineError),
-    #[error(transparent)]
-    Registry(#[from] staves_registry::RegistryError),
     #[error("{0}")]
     Usage(String),
     #[error("internal error: {0}")]
@@ -40,6 +38,7 @@ through_pipeline!(
     std::io::Error,
     staves_image::ImageError,
     staves_oci::OciError,
+    staves_registry::RegistryError,
 );
 
 /// The pipeline's reporter for a person at a terminal (or a log): cargo-style status
@@ -59,6 +58,10 @@ impl staves_pipeline::Reporter for TerminalReporter {
     fn downloads(&self, label: &'static str) -> std::sync::Arc<dyn staves_repo::Progress> {
         crate::progress::labelled(label)
     }
+
+    fn uploads(&self, label: &'static str) -> std::sync::Arc<dyn staves_registry::Progress> {
+        crate::progress::labelled(label)
+    }
 }
 
 /// The reporter every command hands the pipeline.
@@ -71,12 +74,10 @@ impl CliError {
     fn hint(&self) -> Option<String> {
         use PipelineError as P;
         let CliError::Pipeline(error) = self else {
-            return match self {
-                CliError::Registry(e) => e.hint(),
-                _ => None,
-            };
+            return None;
         };
         match error {
+            P::Registry(e) => e.hint(),
             P::Repo(RepoError::Signature { .. }) => Some(
                 "check the repository's `keyring`; it must hold the key that signs the release"
                     .into(),

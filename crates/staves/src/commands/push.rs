@@ -4,7 +4,8 @@ use std::path::Path;
 use std::time::Instant;
 
 use staves_oci::Layout;
-use staves_registry::{PushOptions, Reference, Session, SessionOptions, push};
+use staves_pipeline::publish::{self, PublishOptions};
+use staves_registry::Reference;
 
 use crate::cli::{CacheArgs, PushCommandArgs, RegistryArgs};
 use crate::report::{CliError, status};
@@ -17,31 +18,18 @@ pub fn run(args: &PushCommandArgs) -> Result<(), CliError> {
     };
     let reference = Reference::parse(&args.reference)?;
     let layout = Layout::open(Path::new(dir))?;
-    let entry = push::select(&layout, name.or(reference.tag.as_deref()))?;
+    let entry = staves_registry::push::select(&layout, name.or(reference.tag.as_deref()))?;
     push_entry(&args.cache, &layout, &entry, &reference, &args.registry)
 }
 
-/// A session with `reference`'s registry and the push options, from the command line.
-fn connect(
-    cache: &CacheArgs,
-    reference: &Reference,
-    args: &RegistryArgs,
-) -> Result<(Session, PushOptions), CliError> {
-    let session = Session::open(
-        reference,
-        &SessionOptions {
-            insecure: args.insecure_registry.clone(),
-            certs_dir: args.certs_dir.clone(),
-            credentials: None,
-        },
-    )?;
-    let cache_root = cache.root();
-    let options = PushOptions {
+/// The pipeline's publishing options from the command line.
+fn options(cache: &CacheArgs, args: &RegistryArgs) -> PublishOptions {
+    PublishOptions {
+        insecure: args.insecure_registry.clone(),
+        certs_dir: args.certs_dir.clone(),
         chunk_size: args.chunk_size.max(1) << 20,
-        memo: Some(cache_root.join("registry-blobs.json")),
-        ..PushOptions::default()
-    };
-    Ok((session, options))
+        cache: cache.root(),
+    }
 }
 
 /// Attaches `sbom` to the image `subject` already pushed to `reference`, as an SPDX artifact.
@@ -53,16 +41,7 @@ pub fn attach_sbom(
     args: &RegistryArgs,
     sbom: &[u8],
 ) -> Result<(), CliError> {
-    let (session, options) = connect(cache, reference, args)?;
-    let digest = staves_registry::attach::attach(
-        &session,
-        layout,
-        subject,
-        "application/spdx+json",
-        "sbom.spdx.json",
-        sbom,
-        &options,
-    )?;
+    let digest = publish::attach_sbom(layout, subject, reference, &options(cache, args), sbom)?;
     status(
         "Attached",
         &format!("the SBOM to {reference}@{} as {digest}", subject.digest),
@@ -79,12 +58,14 @@ pub fn push_entry(
     args: &RegistryArgs,
 ) -> Result<(), CliError> {
     let started = Instant::now();
-    let (mut session, options) = connect(cache, reference, args)?;
-    let progress = crate::progress::labelled("Pushing");
-    session.set_progress(progress.clone());
-    let report = staves_registry::push_layout(layout, entry, &session, &options);
-    progress.clear();
-    let report = report?;
+    let reporter = crate::report::reporter();
+    let report = publish::push(
+        layout,
+        entry,
+        reference,
+        &options(cache, args),
+        reporter.as_ref(),
+    )?;
     if let Some(path) = &args.digest_file {
         super::write_atomic(path, format!("{}\n", report.digest).as_bytes())?;
     }
