@@ -93,6 +93,16 @@ pub enum AccountError {
     /// The name is not a valid login name.
     #[error("`{0}` is not a valid account name")]
     BadName(String),
+    /// A line of a base image's `/etc/passwd` or `/etc/group` is not one.
+    #[error("{file} line {line}: {why}")]
+    BadLine {
+        /// `/etc/passwd` or `/etc/group`.
+        file: &'static str,
+        /// 1-based line number.
+        line: usize,
+        /// What is wrong.
+        why: String,
+    },
 }
 
 /// The accounts of an image.
@@ -247,6 +257,65 @@ impl Accounts {
             // base-files ships base-passwd's homes (/root, /var/www is a package's).
             homes: Vec::new(),
         }
+    }
+
+    /// The accounts a base image already has, from its `/etc/passwd` and `/etc/group`, so
+    /// that an image built on it adds to them (and keeps their ids) instead of starting
+    /// from Debian's defaults. Homes are not created again: the base has them.
+    pub fn from_files(passwd: &str, group: &str) -> Result<Self, AccountError> {
+        fn lines<'t>(
+            file: &'static str,
+            content: &'t str,
+        ) -> Vec<(&'static str, usize, Vec<&'t str>)> {
+            content
+                .lines()
+                .enumerate()
+                .filter(|(_, l)| !l.trim().is_empty() && !l.starts_with('#'))
+                .map(|(i, l)| (file, i + 1, l.split(':').collect()))
+                .collect()
+        }
+        let bad = |file: &'static str, line: usize, why: &str| AccountError::BadLine {
+            file,
+            line,
+            why: why.to_owned(),
+        };
+        let id = |file, line, text: &str| {
+            text.parse::<u32>()
+                .map_err(|_| bad(file, line, &format!("`{text}` is not a numeric id")))
+        };
+        let mut accounts = Accounts {
+            users: Vec::new(),
+            groups: Vec::new(),
+            homes: Vec::new(),
+        };
+        for (file, line, f) in lines("/etc/passwd", passwd) {
+            let [name, _, uid, gid, gecos, home, shell] = f.as_slice() else {
+                return Err(bad(file, line, "a passwd line has seven fields"));
+            };
+            accounts.users.push(User {
+                name: (*name).to_owned(),
+                uid: id(file, line, uid)?,
+                gid: id(file, line, gid)?,
+                gecos: (*gecos).to_owned(),
+                home: (*home).to_owned(),
+                shell: (*shell).to_owned(),
+            });
+        }
+        for (file, line, f) in lines("/etc/group", group) {
+            let [name, _, gid, members] = f.as_slice() else {
+                return Err(bad(file, line, "a group line has four fields"));
+            };
+            accounts.groups.push(Group {
+                name: (*name).to_owned(),
+                gid: id(file, line, gid)?,
+                members: members
+                    .split(',')
+                    .filter(|m| !m.is_empty())
+                    .map(str::to_owned)
+                    .collect(),
+            });
+        }
+        Ok(accounts)
     }
 
     /// The user named `name`.
@@ -511,6 +580,28 @@ fn check_name(name: &str) -> Result<(), AccountError> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_base_images_files_read_back_to_the_same_accounts() {
+        let mut written = super::Accounts::debian_base();
+        written
+            .add(&super::AccountRequest {
+                name: "app".into(),
+                uid: Some(1000),
+                groups: vec!["users".into()],
+                ..Default::default()
+            })
+            .expect("add");
+        let read =
+            super::Accounts::from_files(&written.passwd(), &written.group_file()).expect("parse");
+        assert_eq!(read.users, written.users);
+        assert_eq!(read.groups, written.groups);
+        assert!(read.homes.is_empty(), "a base's homes exist already");
+        let error = super::Accounts::from_files("root:x:0\n", "").expect_err("refused");
+        assert!(error.to_string().contains("/etc/passwd line 1"), "{error}");
+        let error = super::Accounts::from_files("", "g:x:abc:\n").expect_err("refused");
+        assert!(error.to_string().contains("not a numeric id"), "{error}");
+    }
+
     use super::*;
 
     #[test]
