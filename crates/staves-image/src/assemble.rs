@@ -94,6 +94,9 @@ pub struct Options {
     pub volumes: Vec<String>,
     /// The user the image runs as (`name`, `uid`, `name:group`, `uid:gid`).
     pub user: Option<String>,
+    /// The dpkg status of the image this layer goes on (a base image's), whose packages
+    /// the layer's status file lists first, so the final image's database is complete.
+    pub base_status: Option<String>,
 }
 
 /// A file whose content depends on the installed packages, written last.
@@ -295,7 +298,12 @@ fn assemble_opened<W: Write>(
         &copies,
         mtime,
     )?;
-    write_dpkg_database(&mut layer, &streamed.installed, mtime)?;
+    write_dpkg_database(
+        &mut layer,
+        options.base_status.as_deref(),
+        &streamed.installed,
+        mtime,
+    )?;
     write_accounts(&mut layer, &accounts, &shells, mtime)?;
     let alternatives = apply_alternatives(&mut layer, &alternatives, mtime)?;
     add_spec_content(&mut layer, options, &accounts, mtime, &mut streamed)?;

@@ -62,6 +62,7 @@ pub(crate) fn write_skeleton<W: Write>(
 /// Phase 3: the dpkg database.
 pub(crate) fn write_dpkg_database<W: Write>(
     layer: &mut Layer<W>,
+    base_status: Option<&str>,
     installed: &[Installed],
     mtime: u64,
 ) -> Result<(), ImageError> {
@@ -77,7 +78,7 @@ pub(crate) fn write_dpkg_database<W: Write>(
         "var/lib/dpkg/status",
         0o644,
         mtime,
-        &dpkg::status(installed),
+        &(base_paragraphs(base_status) + &dpkg::status(installed)),
     )?;
     for p in installed {
         let base = format!("var/lib/dpkg/info/{}", p.info_name);
@@ -294,4 +295,17 @@ pub(crate) fn add_volumes<W: Write>(
         layer.restamp_dir(&path, meta)?;
     }
     Ok(())
+}
+
+/// A base image's status paragraphs, each ending in one blank line, none empty.
+fn base_paragraphs(base_status: Option<&str>) -> String {
+    let mut out = String::new();
+    for paragraph in base_status.unwrap_or_default().split("\n\n") {
+        let paragraph = paragraph.trim_matches('\n');
+        if !paragraph.trim().is_empty() {
+            out.push_str(paragraph);
+            out.push_str("\n\n");
+        }
+    }
+    out
 }

@@ -144,6 +144,7 @@ fn options() -> Options {
         temp_dir: None,
         volumes: Vec::new(),
         user: None,
+        base_status: None,
     }
 }
 
@@ -774,4 +775,60 @@ fn a_kept_copy_is_used_only_for_its_own_deb() {
     ));
     let error = build(&[with_copy("one", &one, &sha_one)]).expect_err("damaged copy");
     assert!(error.to_string().starts_with("one: "), "{error}");
+}
+
+/// The content of `path` in `layer`.
+fn file_in(layer: &[u8], path: &str) -> String {
+    let mut archive = tar::Archive::new(layer);
+    for entry in archive.entries().expect("entries") {
+        let mut entry = entry.expect("entry");
+        if entry.path().expect("path").to_string_lossy() == path {
+            let mut text = String::new();
+            entry.read_to_string(&mut text).expect("read");
+            return text;
+        }
+    }
+    panic!("{path} not in the layer")
+}
+
+#[test]
+fn a_layer_on_a_base_lists_the_bases_packages_and_its_own() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let deb = write_deb(
+        dir.path(),
+        "app",
+        "",
+        data_tar(&[E::File("./usr/bin/app", "x")]),
+        "data.tar",
+    );
+    let mut options = options();
+    options.base_status = Some(
+        "Package: libc6\nStatus: install ok installed\nPriority: optional\nVersion: 2.36-9\nArchitecture: amd64\nMaintainer: m\nDescription: C library\n\n\n"
+            .into(),
+    );
+    let (layer, _) = assemble(&[input("app", deb)], &options, Vec::new()).expect("assembles");
+    let status = file_in(&layer, "var/lib/dpkg/status");
+    // dpkg itself reads the merged database: both packages, installed.
+    let admin = dir.path().join("admin");
+    std::fs::create_dir_all(admin.join("info")).expect("admin");
+    std::fs::write(admin.join("status"), &status).expect("status");
+    let out = std::process::Command::new("dpkg-query")
+        .arg(format!("--admindir={}", admin.display()))
+        .args(["-W", "-f", "${Package} ${Version} ${Status}\\n"])
+        .output()
+        .expect("dpkg-query");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "app 1.0 install ok installed\nlibc6 2.36-9 install ok installed\n"
+    );
+    assert!(status.starts_with("Package: libc6\n"), "{status}");
+    assert!(
+        !status.contains("\n\n\n"),
+        "one blank line between paragraphs: {status:?}"
+    );
 }

@@ -100,6 +100,7 @@ pub fn options(spec: &Spec) -> Result<Options, PipelineError> {
         generated: Vec::new(),
         temp_dir: None,
         volumes: spec.volumes.clone(),
+        base_status: None,
         user: spec.user.as_ref().map(|u| u.get_ref().clone()),
     })
 }
