@@ -154,7 +154,8 @@ struct Manifest {
 pub(crate) struct Index {
     #[serde(rename = "schemaVersion")]
     schema_version: u32,
-    #[serde(rename = "mediaType")]
+    // Optional in the image spec (umoci leaves it out of index.json); Staves writes it.
+    #[serde(rename = "mediaType", default)]
     media_type: String,
     manifests: Vec<BlobRef>,
 }

@@ -6,9 +6,11 @@
 //! * [`Reporter`]: the one way the pipeline tells its caller what happens — status lines,
 //!   warnings, and download progress — so a CLI, a test or another program can listen.
 //! * [`build`]: from the workspace and its lock to images in an OCI layout or archive.
+//! * [`base`]: a base image read back: its packages, accounts and configuration.
 //! * [`publish`]: pushing a layout's image to a registry, attaching its SBOM.
 //! * [`PipelineError`]: every failure, typed, with what is needed to explain it.
 
+pub mod base;
 pub mod build;
 mod error;
 pub mod publish;

@@ -757,3 +757,36 @@ fn re_resolving_a_stale_lock_changes_only_what_must_change() {
     let out = run_ok(&["resolve", "--ignore-lock"]);
     assert!(stdout(&out).contains("tool 2.0"), "{}", stdout(&out));
 }
+
+#[test]
+fn a_built_image_reads_back_as_a_base_and_one_without_dpkg_is_refused() {
+    let case = Case::new(
+        &["app"],
+        "command = [\"/usr/bin/app\"]\n[[accounts]]\nname = \"svc\"\nuid = 1001\n",
+    );
+    let layout = case.path("base-layout");
+    case.ok(&["build", "-o", layout.to_str().expect("utf8")]);
+    let base = staves_pipeline::base::read_base(&layout, None, None).expect("a base");
+    let mut names: Vec<&str> = base.installed.iter().map(|p| p.name.as_str()).collect();
+    names.sort_unstable();
+    assert_eq!(names, ["app", "helper", "libgreet", "tool"]);
+    assert_eq!(base.accounts.user("svc").map(|u| u.uid), Some(1001));
+    assert_eq!(
+        base.config["Entrypoint"],
+        serde_json::json!(["/usr/bin/app"])
+    );
+    assert!(base.digest.is_some_and(|d| d.starts_with("sha256:")));
+
+    // An image with no dpkg database: an empty one made by umoci.
+    let empty = case.path("empty");
+    run(std::process::Command::new("umoci")
+        .args(["init", "--layout"])
+        .arg(&empty));
+    run(std::process::Command::new("umoci")
+        .args(["new", "--image"])
+        .arg(format!("{}:latest", empty.display())));
+    let error = staves_pipeline::base::read_base(&empty, None, None)
+        .expect_err("no dpkg database")
+        .to_string();
+    assert!(error.contains("has no dpkg database"), "{error}");
+}
