@@ -48,6 +48,9 @@ pub struct Workspace {
     freshness: Freshness,
     inputs: String,
     reporter: Arc<dyn Reporter>,
+    /// A base image's dpkg status (its installed packages: kept, never resolved again).
+    /// Text, not parsed packages: a workspace is shared between the sync threads.
+    base_status: Option<String>,
 }
 
 impl Workspace {
@@ -77,7 +80,17 @@ impl Workspace {
             freshness,
             inputs,
             reporter,
+            base_status: None,
         })
+    }
+
+    /// Builds on `base`: its installed packages meet what they meet and are not resolved
+    /// again, and its digest becomes an input of the lock, so a lock made on another base
+    /// is stale (and refused with `--locked`).
+    pub fn on_base(&mut self, base: &crate::base::BaseImage) {
+        self.base_status = Some(base.status.clone());
+        let digest = base.digest.as_deref().unwrap_or("unknown");
+        self.inputs = fingerprint([self.inputs.as_str(), &format!("base={digest}")]);
     }
 
     /// Where the pipeline reports to.
@@ -176,7 +189,7 @@ impl Workspace {
     ) -> Result<Lockfile, PipelineError> {
         let synced = self.sync(arch)?;
         let universe = Universe::new(&synced, arch);
-        let mut task = self.task();
+        let mut task = self.task()?;
         for p in previous.map(|t| t.packages.as_slice()).unwrap_or_default() {
             if let Ok(version) = staves_deb::Version::parse(&p.version) {
                 task.locked
@@ -229,7 +242,7 @@ impl Workspace {
     ) -> Result<Resolution, PipelineError> {
         let synced = self.sync(arch)?;
         let universe = Universe::new(&synced, arch);
-        let mut task = self.task();
+        let mut task = self.task()?;
         for p in locked.map(|t| t.packages.as_slice()).unwrap_or_default() {
             if let Ok(version) = staves_deb::Version::parse(&p.version) {
                 task.pins
@@ -343,7 +356,7 @@ impl Workspace {
         }
     }
 
-    fn task(&self) -> Task {
+    fn task(&self) -> Result<Task, PipelineError> {
         let mut task = Task {
             requests: self
                 .spec
@@ -363,6 +376,10 @@ impl Workspace {
                 .collect::<HashSet<_>>(),
             recommends: self.spec.recommends,
             merged_usr: true,
+            installed: match &self.base_status {
+                Some(status) => staves_resolve::installed_from_status(status, "the base image")?,
+                None => Vec::new(),
+            },
             ..Task::default()
         };
         // Essential packages are never declared, so without this an image that needs
@@ -385,7 +402,7 @@ impl Workspace {
                 task.pins.insert(name.clone(), pin);
             }
         }
-        task
+        Ok(task)
     }
 }
 

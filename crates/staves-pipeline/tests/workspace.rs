@@ -119,3 +119,40 @@ fn an_architecture_outside_archs_is_a_typed_error() {
         "{error}"
     );
 }
+
+#[test]
+fn on_a_base_its_packages_are_kept_and_its_digest_locks() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let text = paragraph("app", "lib, tool") + &paragraph("lib", "") + &paragraph("tool", "");
+    repository(&dir.path().join("repo"), &text);
+    let (workspace, _) = open(dir.path(), "");
+    let mut workspace = workspace.expect("loads");
+    let lock = workspace.resolve(&workspace.selected).expect("resolves");
+    lock.write(&workspace.lock_path()).expect("lock");
+    assert!(workspace.matching_lock(true).expect("reads").is_some());
+
+    let status = format!(
+        "Package: lib\nStatus: install ok installed\nVersion: 1\nArchitecture: {}\n\n",
+        staves_deb::arch::host()
+    );
+    let base = staves_pipeline::base::BaseImage {
+        digest: Some(format!("sha256:{}", "a".repeat(64))),
+        installed: staves_resolve::installed_from_status(&status, "base").expect("status"),
+        status,
+        accounts: staves_image::Accounts::debian_base(),
+        config: serde_json::Value::Null,
+    };
+    workspace.on_base(&base);
+    // The lock was made without that base: stale now.
+    assert!(matches!(
+        workspace.matching_lock(true),
+        Err(PipelineError::StaleLock { missing: false, .. })
+    ));
+    let lock = workspace.resolve(&workspace.selected).expect("resolves");
+    let names: Vec<&str> = lock.targets[0]
+        .packages
+        .iter()
+        .map(|p| p.name.as_str())
+        .collect();
+    assert_eq!(names, ["app", "tool"], "lib comes from the base");
+}
