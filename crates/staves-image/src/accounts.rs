@@ -318,6 +318,18 @@ impl Accounts {
         Ok(accounts)
     }
 
+    /// Remembers `home` to be created as adduser would, unless it is no place for one.
+    fn note_home(&mut self, home: &str, uid: u32, gid: u32, mode: u32) {
+        if creates_home(home) {
+            self.homes.push(Home {
+                path: home.to_owned(),
+                uid,
+                gid,
+                mode,
+            });
+        }
+    }
+
     /// The user named `name`.
     pub fn user(&self, name: &str) -> Option<&User> {
         self.users.iter().find(|u| u.name == name)
@@ -406,14 +418,7 @@ impl Accounts {
             .home
             .clone()
             .unwrap_or_else(|| format!("/home/{}", request.name));
-        if creates_home(&home) {
-            self.homes.push(Home {
-                path: home.clone(),
-                uid,
-                gid,
-                mode: 0o700,
-            });
-        }
+        self.note_home(&home, uid, gid, 0o700);
         self.users.push(User {
             name: request.name.clone(),
             uid,
@@ -488,14 +493,7 @@ impl Accounts {
             .home
             .clone()
             .unwrap_or_else(|| "/nonexistent".into());
-        if creates_home(&home) {
-            self.homes.push(Home {
-                path: home.clone(),
-                uid,
-                gid,
-                mode: 0o755,
-            });
-        }
+        self.note_home(&home, uid, gid, 0o755);
         self.users.push(User {
             name: account.name.clone(),
             uid,

@@ -119,10 +119,7 @@ impl<R: Read> Sniffer<R> {
             return Vec::new();
         }
         if self.head.starts_with(b"\x7fELF") {
-            let program = ["/bin/", "/sbin/", "/libexec/"]
-                .iter()
-                .any(|dir| path.contains(dir));
-            if !program || !executable || SHELL_IMPLEMENTERS.contains(&package) {
+            if !worth_scanning(package, path, executable) {
                 return Vec::new();
             }
             return SHELL_PATTERNS

@@ -190,11 +190,8 @@ impl Workspace {
         let synced = self.sync(arch)?;
         let universe = Universe::new(&synced, arch);
         let mut task = self.task()?;
-        for p in previous.map(|t| t.packages.as_slice()).unwrap_or_default() {
-            if let Ok(version) = staves_deb::Version::parse(&p.version) {
-                task.locked
-                    .insert((p.name.clone(), p.arch.clone()), version);
-            }
+        for (name, arch, version) in locked_versions(previous) {
+            task.locked.insert((name, arch), version);
         }
         let resolution = self.resolve_in(&universe, &task)?;
         for (package, origin) in resolution.packages.iter().zip(&resolution.origins) {
@@ -243,11 +240,8 @@ impl Workspace {
         let synced = self.sync(arch)?;
         let universe = Universe::new(&synced, arch);
         let mut task = self.task()?;
-        for p in locked.map(|t| t.packages.as_slice()).unwrap_or_default() {
-            if let Ok(version) = staves_deb::Version::parse(&p.version) {
-                task.pins
-                    .insert(p.name.clone(), (staves_deb::VersionOp::Eq, version));
-            }
+        for (name, _, version) in locked_versions(locked) {
+            task.pins.insert(name, (staves_deb::VersionOp::Eq, version));
         }
         self.resolve_in(&universe, &task)
     }
@@ -404,6 +398,20 @@ impl Workspace {
         }
         Ok(task)
     }
+}
+
+/// `(name, architecture, version)` of every package of a locked target (none without one).
+fn locked_versions(
+    target: Option<&LockedTarget>,
+) -> impl Iterator<Item = (String, String, staves_deb::Version)> + '_ {
+    target
+        .map(|t| t.packages.as_slice())
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|p| {
+            let version = staves_deb::Version::parse(&p.version).ok()?;
+            Some((p.name.clone(), p.arch.clone(), version))
+        })
 }
 
 /// What changed between two locks, in words: `2 added, 1 removed, 3 changed`.

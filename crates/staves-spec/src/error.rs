@@ -40,11 +40,7 @@ impl Diagnostic {
 
     /// 1-based line and column (in characters) of the span's start.
     pub fn line_column(&self) -> (usize, usize) {
-        let before = &self.source[..self.span.start];
-        let line = before.matches('\n').count() + 1;
-        let line_start = before.rfind('\n').map_or(0, |n| n + 1);
-        let column = self.source[line_start..self.span.start].chars().count() + 1;
-        (line, column)
+        line_column(&self.source, self.span.start)
     }
 }
 
@@ -78,4 +74,14 @@ pub enum SpecError {
     /// The spec is malformed at a known place.
     #[error("{0}")]
     Invalid(Box<Diagnostic>),
+}
+
+/// 1-based line and column (in characters) of byte `offset` of `source`.
+pub fn line_column(source: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(source.len());
+    let before = &source[..offset];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |n| n + 1);
+    let column = source[line_start..offset].chars().count() + 1;
+    (line, column)
 }

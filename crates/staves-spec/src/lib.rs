@@ -33,7 +33,7 @@ use serde::Deserialize;
 use serde::de::{self, MapAccess, Visitor};
 use toml::Spanned;
 
-pub use error::{Diagnostic, SpecError};
+pub use error::{Diagnostic, SpecError, line_column};
 pub use request::{PackageRequest, parse_request};
 
 /// A repository declared in the spec.

@@ -12,19 +12,12 @@ pub struct TerminalProgress {
     bar: Option<ProgressBar>,
 }
 
-impl TerminalProgress {
-    /// Removes the bar from the screen.
-    pub fn clear(&self) {
-        if let Some(bar) = &self.bar {
-            bar.finish_and_clear();
-        }
-    }
-}
-
 /// A phase's bar leaves the screen when the phase lets go of it.
 impl Drop for TerminalProgress {
     fn drop(&mut self) {
-        self.clear();
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
     }
 }
 

@@ -276,7 +276,7 @@ pub fn build(workspace: &Workspace, options: &BuildOptions) -> Result<Build, Pip
         images: built,
         entry,
         layout,
-        archive: archive.filter(|_| archive_arch.is_some()),
+        archive,
         sbom,
         _scratch: scratch,
     })

@@ -106,7 +106,8 @@ fn describe(
                     .packages
                     .get(*index)
                     .map(|r| {
-                        let (line, column) = line_column(&workspace.spec.source, r.span.start);
+                        let (line, column) =
+                            staves_spec::line_column(&workspace.spec.source, r.span.start);
                         format!(" ({}:{line}:{column})", workspace.spec.path.display())
                     })
                     .unwrap_or_default();
@@ -167,11 +168,4 @@ fn size(kib: u64) -> String {
     } else {
         format!("{kib} KiB")
     }
-}
-
-fn line_column(text: &str, offset: usize) -> (usize, usize) {
-    let before = &text[..offset.min(text.len())];
-    let line = before.matches('\n').count() + 1;
-    let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
-    (line, column)
 }
