@@ -69,6 +69,36 @@ pub fn persist(tmp: NamedTempFile, target: &Path) -> io::Result<File> {
     Ok(file)
 }
 
+/// Puts the file at `from` at `to` too, unless something is there already: a hard link
+/// where both are on one file system (no byte copied), else a copy written to a temporary
+/// file and renamed, so `to` is never seen half-written. Content-addressed files (blobs)
+/// are what this is for: an existing `to` already holds the same bytes.
+pub fn link_or_copy(from: &Path, to: &Path) -> io::Result<()> {
+    if to.exists() {
+        return Ok(());
+    }
+    let dir = parent_of(to);
+    let tmp = temp_file_in(dir)?;
+    let staged = tmp.path().to_owned();
+    // The temporary name is ours; a link needs it free.
+    drop(tmp.into_temp_path().close());
+    match std::fs::hard_link(from, &staged) {
+        Ok(()) => {}
+        Err(_) => {
+            let mut tmp = temp_file_in(dir)?;
+            std::io::copy(&mut File::open(from)?, &mut tmp)?;
+            return persist(tmp, to).map(drop);
+        }
+    }
+    match std::fs::rename(&staged, to) {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            let _ = std::fs::remove_file(&staged);
+            Err(e)
+        }
+    }
+}
+
 /// Writes `bytes` to `path` whole or not at all.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let dir = parent_of(path);

@@ -94,9 +94,10 @@ pub struct Options {
     pub volumes: Vec<String>,
     /// The user the image runs as (`name`, `uid`, `name:group`, `uid:gid`).
     pub user: Option<String>,
-    /// The dpkg status of the image this layer goes on (a base image's), whose packages
-    /// the layer's status file lists first, so the final image's database is complete.
-    pub base_status: Option<String>,
+    /// The image this layer goes on (a base image): its paths are taken, its packages are
+    /// listed first in the layer's status file, and its shells, certificates and
+    /// alternatives are merged with the new ones. `accounts` must start from its accounts.
+    pub base: Option<std::sync::Arc<crate::Base>>,
 }
 
 /// A file whose content depends on the installed packages, written last.
@@ -281,8 +282,13 @@ fn assemble_opened<W: Write>(
         accounts,
     } = plan(&scripts, &options.accounts, mtime)?;
 
-    let mut layer = Layer::new(out);
+    let base = options.base.as_deref();
+    let mut layer = match base {
+        Some(base) => Layer::on(out, base.paths.iter().cloned()),
+        None => Layer::new(out),
+    };
     let rules = Rules {
+        base,
         features: &options.features,
         mtime,
         script_dirs: &script_dirs,
@@ -300,14 +306,26 @@ fn assemble_opened<W: Write>(
     )?;
     write_dpkg_database(
         &mut layer,
-        options.base_status.as_deref(),
+        base.map(|b| b.status.as_str()),
         &streamed.installed,
         mtime,
     )?;
+    let shells = match base {
+        // The base's file stands unless a package registers a shell it lacks.
+        Some(base) if shells.iter().all(|s| base.shells.contains(s)) => Vec::new(),
+        Some(base) => base.shells.iter().chain(&shells).cloned().collect(),
+        None => shells,
+    };
     write_accounts(&mut layer, &accounts, &shells, mtime)?;
-    let alternatives = apply_alternatives(&mut layer, &alternatives, mtime)?;
+    let alternatives = apply_alternatives(&mut layer, &alternatives, base, mtime)?;
     add_spec_content(&mut layer, options, &accounts, mtime, &mut streamed)?;
-    write_ca_bundle(&mut layer, &streamed.certificates, mtime)?;
+    write_ca_bundle(&mut layer, &streamed.certificates, base, mtime)?;
+    if let Some(base) = base {
+        // What is generated from the installed packages covers the whole image.
+        let mut facts = base.facts();
+        facts.append(&mut streamed.facts);
+        streamed.facts = facts;
+    }
     write_generated(&mut layer, options, &streamed.facts, mtime)?;
     let (unmet, missing_libraries) =
         run_time_checks(&layer, options, std::mem::take(&mut streamed.needs));
@@ -395,6 +413,8 @@ fn stream_packages<W: Write>(
 
 /// What applies to every package's entries while they stream in.
 struct Rules<'a> {
+    /// The image below, whose packages own some paths already.
+    base: Option<&'a crate::Base>,
     features: &'a Features,
     mtime: u64,
     script_dirs: &'a BTreeMap<String, Meta>,
@@ -505,6 +525,14 @@ fn add_package<W: Write>(
         }
         if kind.is_dir() {
             let meta = rules.script_dirs.get(&path).copied().unwrap_or(meta);
+            if layer
+                .get(&path)
+                .is_some_and(|s| s.below && matches!(s.kind, Kind::Symlink(_)))
+            {
+                // A directory the base has as a link stays a link, as dpkg leaves it.
+                record.listed.push(original);
+                continue;
+            }
             if layer.has_non_dir(&path) {
                 return Err(conflict(layer, opened, &path, index));
             }
@@ -532,7 +560,7 @@ fn add_package<W: Write>(
             filtered += 1;
             continue;
         }
-        if layer.get(&path).is_some() && !claim(layer, opened, &path, index)? {
+        if layer.get(&path).is_some() && !claim(layer, opened, &path, index, rules.base)? {
             continue;
         }
         layer.parents(&path, rules.mtime)?;
@@ -655,10 +683,31 @@ fn claim<W: Write>(
     opened: &[Opened],
     path: &str,
     index: usize,
+    base: Option<&crate::Base>,
 ) -> Result<bool, ImageError> {
     let Some(slot) = layer.get(path).cloned() else {
         return Ok(true);
     };
+    if slot.below {
+        let owner = base.and_then(|b| b.owners.get(path));
+        return match owner {
+            // Replacing a base package's file is what dpkg allows; anything else would
+            // change the base's files under its feet.
+            Some(owner) if opened[index].replaces.iter().any(|r| r.name == *owner) => Ok(true),
+            Some(owner) => Err(ImageError::Conflict {
+                path: path.to_owned(),
+                first: format!("{owner} (in the base image)"),
+                second: opened[index].input.name.clone(),
+            }),
+            None if slot.kind == Kind::Dir => Err(ImageError::Conflict {
+                path: path.to_owned(),
+                first: "a directory of the base image".into(),
+                second: opened[index].input.name.clone(),
+            }),
+            // What the base generated (accounts, its SBOM) is rewritten later if at all.
+            None => Ok(false),
+        };
+    }
     if slot.kind == Kind::Dir {
         // A directory and a file at one path, even within one package: two entries for one
         // path, which unpack differently depending on the tool.

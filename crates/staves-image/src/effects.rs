@@ -50,13 +50,18 @@ pub(crate) fn apply_links_and_copies<W: Write>(
 }
 
 /// Links each alternative name to its highest-priority target present in the image.
+/// On a base, its candidates compete too; a name whose choice the new packages do not
+/// change is left as the base has it.
 pub(crate) fn apply_alternatives<W: Write>(
     layer: &mut Layer<W>,
-    all: &[Alternative],
+    new: &[Alternative],
+    base: Option<&crate::Base>,
     mtime: u64,
 ) -> Result<usize, ImageError> {
+    let below = base.map(|b| b.alternatives.as_slice()).unwrap_or_default();
+    let all: Vec<&Alternative> = below.iter().chain(new).collect();
     let mut best: BTreeMap<&str, &Alternative> = BTreeMap::new();
-    for alt in all {
+    for &alt in &all {
         let present = image_path(&alt.path).is_some_and(|p| layer.has_non_dir(&p));
         if present
             && best
@@ -71,14 +76,25 @@ pub(crate) fn apply_alternatives<W: Write>(
         let Some(link) = image_path(&alt.link) else {
             continue;
         };
-        if layer.get(&link).is_some() {
+        let chosen_below = base.and_then(|b| b.chosen(name));
+        if chosen_below == Some(alt.path.as_str()) && !new.iter().any(|a| a.name == name) {
+            continue; // the base's choice, and nothing new competes
+        }
+        let generic = layer.get(&link).cloned();
+        let ours = format!("/etc/alternatives/{name}");
+        let linked_by_base = generic
+            .as_ref()
+            .is_some_and(|s| s.below && s.kind == Kind::Symlink(ours.clone()));
+        if generic.is_some() && !linked_by_base {
             continue; // a package ships the generic name itself
         }
         let admin = format!("etc/alternatives/{name}");
         layer.parents(&admin, mtime)?;
         layer.symlink(&admin, &alt.path, Meta::root(0o777, mtime), None)?;
-        layer.parents(&link, mtime)?;
-        layer.symlink(&link, &format!("/{admin}"), Meta::root(0o777, mtime), None)?;
+        if !linked_by_base {
+            layer.parents(&link, mtime)?;
+            layer.symlink(&link, &ours, Meta::root(0o777, mtime), None)?;
+        }
         let mut slaves_text = String::new();
         let mut targets_text = String::new();
         for (slave_link, slave_name, slave_path) in &alt.slaves {
@@ -86,23 +102,44 @@ pub(crate) fn apply_alternatives<W: Write>(
                 continue;
             };
             slaves_text.push_str(&format!("{slave_name}\n{slave_link}\n"));
-            if layer.has_non_dir(&sp) && layer.get(&sl).is_none() {
+            let slave_below = layer.get(&sl).is_some_and(|s| s.below);
+            if layer.has_non_dir(&sp) && (layer.get(&sl).is_none() || slave_below) {
                 let slave_admin = format!("etc/alternatives/{slave_name}");
                 layer.symlink(&slave_admin, slave_path, Meta::root(0o777, mtime), None)?;
-                layer.parents(&sl, mtime)?;
-                layer.symlink(
-                    &sl,
-                    &format!("/{slave_admin}"),
-                    Meta::root(0o777, mtime),
-                    None,
-                )?;
+                if !slave_below {
+                    layer.parents(&sl, mtime)?;
+                    layer.symlink(
+                        &sl,
+                        &format!("/{slave_admin}"),
+                        Meta::root(0o777, mtime),
+                        None,
+                    )?;
+                }
                 targets_text.push_str(&format!("{slave_path}\n"));
             } else {
                 targets_text.push('\n');
             }
         }
+        // Every candidate present is recorded, as update-alternatives keeps them all.
+        let mut others = String::new();
+        for other in all.iter().filter(|a| a.name == name && a.path != alt.path) {
+            if !image_path(&other.path).is_some_and(|p| layer.has_non_dir(&p)) {
+                continue;
+            }
+            others.push_str(&format!("{}\n{}\n", other.path, other.priority));
+            for (_, slave_name, _) in &alt.slaves {
+                let target = other
+                    .slaves
+                    .iter()
+                    .find(|(_, n, p)| {
+                        n == slave_name && image_path(p).is_some_and(|p| layer.has_non_dir(&p))
+                    })
+                    .map_or("", |(_, _, p)| p.as_str());
+                others.push_str(&format!("{target}\n"));
+            }
+        }
         let state = format!(
-            "auto\n{}\n{slaves_text}\n{}\n{}\n{targets_text}\n",
+            "auto\n{}\n{slaves_text}\n{}\n{}\n{targets_text}{others}\n",
             alt.link, alt.path, alt.priority
         );
         layer.text(

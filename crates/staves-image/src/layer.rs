@@ -12,6 +12,8 @@ pub struct Slot {
     pub owner: Option<usize>,
     /// Entry kind.
     pub kind: Kind,
+    /// In the image below this layer (a base's), not written by it.
+    pub below: bool,
 }
 
 /// Kinds of layer entries.
@@ -75,6 +77,24 @@ impl<W: Write> Layer<W> {
         }
     }
 
+    /// A layer writing to `out` on top of an image that already holds `below`: those paths
+    /// count as present (for conflicts, parents and links) but are not written again.
+    pub fn on(out: W, below: impl IntoIterator<Item = (String, Kind)>) -> Self {
+        let mut layer = Layer::new(out);
+        layer.seen = below
+            .into_iter()
+            .map(|(path, kind)| {
+                let slot = Slot {
+                    owner: None,
+                    kind,
+                    below: true,
+                };
+                (path, slot)
+            })
+            .collect();
+        layer
+    }
+
     /// What is at `path` already, if anything.
     pub fn get(&self, path: &str) -> Option<&Slot> {
         self.seen.get(path)
@@ -110,7 +130,9 @@ impl<W: Write> Layer<W> {
 
     fn record(&mut self, path: &str, owner: Option<usize>, kind: Kind) {
         self.entries += 1;
-        self.seen.insert(path.to_owned(), Slot { owner, kind });
+        let below = false;
+        self.seen
+            .insert(path.to_owned(), Slot { owner, kind, below });
     }
 
     /// Adds every missing parent directory of `path`, root-owned, mode 0755.
@@ -242,8 +264,9 @@ impl<W: Write> Layer<W> {
         Ok(())
     }
 
-    /// Adds a generated text file (root-owned). Its path must be free: a package that
-    /// shipped something there would make two entries for one path.
+    /// Adds a generated text file (root-owned). Its path must be free, or hold a file of
+    /// the image below (which this one replaces): a package that shipped something there
+    /// would make two entries for one path.
     pub fn text(
         &mut self,
         path: &str,
@@ -251,7 +274,11 @@ impl<W: Write> Layer<W> {
         mtime: u64,
         text: &str,
     ) -> Result<(), ImageError> {
-        if let Some(slot) = self.seen.get(path) {
+        if let Some(slot) = self
+            .seen
+            .get(path)
+            .filter(|s| !s.below || s.kind == Kind::Dir)
+        {
             return Err(ImageError::Reserved {
                 path: path.to_owned(),
                 owner: slot.owner,

@@ -21,6 +21,7 @@ pub mod paths;
 pub mod scripts;
 
 mod assemble;
+mod base;
 mod dpkg;
 mod effects;
 mod phases;
@@ -31,6 +32,7 @@ pub use accounts::{AccountRequest, Accounts};
 pub use assemble::{
     ExtraPath, GeneratedFile, Options, PackageFacts, PackageInput, Summary, assemble,
 };
+pub use base::Base;
 pub use features::Features;
 pub use libraries::MissingLibrary;
 pub use needs::{Need, Unmet};

@@ -168,12 +168,18 @@ pub(crate) fn add_spec_content<W: Write>(
 }
 
 /// Phase 6: the CA bundle update-ca-certificates would build.
+/// On a base, the bundle is rebuilt only when the new layer brings certificates, from the
+/// base's and the new ones together.
 pub(crate) fn write_ca_bundle<W: Write>(
     layer: &mut Layer<W>,
-    certificates: &BTreeMap<String, Vec<u8>>,
+    new: &BTreeMap<String, Vec<u8>>,
+    base: Option<&crate::Base>,
     mtime: u64,
 ) -> Result<(), ImageError> {
-    if !certificates.is_empty() && layer.get(CA_BUNDLE).is_none() {
+    let mut certificates = base.map(|b| b.certificates.clone()).unwrap_or_default();
+    certificates.extend(new.iter().map(|(k, v)| (k.clone(), v.clone())));
+    let bundle_free = layer.get(CA_BUNDLE).is_none_or(|s| s.below);
+    if !new.is_empty() && bundle_free {
         // update-ca-certificates: every packaged certificate (all are enabled by default),
         // then the local ones, concatenated in path order.
         let mut bundle = String::new();
@@ -201,7 +207,7 @@ pub(crate) fn write_generated<W: Write>(
             reason: "generated files must stay inside the image".into(),
         })?;
         let content = (generated.render)(facts, mtime);
-        if let Some(slot) = layer.get(&path) {
+        if let Some(slot) = layer.get(&path).filter(|s| !s.below) {
             return Err(ImageError::Reserved {
                 path,
                 owner: slot.owner,

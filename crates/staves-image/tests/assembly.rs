@@ -144,7 +144,7 @@ fn options() -> Options {
         temp_dir: None,
         volumes: Vec::new(),
         user: None,
-        base_status: None,
+        base: None,
     }
 }
 
@@ -802,10 +802,11 @@ fn a_layer_on_a_base_lists_the_bases_packages_and_its_own() {
         "data.tar",
     );
     let mut options = options();
-    options.base_status = Some(
-        "Package: libc6\nStatus: install ok installed\nPriority: optional\nVersion: 2.36-9\nArchitecture: amd64\nMaintainer: m\nDescription: C library\n\n\n"
+    options.base = Some(std::sync::Arc::new(staves_image::Base {
+        status: "Package: libc6\nStatus: install ok installed\nPriority: optional\nVersion: 2.36-9\nArchitecture: amd64\nMaintainer: m\nDescription: C library\n\n\n"
             .into(),
-    );
+        ..Default::default()
+    }));
     let (layer, _) = assemble(&[input("app", deb)], &options, Vec::new()).expect("assembles");
     let status = file_in(&layer, "var/lib/dpkg/status");
     // dpkg itself reads the merged database: both packages, installed.
@@ -831,4 +832,192 @@ fn a_layer_on_a_base_lists_the_bases_packages_and_its_own() {
         !status.contains("\n\n\n"),
         "one blank line between paragraphs: {status:?}"
     );
+}
+
+/// A layer read back as a base: every path and the contents assembly asks for.
+fn base_of(layers: &[&[u8]]) -> staves_image::Base {
+    use staves_image::layer::Kind;
+    let mut paths = std::collections::BTreeMap::new();
+    let mut contents = std::collections::BTreeMap::new();
+    for layer in layers {
+        let mut archive = tar::Archive::new(*layer);
+        for e in archive.entries().expect("entries") {
+            let mut e = e.expect("entry");
+            let path = e
+                .path()
+                .expect("path")
+                .to_string_lossy()
+                .trim_end_matches('/')
+                .to_owned();
+            let link = e
+                .link_name()
+                .expect("link")
+                .map(|l| l.to_string_lossy().into_owned());
+            let kind = match e.header().entry_type() {
+                tar::EntryType::Directory => Kind::Dir,
+                tar::EntryType::Symlink => Kind::Symlink(link.unwrap_or_default()),
+                tar::EntryType::Link => Kind::Hardlink(link.unwrap_or_default()),
+                _ => Kind::File,
+            };
+            if kind == Kind::File && staves_image::Base::wants(&path) {
+                let mut bytes = Vec::new();
+                e.read_to_end(&mut bytes).expect("read");
+                contents.insert(path.clone(), bytes);
+            }
+            paths.insert(path, kind);
+        }
+    }
+    staves_image::Base::from_tree(paths.into_iter().collect(), &contents)
+}
+
+const CERT_A: &str = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
+const CERT_B: &str = "-----BEGIN CERTIFICATE-----\nBBBB\n-----END CERTIFICATE-----\n";
+
+#[test]
+fn a_layer_on_a_base_merges_what_installing_everything_together_would() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mawk = write_scripted_deb(
+        dir.path(),
+        "mawk",
+        "",
+        data_tar(&[
+            E::Dir("./usr/"),
+            E::Dir("./usr/bin/"),
+            E::File("./usr/bin/mawk", "mawk"),
+            E::File("./usr/bin/tool", "base tool"),
+            E::Dir("./var/"),
+            E::Symlink("./var/run", "/run"),
+            E::Dir("./usr/share/ca-certificates/"),
+            E::Dir("./usr/share/ca-certificates/a/"),
+            E::File("./usr/share/ca-certificates/a/a.crt", CERT_A),
+        ]),
+        "data.tar",
+        Some("update-alternatives --install /usr/bin/awk awk /usr/bin/mawk 5\nadd-shell /bin/sh\n"),
+    );
+    let (base_layer, _) = assemble(&[input("mawk", mawk)], &options(), Vec::new()).expect("base");
+    let base = std::sync::Arc::new(base_of(&[&base_layer]));
+    assert_eq!(base.alternatives.len(), 1);
+    assert_eq!(
+        base.owners.get("usr/bin/tool").map(String::as_str),
+        Some("mawk")
+    );
+    let on_base = |packages: &[PackageInput]| {
+        let mut options = options();
+        options.base = Some(base.clone());
+        assemble(packages, &options, Vec::new()).map(|(layer, _)| layer)
+    };
+
+    let gawk = write_scripted_deb(
+        dir.path(),
+        "gawk",
+        "",
+        data_tar(&[
+            E::Dir("./usr/"),
+            E::Dir("./usr/bin/"),
+            E::File("./usr/bin/gawk", "gawk"),
+            E::Dir("./var/"),
+            E::Dir("./var/run/"),
+            E::File("./var/run/gawk.pid", ""),
+            E::Dir("./usr/share/ca-certificates/"),
+            E::Dir("./usr/share/ca-certificates/b/"),
+            E::File("./usr/share/ca-certificates/b/b.crt", CERT_B),
+        ]),
+        "data.tar",
+        Some(
+            "update-alternatives --install /usr/bin/awk awk /usr/bin/gawk 10\nadd-shell /bin/zsh\n",
+        ),
+    );
+    let layer = on_base(&[input("gawk", gawk.clone())]).expect("assembles on the base");
+    let written: Vec<(String, tar::EntryType, Option<String>)> = entries(&layer);
+    let find = |path: &str| {
+        written
+            .iter()
+            .find(|(p, _, _)| p.trim_end_matches('/') == path)
+    };
+    // Nothing of the base is written again: not its files, not its directories or links.
+    for path in [
+        "usr/bin/mawk",
+        "usr/bin",
+        "usr",
+        "var/run",
+        "usr/bin/awk",
+        "bin",
+    ] {
+        assert!(find(path).is_none(), "{path} written again: {written:?}");
+    }
+    // A directory the base has as a link stays a link: the file goes where it points.
+    assert!(find("run/gawk.pid").is_some(), "{written:?}");
+    // The higher-priority candidate wins; the generic link of the base already points at
+    // /etc/alternatives, and dpkg's record keeps both candidates.
+    assert_eq!(
+        find("etc/alternatives/awk")
+            .and_then(|e| e.2.clone())
+            .as_deref(),
+        Some("/usr/bin/gawk")
+    );
+    let admin = file_in(&layer, "var/lib/dpkg/alternatives/awk");
+    assert!(
+        admin.contains("/usr/bin/gawk\n10\n") && admin.contains("/usr/bin/mawk\n5\n"),
+        "{admin}"
+    );
+    assert_eq!(
+        file_in(&layer, "etc/shells"),
+        "# /etc/shells: valid login shells\n/bin/sh\n/bin/zsh\n"
+    );
+    let bundle = file_in(&layer, "etc/ssl/certs/ca-certificates.crt");
+    assert!(
+        bundle.contains("AAAA") && bundle.contains("BBBB"),
+        "{bundle}"
+    );
+    let status = file_in(&layer, "var/lib/dpkg/status");
+    assert!(
+        status.starts_with("Package: mawk\n") && status.contains("Package: gawk\n"),
+        "{status}"
+    );
+
+    // A package shipping a file a base package owns needs to replace it.
+    let clash = write_deb(
+        dir.path(),
+        "clash",
+        "",
+        data_tar(&[
+            E::Dir("./usr/"),
+            E::Dir("./usr/bin/"),
+            E::File("./usr/bin/tool", "x"),
+        ]),
+        "data.tar",
+    );
+    let err = on_base(&[input("clash", clash)])
+        .expect_err("conflict")
+        .to_string();
+    assert!(
+        err.contains("/usr/bin/tool")
+            && err.contains("mawk (in the base image)")
+            && err.contains("clash"),
+        "{err}"
+    );
+    let replacer = write_deb(
+        dir.path(),
+        "replacer",
+        "Replaces: mawk\n",
+        data_tar(&[
+            E::Dir("./usr/"),
+            E::Dir("./usr/bin/"),
+            E::File("./usr/bin/tool", "new"),
+        ]),
+        "data.tar",
+    );
+    let layer = on_base(&[input("replacer", replacer)]).expect("Replaces allows it");
+    assert_eq!(file_in(&layer, "usr/bin/tool"), "new");
+    // Nothing new competes, nothing new is a shell or a certificate: the base's files stand.
+    for path in [
+        "etc/alternatives/awk",
+        "etc/shells",
+        "etc/ssl/certs/ca-certificates.crt",
+    ] {
+        assert!(
+            !layer_paths(&layer).iter().any(|p| p == path),
+            "{path} rewritten"
+        );
+    }
 }

@@ -121,7 +121,35 @@ struct ConfigDocument<'a> {
     os: &'a str,
     config: &'a ImageConfig,
     rootfs: RootFs<'a>,
-    history: Vec<History<'a>>,
+    history: Vec<serde_json::Value>,
+}
+
+/// What an image is made of, for [`Layout::put_image`].
+#[derive(Debug, Clone)]
+pub struct NewImage<'a> {
+    /// Its platform.
+    pub platform: &'a Platform,
+    /// Its run configuration.
+    pub config: &'a ImageConfig,
+    /// The image it is built on (nothing, for an image from scratch).
+    pub below: Below,
+    /// The layers it adds, bottom first.
+    pub layers: &'a [LayerBlob],
+    /// Its date (seconds since the epoch).
+    pub created: u64,
+    /// One history comment per added layer.
+    pub comments: Vec<String>,
+    /// Manifest annotations.
+    pub annotations: BTreeMap<String, String>,
+}
+
+/// The layers and history of the image an image is built on, kept as they are.
+#[derive(Debug, Clone, Default)]
+pub struct Below {
+    /// Its layers, bottom first (their blobs must be in the layout).
+    pub layers: Vec<LayerBlob>,
+    /// Its config's history entries, verbatim.
+    pub history: Vec<serde_json::Value>,
 }
 
 #[derive(Serialize)]
@@ -398,17 +426,28 @@ impl Layout {
     }
 
     /// Writes the config and manifest of a one-platform image and returns the manifest.
-    pub fn put_image(
-        &self,
-        platform: &Platform,
-        config: &ImageConfig,
-        layers: &[LayerBlob],
-        created: u64,
-        comment: &str,
-        annotations: BTreeMap<String, String>,
-    ) -> Result<BlobRef, OciError> {
+    pub fn put_image(&self, image: &NewImage<'_>) -> Result<BlobRef, OciError> {
+        let NewImage {
+            platform,
+            config,
+            below,
+            layers,
+            created,
+            comments,
+            annotations,
+        } = image;
+        let mut history: Vec<serde_json::Value> = below.history.to_vec();
+        for (index, _) in layers.iter().enumerate() {
+            let entry = History {
+                created: rfc3339(*created),
+                created_by: "staves build",
+                comment: comments.get(index).cloned().unwrap_or_default(),
+            };
+            history.push(serde_json::to_value(entry).map_err(|e| OciError::Layout(e.to_string()))?);
+        }
+        let layers: Vec<&LayerBlob> = below.layers.iter().chain(layers.iter()).collect();
         let document = ConfigDocument {
-            created: rfc3339(created),
+            created: rfc3339(*created),
             architecture: &platform.architecture,
             variant: platform.variant.as_deref(),
             os: &platform.os,
@@ -417,11 +456,7 @@ impl Layout {
                 kind: "layers",
                 diff_ids: layers.iter().map(|l| l.diff_id.as_str()).collect(),
             },
-            history: vec![History {
-                created: rfc3339(created),
-                created_by: "staves build",
-                comment: comment.into(),
-            }],
+            history,
         };
         let config_json =
             serde_json::to_vec(&document).map_err(|e| OciError::Layout(e.to_string()))?;
@@ -431,11 +466,11 @@ impl Layout {
             media_type: media::MANIFEST.into(),
             config: config_ref,
             layers: layers.iter().map(|l| l.blob.clone()).collect(),
-            annotations,
+            annotations: annotations.clone(),
         };
         let json = serde_json::to_vec(&manifest).map_err(|e| OciError::Layout(e.to_string()))?;
         let mut reference = self.put_blob(media::MANIFEST, &json)?;
-        reference.platform = Some(platform.clone());
+        reference.platform = Some((*platform).clone());
         Ok(reference)
     }
 

@@ -15,7 +15,9 @@ pub mod image;
 pub mod read;
 
 pub use archive::write_docker_archive;
-pub use image::{BlobRef, ImageConfig, LayerBlob, LayerCompression, Layout, Platform};
+pub use image::{
+    Below, BlobRef, ImageConfig, LayerBlob, LayerCompression, Layout, NewImage, Platform,
+};
 pub use read::{FileEntry, ImageReader, Tree};
 
 use std::path::PathBuf;

@@ -32,6 +32,8 @@ pub struct ImageReader {
     pub config: serde_json::Value,
     /// Where each layer is, in order, bottom first.
     layers: Vec<Blob>,
+    /// The manifest's layer descriptors (an OCI layout's; a docker-archive has none).
+    pub descriptors: Vec<BlobRef>,
 }
 
 enum Source {
@@ -63,6 +65,14 @@ impl ImageReader {
             open_layout(path, select, arch)
         } else {
             open_archive(path)
+        }
+    }
+
+    /// The OCI layout the image is read from (a docker-archive is not one).
+    pub fn layout(&self) -> Option<&Layout> {
+        match &self.source {
+            Source::Layout(layout) => Some(layout),
+            Source::Archive { .. } => None,
         }
     }
 
@@ -171,6 +181,12 @@ impl ImageReader {
     /// Applies every layer in order (whiteouts remove what lower layers had) and keeps the
     /// contents of the regular files in `keep`, each read up to `limit` bytes.
     pub fn tree(&self, keep: &[&str], limit: u64) -> Result<Tree, OciError> {
+        self.tree_keeping(|path| keep.contains(&path), limit)
+    }
+
+    /// Like [`ImageReader::tree`], keeping the contents of the regular files `keep`
+    /// accepts (by absolute path).
+    pub fn tree_keeping(&self, keep: impl Fn(&str) -> bool, limit: u64) -> Result<Tree, OciError> {
         let mut tree = Tree::default();
         for index in 0..self.layer_count() {
             let location = self.layers[index].location.clone();
@@ -218,7 +234,7 @@ impl ImageReader {
                         .map_err(OciError::io(&location))?
                         .map(|l| l.to_string_lossy().into_owned()),
                 };
-                if kind == '-' && keep.contains(&path.as_str()) {
+                if kind == '-' && keep(&path) {
                     let mut bytes = Vec::new();
                     (&mut entry)
                         .take(limit)
@@ -290,6 +306,7 @@ fn open_layout(
         names,
         config: serde_json::Value::Null,
         layers: Vec::new(),
+        descriptors: Vec::new(),
     };
     let manifest_json = reader.read_json(&by_digest(&manifest.digest)?)?;
     let config: BlobRef = serde_json::from_value(manifest_json["config"].clone())
@@ -301,6 +318,7 @@ fn open_layout(
         .iter()
         .map(|l| by_digest(&l.digest))
         .collect::<Result<_, _>>()?;
+    reader.descriptors = layers;
     Ok(reader)
 }
 
@@ -380,6 +398,7 @@ fn open_archive(path: &Path) -> Result<ImageReader, OciError> {
         names: Vec::new(),
         config: serde_json::Value::Null,
         layers: Vec::new(),
+        descriptors: Vec::new(),
     };
     let legacy = reader.read_json(&Blob {
         location: "manifest.json".into(),

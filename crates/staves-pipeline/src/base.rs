@@ -1,68 +1,185 @@
 //! A base image read back for an image to be built on it: its installed packages (from its
-//! dpkg database), its accounts, its configuration and its layers. An image without a dpkg
-//! database cannot be a base: nothing would say what it holds.
+//! dpkg database), its accounts, its configuration, its file system and its layers. An
+//! image without a dpkg database cannot be a base: nothing would say what it holds.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use staves_image::Accounts;
-use staves_oci::ImageReader;
-use staves_resolve::PackageRef;
+use staves_image::layer::Kind;
+use staves_oci::{Below, ImageReader, LayerBlob};
 
+use crate::build::Located;
 use crate::error::PipelineError;
+use staves_resolve::LockedPackage;
 
-const STATUS: &str = "/var/lib/dpkg/status";
-const PASSWD: &str = "/etc/passwd";
-const GROUP: &str = "/etc/group";
-/// The most any of those files may hold.
+const STATUS: &str = "var/lib/dpkg/status";
+const PASSWD: &str = "etc/passwd";
+const GROUP: &str = "etc/group";
+const SBOM: &str = "var/lib/staves/sbom.spdx.json";
+/// The most any one file kept from a base may hold.
 const MAX_FILE: u64 = 64 << 20;
 
 /// What an image built on a base needs to know of it.
 #[derive(Debug)]
 pub struct BaseImage {
+    /// How messages name it: its path or reference.
+    pub name: String,
+    /// The Debian architecture of the image read.
+    pub arch: String,
     /// The base's manifest digest, where known.
     pub digest: Option<String>,
-    /// Its dpkg status file, verbatim.
-    pub status: String,
-    /// The packages that status lists as installed.
-    pub installed: Vec<PackageRef>,
     /// Its accounts.
     pub accounts: Accounts,
     /// Its image config (`config` of the OCI config: Env, User, Entrypoint, …).
     pub config: serde_json::Value,
+    /// Its layers and history, kept byte for byte beneath the new layer.
+    pub below: Below,
+    /// The layout its blobs are in.
+    pub layout: PathBuf,
+    /// Its file system and database, for assembly on it.
+    pub system: Arc<staves_image::Base>,
+    /// Its packages with their `.deb` checksums and locations, as its own SBOM records
+    /// them (none for a base without one), so an SBOM of an image on it lists them too.
+    pub packages: Vec<Located>,
 }
 
-/// Reads the base at `path`: an OCI layout (`select` picks an entry by name, `arch` an image
-/// of an index) or a docker-archive. Layer digests are checked while reading.
+/// Reads the base at `path`, an OCI layout (`select` picks an entry by name, `arch` an
+/// image of an index), as `name`. Layer digests are checked while reading.
 pub fn read_base(
     path: &Path,
+    name: &str,
     select: Option<&str>,
-    arch: Option<&str>,
+    arch: &str,
 ) -> Result<BaseImage, PipelineError> {
-    let image = ImageReader::open(path, select, arch)?;
-    let tree = image.tree(&[STATUS, PASSWD, GROUP], MAX_FILE)?;
+    let image = ImageReader::open(path, select, Some(arch))?;
+    let Some(layout) = image.layout() else {
+        return Err(PipelineError::Invalid(format!(
+            "{name}: a base must be an OCI image layout, a spec or a registry image pinned by digest; a docker-archive holds no compressed layers to share"
+        )));
+    };
+    let layout = layout.root().to_owned();
+    let keep = |absolute: &str| {
+        let path = absolute.trim_start_matches('/');
+        path == PASSWD || path == GROUP || path == SBOM || staves_image::Base::wants(path)
+    };
+    let tree = image.tree_keeping(keep, MAX_FILE)?;
     let text = |file: &str| {
         tree.contents
-            .get(file)
+            .get(&format!("/{file}"))
             .map(|bytes| String::from_utf8_lossy(bytes).into_owned())
     };
     let status = text(STATUS).ok_or_else(|| {
         PipelineError::Invalid(format!(
-            "{} has no dpkg database ({STATUS}), so nothing says what it holds; a base must be a Debian system (built by Staves, or any image with dpkg)",
-            path.display()
+            "{name} has no dpkg database (/{STATUS}), so nothing says what it holds; a base must be a Debian system (built by Staves, or any image with dpkg)"
         ))
     })?;
-    let what = format!("{}{STATUS}", path.display());
-    let installed = staves_resolve::installed_from_status(&status, &what)?;
+    // Read once now, so a damaged database is refused before anything else happens.
+    staves_resolve::installed_from_status(&status, &format!("{name}: /{STATUS}"))?;
     let accounts = Accounts::from_files(
         &text(PASSWD).unwrap_or_default(),
         &text(GROUP).unwrap_or_default(),
     )
-    .map_err(|e| PipelineError::Invalid(format!("{}: {e}", path.display())))?;
+    .map_err(|e| PipelineError::Invalid(format!("{name}: {e}")))?;
+
+    let diff_ids: Vec<String> = image.config["rootfs"]["diff_ids"]
+        .as_array()
+        .map(|ids| {
+            ids.iter()
+                .filter_map(|d| d.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    if diff_ids.len() != image.descriptors.len() {
+        return Err(PipelineError::Invalid(format!(
+            "{name}: its config lists {} layers and its manifest {}",
+            diff_ids.len(),
+            image.descriptors.len()
+        )));
+    }
+    let layers = image
+        .descriptors
+        .iter()
+        .zip(diff_ids)
+        .map(|(blob, diff_id)| LayerBlob {
+            blob: blob.clone(),
+            diff_id,
+            uncompressed_size: 0,
+        })
+        .collect();
+    let history = image.config["history"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+
+    let paths = tree
+        .files
+        .iter()
+        .map(|(path, entry)| {
+            let kind = match (entry.kind, &entry.link) {
+                ('d', _) => Kind::Dir,
+                ('l', Some(target)) => Kind::Symlink(target.clone()),
+                ('h', Some(target)) => {
+                    Kind::Hardlink(target.trim_start_matches(['/', '.']).to_owned())
+                }
+                _ => Kind::File,
+            };
+            (path.trim_start_matches('/').to_owned(), kind)
+        })
+        .collect();
+    let packages = tree
+        .contents
+        .get(&format!("/{SBOM}"))
+        .map(|bytes| sbom_packages(bytes))
+        .unwrap_or_default();
+    let contents = tree
+        .contents
+        .iter()
+        .map(|(path, bytes)| (path.trim_start_matches('/').to_owned(), bytes.clone()))
+        .collect();
     Ok(BaseImage {
+        name: name.to_owned(),
+        arch: arch.to_owned(),
         digest: image.manifest_digest.clone(),
-        status,
-        installed,
         accounts,
         config: image.config["config"].clone(),
+        below: Below { layers, history },
+        layout,
+        system: Arc::new(staves_image::Base::from_tree(paths, &contents)),
+        packages,
     })
+}
+
+/// The Debian packages an SPDX document written by Staves lists, with their checksums and
+/// download locations; what it cannot read is left out.
+fn sbom_packages(bytes: &[u8]) -> Vec<Located> {
+    let Ok(document) = serde_json::from_slice::<serde_json::Value>(bytes) else {
+        return Vec::new();
+    };
+    let packages = document["packages"].as_array().cloned().unwrap_or_default();
+    packages
+        .iter()
+        .filter_map(|p| {
+            let described = p["description"].as_str()?.strip_prefix("Debian package ")?;
+            let mut words = described.split(' ');
+            let (name, version, arch) = (words.next()?, words.next()?, words.next()?);
+            let arch = arch.strip_prefix('(')?.strip_suffix(')')?;
+            let sha256 = p["checksums"][0]["checksumValue"].as_str()?;
+            Some(Located {
+                package: LockedPackage {
+                    name: name.to_owned(),
+                    version: version.to_owned(),
+                    arch: arch.to_owned(),
+                    filename: String::new(),
+                    size: 0,
+                    sha256: sha256.to_owned(),
+                    repository: String::new(),
+                },
+                url: p["downloadLocation"]
+                    .as_str()
+                    .unwrap_or("NOASSERTION")
+                    .to_owned(),
+            })
+        })
+        .collect()
 }

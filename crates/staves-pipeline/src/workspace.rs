@@ -12,6 +12,7 @@ use staves_resolve::{
 };
 use staves_spec::Spec;
 
+use crate::base::BaseImage;
 use crate::error::{LocatedResolveError, PipelineError};
 use crate::reporter::Reporter;
 
@@ -48,9 +49,9 @@ pub struct Workspace {
     freshness: Freshness,
     inputs: String,
     reporter: Arc<dyn Reporter>,
-    /// A base image's dpkg status (its installed packages: kept, never resolved again).
-    /// Text, not parsed packages: a workspace is shared between the sync threads.
-    base_status: Option<String>,
+    /// The base image of each architecture, when the spec builds on one: its installed
+    /// packages are kept, never resolved again.
+    bases: Vec<Arc<BaseImage>>,
 }
 
 impl Workspace {
@@ -80,17 +81,26 @@ impl Workspace {
             freshness,
             inputs,
             reporter,
-            base_status: None,
+            bases: Vec::new(),
         })
     }
 
     /// Builds on `base`: its installed packages meet what they meet and are not resolved
     /// again, and its digest becomes an input of the lock, so a lock made on another base
     /// is stale (and refused with `--locked`).
-    pub fn on_base(&mut self, base: &crate::base::BaseImage) {
-        self.base_status = Some(base.status.clone());
-        let digest = base.digest.as_deref().unwrap_or("unknown");
-        self.inputs = fingerprint([self.inputs.as_str(), &format!("base={digest}")]);
+    pub fn on_base(&mut self, bases: Vec<Arc<BaseImage>>) {
+        let mut lines = vec![self.inputs.clone()];
+        for base in &bases {
+            let digest = base.digest.as_deref().unwrap_or("unknown");
+            lines.push(format!("base={} {digest}", base.arch));
+        }
+        self.inputs = fingerprint(lines);
+        self.bases = bases;
+    }
+
+    /// The base image `arch` is built on, if any.
+    pub fn base(&self, arch: &str) -> Option<&Arc<BaseImage>> {
+        self.bases.iter().find(|b| b.arch == arch)
     }
 
     /// Where the pipeline reports to.
@@ -189,7 +199,7 @@ impl Workspace {
     ) -> Result<Lockfile, PipelineError> {
         let synced = self.sync(arch)?;
         let universe = Universe::new(&synced, arch);
-        let mut task = self.task()?;
+        let mut task = self.task(arch)?;
         for (name, arch, version) in locked_versions(previous) {
             task.locked.insert((name, arch), version);
         }
@@ -239,7 +249,7 @@ impl Workspace {
     ) -> Result<Resolution, PipelineError> {
         let synced = self.sync(arch)?;
         let universe = Universe::new(&synced, arch);
-        let mut task = self.task()?;
+        let mut task = self.task(arch)?;
         for (name, _, version) in locked_versions(locked) {
             task.pins.insert(name, (staves_deb::VersionOp::Eq, version));
         }
@@ -350,7 +360,7 @@ impl Workspace {
         }
     }
 
-    fn task(&self) -> Result<Task, PipelineError> {
+    fn task(&self, arch: &str) -> Result<Task, PipelineError> {
         let mut task = Task {
             requests: self
                 .spec
@@ -370,8 +380,10 @@ impl Workspace {
                 .collect::<HashSet<_>>(),
             recommends: self.spec.recommends,
             merged_usr: true,
-            installed: match &self.base_status {
-                Some(status) => staves_resolve::installed_from_status(status, "the base image")?,
+            installed: match self.base(arch) {
+                Some(base) => {
+                    staves_resolve::installed_from_status(&base.system.status, &base.name)?
+                }
                 None => Vec::new(),
             },
             ..Task::default()

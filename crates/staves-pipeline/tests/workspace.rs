@@ -136,13 +136,20 @@ fn on_a_base_its_packages_are_kept_and_its_digest_locks() {
         staves_deb::arch::host()
     );
     let base = staves_pipeline::base::BaseImage {
+        name: "base".into(),
+        arch: staves_deb::arch::host().into(),
         digest: Some(format!("sha256:{}", "a".repeat(64))),
-        installed: staves_resolve::installed_from_status(&status, "base").expect("status"),
-        status,
         accounts: staves_image::Accounts::debian_base(),
         config: serde_json::Value::Null,
+        below: Default::default(),
+        layout: dir.path().to_owned(),
+        system: Arc::new(staves_image::Base {
+            status,
+            ..Default::default()
+        }),
+        packages: Vec::new(),
     };
-    workspace.on_base(&base);
+    workspace.on_base(vec![Arc::new(base)]);
     // The lock was made without that base: stale now.
     assert!(matches!(
         workspace.matching_lock(true),

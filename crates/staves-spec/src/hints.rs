@@ -65,8 +65,19 @@ pub(crate) fn explain(
 
 /// The known key `name` most likely misspells, if any.
 pub(crate) fn similar_key(name: &str) -> Option<&'static str> {
+    // A table can only be a misspelt key that is itself a table (`[lables]`): `[bash]` is
+    // a package's options, never `base = "…"`.
+    const TABLES: &[&str] = &[
+        "repositories",
+        "environment",
+        "labels",
+        "annotations",
+        "accounts",
+        "paths",
+    ];
     KNOWN_KEYS
         .iter()
+        .filter(|k| TABLES.contains(k))
         .map(|k| (strsim::jaro_winkler(name, k), *k))
         .filter(|(score, _)| *score > 0.85)
         .max_by(|a, b| a.0.total_cmp(&b.0))

@@ -153,6 +153,57 @@ fn check_tag(tag: &str) -> Result<(), String> {
     }
 }
 
+/// The most layers `layers` may ask for (engines cap an image at 127).
+pub const MAX_LAYERS: i64 = 64;
+
+/// What `base = …` names: another spec, an OCI image layout, or a registry image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BaseRef {
+    /// A path (relative to the spec's directory): a directory holding a `staves.toml` or
+    /// an OCI image layout, or a spec file.
+    Path(String),
+    /// `registry/repository@sha256:…`: an image pinned by digest.
+    Registry {
+        /// Everything before `@`.
+        name: String,
+        /// The manifest (or index) digest.
+        digest: String,
+    },
+}
+
+impl BaseRef {
+    /// Reads `base = …`: a path starts with `.` or `/`; anything else is a registry
+    /// reference, which must be pinned by digest.
+    pub fn parse(text: &str) -> Result<BaseRef, (String, String)> {
+        if text.starts_with('.') || text.starts_with('/') {
+            return Ok(BaseRef::Path(text.to_owned()));
+        }
+        let Some((name, digest)) = text.split_once('@') else {
+            return Err((
+                format!("`{text}` is not pinned by digest"),
+                "write a registry image as `registry/name@sha256:<64 hex digits>` (a tag can move under the lock), or a path as `./dir`".into(),
+            ));
+        };
+        let hex = digest.strip_prefix("sha256:").unwrap_or_default();
+        if hex.len() != 64 || !hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+            return Err((
+                format!("`{digest}` is not a sha256 digest"),
+                "a digest is `sha256:` and 64 lowercase hex digits".into(),
+            ));
+        }
+        if name.is_empty() || name.contains(char::is_whitespace) {
+            return Err((
+                format!("`{text}` names no image"),
+                "write `registry/name@sha256:…`".into(),
+            ));
+        }
+        Ok(BaseRef::Registry {
+            name: name.to_owned(),
+            digest: digest.to_owned(),
+        })
+    }
+}
+
 /// A parsed spec.
 #[derive(Debug, Clone)]
 pub struct Spec {
@@ -201,6 +252,10 @@ pub struct Spec {
     pub accounts: Vec<AccountSpec>,
     /// Extra paths.
     pub paths: Vec<PathSpec>,
+    /// The image this one is built on, where it says so.
+    pub base: Option<Spanned<BaseRef>>,
+    /// Split the packages into at most this many layers (1 when absent).
+    pub layers: usize,
     /// Where the spec was read from.
     pub path: PathBuf,
     /// Its text, for diagnostics and the lockfile's fingerprint.
@@ -267,7 +322,8 @@ impl Spec {
             })?;
             packages.push(request.with_span(entry.span()));
         }
-        if packages.is_empty() {
+        // An image on a base may add only files and configuration.
+        if packages.is_empty() && raw.base.is_none() {
             return Err(diag(
                 packages_key,
                 "the spec requests no packages".into(),
@@ -419,8 +475,45 @@ impl Spec {
                 ));
             }
         }
+        let base = match raw.base {
+            Some(base) => {
+                let parsed = BaseRef::parse(base.get_ref())
+                    .map_err(|(message, help)| diag(base.span(), message, Some(help)))?;
+                Some(Spanned::new(base.span(), parsed))
+            }
+            None => None,
+        };
+        let layers = match &raw.layers {
+            None => 1,
+            Some(n) if (1..=MAX_LAYERS).contains(n.get_ref()) => *n.get_ref() as usize,
+            Some(n) => {
+                return Err(diag(
+                    n.span(),
+                    format!(
+                        "`layers = {}` is not between 1 and {MAX_LAYERS}",
+                        n.get_ref()
+                    ),
+                    Some(
+                        "each layer is one more download and one more mount; 4 to 16 is usual"
+                            .into(),
+                    ),
+                ));
+            }
+        };
+        if base.is_some() && layers > 1 {
+            return Err(diag(
+                raw.layers.as_ref().map_or(0..0, |l| l.span()),
+                "`layers` splits an image built from scratch; an image on a `base` adds one layer"
+                    .into(),
+                Some(
+                    "remove `layers`, or remove `base` and let the layers be shared instead".into(),
+                ),
+            ));
+        }
         Ok(Spec {
             name,
+            base,
+            layers,
             packages,
             command: raw.command.unwrap_or_default(),
             arch: raw.arch,
@@ -512,6 +605,8 @@ struct RawSpec {
     stop_signal: Option<String>,
     accounts: Option<Vec<AccountSpec>>,
     paths: Option<Vec<PathSpec>>,
+    base: Option<Spanned<String>>,
+    layers: Option<Spanned<i64>>,
 }
 
 /// Every top-level key of a spec and the field it fills: the one place keys are named, so
@@ -538,6 +633,7 @@ macro_rules! spec_keys {
 
 spec_keys! {
     "name" => name,
+    "base" => base,
     "packages" => packages,
     "command" => command,
     "arch" => arch,
@@ -558,6 +654,7 @@ spec_keys! {
     "stop-signal" => stop_signal,
     "accounts" => accounts,
     "paths" => paths,
+    "layers" => layers,
 }
 
 /// A per-package table, or any other value under a key nobody knows.

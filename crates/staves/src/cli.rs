@@ -105,7 +105,60 @@ pub enum Command {
   staves inspect layout/ --files")]
     Inspect(InspectArgs),
     /// Print a shell completion script: `staves completions bash > /etc/bash_completion.d/staves`.
+    /// Build a stack: every spec of a directory tree (or those a staves-workspace.toml
+    /// lists), bases first, each image on the layers of its base.
+    #[command(after_help = "Examples:
+  staves stack examples/stack -o out/        # out/NAME is each image's OCI layout
+  staves stack examples/stack --load         # every image into docker/podman
+  staves stack . --only web --load           # web and the images it is built on
+  staves stack . --push registry.example:5000/team   # each as team/NAME:TAG, shared blobs once")]
+    Stack(StackArgs),
     Completions(CompletionsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct StackArgs {
+    /// A directory of specs (each `staves.toml` below it is an image), or a spec file.
+    #[arg(default_value = ".", value_name = "DIR")]
+    pub root: PathBuf,
+    /// Where each image's OCI layout goes (`DIR/NAME`); a scratch directory when absent.
+    #[arg(long, short, value_name = "DIR")]
+    pub output: Option<PathBuf>,
+    /// Load every image built into docker (or podman).
+    #[arg(long)]
+    pub load: bool,
+    /// Push every image built as `PREFIX/NAME:TAG`; a blob shared by several is uploaded
+    /// once and mounted for the others.
+    #[arg(long, value_name = "PREFIX")]
+    pub push: Option<String>,
+    /// Build only this image and the images it is built on (repeatable).
+    #[arg(long, value_name = "NAME")]
+    pub only: Vec<String>,
+    /// Refuse a missing or stale lock of any image instead of re-resolving.
+    #[arg(long)]
+    pub locked: bool,
+    /// Images built at the same time.
+    #[arg(long, default_value_t = 2)]
+    pub parallel: usize,
+    /// Parallel downloads per image.
+    #[arg(long, default_value_t = 8)]
+    pub jobs: usize,
+    /// Layer compression.
+    #[arg(long, value_enum, default_value_t = Compression::Gzip)]
+    pub compression: Compression,
+    #[command(flatten)]
+    pub cache: CacheArgs,
+    /// Build for this architecture only.
+    #[arg(long)]
+    pub arch: Option<String>,
+    /// Fetch every repository's release again.
+    #[arg(long, conflicts_with = "offline")]
+    pub refresh: bool,
+    /// Never touch the network.
+    #[arg(long)]
+    pub offline: bool,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
 }
 
 #[derive(Debug, Args)]

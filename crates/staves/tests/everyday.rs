@@ -766,10 +766,22 @@ fn a_built_image_reads_back_as_a_base_and_one_without_dpkg_is_refused() {
     );
     let layout = case.path("base-layout");
     case.ok(&["build", "-o", layout.to_str().expect("utf8")]);
-    let base = staves_pipeline::base::read_base(&layout, None, None).expect("a base");
-    let mut names: Vec<&str> = base.installed.iter().map(|p| p.name.as_str()).collect();
+    let host = staves_deb::arch::host();
+    let base = staves_pipeline::base::read_base(&layout, "base", None, host).expect("a base");
+    let facts = base.system.facts();
+    let mut names: Vec<&str> = facts.iter().map(|p| p.name.as_str()).collect();
     names.sort_unstable();
     assert_eq!(names, ["app", "helper", "libgreet", "tool"]);
+    // Its SBOM gives each package's checksum, for the SBOM of an image built on it.
+    assert_eq!(base.packages.len(), 4);
+    assert!(base.packages.iter().all(|p| p.package.sha256.len() == 64));
+    assert!(
+        base.system
+            .paths
+            .iter()
+            .any(|(p, _)| p == "var/lib/dpkg/status")
+    );
+    assert_eq!(base.below.layers.len(), 1);
     assert_eq!(base.accounts.user("svc").map(|u| u.uid), Some(1001));
     assert_eq!(
         base.config["Entrypoint"],
@@ -785,7 +797,7 @@ fn a_built_image_reads_back_as_a_base_and_one_without_dpkg_is_refused() {
     run(std::process::Command::new("umoci")
         .args(["new", "--image"])
         .arg(format!("{}:latest", empty.display())));
-    let error = staves_pipeline::base::read_base(&empty, None, None)
+    let error = staves_pipeline::base::read_base(&empty, "empty", None, host)
         .expect_err("no dpkg database")
         .to_string();
     assert!(error.contains("has no dpkg database"), "{error}");

@@ -74,8 +74,10 @@ pub struct BuiltImage {
     pub layer: LayerBlob,
     /// What assembly found and did.
     pub summary: Summary,
-    /// The packages it holds.
+    /// The packages it installed.
     pub packages: Vec<Located>,
+    /// What its SBOM lists: the base's packages, then its own.
+    pub listed: Vec<Located>,
 }
 
 /// What a build produced.
@@ -309,11 +311,22 @@ fn build_arch(
             ),
         })
         .collect();
-    let mut options = options::options(spec)?;
+    let base = workspace.base(&target.arch).map(|b| b.as_ref());
+    let mut options = options::options(spec, base)?;
     options.temp_dir = Some(workspace.cache.tmp_dir());
+    // The SBOM lists the base's packages too: it describes the whole image.
+    let mut listed: Vec<Located> = base.map(|b| b.packages.clone()).unwrap_or_default();
+    listed.extend_from_slice(located);
     options
         .generated
-        .push(sbom::in_image(spec.name.get_ref(), &target.arch, located));
+        .push(sbom::in_image(spec.name.get_ref(), &target.arch, &listed));
+    if let Some(base) = base {
+        // The base's layers, byte for byte: same digests, shared wherever they go.
+        for layer in &base.below.layers {
+            let from = staves_oci::Layout::open(&base.layout)?.blob_path(&layer.blob.digest);
+            staves_fs::link_or_copy(&from, &layout.blob_path(&layer.blob.digest))?;
+        }
+    }
 
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     let mut summary = None;
@@ -356,20 +369,27 @@ fn build_arch(
         "org.opencontainers.image.created".into(),
         staves_oci::image::rfc3339(summary.mtime),
     );
-    let manifest = layout.put_image(
-        &Platform::from_debian(&target.arch),
-        &options::image_config(spec),
-        std::slice::from_ref(&layer),
-        summary.mtime,
-        &format!("{} Debian packages", packages.len()),
+    let config = options::image_config(spec, base.map(|b| &b.config));
+    let comment = match base {
+        Some(b) => format!("{} Debian packages on {}", packages.len(), b.name),
+        None => format!("{} Debian packages", packages.len()),
+    };
+    let manifest = layout.put_image(&staves_oci::NewImage {
+        platform: &Platform::from_debian(&target.arch),
+        config: &config,
+        below: base.map(|b| b.below.clone()).unwrap_or_default(),
+        layers: std::slice::from_ref(&layer),
+        created: summary.mtime,
+        comments: vec![comment],
         annotations,
-    )?;
+    })?;
     Ok(BuiltImage {
         arch: target.arch.clone(),
         manifest,
         layer,
         summary,
         packages: located.to_vec(),
+        listed,
     })
 }
 

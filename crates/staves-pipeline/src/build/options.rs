@@ -5,12 +5,13 @@ use staves_oci::ImageConfig;
 use staves_spec::Spec;
 use staves_spec::sources::TreeEntry;
 
+use crate::base::BaseImage;
 use crate::error::PipelineError;
 
 const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
-/// Assembly options from the spec.
-pub fn options(spec: &Spec) -> Result<Options, PipelineError> {
+/// Assembly options from the spec, on `base` when it builds on one.
+pub fn options(spec: &Spec, base: Option<&BaseImage>) -> Result<Options, PipelineError> {
     let flags = |list: &[toml::Spanned<String>]| {
         list.iter().map(|f| f.get_ref().clone()).collect::<Vec<_>>()
     };
@@ -23,8 +24,17 @@ pub fn options(spec: &Spec) -> Result<Options, PipelineError> {
                 .map_err(|e| PipelineError::Invalid(format!("package `{name}`: {e}")))?;
         }
     }
-    let mut accounts = Accounts::debian_base();
+    let mut accounts = base.map_or_else(Accounts::debian_base, |b| b.accounts.clone());
     for a in &spec.accounts {
+        if let Some(base) = base
+            && base.accounts.user(a.name.get_ref()).is_some()
+        {
+            return Err(PipelineError::Invalid(format!(
+                "accounts: `{}` is already an account of the base image {}; it is inherited, leave it out of this spec",
+                a.name.get_ref(),
+                base.name
+            )));
+        }
         accounts
             .add(&AccountRequest {
                 name: a.name.get_ref().clone(),
@@ -100,7 +110,7 @@ pub fn options(spec: &Spec) -> Result<Options, PipelineError> {
         generated: Vec::new(),
         temp_dir: None,
         volumes: spec.volumes.clone(),
-        base_status: None,
+        base: base.map(|b| b.system.clone()),
         user: spec.user.as_ref().map(|u| u.get_ref().clone()),
     })
 }
@@ -164,7 +174,83 @@ fn source_date_epoch() -> Result<Option<u64>, PipelineError> {
     }
 }
 
-pub fn image_config(spec: &Spec) -> ImageConfig {
+/// The image's run configuration: the spec's, over the base's where it builds on one (as
+/// a Dockerfile's `FROM`: environment and labels merge key by key, ports and volumes add
+/// up, and a new entrypoint drops the base's default arguments).
+pub fn image_config(spec: &Spec, base: Option<&serde_json::Value>) -> ImageConfig {
+    let own = own_config(spec);
+    let Some(base) = base else { return own };
+    let strings = |v: &serde_json::Value| -> Vec<String> {
+        v.as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|s| s.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let keys = |v: &serde_json::Value| -> Vec<String> {
+        v.as_object()
+            .map(|o| o.keys().cloned().collect())
+            .unwrap_or_default()
+    };
+    let text = |v: &serde_json::Value| v.as_str().filter(|s| !s.is_empty()).map(str::to_owned);
+    let mut env: Vec<String> = strings(&base["Env"]);
+    let own_env: Vec<String> = if spec.environment.is_empty() {
+        Vec::new()
+    } else {
+        own.env.clone()
+    };
+    for var in own_env {
+        let key = var.split('=').next().unwrap_or_default().to_owned();
+        env.retain(|e| e.split('=').next() != Some(key.as_str()));
+        env.push(var);
+    }
+    if env.is_empty() {
+        env = own.env.clone();
+    }
+    let mut labels: std::collections::BTreeMap<String, String> = base["Labels"]
+        .as_object()
+        .map(|o| {
+            o.iter()
+                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
+                .collect()
+        })
+        .unwrap_or_default();
+    labels.extend(own.labels);
+    let mut exposed_ports = own.exposed_ports;
+    exposed_ports.extend(
+        keys(&base["ExposedPorts"])
+            .into_iter()
+            .map(|p| (p, Default::default())),
+    );
+    let mut volumes = own.volumes;
+    volumes.extend(
+        keys(&base["Volumes"])
+            .into_iter()
+            .map(|p| (p, Default::default())),
+    );
+    let (entrypoint, cmd) = if !spec.command.is_empty() {
+        (own.entrypoint, own.cmd)
+    } else if !spec.cmd.is_empty() {
+        (strings(&base["Entrypoint"]), own.cmd)
+    } else {
+        (strings(&base["Entrypoint"]), strings(&base["Cmd"]))
+    };
+    ImageConfig {
+        user: own.user.or_else(|| text(&base["User"])),
+        exposed_ports,
+        env,
+        entrypoint,
+        cmd,
+        volumes,
+        working_dir: own.working_dir.or_else(|| text(&base["WorkingDir"])),
+        labels,
+        stop_signal: own.stop_signal.or_else(|| text(&base["StopSignal"])),
+    }
+}
+
+fn own_config(spec: &Spec) -> ImageConfig {
     let mut env: Vec<String> = Vec::new();
     if !spec.environment.contains_key("PATH") {
         env.push(DEFAULT_PATH.into());

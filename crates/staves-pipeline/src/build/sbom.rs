@@ -79,7 +79,7 @@ pub fn sbom_document(
                 &b.arch,
                 Some(&b.manifest.digest),
                 &b.summary.packages,
-                &b.packages,
+                &b.listed,
             )
         })
         .collect();

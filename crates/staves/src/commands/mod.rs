@@ -7,6 +7,7 @@ mod inspect;
 mod lock;
 mod push;
 mod resolve;
+mod stack;
 mod why;
 
 use crate::cli::{Cli, Command};
@@ -22,6 +23,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Push(args) => push::run(args),
         Command::Init(args) => init::run(args),
         Command::Inspect(args) => inspect::run(args),
+        Command::Stack(args) => stack::run(args),
         Command::Completions(args) => completions::run(args),
     }
 }

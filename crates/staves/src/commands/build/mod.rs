@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use staves_pipeline::{BuildOptions, Output, Workspace};
 use staves_registry::ImageName;
+use staves_stack::StackOptions;
 
 use crate::cli::BuildArgs;
 use crate::report::{CliError, status};
@@ -25,7 +26,35 @@ pub fn run(args: &BuildArgs) -> Result<(), CliError> {
         .as_deref()
         .map(staves_registry::Reference::parse)
         .transpose()?;
-    let workspace = Workspace::load(&args.spec.options(), crate::report::reporter())?;
+    let mut workspace = Workspace::load(&args.spec.options(), crate::report::reporter())?;
+    // The base is built (or read) first; its scratch space lives as long as this build.
+    let mut _base_scratch = None;
+    if workspace.spec.base.is_some() {
+        let scratch = staves_repo::Cache::open(args.spec.cache.root())?.scratch_dir()?;
+        let options = StackOptions {
+            cache: args.spec.cache.root(),
+            arch: args.spec.arch.clone(),
+            refresh: args.spec.refresh,
+            offline: args.spec.offline,
+            output: scratch.path().to_owned(),
+            archives: false,
+            jobs: args.jobs,
+            compression: compression(args.compression),
+            locked: args.locked,
+            parallel: 1,
+        };
+        let bases = staves_stack::bases_of(
+            &args.spec.file,
+            &workspace.selected,
+            &options,
+            crate::report::reporter(),
+        )
+        .map_err(super::stack::from_stack)?;
+        if let Some(bases) = bases {
+            workspace.on_base(bases);
+        }
+        _base_scratch = Some(scratch);
+    }
     let names = image_names(&workspace.spec, &args.tag)?;
     let output = match &args.output {
         Some(out) if out.extension().is_some_and(|e| e == "tar") => Output::Archive(out.clone()),
@@ -40,10 +69,7 @@ pub fn run(args: &BuildArgs) -> Result<(), CliError> {
             .clone()
             .unwrap_or_else(|| workspace.spec.base_dir().to_owned()),
         jobs: args.jobs,
-        compression: match args.compression {
-            crate::cli::Compression::Gzip => staves_oci::LayerCompression::Gzip,
-            crate::cli::Compression::Zstd => staves_oci::LayerCompression::Zstd,
-        },
+        compression: compression(args.compression),
         locked: args.locked,
         sbom: args.sbom.is_some() || args.attach_sbom,
     };
@@ -118,7 +144,7 @@ fn image_names(spec: &staves_spec::Spec, tags: &[String]) -> Result<Vec<ImageNam
 }
 
 /// `docker load`, or `podman load` where Docker is not running.
-fn load(archive: &Path, names: &[String]) -> Result<(), CliError> {
+pub(crate) fn load(archive: &Path, names: &[String]) -> Result<(), CliError> {
     let docker_up = Command::new("docker")
         .arg("info")
         .output()
@@ -141,4 +167,12 @@ fn load(archive: &Path, names: &[String]) -> Result<(), CliError> {
     );
     status("Loaded", &format!("{} into {tool}", names.join(", ")));
     Ok(())
+}
+
+/// The layer compression the command line names.
+pub(crate) fn compression(c: crate::cli::Compression) -> staves_oci::LayerCompression {
+    match c {
+        crate::cli::Compression::Gzip => staves_oci::LayerCompression::Gzip,
+        crate::cli::Compression::Zstd => staves_oci::LayerCompression::Zstd,
+    }
 }

@@ -1,0 +1,244 @@
+//! Building a stack: each image through the pipeline, on its base, in dependency order,
+//! images whose bases are ready built at the same time.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use staves_oci::{BlobRef, LayerCompression};
+use staves_pipeline::base::{BaseImage, read_base};
+use staves_pipeline::{BuildOptions, Output, PipelineError, Reporter, Workspace, WorkspaceOptions};
+use staves_registry::ImageName;
+
+use crate::discover::{BaseSource, Stack};
+use crate::error::StackError;
+
+/// How to build a stack.
+#[derive(Debug, Clone)]
+pub struct StackOptions {
+    /// The cache every image shares.
+    pub cache: PathBuf,
+    /// One architecture to build, of those each spec targets.
+    pub arch: Option<String>,
+    /// Fetch every release again.
+    pub refresh: bool,
+    /// Never touch the network.
+    pub offline: bool,
+    /// Each image's OCI layout goes to `output/NAME`.
+    pub output: PathBuf,
+    /// Also write `output/NAME.tar`, a docker-archive, for loading into an engine.
+    pub archives: bool,
+    /// Parallel downloads of one image.
+    pub jobs: usize,
+    /// Layer compression.
+    pub compression: LayerCompression,
+    /// Refuse missing or stale locks.
+    pub locked: bool,
+    /// Images built at the same time.
+    pub parallel: usize,
+}
+
+/// One image of the stack, built.
+#[derive(Debug, Clone)]
+pub struct BuiltNode {
+    /// Its index in the stack.
+    pub index: usize,
+    /// Its name and tag.
+    pub name: ImageName,
+    /// The layout holding it.
+    pub layout: PathBuf,
+    /// Its entry in the layout (an image, or the index of several architectures).
+    pub entry: BlobRef,
+    /// The docker-archive written, when asked for.
+    pub archive: Option<PathBuf>,
+}
+
+/// Builds the images `order` lists (bases first, as [`Stack::order`] gives them).
+pub fn build(
+    stack: &Stack,
+    order: &[usize],
+    options: &StackOptions,
+    reporter: Arc<dyn Reporter>,
+) -> Result<Vec<BuiltNode>, StackError> {
+    let mut built: Vec<Option<BuiltNode>> = vec![None; stack.nodes.len()];
+    let mut left: Vec<usize> = order.to_vec();
+    while !left.is_empty() {
+        // Ready: its base (if one of the stack's) is built. Bases come first in `order`, so
+        // something is always ready.
+        let ready: Vec<usize> = left
+            .iter()
+            .copied()
+            .filter(|&i| stack.base_of(i).is_none_or(|b| built[b].is_some()))
+            .take(options.parallel.max(1))
+            .collect();
+        if ready.is_empty() {
+            return Err(StackError::Internal(
+                "no image of the stack is ready".into(),
+            ));
+        }
+        let results: Vec<Result<BuiltNode, StackError>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = ready
+                .iter()
+                .map(|&index| {
+                    let (built, reporter) = (&built, reporter.clone());
+                    scope.spawn(move || build_one(stack, index, built, options, reporter))
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|_| Err(StackError::Internal("a build panicked".into())))
+                })
+                .collect()
+        });
+        for result in results {
+            let node = result?;
+            let index = node.index;
+            built[index] = Some(node);
+        }
+        left.retain(|i| built[*i].is_none());
+    }
+    Ok(order.iter().filter_map(|&i| built[i].clone()).collect())
+}
+
+fn build_one(
+    stack: &Stack,
+    index: usize,
+    built: &[Option<BuiltNode>],
+    options: &StackOptions,
+    reporter: Arc<dyn Reporter>,
+) -> Result<BuiltNode, StackError> {
+    let node = &stack.nodes[index];
+    let failed = |source: PipelineError| StackError::Build {
+        name: node.name.clone(),
+        source: Box::new(source),
+    };
+    let mut workspace = Workspace::load(
+        &WorkspaceOptions {
+            file: node.spec.clone(),
+            cache: options.cache.clone(),
+            arch: options.arch.clone(),
+            refresh: options.refresh,
+            offline: options.offline,
+        },
+        reporter,
+    )
+    .map_err(failed)?;
+    if let Some(source) = &node.base {
+        let layout = match source {
+            BaseSource::Spec(base) => built
+                .get(*base)
+                .and_then(Option::as_ref)
+                .map(|b| (b.layout.clone(), b.name.to_string()))
+                .ok_or_else(|| StackError::Internal(format!("{} is not built", node.name)))?,
+            BaseSource::Layout(dir) => (dir.clone(), dir.display().to_string()),
+            BaseSource::Registry { name, digest } => {
+                return Err(failed(PipelineError::Invalid(format!(
+                    "`base = \"{name}@{digest}\"`: pull the base into an OCI layout first (`skopeo copy docker://{name}@{digest} oci:DIR`) and name the layout"
+                ))));
+            }
+        };
+        let bases = resolve_base(&layout.0, &layout.1, &workspace.selected).map_err(failed)?;
+        workspace.on_base(bases);
+    }
+    let tag = workspace.spec.tag.as_deref().unwrap_or("latest");
+    let name = ImageName::parse(&format!("{}:{tag}", node.name))
+        .map_err(|e| failed(PipelineError::Invalid(e.to_string())))?;
+    let layout = options.output.join(&node.name);
+    let result = staves_pipeline::build(
+        &workspace,
+        &BuildOptions {
+            names: vec![name.clone()],
+            output: Output::Layout(layout.clone()),
+            context: workspace.spec.base_dir().to_owned(),
+            jobs: options.jobs,
+            compression: options.compression,
+            locked: options.locked,
+            sbom: false,
+        },
+    )
+    .map_err(failed)?;
+    let archive = if options.archives {
+        let path = options.output.join(format!("{}.tar", node.name));
+        let host = staves_deb::arch::host();
+        let image = result
+            .images
+            .iter()
+            .find(|b| b.arch == host)
+            .or(result.images.first())
+            .ok_or_else(|| StackError::Internal(format!("{} has no image", node.name)))?;
+        let mut manifest = image.manifest.clone();
+        manifest.annotations = result.entry.annotations.clone();
+        manifest.platform = None;
+        staves_oci::write_docker_archive(
+            &result.layout,
+            &manifest,
+            &[name.to_string()],
+            image.summary.mtime,
+            &path,
+        )
+        .map_err(|e| failed(e.into()))?;
+        Some(path)
+    } else {
+        None
+    };
+    Ok(BuiltNode {
+        index,
+        name,
+        layout,
+        entry: result.entry.clone(),
+        archive,
+    })
+}
+
+/// The base in the layout at `path` for each of `archs`, named `name` in messages.
+pub fn resolve_base(
+    path: &std::path::Path,
+    name: &str,
+    archs: &[String],
+) -> Result<Vec<Arc<BaseImage>>, PipelineError> {
+    archs
+        .iter()
+        .map(|arch| read_base(path, name, None, arch).map(Arc::new))
+        .collect()
+}
+
+/// The bases the spec at `spec` is built on, for each of `archs`: a base spec is built first
+/// (with whatever it is built on, into `options.output`), a layout is read as it is. `None`
+/// when the spec names no base.
+pub fn bases_of(
+    spec: &std::path::Path,
+    archs: &[String],
+    options: &StackOptions,
+    reporter: Arc<dyn Reporter>,
+) -> Result<Option<Vec<Arc<BaseImage>>>, StackError> {
+    let stack = Stack::discover(spec)?;
+    let Some(own) = stack.nodes.first() else {
+        return Ok(None);
+    };
+    let failed = |source: PipelineError| StackError::Build {
+        name: own.name.clone(),
+        source: Box::new(source),
+    };
+    let (layout, name) = match &own.base {
+        None => return Ok(None),
+        Some(BaseSource::Layout(dir)) => (dir.clone(), dir.display().to_string()),
+        Some(BaseSource::Registry { name, digest }) => {
+            return Err(failed(PipelineError::Invalid(format!(
+                "`base = \"{name}@{digest}\"`: pull the base into an OCI layout first (`skopeo copy docker://{name}@{digest} oci:DIR`) and name the layout"
+            ))));
+        }
+        Some(BaseSource::Spec(base)) => {
+            let order = stack.order(&[*base])?;
+            let built = build(&stack, &order, options, reporter)?;
+            let node = built
+                .into_iter()
+                .find(|b| b.index == *base)
+                .ok_or_else(|| StackError::Internal("the base was not built".into()))?;
+            (node.layout, node.name.to_string())
+        }
+    };
+    resolve_base(&layout, &name, archs)
+        .map(Some)
+        .map_err(failed)
+}
