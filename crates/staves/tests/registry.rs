@@ -28,7 +28,7 @@ fn staves_with(
     envs: &[(&str, String)],
 ) -> Output {
     let mut cmd = support::staves_command(args, &shared_cache());
-    let publishes = matches!(args.first(), Some(&"build" | &"push"));
+    let publishes = matches!(args.first(), Some(&"build" | &"push" | &"stack"));
     if publishes && !args.contains(&"--certs-dir") {
         cmd.arg("--certs-dir").arg(&registry.certs_dir);
     }
@@ -749,4 +749,54 @@ fn a_self_signed_certificate_in_certs_d_is_trusted_for_its_registry_only() {
         &["--certs-dir", other.path().to_str().expect("utf8")],
     );
     assert!(!out.status.success(), "pushed to an untrusted registry");
+}
+
+#[test]
+fn a_stack_is_pushed_with_each_shared_blob_uploaded_once_and_mounted_for_the_others() {
+    let registry = Registry::start();
+    let prefix = format!("{}/stack", registry.host());
+    let stack = examples().join("stack");
+    let out = staves_with(
+        &registry,
+        &["stack", stack.to_str().expect("utf8"), "--push", &prefix],
+        &registry.docker_config,
+        &[],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    // Every blob's upload ends in one PUT naming its digest: no digest twice.
+    let mut uploaded: Vec<String> = registry
+        .requests("PUT", "/blobs/uploads/")
+        .iter()
+        .filter_map(|l| l.split("digest=").nth(1))
+        .map(|d| {
+            d.split([' ', '&', '"'])
+                .next()
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .collect();
+    let total = uploaded.len();
+    // Four layers and four configs; the base's layer only once.
+    assert_eq!(total, 8, "{}", registry.log());
+    uploaded.sort();
+    uploaded.dedup();
+    assert_eq!(
+        uploaded.len(),
+        total,
+        "a blob went up twice: {}",
+        registry.log()
+    );
+    // The base's layer is mounted into python, nginx and the app; python's into the app.
+    let mounts = registry.requests("POST", "?mount=");
+    assert!(mounts.len() >= 4, "{}", registry.log());
+    assert!(mounts.iter().all(|l| l.contains("\" 201 ")), "{mounts:?}");
+    for name in ["stack-base", "stack-python", "stack-nginx", "stack-app"] {
+        assert!(
+            !registry
+                .requests("PUT", &format!("/v2/stack/{name}/manifests/latest"))
+                .is_empty(),
+            "{name} not pushed: {}",
+            registry.log()
+        );
+    }
 }

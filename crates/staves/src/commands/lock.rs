@@ -2,10 +2,10 @@
 
 use crate::cli::LockArgs;
 use crate::report::{CliError, status};
-use staves_pipeline::Workspace;
 
 pub fn run(args: &LockArgs) -> Result<(), CliError> {
-    let workspace = Workspace::load(&args.spec.options(), crate::report::reporter())?;
+    let (workspace, _base) =
+        super::open_workspace(&args.spec, false, 8, staves_oci::LayerCompression::Gzip)?;
     if args.check {
         // The lock must already be right; writing it would hide a drift.
         workspace.matching_lock(true)?;

@@ -33,3 +33,42 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
 pub(crate) fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> Result<(), CliError> {
     Ok(staves_fs::write_atomic(path, bytes)?)
 }
+
+/// The spec's workspace, on its base when it names one: a base spec is built first (with
+/// the bases below it) into scratch space that lives as long as the returned guard.
+pub(crate) fn open_workspace(
+    args: &crate::cli::SpecArgs,
+    locked: bool,
+    jobs: usize,
+    compression: staves_oci::LayerCompression,
+) -> Result<(staves_pipeline::Workspace, Option<staves_fs::TempDir>), CliError> {
+    let mut workspace =
+        staves_pipeline::Workspace::load(&args.options(), crate::report::reporter())?;
+    if workspace.spec.base.is_none() {
+        return Ok((workspace, None));
+    }
+    let scratch = staves_repo::Cache::open(args.cache.root())?.scratch_dir()?;
+    let options = staves_stack::StackOptions {
+        cache: args.cache.root(),
+        arch: args.arch.clone(),
+        refresh: args.refresh,
+        offline: args.offline,
+        output: scratch.path().to_owned(),
+        archives: false,
+        jobs,
+        compression,
+        locked,
+        parallel: 1,
+    };
+    let bases = staves_stack::bases_of(
+        &args.file,
+        &workspace.selected,
+        &options,
+        crate::report::reporter(),
+    )
+    .map_err(stack::from_stack)?;
+    if let Some(bases) = bases {
+        workspace.on_base(bases);
+    }
+    Ok((workspace, Some(scratch)))
+}

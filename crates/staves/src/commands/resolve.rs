@@ -6,10 +6,10 @@ use staves_resolve::{LockedPackage, LockedTarget};
 
 use crate::cli::ResolveArgs;
 use crate::report::CliError;
-use staves_pipeline::Workspace;
 
 pub fn run(args: &ResolveArgs) -> Result<(), CliError> {
-    let workspace = Workspace::load(&args.spec.options(), crate::report::reporter())?;
+    let (workspace, _base) =
+        super::open_workspace(&args.spec, false, 8, staves_oci::LayerCompression::Gzip)?;
     let lock = match workspace.matching_lock(args.locked)? {
         Some(lock) if !args.ignore_lock => lock,
         _ => workspace.resolve(&workspace.selected)?,

@@ -9,7 +9,8 @@ use crate::report::CliError;
 use staves_pipeline::Workspace;
 
 pub fn run(args: &WhyArgs) -> Result<(), CliError> {
-    let workspace = Workspace::load(&args.spec.options(), crate::report::reporter())?;
+    let (workspace, _base) =
+        super::open_workspace(&args.spec, false, 8, staves_oci::LayerCompression::Gzip)?;
     let lock = workspace.matching_lock(false)?;
     let mut absent_from = Vec::new();
     for arch in &workspace.selected {

@@ -5,9 +5,8 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
-use staves_pipeline::{BuildOptions, Output, Workspace};
+use staves_pipeline::{BuildOptions, Output};
 use staves_registry::ImageName;
-use staves_stack::StackOptions;
 
 use crate::cli::BuildArgs;
 use crate::report::{CliError, status};
@@ -26,35 +25,12 @@ pub fn run(args: &BuildArgs) -> Result<(), CliError> {
         .as_deref()
         .map(staves_registry::Reference::parse)
         .transpose()?;
-    let mut workspace = Workspace::load(&args.spec.options(), crate::report::reporter())?;
-    // The base is built (or read) first; its scratch space lives as long as this build.
-    let mut _base_scratch = None;
-    if workspace.spec.base.is_some() {
-        let scratch = staves_repo::Cache::open(args.spec.cache.root())?.scratch_dir()?;
-        let options = StackOptions {
-            cache: args.spec.cache.root(),
-            arch: args.spec.arch.clone(),
-            refresh: args.spec.refresh,
-            offline: args.spec.offline,
-            output: scratch.path().to_owned(),
-            archives: false,
-            jobs: args.jobs,
-            compression: compression(args.compression),
-            locked: args.locked,
-            parallel: 1,
-        };
-        let bases = staves_stack::bases_of(
-            &args.spec.file,
-            &workspace.selected,
-            &options,
-            crate::report::reporter(),
-        )
-        .map_err(super::stack::from_stack)?;
-        if let Some(bases) = bases {
-            workspace.on_base(bases);
-        }
-        _base_scratch = Some(scratch);
-    }
+    let (workspace, _base_scratch) = super::open_workspace(
+        &args.spec,
+        args.locked,
+        args.jobs,
+        compression(args.compression),
+    )?;
     let names = image_names(&workspace.spec, &args.tag)?;
     let output = match &args.output {
         Some(out) if out.extension().is_some_and(|e| e == "tar") => Output::Archive(out.clone()),
