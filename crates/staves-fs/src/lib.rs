@@ -69,12 +69,14 @@ pub fn persist(tmp: NamedTempFile, target: &Path) -> io::Result<File> {
     Ok(file)
 }
 
-/// Puts the file at `from` at `to` too, unless something is there already: a hard link
-/// where both are on one file system (no byte copied), else a copy written to a temporary
-/// file and renamed, so `to` is never seen half-written. Content-addressed files (blobs)
-/// are what this is for: an existing `to` already holds the same bytes.
+/// Puts the file at `from` at `to` too, unless a file of the same size is there already:
+/// a hard link where both are on one file system (no byte copied), else a copy written to a
+/// temporary file and renamed, so `to` is never seen half-written. Content-addressed files
+/// (blobs) are what this is for: a `to` of the right size holds the same bytes, one of
+/// another size was damaged and is replaced.
 pub fn link_or_copy(from: &Path, to: &Path) -> io::Result<()> {
-    if to.exists() {
+    let size = std::fs::metadata(from)?.len();
+    if std::fs::metadata(to).is_ok_and(|m| m.is_file() && m.len() == size) {
         return Ok(());
     }
     let dir = parent_of(to);

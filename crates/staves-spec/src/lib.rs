@@ -153,9 +153,6 @@ fn check_tag(tag: &str) -> Result<(), String> {
     }
 }
 
-/// The most layers `layers` may ask for (engines cap an image at 127).
-pub const MAX_LAYERS: i64 = 64;
-
 /// What `base = …` names: another spec, an OCI image layout, or a registry image.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BaseRef {
@@ -254,8 +251,6 @@ pub struct Spec {
     pub paths: Vec<PathSpec>,
     /// The image this one is built on, where it says so.
     pub base: Option<Spanned<BaseRef>>,
-    /// Split the packages into at most this many layers (1 when absent).
-    pub layers: usize,
     /// Where the spec was read from.
     pub path: PathBuf,
     /// Its text, for diagnostics and the lockfile's fingerprint.
@@ -483,37 +478,9 @@ impl Spec {
             }
             None => None,
         };
-        let layers = match &raw.layers {
-            None => 1,
-            Some(n) if (1..=MAX_LAYERS).contains(n.get_ref()) => *n.get_ref() as usize,
-            Some(n) => {
-                return Err(diag(
-                    n.span(),
-                    format!(
-                        "`layers = {}` is not between 1 and {MAX_LAYERS}",
-                        n.get_ref()
-                    ),
-                    Some(
-                        "each layer is one more download and one more mount; 4 to 16 is usual"
-                            .into(),
-                    ),
-                ));
-            }
-        };
-        if base.is_some() && layers > 1 {
-            return Err(diag(
-                raw.layers.as_ref().map_or(0..0, |l| l.span()),
-                "`layers` splits an image built from scratch; an image on a `base` adds one layer"
-                    .into(),
-                Some(
-                    "remove `layers`, or remove `base` and let the layers be shared instead".into(),
-                ),
-            ));
-        }
         Ok(Spec {
             name,
             base,
-            layers,
             packages,
             command: raw.command.unwrap_or_default(),
             arch: raw.arch,
@@ -606,7 +573,6 @@ struct RawSpec {
     accounts: Option<Vec<AccountSpec>>,
     paths: Option<Vec<PathSpec>>,
     base: Option<Spanned<String>>,
-    layers: Option<Spanned<i64>>,
 }
 
 /// Every top-level key of a spec and the field it fills: the one place keys are named, so
@@ -654,7 +620,6 @@ spec_keys! {
     "stop-signal" => stop_signal,
     "accounts" => accounts,
     "paths" => paths,
-    "layers" => layers,
 }
 
 /// A per-package table, or any other value under a key nobody knows.

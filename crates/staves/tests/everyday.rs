@@ -802,3 +802,52 @@ fn a_built_image_reads_back_as_a_base_and_one_without_dpkg_is_refused() {
         .to_string();
     assert!(error.contains("has no dpkg database"), "{error}");
 }
+
+#[test]
+fn an_unchanged_image_is_taken_from_the_cache_and_a_damaged_entry_rebuilt() {
+    let case = Case::new(&["app"], "");
+    let out = case.path("out");
+    let first = case.ok(&["build", "-o", out.to_str().expect("utf8")]);
+    assert!(!stderr(&first).contains("Unchanged"), "{}", stderr(&first));
+    let index = std::fs::read(out.join("index.json")).expect("index");
+    let again = case.ok(&["build", "-o", out.to_str().expect("utf8")]);
+    assert!(stderr(&again).contains("Unchanged"), "{}", stderr(&again));
+    assert_eq!(std::fs::read(out.join("index.json")).expect("index"), index);
+    // Every blob the layout names is there, digests checked.
+    let inspected = std::process::Command::new(env!("CARGO_BIN_EXE_staves"))
+        .args(["inspect", "--files"])
+        .arg(&out)
+        .output()
+        .expect("inspect");
+    assert!(inspected.status.success(), "{}", stderr(&inspected));
+
+    // A cached blob gone (or cut short): the record is ignored and the image assembled
+    // again, to the same bytes.
+    let blobs = case.tmp.path().join("cache/blobs");
+    let mut damaged = 0;
+    for file in walk(&blobs) {
+        if std::fs::metadata(&file).is_ok_and(|m| m.len() > 1000) {
+            std::fs::write(&file, b"short").expect("damage");
+            damaged += 1;
+        }
+    }
+    assert!(damaged >= 1);
+    let rebuilt = case.ok(&["build", "-o", out.to_str().expect("utf8")]);
+    assert!(
+        !stderr(&rebuilt).contains("Unchanged"),
+        "{}",
+        stderr(&rebuilt)
+    );
+    assert_eq!(std::fs::read(out.join("index.json")).expect("index"), index);
+
+    // Any change to the spec is a new image.
+    let text = std::fs::read_to_string(&case.spec).expect("spec");
+    std::fs::write(&case.spec, format!("workdir = \"/srv\"\n{text}")).expect("spec");
+    let changed = case.ok(&["build", "-o", out.to_str().expect("utf8")]);
+    assert!(
+        !stderr(&changed).contains("Unchanged"),
+        "{}",
+        stderr(&changed)
+    );
+    assert_ne!(std::fs::read(out.join("index.json")).expect("index"), index);
+}

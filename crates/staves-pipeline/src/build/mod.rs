@@ -2,6 +2,7 @@
 //! architecture's layer assembled from them, an OCI layout (and a docker-archive where one
 //! is asked for) written beside its destination and renamed into place whole.
 
+mod cached;
 mod options;
 mod sbom;
 
@@ -157,22 +158,76 @@ pub fn build(workspace: &Workspace, options: &BuildOptions) -> Result<Build, Pip
         })?;
         targets.push((target, locate(&lock, target)?));
     }
+    // An image built before from the same inputs is taken from the cache as it is: nothing
+    // downloaded, decoded or compressed. (With an SBOM asked for, everything is rebuilt:
+    // the SBOM needs what assembly reads from every package.)
+    let mut plans = Vec::new();
+    for (target, located) in targets {
+        let base = workspace.base(&target.arch).map(|b| b.as_ref());
+        let assembly = options::options(&workspace.spec, base)?;
+        let key = cached::key(
+            &workspace.spec.source,
+            target,
+            &assembly,
+            base,
+            options.compression,
+        );
+        let hit = (!options.sbom)
+            .then(|| cached::lookup(&workspace.cache, &key, base))
+            .flatten();
+        plans.push((target, located, assembly, key, hit));
+    }
     // Every architecture's .debs in one parallel download; `all` packages they share, once.
     let mut unique: Vec<Located> = Vec::new();
     let mut seen = std::collections::HashSet::new();
-    for (_, located) in &targets {
+    for (_, located, _, _, hit) in &plans {
+        if hit.is_some() {
+            continue;
+        }
         for l in located {
             if seen.insert(l.package.sha256.clone()) {
                 unique.push(l.clone());
             }
         }
     }
-    let fetched: BTreeMap<String, PathBuf> = unique
-        .iter()
-        .map(|l| l.package.sha256.clone())
-        .zip(download(workspace, &unique, options.jobs)?)
-        .collect();
-    for (target, located) in &targets {
+    let fetched: BTreeMap<String, PathBuf> = if unique.is_empty() {
+        BTreeMap::new()
+    } else {
+        unique
+            .iter()
+            .map(|l| l.package.sha256.clone())
+            .zip(download(workspace, &unique, options.jobs)?)
+            .collect()
+    };
+    for (target, located, assembly, key, hit) in plans {
+        let base = workspace.base(&target.arch).map(|b| b.as_ref());
+        let mut listed: Vec<Located> = base.map(|b| b.packages.clone()).unwrap_or_default();
+        listed.extend_from_slice(&located);
+        if let Some(record) = hit {
+            cached::restore(&workspace.cache, &record, base, &layout)?;
+            workspace.reporter().status(
+                "Unchanged",
+                &format!(
+                    "{reference} for {}: the image built before from the same inputs",
+                    target.arch
+                ),
+            );
+            let mut manifest = record.manifest.clone();
+            manifest.platform = Some(Platform::from_debian(&target.arch));
+            built.push(BuiltImage {
+                arch: target.arch.clone(),
+                manifest,
+                layer: record.layer.clone(),
+                summary: Summary {
+                    mtime: record.mtime,
+                    filtered: record.filtered,
+                    ..Summary::default()
+                },
+                packages: located,
+                listed,
+            });
+            continue;
+        }
         let debs = located
             .iter()
             .map(|l| {
@@ -181,14 +236,30 @@ pub fn build(workspace: &Workspace, options: &BuildOptions) -> Result<Build, Pip
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;
-        built.push(build_arch(
+        let image = build_arch(
             workspace,
             target,
-            located,
+            &located,
             debs,
+            assembly,
             &layout,
             options.compression,
-        )?);
+        )?;
+        let (config, _) = layout.manifest_parts(&image.manifest)?;
+        let record = cached::Record {
+            manifest: image.manifest.clone(),
+            config,
+            layer: image.layer.clone(),
+            mtime: image.summary.mtime,
+            filtered: image.summary.filtered,
+        };
+        // Keeping it is an optimisation: a cache that cannot take it costs the next build.
+        if let Err(e) = cached::store(&workspace.cache, &key, &record, &layout) {
+            workspace
+                .reporter()
+                .status("Skipped", &format!("keeping the image in the cache: {e}"));
+        }
+        built.push(image);
     }
 
     let created = built.iter().map(|b| b.summary.mtime).max().unwrap_or(0);
@@ -290,6 +361,7 @@ fn build_arch(
     target: &LockedTarget,
     located: &[Located],
     debs: Vec<PathBuf>,
+    mut options: staves_image::Options,
     layout: &Layout,
     compression: LayerCompression,
 ) -> Result<BuiltImage, PipelineError> {
@@ -312,7 +384,6 @@ fn build_arch(
         })
         .collect();
     let base = workspace.base(&target.arch).map(|b| b.as_ref());
-    let mut options = options::options(spec, base)?;
     options.temp_dir = Some(workspace.cache.tmp_dir());
     // The SBOM lists the base's packages too: it describes the whole image.
     let mut listed: Vec<Located> = base.map(|b| b.packages.clone()).unwrap_or_default();

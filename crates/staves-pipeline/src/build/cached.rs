@@ -1,0 +1,159 @@
+//! Images already built, kept in the cache under a key of everything that went into them —
+//! the locked packages and their digests, the spec's text and the files it copies in, the
+//! base's digest, the compression, the date and Staves' own version — so an unchanged
+//! rebuild downloads, decodes and compresses nothing: its blobs are linked into the output.
+//!
+//! A record is written only after every blob it names is in the cache's blob store, and
+//! under a temporary name renamed into place: an interrupted or concurrent build leaves no
+//! record, or a whole one, never one naming a wrong or half-written layer. Blobs are
+//! content-addressed and never rewritten; a record whose blobs are missing or of the wrong
+//! size is ignored and the image built again.
+
+use std::path::PathBuf;
+
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use staves_image::Options;
+use staves_oci::{BlobRef, LayerBlob, LayerCompression, Layout};
+use staves_repo::Cache;
+use staves_resolve::LockedTarget;
+
+use crate::base::BaseImage;
+
+/// Changes whenever what Staves writes for the same inputs may change.
+const FORMAT: &str = concat!("staves-image-cache 1 ", env!("CARGO_PKG_VERSION"));
+
+/// What a cached image is made of.
+#[derive(Debug, Clone)]
+pub(super) struct Record {
+    /// Its manifest.
+    pub manifest: BlobRef,
+    /// Its config.
+    pub config: BlobRef,
+    /// The layer it added.
+    pub layer: LayerBlob,
+    /// Its date.
+    pub mtime: u64,
+    /// Files left out by `use`.
+    pub filtered: usize,
+}
+
+/// The key of an image of `target` built with `options` (and on `base`).
+pub(super) fn key(
+    spec_text: &str,
+    target: &LockedTarget,
+    options: &Options,
+    base: Option<&BaseImage>,
+    compression: LayerCompression,
+) -> String {
+    let mut h = Sha256::new();
+    let mut line = |text: &str| {
+        h.update(text.as_bytes());
+        h.update(b"\n");
+    };
+    line(FORMAT);
+    line(spec_text);
+    line(&format!("arch={}", target.arch));
+    for p in &target.packages {
+        line(&format!(
+            "package={} {} {} {}",
+            p.name, p.version, p.arch, p.sha256
+        ));
+    }
+    // What `[[paths]]` copies in, by content.
+    line(&format!("{:?}", options.extra_paths));
+    line(&format!("mtime={:?}", options.mtime));
+    line(&format!("base={:?}", base.map(|b| &b.digest)));
+    line(&format!("compression={compression:?}"));
+    hex::encode(h.finalize())
+}
+
+fn record_path(cache: &Cache, key: &str) -> PathBuf {
+    cache.entry("images", key, ".json")
+}
+
+fn blob_path(cache: &Cache, digest: &str) -> PathBuf {
+    cache.entry("blobs", digest.trim_start_matches("sha256:"), "")
+}
+
+/// The record under `key`, when it and every blob it names are there.
+pub(super) fn lookup(cache: &Cache, key: &str, base: Option<&BaseImage>) -> Option<Record> {
+    let bytes = staves_fs::read_regular(&record_path(cache, key), 1 << 20).ok()?;
+    let value: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    let blob = |v: &serde_json::Value| serde_json::from_value::<BlobRef>(v.clone()).ok();
+    let record = Record {
+        manifest: blob(&value["manifest"])?,
+        config: blob(&value["config"])?,
+        layer: LayerBlob {
+            blob: blob(&value["layer"])?,
+            diff_id: value["diff_id"].as_str()?.to_owned(),
+            uncompressed_size: value["uncompressed_size"].as_u64()?,
+        },
+        mtime: value["mtime"].as_u64()?,
+        filtered: usize::try_from(value["filtered"].as_u64()?).ok()?,
+    };
+    let own = [&record.manifest, &record.config, &record.layer.blob];
+    let intact = own
+        .iter()
+        .all(|b| std::fs::metadata(blob_path(cache, &b.digest)).is_ok_and(|m| m.len() == b.size));
+    let base_there = base.is_none_or(|b| {
+        b.below.layers.iter().all(|l| {
+            std::fs::metadata(base_blob(b, &l.blob.digest)).is_ok_and(|m| m.len() == l.blob.size)
+        })
+    });
+    (intact && base_there).then_some(record)
+}
+
+fn base_blob(base: &BaseImage, digest: &str) -> PathBuf {
+    base.layout
+        .join("blobs/sha256")
+        .join(digest.trim_start_matches("sha256:"))
+}
+
+/// Keeps the image `record` describes (its blobs in `layout`) under `key`.
+pub(super) fn store(
+    cache: &Cache,
+    key: &str,
+    record: &Record,
+    layout: &Layout,
+) -> std::io::Result<()> {
+    for blob in [&record.manifest, &record.config, &record.layer.blob] {
+        let to = blob_path(cache, &blob.digest);
+        std::fs::create_dir_all(staves_fs::parent_of(&to))?;
+        staves_fs::link_or_copy(&layout.blob_path(&blob.digest), &to)?;
+    }
+    let value = json!({
+        "manifest": record.manifest,
+        "config": record.config,
+        "layer": record.layer.blob,
+        "diff_id": record.layer.diff_id,
+        "uncompressed_size": record.layer.uncompressed_size,
+        "mtime": record.mtime,
+        "filtered": record.filtered,
+    });
+    let path = record_path(cache, key);
+    std::fs::create_dir_all(staves_fs::parent_of(&path))?;
+    staves_fs::write_atomic(&path, value.to_string().as_bytes())
+}
+
+/// Puts the cached image's blobs (and its base's) into `layout`.
+pub(super) fn restore(
+    cache: &Cache,
+    record: &Record,
+    base: Option<&BaseImage>,
+    layout: &Layout,
+) -> std::io::Result<()> {
+    for blob in [&record.manifest, &record.config, &record.layer.blob] {
+        staves_fs::link_or_copy(
+            &blob_path(cache, &blob.digest),
+            &layout.blob_path(&blob.digest),
+        )?;
+    }
+    if let Some(base) = base {
+        for layer in &base.below.layers {
+            let digest = &layer.blob.digest;
+            staves_fs::link_or_copy(&base_blob(base, digest), &layout.blob_path(digest))?;
+        }
+    }
+    Ok(())
+}
