@@ -182,8 +182,10 @@ fn a_swapped_or_damaged_cached_deb_is_fetched_again() {
         let libssl = debs.iter().find(|p| !is_app(p)).expect("libssl").clone();
         (app, libssl)
     };
-    // Drop the decoded copies too, so the .debs are what the build reads.
+    // Drop the decoded copies and the built image too, so the .debs are what the build
+    // reads.
     let _ = std::fs::remove_dir_all(f.cache().join("unpacked"));
+    let _ = std::fs::remove_dir_all(f.cache().join("images"));
 
     // Another valid .deb in app's place.
     std::fs::copy(&libssl, &app).expect("swap");

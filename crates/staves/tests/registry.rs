@@ -487,7 +487,7 @@ fn assert_clear_failure(out: &Output, says: &str) {
         .filter(|l| !l.trim_start().starts_with("Built") && !l.trim_start().starts_with("Finished"))
         .filter(|l| {
             let l = l.trim_start();
-            !l.starts_with("Excluded") && !l.starts_with("Added")
+            !l.starts_with("Excluded") && !l.starts_with("Added") && !l.starts_with("Unchanged")
         })
         .collect();
     assert_eq!(lines.len(), 2, "{text}");
