@@ -103,15 +103,6 @@ impl Base {
             })
             .collect()
     }
-
-    /// What the base's `/etc/alternatives/NAME` points to, if anything.
-    pub(crate) fn chosen(&self, name: &str) -> Option<&str> {
-        let admin = format!("etc/alternatives/{name}");
-        self.paths.iter().find_map(|(path, kind)| match kind {
-            Kind::Symlink(target) if *path == admin => Some(target.as_str()),
-            _ => None,
-        })
-    }
 }
 
 /// The candidates of one alternatives admin file (`update-alternatives`' format: mode, the

@@ -7,7 +7,7 @@ use std::io::Write;
 use crate::ImageError;
 use crate::accounts::Accounts;
 use crate::assemble::ExtraPath;
-use crate::layer::{Kind, Layer, Meta};
+use crate::layer::{Kind, Layer, Meta, Slot};
 use crate::paths::{merge_usr, normalize, symlink_stays_inside};
 use crate::scripts::Alternative;
 
@@ -76,7 +76,15 @@ pub(crate) fn apply_alternatives<W: Write>(
         let Some(link) = image_path(&alt.link) else {
             continue;
         };
-        let chosen_below = base.and_then(|b| b.chosen(name));
+        let admin = format!("etc/alternatives/{name}");
+        let chosen_below = match layer.get(&admin) {
+            Some(Slot {
+                kind: Kind::Symlink(target),
+                below: true,
+                ..
+            }) => Some(target.as_str()),
+            _ => None,
+        };
         if chosen_below == Some(alt.path.as_str()) && !new.iter().any(|a| a.name == name) {
             continue; // the base's choice, and nothing new competes
         }
@@ -88,7 +96,6 @@ pub(crate) fn apply_alternatives<W: Write>(
         if generic.is_some() && !linked_by_base {
             continue; // a package ships the generic name itself
         }
-        let admin = format!("etc/alternatives/{name}");
         layer.parents(&admin, mtime)?;
         layer.symlink(&admin, &alt.path, Meta::root(0o777, mtime), None)?;
         if !linked_by_base {

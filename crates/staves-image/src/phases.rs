@@ -176,10 +176,11 @@ pub(crate) fn write_ca_bundle<W: Write>(
     base: Option<&crate::Base>,
     mtime: u64,
 ) -> Result<(), ImageError> {
-    let mut certificates = base.map(|b| b.certificates.clone()).unwrap_or_default();
-    certificates.extend(new.iter().map(|(k, v)| (k.clone(), v.clone())));
     let bundle_free = layer.get(CA_BUNDLE).is_none_or(|s| s.below);
     if !new.is_empty() && bundle_free {
+        let below = base.map(|b| &b.certificates);
+        let certificates: BTreeMap<&String, &Vec<u8>> =
+            below.into_iter().flatten().chain(new).collect();
         // update-ca-certificates: every packaged certificate (all are enabled by default),
         // then the local ones, concatenated in path order.
         let mut bundle = String::new();

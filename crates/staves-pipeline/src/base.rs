@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use staves_image::Accounts;
 use staves_image::layer::Kind;
-use staves_oci::{Below, ImageReader, LayerBlob};
+use staves_oci::{Below, ImageReader, LayerBlob, Layout};
 
 use crate::build::Located;
 use crate::error::PipelineError;
@@ -42,6 +42,22 @@ pub struct BaseImage {
     /// Its packages with their `.deb` checksums and locations, as its own SBOM records
     /// them (none for a base without one), so an SBOM of an image on it lists them too.
     pub packages: Vec<Located>,
+}
+
+impl BaseImage {
+    /// Puts the base's layer blobs into `layout`, byte for byte: the same digests, shared
+    /// wherever they go.
+    pub fn link_layers_into(&self, layout: &Layout) -> std::io::Result<()> {
+        for layer in &self.below.layers {
+            let digest = &layer.blob.digest;
+            let from = self
+                .layout
+                .join("blobs/sha256")
+                .join(digest.trim_start_matches("sha256:"));
+            staves_fs::link_or_copy(&from, &layout.blob_path(digest))?;
+        }
+        Ok(())
+    }
 }
 
 /// Reads the base at `path`, an OCI layout (`select` picks an entry by name, `arch` an

@@ -82,11 +82,7 @@ fn resolves_and_reports_through_the_reporter() {
     let (workspace, reporter) = open(dir.path(), "exclude = [\"tool\"]");
     let workspace = workspace.expect("loads");
     let lock = workspace.resolve(&workspace.selected).expect("resolves");
-    let names: Vec<&str> = lock.targets[0]
-        .packages
-        .iter()
-        .map(|p| p.name.as_str())
-        .collect();
+    let names = names(&lock);
     assert_eq!(names, ["app", "lib"]);
     let said = reporter.0.lock().expect("lock").clone();
     assert!(
@@ -156,10 +152,15 @@ fn on_a_base_its_packages_are_kept_and_its_digest_locks() {
         Err(PipelineError::StaleLock { missing: false, .. })
     ));
     let lock = workspace.resolve(&workspace.selected).expect("resolves");
-    let names: Vec<&str> = lock.targets[0]
+    let names = names(&lock);
+    assert_eq!(names, ["app", "tool"], "lib comes from the base");
+}
+
+/// The names of the first target's packages, in the lock's order.
+fn names(lock: &staves_resolve::Lockfile) -> Vec<&str> {
+    lock.targets[0]
         .packages
         .iter()
         .map(|p| p.name.as_str())
-        .collect();
-    assert_eq!(names, ["app", "tool"], "lib comes from the base");
+        .collect()
 }

@@ -124,21 +124,7 @@ fn build_one(
         reporter,
     )
     .map_err(failed)?;
-    if let Some(source) = &node.base {
-        let layout = match source {
-            BaseSource::Spec(base) => built
-                .get(*base)
-                .and_then(Option::as_ref)
-                .map(|b| (b.layout.clone(), b.name.to_string()))
-                .ok_or_else(|| StackError::Internal(format!("{} is not built", node.name)))?,
-            BaseSource::Layout(dir) => (dir.clone(), dir.display().to_string()),
-            BaseSource::Registry { name, digest } => {
-                return Err(failed(PipelineError::Invalid(format!(
-                    "`base = \"{name}@{digest}\"`: pull the base into an OCI layout first (`skopeo copy docker://{name}@{digest} oci:DIR`) and name the layout"
-                ))));
-            }
-        };
-        let bases = resolve_base(&layout.0, &layout.1, &workspace.selected).map_err(failed)?;
+    if let Some(bases) = read_bases(stack, index, built, &workspace.selected)? {
         workspace.on_base(bases);
     }
     let tag = workspace.spec.tag.as_deref().unwrap_or("latest");
@@ -160,24 +146,9 @@ fn build_one(
     .map_err(failed)?;
     let archive = if options.archives {
         let path = options.output.join(format!("{}.tar", node.name));
-        let host = staves_deb::arch::host();
-        let image = result
-            .images
-            .iter()
-            .find(|b| b.arch == host)
-            .or(result.images.first())
-            .ok_or_else(|| StackError::Internal(format!("{} has no image", node.name)))?;
-        let mut manifest = image.manifest.clone();
-        manifest.annotations = result.entry.annotations.clone();
-        manifest.platform = None;
-        staves_oci::write_docker_archive(
-            &result.layout,
-            &manifest,
-            &[name.to_string()],
-            image.summary.mtime,
-            &path,
-        )
-        .map_err(|e| failed(e.into()))?;
+        result
+            .write_archive(None, &[name.to_string()], &path)
+            .map_err(failed)?;
         Some(path)
     } else {
         None
@@ -191,16 +162,41 @@ fn build_one(
     })
 }
 
-/// The base in the layout at `path` for each of `archs`, named `name` in messages.
-pub fn resolve_base(
-    path: &std::path::Path,
-    name: &str,
+/// The base image `index` is built on, for each of `archs`: a base of the stack from its
+/// built layout (in `built`), a layout as it is. `None` when it names no base.
+fn read_bases(
+    stack: &Stack,
+    index: usize,
+    built: &[Option<BuiltNode>],
     archs: &[String],
-) -> Result<Vec<Arc<BaseImage>>, PipelineError> {
+) -> Result<Option<Vec<Arc<BaseImage>>>, StackError> {
+    let node = &stack.nodes[index];
+    let failed = |source: PipelineError| StackError::Build {
+        name: node.name.clone(),
+        source: Box::new(source),
+    };
+    let (layout, name) = match &node.base {
+        None => return Ok(None),
+        Some(BaseSource::Spec(base)) => built
+            .get(*base)
+            .and_then(Option::as_ref)
+            .map(|b| (b.layout.clone(), b.name.to_string()))
+            .ok_or_else(|| {
+                StackError::Internal(format!("the base of {} is not built", node.name))
+            })?,
+        Some(BaseSource::Layout(dir)) => (dir.clone(), dir.display().to_string()),
+        Some(BaseSource::Registry { name, digest }) => {
+            return Err(failed(PipelineError::Invalid(format!(
+                "`base = \"{name}@{digest}\"`: pull the base into an OCI layout first (`skopeo copy docker://{name}@{digest} oci:DIR`) and name the layout"
+            ))));
+        }
+    };
     archs
         .iter()
-        .map(|arch| read_base(path, name, None, arch).map(Arc::new))
-        .collect()
+        .map(|arch| read_base(&layout, &name, None, arch).map(Arc::new))
+        .collect::<Result<Vec<_>, _>>()
+        .map(Some)
+        .map_err(failed)
 }
 
 /// The bases the spec at `spec` is built on, for each of `archs`: a base spec is built first
@@ -213,32 +209,13 @@ pub fn bases_of(
     reporter: Arc<dyn Reporter>,
 ) -> Result<Option<Vec<Arc<BaseImage>>>, StackError> {
     let stack = Stack::discover(spec)?;
-    let Some(own) = stack.nodes.first() else {
-        return Ok(None);
-    };
-    let failed = |source: PipelineError| StackError::Build {
-        name: own.name.clone(),
-        source: Box::new(source),
-    };
-    let (layout, name) = match &own.base {
-        None => return Ok(None),
-        Some(BaseSource::Layout(dir)) => (dir.clone(), dir.display().to_string()),
-        Some(BaseSource::Registry { name, digest }) => {
-            return Err(failed(PipelineError::Invalid(format!(
-                "`base = \"{name}@{digest}\"`: pull the base into an OCI layout first (`skopeo copy docker://{name}@{digest} oci:DIR`) and name the layout"
-            ))));
+    // The spec itself is the first node found; its base chain follows.
+    let mut built: Vec<Option<BuiltNode>> = vec![None; stack.nodes.len()];
+    if let Some(base) = stack.base_of(0) {
+        for node in build(&stack, &stack.order(&[base])?, options, reporter)? {
+            let index = node.index;
+            built[index] = Some(node);
         }
-        Some(BaseSource::Spec(base)) => {
-            let order = stack.order(&[*base])?;
-            let built = build(&stack, &order, options, reporter)?;
-            let node = built
-                .into_iter()
-                .find(|b| b.index == *base)
-                .ok_or_else(|| StackError::Internal("the base was not built".into()))?;
-            (node.layout, node.name.to_string())
-        }
-    };
-    resolve_base(&layout, &name, archs)
-        .map(Some)
-        .map_err(failed)
+    }
+    read_bases(&stack, 0, &built, archs)
 }

@@ -13,6 +13,6 @@ mod build;
 mod discover;
 mod error;
 
-pub use build::{BuiltNode, StackOptions, bases_of, build, resolve_base};
+pub use build::{BuiltNode, StackOptions, bases_of, build};
 pub use discover::{BaseSource, Node, Stack, WORKSPACE_FILE};
 pub use error::StackError;

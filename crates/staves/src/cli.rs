@@ -22,6 +22,13 @@ pub struct SpecArgs {
     #[arg(long, short, default_value = "staves.toml", env = "STAVES_FILE")]
     pub file: PathBuf,
     #[command(flatten)]
+    pub source: SourceArgs,
+}
+
+/// Where packages come from and how: the cache, the architecture, the network.
+#[derive(Debug, Args, Clone)]
+pub struct SourceArgs {
+    #[command(flatten)]
     pub cache: CacheArgs,
     /// Target architecture: one of the spec's `archs`, or instead of its `arch` (default:
     /// every one of `archs`, else `arch`, else the host's).
@@ -35,15 +42,43 @@ pub struct SpecArgs {
     pub offline: bool,
 }
 
+impl SourceArgs {
+    /// The stack's options from these arguments and the build's own.
+    pub fn stack_options(&self, build: StackBuild) -> staves_stack::StackOptions {
+        staves_stack::StackOptions {
+            cache: self.cache.root(),
+            arch: self.arch.clone(),
+            refresh: self.refresh,
+            offline: self.offline,
+            output: build.output,
+            archives: build.archives,
+            jobs: build.jobs,
+            compression: build.compression,
+            locked: build.locked,
+            parallel: build.parallel,
+        }
+    }
+}
+
+/// What a stack build is asked for beyond where packages come from.
+pub struct StackBuild {
+    pub output: PathBuf,
+    pub archives: bool,
+    pub jobs: usize,
+    pub compression: staves_oci::LayerCompression,
+    pub locked: bool,
+    pub parallel: usize,
+}
+
 impl SpecArgs {
     /// The pipeline's options from these arguments.
     pub fn options(&self) -> staves_pipeline::WorkspaceOptions {
         staves_pipeline::WorkspaceOptions {
             file: self.file.clone(),
-            cache: self.cache.root(),
-            arch: self.arch.clone(),
-            refresh: self.refresh,
-            offline: self.offline,
+            cache: self.source.cache.root(),
+            arch: self.source.arch.clone(),
+            refresh: self.source.refresh,
+            offline: self.source.offline,
         }
     }
 }
@@ -147,16 +182,7 @@ pub struct StackArgs {
     #[arg(long, value_enum, default_value_t = Compression::Gzip)]
     pub compression: Compression,
     #[command(flatten)]
-    pub cache: CacheArgs,
-    /// Build for this architecture only.
-    #[arg(long)]
-    pub arch: Option<String>,
-    /// Fetch every repository's release again.
-    #[arg(long, conflicts_with = "offline")]
-    pub refresh: bool,
-    /// Never touch the network.
-    #[arg(long)]
-    pub offline: bool,
+    pub source: SourceArgs,
     #[command(flatten)]
     pub registry: RegistryArgs,
 }

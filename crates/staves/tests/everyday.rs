@@ -791,12 +791,7 @@ fn a_built_image_reads_back_as_a_base_and_one_without_dpkg_is_refused() {
 
     // An image with no dpkg database: an empty one made by umoci.
     let empty = case.path("empty");
-    run(std::process::Command::new("umoci")
-        .args(["init", "--layout"])
-        .arg(&empty));
-    run(std::process::Command::new("umoci")
-        .args(["new", "--image"])
-        .arg(format!("{}:latest", empty.display())));
+    empty_image(&empty);
     let error = staves_pipeline::base::read_base(&empty, "empty", None, host)
         .expect_err("no dpkg database")
         .to_string();

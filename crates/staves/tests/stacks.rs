@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use support::engine::container;
-use support::{examples, run, shared_cache, stderr, stdout};
+use support::{empty_image, examples, shared_cache, stderr, stdout};
 
 fn staves(args: &[&str]) -> Output {
     support::staves_command(args, &shared_cache())
@@ -33,6 +33,14 @@ fn layers(image: &str) -> Vec<String> {
     let out = container(&["inspect", "-f", "{{json .RootFS.Layers}}", image]);
     assert!(out.status.success(), "{}", stderr(&out));
     serde_json::from_str(stdout(&out).trim()).expect("layers")
+}
+
+/// Builds the spec `text` written at `dir/staves.toml`, which must fail; its error output.
+fn refused(dir: &Path, text: &str) -> String {
+    let spec = write(&dir.join("staves.toml"), text);
+    let out = staves(&["build", "-f", s(&spec), "-o", s(&dir.join("out"))]);
+    assert!(!out.status.success(), "built: {}", stderr(&out));
+    stderr(&out)
 }
 
 fn write(path: &Path, text: &str) -> PathBuf {
@@ -221,26 +229,15 @@ fn a_stack_is_refused_with_one_clear_error_for_each_mistake() {
 
     // A base with no dpkg database: an empty image made by umoci.
     let empty = tmp.path().join("empty");
-    run(std::process::Command::new("umoci")
-        .args(["init", "--layout"])
-        .arg(&empty));
-    run(std::process::Command::new("umoci")
-        .args(["new", "--image"])
-        .arg(format!("{}:latest", empty.display())));
-    let spec = write(
-        &tmp.path().join("on-empty/staves.toml"),
+    empty_image(&empty);
+    let err = refused(
+        &tmp.path().join("on-empty"),
         &format!(
             "name = \"on-empty\"\nbase = \"{}\"\npackages = [\"bash\"]\n",
             empty.display()
         ),
     );
-    let out = staves(&["build", "-f", s(&spec), "-o", s(&tmp.path().join("x"))]);
-    assert!(!out.status.success());
-    assert!(
-        stderr(&out).contains("has no dpkg database"),
-        "{}",
-        stderr(&out)
-    );
+    assert!(err.contains("has no dpkg database"), "{err}");
 
     // A request the base's installed version cannot meet names the base image.
     let base_layout = tmp.path().join("base-layout");
@@ -251,16 +248,13 @@ fn a_stack_is_refused_with_one_clear_error_for_each_mistake() {
         "-o",
         s(&base_layout),
     ]);
-    let spec = write(
-        &tmp.path().join("newer/staves.toml"),
+    let err = refused(
+        &tmp.path().join("newer"),
         &format!(
             "name = \"newer\"\nbase = \"{}\"\npackages = [\"libc6 (>> 99)\"]\n",
             base_layout.display()
         ),
     );
-    let out = staves(&["build", "-f", s(&spec), "-o", s(&tmp.path().join("y"))]);
-    assert!(!out.status.success());
-    let err = stderr(&out);
     assert!(
         err.contains("libc6")
             && err.contains("installed in the base image")

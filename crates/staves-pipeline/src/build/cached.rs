@@ -77,7 +77,7 @@ fn blob_path(cache: &Cache, digest: &str) -> PathBuf {
 }
 
 /// The record under `key`, when it and every blob it names are there.
-pub(super) fn lookup(cache: &Cache, key: &str, base: Option<&BaseImage>) -> Option<Record> {
+pub(super) fn lookup(cache: &Cache, key: &str) -> Option<Record> {
     let bytes = staves_fs::read_regular(&record_path(cache, key), 1 << 20).ok()?;
     let value: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
     let blob = |v: &serde_json::Value| serde_json::from_value::<BlobRef>(v.clone()).ok();
@@ -92,22 +92,11 @@ pub(super) fn lookup(cache: &Cache, key: &str, base: Option<&BaseImage>) -> Opti
         mtime: value["mtime"].as_u64()?,
         filtered: usize::try_from(value["filtered"].as_u64()?).ok()?,
     };
+    // The base's blobs need no check: reading the base has just read every one of them.
     let own = [&record.manifest, &record.config, &record.layer.blob];
-    let intact = own
-        .iter()
-        .all(|b| std::fs::metadata(blob_path(cache, &b.digest)).is_ok_and(|m| m.len() == b.size));
-    let base_there = base.is_none_or(|b| {
-        b.below.layers.iter().all(|l| {
-            std::fs::metadata(base_blob(b, &l.blob.digest)).is_ok_and(|m| m.len() == l.blob.size)
-        })
-    });
-    (intact && base_there).then_some(record)
-}
-
-fn base_blob(base: &BaseImage, digest: &str) -> PathBuf {
-    base.layout
-        .join("blobs/sha256")
-        .join(digest.trim_start_matches("sha256:"))
+    own.iter()
+        .all(|b| std::fs::metadata(blob_path(cache, &b.digest)).is_ok_and(|m| m.len() == b.size))
+        .then_some(record)
 }
 
 /// Keeps the image `record` describes (its blobs in `layout`) under `key`.
@@ -150,10 +139,7 @@ pub(super) fn restore(
         )?;
     }
     if let Some(base) = base {
-        for layer in &base.below.layers {
-            let digest = &layer.blob.digest;
-            staves_fs::link_or_copy(&base_blob(base, digest), &layout.blob_path(digest))?;
-        }
+        base.link_layers_into(layout)?;
     }
     Ok(())
 }

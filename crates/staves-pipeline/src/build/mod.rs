@@ -97,6 +97,51 @@ pub struct Build {
     _scratch: staves_fs::TempDir,
 }
 
+impl Build {
+    /// Writes the image of `arch` (the host's when built, else the first) as a
+    /// docker-archive at `path`, named `references`.
+    pub fn write_archive(
+        &self,
+        arch: Option<&str>,
+        references: &[String],
+        path: &std::path::Path,
+    ) -> Result<(), PipelineError> {
+        let host = staves_deb::arch::host();
+        let arch = arch
+            .or_else(|| self.images.iter().any(|b| b.arch == host).then_some(host))
+            .or_else(|| self.images.first().map(|b| b.arch.as_str()))
+            .ok_or_else(|| PipelineError::Internal("no image was built".into()))?;
+        write_archive(
+            &self.layout,
+            &self.images,
+            &self.entry,
+            arch,
+            references,
+            path,
+        )
+    }
+}
+
+/// The image of `arch` among `built` as a docker-archive, named as `entry` names it.
+fn write_archive(
+    layout: &Layout,
+    built: &[BuiltImage],
+    entry: &BlobRef,
+    arch: &str,
+    references: &[String],
+    path: &std::path::Path,
+) -> Result<(), PipelineError> {
+    let image = built
+        .iter()
+        .find(|b| b.arch == arch)
+        .ok_or_else(|| PipelineError::Internal(format!("no image built for {arch}")))?;
+    let mut manifest = image.manifest.clone();
+    manifest.annotations = entry.annotations.clone();
+    manifest.platform = None;
+    staves_oci::write_docker_archive(layout, &manifest, references, image.summary.mtime, path)?;
+    Ok(())
+}
+
 /// Builds the workspace's selected architectures as `options` say.
 pub fn build(workspace: &Workspace, options: &BuildOptions) -> Result<Build, PipelineError> {
     let names = &options.names;
@@ -173,7 +218,7 @@ pub fn build(workspace: &Workspace, options: &BuildOptions) -> Result<Build, Pip
             options.compression,
         );
         let hit = (!options.sbom)
-            .then(|| cached::lookup(&workspace.cache, &key, base))
+            .then(|| cached::lookup(&workspace.cache, &key))
             .flatten();
         plans.push((target, located, assembly, key, hit));
     }
@@ -238,9 +283,12 @@ pub fn build(workspace: &Workspace, options: &BuildOptions) -> Result<Build, Pip
             .collect::<Result<Vec<_>, _>>()?;
         let image = build_arch(
             workspace,
-            target,
-            &located,
-            debs,
+            Inputs {
+                target,
+                located,
+                listed,
+                debs,
+            },
             assembly,
             &layout,
             options.compression,
@@ -295,20 +343,7 @@ pub fn build(workspace: &Workspace, options: &BuildOptions) -> Result<Build, Pip
     }
 
     if let (Some(archive), Some(arch)) = (&archive, &archive_arch) {
-        let host = built
-            .iter()
-            .find(|b| &b.arch == arch)
-            .ok_or_else(|| PipelineError::Internal(format!("no image built for {arch}")))?;
-        let mut manifest = host.manifest.clone();
-        manifest.annotations = entry.annotations.clone();
-        manifest.platform = None;
-        staves_oci::write_docker_archive(
-            &layout,
-            &manifest,
-            &references,
-            host.summary.mtime,
-            archive,
-        )?;
+        write_archive(&layout, &built, &entry, arch, &references, archive)?;
     }
     let sbom = options
         .sbom
@@ -356,15 +391,30 @@ pub fn build(workspace: &Workspace, options: &BuildOptions) -> Result<Build, Pip
 }
 
 /// Assembles and writes one architecture's image into `layout` from its downloaded `.deb`s.
+/// What one architecture's image is made from.
+struct Inputs<'a> {
+    target: &'a LockedTarget,
+    /// The packages it installs.
+    located: Vec<Located>,
+    /// What its SBOM lists: the base's packages, then `located`.
+    listed: Vec<Located>,
+    /// Each of `located`'s `.deb`, downloaded.
+    debs: Vec<PathBuf>,
+}
+
 fn build_arch(
     workspace: &Workspace,
-    target: &LockedTarget,
-    located: &[Located],
-    debs: Vec<PathBuf>,
+    inputs: Inputs<'_>,
     mut options: staves_image::Options,
     layout: &Layout,
     compression: LayerCompression,
 ) -> Result<BuiltImage, PipelineError> {
+    let Inputs {
+        target,
+        located,
+        listed,
+        debs,
+    } = inputs;
     let spec = &workspace.spec;
     let packages: Vec<PackageInput> = located
         .iter()
@@ -386,17 +436,11 @@ fn build_arch(
     let base = workspace.base(&target.arch).map(|b| b.as_ref());
     options.temp_dir = Some(workspace.cache.tmp_dir());
     // The SBOM lists the base's packages too: it describes the whole image.
-    let mut listed: Vec<Located> = base.map(|b| b.packages.clone()).unwrap_or_default();
-    listed.extend_from_slice(located);
     options
         .generated
         .push(sbom::in_image(spec.name.get_ref(), &target.arch, &listed));
     if let Some(base) = base {
-        // The base's layers, byte for byte: same digests, shared wherever they go.
-        for layer in &base.below.layers {
-            let from = staves_oci::Layout::open(&base.layout)?.blob_path(&layer.blob.digest);
-            staves_fs::link_or_copy(&from, &layout.blob_path(&layer.blob.digest))?;
-        }
+        base.link_layers_into(layout)?;
     }
 
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
@@ -459,7 +503,7 @@ fn build_arch(
         manifest,
         layer,
         summary,
-        packages: located.to_vec(),
+        packages: located,
         listed,
     })
 }

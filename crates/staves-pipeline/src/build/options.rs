@@ -195,19 +195,20 @@ pub fn image_config(spec: &Spec, base: Option<&serde_json::Value>) -> ImageConfi
             .unwrap_or_default()
     };
     let text = |v: &serde_json::Value| v.as_str().filter(|s| !s.is_empty()).map(str::to_owned);
+    // The base's variables, each the spec sets replaced in place, new ones after.
     let mut env: Vec<String> = strings(&base["Env"]);
-    let own_env: Vec<String> = if spec.environment.is_empty() {
-        Vec::new()
-    } else {
-        own.env.clone()
-    };
-    for var in own_env {
-        let key = var.split('=').next().unwrap_or_default().to_owned();
-        env.retain(|e| e.split('=').next() != Some(key.as_str()));
-        env.push(var);
+    for (key, value) in &spec.environment {
+        let var = format!("{key}={value}");
+        match env
+            .iter_mut()
+            .find(|e| e.split('=').next() == Some(key.as_str()))
+        {
+            Some(old) => *old = var,
+            None => env.push(var),
+        }
     }
-    if env.is_empty() {
-        env = own.env.clone();
+    if !env.iter().any(|e| e.starts_with("PATH=")) {
+        env.insert(0, DEFAULT_PATH.into());
     }
     let mut labels: std::collections::BTreeMap<String, String> = base["Labels"]
         .as_object()

@@ -47,19 +47,16 @@ pub(crate) fn open_workspace(
     if workspace.spec.base.is_none() {
         return Ok((workspace, None));
     }
-    let scratch = staves_repo::Cache::open(args.cache.root())?.scratch_dir()?;
-    let options = staves_stack::StackOptions {
-        cache: args.cache.root(),
-        arch: args.arch.clone(),
-        refresh: args.refresh,
-        offline: args.offline,
+    let source = &args.source;
+    let scratch = staves_repo::Cache::open(source.cache.root())?.scratch_dir()?;
+    let options = source.stack_options(crate::cli::StackBuild {
         output: scratch.path().to_owned(),
         archives: false,
         jobs,
         compression,
         locked,
         parallel: 1,
-    };
+    });
     let bases = staves_stack::bases_of(
         &args.file,
         &workspace.selected,

@@ -4,7 +4,7 @@ use std::time::Instant;
 
 use staves_pipeline::PipelineError;
 use staves_registry::Reference;
-use staves_stack::{Stack, StackError, StackOptions};
+use staves_stack::{Stack, StackError};
 
 use crate::cli::StackArgs;
 use crate::report::{CliError, status};
@@ -23,11 +23,10 @@ pub fn run(args: &StackArgs) -> Result<(), CliError> {
         .collect::<Result<Vec<_>, _>>()
         .map_err(from_stack)?;
     let order = stack.order(&only).map_err(from_stack)?;
-    let cache = args.cache.root();
     // Without `--output`, layouts go to scratch space in the cache, swept by a later run.
     let scratch = match &args.output {
         Some(_) => None,
-        None => Some(staves_repo::Cache::open(&cache)?.scratch_dir()?),
+        None => Some(staves_repo::Cache::open(args.source.cache.root())?.scratch_dir()?),
     };
     let output = match (&args.output, &scratch) {
         (Some(out), _) => out.clone(),
@@ -35,18 +34,14 @@ pub fn run(args: &StackArgs) -> Result<(), CliError> {
         (None, None) => return Err(CliError::Internal("no output directory".into())),
     };
     std::fs::create_dir_all(&output)?;
-    let options = StackOptions {
-        cache: cache.clone(),
-        arch: args.arch.clone(),
-        refresh: args.refresh,
-        offline: args.offline,
-        output: output.clone(),
+    let options = args.source.stack_options(crate::cli::StackBuild {
+        output,
         archives: args.load,
         jobs: args.jobs,
         compression: super::build::compression(args.compression),
         locked: args.locked,
         parallel: args.parallel,
-    };
+    });
     let built = staves_stack::build(&stack, &order, &options, crate::report::reporter())
         .map_err(from_stack)?;
     for node in &built {
@@ -76,7 +71,7 @@ pub fn run(args: &StackArgs) -> Result<(), CliError> {
             ))?;
             let layout = staves_oci::Layout::open(&node.layout)?;
             super::push::push_entry(
-                &args.cache,
+                &args.source.cache,
                 &layout,
                 &node.entry,
                 &reference,

@@ -46,6 +46,15 @@ pub fn examples() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples")
 }
 
+/// An OCI layout at `dir` holding one empty image (`latest`), made by umoci: an image
+/// with no dpkg database.
+pub fn empty_image(dir: &Path) {
+    run(Command::new("umoci").args(["init", "--layout"]).arg(dir));
+    run(Command::new("umoci")
+        .args(["new", "--image"])
+        .arg(format!("{}:latest", dir.display())));
+}
+
 pub fn host_arch() -> String {
     let out = run(Command::new("dpkg").arg("--print-architecture"));
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
