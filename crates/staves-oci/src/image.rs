@@ -23,6 +23,10 @@ pub mod media {
     pub const LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
     /// zstd-compressed layer.
     pub const LAYER_ZSTD: &str = "application/vnd.oci.image.layer.v1.tar+zstd";
+    /// Docker's image manifest, which registries still serve for older images.
+    pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+    /// Docker's manifest list (its image index).
+    pub const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
 }
 
 /// A reference to a blob: what `config`, `layers` and index entries hold.

@@ -295,7 +295,7 @@ fn open_layout(
         .filter(|e| e.digest == entry.digest)
         .filter_map(|e| e.annotations.get("io.containerd.image.name").cloned())
         .collect();
-    let manifest = if entry.media_type == media::INDEX {
+    let manifest = if entry.media_type == media::INDEX || entry.media_type == media::DOCKER_LIST {
         pick_platform(&layout, entry, arch)?
     } else {
         entry.clone()

@@ -1,5 +1,5 @@
-//! Publishing what a build wrote: an image (or index) of an OCI layout pushed to a
-//! registry, and an SBOM attached to it as an artifact.
+//! Registries: what a build wrote pushed (an image or index of an OCI layout, an SBOM
+//! attached to it as an artifact), and base images pulled by digest into the cache.
 
 use std::path::PathBuf;
 
@@ -11,7 +11,7 @@ use crate::reporter::Reporter;
 
 /// How to reach registries.
 #[derive(Debug, Clone, Default)]
-pub struct PublishOptions {
+pub struct RegistryOptions {
     /// `HOST:PORT`s spoken to over plain HTTP.
     pub insecure: Vec<String>,
     /// Per-registry certificates (`DIR/HOST:PORT/*.crt`).
@@ -25,16 +25,9 @@ pub struct PublishOptions {
 /// A session with `reference`'s registry and the push options.
 fn connect(
     reference: &Reference,
-    options: &PublishOptions,
+    options: &RegistryOptions,
 ) -> Result<(Session, PushOptions), PipelineError> {
-    let session = Session::open(
-        reference,
-        &SessionOptions {
-            insecure: options.insecure.clone(),
-            certs_dir: options.certs_dir.clone(),
-            credentials: None,
-        },
-    )?;
+    let session = Session::open(reference, &session_options(options))?;
     let push = PushOptions {
         chunk_size: options.chunk_size.max(1 << 20),
         memo: Some(options.cache.join("registry-blobs.json")),
@@ -49,7 +42,7 @@ pub fn push(
     layout: &Layout,
     entry: &BlobRef,
     reference: &Reference,
-    options: &PublishOptions,
+    options: &RegistryOptions,
     reporter: &dyn Reporter,
 ) -> Result<PushReport, PipelineError> {
     let (mut session, push) = connect(reference, options)?;
@@ -65,7 +58,7 @@ pub fn attach_sbom(
     layout: &Layout,
     subject: &BlobRef,
     reference: &Reference,
-    options: &PublishOptions,
+    options: &RegistryOptions,
     sbom: &[u8],
 ) -> Result<String, PipelineError> {
     let (session, push) = connect(reference, options)?;
@@ -78,4 +71,58 @@ pub fn attach_sbom(
         sbom,
         &push,
     )?)
+}
+
+/// Pulls `name@digest` (the images of an index for `archs` only) into the cache, where
+/// it stays under its digest: the layout's path is returned. What the cache already holds
+/// is not fetched again, so a base pulled once needs no network; `offline` refuses to
+/// fetch anything missing.
+pub fn pull_base(
+    name: &str,
+    digest: &str,
+    archs: &[String],
+    offline: bool,
+    options: &RegistryOptions,
+    reporter: &dyn Reporter,
+) -> Result<PathBuf, PipelineError> {
+    let reference = Reference::parse(&format!("{name}@{digest}"))?;
+    let dir = options.cache.join("bases").join(digest.replace(':', "-"));
+    let layout = Layout::create(&dir)?;
+    let platforms: Vec<_> = archs
+        .iter()
+        .map(|a| staves_oci::Platform::from_debian(a))
+        .collect();
+    let connect = || {
+        if offline {
+            return Err(staves_registry::RegistryError::Protocol {
+                registry: reference.registry.clone(),
+                message: format!(
+                    "{name}@{digest} is not in the cache and the build is offline; build once without --offline to pull it"
+                ),
+            });
+        }
+        let mut session = Session::open_to_pull(&reference, &session_options(options))?;
+        session.set_progress(reporter.uploads("Pulling"));
+        Ok(session)
+    };
+    let report = staves_registry::pull::pull(&connect, digest, name, &platforms, &layout)?;
+    if report.fetched > 0 {
+        reporter.status(
+            "Pulled",
+            &format!(
+                "{name}@{digest}: {} blob(s), {:.1} MB",
+                report.fetched,
+                report.fetched_bytes as f64 / 1e6
+            ),
+        );
+    }
+    Ok(dir)
+}
+
+fn session_options(options: &RegistryOptions) -> SessionOptions {
+    SessionOptions {
+        insecure: options.insecure.clone(),
+        certs_dir: options.certs_dir.clone(),
+        credentials: None,
+    }
 }

@@ -37,8 +37,8 @@ impl Session {
             .find(|(k, _)| k == "service")
             .map(|(_, v)| v.as_str());
         let mut scopes = vec![format!(
-            "repository:{}:pull,push",
-            self.reference.repository
+            "repository:{}:{}",
+            self.reference.repository, self.actions
         )];
         if let Ok(extra) = self.extra_pull.lock() {
             scopes.extend(extra.iter().map(|r| format!("repository:{r}:pull")));

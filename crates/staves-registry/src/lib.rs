@@ -1,4 +1,5 @@
-//! Publishing: the OCI distribution API, from credentials to a pushed image.
+//! Publishing: the OCI distribution API, from credentials to a pushed image (and back:
+//! pulling a base image pinned by digest).
 //!
 //! A push sends every blob the registry lacks (asking first with `HEAD`, mounting from
 //! another repository of the same registry when one is known to hold it), monolithically
@@ -10,6 +11,7 @@
 //! * [`session`]: requests to one repository, over TLS or (for registries marked insecure)
 //!   plain HTTP, answering basic and bearer authentication challenges.
 //! * [`push`]: blobs then manifests, from an OCI image layout.
+//! * [`pull`]: an image pinned by digest into an OCI image layout, every blob checked.
 //! * [`attach`]: a document (an SBOM) as an OCI artifact referring to a pushed image.
 
 use std::path::PathBuf;
@@ -17,6 +19,7 @@ use std::path::PathBuf;
 pub mod attach;
 mod auth;
 pub mod credentials;
+pub mod pull;
 pub mod push;
 pub mod reference;
 pub mod session;

@@ -65,6 +65,8 @@ pub struct Session {
     pub(crate) credentials: Option<Credentials>,
     /// Repositories the token must also allow pulling from (mount sources).
     pub(crate) extra_pull: Mutex<Vec<String>>,
+    /// What the token must allow on the repository: `pull,push`, or `pull` to read only.
+    pub(crate) actions: &'static str,
     authorization: Mutex<Option<String>>,
     progress: Arc<dyn Progress>,
 }
@@ -82,6 +84,23 @@ impl Session {
     /// Prepares a session for `reference`'s repository and checks that the registry answers
     /// and accepts the credentials (`GET /v2/`).
     pub fn open(reference: &Reference, options: &SessionOptions) -> Result<Session, RegistryError> {
+        Session::connect(reference, options, "pull,push")
+    }
+
+    /// Like [`Session::open`], asking only to read: credentials that may pull but not push
+    /// are enough.
+    pub fn open_to_pull(
+        reference: &Reference,
+        options: &SessionOptions,
+    ) -> Result<Session, RegistryError> {
+        Session::connect(reference, options, "pull")
+    }
+
+    fn connect(
+        reference: &Reference,
+        options: &SessionOptions,
+        actions: &'static str,
+    ) -> Result<Session, RegistryError> {
         let insecure = options.insecure.iter().any(|h| h == &reference.registry);
         let mut config = ureq::Agent::config_builder()
             .http_status_as_error(false)
@@ -115,6 +134,7 @@ impl Session {
             reference: reference.clone(),
             credentials,
             extra_pull: Mutex::new(Vec::new()),
+            actions,
             authorization: Mutex::new(None),
             progress: Arc::new(NoProgress),
         };
@@ -414,6 +434,7 @@ mod tests {
             reference: Reference::parse("reg.test:5000/app").expect("reference"),
             credentials: None,
             extra_pull: Mutex::new(Vec::new()),
+            actions: "pull,push",
             authorization: Mutex::new(None),
             progress: Arc::new(NoProgress),
         };

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use staves_oci::{BlobRef, LayerCompression};
 use staves_pipeline::base::{BaseImage, read_base};
+use staves_pipeline::publish::{RegistryOptions, pull_base};
 use staves_pipeline::{BuildOptions, Output, PipelineError, Reporter, Workspace, WorkspaceOptions};
 use staves_registry::ImageName;
 
@@ -35,6 +36,8 @@ pub struct StackOptions {
     pub locked: bool,
     /// Images built at the same time.
     pub parallel: usize,
+    /// How to reach registries bases are pulled from.
+    pub registry: RegistryOptions,
 }
 
 /// One image of the stack, built.
@@ -121,10 +124,17 @@ fn build_one(
             refresh: options.refresh,
             offline: options.offline,
         },
-        reporter,
+        reporter.clone(),
     )
     .map_err(failed)?;
-    if let Some(bases) = read_bases(stack, index, built, &workspace.selected)? {
+    if let Some(bases) = read_bases(
+        stack,
+        index,
+        built,
+        &workspace.selected,
+        options,
+        reporter.as_ref(),
+    )? {
         workspace.on_base(bases);
     }
     let tag = workspace.spec.tag.as_deref().unwrap_or("latest");
@@ -163,12 +173,15 @@ fn build_one(
 }
 
 /// The base image `index` is built on, for each of `archs`: a base of the stack from its
-/// built layout (in `built`), a layout as it is. `None` when it names no base.
+/// built layout (in `built`), a layout as it is, a registry image pulled into the cache.
+/// `None` when it names no base.
 fn read_bases(
     stack: &Stack,
     index: usize,
     built: &[Option<BuiltNode>],
     archs: &[String],
+    options: &StackOptions,
+    reporter: &dyn Reporter,
 ) -> Result<Option<Vec<Arc<BaseImage>>>, StackError> {
     let node = &stack.nodes[index];
     let failed = |source: PipelineError| StackError::Build {
@@ -186,9 +199,16 @@ fn read_bases(
             })?,
         Some(BaseSource::Layout(dir)) => (dir.clone(), dir.display().to_string()),
         Some(BaseSource::Registry { name, digest }) => {
-            return Err(failed(PipelineError::Invalid(format!(
-                "`base = \"{name}@{digest}\"`: pull the base into an OCI layout first (`skopeo copy docker://{name}@{digest} oci:DIR`) and name the layout"
-            ))));
+            let dir = pull_base(
+                name,
+                digest,
+                archs,
+                options.offline,
+                &options.registry,
+                reporter,
+            )
+            .map_err(failed)?;
+            (dir, format!("{name}@{digest}"))
         }
     };
     archs
@@ -212,10 +232,10 @@ pub fn bases_of(
     // The spec itself is the first node found; its base chain follows.
     let mut built: Vec<Option<BuiltNode>> = vec![None; stack.nodes.len()];
     if let Some(base) = stack.base_of(0) {
-        for node in build(&stack, &stack.order(&[base])?, options, reporter)? {
+        for node in build(&stack, &stack.order(&[base])?, options, reporter.clone())? {
             let index = node.index;
             built[index] = Some(node);
         }
     }
-    read_bases(&stack, 0, &built, archs)
+    read_bases(&stack, 0, &built, archs, options, reporter.as_ref())
 }

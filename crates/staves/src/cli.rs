@@ -40,6 +40,35 @@ pub struct SourceArgs {
     /// Never use the network; fail if the cache lacks something.
     #[arg(long)]
     pub offline: bool,
+    #[command(flatten)]
+    pub reach: ReachArgs,
+}
+
+/// How registries are reached: to push, and to pull bases pinned by digest.
+#[derive(Debug, Args, Clone)]
+pub struct ReachArgs {
+    /// Speak plain HTTP to this `HOST:PORT` (repeatable). Everything else is HTTPS.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub insecure_registry: Vec<String>,
+    /// Directory of per-registry CA certificates (`DIR/HOST:PORT/ca.crt`).
+    #[arg(long, value_name = "DIR", default_value = staves_registry::session::DOCKER_CERTS_DIR)]
+    pub certs_dir: PathBuf,
+}
+
+impl ReachArgs {
+    /// The pipeline's registry options; blobs above `chunk_size` bytes go up in chunks.
+    pub fn options(
+        &self,
+        cache: &CacheArgs,
+        chunk_size: u64,
+    ) -> staves_pipeline::publish::RegistryOptions {
+        staves_pipeline::publish::RegistryOptions {
+            insecure: self.insecure_registry.clone(),
+            certs_dir: self.certs_dir.clone(),
+            chunk_size,
+            cache: cache.root(),
+        }
+    }
 }
 
 impl SourceArgs {
@@ -56,6 +85,7 @@ impl SourceArgs {
             compression: build.compression,
             locked: build.locked,
             parallel: build.parallel,
+            registry: self.reach.options(&self.cache, 64 << 20),
         }
     }
 }
@@ -139,7 +169,6 @@ pub enum Command {
   staves inspect image.tar
   staves inspect layout/ --files")]
     Inspect(InspectArgs),
-    /// Print a shell completion script: `staves completions bash > /etc/bash_completion.d/staves`.
     /// Build a stack: every spec of a directory tree (or those a staves-workspace.toml
     /// lists), bases first, each image on the layers of its base.
     #[command(after_help = "Examples:
@@ -148,6 +177,7 @@ pub enum Command {
   staves stack . --only web --load           # web and the images it is built on
   staves stack . --push registry.example:5000/team   # each as team/NAME:TAG, shared blobs once")]
     Stack(StackArgs),
+    /// Print a shell completion script: `staves completions bash > /etc/bash_completion.d/staves`.
     Completions(CompletionsArgs),
 }
 
@@ -311,24 +341,20 @@ pub struct PushCommandArgs {
     #[command(flatten)]
     pub registry: RegistryArgs,
     #[command(flatten)]
+    pub reach: ReachArgs,
+    #[command(flatten)]
     pub cache: CacheArgs,
 }
 
-/// How to reach a registry.
+/// How to push.
 #[derive(Debug, Args)]
 pub struct RegistryArgs {
-    /// Speak plain HTTP to this `HOST:PORT` (repeatable). Everything else is HTTPS.
-    #[arg(long, value_name = "HOST:PORT")]
-    pub insecure_registry: Vec<String>,
     /// Write the pushed digest (`sha256:…`) to this file.
     #[arg(long, value_name = "FILE")]
     pub digest_file: Option<PathBuf>,
     /// Upload blobs larger than this many MiB in chunks of this size.
     #[arg(long, value_name = "MIB", default_value_t = 64)]
     pub chunk_size: u64,
-    /// Directory of per-registry CA certificates (`DIR/HOST:PORT/ca.crt`).
-    #[arg(long, value_name = "DIR", default_value = staves_registry::session::DOCKER_CERTS_DIR)]
-    pub certs_dir: PathBuf,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

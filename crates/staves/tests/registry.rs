@@ -800,3 +800,110 @@ fn a_stack_is_pushed_with_each_shared_blob_uploaded_once_and_mounted_for_the_oth
         );
     }
 }
+
+#[test]
+fn an_image_is_built_on_a_base_pulled_by_digest_and_rebuilt_offline_from_the_cache() {
+    // A bearer-token registry: the pull asks for a token that may only pull.
+    let registry = Registry::start_with(true, Auth::Token);
+    let base_ref = format!("{}/golden/base:1", registry.host());
+    let digest = pushed_digest(&push_example(&registry, "stack/base", &base_ref, &[]));
+    let dir = tempfile::tempdir().expect("tmp");
+    let spec = dir.path().join("staves.toml");
+    let pinned = format!("{}/golden/base@{digest}", registry.host());
+    std::fs::write(
+        &spec,
+        format!(
+            "name = \"on-pulled\"\nbase = \"{pinned}\"\npackages = [\"hello\"]\ncommand = [\"hello\"]\nuser = \"app\"\n"
+        ),
+    )
+    .expect("spec");
+    // Not pulled before: whatever an earlier run left in the shared cache goes.
+    let pulled = shared_cache().join("bases").join(digest.replace(':', "-"));
+    let _ = std::fs::remove_dir_all(&pulled);
+    let archive = dir.path().join("on-pulled.tar");
+    let build = |extra: &[&str]| {
+        let mut args = vec![
+            "build",
+            "-f",
+            spec.to_str().expect("utf8"),
+            "-o",
+            archive.to_str().expect("utf8"),
+        ];
+        args.extend(extra);
+        staves(&registry, &args)
+    };
+    let out = build(&[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("Pulled"), "{}", stderr(&out));
+    let fetched = registry.requests("GET", "/v2/golden/base/blobs/");
+    assert_eq!(
+        fetched.len(),
+        2,
+        "one layer and one config: {}",
+        registry.log()
+    );
+    assert!(
+        !registry
+            .requests("GET", &format!("/v2/golden/base/manifests/{digest}"))
+            .is_empty()
+    );
+
+    // The base's layer, byte for byte, is the bottom of the image; it runs as the base's
+    // account.
+    let base_manifest: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(pulled.join("blobs/sha256").join(&digest[7..])).expect("manifest"),
+    )
+    .expect("json");
+    let loaded = container(&["load", "-i", archive.to_str().expect("utf8")]);
+    assert!(loaded.status.success(), "{}", stderr(&loaded));
+    let inspect = container(&[
+        "inspect",
+        "-f",
+        "{{json .RootFS.Layers}}",
+        "on-pulled:latest",
+    ]);
+    let layers: Vec<String> = serde_json::from_str(stdout(&inspect).trim()).expect("layers");
+    assert_eq!(layers.len(), 2, "{layers:?}");
+    let base_diff = {
+        let config = &base_manifest["config"]["digest"].as_str().expect("config")[7..];
+        let config: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(pulled.join("blobs/sha256").join(config)).expect("config"),
+        )
+        .expect("json");
+        config["rootfs"]["diff_ids"][0]
+            .as_str()
+            .expect("diff")
+            .to_owned()
+    };
+    assert_eq!(layers[0], base_diff);
+    let ran = container(&["run", "--rm", "on-pulled:latest"]);
+    assert!(ran.status.success(), "{}", stderr(&ran));
+    assert!(stdout(&ran).contains("Hello, world!"), "{}", stdout(&ran));
+
+    // Offline, from the cache: the registry hears nothing more.
+    let before = registry.log().lines().count();
+    let out = build(&["--offline"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(registry.log().lines().count(), before, "{}", registry.log());
+
+    // A digest the registry does not hold is one clear error naming it.
+    let missing = format!("sha256:{}", "0".repeat(64));
+    std::fs::write(
+        &spec,
+        format!(
+            "name = \"on-pulled\"\nbase = \"{}/golden/base@{missing}\"\npackages = [\"hello\"]\n",
+            registry.host()
+        ),
+    )
+    .expect("spec");
+    let out = build(&[]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains(&missing), "{}", stderr(&out));
+    let out = build(&["--offline"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("not in the cache and the build is offline"),
+        "{}",
+        stderr(&out)
+    );
+}

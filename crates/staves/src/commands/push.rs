@@ -4,10 +4,10 @@ use std::path::Path;
 use std::time::Instant;
 
 use staves_oci::Layout;
-use staves_pipeline::publish::{self, PublishOptions};
+use staves_pipeline::publish::{self, RegistryOptions};
 use staves_registry::Reference;
 
-use crate::cli::{CacheArgs, PushCommandArgs, RegistryArgs};
+use crate::cli::{CacheArgs, PushCommandArgs, ReachArgs, RegistryArgs};
 use crate::report::{CliError, status};
 
 pub fn run(args: &PushCommandArgs) -> Result<(), CliError> {
@@ -19,22 +19,26 @@ pub fn run(args: &PushCommandArgs) -> Result<(), CliError> {
     let reference = Reference::parse(&args.reference)?;
     let layout = Layout::open(Path::new(dir))?;
     let entry = staves_registry::push::select(&layout, name.or(reference.tag.as_deref()))?;
-    push_entry(&args.cache, &layout, &entry, &reference, &args.registry)
+    push_entry(
+        (&args.cache, &args.reach),
+        &layout,
+        &entry,
+        &reference,
+        &args.registry,
+    )
 }
 
-/// The pipeline's publishing options from the command line.
-fn options(cache: &CacheArgs, args: &RegistryArgs) -> PublishOptions {
-    PublishOptions {
-        insecure: args.insecure_registry.clone(),
-        certs_dir: args.certs_dir.clone(),
-        chunk_size: args.chunk_size.max(1) << 20,
-        cache: cache.root(),
-    }
+/// The pipeline's registry options from the command line.
+fn options((cache, reach): Where<'_>, args: &RegistryArgs) -> RegistryOptions {
+    reach.options(cache, args.chunk_size.max(1) << 20)
 }
+
+/// The cache, and how registries are reached.
+pub type Where<'a> = (&'a CacheArgs, &'a ReachArgs);
 
 /// Attaches `sbom` to the image `subject` already pushed to `reference`, as an SPDX artifact.
 pub fn attach_sbom(
-    cache: &CacheArgs,
+    cache: Where<'_>,
     layout: &Layout,
     subject: &staves_oci::BlobRef,
     reference: &Reference,
@@ -51,7 +55,7 @@ pub fn attach_sbom(
 
 /// Pushes one `index.json` entry of `layout` and reports the digest.
 pub fn push_entry(
-    cache: &CacheArgs,
+    cache: Where<'_>,
     layout: &Layout,
     entry: &staves_oci::BlobRef,
     reference: &Reference,

@@ -71,7 +71,7 @@ pub fn run(args: &StackArgs) -> Result<(), CliError> {
             ))?;
             let layout = staves_oci::Layout::open(&node.layout)?;
             super::push::push_entry(
-                &args.source.cache,
+                (&args.source.cache, &args.source.reach),
                 &layout,
                 &node.entry,
                 &reference,

@@ -77,7 +77,7 @@ pub fn run(args: &BuildArgs) -> Result<(), CliError> {
     );
     if let Some(reference) = &push_to {
         super::push::push_entry(
-            &args.spec.source.cache,
+            (&args.spec.source.cache, &args.spec.source.reach),
             &built.layout,
             &built.entry,
             reference,
@@ -87,7 +87,7 @@ pub fn run(args: &BuildArgs) -> Result<(), CliError> {
             && args.attach_sbom
         {
             super::push::attach_sbom(
-                &args.spec.source.cache,
+                (&args.spec.source.cache, &args.spec.source.reach),
                 &built.layout,
                 &built.entry,
                 reference,
