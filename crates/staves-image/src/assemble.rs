@@ -100,6 +100,15 @@ pub struct Options {
     pub base: Option<std::sync::Arc<crate::Base>>,
 }
 
+/// What one layer of a split image holds.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LayerContents {
+    /// The source packages whose packages it holds (none: the generated files).
+    pub sources: Vec<String>,
+    /// Those packages, in install order.
+    pub packages: Vec<String>,
+}
+
 /// A file whose content depends on the installed packages, written last.
 #[derive(Clone)]
 pub struct GeneratedFile {
@@ -155,6 +164,9 @@ pub struct Summary {
     pub unmet: Vec<crate::needs::Unmet>,
     /// Shared libraries the spec's own programs need that the image lacks.
     pub missing_libraries: Vec<crate::libraries::MissingLibrary>,
+    /// With several layers: what each one written holds, bottom first (the last is the
+    /// generated files'). Writers past these were given nothing.
+    pub layers: Vec<LayerContents>,
 }
 
 /// The CA bundle that OpenSSL, GnuTLS and curl read on Debian.
@@ -166,6 +178,9 @@ pub(crate) fn is_certificate(path: &str) -> bool {
         || path.starts_with("usr/local/share/ca-certificates/"))
         && path.ends_with(".crt")
 }
+
+/// The most a file scripts copy may hold to be copied into another layer.
+const MAX_COPIED: u64 = 1 << 20;
 
 /// Files the assembly writes itself; a package shipping one is overridden.
 const GENERATED: &[&str] = &[
@@ -181,6 +196,10 @@ const GENERATED: &[&str] = &[
 
 struct Opened {
     input: PackageInput,
+    /// The source package it is built from.
+    source: String,
+    /// Bytes it installs (`Installed-Size`), for layering.
+    size: u64,
     deb: DebFile,
     replaces: Vec<Relation>,
     multi_arch_same: bool,
@@ -226,6 +245,23 @@ pub fn assemble<W: Write>(
     options: &Options,
     out: W,
 ) -> Result<(W, Summary), ImageError> {
+    let (mut outs, summary) = assemble_layers(packages, options, vec![out])?;
+    let out = outs
+        .pop()
+        .ok_or_else(|| ImageError::write(std::io::Error::other("no layer written")))?;
+    Ok((out, summary))
+}
+
+/// Writes the image for `packages` (in the given order) as up to `outs.len()` layers, bottom
+/// first: packages grouped by source package over all but the last layer used (see
+/// [`crate::layering`]), and what is generated from all of them (the dpkg database,
+/// accounts, the SBOM) in the last. [`Summary::layers`] says which writers were used; the
+/// rest are given nothing. One writer is one layer holding everything.
+pub fn assemble_layers<W: Write>(
+    packages: &[PackageInput],
+    options: &Options,
+    outs: Vec<W>,
+) -> Result<(Vec<W>, Summary), ImageError> {
     let opened = packages
         .iter()
         .map(|input| {
@@ -241,8 +277,16 @@ pub fn assemble<W: Write>(
             let multi_arch_same = field("Multi-Arch") == "same";
             let required = field("Priority") == "required";
             let limit = unpack_limit(&deb, para.as_ref());
+            let source = field("Source");
+            let source = crate::layering::source_of(&input.name, Some(source)).to_owned();
+            let size = field("Installed-Size")
+                .trim()
+                .parse::<u64>()
+                .map_or(deb.data_size(), |kib| kib.saturating_mul(1024));
             Ok(Opened {
                 input: input.clone(),
+                source,
+                size,
                 deb,
                 replaces,
                 multi_arch_same,
@@ -251,14 +295,14 @@ pub fn assemble<W: Write>(
             })
         })
         .collect::<Result<Vec<_>, ImageError>>()?;
-    assemble_opened(&opened, options, out).map_err(|e| name_owner(e, &opened))
+    assemble_opened(&opened, options, outs).map_err(|e| name_owner(e, &opened))
 }
 
 fn assemble_opened<W: Write>(
     opened: &[Opened],
     options: &Options,
-    out: W,
-) -> Result<(W, Summary), ImageError> {
+    outs: Vec<W>,
+) -> Result<(Vec<W>, Summary), ImageError> {
     let mtime = options.mtime.unwrap_or_else(|| {
         opened
             .iter()
@@ -283,9 +327,19 @@ fn assemble_opened<W: Write>(
     } = plan(&scripts, &options.accounts, mtime)?;
 
     let base = options.base.as_deref();
-    let mut layer = match base {
-        Some(base) => Layer::on(out, base.paths.iter().cloned()),
-        None => Layer::new(out),
+    let split = Split::new(opened, outs.len(), mtime);
+    let mut layer = Layer::split(outs);
+    if let Some(base) = base {
+        layer = layer.over(base.paths.iter().cloned());
+    }
+    // Only a split image needs copies' content: one layer links the copy to its source.
+    let copy_sources: Vec<String> = if split.several {
+        copies
+            .iter()
+            .filter_map(|(source, _)| crate::effects::image_path(source))
+            .collect()
+    } else {
+        Vec::new()
     };
     let rules = Rules {
         base,
@@ -293,15 +347,20 @@ fn assemble_opened<W: Write>(
         mtime,
         script_dirs: &script_dirs,
         migrations: &migrations,
+        copy_sources: &copy_sources,
     };
     let mut streamed = Streamed::default();
-    stream_packages(&mut layer, opened, options, &rules, &mut streamed)?;
+    stream_packages(&mut layer, opened, options, &rules, &split, &mut streamed)?;
+    layer.select(split.top);
     write_skeleton(
         &mut layer,
         &script_dirs,
         &migrations,
         &links,
-        &copies,
+        crate::effects::Copies {
+            pairs: &copies,
+            contents: &streamed.copy_sources,
+        },
         mtime,
     )?;
     write_dpkg_database(
@@ -342,8 +401,77 @@ fn assemble_opened<W: Write>(
         alternatives,
         mtime,
         packages: facts,
+        layers: split.contents(opened),
     };
-    Ok((layer.finish()?, summary))
+    Ok((layer.finish_all()?, summary))
+}
+
+/// How the packages are split over layers: each one's layer and date, the streaming order.
+struct Split {
+    /// Each package's layer.
+    layer_of: Vec<usize>,
+    /// The layer of the generated files, above every package's.
+    top: usize,
+    /// The date each package's entries are clamped to: the newest of its layer's packages
+    /// (never after the image's), so a layer's bytes do not depend on the other layers.
+    mtime_of: Vec<u64>,
+    /// Package indices in the order they are streamed: layer by layer, install order
+    /// within each.
+    order: Vec<usize>,
+    /// Whether there are several layers.
+    several: bool,
+}
+
+impl Split {
+    fn new(opened: &[Opened], budget: usize, mtime: u64) -> Split {
+        if budget <= 1 {
+            return Split {
+                layer_of: vec![0; opened.len()],
+                top: 0,
+                mtime_of: vec![mtime; opened.len()],
+                order: (0..opened.len()).collect(),
+                several: false,
+            };
+        }
+        let members: Vec<crate::layering::Member<'_>> = opened
+            .iter()
+            .map(|p| crate::layering::Member {
+                source: &p.source,
+                size: p.size,
+            })
+            .collect();
+        let layer_of = crate::layering::plan(&members, budget);
+        let top = layer_of.iter().max().map_or(0, |m| m + 1);
+        let mut newest = vec![0; top];
+        for (p, &l) in opened.iter().zip(&layer_of) {
+            newest[l] = newest[l].max(p.deb.control.mtime);
+        }
+        let mtime_of = layer_of.iter().map(|&l| newest[l].min(mtime)).collect();
+        let mut order: Vec<usize> = (0..opened.len()).collect();
+        order.sort_by_key(|&i| (layer_of[i], i));
+        Split {
+            layer_of,
+            top,
+            mtime_of,
+            order,
+            several: true,
+        }
+    }
+
+    /// What each layer holds, bottom first; empty for one layer.
+    fn contents(&self, opened: &[Opened]) -> Vec<LayerContents> {
+        if !self.several {
+            return Vec::new();
+        }
+        let mut layers = vec![LayerContents::default(); self.top + 1];
+        for (p, &l) in opened.iter().zip(&self.layer_of) {
+            if !layers[l].sources.contains(&p.source) {
+                layers[l].sources.push(p.source.clone());
+            }
+            layers[l].packages.push(p.input.name.clone());
+        }
+        layers
+    }
 }
 
 /// What streaming the packages leaves for the phases after it.
@@ -359,6 +487,9 @@ pub(crate) struct Streamed {
     pub(crate) needs: Vec<Need>,
     /// Files left out by `use`.
     pub(crate) filtered: usize,
+    /// What files maintainer scripts copy hold, by path, for a copy in another layer than
+    /// its source (one layer links it instead).
+    pub(crate) copy_sources: BTreeMap<String, Vec<u8>>,
 }
 
 /// Phase 1: every package's data archive into the layer, the next ones decoded ahead on
@@ -368,10 +499,13 @@ fn stream_packages<W: Write>(
     opened: &[Opened],
     options: &Options,
     rules: &Rules<'_>,
+    split: &Split,
     streamed: &mut Streamed,
 ) -> Result<(), ImageError> {
-    let sources: Vec<Source<'_>> = opened
+    let sources: Vec<Source<'_>> = split
+        .order
         .iter()
+        .map(|&i| &opened[i])
         .map(|p| Source {
             deb: &p.deb,
             sha256: &p.input.sha256,
@@ -381,37 +515,44 @@ fn stream_packages<W: Write>(
         })
         .collect();
     let ahead = std::thread::available_parallelism().map_or(2, |n| n.get());
+    // Records land at their install position, whatever the streaming order.
+    let mut records: Vec<Option<(Installed, PackageFacts)>> =
+        std::iter::repeat_with(|| None).take(opened.len()).collect();
     std::thread::scope(|scope| -> Result<(), ImageError> {
         let mut prefetch = Prefetch::new(scope, &sources, ahead);
-        for index in 0..opened.len() {
+        for &index in &split.order {
             let data = prefetch
                 .next_reader()
                 .ok_or_else(|| ImageError::Write(std::io::Error::other("prefetch ended early")))?;
-            let (record, skipped, copyright) = add_package(
-                layer,
-                opened,
-                index,
-                data,
-                rules,
-                &mut streamed.certificates,
-                &mut streamed.needs,
-            )?;
+            layer.select(split.layer_of[index]);
+            let rules = Rules {
+                mtime: split.mtime_of[index],
+                ..*rules
+            };
+            let (record, skipped, copyright) =
+                add_package(layer, opened, index, data, &rules, streamed)?;
             let input = &opened[index].input;
-            streamed.facts.push(PackageFacts {
+            let facts = PackageFacts {
                 name: input.name.clone(),
                 version: input.version.clone(),
                 arch: input.arch.clone(),
                 control: record.control.clone(),
                 copyright,
-            });
-            streamed.installed.push(record);
+            };
+            records[index] = Some((record, facts));
             streamed.filtered += skipped;
         }
         Ok(())
-    })
+    })?;
+    for (record, facts) in records.into_iter().flatten() {
+        streamed.installed.push(record);
+        streamed.facts.push(facts);
+    }
+    Ok(())
 }
 
 /// What applies to every package's entries while they stream in.
+#[derive(Clone, Copy)]
 struct Rules<'a> {
     /// The image below, whose packages own some paths already.
     base: Option<&'a crate::Base>,
@@ -420,6 +561,8 @@ struct Rules<'a> {
     script_dirs: &'a BTreeMap<String, Meta>,
     /// Directories that become links.
     migrations: &'a [Migration],
+    /// Files scripts copy, whose content is kept when the image has several layers.
+    copy_sources: &'a [String],
 }
 
 /// Streams one package's data archive into the layer.
@@ -429,8 +572,7 @@ fn add_package<W: Write>(
     index: usize,
     data: impl std::io::Read,
     rules: &Rules<'_>,
-    certificates: &mut BTreeMap<String, Vec<u8>>,
-    needs: &mut Vec<Need>,
+    streamed: &mut Streamed,
 ) -> Result<(Installed, usize, Option<String>), ImageError> {
     let p = &opened[index];
     let name = &p.input.name;
@@ -595,6 +737,14 @@ fn add_package<W: Write>(
                     format!("hard link to `{target}`, which is not a file of the image"),
                 ));
             }
+            if !layer.holds(&target) {
+                return Err(hostile(
+                    &raw,
+                    format!(
+                        "hard link to `{target}`, a file of another layer (build with fewer `layers`)"
+                    ),
+                ));
+            }
             layer.hardlink(&path, &target, meta, Some(index))?;
         } else {
             let size = entry.size();
@@ -628,7 +778,16 @@ fn add_package<W: Write>(
                 )
                 .map_err(read_err)?;
                 layer.file(&path, meta, size, pem.as_slice(), Some(index))?;
-                certificates.insert(path.clone(), pem);
+                streamed.certificates.insert(path.clone(), pem);
+            } else if rules.copy_sources.contains(&path) && size <= MAX_COPIED {
+                let mut bytes = Vec::with_capacity(size as usize);
+                std::io::Read::read_to_end(
+                    &mut std::io::Read::take(&mut entry, MAX_COPIED),
+                    &mut bytes,
+                )
+                .map_err(read_err)?;
+                layer.file(&path, meta, size, bytes.as_slice(), Some(index))?;
+                streamed.copy_sources.insert(path.clone(), bytes);
             } else {
                 let executable = meta.mode & 0o111 != 0 && !p.required;
                 let shown = format!("/{path}");
@@ -640,13 +799,17 @@ fn add_package<W: Write>(
                     };
                     let mut sniffer = Sniffer::new(&mut hashing, scan);
                     layer.file(&path, meta, size, &mut sniffer, Some(index))?;
-                    needs.extend(sniffer.needs(name, &shown, executable));
+                    streamed
+                        .needs
+                        .extend(sniffer.needs(name, &shown, executable));
                     let md5 = hex::encode(md5::Digest::finalize(hashing.hasher));
                     conffile_sums.push((original.clone(), md5));
                 } else {
                     let mut sniffer = Sniffer::new(&mut entry, scan);
                     layer.file(&path, meta, size, &mut sniffer, Some(index))?;
-                    needs.extend(sniffer.needs(name, &shown, executable));
+                    streamed
+                        .needs
+                        .extend(sniffer.needs(name, &shown, executable));
                 }
             }
         }

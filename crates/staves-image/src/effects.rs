@@ -19,12 +19,21 @@ pub(crate) fn image_path(absolute: &str) -> Option<String> {
         .map(|p| merge_usr(&p))
 }
 
+/// What scripts copy: `(source, destination)` pairs, and the sources' content where it
+/// was kept (for a copy in another layer than its source).
+#[derive(Clone, Copy)]
+pub(crate) struct Copies<'a> {
+    pub(crate) pairs: &'a [(String, String)],
+    pub(crate) contents: &'a BTreeMap<String, Vec<u8>>,
+}
+
 /// `ln -s` and `cp` of postinst scripts, where the link or copy does not exist yet and what
-/// it refers to is in the image (a copy becomes a hard link: same bytes, stored once).
+/// it refers to is in the image (a copy becomes a hard link: same bytes, stored once; in
+/// another layer than its source, a copy).
 pub(crate) fn apply_links_and_copies<W: Write>(
     layer: &mut Layer<W>,
     links: &[(String, String)],
-    copies: &[(String, String)],
+    copies: Copies<'_>,
     mtime: u64,
 ) -> Result<(), ImageError> {
     let merged = |p: &str| image_path(p);
@@ -37,13 +46,21 @@ pub(crate) fn apply_links_and_copies<W: Write>(
             layer.symlink(&path, target, Meta::root(0o777, mtime), None)?;
         }
     }
-    for (source, dest) in copies {
+    let Copies { pairs, contents } = copies;
+    for (source, dest) in pairs {
         let (Some(source), Some(dest)) = (merged(source), merged(dest)) else {
             continue;
         };
         if layer.get(&source).map(|s| &s.kind) == Some(&Kind::File) && layer.get(&dest).is_none() {
-            layer.parents(&dest, mtime)?;
-            layer.hardlink(&dest, &source, Meta::root(0o644, mtime), None)?;
+            let meta = Meta::root(0o644, mtime);
+            if layer.holds(&source) {
+                layer.parents(&dest, mtime)?;
+                layer.hardlink(&dest, &source, meta, None)?;
+            } else if let Some(bytes) = contents.get(&source) {
+                // A hard link cannot reach into another layer: the copy is a copy.
+                layer.parents(&dest, mtime)?;
+                layer.file(&dest, meta, bytes.len() as u64, bytes.as_slice(), None)?;
+            }
         }
     }
     Ok(())

@@ -1,6 +1,11 @@
-//! Writing the image's layer: a tar stream whose entries are normalised and never repeated.
+//! Writing the image's layers: tar streams whose entries are normalised and never repeated.
+//!
+//! One file system is written, into one tar stream or split over several (an image of
+//! layers): each entry goes to the layer selected when it is written, and a layer holds
+//! every directory its own entries lie in, with the metadata its own packages give them, so
+//! that its bytes depend on what it holds and not on what the layers beside it hold.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::{Read, Write};
 
 use crate::ImageError;
@@ -54,9 +59,13 @@ impl Meta {
     }
 }
 
-/// A tar layer under construction.
+/// A tar layer (or several) under construction.
 pub struct Layer<W: Write> {
-    tar: tar::Builder<W>,
+    sinks: Vec<tar::Builder<W>>,
+    /// The layer entries go to.
+    current: usize,
+    /// With several layers: the paths each one holds.
+    held: Vec<HashSet<String>>,
     seen: HashMap<String, Slot>,
     /// Bytes of file content written.
     pub content_bytes: u64,
@@ -67,21 +76,67 @@ pub struct Layer<W: Write> {
 impl<W: Write> Layer<W> {
     /// A layer writing to `out`.
     pub fn new(out: W) -> Self {
-        let mut tar = tar::Builder::new(out);
-        tar.mode(tar::HeaderMode::Complete);
+        Layer::split(vec![out])
+    }
+
+    /// Layers writing to `outs`, bottom first; entries go to the first until [`Layer::select`]
+    /// picks another.
+    pub fn split(outs: Vec<W>) -> Self {
+        let held = if outs.len() > 1 {
+            vec![HashSet::new(); outs.len()]
+        } else {
+            Vec::new()
+        };
+        let sinks = outs
+            .into_iter()
+            .map(|out| {
+                let mut tar = tar::Builder::new(out);
+                tar.mode(tar::HeaderMode::Complete);
+                tar
+            })
+            .collect();
         Layer {
-            tar,
+            sinks,
+            current: 0,
+            held,
             seen: HashMap::new(),
             content_bytes: 0,
             entries: 0,
         }
     }
 
+    /// Writes what comes next into layer `index` (of those [`Layer::split`] was given).
+    pub fn select(&mut self, index: usize) {
+        self.current = index.min(self.sinks.len().saturating_sub(1));
+    }
+
+    /// Whether the selected layer itself holds `path` (with one layer: whether it exists).
+    pub fn holds(&self, path: &str) -> bool {
+        match self.held.get(self.current) {
+            Some(held) => held.contains(path),
+            None => self.seen.contains_key(path),
+        }
+    }
+
+    fn tar(&mut self) -> &mut tar::Builder<W> {
+        &mut self.sinks[self.current]
+    }
+
+    fn hold(&mut self, path: &str) {
+        if let Some(held) = self.held.get_mut(self.current) {
+            held.insert(path.to_owned());
+        }
+    }
+
     /// A layer writing to `out` on top of an image that already holds `below`: those paths
     /// count as present (for conflicts, parents and links) but are not written again.
     pub fn on(out: W, below: impl IntoIterator<Item = (String, Kind)>) -> Self {
-        let mut layer = Layer::new(out);
-        layer.seen = below
+        Layer::new(out).over(below)
+    }
+
+    /// These layers, on top of an image that already holds `below` (see [`Layer::on`]).
+    pub fn over(mut self, below: impl IntoIterator<Item = (String, Kind)>) -> Self {
+        self.seen = below
             .into_iter()
             .map(|(path, kind)| {
                 let slot = Slot {
@@ -92,7 +147,7 @@ impl<W: Write> Layer<W> {
                 (path, slot)
             })
             .collect();
-        layer
+        self
     }
 
     /// What is at `path` already, if anything.
@@ -130,17 +185,19 @@ impl<W: Write> Layer<W> {
 
     fn record(&mut self, path: &str, owner: Option<usize>, kind: Kind) {
         self.entries += 1;
+        self.hold(path);
         let below = false;
         self.seen
             .insert(path.to_owned(), Slot { owner, kind, below });
     }
 
-    /// Adds every missing parent directory of `path`, root-owned, mode 0755.
+    /// Adds every missing parent directory of `path` to the selected layer, root-owned,
+    /// mode 0755.
     pub fn parents(&mut self, path: &str, mtime: u64) -> Result<(), ImageError> {
         let mut end = 0;
         while let Some(slash) = path[end..].find('/') {
             let parent = &path[..end + slash];
-            if !self.seen.contains_key(parent) {
+            if !self.holds(parent) {
                 self.dir(parent, Meta::root(0o755, mtime), None)?;
             }
             end += slash + 1;
@@ -148,16 +205,24 @@ impl<W: Write> Layer<W> {
         Ok(())
     }
 
-    /// Adds a directory unless one is already there.
+    /// Adds a directory unless one is already there (in the selected layer: a directory of
+    /// a layer below is written again, so that this layer holds its own).
     pub fn dir(&mut self, path: &str, meta: Meta, owner: Option<usize>) -> Result<(), ImageError> {
-        if self.seen.contains_key(path) {
-            return Ok(());
-        }
+        let elsewhere = match self.seen.get(path) {
+            None => false,
+            Some(slot) if slot.kind == Kind::Dir && !slot.below && !self.holds(path) => true,
+            Some(_) => return Ok(()),
+        };
         let mut header = Self::header(tar::EntryType::Directory, meta, 0);
-        self.tar
+        self.tar()
             .append_data(&mut header, format!("{path}/"), std::io::empty())
             .map_err(ImageError::write)?;
-        self.record(path, owner, Kind::Dir);
+        if elsewhere {
+            self.entries += 1;
+            self.hold(path);
+        } else {
+            self.record(path, owner, Kind::Dir);
+        }
         Ok(())
     }
 
@@ -172,7 +237,8 @@ impl<W: Write> Layer<W> {
             return self.dir(path, meta, None);
         }
         let mut header = Self::header(tar::EntryType::Directory, meta, 0);
-        self.tar
+        self.hold(path);
+        self.tar()
             .append_data(&mut header, format!("{path}/"), std::io::empty())
             .map_err(ImageError::write)
     }
@@ -192,7 +258,7 @@ impl<W: Write> Layer<W> {
             inner: data.take(size),
             count: 0,
         };
-        self.tar
+        self.tar()
             .append_data(&mut header, path, &mut counted)
             .map_err(ImageError::write)?;
         if counted.count != size {
@@ -257,7 +323,7 @@ impl<W: Write> Layer<W> {
         kind: Kind,
     ) -> Result<(), ImageError> {
         let mut header = Self::header(entry_type, meta, 0);
-        self.tar
+        self.tar()
             .append_link(&mut header, path, target)
             .map_err(ImageError::write)?;
         self.record(path, owner, kind);
@@ -337,9 +403,20 @@ impl<W: Write> Layer<W> {
         Ok(done.join("/"))
     }
 
-    /// Finishes the archive and returns the writer.
+    /// Finishes the archive and returns the writer (of the first layer, when split).
     pub fn finish(self) -> Result<W, ImageError> {
-        self.tar.into_inner().map_err(ImageError::write)
+        self.finish_all()?
+            .into_iter()
+            .next()
+            .ok_or_else(|| ImageError::write(std::io::Error::other("a layer without output")))
+    }
+
+    /// Finishes every layer's archive and returns the writers, bottom first.
+    pub fn finish_all(self) -> Result<Vec<W>, ImageError> {
+        self.sinks
+            .into_iter()
+            .map(|tar| tar.into_inner().map_err(ImageError::write))
+            .collect()
     }
 }
 

@@ -7,7 +7,8 @@
 //! packages shipping one path is an error unless one `Replaces` the other. Then come the
 //! dpkg database, the accounts, and what `postinst` scripts would have done ([`scripts`]).
 //!
-//! The output is a plain tar stream; compression and OCI packaging are `staves-oci`'s job.
+//! The output is a plain tar stream, or several: [`layering`] splits the packages over a
+//! budget of layers by source package. Compression and OCI packaging are `staves-oci`'s job.
 //! Every header is normalised (times clamped to one date), so the same inputs give the same
 //! bytes.
 
@@ -15,6 +16,7 @@ pub mod accounts;
 pub mod features;
 pub mod guard;
 pub mod layer;
+pub mod layering;
 pub mod libraries;
 pub mod needs;
 pub mod paths;
@@ -30,7 +32,8 @@ mod prefetch;
 
 pub use accounts::{AccountRequest, Accounts};
 pub use assemble::{
-    ExtraPath, GeneratedFile, Options, PackageFacts, PackageInput, Summary, assemble,
+    ExtraPath, GeneratedFile, LayerContents, Options, PackageFacts, PackageInput, Summary,
+    assemble, assemble_layers,
 };
 pub use base::Base;
 pub use features::Features;

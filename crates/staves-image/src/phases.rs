@@ -23,7 +23,7 @@ pub(crate) fn write_skeleton<W: Write>(
     script_dirs: &BTreeMap<String, Meta>,
     migrations: &[Migration],
     links: &[(String, String)],
-    copies: &[(String, String)],
+    copies: crate::effects::Copies<'_>,
     mtime: u64,
 ) -> Result<(), ImageError> {
     // Merged /usr: the top-level directories are links into usr/.

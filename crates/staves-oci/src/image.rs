@@ -240,6 +240,63 @@ pub struct Layout {
     root: PathBuf,
 }
 
+/// A layer blob being written (see [`Layout::layer_writer`]).
+pub struct LayerWriter {
+    plain: Hashing<Encoder<Hashing<BufWriter<File>>>>,
+    tmp: staves_fs::NamedTempFile,
+    compression: LayerCompression,
+    root: PathBuf,
+}
+
+impl Write for LayerWriter {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.plain.write(data)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl LayerWriter {
+    /// Ends the stream and stores the blob under its digest.
+    pub fn finish(self) -> Result<LayerBlob, OciError> {
+        let LayerWriter {
+            plain,
+            tmp,
+            compression,
+            root,
+        } = self;
+        let Hashing {
+            inner: encoder,
+            hasher: diff_hasher,
+            bytes: uncompressed_size,
+        } = plain;
+        let mut compressed = encoder.finish().map_err(OciError::io(tmp.path()))?;
+        compressed.flush().map_err(OciError::io(tmp.path()))?;
+        let digest = sha256_ref(compressed.hasher);
+        let size = compressed.bytes;
+        let path = root
+            .join("blobs/sha256")
+            .join(digest.trim_start_matches("sha256:"));
+        staves_fs::persist(tmp, &path).map_err(OciError::io(&path))?;
+        Ok(LayerBlob {
+            blob: BlobRef {
+                media_type: match compression {
+                    LayerCompression::Gzip => media::LAYER_GZIP,
+                    LayerCompression::Zstd => media::LAYER_ZSTD,
+                }
+                .into(),
+                digest,
+                size,
+                platform: None,
+                annotations: BTreeMap::new(),
+            },
+            diff_id: sha256_ref(diff_hasher),
+            uncompressed_size,
+        })
+    }
+}
+
 /// Counts and hashes bytes on their way to `inner`.
 struct Hashing<W> {
     inner: W,
@@ -374,6 +431,20 @@ impl Layout {
         threads: usize,
         produce: impl FnOnce(&mut dyn Write) -> Result<(), E>,
     ) -> Result<Result<LayerBlob, E>, OciError> {
+        let mut writer = self.layer_writer(compression, threads)?;
+        if let Err(e) = produce(&mut writer) {
+            return Ok(Err(e));
+        }
+        writer.finish().map(Ok)
+    }
+
+    /// A layer being written: the uncompressed tar goes in, [`LayerWriter::finish`] stores
+    /// the compressed blob. Several may be open at once (an image's layers written together).
+    pub fn layer_writer(
+        &self,
+        compression: LayerCompression,
+        threads: usize,
+    ) -> Result<LayerWriter, OciError> {
         let dir = self.root.join("blobs/sha256");
         let tmp = staves_fs::temp_file_in(&dir).map_err(OciError::io(&dir))?;
         let file = tmp.reopen().map_err(OciError::io(tmp.path()))?;
@@ -393,40 +464,16 @@ impl Layout {
                 Encoder::Zstd(z)
             }
         };
-        let mut plain = Hashing {
-            inner: encoder,
-            hasher: Sha256::new(),
-            bytes: 0,
-        };
-        if let Err(e) = produce(&mut plain) {
-            return Ok(Err(e));
-        }
-        let Hashing {
-            inner: encoder,
-            hasher: diff_hasher,
-            bytes: uncompressed_size,
-        } = plain;
-        let mut compressed = encoder.finish().map_err(OciError::io(tmp.path()))?;
-        compressed.flush().map_err(OciError::io(tmp.path()))?;
-        let digest = sha256_ref(compressed.hasher);
-        let size = compressed.bytes;
-        let path = self.blob_path(&digest);
-        staves_fs::persist(tmp, &path).map_err(OciError::io(&path))?;
-        Ok(Ok(LayerBlob {
-            blob: BlobRef {
-                media_type: match compression {
-                    LayerCompression::Gzip => media::LAYER_GZIP,
-                    LayerCompression::Zstd => media::LAYER_ZSTD,
-                }
-                .into(),
-                digest,
-                size,
-                platform: None,
-                annotations: BTreeMap::new(),
+        Ok(LayerWriter {
+            plain: Hashing {
+                inner: encoder,
+                hasher: Sha256::new(),
+                bytes: 0,
             },
-            diff_id: sha256_ref(diff_hasher),
-            uncompressed_size,
-        }))
+            tmp,
+            compression,
+            root: self.root.clone(),
+        })
     }
 
     /// Writes the config and manifest of a one-platform image and returns the manifest.

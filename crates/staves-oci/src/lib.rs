@@ -16,7 +16,8 @@ pub mod read;
 
 pub use archive::write_docker_archive;
 pub use image::{
-    Below, BlobRef, ImageConfig, LayerBlob, LayerCompression, Layout, NewImage, Platform,
+    Below, BlobRef, ImageConfig, LayerBlob, LayerCompression, LayerWriter, Layout, NewImage,
+    Platform,
 };
 pub use read::{FileEntry, ImageReader, Tree};
 

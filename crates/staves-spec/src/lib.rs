@@ -251,6 +251,9 @@ pub struct Spec {
     pub paths: Vec<PathSpec>,
     /// The image this one is built on, where it says so.
     pub base: Option<Spanned<BaseRef>>,
+    /// The most layers the image's packages are split over, the generated files' layer
+    /// included (`1`: one layer, the default).
+    pub layers: usize,
     /// Where the spec was read from.
     pub path: PathBuf,
     /// Its text, for diagnostics and the lockfile's fingerprint.
@@ -478,9 +481,34 @@ impl Spec {
             }
             None => None,
         };
+        let layers = match raw.layers {
+            None => 1,
+            Some(n) => {
+                let value = *n.get_ref();
+                if !(1..=MAX_LAYERS as i64).contains(&value) {
+                    return Err(diag(
+                        n.span(),
+                        format!("`layers = {value}`: an image has 1 to {MAX_LAYERS} layers"),
+                        Some(
+                            "8 shares the largest source packages between images; 1 is one layer"
+                                .into(),
+                        ),
+                    ));
+                }
+                if base.is_some() && value > 1 {
+                    return Err(diag(
+                        n.span(),
+                        "`layers` and `base` are both given".into(),
+                        Some("an image on a base adds one layer to the base's; set `layers` in the base's spec".into()),
+                    ));
+                }
+                value as usize
+            }
+        };
         Ok(Spec {
             name,
             base,
+            layers,
             packages,
             command: raw.command.unwrap_or_default(),
             arch: raw.arch,
@@ -573,7 +601,11 @@ struct RawSpec {
     accounts: Option<Vec<AccountSpec>>,
     paths: Option<Vec<PathSpec>>,
     base: Option<Spanned<String>>,
+    layers: Option<Spanned<i64>>,
 }
+
+/// The most layers `layers` may ask for (engines handle up to 127; far fewer pay).
+pub const MAX_LAYERS: usize = 64;
 
 /// Every top-level key of a spec and the field it fills: the one place keys are named, so
 /// the parser and the "known keys" hint cannot drift apart.
@@ -600,6 +632,7 @@ macro_rules! spec_keys {
 spec_keys! {
     "name" => name,
     "base" => base,
+    "layers" => layers,
     "packages" => packages,
     "command" => command,
     "arch" => arch,

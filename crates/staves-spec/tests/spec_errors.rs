@@ -240,3 +240,26 @@ fn the_known_keys_hint_lists_every_key_the_parser_takes() {
         }
     }
 }
+
+#[test]
+fn layers_are_a_small_count_and_not_for_images_on_a_base() {
+    let spec = Spec::parse(
+        "name = \"a\"\npackages = [\"bash\"]\nlayers = 8\n",
+        Path::new("staves.toml"),
+    )
+    .expect("valid");
+    assert_eq!(spec.layers, 8);
+    let one = Spec::parse(
+        "name = \"a\"\npackages = [\"bash\"]\n",
+        Path::new("staves.toml"),
+    )
+    .expect("valid");
+    assert_eq!(one.layers, 1);
+    let (line, column, message) = error_of("name = \"a\"\npackages = [\"bash\"]\nlayers = 0\n");
+    assert_eq!((line, column), (3, 10));
+    assert!(message.contains("1 to 64 layers"), "{message}");
+    let (line, _, message) =
+        error_of("name = \"a\"\nbase = \"../base\"\npackages = [\"bash\"]\nlayers = 4\n");
+    assert_eq!(line, 4);
+    assert!(message.contains("`layers` and `base`"), "{message}");
+}

@@ -21,7 +21,7 @@ use staves_resolve::LockedTarget;
 use crate::base::BaseImage;
 
 /// Changes whenever what Staves writes for the same inputs may change.
-const FORMAT: &str = concat!("staves-image-cache 1 ", env!("CARGO_PKG_VERSION"));
+const FORMAT: &str = concat!("staves-image-cache 2 ", env!("CARGO_PKG_VERSION"));
 
 /// What a cached image is made of.
 #[derive(Debug, Clone)]
@@ -30,12 +30,21 @@ pub(super) struct Record {
     pub manifest: BlobRef,
     /// Its config.
     pub config: BlobRef,
-    /// The layer it added.
-    pub layer: LayerBlob,
+    /// The layers it added, bottom first.
+    pub layers: Vec<LayerBlob>,
     /// Its date.
     pub mtime: u64,
     /// Files left out by `use`.
     pub filtered: usize,
+}
+
+impl Record {
+    /// Every blob of its own: manifest, config, layers.
+    fn blobs(&self) -> impl Iterator<Item = &BlobRef> {
+        [&self.manifest, &self.config]
+            .into_iter()
+            .chain(self.layers.iter().map(|l| &l.blob))
+    }
 }
 
 /// The key of an image of `target` built with `options` (and on `base`).
@@ -84,19 +93,25 @@ pub(super) fn lookup(cache: &Cache, key: &str) -> Option<Record> {
     let record = Record {
         manifest: blob(&value["manifest"])?,
         config: blob(&value["config"])?,
-        layer: LayerBlob {
-            blob: blob(&value["layer"])?,
-            diff_id: value["diff_id"].as_str()?.to_owned(),
-            uncompressed_size: value["uncompressed_size"].as_u64()?,
-        },
+        layers: value["layers"]
+            .as_array()?
+            .iter()
+            .map(|l| {
+                Some(LayerBlob {
+                    blob: blob(&l["blob"])?,
+                    diff_id: l["diff_id"].as_str()?.to_owned(),
+                    uncompressed_size: l["uncompressed_size"].as_u64()?,
+                })
+            })
+            .collect::<Option<Vec<_>>>()?,
         mtime: value["mtime"].as_u64()?,
         filtered: usize::try_from(value["filtered"].as_u64()?).ok()?,
     };
     // The base's blobs need no check: reading the base has just read every one of them.
-    let own = [&record.manifest, &record.config, &record.layer.blob];
-    own.iter()
-        .all(|b| std::fs::metadata(blob_path(cache, &b.digest)).is_ok_and(|m| m.len() == b.size))
-        .then_some(record)
+    let whole = record
+        .blobs()
+        .all(|b| std::fs::metadata(blob_path(cache, &b.digest)).is_ok_and(|m| m.len() == b.size));
+    whole.then_some(record)
 }
 
 /// Keeps the image `record` describes (its blobs in `layout`) under `key`.
@@ -106,7 +121,7 @@ pub(super) fn store(
     record: &Record,
     layout: &Layout,
 ) -> std::io::Result<()> {
-    for blob in [&record.manifest, &record.config, &record.layer.blob] {
+    for blob in record.blobs() {
         let to = blob_path(cache, &blob.digest);
         std::fs::create_dir_all(staves_fs::parent_of(&to))?;
         staves_fs::link_or_copy(&layout.blob_path(&blob.digest), &to)?;
@@ -114,9 +129,11 @@ pub(super) fn store(
     let value = json!({
         "manifest": record.manifest,
         "config": record.config,
-        "layer": record.layer.blob,
-        "diff_id": record.layer.diff_id,
-        "uncompressed_size": record.layer.uncompressed_size,
+        "layers": record.layers.iter().map(|l| json!({
+            "blob": l.blob,
+            "diff_id": l.diff_id,
+            "uncompressed_size": l.uncompressed_size,
+        })).collect::<Vec<_>>(),
         "mtime": record.mtime,
         "filtered": record.filtered,
     });
@@ -132,7 +149,7 @@ pub(super) fn restore(
     base: Option<&BaseImage>,
     layout: &Layout,
 ) -> std::io::Result<()> {
-    for blob in [&record.manifest, &record.config, &record.layer.blob] {
+    for blob in record.blobs() {
         staves_fs::link_or_copy(
             &blob_path(cache, &blob.digest),
             &layout.blob_path(&blob.digest),

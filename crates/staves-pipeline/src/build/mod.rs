@@ -3,13 +3,14 @@
 //! is asked for) written beside its destination and renamed into place whole.
 
 mod cached;
+mod layered;
 mod options;
 mod sbom;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use staves_image::{PackageInput, Summary};
+use staves_image::{ImageError, PackageInput, Summary};
 use staves_oci::{BlobRef, LayerBlob, LayerCompression, Layout, Platform};
 use staves_registry::ImageName;
 use staves_repo::Client;
@@ -71,8 +72,8 @@ pub struct BuiltImage {
     pub arch: String,
     /// Its manifest in the layout.
     pub manifest: BlobRef,
-    /// Its layer.
-    pub layer: LayerBlob,
+    /// The layers it added (one, unless the spec asks for `layers`), bottom first.
+    pub layers: Vec<LayerBlob>,
     /// What assembly found and did.
     pub summary: Summary,
     /// The packages it installed.
@@ -262,7 +263,7 @@ pub fn build(workspace: &Workspace, options: &BuildOptions) -> Result<Build, Pip
             built.push(BuiltImage {
                 arch: target.arch.clone(),
                 manifest,
-                layer: record.layer.clone(),
+                layers: record.layers.clone(),
                 summary: Summary {
                     mtime: record.mtime,
                     filtered: record.filtered,
@@ -297,7 +298,7 @@ pub fn build(workspace: &Workspace, options: &BuildOptions) -> Result<Build, Pip
         let record = cached::Record {
             manifest: image.manifest.clone(),
             config,
-            layer: image.layer.clone(),
+            layers: image.layers.clone(),
             mtime: image.summary.mtime,
             filtered: image.summary.filtered,
         };
@@ -374,8 +375,8 @@ pub fn build(workspace: &Workspace, options: &BuildOptions) -> Result<Build, Pip
                 b.arch,
                 b.manifest.digest,
                 b.packages.len(),
-                b.layer.uncompressed_size as f64 / 1e6,
-                b.layer.blob.size as f64 / 1e6,
+                b.layers.iter().map(|l| l.uncompressed_size).sum::<u64>() as f64 / 1e6,
+                b.layers.iter().map(|l| l.blob.size).sum::<u64>() as f64 / 1e6,
                 b.summary.filtered,
             ),
         );
@@ -444,14 +445,41 @@ fn build_arch(
     }
 
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let mut summary = None;
-    let mut write_layer = || {
-        layout.put_layer(compression, threads, |out| {
-            staves_image::assemble(&packages, &options, out).map(|(_, s)| summary = Some(s))
-        })
-    };
-    let layer = match write_layer()? {
-        Ok(layer) => layer,
+    let write_layers =
+        || -> Result<Result<(Vec<LayerBlob>, Summary), ImageError>, PipelineError> {
+            if spec.layers > 1 {
+                let written = layered::write_layers(
+                    &workspace.cache,
+                    &packages,
+                    &options,
+                    spec.layers,
+                    layout,
+                    compression,
+                    threads,
+                )?;
+                return Ok(written.map(|w| {
+                    if w.compressed < w.layers.len() {
+                        workspace.reporter().status(
+                            "Reused",
+                            &format!(
+                                "{} of {} layers for {} from the cache",
+                                w.layers.len() - w.compressed,
+                                w.layers.len(),
+                                target.arch
+                            ),
+                        );
+                    }
+                    (w.layers, w.summary)
+                }));
+            }
+            let mut summary = None;
+            let layer = layout.put_layer(compression, threads, |out| {
+                staves_image::assemble(&packages, &options, out).map(|(_, s)| summary = Some(s))
+            })?;
+            Ok(layer.map(|layer| (vec![layer], summary.unwrap_or_default())))
+        };
+    let (layers, summary) = match write_layers()? {
+        Ok(done) => done,
         Err(error) => {
             // The kept decoded copies come from verified .debs but live in a cache that can
             // be damaged; drop the damaged ones and build once more from the .debs.
@@ -474,10 +502,9 @@ fn build_arch(
                     damaged.len()
                 ),
             );
-            write_layer()??
+            write_layers()??
         }
     };
-    let summary = summary.unwrap_or_default();
 
     let mut annotations = spec.annotations.clone();
     annotations.insert(
@@ -485,27 +512,50 @@ fn build_arch(
         staves_oci::image::rfc3339(summary.mtime),
     );
     let config = options::image_config(spec, base.map(|b| &b.config));
-    let comment = match base {
-        Some(b) => format!("{} Debian packages on {}", packages.len(), b.name),
-        None => format!("{} Debian packages", packages.len()),
+    let comments = if summary.layers.is_empty() {
+        vec![match base {
+            Some(b) => format!("{} Debian packages on {}", packages.len(), b.name),
+            None => format!("{} Debian packages", packages.len()),
+        }]
+    } else {
+        layer_comments(&summary.layers)
     };
     let manifest = layout.put_image(&staves_oci::NewImage {
         platform: &Platform::from_debian(&target.arch),
         config: &config,
         below: base.map(|b| b.below.clone()).unwrap_or_default(),
-        layers: std::slice::from_ref(&layer),
+        layers: &layers,
         created: summary.mtime,
-        comments: vec![comment],
+        comments,
         annotations,
     })?;
     Ok(BuiltImage {
         arch: target.arch.clone(),
         manifest,
-        layer,
+        layers,
         summary,
         packages: located,
         listed,
     })
+}
+
+/// The history comment of each layer of a split image: the source packages it holds, or
+/// for the last, what is generated.
+fn layer_comments(layers: &[staves_image::LayerContents]) -> Vec<String> {
+    layers
+        .iter()
+        .map(|l| {
+            if l.packages.is_empty() {
+                "dpkg database, accounts and generated files".to_owned()
+            } else {
+                format!(
+                    "{} Debian packages from {}",
+                    l.packages.len(),
+                    l.sources.join(", ")
+                )
+            }
+        })
+        .collect()
 }
 
 /// The target's packages with the URL of each `.deb`.
