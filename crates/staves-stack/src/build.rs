@@ -55,6 +55,10 @@ pub struct BuiltNode {
     pub archive: Option<PathBuf>,
 }
 
+/// Bases already read in this run, by layout and architecture: the children of one base
+/// read its layers once.
+type BaseMemo = std::sync::Mutex<std::collections::HashMap<(PathBuf, String), Arc<BaseImage>>>;
+
 /// Builds the images `order` lists (bases first, as [`Stack::order`] gives them).
 pub fn build(
     stack: &Stack,
@@ -64,6 +68,7 @@ pub fn build(
 ) -> Result<Vec<BuiltNode>, StackError> {
     let mut built: Vec<Option<BuiltNode>> = vec![None; stack.nodes.len()];
     let mut left: Vec<usize> = order.to_vec();
+    let memo = BaseMemo::default();
     while !left.is_empty() {
         // Ready: its base (if one of the stack's) is built. Bases come first in `order`, so
         // something is always ready.
@@ -82,8 +87,8 @@ pub fn build(
             let handles: Vec<_> = ready
                 .iter()
                 .map(|&index| {
-                    let (built, reporter) = (&built, reporter.clone());
-                    scope.spawn(move || build_one(stack, index, built, options, reporter))
+                    let (built, memo, reporter) = (&built, &memo, reporter.clone());
+                    scope.spawn(move || build_one(stack, index, built, memo, options, reporter))
                 })
                 .collect();
             handles
@@ -108,6 +113,7 @@ fn build_one(
     stack: &Stack,
     index: usize,
     built: &[Option<BuiltNode>],
+    memo: &BaseMemo,
     options: &StackOptions,
     reporter: Arc<dyn Reporter>,
 ) -> Result<BuiltNode, StackError> {
@@ -131,6 +137,7 @@ fn build_one(
         stack,
         index,
         built,
+        memo,
         &workspace.selected,
         options,
         reporter.as_ref(),
@@ -179,6 +186,7 @@ fn read_bases(
     stack: &Stack,
     index: usize,
     built: &[Option<BuiltNode>],
+    memo: &BaseMemo,
     archs: &[String],
     options: &StackOptions,
     reporter: &dyn Reporter,
@@ -211,9 +219,20 @@ fn read_bases(
             (dir, format!("{name}@{digest}"))
         }
     };
+    let read = |arch: &String| -> Result<Arc<BaseImage>, PipelineError> {
+        let key = (layout.clone(), arch.clone());
+        if let Some(base) = memo.lock().ok().and_then(|m| m.get(&key).cloned()) {
+            return Ok(base);
+        }
+        let base = Arc::new(read_base(&layout, &name, None, arch)?);
+        if let Ok(mut m) = memo.lock() {
+            m.insert(key, base.clone());
+        }
+        Ok(base)
+    };
     archs
         .iter()
-        .map(|arch| read_base(&layout, &name, None, arch).map(Arc::new))
+        .map(read)
         .collect::<Result<Vec<_>, _>>()
         .map(Some)
         .map_err(failed)
@@ -237,5 +256,13 @@ pub fn bases_of(
             built[index] = Some(node);
         }
     }
-    read_bases(&stack, 0, &built, archs, options, reporter.as_ref())
+    read_bases(
+        &stack,
+        0,
+        &built,
+        &BaseMemo::default(),
+        archs,
+        options,
+        reporter.as_ref(),
+    )
 }
