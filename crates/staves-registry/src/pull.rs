@@ -3,9 +3,9 @@
 //! its digest and size before it is stored, so what lands in the layout is byte for byte
 //! what was pinned.
 //!
-//! Blobs already in the layout are not fetched again (blobs are only ever stored after
-//! their digest was checked), so a complete pull needs no network at all: the session is
-//! opened only when something is missing.
+//! Blobs already in the layout are not fetched again when they still hash to their digest
+//! (a damaged one is fetched anew), so a complete pull needs no network at all: the session
+//! is opened only when something is missing.
 
 use std::cell::OnceCell;
 use std::io::{Read, Write};
@@ -184,7 +184,10 @@ impl Puller<'_> {
             return Err(self.protocol(format!("`{}` is not a sha256 digest", blob.digest)));
         }
         let path = self.layout.blob_path(&blob.digest);
-        if std::fs::metadata(&path).is_ok_and(|m| m.len() == blob.size) {
+        // Re-hashed on every use: a damaged blob is fetched again, never built on.
+        if std::fs::metadata(&path).is_ok_and(|m| m.len() == blob.size)
+            && file_sha256(&path).is_ok_and(|d| d == blob.digest)
+        {
             self.report.borrow_mut().present += 1;
             return Ok(());
         }
@@ -281,6 +284,13 @@ impl Puller<'_> {
             message,
         }
     }
+}
+
+fn file_sha256(path: &std::path::Path) -> std::io::Result<String> {
+    let mut file = std::fs::File::open(path)?;
+    let mut hasher = Sha256::new();
+    std::io::copy(&mut file, &mut hasher)?;
+    Ok(format!("sha256:{}", hex::encode(hasher.finalize())))
 }
 
 fn sha256(bytes: &[u8]) -> String {

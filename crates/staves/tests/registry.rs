@@ -886,6 +886,21 @@ fn an_image_is_built_on_a_base_pulled_by_digest_and_rebuilt_offline_from_the_cac
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(registry.log().lines().count(), before, "{}", registry.log());
 
+    // A damaged blob in the cache is not built on: it is fetched again.
+    let layer = base_manifest["layers"][0]["digest"]
+        .as_str()
+        .expect("layer")[7..]
+        .to_owned();
+    let blob = pulled.join("blobs/sha256").join(&layer);
+    let mut bytes = std::fs::read(&blob).expect("blob");
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xff;
+    std::fs::write(&blob, &bytes).expect("damage");
+    let out = build(&[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let refetched = registry.requests("GET", &format!("/v2/golden/base/blobs/sha256:{layer}"));
+    assert_eq!(refetched.len(), 2, "{}", registry.log());
+
     // A digest the registry does not hold is one clear error naming it.
     let missing = format!("sha256:{}", "0".repeat(64));
     std::fs::write(
