@@ -750,12 +750,7 @@ fn add_package<W: Write>(
             let size = entry.size();
             if path == copyright_path {
                 // Kept for the SBOM's licences; 4 MiB is far above any real copyright file.
-                let mut text = Vec::with_capacity(size.min(4 << 20) as usize);
-                std::io::Read::read_to_end(
-                    &mut std::io::Read::take(&mut entry, 4 << 20),
-                    &mut text,
-                )
-                .map_err(read_err)?;
+                let text = read_small(&mut entry, size, 4 << 20).map_err(read_err)?;
                 if text.len() as u64 != size {
                     return Err(hostile(&raw, "copyright file larger than 4 MiB".into()));
                 }
@@ -771,21 +766,11 @@ fn add_package<W: Write>(
                         format!("certificate of {size} bytes (at most {MAX_CERTIFICATE})"),
                     ));
                 }
-                let mut pem = Vec::with_capacity(size as usize);
-                std::io::Read::read_to_end(
-                    &mut std::io::Read::take(&mut entry, MAX_CERTIFICATE),
-                    &mut pem,
-                )
-                .map_err(read_err)?;
+                let pem = read_small(&mut entry, size, MAX_CERTIFICATE).map_err(read_err)?;
                 layer.file(&path, meta, size, pem.as_slice(), Some(index))?;
                 streamed.certificates.insert(path.clone(), pem);
             } else if rules.copy_sources.contains(&path) && size <= MAX_COPIED {
-                let mut bytes = Vec::with_capacity(size as usize);
-                std::io::Read::read_to_end(
-                    &mut std::io::Read::take(&mut entry, MAX_COPIED),
-                    &mut bytes,
-                )
-                .map_err(read_err)?;
+                let bytes = read_small(&mut entry, size, MAX_COPIED).map_err(read_err)?;
                 layer.file(&path, meta, size, bytes.as_slice(), Some(index))?;
                 streamed.copy_sources.insert(path.clone(), bytes);
             } else {
@@ -823,6 +808,13 @@ fn add_package<W: Write>(
     conffile_sums.sort_by_key(|(path, _)| conffiles.iter().position(|c| c == path));
     record.conffile_sums = conffile_sums;
     Ok((record, filtered, copyright))
+}
+
+/// Reads an entry of `size` bytes kept whole in memory, never more than `limit`.
+fn read_small(entry: impl std::io::Read, size: u64, limit: u64) -> std::io::Result<Vec<u8>> {
+    let mut bytes = Vec::with_capacity(size.min(limit) as usize);
+    std::io::Read::read_to_end(&mut entry.take(limit), &mut bytes)?;
+    Ok(bytes)
 }
 
 /// MD5s what passes through (dpkg keeps conffiles' MD5s in its status file).

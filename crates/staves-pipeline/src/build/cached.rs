@@ -81,7 +81,8 @@ fn record_path(cache: &Cache, key: &str) -> PathBuf {
     cache.entry("images", key, ".json")
 }
 
-fn blob_path(cache: &Cache, digest: &str) -> PathBuf {
+/// Where the cache keeps the blob `digest` (images' and layers' alike).
+pub(super) fn blob_path(cache: &Cache, digest: &str) -> PathBuf {
     cache.entry("blobs", digest.trim_start_matches("sha256:"), "")
 }
 

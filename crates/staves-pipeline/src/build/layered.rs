@@ -20,6 +20,7 @@ use staves_image::{ImageError, Options, PackageInput, Summary};
 use staves_oci::{BlobRef, LayerBlob, LayerCompression, LayerWriter, Layout};
 use staves_repo::Cache;
 
+use super::cached::blob_path;
 use crate::error::PipelineError;
 
 /// Hashes and counts an uncompressed layer.
@@ -126,7 +127,7 @@ pub(super) fn write_layers(
                     let layer = writer.finish()?;
                     // Keeping it is an optimisation: a cache that cannot take it costs the
                     // next build, not this one.
-                    let _ = store(cache, &layer, layout);
+                    let _ = store(cache, &layer, compression, layout);
                     layer
                 }
                 (Sink::Check(hasher), Some(layer)) => {
@@ -173,10 +174,6 @@ fn record_path(cache: &Cache, diff_id: &str, compression: LayerCompression) -> P
     cache.entry("layers", &key, ".json")
 }
 
-fn blob_path(cache: &Cache, digest: &str) -> PathBuf {
-    cache.entry("blobs", digest.trim_start_matches("sha256:"), "")
-}
-
 /// The compressed layer of `diff_id` the cache holds, when its blob is there at its size.
 fn lookup(cache: &Cache, diff_id: &str, compression: LayerCompression) -> Option<LayerBlob> {
     let path = record_path(cache, diff_id, compression);
@@ -194,15 +191,15 @@ fn lookup(cache: &Cache, diff_id: &str, compression: LayerCompression) -> Option
 }
 
 /// Keeps `layer` (its blob in `layout`) under its diff ID.
-fn store(cache: &Cache, layer: &LayerBlob, layout: &Layout) -> std::io::Result<()> {
+fn store(
+    cache: &Cache,
+    layer: &LayerBlob,
+    compression: LayerCompression,
+    layout: &Layout,
+) -> std::io::Result<()> {
     let to = blob_path(cache, &layer.blob.digest);
     std::fs::create_dir_all(staves_fs::parent_of(&to))?;
     staves_fs::link_or_copy(&layout.blob_path(&layer.blob.digest), &to)?;
-    let compression = if layer.blob.media_type.ends_with("zstd") {
-        LayerCompression::Zstd
-    } else {
-        LayerCompression::Gzip
-    };
     let path = record_path(cache, &layer.diff_id, compression);
     std::fs::create_dir_all(staves_fs::parent_of(&path))?;
     let value = json!({
