@@ -375,6 +375,11 @@ fn base_files_helper(words: &[String], effects: &mut Effects) {
                 .copies
                 .push((format!("/usr/share/base-files/{file}"), absolute(dest)));
         }
+        // libc-bin's function of the same name takes both paths whole (it installs
+        // /etc/nsswitch.conf, without which glibc finds no groups and asks DNS first).
+        [name, file, dest] if name == "install_from_default" && file.starts_with('/') => {
+            effects.copies.push((file.clone(), absolute(dest)));
+        }
         [name, old, new] if name == "migrate_directory" && new.starts_with('/') => {
             effects.migrations.push((absolute(old), new.clone()));
         }
@@ -543,6 +548,29 @@ adduser --system --some-new-option odd
         assert!(
             e.accounts
                 .contains(&AccountChange::Member("postgres".into(), "ssl-cert".into()))
+        );
+    }
+
+    #[test]
+    fn installs_libc_bins_nsswitch_conf_on_a_first_configure() {
+        let script = r#"#!/bin/sh
+set -e
+install_from_default() {
+  if [ ! -f $2 ]; then
+    cp -p $1 $2
+  fi
+}
+if [ "$1" = "configure" ] && [ "$2" = "" ] ; then
+  install_from_default "$DPKG_ROOT/usr/share/libc-bin/nsswitch.conf" "$DPKG_ROOT/etc/nsswitch.conf"
+fi
+"#;
+        let e = postinst_effects(script);
+        assert_eq!(
+            e.copies,
+            [(
+                "/usr/share/libc-bin/nsswitch.conf".to_owned(),
+                "/etc/nsswitch.conf".to_owned()
+            )]
         );
     }
 

@@ -23,6 +23,7 @@
 mod error;
 mod hints;
 pub mod request;
+pub mod services;
 pub mod sources;
 
 use std::collections::BTreeMap;
@@ -35,6 +36,7 @@ use toml::Spanned;
 
 pub use error::{Diagnostic, SpecError, line_column};
 pub use request::{PackageRequest, parse_request};
+pub use services::{LogPrefix, Millis, ReadySpec, Restart, ServiceSpec, TaskSpec};
 
 /// A repository declared in the spec.
 #[derive(Debug, Clone, Deserialize)]
@@ -254,6 +256,12 @@ pub struct Spec {
     /// The most layers the image's packages are split over, the generated files' layer
     /// included (`1`: one layer, the default).
     pub layers: usize,
+    /// Processes run under s6 as PID 1 (`[services.NAME]`); the entrypoint when any.
+    pub services: BTreeMap<String, Spanned<ServiceSpec>>,
+    /// One-shot commands run at container start before the services after them.
+    pub tasks: BTreeMap<String, Spanned<TaskSpec>>,
+    /// Run `command` under a minimal PID 1 that forwards signals and reaps orphans.
+    pub init: bool,
     /// Where the spec was read from.
     pub path: PathBuf,
     /// Its text, for diagnostics and the lockfile's fingerprint.
@@ -505,10 +513,72 @@ impl Spec {
                 value as usize
             }
         };
+        let services = raw.services.unwrap_or_default();
+        let tasks = raw.tasks.unwrap_or_default();
+        let init = raw.init.as_ref().is_some_and(|i| *i.get_ref());
+        let supervised = !services.is_empty() || !tasks.is_empty();
+        if supervised {
+            services::check(
+                &services,
+                &tasks,
+                raw.user.as_ref().map(|u| u.get_ref().as_str()),
+            )
+            .map_err(|p| diag(p.span, p.message, p.help))?;
+            if services.is_empty() {
+                return Err(diag(
+                    tasks.values().next().map_or(0..0, |t| t.span()),
+                    "tasks run before services, and the spec declares none".into(),
+                    Some("add a `[services.NAME]` with `after = [\"TASK\"]`".into()),
+                ));
+            }
+            let conflict = [
+                ("command", raw.command.is_some()),
+                ("cmd", raw.cmd.is_some()),
+                ("stop-signal", raw.stop_signal.is_some()),
+                ("init", raw.init.is_some()),
+            ];
+            if let Some((key, _)) = conflict.iter().find(|(_, set)| *set) {
+                let at = top_level_key_span(source, key);
+                return Err(diag(
+                    at,
+                    format!("`{key}` and `[services]` are both given"),
+                    Some(match *key {
+                        "stop-signal" => "each service has its own `stop-signal`; the container itself stops on SIGTERM".into(),
+                        "init" => "with services, s6 is PID 1 already".into(),
+                        _ => "with services the entrypoint is the supervisor; make the command a service with `main = true`".into(),
+                    }),
+                ));
+            }
+            // The supervisor and the language of its scripts join the image; switching
+            // accounts looks them up through NSS, which needs libc-bin's nsswitch.conf.
+            let switches_user = services.values().any(|s| s.get_ref().user.is_some())
+                || tasks.values().any(|t| t.get_ref().user.is_some());
+            let nss: &[&str] = if switches_user { &["libc-bin"] } else { &[] };
+            for &implied in ["s6", "execline"].iter().chain(nss) {
+                if !packages.iter().any(|p| p.name == implied) {
+                    packages.push(parse_request(implied).map_err(|m| diag(0..0, m, None))?);
+                }
+            }
+        }
+        if init {
+            if raw.command.is_none() {
+                return Err(diag(
+                    raw.init.as_ref().map_or(0..0, |i| i.span()),
+                    "`init = true` but no `command` to run under it".into(),
+                    Some("add `command = [\"program\", …]`".into()),
+                ));
+            }
+            if !packages.iter().any(|p| p.name == "tini") {
+                packages.push(parse_request("tini").map_err(|m| diag(0..0, m, None))?);
+            }
+        }
         Ok(Spec {
             name,
             base,
             layers,
+            services,
+            tasks,
+            init,
             packages,
             command: raw.command.unwrap_or_default(),
             arch: raw.arch,
@@ -574,6 +644,25 @@ impl Spec {
     }
 }
 
+/// Where `key = …` starts at the top level of the spec, for a message about it.
+fn top_level_key_span(source: &str, key: &str) -> Range<usize> {
+    let mut offset = 0;
+    for line in source.split_inclusive('\n') {
+        let trimmed = line.trim_start();
+        if trimmed.starts_with('[') {
+            break;
+        }
+        if let Some(rest) = trimmed.strip_prefix(key)
+            && rest.trim_start().starts_with('=')
+        {
+            let start = offset + (line.len() - trimmed.len());
+            return start..start + key.len();
+        }
+        offset += line.len();
+    }
+    0..0
+}
+
 /// The spec as TOML gives it, before validation.
 #[derive(Default)]
 struct RawSpec {
@@ -602,6 +691,9 @@ struct RawSpec {
     paths: Option<Vec<PathSpec>>,
     base: Option<Spanned<String>>,
     layers: Option<Spanned<i64>>,
+    services: Option<BTreeMap<String, Spanned<ServiceSpec>>>,
+    tasks: Option<BTreeMap<String, Spanned<TaskSpec>>>,
+    init: Option<Spanned<bool>>,
 }
 
 /// The most layers `layers` may ask for (engines handle up to 127; far fewer pay).
@@ -653,6 +745,9 @@ spec_keys! {
     "stop-signal" => stop_signal,
     "accounts" => accounts,
     "paths" => paths,
+    "init" => init,
+    "services" => services,
+    "tasks" => tasks,
 }
 
 /// A per-package table, or any other value under a key nobody knows.

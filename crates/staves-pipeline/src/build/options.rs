@@ -102,6 +102,24 @@ pub fn options(spec: &Spec, base: Option<&BaseImage>) -> Result<Options, Pipelin
             },
         });
     }
+    if let Some(supervision) = staves_services::supervision(spec) {
+        extra_paths.extend(supervision.entries.into_iter().map(|entry| match entry {
+            staves_services::Entry::Dir { path, mode, owner } => {
+                ExtraPath::Dir { path, mode, owner }
+            }
+            staves_services::Entry::File {
+                path,
+                mode,
+                content,
+            } => ExtraPath::File {
+                path,
+                mode,
+                owner: None,
+                content,
+            },
+            staves_services::Entry::Symlink { path, target } => ExtraPath::Symlink { path, target },
+        }));
+    }
     Ok(Options {
         features,
         accounts,
@@ -231,7 +249,7 @@ pub fn image_config(spec: &Spec, base: Option<&serde_json::Value>) -> ImageConfi
             .into_iter()
             .map(|p| (p, Default::default())),
     );
-    let (entrypoint, cmd) = if !spec.command.is_empty() {
+    let (entrypoint, cmd) = if !own.entrypoint.is_empty() {
         (own.entrypoint, own.cmd)
     } else if !spec.cmd.is_empty() {
         (strings(&base["Entrypoint"]), own.cmd)
@@ -248,6 +266,17 @@ pub fn image_config(spec: &Spec, base: Option<&serde_json::Value>) -> ImageConfi
         working_dir: own.working_dir.or_else(|| text(&base["WorkingDir"])),
         labels,
         stop_signal: own.stop_signal.or_else(|| text(&base["StopSignal"])),
+    }
+}
+
+/// The spec's command, under s6 when it declares services or tini with `init = true`.
+fn entrypoint(spec: &Spec) -> Vec<String> {
+    if let Some(supervision) = staves_services::supervision(spec) {
+        supervision.entrypoint
+    } else if spec.init {
+        staves_services::init_entrypoint(&spec.command)
+    } else {
+        spec.command.clone()
     }
 }
 
@@ -275,7 +304,7 @@ fn own_config(spec: &Spec) -> ImageConfig {
             })
             .collect(),
         env,
-        entrypoint: spec.command.clone(),
+        entrypoint: entrypoint(spec),
         cmd: spec.cmd.clone(),
         volumes: spec
             .volumes

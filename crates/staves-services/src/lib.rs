@@ -1,0 +1,145 @@
+//! Services under a real PID 1: the spec's `[services]` and `[tasks]` become s6 service
+//! directories and execline scripts, written into the image at build time. Nothing runs
+//! or is compiled while building, so the image stays reproducible.
+//!
+//! At container start `/etc/staves/init` (PID 1) makes its state directory, then runs
+//! `s6-svscan` on `/etc/staves/services` under execline's `trap`, which reaps orphans and
+//! turns SIGTERM, SIGINT and SIGQUIT into an ordered stop. Service directories stay in
+//! the image, read-only if the container's root is: `supervise`, `event` and
+//! `.s6-svscan` are links into the state directory, where s6 creates them.
+//!
+//! The state lives in `/dev/shm/staves`: `/dev/shm` is a tmpfs that Docker, podman and
+//! Kubernetes mount fresh at every start, writable by any account and present under
+//! `--read-only`. So a non-root image needs no `/run` it owns, a read-only root needs no
+//! `--tmpfs`, and a restarted container finds no state of its last run (s6-supervise
+//! refuses to start on a link whose target already exists).
+//!
+//! A starter service brings the services up in order, waiting for each one's readiness
+//! before starting what comes after it, and runs the tasks on the way. Debian 12 packages
+//! s6 and execline but neither s6-rc nor s6-linux-init; what they would add (ordering,
+//! oneshots, the shutdown sequence, the exit code) is what these scripts do with the
+//! programs Debian has.
+
+mod execline;
+mod order;
+mod scripts;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use staves_spec::Spec;
+
+pub use scripts::{DEFAULT_READY_TIMEOUT_MS, DEFAULT_STOP_TIMEOUT_MS};
+
+/// Where the generated tree lives in the image.
+pub const ROOT: &str = "/etc/staves";
+/// The scan directory: one service directory per service, and the starter.
+pub const SCAN: &str = "/etc/staves/services";
+/// PID 1.
+pub const INIT: &str = "/etc/staves/init";
+/// The ordered stop, run on SIGTERM or when the main service ends.
+pub const STOP: &str = "/etc/staves/stop";
+/// One script per task.
+pub const TASKS: &str = "/etc/staves/tasks";
+/// Run-time state, on the tmpfs engines mount fresh at every start.
+pub const RUN: &str = "/dev/shm/staves";
+/// The service that starts the others in order (a name no spec service can take).
+pub const STARTER: &str = "staves.start";
+
+/// One entry of the generated tree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Entry {
+    /// A directory.
+    Dir {
+        /// Absolute path in the image.
+        path: String,
+        /// Permission bits.
+        mode: u32,
+        /// Owning account, root when absent.
+        owner: Option<String>,
+    },
+    /// A regular file.
+    File {
+        /// Absolute path in the image.
+        path: String,
+        /// Permission bits.
+        mode: u32,
+        /// Content.
+        content: Vec<u8>,
+    },
+    /// A symbolic link.
+    Symlink {
+        /// Absolute path in the image.
+        path: String,
+        /// Where it points.
+        target: String,
+    },
+}
+
+/// What supervision adds to an image: files and the entrypoint.
+#[derive(Debug, Clone)]
+pub struct Supervision {
+    /// The tree under [`ROOT`].
+    pub entries: Vec<Entry>,
+    /// The image's entrypoint.
+    pub entrypoint: Vec<String>,
+}
+
+/// Packages supervision needs in the image (the spec adds them to its requests).
+pub const PACKAGES: &[&str] = &["s6", "execline"];
+
+/// The single-process PID 1 of `init = true`, from Debian's `tini`.
+pub const TINI: &str = "/usr/bin/tini";
+
+/// The entrypoint of an `init = true` image: tini, then the command.
+pub fn init_entrypoint(command: &[String]) -> Vec<String> {
+    let mut argv = vec![TINI.to_owned(), "--".to_owned()];
+    argv.extend(command.iter().cloned());
+    argv
+}
+
+/// The service tree for `spec`, or `None` when it declares no services.
+pub fn supervision(spec: &Spec) -> Option<Supervision> {
+    if spec.services.is_empty() {
+        return None;
+    }
+    let image_user = spec.user.as_ref().map(|u| {
+        let u = u.get_ref();
+        u.split(':').next().unwrap_or(u).to_owned()
+    });
+    let root = image_user
+        .as_deref()
+        .is_none_or(|u| u == "root" || u == "0");
+    let mut after: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for (name, s) in &spec.services {
+        after.insert(
+            name,
+            s.get_ref()
+                .after
+                .iter()
+                .map(|a| a.get_ref().as_str())
+                .collect(),
+        );
+    }
+    for (name, t) in &spec.tasks {
+        after.insert(
+            name,
+            t.get_ref()
+                .after
+                .iter()
+                .map(|a| a.get_ref().as_str())
+                .collect(),
+        );
+    }
+    let service_names: BTreeSet<&str> = spec.services.keys().map(String::as_str).collect();
+    let plan = scripts::Plan {
+        services: &spec.services,
+        tasks: &spec.tasks,
+        start: order::start_order(&after),
+        stop: order::stop_waves(&after, &service_names),
+        switch_user: root,
+    };
+    Some(Supervision {
+        entries: plan.entries(),
+        entrypoint: vec![INIT.to_owned()],
+    })
+}
