@@ -263,3 +263,79 @@ fn layers_are_a_small_count_and_not_for_images_on_a_base() {
     assert_eq!(line, 4);
     assert!(message.contains("`layers` and `base`"), "{message}");
 }
+
+#[test]
+fn services_bring_s6_and_refuse_what_cannot_run() {
+    let spec = Spec::parse(
+        "name = \"a\"\npackages = [\"nginx\"]\n\n[services.web]\ncommand = [\"nginx\"]\nuser = \"www-data\"\n\n[tasks.keys]\ncommand = [\"ssh-keygen\", \"-A\"]\nunless-exists = \"/etc/ssh/ssh_host_ed25519_key\"\n",
+        Path::new("staves.toml"),
+    )
+    .expect("valid");
+    let names: Vec<&str> = spec.packages.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["nginx", "s6", "execline", "libc-bin"]);
+    assert_eq!(spec.services.len(), 1);
+    assert_eq!(spec.tasks.len(), 1);
+
+    let base = "name = \"a\"\npackages = [\"nginx\"]\n";
+    let (line, column, message) = error_of(&format!(
+        "{base}\n[services.web]\ncommand = [\"nginx\"]\nafter = [\"db\"]\n"
+    ));
+    assert_eq!((line, column), (6, 10));
+    assert!(message.contains("`db`, which is neither"), "{message}");
+
+    let (line, _, message) = error_of(&format!(
+        "{base}\n[services.a]\ncommand = [\"x\"]\nafter = [\"b\"]\n\n[services.b]\ncommand = [\"y\"]\nafter = [\"a\"]\n"
+    ));
+    assert_eq!(line, 4);
+    assert!(message.contains("a → b → a"), "{message}");
+
+    let (line, _, message) = error_of(&format!(
+        "{base}\n[services.a]\ncommand = [\"x\"]\nmain = true\n\n[services.b]\ncommand = [\"y\"]\nmain = true\n"
+    ));
+    assert_eq!(line, 8);
+    assert!(
+        message.contains("second service with `main = true`"),
+        "{message}"
+    );
+
+    let (line, column, message) = error_of(&format!(
+        "name = \"a\"\npackages = [\"nginx\"]\ncommand = [\"nginx\"]\n\n[services.web]\ncommand = [\"nginx\"]\n"
+    ));
+    assert_eq!((line, column), (3, 1));
+    assert!(message.contains("`command` and `[services]`"), "{message}");
+
+    let (line, _, message) = error_of(&format!(
+        "{base}\n[services.web]\ncommand = [\"nginx\"]\nrestart = \"sometimes\"\n"
+    ));
+    assert_eq!(line, 6);
+    assert!(message.contains("on-failure"), "{message}");
+
+    let (line, _, message) = error_of(&format!(
+        "{base}\n[services.web]\ncommand = [\"nginx\"]\nstop-timeout = \"5h\"\n"
+    ));
+    assert_eq!(line, 6);
+    assert!(message.contains("not a duration"), "{message}");
+
+    let (_, _, message) = error_of(&format!(
+        "{base}\n[services.web]\ncommand = [\"nginx\"]\nready = {{ notify-fd = 3, check = [\"true\"] }}\n"
+    ));
+    assert!(
+        message.contains("one of `notify-fd` and `check`"),
+        "{message}"
+    );
+
+    let (line, _, message) = error_of(
+        "name = \"a\"\npackages = [\"nginx\"]\nuser = \"nobody\"\n\n[services.web]\ncommand = [\"nginx\"]\nuser = \"www-data\"\n",
+    );
+    assert_eq!(line, 7);
+    assert!(message.contains("cannot change user"), "{message}");
+
+    let (_, _, message) = error_of("name = \"a\"\npackages = [\"bash\"]\ninit = true\n");
+    assert!(message.contains("no `command`"), "{message}");
+    let init = Spec::parse(
+        "name = \"a\"\npackages = [\"bash\"]\ncommand = [\"bash\"]\ninit = true\n",
+        Path::new("staves.toml"),
+    )
+    .expect("valid");
+    assert!(init.packages.iter().any(|p| p.name == "tini"));
+}

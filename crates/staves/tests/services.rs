@@ -1,0 +1,363 @@
+//! Services under s6 as PID 1, run by the real engine: start order by readiness, `docker
+//! stop` with 1, 3 and 10 services, restarts, orphans reaped, the main service's exit code,
+//! first-start tasks, read-only roots, non-root images, `init = true`.
+
+mod support;
+
+use std::path::Path;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use support::engine::container;
+use support::{shared_cache, stderr, stdout};
+
+/// Packages the test services are written with.
+const SHELL: &str = "packages = [\"dash\", \"coreutils\"]\n";
+
+/// Builds `body` as image `name` and loads it into the engine.
+fn image(dir: &Path, name: &str, body: &str) {
+    let spec = dir.join(format!("{name}.toml"));
+    std::fs::write(&spec, format!("name = \"{name}\"\n{body}")).expect("spec");
+    let archive = dir.join(format!("{name}.tar"));
+    let out = support::staves_command(
+        &[
+            "build",
+            "-f",
+            spec.to_str().expect("utf8"),
+            "-o",
+            archive.to_str().expect("utf8"),
+        ],
+        &shared_cache(),
+    )
+    .output()
+    .expect("run staves");
+    assert!(out.status.success(), "{name}: {}", stderr(&out));
+    let loaded = container(&["load", "-i", archive.to_str().expect("utf8")]);
+    assert!(loaded.status.success(), "{}", stderr(&loaded));
+}
+
+/// A running container, removed when dropped.
+struct Running(String);
+
+impl Running {
+    fn start(image: &str, extra: &[&str]) -> Running {
+        let nonce = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .expect("clock")
+            .as_nanos();
+        let name = format!("staves-svc-{image}-{nonce}");
+        let mut args = vec!["run", "-d", "--name", &name];
+        args.extend(extra);
+        let image = format!("{image}:latest");
+        args.push(&image);
+        let out = container(&args);
+        assert!(out.status.success(), "{}", stderr(&out));
+        Running(name)
+    }
+
+    /// Everything the container printed, both streams.
+    fn logs(&self) -> String {
+        let out = container(&["logs", &self.0]);
+        format!("{}{}", stdout(&out), stderr(&out))
+    }
+
+    /// Waits until the logs hold `needle` `times` times; the logs.
+    fn wait_for(&self, needle: &str, times: usize, limit: Duration) -> String {
+        let start = Instant::now();
+        loop {
+            let logs = self.logs();
+            if logs.matches(needle).count() >= times {
+                return logs;
+            }
+            assert!(
+                start.elapsed() < limit,
+                "`{needle}` not seen {times} times in {limit:?}:\n{logs}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// `docker stop`: how long it took.
+    fn stop(&self) -> Duration {
+        let start = Instant::now();
+        let out = container(&["stop", &self.0]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        start.elapsed()
+    }
+
+    /// Waits for the container to end; its exit code.
+    fn wait(&self) -> i32 {
+        let out = container(&["wait", &self.0]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        stdout(&out).trim().parse().expect("exit code")
+    }
+
+    fn exec(&self, argv: &[&str]) -> String {
+        let mut args = vec!["exec", &self.0];
+        args.extend(argv);
+        let out = container(&args);
+        assert!(out.status.success(), "{argv:?}: {}", stderr(&out));
+        stdout(&out)
+    }
+
+    /// The states of the container's processes (`/proc/PID/stat`'s third field), by name.
+    fn processes(&self) -> Vec<(String, char)> {
+        self.exec(&["/bin/sh", "-c", "cat /proc/[0-9]*/stat 2>/dev/null"])
+            .lines()
+            .filter_map(|line| {
+                let open = line.find('(')?;
+                let close = line.rfind(')')?;
+                let state = line[close + 1..].trim_start().chars().next()?;
+                Some((line[open + 1..close].to_owned(), state))
+            })
+            .collect()
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        container(&["rm", "-f", &self.0]);
+    }
+}
+
+fn position(logs: &str, needle: &str) -> usize {
+    logs.find(needle)
+        .unwrap_or_else(|| panic!("`{needle}` not in logs:\n{logs}"))
+}
+
+#[test]
+fn services_start_after_readiness_and_stop_in_reverse_order() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // `db` takes a second to become ready and says so on descriptor 3; `app` must not
+    // start before. On SIGTERM each prints its name, so the stop order shows in the logs.
+    image(
+        dir.path(),
+        "svc-order",
+        &format!(
+            "{SHELL}
+[services.db]
+command = [\"/bin/sh\", \"-c\", \"trap 'echo db stopping; exit 0' TERM; sleep 1; echo db ready; echo >&3; while :; do sleep 0.1; done\"]
+ready = {{ notify-fd = 3 }}
+
+[services.app]
+command = [\"/bin/sh\", \"-c\", \"trap 'echo app stopping; exit 0' TERM; echo app started; while :; do sleep 0.1; done\"]
+after = [\"db\"]
+log-prefix = true
+"
+        ),
+    );
+    let c = Running::start("svc-order", &[]);
+    let logs = c.wait_for("app: app started", 1, Duration::from_secs(20));
+    assert!(
+        position(&logs, "db ready") < position(&logs, "app: app started"),
+        "app started before db was ready:\n{logs}"
+    );
+    let took = c.stop();
+    let logs = c.logs();
+    assert!(
+        position(&logs, "app: app stopping") < position(&logs, "db stopping"),
+        "db stopped before app, which is after it:\n{logs}"
+    );
+    assert_eq!(c.wait(), 0, "{logs}");
+    assert!(took < Duration::from_secs(5), "docker stop took {took:?}");
+}
+
+#[test]
+fn docker_stop_ends_1_3_and_10_services_with_code_0_long_before_the_kill() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for count in [1, 3, 10] {
+        let mut body = SHELL.to_owned();
+        for i in 0..count {
+            body.push_str(&format!(
+                "\n[services.s{i}]\ncommand = [\"/bin/sleep\", \"1000\"]\n{}",
+                if i > 0 {
+                    format!("after = [\"s{}\"]\n", i - 1)
+                } else {
+                    String::new()
+                }
+            ));
+        }
+        let name = format!("svc-stop-{count}");
+        image(dir.path(), &name, &body);
+        let c = Running::start(&name, &[]);
+        // Every service is up before the stop.
+        let start = Instant::now();
+        while c.processes().iter().filter(|(n, _)| n == "sleep").count() < count {
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "{:?}",
+                c.processes()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let took = c.stop();
+        // The engine kills after 10 s with 137; s6 stopping everything exits 0.
+        assert_eq!(c.wait(), 0, "{count} services: {}", c.logs());
+        assert!(
+            took < Duration::from_secs(5),
+            "{count} services: docker stop took {took:?}"
+        );
+        eprintln!("{count} services: docker stop {took:?}");
+    }
+}
+
+#[test]
+fn crashed_services_restart_and_orphans_are_reaped() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    image(
+        dir.path(),
+        "svc-crash",
+        &format!(
+            "{SHELL}
+[services.crasher]
+command = [\"/bin/sh\", \"-c\", \"echo crasher started; sleep 0.2; exit 3\"]
+
+[services.orphans]
+command = [\"/bin/sh\", \"-c\", \"for i in 1 2 3 4 5; do (sleep 0.1 &); done; echo orphans made; exec sleep 1000\"]
+
+[services.once]
+command = [\"/bin/sh\", \"-c\", \"echo once ran; exit 0\"]
+restart = \"on-failure\"
+"
+        ),
+    );
+    let c = Running::start("svc-crash", &[]);
+    // s6 waits a second between two starts of a service that was never ready.
+    let logs = c.wait_for("crasher started", 3, Duration::from_secs(20));
+    assert!(
+        logs.contains("staves: crasher exited with code 3"),
+        "{logs}"
+    );
+    assert_eq!(logs.matches("once ran").count(), 1, "{logs}");
+    c.wait_for("orphans made", 1, Duration::from_secs(10));
+    // The orphans' parents exited at once; the sleeps end 0.1 s later, reparented to PID 1.
+    std::thread::sleep(Duration::from_millis(800));
+    let zombies: Vec<_> = c
+        .processes()
+        .into_iter()
+        .filter(|(_, s)| *s == 'Z')
+        .collect();
+    assert!(zombies.is_empty(), "zombies left: {zombies:?}");
+    c.stop();
+    assert_eq!(c.wait(), 0);
+}
+
+#[test]
+fn the_main_service_ends_the_container_with_its_code_and_a_failing_service_too() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    image(
+        dir.path(),
+        "svc-main",
+        &format!(
+            "{SHELL}
+[services.job]
+command = [\"/bin/sh\", \"-c\", \"sleep 0.5; exit 7\"]
+main = true
+
+[services.helper]
+command = [\"/bin/sleep\", \"1000\"]
+"
+        ),
+    );
+    let c = Running::start("svc-main", &[]);
+    assert_eq!(c.wait(), 7, "{}", c.logs());
+    assert!(
+        c.logs()
+            .contains("staves: job is the main service; stopping the container")
+    );
+
+    image(
+        dir.path(),
+        "svc-never",
+        &format!(
+            "{SHELL}
+[services.broken]
+command = [\"/bin/sh\", \"-c\", \"echo cannot start >&2; exit 4\"]
+restart = \"never\"
+
+[services.helper]
+command = [\"/bin/sleep\", \"1000\"]
+"
+        ),
+    );
+    let c = Running::start("svc-never", &[]);
+    assert_eq!(c.wait(), 4, "{}", c.logs());
+    let logs = c.logs();
+    assert!(
+        logs.contains("staves: broken failed and its restart is never; stopping the container"),
+        "{logs}"
+    );
+}
+
+#[test]
+fn tasks_run_on_first_start_only_and_a_read_only_non_root_image_works() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // The whole image runs as nobody; the task writes into a volume nobody owns.
+    image(
+        dir.path(),
+        "svc-tasks",
+        &format!(
+            "{SHELL}user = \"nobody\"
+volumes = [\"/data\"]
+
+[[paths]]
+path = \"/data\"
+owner = \"nobody\"
+
+[tasks.init]
+command = [\"/bin/sh\", \"-c\", \"echo initialised > /data/marker\"]
+unless-exists = \"/data/marker\"
+
+[services.reader]
+command = [\"/bin/sh\", \"-c\", \"echo reader sees $(cat /data/marker) as $(id -un); exec sleep 1000\"]
+after = [\"init\"]
+ready = {{ check = [\"/bin/sh\", \"-c\", \"test -s /data/marker\"], interval = \"100ms\" }}
+"
+        ),
+    );
+    let c = Running::start("svc-tasks", &["--read-only"]);
+    let logs = c.wait_for(
+        "reader sees initialised as nobody",
+        1,
+        Duration::from_secs(20),
+    );
+    assert!(logs.contains("staves: task init: running"), "{logs}");
+    let restarted = container(&["restart", &c.0]);
+    assert!(restarted.status.success(), "{}", stderr(&restarted));
+    let logs = c.wait_for(
+        "reader sees initialised as nobody",
+        2,
+        Duration::from_secs(20),
+    );
+    assert!(
+        logs.contains("staves: task init: skipped, /data/marker exists"),
+        "{logs}"
+    );
+    assert_eq!(logs.matches("task init: running").count(), 1, "{logs}");
+    let took = c.stop();
+    assert_eq!(c.wait(), 0, "{}", c.logs());
+    assert!(took < Duration::from_secs(5), "{took:?}");
+}
+
+#[test]
+fn init_true_reaps_and_forwards_signals_for_one_process() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    image(
+        dir.path(),
+        "svc-init",
+        &format!(
+            "{SHELL}init = true
+command = [\"/bin/sh\", \"-c\", \"trap 'echo got TERM; exit 0' TERM; for i in 1 2 3; do (sleep 0.1 &); done; echo up; while :; do sleep 0.1; done\"]
+"
+        ),
+    );
+    let c = Running::start("svc-init", &[]);
+    c.wait_for("up", 1, Duration::from_secs(10));
+    std::thread::sleep(Duration::from_millis(600));
+    let processes = c.processes();
+    assert!(processes.iter().any(|(n, _)| n == "tini"), "{processes:?}");
+    assert!(!processes.iter().any(|(_, s)| *s == 'Z'), "{processes:?}");
+    let took = c.stop();
+    assert_eq!(c.wait(), 0, "{}", c.logs());
+    assert!(c.logs().contains("got TERM"));
+    assert!(took < Duration::from_secs(5), "{took:?}");
+}
