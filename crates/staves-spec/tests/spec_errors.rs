@@ -298,9 +298,9 @@ fn services_bring_s6_and_refuse_what_cannot_run() {
         "{message}"
     );
 
-    let (line, column, message) = error_of(&format!(
-        "name = \"a\"\npackages = [\"nginx\"]\ncommand = [\"nginx\"]\n\n[services.web]\ncommand = [\"nginx\"]\n"
-    ));
+    let (line, column, message) = error_of(
+        "name = \"a\"\npackages = [\"nginx\"]\ncommand = [\"nginx\"]\n\n[services.web]\ncommand = [\"nginx\"]\n",
+    );
     assert_eq!((line, column), (3, 1));
     assert!(message.contains("`command` and `[services]`"), "{message}");
 
