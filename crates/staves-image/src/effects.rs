@@ -177,6 +177,34 @@ pub(crate) fn apply_alternatives<W: Write>(
     Ok(count)
 }
 
+/// The spec's directories with the owner and mode it declares, by layer path, so a
+/// package's directory of the same path is written that way the first time.
+pub(crate) fn declared_dirs(
+    extra: &[ExtraPath],
+    accounts: &Accounts,
+    mtime: u64,
+) -> HashMap<String, Meta> {
+    extra
+        .iter()
+        .filter_map(|item| match item {
+            ExtraPath::Dir { path, mode, owner } => {
+                let normal = normalize(std::path::Path::new(path.trim_start_matches('/'))).ok()?;
+                let user = owner.as_deref().and_then(|o| accounts.user(o));
+                Some((
+                    merge_usr(&normal),
+                    Meta {
+                        mode: *mode,
+                        uid: user.map_or(0, |u| u64::from(u.uid)),
+                        gid: user.map_or(0, |u| u64::from(u.gid)),
+                        mtime,
+                    },
+                ))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
 pub(crate) fn add_extra_paths<W: Write>(
     layer: &mut Layer<W>,
     extra: &[ExtraPath],

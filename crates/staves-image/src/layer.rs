@@ -71,12 +71,21 @@ pub struct Layer<W: Write> {
     pub content_bytes: u64,
     /// Entries written.
     pub entries: usize,
+    /// Directories whose owner and mode the spec declares: written so the first time,
+    /// whoever writes them, since a second entry for one path is refused by engines.
+    declared: HashMap<String, Meta>,
 }
 
 impl<W: Write> Layer<W> {
     /// A layer writing to `out`.
     pub fn new(out: W) -> Self {
         Layer::split(vec![out])
+    }
+
+    /// Directories to write with the given owner and mode whenever they are first written
+    /// (the spec's `paths`; keys as layer paths, without the leading `/`).
+    pub fn declare_dirs(&mut self, dirs: HashMap<String, Meta>) {
+        self.declared = dirs;
     }
 
     /// Layers writing to `outs`, bottom first; entries go to the first until [`Layer::select`]
@@ -102,6 +111,7 @@ impl<W: Write> Layer<W> {
             seen: HashMap::new(),
             content_bytes: 0,
             entries: 0,
+            declared: HashMap::new(),
         }
     }
 
@@ -208,6 +218,7 @@ impl<W: Write> Layer<W> {
     /// Adds a directory unless one is already there (in the selected layer: a directory of
     /// a layer below is written again, so that this layer holds its own).
     pub fn dir(&mut self, path: &str, meta: Meta, owner: Option<usize>) -> Result<(), ImageError> {
+        let meta = self.declared.get(path).copied().unwrap_or(meta);
         let elsewhere = match self.seen.get(path) {
             None => false,
             Some(slot) if slot.kind == Kind::Dir && !slot.below && !self.holds(path) => true,
@@ -231,6 +242,10 @@ impl<W: Write> Layer<W> {
     /// shipped. A path that is not a directory is left alone.
     pub fn restamp_dir(&mut self, path: &str, meta: Meta) -> Result<(), ImageError> {
         if self.seen.get(path).is_some_and(|s| s.kind != Kind::Dir) {
+            return Ok(());
+        }
+        // Written by this image with the declared owner and mode already.
+        if self.declared.get(path) == Some(&meta) && self.seen.get(path).is_some_and(|s| !s.below) {
             return Ok(());
         }
         if !self.seen.contains_key(path) {

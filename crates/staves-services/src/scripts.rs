@@ -272,13 +272,17 @@ impl Plan<'_> {
             // Both streams go through the logger, which prefixes each line.
             run = run.line(format!("{} -c 2 1", x("fdmove")));
         }
-        run = self.process_setup(
-            run,
-            service.workdir.as_ref(),
-            &service.environment,
-            service.user.as_ref(),
-            service.group.as_ref(),
-        );
+        // The process's own directory, environment and account, applied last in `run`
+        // and before the readiness check, which must run as the service does.
+        let setup = |script: Script| {
+            self.process_setup(
+                script,
+                service.workdir.as_ref(),
+                &service.environment,
+                service.user.as_ref(),
+                service.group.as_ref(),
+            )
+        };
         if let Some(ready) = &service.ready {
             let ready = ready.get_ref();
             let fd = match (&ready.notify_fd, &ready.check) {
@@ -288,15 +292,17 @@ impl Plan<'_> {
                     entries.push(file(
                         format!("{dir_path}/data/check"),
                         0o755,
-                        Script::new(
+                        setup(Script::new(
                             "-P",
                             &format!("Readiness check of {name}, written by Staves."),
-                        )
+                        ))
                         .line(words(check.get_ref()))
                         .into_bytes(),
                     ));
                     let interval = ready.interval.map_or(DEFAULT_CHECK_INTERVAL_MS, |i| i.0);
                     let timeout = ready.timeout.map_or(DEFAULT_READY_TIMEOUT_MS, |t| t.0);
+                    // Before `cd` and the account change: s6-notifyoncheck reads the
+                    // service directory's supervise state, which only its owner may.
                     run = run.line(format!(
                         "{} -d -3 {CHECK_FD} -s 0 -w {interval} -n 0 -T {timeout} -c {}",
                         s6("s6-notifyoncheck"),
@@ -312,7 +318,7 @@ impl Plan<'_> {
                 format!("{fd}\n").into_bytes(),
             ));
         }
-        run = run.line(words(service.command.get_ref()));
+        run = setup(run).line(words(service.command.get_ref()));
         entries.push(file(format!("{dir_path}/run"), 0o755, run.into_bytes()));
         entries.push(file(
             format!("{dir_path}/finish"),

@@ -101,7 +101,7 @@ impl Running {
 
     /// The states of the container's processes (`/proc/PID/stat`'s third field), by name.
     fn processes(&self) -> Vec<(String, char)> {
-        self.exec(&["/bin/sh", "-c", "cat /proc/[0-9]*/stat 2>/dev/null"])
+        self.exec(&["/bin/sh", "-c", "cat /proc/[0-9]*/stat 2>/dev/null; true"])
             .lines()
             .filter_map(|line| {
                 let open = line.find('(')?;
@@ -360,4 +360,167 @@ command = [\"/bin/sh\", \"-c\", \"trap 'echo got TERM; exit 0' TERM; for i in 1 
     assert_eq!(c.wait(), 0, "{}", c.logs());
     assert!(c.logs().contains("got TERM"));
     assert!(took < Duration::from_secs(5), "{took:?}");
+}
+
+/// Builds an example and loads it into the engine.
+fn example(name: &str) {
+    let spec = support::examples().join(name).join("staves.toml");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let archive = dir.path().join("image.tar");
+    let out = support::staves_command(
+        &[
+            "build",
+            "-f",
+            spec.to_str().expect("utf8"),
+            "-o",
+            archive.to_str().expect("utf8"),
+        ],
+        &shared_cache(),
+    )
+    .output()
+    .expect("run staves");
+    assert!(out.status.success(), "{name}: {}", stderr(&out));
+    let loaded = container(&["load", "-i", archive.to_str().expect("utf8")]);
+    assert!(loaded.status.success(), "{}", stderr(&loaded));
+}
+
+/// Retries `probe` until it succeeds or `limit` passes.
+fn eventually(limit: Duration, mut probe: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if probe() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    false
+}
+
+#[test]
+fn example_postgresql_initialises_its_volume_once_and_answers_the_host() {
+    example("postgresql");
+    let port = support::registry::free_port();
+    let volume = format!("staves-pg-{port}");
+    let publish = format!("127.0.0.1:{port}:5432");
+    let mount = format!("{volume}:/var/lib/postgresql/data");
+    let c = Running::start("postgresql", &["-v", &mount, "-p", &publish]);
+    let query = |sql: &str| {
+        std::process::Command::new("psql")
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+                "-U",
+                "postgres",
+                "-Atc",
+                sql,
+            ])
+            .env("PGPASSWORD", "example")
+            .env("PGCONNECT_TIMEOUT", "2")
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+    };
+    assert!(
+        eventually(Duration::from_secs(60), || query("select 1").is_some()),
+        "no answer: {}",
+        c.logs()
+    );
+    assert!(query("create table t (v int); insert into t values (42)").is_some());
+    assert_eq!(query("select v from t").as_deref(), Some("42"));
+    let restarted = container(&["restart", &c.0]);
+    assert!(restarted.status.success(), "{}", stderr(&restarted));
+    assert!(
+        eventually(Duration::from_secs(60), || query("select v from t")
+            .as_deref()
+            == Some("42")),
+        "the data did not survive the restart: {}",
+        c.logs()
+    );
+    let logs = c.logs();
+    assert_eq!(
+        logs.matches("staves: task initdb: running").count(),
+        1,
+        "{logs}"
+    );
+    assert!(
+        logs.contains("task initdb: skipped, /var/lib/postgresql/data/PG_VERSION exists"),
+        "{logs}"
+    );
+    let took = c.stop();
+    assert_eq!(c.wait(), 0, "{}", c.logs());
+    assert!(took < Duration::from_secs(9), "{took:?}");
+    drop(c);
+    container(&["volume", "rm", "-f", &volume]);
+}
+
+#[test]
+fn example_web_and_worker_serve_then_stop_quickly() {
+    example("services");
+    let port = support::registry::free_port();
+    let publish = format!("127.0.0.1:{port}:80");
+    let c = Running::start("web-worker", &["-p", &publish]);
+    let page = || {
+        std::process::Command::new("curl")
+            .args(["-sf", &format!("http://127.0.0.1:{port}/status.html")])
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+    };
+    assert!(
+        eventually(Duration::from_secs(20), || page()
+            .is_some_and(|p| p.contains("rendered"))),
+        "no page: {}",
+        c.logs()
+    );
+    let processes = c.processes();
+    assert!(processes.iter().any(|(n, _)| n == "nginx"), "{processes:?}");
+    assert!(
+        processes.iter().any(|(n, _)| n == "s6-svscan"),
+        "{processes:?}"
+    );
+    assert!(c.logs().contains("worker: rendering"), "{}", c.logs());
+    let took = c.stop();
+    assert_eq!(c.wait(), 0, "{}", c.logs());
+    assert!(took < Duration::from_secs(3), "{took:?}");
+}
+
+#[test]
+fn example_openssh_makes_its_host_key_at_first_start() {
+    example("openssh");
+    let port = support::registry::free_port();
+    let publish = format!("127.0.0.1:{port}:22");
+    let c = Running::start("openssh", &["-p", &publish]);
+    let scan = || {
+        std::process::Command::new("ssh-keyscan")
+            .args([
+                "-T",
+                "2",
+                "-t",
+                "ed25519",
+                "-p",
+                &port.to_string(),
+                "127.0.0.1",
+            ])
+            .output()
+            .ok()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .filter(|s| s.contains("ssh-ed25519"))
+    };
+    assert!(
+        eventually(Duration::from_secs(20), || scan().is_some()),
+        "{}",
+        c.logs()
+    );
+    let key = c.exec(&[
+        "/usr/bin/ssh-keygen",
+        "-lf",
+        "/var/lib/ssh-keys/ssh_host_ed25519_key.pub",
+    ]);
+    assert!(key.contains("ED25519"), "{key}");
+    c.stop();
+    assert_eq!(c.wait(), 0, "{}", c.logs());
 }
