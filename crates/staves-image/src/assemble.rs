@@ -332,11 +332,7 @@ fn assemble_opened<W: Write>(
     if let Some(base) = base {
         layer = layer.over(base.paths.iter().cloned());
     }
-    layer.declare_dirs(crate::effects::declared_dirs(
-        &options.extra_paths,
-        &accounts,
-        mtime,
-    ));
+    layer.declare_dirs(crate::effects::declared_dirs(options, &accounts, mtime));
     // Only a split image needs copies' content: one layer links the copy to its source.
     let copy_sources: Vec<String> = if split.several {
         copies

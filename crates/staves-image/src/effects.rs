@@ -1,12 +1,12 @@
 //! What happens after the packages are in the layer: the effects of their scripts
 //! (links, copies, alternatives) and the spec's own paths.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::Write;
 
 use crate::ImageError;
 use crate::accounts::Accounts;
-use crate::assemble::ExtraPath;
+use crate::assemble::{ExtraPath, Options};
 use crate::layer::{Kind, Layer, Meta, Slot};
 use crate::paths::{merge_usr, normalize, symlink_stays_inside};
 use crate::scripts::Alternative;
@@ -177,32 +177,59 @@ pub(crate) fn apply_alternatives<W: Write>(
     Ok(count)
 }
 
-/// The spec's directories with the owner and mode it declares, by layer path, so a
-/// package's directory of the same path is written that way the first time.
+/// Owner and mode for a path of the spec, owned by `owner` (root when absent or unknown).
+fn owner_meta(accounts: &Accounts, owner: Option<&str>, mode: u32, mtime: u64) -> Meta {
+    let user = owner.and_then(|o| accounts.user(o));
+    Meta {
+        mode,
+        uid: user.map_or(0, |u| u64::from(u.uid)),
+        gid: user.map_or(0, |u| u64::from(u.gid)),
+        mtime,
+    }
+}
+
+/// The directories whose owner and mode the spec decides, by layer path: its `paths`
+/// directories as declared, and each volume no path declares, 0755 and owned by the
+/// image's user so a service that is not root can write it. A package's directory of the
+/// same path is written that way the first time.
 pub(crate) fn declared_dirs(
-    extra: &[ExtraPath],
+    options: &Options,
     accounts: &Accounts,
     mtime: u64,
 ) -> HashMap<String, Meta> {
-    extra
-        .iter()
-        .filter_map(|item| match item {
-            ExtraPath::Dir { path, mode, owner } => {
-                let normal = normalize(std::path::Path::new(path.trim_start_matches('/'))).ok()?;
-                let user = owner.as_deref().and_then(|o| accounts.user(o));
-                Some((
-                    merge_usr(&normal),
-                    Meta {
-                        mode: *mode,
-                        uid: user.map_or(0, |u| u64::from(u.uid)),
-                        gid: user.map_or(0, |u| u64::from(u.gid)),
-                        mtime,
-                    },
-                ))
-            }
-            _ => None,
-        })
-        .collect()
+    let mut dirs = HashMap::new();
+    let mut named = HashSet::new();
+    for item in &options.extra_paths {
+        let raw = match item {
+            ExtraPath::Dir { path, .. }
+            | ExtraPath::File { path, .. }
+            | ExtraPath::Symlink { path, .. } => path,
+        };
+        let Some(path) = image_path(raw) else {
+            continue;
+        };
+        if let ExtraPath::Dir { mode, owner, .. } = item {
+            let meta = owner_meta(accounts, owner.as_deref(), *mode, mtime);
+            dirs.insert(path.clone(), meta);
+        }
+        named.insert(path);
+    }
+    let (uid, gid) = options
+        .user
+        .as_deref()
+        .map_or((0, 0), |user| accounts.ids_of(user));
+    for volume in &options.volumes {
+        if let Some(path) = image_path(volume).filter(|p| !named.contains(p)) {
+            let meta = Meta {
+                mode: 0o755,
+                uid: u64::from(uid),
+                gid: u64::from(gid),
+                mtime,
+            };
+            dirs.insert(path, meta);
+        }
+    }
+    dirs
 }
 
 pub(crate) fn add_extra_paths<W: Write>(
@@ -211,15 +238,6 @@ pub(crate) fn add_extra_paths<W: Write>(
     accounts: &Accounts,
     mtime: u64,
 ) -> Result<(), ImageError> {
-    let owner_meta = |owner: &Option<String>, mode: u32| {
-        let user = owner.as_deref().and_then(|o| accounts.user(o));
-        Meta {
-            mode,
-            uid: user.map_or(0, |u| u64::from(u.uid)),
-            gid: user.map_or(0, |u| u64::from(u.gid)),
-            mtime,
-        }
-    };
     let mut seen: HashMap<String, ()> = HashMap::new();
     for item in extra {
         let raw = match item {
@@ -244,10 +262,8 @@ pub(crate) fn add_extra_paths<W: Write>(
         }
         layer.parents(&path, mtime)?;
         match item {
-            // A directory a package shipped takes the declared owner and mode.
-            ExtraPath::Dir { mode, owner, .. } => {
-                layer.restamp_dir(&path, owner_meta(owner, *mode))?
-            }
+            // A directory a package shipped took the declared owner and mode already.
+            ExtraPath::Dir { .. } => layer.declared_dir(&path)?,
             ExtraPath::File {
                 mode,
                 owner,
@@ -255,7 +271,7 @@ pub(crate) fn add_extra_paths<W: Write>(
                 ..
             } => layer.file(
                 &path,
-                owner_meta(owner, *mode),
+                owner_meta(accounts, owner.as_deref(), *mode, mtime),
                 content.len() as u64,
                 content.as_slice(),
                 None,

@@ -71,8 +71,9 @@ pub struct Layer<W: Write> {
     pub content_bytes: u64,
     /// Entries written.
     pub entries: usize,
-    /// Directories whose owner and mode the spec declares: written so the first time,
-    /// whoever writes them, since a second entry for one path is refused by engines.
+    /// Directories whose owner and mode the spec decides (its `paths`, its volumes):
+    /// written so the first time, whoever writes them, since engines refuse a second
+    /// entry for one path in a layer.
     declared: HashMap<String, Meta>,
 }
 
@@ -83,7 +84,7 @@ impl<W: Write> Layer<W> {
     }
 
     /// Directories to write with the given owner and mode whenever they are first written
-    /// (the spec's `paths`; keys as layer paths, without the leading `/`).
+    /// (keys as layer paths, without the leading `/`).
     pub fn declare_dirs(&mut self, dirs: HashMap<String, Meta>) {
         self.declared = dirs;
     }
@@ -237,25 +238,25 @@ impl<W: Write> Layer<W> {
         Ok(())
     }
 
-    /// Writes directory `path` again with `meta`: a later entry of the same path is what
-    /// unpacking leaves, so this changes the owner or mode of a directory a package
-    /// shipped. A path that is not a directory is left alone.
-    pub fn restamp_dir(&mut self, path: &str, meta: Meta) -> Result<(), ImageError> {
-        if self.seen.get(path).is_some_and(|s| s.kind != Kind::Dir) {
+    /// Gives declared directory `path` its declared owner and mode: written now if no layer
+    /// holds it yet, or once more above a base that shipped it (a later entry of the same
+    /// path is what unpacking leaves). A directory this image wrote already got them when
+    /// first written; an undeclared path or one that is not a directory is left alone.
+    pub fn declared_dir(&mut self, path: &str) -> Result<(), ImageError> {
+        let Some(&meta) = self.declared.get(path) else {
             return Ok(());
+        };
+        match self.seen.get(path) {
+            None => self.dir(path, meta, None),
+            Some(slot) if slot.kind == Kind::Dir && slot.below => {
+                let mut header = Self::header(tar::EntryType::Directory, meta, 0);
+                self.hold(path);
+                self.tar()
+                    .append_data(&mut header, format!("{path}/"), std::io::empty())
+                    .map_err(ImageError::write)
+            }
+            Some(_) => Ok(()),
         }
-        // Written by this image with the declared owner and mode already.
-        if self.declared.get(path) == Some(&meta) && self.seen.get(path).is_some_and(|s| !s.below) {
-            return Ok(());
-        }
-        if !self.seen.contains_key(path) {
-            return self.dir(path, meta, None);
-        }
-        let mut header = Self::header(tar::EntryType::Directory, meta, 0);
-        self.hold(path);
-        self.tar()
-            .append_data(&mut header, format!("{path}/"), std::io::empty())
-            .map_err(ImageError::write)
     }
 
     /// Adds a regular file with `size` bytes read from `data`; fewer or more bytes than

@@ -141,7 +141,7 @@ pub(crate) fn add_spec_content<W: Write>(
     streamed: &mut Streamed,
 ) -> Result<(), ImageError> {
     add_extra_paths(layer, &options.extra_paths, accounts, mtime)?;
-    add_volumes(layer, options, accounts, mtime)?;
+    add_volumes(layer, options, mtime)?;
     for extra in &options.extra_paths {
         if let ExtraPath::File {
             path,
@@ -262,44 +262,20 @@ pub(crate) fn run_time_checks<W: Write>(
     (unmet, missing_libraries)
 }
 
-/// Each volume exists, owned by the image's user, so a service that is not root can write
-/// it; a volume the spec's `paths` declares keeps what was declared.
+/// Each volume exists, with the owner and mode [`crate::effects::declared_dirs`] gives it.
 pub(crate) fn add_volumes<W: Write>(
     layer: &mut Layer<W>,
     options: &Options,
-    accounts: &Accounts,
     mtime: u64,
 ) -> Result<(), ImageError> {
-    let declared: Vec<String> = options
-        .extra_paths
-        .iter()
-        .filter_map(|p| match p {
-            ExtraPath::Dir { path, .. }
-            | ExtraPath::File { path, .. }
-            | ExtraPath::Symlink { path, .. } => image_path(path),
-        })
-        .collect();
-    let (uid, gid) = options
-        .user
-        .as_deref()
-        .map_or((0, 0), |user| accounts.ids_of(user));
     for volume in &options.volumes {
         let path = image_path(volume).ok_or_else(|| ImageError::Hostile {
             package: "spec".into(),
             entry: volume.clone(),
             reason: "volumes must stay inside the image".into(),
         })?;
-        if declared.contains(&path) {
-            continue;
-        }
         layer.parents(&path, mtime)?;
-        let meta = Meta {
-            mode: 0o755,
-            uid: u64::from(uid),
-            gid: u64::from(gid),
-            mtime,
-        };
-        layer.restamp_dir(&path, meta)?;
+        layer.declared_dir(&path)?;
     }
     Ok(())
 }

@@ -71,6 +71,11 @@ impl Script {
         self
     }
 
+    /// Appends lines as written.
+    pub fn lines(self, lines: impl IntoIterator<Item = String>) -> Script {
+        lines.into_iter().fold(self, Script::line)
+    }
+
     /// The script's bytes.
     pub fn into_bytes(self) -> Vec<u8> {
         self.text.into_bytes()

@@ -26,6 +26,7 @@ mod scripts;
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use staves_image::ExtraPath;
 use staves_spec::Spec;
 
 pub use scripts::{DEFAULT_READY_TIMEOUT_MS, DEFAULT_STOP_TIMEOUT_MS};
@@ -45,89 +46,44 @@ pub const RUN: &str = "/dev/shm/staves";
 /// The service that starts the others in order (a name no spec service can take).
 pub const STARTER: &str = "staves.start";
 
-/// One entry of the generated tree.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Entry {
-    /// A directory.
-    Dir {
-        /// Absolute path in the image.
-        path: String,
-        /// Permission bits.
-        mode: u32,
-        /// Owning account, root when absent.
-        owner: Option<String>,
-    },
-    /// A regular file.
-    File {
-        /// Absolute path in the image.
-        path: String,
-        /// Permission bits.
-        mode: u32,
-        /// Content.
-        content: Vec<u8>,
-    },
-    /// A symbolic link.
-    Symlink {
-        /// Absolute path in the image.
-        path: String,
-        /// Where it points.
-        target: String,
-    },
-}
-
-/// What supervision adds to an image: files and the entrypoint.
-#[derive(Debug, Clone)]
-pub struct Supervision {
-    /// The tree under [`ROOT`].
-    pub entries: Vec<Entry>,
-    /// The image's entrypoint.
-    pub entrypoint: Vec<String>,
-}
-
-/// Packages supervision needs in the image (the spec adds them to its requests).
-pub const PACKAGES: &[&str] = &["s6", "execline"];
-
 /// The single-process PID 1 of `init = true`, from Debian's `tini`.
 pub const TINI: &str = "/usr/bin/tini";
 
-/// The entrypoint of an `init = true` image: tini, then the command.
-pub fn init_entrypoint(command: &[String]) -> Vec<String> {
-    let mut argv = vec![TINI.to_owned(), "--".to_owned()];
-    argv.extend(command.iter().cloned());
-    argv
+/// The image's entrypoint: s6's PID 1 when the spec declares services, tini before the
+/// command with `init = true`, else the command itself.
+pub fn entrypoint(spec: &Spec) -> Vec<String> {
+    if !spec.services.is_empty() {
+        vec![INIT.to_owned()]
+    } else if spec.init {
+        [TINI, "--"]
+            .into_iter()
+            .map(str::to_owned)
+            .chain(spec.command.iter().cloned())
+            .collect()
+    } else {
+        spec.command.clone()
+    }
 }
 
-/// The service tree for `spec`, or `None` when it declares no services.
-pub fn supervision(spec: &Spec) -> Option<Supervision> {
+/// The service tree for `spec` — under [`ROOT`] — or `None` when it declares no services.
+pub fn supervision(spec: &Spec) -> Option<Vec<ExtraPath>> {
     if spec.services.is_empty() {
         return None;
     }
-    let image_user = spec.user.as_ref().map(|u| {
-        let u = u.get_ref();
-        u.split(':').next().unwrap_or(u).to_owned()
-    });
-    let root = image_user
-        .as_deref()
-        .is_none_or(|u| u == "root" || u == "0");
     let mut after: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-    for (name, s) in &spec.services {
-        after.insert(
-            name,
-            s.get_ref()
-                .after
+    let processes = spec
+        .services
+        .iter()
+        .map(|(name, s)| (name, s.get_ref().process()))
+        .chain(
+            spec.tasks
                 .iter()
-                .map(|a| a.get_ref().as_str())
-                .collect(),
+                .map(|(name, t)| (name, t.get_ref().process())),
         );
-    }
-    for (name, t) in &spec.tasks {
+    for (name, process) in processes {
         after.insert(
             name,
-            t.get_ref()
-                .after
-                .iter()
-                .map(|a| a.get_ref().as_str())
-                .collect(),
+            process.after.iter().map(|a| a.get_ref().as_str()).collect(),
         );
     }
     let service_names: BTreeSet<&str> = spec.services.keys().map(String::as_str).collect();
@@ -136,10 +92,9 @@ pub fn supervision(spec: &Spec) -> Option<Supervision> {
         tasks: &spec.tasks,
         start: order::start_order(&after),
         stop: order::stop_waves(&after, &service_names),
-        switch_user: root,
+        switch_user: staves_spec::services::runs_as_root(
+            spec.user.as_ref().map(|u| u.get_ref().as_str()),
+        ),
     };
-    Some(Supervision {
-        entries: plan.entries(),
-        entrypoint: vec![INIT.to_owned()],
-    })
+    Some(plan.entries())
 }

@@ -2,11 +2,12 @@
 
 use std::collections::BTreeMap;
 
-use staves_spec::{LogPrefix, Restart, ServiceSpec, TaskSpec};
+use staves_image::ExtraPath;
+use staves_spec::{LogPrefix, Process, Restart, ServiceSpec, TaskSpec};
 use toml::Spanned;
 
 use crate::execline::{Script, quote, s6, say, words, x};
-use crate::{Entry, INIT, RUN, SCAN, STARTER, STOP, TASKS};
+use crate::{INIT, RUN, SCAN, STARTER, STOP, TASKS};
 
 /// Time from the stop signal to SIGKILL when a service does not say (engines kill the
 /// whole container 10 s after `docker stop`).
@@ -32,29 +33,30 @@ pub struct Plan<'a> {
     pub switch_user: bool,
 }
 
-fn dir(path: String) -> Entry {
-    Entry::Dir {
+fn dir(path: String) -> ExtraPath {
+    ExtraPath::Dir {
         path,
         mode: 0o755,
         owner: None,
     }
 }
 
-fn file(path: String, mode: u32, content: Vec<u8>) -> Entry {
-    Entry::File {
+fn file(path: String, mode: u32, content: Vec<u8>) -> ExtraPath {
+    ExtraPath::File {
         path,
         mode,
+        owner: None,
         content,
     }
 }
 
-fn link(path: String, target: String) -> Entry {
-    Entry::Symlink { path, target }
+fn link(path: String, target: String) -> ExtraPath {
+    ExtraPath::Symlink { path, target }
 }
 
 /// A service directory's writable parts, as links into the run directory: s6 creates
 /// their targets itself.
-fn state_links(entries: &mut Vec<Entry>, dir: &str, state: &str) {
+fn state_links(entries: &mut Vec<ExtraPath>, dir: &str, state: &str) {
     entries.push(link(
         format!("{dir}/supervise"),
         format!("{RUN}/{state}.supervise"),
@@ -64,7 +66,7 @@ fn state_links(entries: &mut Vec<Entry>, dir: &str, state: &str) {
 
 impl Plan<'_> {
     /// The whole tree.
-    pub fn entries(&self) -> Vec<Entry> {
+    pub fn entries(&self) -> Vec<ExtraPath> {
         let mut entries = vec![
             dir(crate::ROOT.into()),
             file(INIT.into(), 0o755, self.init()),
@@ -259,7 +261,7 @@ impl Plan<'_> {
         script.into_bytes()
     }
 
-    fn service(&self, entries: &mut Vec<Entry>, name: &str, service: &ServiceSpec) {
+    fn service(&self, entries: &mut Vec<ExtraPath>, name: &str, service: &ServiceSpec) {
         let dir_path = format!("{SCAN}/{name}");
         entries.push(dir(dir_path.clone()));
         let mut run = Script::new("-P", &format!("Service {name}, written by Staves."));
@@ -272,17 +274,6 @@ impl Plan<'_> {
             // Both streams go through the logger, which prefixes each line.
             run = run.line(format!("{} -c 2 1", x("fdmove")));
         }
-        // The process's own directory, environment and account, applied last in `run`
-        // and before the readiness check, which must run as the service does.
-        let setup = |script: Script| {
-            self.process_setup(
-                script,
-                service.workdir.as_ref(),
-                &service.environment,
-                service.user.as_ref(),
-                service.group.as_ref(),
-            )
-        };
         if let Some(ready) = &service.ready {
             let ready = ready.get_ref();
             let fd = match (&ready.notify_fd, &ready.check) {
@@ -292,11 +283,12 @@ impl Plan<'_> {
                     entries.push(file(
                         format!("{dir_path}/data/check"),
                         0o755,
-                        setup(Script::new(
+                        // Run as the service runs: its directory, environment, account.
+                        Script::new(
                             "-P",
                             &format!("Readiness check of {name}, written by Staves."),
-                        ))
-                        .line(words(check.get_ref()))
+                        )
+                        .lines(self.chain(service.process(), check.get_ref()))
                         .into_bytes(),
                     ));
                     let interval = ready.interval.map_or(DEFAULT_CHECK_INTERVAL_MS, |i| i.0);
@@ -318,7 +310,7 @@ impl Plan<'_> {
                 format!("{fd}\n").into_bytes(),
             ));
         }
-        run = setup(run).line(words(service.command.get_ref()));
+        run = run.lines(self.chain(service.process(), service.command.get_ref()));
         entries.push(file(format!("{dir_path}/run"), 0o755, run.into_bytes()));
         entries.push(file(
             format!("{dir_path}/finish"),
@@ -364,41 +356,32 @@ impl Plan<'_> {
         }
     }
 
-    /// Working directory, environment and account, in the order that lets each apply.
-    fn process_setup(
-        &self,
-        mut script: Script,
-        workdir: Option<&Spanned<String>>,
-        environment: &BTreeMap<String, String>,
-        user: Option<&Spanned<String>>,
-        group: Option<&Spanned<String>>,
-    ) -> Script {
-        if let Some(dir) = workdir {
-            script = script.line(format!("{} {}", x("cd"), quote(dir.get_ref())));
+    /// The lines that run `argv` as `process` says: working directory, environment and
+    /// account, in the order that lets each apply, then the program itself.
+    fn chain(&self, process: Process<'_>, argv: &[String]) -> Vec<String> {
+        let mut lines = Vec::new();
+        if let Some(dir) = process.workdir {
+            lines.push(format!("{} {}", x("cd"), quote(dir.get_ref())));
         }
-        for (key, value) in environment {
-            script = script.line(format!("{} {} {}", x("export"), quote(key), quote(value)));
+        for (key, value) in process.environment {
+            lines.push(format!("{} {} {}", x("export"), quote(key), quote(value)));
         }
-        if self.switch_user {
-            match (user, group) {
-                (Some(user), None) => {
-                    script =
-                        script.line(format!("{} {}", s6("s6-setuidgid"), quote(user.get_ref())));
-                }
-                (Some(user), Some(group)) => {
-                    script = script.line(format!(
-                        "{} {} {} -g {} {} -zU",
-                        s6("s6-envuidgid"),
-                        quote(user.get_ref()),
-                        s6("s6-envuidgid"),
-                        quote(group.get_ref()),
-                        s6("s6-applyuidgid")
-                    ));
-                }
-                _ => {}
+        match (process.user, process.group) {
+            (Some(user), None) if self.switch_user => {
+                lines.push(format!("{} {}", s6("s6-setuidgid"), quote(user.get_ref())));
             }
+            (Some(user), Some(group)) if self.switch_user => lines.push(format!(
+                "{} {} {} -g {} {} -zU",
+                s6("s6-envuidgid"),
+                quote(user.get_ref()),
+                s6("s6-envuidgid"),
+                quote(group.get_ref()),
+                s6("s6-applyuidgid")
+            )),
+            _ => {}
         }
-        script
+        lines.push(words(argv));
+        lines
     }
 
     /// A task: skipped when its path exists; a failure stops the container.
@@ -422,20 +405,7 @@ impl Plan<'_> {
         script = script.line(say(&format!("staves: task {name}: running")));
         // The task's own command sits inside this block: it is consumed before `importas`
         // substitutes anything, so a `$` in it stays as written.
-        let inner = self
-            .process_setup(
-                Script::new("-P", ""),
-                task.workdir.as_ref(),
-                &task.environment,
-                task.user.as_ref(),
-                task.group.as_ref(),
-            )
-            .line(words(task.command.get_ref()));
-        let body = String::from_utf8_lossy(&inner.into_bytes())
-            .lines()
-            .filter(|l| !l.starts_with('#'))
-            .collect::<Vec<_>>()
-            .join(" ");
+        let body = self.chain(task.process(), task.command.get_ref()).join(" ");
         script
             .line(format!("{} {{ {body} }}", x("foreground")))
             .line(format!("{} -u ? ?", x("importas")))

@@ -36,7 +36,7 @@ use toml::Spanned;
 
 pub use error::{Diagnostic, SpecError, line_column};
 pub use request::{PackageRequest, parse_request};
-pub use services::{LogPrefix, Millis, ReadySpec, Restart, ServiceSpec, TaskSpec};
+pub use services::{LogPrefix, Millis, Process, ReadySpec, Restart, ServiceSpec, TaskSpec};
 
 /// A repository declared in the spec.
 #[derive(Debug, Clone, Deserialize)]

@@ -162,6 +162,52 @@ pub struct TaskSpec {
     pub unless_exists: Option<Spanned<String>>,
 }
 
+/// What services and tasks both say about their process, borrowed from either.
+#[derive(Debug, Clone, Copy)]
+pub struct Process<'a> {
+    /// The program and its arguments.
+    pub command: &'a Spanned<Vec<String>>,
+    /// Account the process runs as.
+    pub user: Option<&'a Spanned<String>>,
+    /// Group the process runs as.
+    pub group: Option<&'a Spanned<String>>,
+    /// Working directory.
+    pub workdir: Option<&'a Spanned<String>>,
+    /// Variables added for the process.
+    pub environment: &'a BTreeMap<String, String>,
+    /// Services and tasks it waits for.
+    pub after: &'a [Spanned<String>],
+}
+
+macro_rules! process_of {
+    ($($spec:ty),*) => {$(
+        impl $spec {
+            /// The process this declares.
+            pub fn process(&self) -> Process<'_> {
+                Process {
+                    command: &self.command,
+                    user: self.user.as_ref(),
+                    group: self.group.as_ref(),
+                    workdir: self.workdir.as_ref(),
+                    environment: &self.environment,
+                    after: &self.after,
+                }
+            }
+        }
+    )*};
+}
+process_of!(ServiceSpec, TaskSpec);
+
+/// The account part of a `user` value (`"www-data:www-data"` → `"www-data"`).
+pub fn account(user: &str) -> &str {
+    user.split(':').next().unwrap_or(user)
+}
+
+/// Whether an image whose `user` is this runs as root (no `user` does).
+pub fn runs_as_root(user: Option<&str>) -> bool {
+    user.map(account).is_none_or(|a| a == "root" || a == "0")
+}
+
 /// Signal names `stop-signal` accepts.
 pub const SIGNALS: &[&str] = &[
     "SIGHUP", "SIGINT", "SIGQUIT", "SIGKILL", "SIGUSR1", "SIGUSR2", "SIGTERM", "SIGCONT",
@@ -183,17 +229,12 @@ fn problem(span: std::ops::Range<usize>, message: String, help: &str) -> Problem
     }
 }
 
-/// The fields services and tasks share, for checks that apply to both.
+/// A service or a task, for checks that apply to both.
 struct Common<'a> {
     kind: &'static str,
     name: &'a str,
     span: std::ops::Range<usize>,
-    command: &'a Spanned<Vec<String>>,
-    user: Option<&'a Spanned<String>>,
-    group: Option<&'a Spanned<String>>,
-    workdir: Option<&'a Spanned<String>>,
-    environment: &'a BTreeMap<String, String>,
-    after: &'a [Spanned<String>],
+    process: Process<'a>,
 }
 
 /// Checks services and tasks together: names, commands, references, cycles.
@@ -204,17 +245,11 @@ pub(crate) fn check(
 ) -> Result<(), Problem> {
     let mut all = Vec::new();
     for (name, s) in services {
-        let s_ref = s.get_ref();
         all.push(Common {
             kind: "service",
             name,
             span: s.span(),
-            command: &s_ref.command,
-            user: s_ref.user.as_ref(),
-            group: s_ref.group.as_ref(),
-            workdir: s_ref.workdir.as_ref(),
-            environment: &s_ref.environment,
-            after: &s_ref.after,
+            process: s.get_ref().process(),
         });
     }
     for (name, t) in tasks {
@@ -230,12 +265,7 @@ pub(crate) fn check(
             kind: "task",
             name,
             span: t.span(),
-            command: &t_ref.command,
-            user: t_ref.user.as_ref(),
-            group: t_ref.group.as_ref(),
-            workdir: t_ref.workdir.as_ref(),
-            environment: &t_ref.environment,
-            after: &t_ref.after,
+            process: t_ref.process(),
         });
         if let Some(path) = &t_ref.unless_exists {
             check_text(path)?;
@@ -248,16 +278,12 @@ pub(crate) fn check(
             }
         }
     }
-    let non_root = image_user.is_some_and(|u| {
-        let user = u.split(':').next().unwrap_or(u);
-        user != "root" && user != "0"
-    });
     for c in &all {
-        check_one(c, non_root, image_user)?;
+        check_one(c, image_user)?;
     }
     let known: BTreeSet<&str> = all.iter().map(|c| c.name).collect();
     for c in &all {
-        for dep in c.after {
+        for dep in c.process.after {
             if !known.contains(dep.get_ref().as_str()) {
                 let names: Vec<&str> = known.iter().copied().filter(|n| *n != c.name).collect();
                 return Err(problem(
@@ -351,8 +377,9 @@ pub(crate) fn check(
     Ok(())
 }
 
-fn check_one(c: &Common<'_>, non_root: bool, image_user: Option<&str>) -> Result<(), Problem> {
-    check_command(c.name, c.kind, c.command)?;
+fn check_one(c: &Common<'_>, image_user: Option<&str>) -> Result<(), Problem> {
+    let p = c.process;
+    check_command(c.name, c.kind, p.command)?;
     if !is_name(c.name) {
         return Err(problem(
             c.span.clone(),
@@ -360,10 +387,10 @@ fn check_one(c: &Common<'_>, non_root: bool, image_user: Option<&str>) -> Result
             "use letters, digits, `-` and `_`, starting with a letter or digit",
         ));
     }
-    for text in [c.user, c.group, c.workdir].into_iter().flatten() {
+    for text in [p.user, p.group, p.workdir].into_iter().flatten() {
         check_text(text)?;
     }
-    if let Some(dir) = c.workdir
+    if let Some(dir) = p.workdir
         && !dir.get_ref().starts_with('/')
     {
         return Err(problem(
@@ -372,16 +399,16 @@ fn check_one(c: &Common<'_>, non_root: bool, image_user: Option<&str>) -> Result
             "",
         ));
     }
-    if let (Some(group), None) = (c.group, c.user) {
+    if let (Some(group), None) = (p.group, p.user) {
         return Err(problem(
             group.span(),
             format!("{} `{}` sets `group` without `user`", c.kind, c.name),
             "name the account too: `user = \"www-data\"`",
         ));
     }
-    if non_root
-        && let Some(user) = c.user
-        && Some(user.get_ref().as_str()) != image_user.map(|u| u.split(':').next().unwrap_or(u))
+    if !runs_as_root(image_user)
+        && let Some(user) = p.user
+        && Some(user.get_ref().as_str()) != image_user.map(account)
     {
         return Err(problem(
             user.span(),
@@ -395,7 +422,7 @@ fn check_one(c: &Common<'_>, non_root: bool, image_user: Option<&str>) -> Result
             "a process that is not root cannot change user; drop `user` here, or the image's `user`",
         ));
     }
-    for (key, value) in c.environment {
+    for (key, value) in p.environment {
         if key.is_empty()
             || key.contains('=')
             || key.chars().any(char::is_control)
@@ -474,7 +501,11 @@ fn find_cycle<'a>(all: &'a [Common<'a>]) -> Option<Vec<&'a str>> {
         .map(|c| {
             (
                 c.name,
-                c.after.iter().map(|a| a.get_ref().as_str()).collect(),
+                c.process
+                    .after
+                    .iter()
+                    .map(|a| a.get_ref().as_str())
+                    .collect(),
             )
         })
         .collect();

@@ -17,7 +17,18 @@ const SHELL: &str = "packages = [\"dash\", \"coreutils\"]\n";
 fn image(dir: &Path, name: &str, body: &str) {
     let spec = dir.join(format!("{name}.toml"));
     std::fs::write(&spec, format!("name = \"{name}\"\n{body}")).expect("spec");
-    let archive = dir.join(format!("{name}.tar"));
+    build_and_load(&spec, &dir.join(format!("{name}.tar")));
+}
+
+/// Builds an example and loads it into the engine.
+fn example(name: &str) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let spec = support::examples().join(name).join("staves.toml");
+    build_and_load(&spec, &dir.path().join("image.tar"));
+}
+
+/// Builds `spec` into the docker-archive `archive` and loads that into the engine.
+fn build_and_load(spec: &Path, archive: &Path) {
     let out = support::staves_command(
         &[
             "build",
@@ -30,7 +41,7 @@ fn image(dir: &Path, name: &str, body: &str) {
     )
     .output()
     .expect("run staves");
-    assert!(out.status.success(), "{name}: {}", stderr(&out));
+    assert!(out.status.success(), "{}: {}", spec.display(), stderr(&out));
     let loaded = container(&["load", "-i", archive.to_str().expect("utf8")]);
     assert!(loaded.status.success(), "{}", stderr(&loaded));
 }
@@ -360,28 +371,6 @@ command = [\"/bin/sh\", \"-c\", \"trap 'echo got TERM; exit 0' TERM; for i in 1 
     assert_eq!(c.wait(), 0, "{}", c.logs());
     assert!(c.logs().contains("got TERM"));
     assert!(took < Duration::from_secs(5), "{took:?}");
-}
-
-/// Builds an example and loads it into the engine.
-fn example(name: &str) {
-    let spec = support::examples().join(name).join("staves.toml");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let archive = dir.path().join("image.tar");
-    let out = support::staves_command(
-        &[
-            "build",
-            "-f",
-            spec.to_str().expect("utf8"),
-            "-o",
-            archive.to_str().expect("utf8"),
-        ],
-        &shared_cache(),
-    )
-    .output()
-    .expect("run staves");
-    assert!(out.status.success(), "{name}: {}", stderr(&out));
-    let loaded = container(&["load", "-i", archive.to_str().expect("utf8")]);
-    assert!(loaded.status.success(), "{}", stderr(&loaded));
 }
 
 /// Retries `probe` until it succeeds or `limit` passes.

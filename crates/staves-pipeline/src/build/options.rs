@@ -102,24 +102,7 @@ pub fn options(spec: &Spec, base: Option<&BaseImage>) -> Result<Options, Pipelin
             },
         });
     }
-    if let Some(supervision) = staves_services::supervision(spec) {
-        extra_paths.extend(supervision.entries.into_iter().map(|entry| match entry {
-            staves_services::Entry::Dir { path, mode, owner } => {
-                ExtraPath::Dir { path, mode, owner }
-            }
-            staves_services::Entry::File {
-                path,
-                mode,
-                content,
-            } => ExtraPath::File {
-                path,
-                mode,
-                owner: None,
-                content,
-            },
-            staves_services::Entry::Symlink { path, target } => ExtraPath::Symlink { path, target },
-        }));
-    }
+    extra_paths.extend(staves_services::supervision(spec).into_iter().flatten());
     Ok(Options {
         features,
         accounts,
@@ -269,17 +252,6 @@ pub fn image_config(spec: &Spec, base: Option<&serde_json::Value>) -> ImageConfi
     }
 }
 
-/// The spec's command, under s6 when it declares services or tini with `init = true`.
-fn entrypoint(spec: &Spec) -> Vec<String> {
-    if let Some(supervision) = staves_services::supervision(spec) {
-        supervision.entrypoint
-    } else if spec.init {
-        staves_services::init_entrypoint(&spec.command)
-    } else {
-        spec.command.clone()
-    }
-}
-
 fn own_config(spec: &Spec) -> ImageConfig {
     let mut env: Vec<String> = Vec::new();
     if !spec.environment.contains_key("PATH") {
@@ -304,7 +276,7 @@ fn own_config(spec: &Spec) -> ImageConfig {
             })
             .collect(),
         env,
-        entrypoint: entrypoint(spec),
+        entrypoint: staves_services::entrypoint(spec),
         cmd: spec.cmd.clone(),
         volumes: spec
             .volumes
