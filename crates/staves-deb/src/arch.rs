@@ -25,6 +25,36 @@ pub fn is_valid(name: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
+/// Whether `arch` matches `pattern` as `dpkg-architecture --is` decides: the name itself,
+/// `any`, or a wildcard `os-any` / `any-cpu` / `os-cpu` over Debian's architecture tuples.
+/// (`linux-any`, `any-amd64`, `any-arm` for both `armel` and `armhf`).
+pub fn matches(arch: &str, pattern: &str) -> bool {
+    if arch == pattern || pattern == "any" {
+        return true;
+    }
+    let (os, cpu) = tuple(arch);
+    match pattern.split_once('-') {
+        Some((p_os, p_cpu)) => (p_os == "any" || p_os == os) && (p_cpu == "any" || p_cpu == cpu),
+        None => false,
+    }
+}
+
+/// `(os, cpu)` of a Debian architecture name: `amd64` is `linux` on `amd64`, `armhf` and
+/// `armel` are on `arm`, `kfreebsd-amd64` and `hurd-i386` name their system.
+fn tuple(arch: &str) -> (&str, &str) {
+    let (os, cpu) = match arch.split_once('-') {
+        Some((os, cpu)) => (os, cpu),
+        None => ("linux", arch),
+    };
+    let cpu = match cpu {
+        "armhf" | "armel" => "arm",
+        "ppc64el" => "ppc64el",
+        "x32" => "amd64",
+        other => other,
+    };
+    (os, cpu)
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -37,5 +67,16 @@ mod tests {
         };
         let dpkg = String::from_utf8_lossy(&out.stdout);
         assert_eq!(super::host(), dpkg.trim());
+    }
+
+    #[test]
+    fn wildcards_match_as_dpkg_architecture_does() {
+        use super::matches;
+        assert!(matches("amd64", "amd64") && matches("amd64", "any"));
+        assert!(matches("amd64", "linux-any") && matches("amd64", "any-amd64"));
+        assert!(matches("armhf", "any-arm") && matches("armel", "linux-arm"));
+        assert!(!matches("amd64", "hurd-any") && !matches("arm64", "any-amd64"));
+        assert!(matches("hurd-i386", "hurd-any") && !matches("hurd-i386", "linux-any"));
+        assert!(!matches("amd64", "i386"));
     }
 }

@@ -81,6 +81,9 @@ pub struct ControlFiles {
     pub conffiles: Option<String>,
     /// `postinst`, when shipped (read for the effects images need, never run).
     pub postinst: Option<String>,
+    /// `shlibs`, `symbols` and `triggers`, when shipped: what `dpkg-shlibdeps` and
+    /// `dpkg-gensymbols` read from the database of a build root.
+    pub build_info: Vec<(String, String)>,
     /// Newest modification time in the control archive: when the package was built.
     pub mtime: u64,
 }
@@ -229,6 +232,7 @@ fn read_control(reader: Box<dyn Read + '_>) -> io::Result<ControlFiles> {
             "md5sums" => Some(&mut files.md5sums),
             "conffiles" => Some(&mut files.conffiles),
             "postinst" => Some(&mut files.postinst),
+            "shlibs" | "symbols" | "triggers" => None,
             _ => continue,
         };
         let limit = if path == "md5sums" {
@@ -245,7 +249,8 @@ fn read_control(reader: Box<dyn Read + '_>) -> io::Result<ControlFiles> {
         let mut text = String::new();
         (&mut entry).take(limit).read_to_string(&mut text)?;
         match slot {
-            None => files.control = text,
+            None if path == "control" => files.control = text,
+            None => files.build_info.push((path, text)),
             Some(slot) => *slot = Some(text),
         }
     }

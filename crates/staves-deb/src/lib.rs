@@ -5,6 +5,7 @@
 //! * [`relation`]: `Depends`-style fields: alternatives, version constraints, arch qualifiers.
 //! * [`sources`]: the host's apt sources, deb822 `*.sources` and one-line `sources.list`.
 //! * [`arch`]: Debian architecture names and the host's own.
+//! * [`source`]: source packages: their files and build relationships, reduced.
 //! * [`deb`]: `.deb` files: control files read up front, contents as a decompressing stream.
 //!
 //! Nothing here touches the network; every other Staves crate builds on these types.
@@ -13,6 +14,7 @@ pub mod arch;
 pub mod deb;
 pub mod deb822;
 pub mod relation;
+pub mod source;
 pub mod sources;
 pub mod version;
 

@@ -82,6 +82,10 @@ pub struct Relation {
     pub constraint: Option<(VersionOp, Version)>,
     /// `[amd64 !i386]`: `(negated, arch)` pairs; empty when the relation applies everywhere.
     pub arch_restrictions: Vec<(bool, String)>,
+    /// `<!nocheck> <stage1 cross>`: build profile formulas, each a list of `(negated,
+    /// profile)` terms that must all hold; the relation applies when any formula does.
+    /// Empty when it applies under every profile.
+    pub profiles: Vec<Vec<(bool, String)>>,
 }
 
 impl Relation {
@@ -93,14 +97,28 @@ impl Relation {
         }
     }
 
-    /// Whether the relation applies on `arch`, given its `[...]` restriction list.
+    /// Whether the relation applies on `arch`, given its `[...]` restriction list, whose
+    /// entries may be wildcards (`linux-any`, `any-amd64`).
     pub fn applies_on(&self, arch: &str) -> bool {
         if self.arch_restrictions.is_empty() {
             return true;
         }
         let negated = self.arch_restrictions.iter().all(|(neg, _)| *neg);
-        let listed = self.arch_restrictions.iter().any(|(_, a)| a == arch);
+        let listed = self
+            .arch_restrictions
+            .iter()
+            .any(|(_, a)| crate::arch::matches(arch, a));
         if negated { !listed } else { listed }
+    }
+
+    /// Whether the relation applies when building with the build `profiles` active.
+    pub fn applies_with(&self, profiles: &[String]) -> bool {
+        self.profiles.is_empty()
+            || self.profiles.iter().any(|formula| {
+                formula
+                    .iter()
+                    .all(|(negated, p)| profiles.contains(p) != *negated)
+            })
     }
 }
 
@@ -230,10 +248,19 @@ pub fn parse_relation(text: &str) -> Result<Relation, RelationError> {
         }
         rest = inner[close + 1..].trim_start();
     }
-    // Build profiles (`<!nocheck>`) only matter when building from source; they are checked
-    // for syntax and otherwise ignored.
+    // Build profiles (`<!nocheck>`) matter only when building from source.
+    let mut profiles = Vec::new();
     while let Some(inner) = rest.strip_prefix('<') {
         let close = inner.find('>').ok_or(RelationError::Unterminated('<'))?;
+        profiles.push(
+            inner[..close]
+                .split_whitespace()
+                .map(|term| match term.strip_prefix('!') {
+                    Some(p) => (true, p.to_owned()),
+                    None => (false, term.to_owned()),
+                })
+                .collect(),
+        );
         rest = inner[close + 1..].trim_start();
     }
     if !rest.is_empty() {
@@ -244,6 +271,7 @@ pub fn parse_relation(text: &str) -> Result<Relation, RelationError> {
         arch_qualifier,
         constraint,
         arch_restrictions,
+        profiles,
     })
 }
 
@@ -272,6 +300,18 @@ mod tests {
         assert!(deps[3].alternatives[0].applies_on("amd64"));
         assert!(!deps[3].alternatives[0].applies_on("i386"));
         assert_eq!(deps[1].to_string(), "debconf (>= 0.5) | debconf-2.0");
+        let foo = &deps[3].alternatives[0];
+        assert!(foo.applies_with(&[]));
+        assert!(!foo.applies_with(&["nocheck".into()]));
+    }
+
+    #[test]
+    fn build_profiles_are_formulas() {
+        let r = parse_relation("x [linux-any] <!nocheck !nodoc> <stage1>").expect("parses");
+        assert!(r.applies_on("amd64") && !r.applies_on("hurd-i386"));
+        assert!(r.applies_with(&[]));
+        assert!(!r.applies_with(&["nodoc".into()]));
+        assert!(r.applies_with(&["nodoc".into(), "stage1".into()]));
     }
 
     #[test]

@@ -94,6 +94,9 @@ pub struct Options {
     pub volumes: Vec<String>,
     /// The user the image runs as (`name`, `uid`, `name:group`, `uid:gid`).
     pub user: Option<String>,
+    /// Also keep each package's `shlibs`, `symbols` and `triggers` in the dpkg database,
+    /// as dpkg does: a build root needs them (`dpkg-shlibdeps`), a runtime image not.
+    pub build_info: bool,
     /// The image this layer goes on (a base image): its paths are taken, its packages are
     /// listed first in the layer's status file, and its shells, certificates and
     /// alternatives are merged with the new ones. `accounts` must start from its accounts.
@@ -183,7 +186,7 @@ pub(crate) fn is_certificate(path: &str) -> bool {
 const MAX_COPIED: u64 = 1 << 20;
 
 /// Files the assembly writes itself; a package shipping one is overridden.
-const GENERATED: &[&str] = &[
+pub(crate) const GENERATED: &[&str] = &[
     "etc/passwd",
     "etc/group",
     "etc/shadow",
@@ -369,6 +372,7 @@ fn assemble_opened<W: Write>(
         base.map(|b| b.status.as_str()),
         &streamed.installed,
         mtime,
+        options.build_info,
     )?;
     let shells = match base {
         // The base's file stands unless a package registers a shell it lacks.
@@ -605,6 +609,7 @@ fn add_package<W: Write>(
         control: p.deb.control.control.clone(),
         md5sums: p.deb.control.md5sums.clone(),
         conffiles: p.deb.control.conffiles.clone(),
+        build_info: p.deb.control.build_info.clone(),
         ..Installed::default()
     };
     let mut filtered = 0;

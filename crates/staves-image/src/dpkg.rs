@@ -20,6 +20,8 @@ pub struct Installed {
     pub conffiles: Option<String>,
     /// `(path, md5)` of each conffile the image holds, in the order `conffiles` lists them.
     pub conffile_sums: Vec<(String, String)>,
+    /// `(member, text)` of `shlibs`, `symbols` and `triggers`.
+    pub build_info: Vec<(String, String)>,
 }
 
 /// The paths a `conffiles` member lists (lines may carry flags before the path).

@@ -51,6 +51,11 @@ pub(crate) fn apply_links_and_copies<W: Write>(
         let (Some(source), Some(dest)) = (merged(source), merged(dest)) else {
             continue;
         };
+        // base-passwd's postinst copies its masters to /etc/passwd and /etc/group: the
+        // accounts Staves writes there start from the same masters.
+        if crate::assemble::GENERATED.contains(&dest.as_str()) {
+            continue;
+        }
         if layer.get(&source).map(|s| &s.kind) == Some(&Kind::File) && layer.get(&dest).is_none() {
             let meta = Meta::root(0o644, mtime);
             if layer.holds(&source) {

@@ -65,6 +65,7 @@ pub(crate) fn write_dpkg_database<W: Write>(
     base_status: Option<&str>,
     installed: &[Installed],
     mtime: u64,
+    build_info: bool,
 ) -> Result<(), ImageError> {
     // The dpkg database, in the layout dpkg itself would leave (info format 1 names
     // `Multi-Arch: same` packages' files `name:arch`), so dpkg and apt work in derived images.
@@ -88,6 +89,9 @@ pub(crate) fn write_dpkg_database<W: Write>(
         }
         if let Some(conffiles) = &p.conffiles {
             layer.text(&format!("{base}.conffiles"), 0o644, mtime, conffiles)?;
+        }
+        for (member, text) in p.build_info.iter().filter(|_| build_info) {
+            layer.text(&format!("{base}.{member}"), 0o644, mtime, text)?;
         }
     }
     Ok(())

@@ -198,8 +198,9 @@ pub fn postinst_effects(script: &str) -> Effects {
     effects
 }
 
-/// Substitutes upper-case variables that the script assigns a literal once, at the start of
-/// a line (`USER=redis`, `DIR="/var/lib/x"`); anything assigned twice or computed is left.
+/// Substitutes variables that the script assigns a literal once, at the start of a line
+/// (`USER=redis`, `DIR="/var/lib/x"`, automake's `ver=1.16`); anything assigned twice or
+/// computed is left.
 fn substitute_constants(script: &str) -> String {
     let mut values: Vec<(String, Option<String>)> = Vec::new();
     for line in script.lines() {
@@ -208,9 +209,7 @@ fn substitute_constants(script: &str) -> String {
             continue;
         };
         if name.is_empty()
-            || !name
-                .bytes()
-                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+            || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
             || name.as_bytes()[0].is_ascii_digit()
         {
             continue;
@@ -630,6 +629,18 @@ fi
         // The same words in a script that does not define the helper mean nothing.
         let e = postinst_effects("migrate_directory /var/run /run\n");
         assert!(e.migrations.is_empty());
+    }
+
+    #[test]
+    fn expands_lower_case_constants_in_alternatives() {
+        let script = "#!/bin/sh\nset -e\nver=1.16\nprio=34\n\nupdate-alternatives --install /usr/bin/automake automake \\\n\t/usr/bin/automake-$ver $prio \\\n\t--slave /usr/bin/aclocal aclocal /usr/bin/aclocal-$ver\n";
+        let effects = postinst_effects(script);
+        let alt = effects.alternatives.first().expect("read");
+        assert_eq!(
+            (alt.path.as_str(), alt.priority),
+            ("/usr/bin/automake-1.16", 34)
+        );
+        assert_eq!(alt.slaves[0].2, "/usr/bin/aclocal-1.16");
     }
 
     #[test]

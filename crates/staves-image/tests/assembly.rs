@@ -141,6 +141,7 @@ fn options() -> Options {
         mtime: Some(1_700_000_000),
         extra_paths: Vec::new(),
         generated: Vec::new(),
+        build_info: false,
         temp_dir: None,
         volumes: Vec::new(),
         user: None,

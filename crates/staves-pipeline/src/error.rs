@@ -63,6 +63,9 @@ pub enum PipelineError {
     /// A registry refused, or could not be reached.
     #[error(transparent)]
     Registry(#[from] staves_registry::RegistryError),
+    /// Building a package from source failed.
+    #[error(transparent)]
+    Source(#[from] staves_source::SourceError),
     /// The options contradict the spec (`arch` not among `archs`, …).
     #[error("{0}")]
     Invalid(String),

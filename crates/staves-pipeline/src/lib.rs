@@ -13,6 +13,7 @@
 pub mod base;
 pub mod build;
 mod error;
+mod from_source;
 pub mod publish;
 mod reporter;
 mod workspace;

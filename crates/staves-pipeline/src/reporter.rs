@@ -14,6 +14,8 @@ pub trait Reporter: Send + Sync {
     fn downloads(&self, label: &'static str) -> Arc<dyn staves_repo::Progress>;
     /// Progress for the uploads of a push, likewise.
     fn uploads(&self, label: &'static str) -> Arc<dyn staves_registry::Progress>;
+    /// One line of the log of `package`'s source build, as the build writes it.
+    fn build_log(&self, _package: &str, _line: &str) {}
 }
 
 /// A reporter that says nothing.

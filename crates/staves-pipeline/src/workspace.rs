@@ -108,6 +108,11 @@ impl Workspace {
         self.reporter.as_ref()
     }
 
+    /// When releases are fetched again.
+    pub(crate) fn freshness(&self) -> Freshness {
+        self.freshness
+    }
+
     /// Whether this run may not touch the network.
     pub fn offline(&self) -> bool {
         self.freshness == Freshness::Offline
@@ -197,12 +202,13 @@ impl Workspace {
         arch: &str,
         previous: Option<&LockedTarget>,
     ) -> Result<Lockfile, PipelineError> {
-        let synced = self.sync(arch)?;
+        let (synced, built) = self.sync_with_builds(arch)?;
         let universe = Universe::new(&synced, arch);
         let mut task = self.task(arch)?;
         for (name, arch, version) in locked_versions(previous) {
             task.locked.insert((name, arch), version);
         }
+        pin_built(&mut task, built);
         let resolution = self.resolve_in(&universe, &task)?;
         for (package, origin) in resolution.packages.iter().zip(&resolution.origins) {
             if let staves_resolve::Origin::Implied(_) = origin {
@@ -247,9 +253,10 @@ impl Workspace {
         arch: &str,
         locked: Option<&LockedTarget>,
     ) -> Result<Resolution, PipelineError> {
-        let synced = self.sync(arch)?;
+        let (synced, built) = self.sync_with_builds(arch)?;
         let universe = Universe::new(&synced, arch);
         let mut task = self.task(arch)?;
+        pin_built(&mut task, built);
         for (name, _, version) in locked_versions(locked) {
             task.pins.insert(name, (staves_deb::VersionOp::Eq, version));
         }
@@ -284,6 +291,22 @@ impl Workspace {
                 error,
             }))
         })
+    }
+
+    /// [`Workspace::sync`], with the packages the spec builds from source built (or taken
+    /// from the cache) and their repository put first, and the versions built.
+    fn sync_with_builds(
+        &self,
+        arch: &str,
+    ) -> Result<(Vec<SyncedRepository>, crate::from_source::BuiltVersions), PipelineError> {
+        let mut synced = self.sync(arch)?;
+        match self.source_builds(arch, &mut synced)? {
+            Some((repository, built)) => {
+                synced.insert(0, repository);
+                Ok((synced, built))
+            }
+            None => Ok((synced, Vec::new())),
+        }
     }
 
     /// Every repository's release and indices for `arch` (and the architectures requests
@@ -409,6 +432,14 @@ impl Workspace {
             }
         }
         Ok(task)
+    }
+}
+
+/// Holds each package built from source at the version built: the archive's package of
+/// the same name and version is the same package rebuilt, and the built one comes first.
+fn pin_built(task: &mut Task, built: crate::from_source::BuiltVersions) {
+    for (name, version) in built {
+        task.pins.insert(name, (staves_deb::VersionOp::Eq, version));
     }
 }
 

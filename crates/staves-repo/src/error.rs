@@ -146,7 +146,8 @@ pub enum RepoError {
 }
 
 impl RepoError {
-    pub(crate) fn io(
+    /// An I/O failure while `action` on `path`, as a closure for `map_err`.
+    pub fn io(
         action: &'static str,
         path: impl Into<PathBuf>,
     ) -> impl FnOnce(std::io::Error) -> Self {

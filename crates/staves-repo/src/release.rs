@@ -16,7 +16,7 @@ pub struct FileEntry {
 }
 
 /// A parsed (and, by the time anyone holds one, verified) release.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Release {
     /// `Suite:` (e.g. `stable`), empty when absent.
     pub suite: String,

@@ -24,6 +24,18 @@ pub enum KeySource {
     AptDefault,
 }
 
+/// `base` in the best compression the release lists: `.xz`, `.gz`, then plain.
+fn best_compression(release: &Release, base: &str) -> Option<(String, FileEntry)> {
+    ["xz", "gz", ""].iter().find_map(|ext| {
+        let path = if ext.is_empty() {
+            base.to_owned()
+        } else {
+            format!("{base}.{ext}")
+        };
+        release.files.get(&path).map(|e| (path, e.clone()))
+    })
+}
+
 /// A repository as a spec (or the host's apt sources) describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RepositoryConfig {
@@ -132,6 +144,33 @@ impl RepositoryConfig {
             release,
             indices,
         })
+    }
+
+    /// The `Sources` index of each component of a synced repository, verified through its
+    /// release like every `Packages` index (fetched only when the cache cannot serve it).
+    pub fn sources(
+        &self,
+        client: &Client,
+        cache: &Cache,
+        synced: &SyncedRepository,
+        freshness: Freshness,
+    ) -> Result<Vec<(String, PackageIndex)>, RepoError> {
+        let release = &synced.release;
+        self.components
+            .iter()
+            .map(|component| {
+                let base = format!("{component}/source/Sources");
+                let (path, entry) =
+                    best_compression(release, &base).ok_or_else(|| RepoError::MissingIndex {
+                        repository: self.name.clone(),
+                        what: base.clone(),
+                        available: "no source indices: the archive publishes binary packages only"
+                            .into(),
+                    })?;
+                let index = self.index(client, cache, release, &path, &entry, freshness)?;
+                Ok((component.clone(), index))
+            })
+            .collect()
     }
 
     /// One index: the cached copy when it is still what was verified, else fetched anew.
@@ -418,15 +457,7 @@ impl RepositoryConfig {
             }
             for arch in arch_list {
                 let base = format!("{component}/binary-{arch}/Packages");
-                let found = ["xz", "gz", ""].iter().find_map(|ext| {
-                    let path = if ext.is_empty() {
-                        base.clone()
-                    } else {
-                        format!("{base}.{ext}")
-                    };
-                    release.files.get(&path).map(|e| (path, e.clone()))
-                });
-                match found {
+                match best_compression(release, &base) {
                     Some((path, entry)) => {
                         out.push((component.clone(), arch.to_owned(), path, entry))
                     }

@@ -20,6 +20,7 @@
 //! Top-level tables whose name is not a known key are per-package tables, as in the original
 //! Staves.
 
+pub mod env;
 mod error;
 mod hints;
 pub mod request;
@@ -34,6 +35,7 @@ use serde::Deserialize;
 use serde::de::{self, MapAccess, Visitor};
 use toml::Spanned;
 
+pub use env::BuildEnv;
 pub use error::{Diagnostic, SpecError, line_column};
 pub use request::{PackageRequest, parse_request};
 pub use services::{LogPrefix, Millis, Process, ReadySpec, Restart, ServiceSpec, TaskSpec};
@@ -69,6 +71,12 @@ pub struct PackageOptions {
     /// Feature toggles for this package's content (applied when the image is built).
     #[serde(default, rename = "use")]
     pub use_flags: Vec<Spanned<String>>,
+    /// Build this package (and the others of its source package) from Debian source.
+    #[serde(default)]
+    pub source: bool,
+    /// Named environments (`[env.NAME]`) its source build gets, after `[env]`'s plain keys.
+    #[serde(default)]
+    pub env: Vec<Spanned<String>>,
 }
 
 /// An account from `[[accounts]]`.
@@ -262,6 +270,8 @@ pub struct Spec {
     pub tasks: BTreeMap<String, Spanned<TaskSpec>>,
     /// Run `command` under a minimal PID 1 that forwards signals and reaps orphans.
     pub init: bool,
+    /// The environment of source builds (`[env]`).
+    pub env: BuildEnv,
     /// Where the spec was read from.
     pub path: PathBuf,
     /// Its text, for diagnostics and the lockfile's fingerprint.
@@ -572,9 +582,42 @@ impl Spec {
                 packages.push(parse_request("tini").map_err(|m| diag(0..0, m, None))?);
             }
         }
+        let env = raw.env.unwrap_or_default();
+        env.check().map_err(|p| diag(p.span, p.message, p.help))?;
+        for (package, options) in &raw.package_options {
+            let options = options.get_ref();
+            for wanted in &options.env {
+                if !env.named.contains_key(wanted.get_ref()) {
+                    let known: Vec<&str> = env.named.keys().map(String::as_str).collect();
+                    return Err(diag(
+                        wanted.span(),
+                        format!("package `{package}`: no `[env.{}]` table", wanted.get_ref()),
+                        Some(if known.is_empty() {
+                            format!(
+                                "declare it: `[env.{}]` with the variables it sets",
+                                wanted.get_ref()
+                            )
+                        } else {
+                            format!("named environments: {}", known.join(", "))
+                        }),
+                    ));
+                }
+            }
+            if !options.env.is_empty() && !options.source {
+                return Err(diag(
+                    options.env[0].span(),
+                    format!("package `{package}` has `env` but is not built from source"),
+                    Some(
+                        "add `source = true` to its table: environments apply to source builds"
+                            .into(),
+                    ),
+                ));
+            }
+        }
         Ok(Spec {
             name,
             base,
+            env,
             layers,
             services,
             tasks,
@@ -623,6 +666,43 @@ impl Spec {
             })?;
         }
         Ok(())
+    }
+
+    /// Packages the spec builds from source (`source = true`), by name.
+    pub fn source_builds(&self) -> Vec<&str> {
+        self.package_options
+            .iter()
+            .filter(|(_, o)| o.get_ref().source)
+            .map(|(name, _)| name.as_str())
+            .collect()
+    }
+
+    /// The variables `package`'s source build gets, in the order they apply: `[env]`'s
+    /// plain keys, then each named environment it lists. A later value may refer to an
+    /// earlier one (or to the build's default) as `${NAME}`.
+    pub fn env_for(&self, package: &str) -> Vec<(&str, &str)> {
+        let mut out: Vec<(&str, &str)> = self
+            .env
+            .default
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.get_ref().as_str()))
+            .collect();
+        let named = self
+            .package_options
+            .get(package)
+            .map(|o| o.get_ref().env.as_slice())
+            .unwrap_or_default();
+        for name in named {
+            if let Some(table) = self.env.named.get(name.get_ref()) {
+                out.extend(
+                    table
+                        .get_ref()
+                        .iter()
+                        .map(|(k, v)| (k.as_str(), v.get_ref().as_str())),
+                );
+            }
+        }
+        out
     }
 
     /// The directory relative paths in the spec are resolved against.
@@ -694,6 +774,7 @@ struct RawSpec {
     services: Option<BTreeMap<String, Spanned<ServiceSpec>>>,
     tasks: Option<BTreeMap<String, Spanned<TaskSpec>>>,
     init: Option<Spanned<bool>>,
+    env: Option<BuildEnv>,
 }
 
 /// The most layers `layers` may ask for (engines handle up to 127; far fewer pay).
@@ -748,6 +829,7 @@ spec_keys! {
     "init" => init,
     "services" => services,
     "tasks" => tasks,
+    "env" => env,
 }
 
 /// A per-package table, or any other value under a key nobody knows.

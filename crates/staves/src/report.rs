@@ -62,7 +62,18 @@ impl staves_pipeline::Reporter for TerminalReporter {
     fn uploads(&self, label: &'static str) -> std::sync::Arc<dyn staves_registry::Progress> {
         crate::progress::labelled(label)
     }
+
+    /// Source builds' logs stream to a terminal, or with `--verbose`; elsewhere they are
+    /// kept in the cache and a failure shows their last lines.
+    fn build_log(&self, package: &str, line: &str) {
+        if STREAM_BUILD_LOGS.load(std::sync::atomic::Ordering::Relaxed) {
+            eprintln!("{package:>12} | {line}");
+        }
+    }
 }
+
+/// Whether source builds' logs are printed as they are written.
+static STREAM_BUILD_LOGS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 /// The reporter every command hands the pipeline.
 pub fn reporter() -> std::sync::Arc<dyn staves_pipeline::Reporter> {
@@ -206,6 +217,10 @@ pub fn warning(message: &str) {
 }
 
 pub fn init_tracing(verbose: u8) {
+    STREAM_BUILD_LOGS.store(
+        verbose > 0 || std::io::stderr().is_terminal(),
+        std::sync::atomic::Ordering::Relaxed,
+    );
     let level = match verbose {
         0 => "warn",
         1 => "info",

@@ -154,6 +154,7 @@ pub fn build(workspace: &Workspace, options: &BuildOptions) -> Result<Build, Pip
     // Files the spec copies in are checked before anything is fetched.
     workspace.spec.check_sources(&options.context)?;
     let lock = workspace.lock_for_build(options.locked)?;
+    workspace.ensure_built(&lock)?;
 
     // Scratch space lives in the cache: a killed build's is swept by the next run. Outputs
     // are written beside their destination under temporary names and renamed into place
@@ -202,7 +203,7 @@ pub fn build(workspace: &Workspace, options: &BuildOptions) -> Result<Build, Pip
         let target = lock.target(arch).ok_or_else(|| {
             PipelineError::Internal(format!("the lock has no package set for {arch}"))
         })?;
-        targets.push((target, locate(&lock, target)?));
+        targets.push((target, locate(&lock, target, workspace.cache.root())?));
     }
     // An image built before from the same inputs is taken from the cache as it is: nothing
     // downloaded, decoded or compressed. (With an SBOM asked for, everything is rebuilt:
@@ -559,7 +560,11 @@ fn layer_comments(layers: &[staves_image::LayerContents]) -> Vec<String> {
 }
 
 /// The target's packages with the URL of each `.deb`.
-fn locate(lock: &Lockfile, target: &LockedTarget) -> Result<Vec<Located>, PipelineError> {
+fn locate(
+    lock: &Lockfile,
+    target: &LockedTarget,
+    cache_root: &std::path::Path,
+) -> Result<Vec<Located>, PipelineError> {
     let uris: BTreeMap<&str, &str> = lock
         .repositories
         .iter()
@@ -574,7 +579,7 @@ fn locate(lock: &Lockfile, target: &LockedTarget) -> Result<Vec<Located>, Pipeli
             })?;
             Ok(Located {
                 package: p.clone(),
-                url: format!("{uri}/{}", p.filename),
+                url: crate::from_source::url(cache_root, uri, &p.filename),
             })
         })
         .collect()

@@ -109,6 +109,7 @@ pub fn options(spec: &Spec, base: Option<&BaseImage>) -> Result<Options, Pipelin
         mtime: source_date_epoch()?,
         extra_paths,
         generated: Vec::new(),
+        build_info: false,
         temp_dir: None,
         volumes: spec.volumes.clone(),
         base: base.map(|b| b.system.clone()),

@@ -1,0 +1,272 @@
+//! One source build, from the binary package's name to its cached `.deb`s.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use sha2::{Digest, Sha256};
+use staves_deb::source::build_relations;
+use staves_deb::{Version, VersionOp};
+use staves_repo::debs::{DebFetch, fetch_verified};
+use staves_repo::{Cache, Client, PackageIndex, SyncedRepository};
+
+use crate::env::{BuildEnvironment, FLAGS};
+use crate::error::SourceError;
+use crate::locate::{SourcePackage, check_dsc, locate};
+use crate::sandbox::{STEP_MARKER, Sandbox};
+use crate::store::{self, Built};
+use crate::{BuildReporter, root};
+
+/// Changes whenever what a build does changes, so older results are not reused.
+const BUILD_FORMAT: &str = "staves source build 1";
+
+/// What builds packages from source, and where.
+pub struct Builder<'a> {
+    /// Downloads and results go here.
+    pub cache: &'a Cache,
+    /// Where source files and build dependencies are fetched with.
+    pub client: &'a Client,
+    /// The architecture built for (natively).
+    pub arch: &'a str,
+    /// Parallel downloads, and `parallel=` of `DEB_BUILD_OPTIONS`.
+    pub jobs: usize,
+    /// Never touch the network.
+    pub offline: bool,
+    /// Where progress and build logs go.
+    pub reporter: &'a dyn BuildReporter,
+}
+
+/// One package to build from source.
+#[derive(Debug, Clone)]
+pub struct SourceRequest<'a> {
+    /// The binary package the spec marks `source = true`.
+    pub binary: &'a str,
+    /// The spec's version pin for it.
+    pub pin: Option<&'a (VersionOp, Version)>,
+    /// `[env]` assignments, in order.
+    pub env: Vec<(&'a str, &'a str)>,
+}
+
+impl Builder<'_> {
+    /// Builds (or finds in the cache) the source package of `request.binary`. `synced`
+    /// are the repositories (given back as they came), `sources[i]` the `Sources`
+    /// indices of `synced[i]`.
+    pub fn build(
+        &self,
+        synced: &mut Vec<SyncedRepository>,
+        sources: &[Vec<(String, PackageIndex)>],
+        request: &SourceRequest<'_>,
+    ) -> Result<Built, SourceError> {
+        let env = BuildEnvironment::new(&request.env, self.jobs)?;
+        let package = locate(request.binary, self.arch, request.pin, synced, sources)?;
+        let label = package.label();
+        let fields = package.fields().ok_or_else(|| SourceError::Malformed {
+            what: format!("the Sources paragraph of {label}"),
+            message: "is empty".into(),
+        })?;
+        let relations = build_relations(&fields, self.arch, &env.profiles).map_err(|e| {
+            SourceError::Malformed {
+                what: format!("the build relationships of {label}"),
+                message: e.to_string(),
+            }
+        })?;
+        let root_packages = root::resolve_packages(synced, self.arch, &relations, &label)?;
+        let key = self.key(&package, &root_packages.key, &env);
+        let _lock = self.cache.lock(&format!("built-{key}"))?;
+        if let Some(built) = store::lookup(self.cache, &key) {
+            return Ok(built);
+        }
+        let started = Instant::now();
+        let files = self.fetch_sources(&package)?;
+        let root = root::assemble(
+            self.cache,
+            self.client,
+            synced,
+            &root_packages,
+            (self.jobs, self.offline),
+            &label,
+        )?;
+        let assembled = started.elapsed();
+        self.reporter.status(
+            "Building",
+            &format!(
+                "{label} from source for {} in a sandbox on {} packages ({}{:.1} s){}",
+                self.arch,
+                root_packages.packages.len(),
+                if root.reused {
+                    "root reused, "
+                } else {
+                    "root assembled in "
+                },
+                assembled.as_secs_f64(),
+                describe_env(&env),
+            ),
+        );
+        let scratch = self.cache.scratch_dir()?;
+        let work = scratch.path().join("build");
+        std::fs::create_dir_all(&work).map_err(SourceError::io("creating", &work))?;
+        let sandbox = Sandbox {
+            root: &root.dir,
+            work: &work,
+            inputs: files
+                .iter()
+                .map(|(path, name)| (path.clone(), name.clone()))
+                .collect(),
+            env: env
+                .vars
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        };
+        let log = scratch.path().join("build.log");
+        let outcome = sandbox.run(&script(&package), &log, self.reporter, request.binary)?;
+        if outcome.code != 0 {
+            // The log outlives the scratch directory, for the user to read.
+            let kept = self
+                .cache
+                .root()
+                .join("logs")
+                .join(format!("{}_{}.log", package.name, package.version));
+            let kept = std::fs::create_dir_all(staves_fs::parent_of(&kept))
+                .and_then(|()| std::fs::copy(&log, &kept))
+                .map_or(log.clone(), |_| kept);
+            return Err(SourceError::Failed {
+                source_package: label,
+                step: outcome.step,
+                code: outcome.code,
+                log: kept,
+                tail: outcome.tail.join("\n"),
+            });
+        }
+        let made = made_debs(&work)?;
+        let flags = read_flags(&work.join("flags"));
+        let built = store::store(self.cache, &key, &label, &made, &flags, &log)?;
+        if !built.debs.iter().any(|d| d.name == request.binary) {
+            return Err(SourceError::NotMade {
+                source_package: label,
+                binary: request.binary.to_owned(),
+                made: built
+                    .debs
+                    .iter()
+                    .map(|d| d.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            });
+        }
+        self.reporter.status(
+            "Built",
+            &format!(
+                "{label}: {} in {:.1} s ({})",
+                built
+                    .debs
+                    .iter()
+                    .map(|d| format!("{} {}", d.name, d.version))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                started.elapsed().as_secs_f64(),
+                built
+                    .flags
+                    .iter()
+                    .find(|f| f.starts_with("CFLAGS="))
+                    .map_or("", String::as_str),
+            ),
+        );
+        Ok(built)
+    }
+
+    /// Everything a build's result depends on: the source (by its `.dsc`'s checksum, which
+    /// covers every other file's), the build root's exact packages, the environment.
+    fn key(&self, package: &SourcePackage, root_key: &str, env: &BuildEnvironment) -> String {
+        let mut hasher = Sha256::new();
+        hasher.update(format!(
+            "{BUILD_FORMAT}\narch {}\ndsc {}\nroot {root_key}\n",
+            self.arch, package.dsc.sha256
+        ));
+        for line in env.lines() {
+            hasher.update(format!("env {line}\n"));
+        }
+        hex::encode(hasher.finalize())
+    }
+
+    /// Fetches every file of the source package, checked by size and SHA-256 against the
+    /// signed index, and checks that the `.dsc` names the same files.
+    fn fetch_sources(
+        &self,
+        package: &SourcePackage,
+    ) -> Result<Vec<(PathBuf, String)>, SourceError> {
+        let fetches: Vec<DebFetch> = package
+            .files
+            .iter()
+            .map(|f| DebFetch {
+                package: format!("{} ({})", package.label(), f.name),
+                url: format!("{}/{}/{}", package.uri, package.directory, f.name),
+                size: f.size,
+                sha256: f.sha256.clone(),
+            })
+            .collect();
+        let paths = fetch_verified(
+            self.client,
+            self.cache,
+            ("sources", ""),
+            &fetches,
+            self.jobs,
+            self.offline,
+        )?;
+        let names = package.files.iter().map(|f| f.name.clone());
+        let files: Vec<(PathBuf, String)> = paths.into_iter().zip(names).collect();
+        let dsc = files
+            .iter()
+            .find(|(_, name)| *name == package.dsc.name)
+            .map(|(path, _)| path.clone())
+            .unwrap_or_default();
+        let text = std::fs::read(&dsc).map_err(SourceError::io("reading", &dsc))?;
+        check_dsc(package, &String::from_utf8_lossy(&text))?;
+        Ok(files)
+    }
+}
+
+/// The script run in the sandbox: unpack, report the flags, build binary packages.
+fn script(package: &SourcePackage) -> String {
+    let flags = FLAGS[..4].join(" ");
+    format!(
+        "echo '{STEP_MARKER}dpkg-source -x'\n\
+         dpkg-source -x '{dsc}' src\n\
+         cd src\n\
+         echo '{STEP_MARKER}dpkg-buildflags'\n\
+         for flag in {flags}; do echo \"$flag=$(dpkg-buildflags --get $flag)\"; done > /build/flags\n\
+         cat /build/flags\n\
+         echo '{STEP_MARKER}dpkg-buildpackage -b'\n\
+         dpkg-buildpackage -b -uc -us\n",
+        dsc = package.dsc.name,
+    )
+}
+
+/// The `.deb`s `dpkg-buildpackage` wrote beside the source tree, by name.
+fn made_debs(work: &std::path::Path) -> Result<Vec<PathBuf>, SourceError> {
+    let mut made: Vec<PathBuf> = std::fs::read_dir(work)
+        .map_err(SourceError::io("reading", work))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "deb") && p.is_file())
+        .collect();
+    made.sort();
+    Ok(made)
+}
+
+fn read_flags(path: &std::path::Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .map(|t| t.lines().map(str::to_owned).collect())
+        .unwrap_or_default()
+}
+
+/// `, with DEB_CFLAGS_APPEND=-O3 …` for the status line, or nothing.
+fn describe_env(env: &BuildEnvironment) -> String {
+    let set: Vec<String> = env
+        .lines()
+        .into_iter()
+        .filter(|l| !l.starts_with("DEB_BUILD_OPTIONS=parallel=") || l.contains(' '))
+        .collect();
+    if set.is_empty() {
+        String::new()
+    } else {
+        format!(", with {}", set.join(" "))
+    }
+}

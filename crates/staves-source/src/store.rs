@@ -1,0 +1,171 @@
+//! Built packages in the cache. Each `.deb` is kept where every verified `.deb` is (by its
+//! SHA-256), and a build's manifest — its key, the packages with their checksums, the flags
+//! it was built with — is written last, atomically: a manifest exists only when everything
+//! it names does. A lookup hashes every `.deb` again before it is believed.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+use staves_deb::deb::DebFile;
+use staves_deb::deb822;
+use staves_repo::Cache;
+use staves_repo::debs::{DebFetch, deb_path, fetch_debs};
+
+use crate::error::SourceError;
+
+/// One binary package a build made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuiltDeb {
+    /// Package name.
+    pub name: String,
+    /// Version.
+    pub version: String,
+    /// Architecture.
+    pub arch: String,
+    /// Size of the `.deb`.
+    pub size: u64,
+    /// SHA-256 of the `.deb`.
+    pub sha256: String,
+    /// The `.deb` in the cache.
+    pub path: PathBuf,
+    /// Its control paragraph, as `Packages` would list it (without the file fields).
+    pub control: String,
+}
+
+/// What one source build made.
+#[derive(Debug, Clone)]
+pub struct Built {
+    /// `name version` of the source package.
+    pub source: String,
+    /// The binary packages.
+    pub debs: Vec<BuiltDeb>,
+    /// The effective compiler flags (`CFLAGS=…`), as `dpkg-buildflags` gave them.
+    pub flags: Vec<String>,
+    /// The build's log.
+    pub log: PathBuf,
+    /// Whether it came from the cache.
+    pub reused: bool,
+}
+
+/// The directory of the build with this key.
+pub fn entry(cache: &Cache, key: &str) -> PathBuf {
+    cache.root().join("built").join(key)
+}
+
+/// The cached result of the build `key`, when its manifest is there and every `.deb` it
+/// names is intact.
+pub fn lookup(cache: &Cache, key: &str) -> Option<Built> {
+    let dir = entry(cache, key);
+    let text = std::fs::read_to_string(dir.join("manifest")).ok()?;
+    let mut source = None;
+    let mut flags = Vec::new();
+    let mut fetches = Vec::new();
+    for line in text.lines() {
+        match line.split_once(' ') {
+            Some(("source", rest)) => source = Some(rest.to_owned()),
+            Some(("flag", rest)) => flags.push(rest.to_owned()),
+            Some(("deb", rest)) => {
+                let mut words = rest.split(' ');
+                let (Some(sha256), Some(size)) = (words.next(), words.next()) else {
+                    return None;
+                };
+                fetches.push(DebFetch {
+                    package: format!("a package built by {key}"),
+                    url: String::new(),
+                    size: size.parse().ok()?,
+                    sha256: sha256.to_owned(),
+                });
+            }
+            _ => return None,
+        }
+    }
+    // Offline: an intact copy passes, a damaged or missing one fails and is rebuilt.
+    let client = staves_repo::Client::default();
+    let paths = fetch_debs(&client, cache, &fetches, 4, true).ok()?;
+    let debs = fetches
+        .iter()
+        .zip(paths)
+        .map(|(f, path)| describe(&path, f.size, &f.sha256))
+        .collect::<Result<Vec<_>, _>>()
+        .ok()?;
+    Some(Built {
+        source: source?,
+        debs,
+        flags,
+        log: dir.join("build.log"),
+        reused: true,
+    })
+}
+
+/// Reads what a `.deb` is from its control file.
+pub fn describe(path: &Path, size: u64, sha256: &str) -> Result<BuiltDeb, SourceError> {
+    let deb = DebFile::open(path).map_err(|e| SourceError::Malformed {
+        what: path.display().to_string(),
+        message: e.to_string(),
+    })?;
+    let control = deb.control.control.trim_end().to_owned();
+    let para = deb822::paragraphs(&control).next();
+    let field = |f: &str| {
+        para.and_then(|p| p.get(f))
+            .unwrap_or_default()
+            .trim()
+            .to_owned()
+    };
+    Ok(BuiltDeb {
+        name: field("Package"),
+        version: field("Version"),
+        arch: field("Architecture"),
+        size,
+        sha256: sha256.to_owned(),
+        path: path.to_owned(),
+        control,
+    })
+}
+
+/// Moves the `.deb`s a build made into the cache, then writes its manifest and log.
+pub fn store(
+    cache: &Cache,
+    key: &str,
+    source: &str,
+    made: &[PathBuf],
+    flags: &[String],
+    log: &Path,
+) -> Result<Built, SourceError> {
+    let dir = entry(cache, key);
+    std::fs::create_dir_all(&dir).map_err(SourceError::io("creating", &dir))?;
+    let mut debs = Vec::new();
+    let mut manifest = format!("source {source}\n");
+    for flag in flags {
+        manifest.push_str(&format!("flag {flag}\n"));
+    }
+    for file in made {
+        let bytes = std::fs::read(file).map_err(SourceError::io("reading", file))?;
+        let sha256 = hex::encode(Sha256::digest(&bytes));
+        let target = deb_path(cache, &sha256);
+        cache.write_atomic(&target, |f| {
+            f.write_all(&bytes)
+                .map_err(staves_repo::RepoError::io("writing", &target))
+        })?;
+        debs.push(describe(&target, bytes.len() as u64, &sha256)?);
+        manifest.push_str(&format!("deb {sha256} {}\n", bytes.len()));
+    }
+    let kept_log = dir.join("build.log");
+    let log_bytes = std::fs::read(log).map_err(SourceError::io("reading", log))?;
+    cache.write_atomic(&kept_log, |f| {
+        f.write_all(&log_bytes)
+            .map_err(staves_repo::RepoError::io("writing", &kept_log))
+    })?;
+    let path = dir.join("manifest");
+    cache.write_atomic(&path, |f| {
+        f.write_all(manifest.as_bytes())
+            .map_err(staves_repo::RepoError::io("writing", &path))
+    })?;
+    Ok(Built {
+        source: source.to_owned(),
+        debs,
+        flags: flags.to_vec(),
+        log: kept_log,
+        reused: false,
+    })
+}
