@@ -161,12 +161,20 @@ impl Workspace {
             let Some(target) = lock.target(arch) else {
                 continue;
             };
-            let missing: Vec<_> = target
+            let (kept, missing): (Vec<_>, Vec<_>) = target
                 .packages
                 .iter()
                 .filter(|p| p.repository == BUILT)
-                .filter(|p| !staves_repo::debs::deb_path(&self.cache, &p.sha256).is_file())
-                .collect();
+                .partition(|p| staves_repo::debs::deb_path(&self.cache, &p.sha256).is_file());
+            for package in kept {
+                self.reporter().status(
+                    "Reused",
+                    &format!(
+                        "{} {} built from source as locked (kept in the cache)",
+                        package.name, package.version
+                    ),
+                );
+            }
             if missing.is_empty() {
                 continue;
             }

@@ -9,7 +9,7 @@ use staves_deb::{Version, VersionOp};
 use staves_repo::debs::{DebFetch, fetch_verified};
 use staves_repo::{Cache, Client, PackageIndex, SyncedRepository};
 
-use crate::env::{BuildEnvironment, FLAGS};
+use crate::env::BuildEnvironment;
 use crate::error::SourceError;
 use crate::locate::{SourcePackage, check_dsc, locate};
 use crate::sandbox::{STEP_MARKER, Sandbox};
@@ -226,7 +226,8 @@ impl Builder<'_> {
 
 /// The script run in the sandbox: unpack, report the flags, build binary packages.
 fn script(package: &SourcePackage) -> String {
-    let flags = FLAGS[..4].join(" ");
+    // The flags C programs are built with; `[env]` may change any of FLAGS.
+    let flags = ["CFLAGS", "CPPFLAGS", "CXXFLAGS", "LDFLAGS"].join(" ");
     format!(
         "echo '{STEP_MARKER}dpkg-source -x'\n\
          dpkg-source -x '{dsc}' src\n\

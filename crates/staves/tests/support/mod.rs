@@ -265,6 +265,25 @@ impl Repo {
         run(Command::new("gzip")
             .args(["-k", "-f", "-n"])
             .arg(binary.join("Packages")));
+        // Source packages put in the pool beforehand (`dpkg-source -b`) get a Sources index.
+        let has_sources = std::fs::read_dir(&pool)
+            .map(|d| {
+                d.flatten()
+                    .any(|e| e.path().extension().is_some_and(|x| x == "dsc"))
+            })
+            .unwrap_or(false);
+        if has_sources {
+            let source_dir = dists.join("main/source");
+            std::fs::create_dir_all(&source_dir).expect("source dir");
+            let sources = run(Command::new("apt-ftparchive")
+                .current_dir(&self.root)
+                .arg("sources")
+                .arg(format!("pool/{suite}")));
+            std::fs::write(source_dir.join("Sources"), &sources.stdout).expect("Sources");
+            run(Command::new("xz")
+                .args(["-k", "-f"])
+                .arg(source_dir.join("Sources")));
+        }
         if self.contents {
             let listing = run(Command::new("apt-ftparchive")
                 .current_dir(&self.root)
