@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Rebuilding Debian packages from source, Staves against sbuild in its unshare mode, in one
-# run, for each package of PACKAGES (default: hello jq):
+# run, for each package of PACKAGES (default: hello nano):
 #   sbuild          `sbuild --chroot-mode=unshare` with an mmdebstrap buildd tarball made
 #                   beforehand (not timed): it installs the build dependencies into a fresh
 #                   chroot each time, as sbuild always does;
@@ -13,7 +13,7 @@
 # Needs root (a build user is created for sbuild, which refuses root), sbuild, mmdebstrap.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PACKAGES=${PACKAGES:-"hello jq"}
+PACKAGES=${PACKAGES:-"hello nano"}
 cargo build --release --locked -q
 staves=$PWD/target/release/staves
 work=$(mktemp -d /var/tmp/staves-bench-source.XXXXXX)
