@@ -240,6 +240,11 @@ fn read_control(reader: Box<dyn Read + '_>) -> io::Result<ControlFiles> {
         } else {
             MAX_CONTROL_FILE
         };
+        // What only build roots read is left out when it is too large, rather than making
+        // the package unusable for images.
+        if entry.size() > limit && matches!(path.as_str(), "shlibs" | "symbols" | "triggers") {
+            continue;
+        }
         if entry.size() > limit {
             return Err(io::Error::other(format!(
                 "`{path}` is {} bytes; at most {limit} are read",
