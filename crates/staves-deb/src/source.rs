@@ -58,6 +58,24 @@ pub fn checksums_sha256(para: &Paragraph<'_>) -> Result<Vec<SourceFile>, Checksu
     Ok(files)
 }
 
+/// The source package and version a binary package comes from, read from its `Source`
+/// field: `glibc (2.36-9)` names both (a binNMU), `glibc` only the name (the version is the
+/// binary's), and no field at all means the binary's own name and version.
+pub fn source_of<'a>(
+    binary: &'a str,
+    version: &'a str,
+    source_field: Option<&'a str>,
+) -> (&'a str, &'a str) {
+    let field = source_field.map(str::trim).filter(|s| !s.is_empty());
+    let Some(field) = field else {
+        return (binary, version);
+    };
+    match field.split_once('(') {
+        Some((name, v)) => (name.trim(), v.trim_end().trim_end_matches(')').trim()),
+        None => (field.split_whitespace().next().unwrap_or(binary), version),
+    }
+}
+
 /// What building a source package needs on one architecture with some build profiles.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct BuildRelations {
@@ -149,6 +167,20 @@ a4b1f2b4f0b4b2cf1c0bd6a1c9f1c2d2f4c5a6b7c8d9e0f1a2b3c4d5e6f7a8b9 12688 hello_2.1
                 .conflicts
                 .is_empty()
         );
+    }
+
+    #[test]
+    fn names_the_source_of_a_binary() {
+        assert_eq!(
+            source_of("libc6", "2.36-9+b1", Some("glibc (2.36-9)")),
+            ("glibc", "2.36-9")
+        );
+        assert_eq!(
+            source_of("libc6", "2.36-9", Some("glibc")),
+            ("glibc", "2.36-9")
+        );
+        assert_eq!(source_of("bash", "5.2", None).0, "bash");
+        assert_eq!(source_of("bash", "5.2", Some(" ")), ("bash", "5.2"));
     }
 
     #[test]

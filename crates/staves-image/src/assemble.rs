@@ -280,8 +280,12 @@ pub fn assemble_layers<W: Write>(
             let multi_arch_same = field("Multi-Arch") == "same";
             let required = field("Priority") == "required";
             let limit = unpack_limit(&deb, para.as_ref());
-            let source = field("Source");
-            let source = crate::layering::source_of(&input.name, Some(source)).to_owned();
+            let (source, _) = staves_deb::source::source_of(
+                &input.name,
+                &input.version,
+                para.and_then(|p| p.get("Source")),
+            );
+            let source = source.to_owned();
             let size = field("Installed-Size")
                 .trim()
                 .parse::<u64>()

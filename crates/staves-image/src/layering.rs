@@ -61,15 +61,6 @@ pub fn plan(members: &[Member<'_>], layers: usize) -> Vec<usize> {
         .collect()
 }
 
-/// The source package named by a control paragraph's `Source` field (`glibc (2.36-9)` →
-/// `glibc`), or the package itself when it has none.
-pub fn source_of<'a>(package: &'a str, source_field: Option<&'a str>) -> &'a str {
-    source_field
-        .and_then(|s| s.split_whitespace().next())
-        .filter(|s| !s.is_empty())
-        .unwrap_or(package)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -109,7 +100,5 @@ mod tests {
         assert_eq!(plan(&[m("x", 1), m("y", 9)], 8), vec![0, 1]);
         assert_eq!(plan(&[m("x", 1), m("y", 9)], 1), vec![0, 0]);
         assert_eq!(plan(&[m("x", 1), m("y", 9)], 2), vec![0, 0]);
-        assert_eq!(source_of("libc6", Some("glibc (2.36-9)")), "glibc");
-        assert_eq!(source_of("bash", None), "bash");
     }
 }

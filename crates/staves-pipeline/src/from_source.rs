@@ -5,9 +5,7 @@
 use std::path::Path;
 
 use staves_deb::{Version, VersionOp};
-use staves_repo::{
-    Client, KeySource, PackageIndex, Release, RepoError, RepositoryConfig, SyncedRepository,
-};
+use staves_repo::{Client, RepoError, SyncedRepository};
 use staves_resolve::Lockfile;
 use staves_source::{BuildReporter, Builder, SourceRequest};
 
@@ -138,18 +136,8 @@ impl Workspace {
         }
         drop(client);
         drop(progress);
-        let repository = SyncedRepository {
-            config: RepositoryConfig {
-                name: BUILT.into(),
-                uri: BUILT_URI.into(),
-                suite: "source".into(),
-                components: Vec::new(),
-                keys: KeySource::Inline(String::new()),
-                trusted: true,
-            },
-            release: Release::default(),
-            indices: vec![(BUILT.into(), arch.to_owned(), PackageIndex::from_text(text))],
-        };
+        let mut repository = SyncedRepository::in_memory(BUILT, BUILT_URI, arch, text);
+        repository.config.suite = "source".into();
         Ok(Some((repository, made)))
     }
 

@@ -75,6 +75,29 @@ pub struct SyncedRepository {
     pub indices: Vec<(String, String, PackageIndex)>,
 }
 
+impl SyncedRepository {
+    /// A repository whose one index is `text`, held in memory and trusted as it is: what
+    /// Staves made itself (packages built from source, a build's dependencies).
+    pub fn in_memory(name: &str, uri: &str, arch: &str, text: String) -> Self {
+        SyncedRepository {
+            config: RepositoryConfig {
+                name: name.to_owned(),
+                uri: uri.to_owned(),
+                suite: String::new(),
+                components: Vec::new(),
+                keys: KeySource::Inline(String::new()),
+                trusted: true,
+            },
+            release: Release::default(),
+            indices: vec![(
+                String::new(),
+                arch.to_owned(),
+                PackageIndex::from_text(text),
+            )],
+        }
+    }
+}
+
 impl RepositoryConfig {
     /// A stable key for this repository's cached release.
     pub fn cache_key(&self) -> String {

@@ -65,15 +65,10 @@ pub fn locate(
                 if best.as_ref().is_some_and(|(v, _, _)| *v >= version) {
                     continue;
                 }
-                // `Source: name (version)` when the source version differs (binNMUs).
-                let (source, source_version) = match field("Source").split_once('(') {
-                    Some((name, v)) => (
-                        name.trim().to_owned(),
-                        v.trim_end_matches(')').trim().to_owned(),
-                    ),
-                    None if field("Source").is_empty() => (binary.to_owned(), version.to_string()),
-                    None => (field("Source").trim().to_owned(), version.to_string()),
-                };
+                let text = version.to_string();
+                let (source, source_version) =
+                    staves_deb::source::source_of(binary, &text, para.get("Source"));
+                let (source, source_version) = (source.to_owned(), source_version.to_owned());
                 best = Some((version, source, source_version));
             }
         }
@@ -163,19 +158,12 @@ pub fn check_dsc(package: &SourcePackage, dsc_text: &str) -> Result<(), SourceEr
             show(&indexed)
         )));
     }
-    for field in ["Source", "Version"] {
-        let (ours, theirs) = (
-            para.get(field).map(str::trim),
-            match field {
-                "Source" => Some(package.name.as_str()),
-                _ => Some(package.version.as_str()),
-            },
-        );
-        if ours != theirs {
+    for (field, theirs) in [("Source", &package.name), ("Version", &package.version)] {
+        let ours = para.get(field).map(str::trim);
+        if ours != Some(theirs.as_str()) {
             return Err(mismatch(format!(
-                "its `{field}` is {}, the index says {}",
-                ours.unwrap_or("missing"),
-                theirs.unwrap_or_default()
+                "its `{field}` is {}, the index says {theirs}",
+                ours.unwrap_or("missing")
             )));
         }
     }

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 use staves_deb::source::BuildRelations;
 use staves_repo::debs::{DebFetch, fetch_debs};
-use staves_repo::{Cache, Client, PackageIndex, Release, RepositoryConfig, SyncedRepository};
+use staves_repo::{Cache, Client, SyncedRepository};
 use staves_resolve::{PackageRef, Request, Task, Universe, resolve};
 
 use crate::error::SourceError;
@@ -72,22 +72,12 @@ pub fn resolve_packages(
                 .collect()
         ),
     );
-    synced.push(SyncedRepository {
-        config: RepositoryConfig {
-            name: format!("build dependencies of {label}"),
-            uri: String::new(),
-            suite: String::new(),
-            components: Vec::new(),
-            keys: staves_repo::KeySource::Inline(String::new()),
-            trusted: true,
-        },
-        release: Release::default(),
-        indices: vec![(
-            String::new(),
-            arch.to_owned(),
-            PackageIndex::from_text(paragraph),
-        )],
-    });
+    synced.push(SyncedRepository::in_memory(
+        &format!("build dependencies of {label}"),
+        "",
+        arch,
+        paragraph,
+    ));
     let task = Task {
         requests: requests
             .into_iter()

@@ -123,6 +123,26 @@ pub fn describe(path: &Path, size: u64, sha256: &str) -> Result<BuiltDeb, Source
     })
 }
 
+/// Size and SHA-256 of a file, streamed.
+fn hash_file(path: &Path) -> Result<(u64, String), SourceError> {
+    let mut hasher = Sha256::new();
+    let mut file = std::fs::File::open(path).map_err(SourceError::io("opening", path))?;
+    let size = std::io::copy(&mut file, &mut hasher).map_err(SourceError::io("reading", path))?;
+    Ok((size, hex::encode(hasher.finalize())))
+}
+
+/// Renames `from` (on the cache's file system) to `to`, flushed to disk first.
+fn move_into(from: &Path, to: &Path) -> Result<(), SourceError> {
+    std::fs::File::open(from)
+        .and_then(|f| f.sync_all())
+        .map_err(SourceError::io("writing", from))?;
+    let dir = staves_fs::parent_of(to);
+    std::fs::create_dir_all(dir).map_err(SourceError::io("creating", dir))?;
+    std::fs::rename(from, to).map_err(SourceError::io("moving a build result to", to))?;
+    staves_fs::sync_parent(to);
+    Ok(())
+}
+
 /// Moves the `.deb`s a build made into the cache, then writes its manifest and log.
 pub fn store(
     cache: &Cache,
@@ -139,23 +159,17 @@ pub fn store(
     for flag in flags {
         manifest.push_str(&format!("flag {flag}\n"));
     }
+    // The files were made in a scratch directory of the cache: they are hashed as they are
+    // read and moved into place, never held in memory.
     for file in made {
-        let bytes = std::fs::read(file).map_err(SourceError::io("reading", file))?;
-        let sha256 = hex::encode(Sha256::digest(&bytes));
+        let (size, sha256) = hash_file(file)?;
         let target = deb_path(cache, &sha256);
-        cache.write_atomic(&target, |f| {
-            f.write_all(&bytes)
-                .map_err(staves_repo::RepoError::io("writing", &target))
-        })?;
-        debs.push(describe(&target, bytes.len() as u64, &sha256)?);
-        manifest.push_str(&format!("deb {sha256} {}\n", bytes.len()));
+        move_into(file, &target)?;
+        debs.push(describe(&target, size, &sha256)?);
+        manifest.push_str(&format!("deb {sha256} {size}\n"));
     }
     let kept_log = dir.join("build.log");
-    let log_bytes = std::fs::read(log).map_err(SourceError::io("reading", log))?;
-    cache.write_atomic(&kept_log, |f| {
-        f.write_all(&log_bytes)
-            .map_err(staves_repo::RepoError::io("writing", &kept_log))
-    })?;
+    move_into(log, &kept_log)?;
     let path = dir.join("manifest");
     cache.write_atomic(&path, |f| {
         f.write_all(manifest.as_bytes())

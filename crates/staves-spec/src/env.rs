@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::ops::Range;
 
 use serde::Deserialize;
-use serde::de::{self, MapAccess, Visitor};
+use serde::de;
 use toml::Spanned;
 
 /// Variables in the order they are applied, each with where it is written.
@@ -107,66 +107,69 @@ pub fn references(value: &str) -> Result<Vec<Piece<'_>>, String> {
     Ok(pieces)
 }
 
-/// A string, or a table of strings.
+/// A value of `[env]`: a variable, or a named environment's table. (Not an untagged enum:
+/// that buffers the value and loses the spans of the table's variables.)
 enum Entry {
     Value(String),
     Table(Variables),
 }
 
-impl<'de> Deserialize<'de> for BuildEnv {
+impl<'de> Deserialize<'de> for Entry {
     fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = BuildEnv;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("variables (`CFLAGS = \"${CFLAGS} -O3\"`) and `[env.NAME]` tables")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<BuildEnv, A::Error> {
-                let mut env = BuildEnv::default();
-                while let Some(key) = map.next_key::<String>()? {
-                    let value: Spanned<EntryDe> = map.next_value()?;
-                    let span = value.span();
-                    match value.into_inner().0 {
-                        Entry::Value(text) => {
-                            env.default.insert(key, Spanned::new(span, text));
-                        }
-                        Entry::Table(table) => {
-                            env.named.insert(key, Spanned::new(span, table));
-                        }
-                    }
-                }
-                Ok(env)
-            }
-        }
-        d.deserialize_map(V)
-    }
-}
-
-struct EntryDe(Entry);
-
-impl<'de> Deserialize<'de> for EntryDe {
-    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = EntryDe;
+        impl<'de> de::Visitor<'de> for V {
+            type Value = Entry;
             fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str("a string, or a table of strings")
             }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<EntryDe, E> {
-                Ok(EntryDe(Entry::Value(v.to_owned())))
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Entry, E> {
+                Ok(Entry::Value(v.to_owned()))
             }
-            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<EntryDe, A::Error> {
-                Variables::deserialize(de::value::MapAccessDeserializer::new(map))
-                    .map(|t| EntryDe(Entry::Table(t)))
+            fn visit_map<A: de::MapAccess<'de>>(self, map: A) -> Result<Entry, A::Error> {
+                Variables::deserialize(de::value::MapAccessDeserializer::new(map)).map(Entry::Table)
             }
         }
         d.deserialize_any(V)
     }
 }
 
+impl<'de> Deserialize<'de> for BuildEnv {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let mut env = BuildEnv::default();
+        for (key, value) in BTreeMap::<String, Spanned<Entry>>::deserialize(d)? {
+            let span = value.span();
+            match value.into_inner() {
+                Entry::Value(text) => {
+                    env.default.insert(key, Spanned::new(span, text));
+                }
+                Entry::Table(table) => {
+                    env.named.insert(key, Spanned::new(span, table));
+                }
+            }
+        }
+        Ok(env)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reads_plain_keys_and_named_tables_with_their_spans() {
+        let text = "name = \"t\"\npackages = [\"hello\"]\n[env]\nCFLAGS = \"${CFLAGS} -O3\"\n[env.lean]\nDEB_BUILD_PROFILES = \"nocheck\"\n['hello']\nsource = true\nenv = [\"lean\"]\n";
+        let spec = crate::Spec::parse(text, std::path::Path::new("staves.toml")).expect("valid");
+        let cflags = &spec.env.default["CFLAGS"];
+        assert_eq!(&text[cflags.span()], "\"${CFLAGS} -O3\"");
+        assert_eq!(
+            spec.env_for("hello"),
+            [
+                ("CFLAGS", "${CFLAGS} -O3"),
+                ("DEB_BUILD_PROFILES", "nocheck")
+            ]
+        );
+        assert_eq!(spec.source_builds(), ["hello"]);
+    }
 
     #[test]
     fn splits_references() {
