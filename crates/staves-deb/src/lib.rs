@@ -7,6 +7,7 @@
 //! * [`arch`]: Debian architecture names and the host's own.
 //! * [`source`]: source packages: their files and build relationships, reduced.
 //! * [`deb`]: `.deb` files: control files read up front, contents as a decompressing stream.
+//! * [`write`]: `.deb` files written reproducibly, as `dpkg-deb --build --root-owner-group`.
 //!
 //! Nothing here touches the network; every other Staves crate builds on these types.
 
@@ -17,6 +18,7 @@ pub mod relation;
 pub mod source;
 pub mod sources;
 pub mod version;
+pub mod write;
 
 pub use relation::{Dependency, Relation, RelationError, VersionOp};
 pub use version::{Version, VersionError};

@@ -1,10 +1,11 @@
-//! Packages the spec builds from source, joined to the resolution: what the builds made is
-//! one more repository, put first, so the built packages replace the archive's of the same
-//! name and version; the lockfile records them with their checksums under [`BUILT`].
+//! Packages the spec builds from source or by recipes, and local `.deb`s it names, joined to
+//! the resolution: what the builds made, and the local files, are repositories put first,
+//! so they replace the archive's packages of the same name and version; the lockfile
+//! records them with their checksums under [`BUILT`] and [`LOCAL`].
 
 use std::path::Path;
 
-use staves_deb::{Version, VersionOp};
+use staves_deb::Version;
 use staves_repo::{Client, RepoError, SyncedRepository};
 use staves_resolve::Lockfile;
 use staves_source::{BuildReporter, Builder, SourceRequest};
@@ -35,37 +36,177 @@ impl BuildReporter for Bridge<'_> {
 
 /// Where a package of the lock lives: for one built from source, its `.deb` in the cache.
 pub fn url(cache_root: &Path, uri: &str, filename: &str) -> String {
-    if uri == BUILT_URI {
+    if uri == BUILT_URI || uri == LOCAL_URI {
         format!("file:{}/{filename}", cache_root.display())
     } else {
         format!("{uri}/{filename}")
     }
 }
 
+/// The lockfile's name for local `.deb`s the spec's `debs` gives.
+pub const LOCAL: &str = "local";
+/// The lockfile's URI for them: copied into the cache, by checksum.
+pub const LOCAL_URI: &str = "staves:local";
+
+/// The fingerprint lines of what recipes and local `.deb`s bring: a recipe's text and
+/// source tree, each local file's checksum. A change makes the lock stale.
+pub(crate) fn inputs(
+    spec: &staves_spec::Spec,
+    recipes: &[staves_spec::recipe::Recipe],
+) -> Result<String, PipelineError> {
+    let mut lines = Vec::new();
+    for recipe in recipes {
+        let digest = staves_source::source_digest(recipe)?;
+        let text = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&recipe.text));
+        let env: Vec<String> = spec
+            .env_for(recipe.name.get_ref())
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        lines.push(format!("recipe={text} tree={digest} env={env:?}"));
+    }
+    for path in local_debs(spec)? {
+        let mut hasher = <sha2::Sha256 as sha2::Digest>::new();
+        std::fs::File::open(&path)
+            .and_then(|mut f| std::io::copy(&mut f, &mut hasher))
+            .map_err(|e| PipelineError::Repo(RepoError::io("reading", &path)(e)))?;
+        let digest = hex::encode(sha2::Digest::finalize(hasher));
+        lines.push(format!("deb={} {digest}", path.display()));
+    }
+    Ok(staves_resolve::lockfile::fingerprint(lines))
+}
+
+/// The files the spec's `debs` names: each `.deb`, and the `.deb`s of each directory.
+fn local_debs(spec: &staves_spec::Spec) -> Result<Vec<std::path::PathBuf>, PipelineError> {
+    let mut out = Vec::new();
+    for entry in &spec.debs {
+        let path = spec.base_dir().join(entry.get_ref());
+        let invalid = |message: String| {
+            PipelineError::Spec(staves_spec::SpecError::Invalid(Box::new(
+                spec.diagnostic(
+                    entry.span(),
+                    message,
+                    Some(
+                        "`debs` lists `.deb` files and directories of them, relative to the spec"
+                            .into(),
+                    ),
+                ),
+            )))
+        };
+        if path.is_dir() {
+            let mut found: Vec<_> = std::fs::read_dir(&path)
+                .map_err(|e| invalid(format!("`{}`: {e}", path.display())))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|e| e == "deb") && p.is_file())
+                .collect();
+            if found.is_empty() {
+                return Err(invalid(format!(
+                    "`{}` holds no `.deb` file",
+                    path.display()
+                )));
+            }
+            found.sort();
+            out.extend(found);
+        } else if path.is_file() {
+            out.push(path);
+        } else {
+            return Err(invalid(format!(
+                "`{}` is neither a file nor a directory",
+                path.display()
+            )));
+        }
+    }
+    Ok(out)
+}
+
+/// Builds up the `Packages` text of an in-memory repository.
+#[derive(Default)]
+struct Made {
+    text: String,
+    versions: BuiltVersions,
+}
+
+impl Made {
+    fn add(&mut self, cache: &Path, deb: &staves_source::BuiltDeb) -> Result<(), PipelineError> {
+        if self.versions.iter().any(|(n, _)| *n == deb.name) {
+            return Ok(());
+        }
+        let relative = deb
+            .path
+            .strip_prefix(cache)
+            .map_err(|_| PipelineError::Internal("a built package outside the cache".into()))?;
+        self.text.push_str(&format!(
+            "{}\nFilename: {}\nSize: {}\nSHA256: {}\n\n",
+            deb.control,
+            relative.display(),
+            deb.size,
+            deb.sha256
+        ));
+        let version = Version::parse(&deb.version).map_err(|e| {
+            PipelineError::Internal(format!("{} has version {}: {e}", deb.name, deb.version))
+        })?;
+        self.versions.push((deb.name.clone(), version));
+        Ok(())
+    }
+}
+
 impl Workspace {
-    /// Builds (or takes from the cache) every `source = true` package for `arch` and returns
-    /// the repository of what was made, with the version of each package built.
+    /// Builds (or takes from the cache) every `source = true` package and every recipe for
+    /// `arch`, and takes in the spec's local `.deb`s; returns the repositories of what was
+    /// built and given (to put before the archive's), with the version of each package.
     pub(crate) fn source_builds(
         &self,
         arch: &str,
         synced: &mut Vec<SyncedRepository>,
-    ) -> Result<Option<(SyncedRepository, BuiltVersions)>, PipelineError> {
+    ) -> Result<(Vec<SyncedRepository>, BuiltVersions), PipelineError> {
         let names = self.spec.source_builds();
-        if names.is_empty() {
-            return Ok(None);
+        let mut built = Made::default();
+        if !names.is_empty() || !self.recipes.is_empty() {
+            self.build_all(arch, synced, &names, &mut built)?;
         }
+        let mut local = Made::default();
+        for path in local_debs(&self.spec)? {
+            let deb = staves_source::store::import(&self.cache, &path)?;
+            if deb.arch != arch && deb.arch != "all" {
+                continue;
+            }
+            local.add(self.cache.root(), &deb)?;
+        }
+        let mut repositories = Vec::new();
+        let mut versions = Vec::new();
+        for (made, name, uri) in [(built, BUILT, BUILT_URI), (local, LOCAL, LOCAL_URI)] {
+            if made.versions.is_empty() {
+                continue;
+            }
+            let mut repository = SyncedRepository::in_memory(name, uri, arch, made.text);
+            repository.config.suite = name.into();
+            repositories.push(repository);
+            versions.extend(made.versions);
+        }
+        Ok((repositories, versions))
+    }
+
+    fn build_all(
+        &self,
+        arch: &str,
+        synced: &mut Vec<SyncedRepository>,
+        names: &[&str],
+        made: &mut Made,
+    ) -> Result<(), PipelineError> {
         let progress = self.reporter().downloads("Fetching");
         let client = Client::new(progress.clone());
         let mut sources = Vec::new();
-        for repository in synced.iter() {
-            match repository
-                .config
-                .sources(&client, &self.cache, repository, self.freshness())
-            {
-                Ok(indices) => sources.push(indices),
-                // A repository of binary packages only has nothing to build from.
-                Err(RepoError::MissingIndex { .. }) => sources.push(Vec::new()),
-                Err(e) => return Err(e.into()),
+        if !names.is_empty() {
+            for repository in synced.iter() {
+                match repository
+                    .config
+                    .sources(&client, &self.cache, repository, self.freshness())
+                {
+                    Ok(indices) => sources.push(indices),
+                    // A repository of binary packages only has nothing to build from.
+                    Err(RepoError::MissingIndex { .. }) => sources.push(Vec::new()),
+                    Err(e) => return Err(e.into()),
+                }
             }
         }
         let jobs = std::thread::available_parallelism().map_or(2, |n| n.get());
@@ -78,67 +219,50 @@ impl Workspace {
             offline: self.offline(),
             reporter: &bridge,
         };
-        let pins: Vec<Option<(VersionOp, Version)>> = names
-            .iter()
-            .map(|name| {
-                self.spec
-                    .package_options
-                    .get(*name)
-                    .and_then(|o| o.get_ref().version.as_ref())
-                    .and_then(|v| staves_spec::request::parse_version_pin(v.get_ref()).ok())
-            })
-            .collect();
-        let mut text = String::new();
-        let mut made = Vec::new();
-        for (name, pin) in names.iter().zip(&pins) {
+        for name in names {
+            let pin = self
+                .spec
+                .package_options
+                .get(*name)
+                .and_then(|o| o.get_ref().version.as_ref())
+                .and_then(|v| staves_spec::request::parse_version_pin(v.get_ref()).ok());
             let request = SourceRequest {
                 binary: name,
                 pin: pin.as_ref(),
                 env: self.spec.env_for(name),
             };
             let built = builder.build(synced, &sources, &request)?;
-            if built.reused {
-                self.reporter().status(
-                    "Reused",
-                    &format!(
-                        "{} built from source before with the same inputs ({})",
-                        built.source,
-                        built
-                            .flags
-                            .iter()
-                            .find(|f| f.starts_with("CFLAGS="))
-                            .map_or("", String::as_str)
-                    ),
-                );
-            }
+            self.report_reused(&built);
             for deb in &built.debs {
-                if made.iter().any(|(n, _)| *n == deb.name) {
-                    continue;
-                }
-                let relative = deb.path.strip_prefix(self.cache.root()).map_err(|_| {
-                    PipelineError::Internal("a built package outside the cache".into())
-                })?;
-                text.push_str(&format!(
-                    "{}\nFilename: {}\nSize: {}\nSHA256: {}\n\n",
-                    deb.control,
-                    relative.display(),
-                    deb.size,
-                    deb.sha256
-                ));
-                let version = Version::parse(&deb.version).map_err(|e| {
-                    PipelineError::Internal(format!(
-                        "built {} has version {}: {e}",
-                        deb.name, deb.version
-                    ))
-                })?;
-                made.push((deb.name.clone(), version));
+                made.add(self.cache.root(), deb)?;
             }
         }
-        drop(client);
-        drop(progress);
-        let mut repository = SyncedRepository::in_memory(BUILT, BUILT_URI, arch, text);
-        repository.config.suite = "source".into();
-        Ok(Some((repository, made)))
+        for recipe in &self.recipes {
+            let env = self.spec.env_for(recipe.name.get_ref());
+            let built = builder.build_recipe(synced, recipe, &env)?;
+            self.report_reused(&built);
+            for deb in &built.debs {
+                made.add(self.cache.root(), deb)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn report_reused(&self, built: &staves_source::Built) {
+        if built.reused {
+            self.reporter().status(
+                "Reused",
+                &format!(
+                    "{} built before with the same inputs ({})",
+                    built.source,
+                    built
+                        .flags
+                        .iter()
+                        .find(|f| f.starts_with("CFLAGS="))
+                        .map_or("", String::as_str)
+                ),
+            );
+        }
     }
 
     /// Makes sure every package the lock says was built from source is in the cache: a
@@ -152,13 +276,13 @@ impl Workspace {
             let (kept, missing): (Vec<_>, Vec<_>) = target
                 .packages
                 .iter()
-                .filter(|p| p.repository == BUILT)
+                .filter(|p| p.repository == BUILT || p.repository == LOCAL)
                 .partition(|p| staves_repo::debs::deb_path(&self.cache, &p.sha256).is_file());
             for package in kept {
                 self.reporter().status(
                     "Reused",
                     &format!(
-                        "{} {} built from source as locked (kept in the cache)",
+                        "{} {} as locked (kept in the cache)",
                         package.name, package.version
                     ),
                 );
@@ -167,21 +291,27 @@ impl Workspace {
                 continue;
             }
             let mut synced = self.sync(arch)?;
-            let Some((built, _)) = self.source_builds(arch, &mut synced)? else {
-                continue;
-            };
+            let (made, _) = self.source_builds(arch, &mut synced)?;
             for package in missing {
-                let same = built.indices.iter().any(|(_, _, index)| {
+                let same = made.iter().flat_map(|r| &r.indices).any(|(_, _, index)| {
                     index
                         .by_name(&package.name)
                         .any(|p| p.get("SHA256") == Some(package.sha256.as_str()))
                 });
-                if !same {
-                    return Err(PipelineError::Invalid(format!(
-                        "{} {} was built from source again (the cache had lost it) and its bytes differ from the lock's: the build is not reproducible; `staves lock` records the new build",
-                        package.name, package.version
-                    )));
+                if same {
+                    continue;
                 }
+                return Err(PipelineError::Invalid(if package.repository == LOCAL {
+                    format!(
+                        "{} {} from the spec's `debs` differs from the lock's (the file changed since it was locked); `staves lock` records the new file",
+                        package.name, package.version
+                    )
+                } else {
+                    format!(
+                        "{} {} was built again (the cache had lost it) and its bytes differ from the lock's: the build is not reproducible; `staves lock` records the new build",
+                        package.name, package.version
+                    )
+                }));
             }
         }
         Ok(())

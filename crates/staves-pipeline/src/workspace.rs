@@ -46,6 +46,8 @@ pub struct Workspace {
     pub repositories: Vec<RepositoryConfig>,
     /// The cache every download and verification goes through.
     pub cache: Cache,
+    /// The recipes the spec lists, read.
+    pub recipes: Vec<staves_spec::recipe::Recipe>,
     freshness: Freshness,
     inputs: String,
     reporter: Arc<dyn Reporter>,
@@ -71,13 +73,18 @@ impl Workspace {
         } else {
             Freshness::MaxAge(RELEASE_MAX_AGE)
         };
-        let inputs = inputs_fingerprint(&spec, &archs, &repositories);
+        let recipes = spec.load_recipes()?;
+        let mut inputs = inputs_fingerprint(&spec, &archs, &repositories);
+        if !recipes.is_empty() || !spec.debs.is_empty() {
+            inputs = fingerprint(vec![inputs, crate::from_source::inputs(&spec, &recipes)?]);
+        }
         Ok(Workspace {
             spec,
             archs,
             selected,
             repositories,
             cache,
+            recipes,
             freshness,
             inputs,
             reporter,
@@ -300,13 +307,11 @@ impl Workspace {
         arch: &str,
     ) -> Result<(Vec<SyncedRepository>, crate::from_source::BuiltVersions), PipelineError> {
         let mut synced = self.sync(arch)?;
-        match self.source_builds(arch, &mut synced)? {
-            Some((repository, built)) => {
-                synced.insert(0, repository);
-                Ok((synced, built))
-            }
-            None => Ok((synced, Vec::new())),
+        let (repositories, built) = self.source_builds(arch, &mut synced)?;
+        for repository in repositories.into_iter().rev() {
+            synced.insert(0, repository);
         }
+        Ok((synced, built))
     }
 
     /// Every repository's release and indices for `arch` (and the architectures requests
@@ -589,6 +594,15 @@ fn inputs_fingerprint(spec: &Spec, archs: &[String], repositories: &[RepositoryC
             o.version.as_ref().map(|v| v.get_ref()),
             o.recommends
         ));
+        // A source build with other flags is another package: the lock must follow.
+        if o.source {
+            let env: Vec<String> = spec
+                .env_for(name)
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            lines.push(format!("source={name} env={env:?}"));
+        }
     }
     for repo in repositories {
         lines.push(format!(

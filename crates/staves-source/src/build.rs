@@ -120,22 +120,7 @@ impl Builder<'_> {
         let log = scratch.path().join("build.log");
         let outcome = sandbox.run(&script(&package), &log, self.reporter, request.binary)?;
         if outcome.code != 0 {
-            // The log outlives the scratch directory, for the user to read.
-            let kept = self
-                .cache
-                .root()
-                .join("logs")
-                .join(format!("{}_{}.log", package.name, package.version));
-            let kept = std::fs::create_dir_all(staves_fs::parent_of(&kept))
-                .and_then(|()| std::fs::copy(&log, &kept))
-                .map_or(log.clone(), |_| kept);
-            return Err(SourceError::Failed {
-                source_package: label,
-                step: outcome.step,
-                code: outcome.code,
-                log: kept,
-                tail: outcome.tail.join("\n"),
-            });
+            return Err(self.failed(label, &package.name, &package.version, outcome, &log));
         }
         let made = made_debs(&work)?;
         let flags = read_flags(&work.join("flags"));
@@ -171,6 +156,32 @@ impl Builder<'_> {
             ),
         );
         Ok(built)
+    }
+
+    /// The error for a build that failed, its log kept outside the scratch directory.
+    pub(crate) fn failed(
+        &self,
+        label: String,
+        name: &str,
+        version: &str,
+        outcome: crate::sandbox::Outcome,
+        log: &std::path::Path,
+    ) -> SourceError {
+        let kept = self
+            .cache
+            .root()
+            .join("logs")
+            .join(format!("{name}_{version}.log"));
+        let kept = std::fs::create_dir_all(staves_fs::parent_of(&kept))
+            .and_then(|()| std::fs::copy(log, &kept))
+            .map_or(log.to_owned(), |_| kept);
+        SourceError::Failed {
+            source_package: label,
+            step: outcome.step,
+            code: outcome.code,
+            log: kept,
+            tail: outcome.tail.join("\n"),
+        }
     }
 
     /// Everything a build's result depends on: the source (by its `.dsc`'s checksum, which
@@ -252,14 +263,14 @@ fn made_debs(work: &std::path::Path) -> Result<Vec<PathBuf>, SourceError> {
     Ok(made)
 }
 
-fn read_flags(path: &std::path::Path) -> Vec<String> {
+pub(crate) fn read_flags(path: &std::path::Path) -> Vec<String> {
     std::fs::read_to_string(path)
         .map(|t| t.lines().map(str::to_owned).collect())
         .unwrap_or_default()
 }
 
 /// `, with DEB_CFLAGS_APPEND=-O3 …` for the status line, or nothing.
-fn describe_env(env: &BuildEnvironment) -> String {
+pub(crate) fn describe_env(env: &BuildEnvironment) -> String {
     let set: Vec<String> = env
         .lines()
         .into_iter()

@@ -10,24 +10,34 @@
 //! the build directory the only writable place. The binary packages it makes are cached
 //! under a key of everything that went in, so an unchanged rebuild does no work.
 //!
+//! Recipes build your own software the same way, from a source directory and the shell
+//! steps they give.
+//!
 //! * [`locate`]: from a binary package to its verified source package.
 //! * [`env`]: the spec's `[env]` turned into Debian's build variables.
 //! * [`root`]: build roots, resolved and assembled, cached by their package set.
 //! * [`sandbox`]: the bubblewrap invocation and its streamed log.
+//! * [`shlibdeps`]: `Depends` from the ELF files of a package, as `dpkg-shlibdeps` derives it.
+//! * recipes (`Builder::build_recipe`): your own software built by its recipe's steps in the
+//!   same sandbox, and what it installed written as `.deb`s with derived `Depends`.
 //! * [`store`]: built packages in the cache, written whole or not at all.
 
 mod build;
 pub mod env;
 mod error;
 pub mod locate;
+mod package;
+mod recipe;
 pub mod root;
 pub mod sandbox;
+pub mod shlibdeps;
 pub mod store;
 
 pub use build::{Builder, SourceRequest};
 pub use env::BuildEnvironment;
 pub use error::SourceError;
 pub use locate::SourcePackage;
+pub use recipe::source_digest;
 pub use store::{Built, BuiltDeb};
 
 /// Where a source build tells its caller what happens.

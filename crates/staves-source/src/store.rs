@@ -143,6 +143,44 @@ fn move_into(from: &Path, to: &Path) -> Result<(), SourceError> {
     Ok(())
 }
 
+/// Takes a local `.deb` into the cache (copied by its SHA-256, so that what the lock
+/// names stays there when the file moves or changes) and reads what it is.
+pub fn import(cache: &Cache, path: &Path) -> Result<BuiltDeb, SourceError> {
+    let (size, sha256) = hash_file(path)?;
+    let target = deb_path(cache, &sha256);
+    if hash_file(&target).ok() != Some((size, sha256.clone())) {
+        cache.write_atomic(&target, |out| {
+            let mut from =
+                std::fs::File::open(path).map_err(staves_repo::RepoError::io("reading", path))?;
+            let mut hasher = Sha256::new();
+            let mut tee = TeeWriter(out, &mut hasher);
+            std::io::copy(&mut from, &mut tee)
+                .map_err(staves_repo::RepoError::io("copying", path))?;
+            if hex::encode(hasher.finalize()) != sha256 {
+                return Err(staves_repo::RepoError::io("copying", path)(
+                    std::io::Error::other("the file changed while it was copied"),
+                ));
+            }
+            Ok(())
+        })?;
+    }
+    describe(&target, size, &sha256)
+}
+
+/// Writes to a file and a hasher at once.
+struct TeeWriter<'a>(&'a mut std::fs::File, &'a mut Sha256);
+
+impl Write for TeeWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.0.write(buf)?;
+        self.1.update(&buf[..n]);
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
+}
+
 /// Moves the `.deb`s a build made into the cache, then writes its manifest and log.
 pub fn store(
     cache: &Cache,

@@ -23,6 +23,7 @@
 pub mod env;
 mod error;
 mod hints;
+pub mod recipe;
 pub mod request;
 pub mod services;
 pub mod sources;
@@ -272,6 +273,11 @@ pub struct Spec {
     pub init: bool,
     /// The environment of source builds (`[env]`).
     pub env: BuildEnv,
+    /// Recipe files (relative to the spec) whose packages join the resolution.
+    pub recipes: Vec<Spanned<String>>,
+    /// Local `.deb` files and directories of them (relative to the spec) that join the
+    /// resolution.
+    pub debs: Vec<Spanned<String>>,
     /// Where the spec was read from.
     pub path: PathBuf,
     /// Its text, for diagnostics and the lockfile's fingerprint.
@@ -603,7 +609,9 @@ impl Spec {
                     ));
                 }
             }
-            if !options.env.is_empty() && !options.source {
+            // A recipe's package may have `env` too; which packages recipes make is known
+            // once they are read ([`Spec::load_recipes`]).
+            if !options.env.is_empty() && !options.source && raw.recipes.is_none() {
                 return Err(diag(
                     options.env[0].span(),
                     format!("package `{package}` has `env` but is not built from source"),
@@ -618,6 +626,8 @@ impl Spec {
             name,
             base,
             env,
+            recipes: raw.recipes.unwrap_or_default(),
+            debs: raw.debs.unwrap_or_default(),
             layers,
             services,
             tasks,
@@ -666,6 +676,52 @@ impl Spec {
             })?;
         }
         Ok(())
+    }
+
+    /// Reads the recipes the spec lists; a file that cannot be read is pointed at in the
+    /// spec, a mistake inside one in the recipe. A package table with `env` must name a
+    /// package built from source or by a recipe.
+    pub fn load_recipes(&self) -> Result<Vec<recipe::Recipe>, SpecError> {
+        let mut recipes: Vec<recipe::Recipe> = Vec::new();
+        for entry in &self.recipes {
+            let path = self.base_dir().join(entry.get_ref());
+            let recipe = recipe::Recipe::load(&path).map_err(|e| match e {
+                SpecError::Io { source, .. } => SpecError::Invalid(Box::new(Diagnostic::new(
+                    &self.path,
+                    &self.source,
+                    entry.span(),
+                    format!("recipe `{}`: {source}", path.display()),
+                    Some("`recipes` lists TOML files relative to the spec".into()),
+                ))),
+                other => other,
+            })?;
+            if recipes
+                .iter()
+                .any(|r| r.name.get_ref() == recipe.name.get_ref())
+            {
+                return Err(SpecError::Invalid(Box::new(self.diagnostic(
+                    entry.span(),
+                    format!("two recipes make `{}`", recipe.name.get_ref()),
+                    Some("each recipe makes its own package".into()),
+                ))));
+            }
+            recipes.push(recipe);
+        }
+        for (package, options) in &self.package_options {
+            let options = options.get_ref();
+            let by_recipe = recipes.iter().any(|r| r.name.get_ref() == package);
+            if !options.env.is_empty() && !options.source && !by_recipe {
+                return Err(SpecError::Invalid(Box::new(self.diagnostic(
+                    options.env[0].span(),
+                    format!("package `{package}` has `env` but is not built from source"),
+                    Some(
+                        "add `source = true` to its table: environments apply to source builds and recipes"
+                            .into(),
+                    ),
+                ))));
+            }
+        }
+        Ok(recipes)
     }
 
     /// Packages the spec builds from source (`source = true`), by name.
@@ -775,6 +831,8 @@ struct RawSpec {
     tasks: Option<BTreeMap<String, Spanned<TaskSpec>>>,
     init: Option<Spanned<bool>>,
     env: Option<BuildEnv>,
+    recipes: Option<Vec<Spanned<String>>>,
+    debs: Option<Vec<Spanned<String>>>,
 }
 
 /// The most layers `layers` may ask for (engines handle up to 127; far fewer pay).
@@ -830,6 +888,8 @@ spec_keys! {
     "services" => services,
     "tasks" => tasks,
     "env" => env,
+    "recipes" => recipes,
+    "debs" => debs,
 }
 
 /// A per-package table, or any other value under a key nobody knows.

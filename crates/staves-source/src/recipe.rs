@@ -1,0 +1,323 @@
+//! Building a recipe: the build root of `build-essential` and the recipe's `build-depends`
+//! (the same roots source packages get), a copy of the source directory, the recipe's
+//! `build` and `install` steps run in the sandbox with Debian's build flags exported, and
+//! what `install` put under `$DESTDIR` made into `.deb`s ([`crate::package`]). The result is
+//! cached under a key of the recipe's text, the source tree's digest, the build root's
+//! packages and the environment.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use sha2::{Digest, Sha256};
+use staves_deb::source::BuildRelations;
+use staves_repo::SyncedRepository;
+use staves_spec::recipe::Recipe;
+
+use crate::build::{Builder, describe_env, read_flags};
+use crate::env::BuildEnvironment;
+use crate::error::SourceError;
+use crate::sandbox::{STEP_MARKER, Sandbox};
+use crate::store::{self, Built};
+use crate::{package, root};
+
+/// Changes whenever what a recipe build does changes, so older results are not reused.
+const RECIPE_FORMAT: &str = "staves recipe build 1";
+
+/// Directories of a source tree that are not the source: version control.
+const SKIPPED: &[&str] = &[".git", ".hg", ".svn"];
+
+/// A source directory, listed: relative path, and for files the executable bit, for links
+/// the target.
+#[derive(Debug, Default)]
+struct SourceTree {
+    files: Vec<(PathBuf, Kind)>,
+    digest: String,
+}
+
+#[derive(Debug)]
+enum Kind {
+    Dir,
+    File { executable: bool },
+    Link(PathBuf),
+}
+
+impl SourceTree {
+    /// Lists `dir` and hashes every name, kind, mode and content, in sorted order.
+    fn read(dir: &Path) -> Result<SourceTree, SourceError> {
+        let mut files = Vec::new();
+        let mut pending = vec![PathBuf::new()];
+        while let Some(relative) = pending.pop() {
+            let here = dir.join(&relative);
+            for item in std::fs::read_dir(&here).map_err(SourceError::io("reading", &here))? {
+                let item = item.map_err(SourceError::io("reading", &here))?;
+                let name = item.file_name();
+                if SKIPPED.iter().any(|s| name == *s) {
+                    continue;
+                }
+                let path = relative.join(&name);
+                let full = dir.join(&path);
+                let meta =
+                    std::fs::symlink_metadata(&full).map_err(SourceError::io("reading", &full))?;
+                let kind = if meta.is_dir() {
+                    pending.push(path.clone());
+                    Kind::Dir
+                } else if meta.is_symlink() {
+                    Kind::Link(
+                        std::fs::read_link(&full).map_err(SourceError::io("reading", &full))?,
+                    )
+                } else if meta.is_file() {
+                    Kind::File {
+                        executable: meta.permissions().mode() & 0o111 != 0,
+                    }
+                } else {
+                    continue;
+                };
+                files.push((path, kind));
+            }
+        }
+        files.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut hasher = Sha256::new();
+        for (path, kind) in &files {
+            hasher.update(path.as_os_str().as_encoded_bytes());
+            match kind {
+                Kind::Dir => hasher.update(b"\0dir\0"),
+                Kind::Link(target) => {
+                    hasher.update(b"\0link\0");
+                    hasher.update(target.as_os_str().as_encoded_bytes());
+                }
+                Kind::File { executable } => {
+                    hasher.update(if *executable {
+                        b"\0exec\0"
+                    } else {
+                        b"\0file\0"
+                    });
+                    let full = dir.join(path);
+                    let mut file =
+                        std::fs::File::open(&full).map_err(SourceError::io("reading", &full))?;
+                    let size = std::io::copy(&mut file, &mut hasher)
+                        .map_err(SourceError::io("reading", &full))?;
+                    hasher.update(size.to_le_bytes());
+                }
+            }
+        }
+        Ok(SourceTree {
+            files,
+            digest: hex::encode(hasher.finalize()),
+        })
+    }
+
+    /// Copies the tree into `to`, which the build may change at will, every file dated
+    /// `epoch`: tools that record modification times see the same ones every build.
+    fn copy(&self, from: &Path, to: &Path, epoch: u64) -> Result<(), SourceError> {
+        let date = std::time::UNIX_EPOCH + std::time::Duration::from_secs(epoch);
+        std::fs::create_dir_all(to).map_err(SourceError::io("creating", to))?;
+        for (path, kind) in &self.files {
+            let target = to.join(path);
+            match kind {
+                Kind::Dir => std::fs::create_dir_all(&target)
+                    .map_err(SourceError::io("creating", &target))?,
+                Kind::Link(link) => std::os::unix::fs::symlink(link, &target)
+                    .map_err(SourceError::io("creating", &target))?,
+                Kind::File { .. } => {
+                    std::fs::copy(from.join(path), &target)
+                        .and_then(|_| std::fs::File::options().write(true).open(&target))
+                        .and_then(|f| f.set_modified(date))
+                        .map_err(SourceError::io("copying to", &target))?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The digest of a recipe's source directory, as its build key uses it.
+pub fn source_digest(recipe: &Recipe) -> Result<String, SourceError> {
+    Ok(SourceTree::read(&recipe.source_dir())?.digest)
+}
+
+impl Builder<'_> {
+    /// Builds (or finds in the cache) the packages of `recipe`, with the `[env]` variables
+    /// `env`.
+    pub fn build_recipe(
+        &self,
+        synced: &mut Vec<SyncedRepository>,
+        recipe: &Recipe,
+        env: &[(&str, &str)],
+    ) -> Result<Built, SourceError> {
+        let env = BuildEnvironment::new(env, self.jobs)?;
+        let label = format!("{} {}", recipe.name.get_ref(), recipe.version.get_ref());
+        let mut relations = BuildRelations::default();
+        for group in &recipe.build_depends {
+            let dependency =
+                staves_deb::relation::parse_dependency(group.get_ref()).map_err(|e| {
+                    SourceError::Malformed {
+                        what: format!("build-depends of {}", recipe.path.display()),
+                        message: e.to_string(),
+                    }
+                })?;
+            relations.depends.push(dependency);
+        }
+        let root_packages = root::resolve_packages(synced, self.arch, &relations, &label)?;
+        let source_dir = recipe.source_dir();
+        let tree = SourceTree::read(&source_dir)?;
+        let epoch = recipe.source_date_epoch.unwrap_or(0);
+        let key = {
+            let mut hasher = Sha256::new();
+            hasher.update(format!(
+                "{RECIPE_FORMAT}\narch {}\ntree {}\nroot {}\nepoch {epoch}\n",
+                self.arch, tree.digest, root_packages.key
+            ));
+            for line in env.lines() {
+                hasher.update(format!("env {line}\n"));
+            }
+            hasher.update(recipe.text.as_bytes());
+            hex::encode(hasher.finalize())
+        };
+        let _lock = self.cache.lock(&format!("built-{key}"))?;
+        if let Some(built) = store::lookup(self.cache, &key) {
+            return Ok(built);
+        }
+        let started = Instant::now();
+        let root = root::assemble(
+            self.cache,
+            self.client,
+            synced,
+            &root_packages,
+            (self.jobs, self.offline),
+            &label,
+        )?;
+        self.reporter.status(
+            "Building",
+            &format!(
+                "{label} from its recipe for {} in a sandbox on {} packages ({}{:.1} s){}",
+                self.arch,
+                root_packages.packages.len(),
+                if root.reused {
+                    "root reused, "
+                } else {
+                    "root assembled in "
+                },
+                started.elapsed().as_secs_f64(),
+                describe_env(&env),
+            ),
+        );
+        let scratch = self.cache.scratch_dir()?;
+        let work = scratch.path().join("build");
+        tree.copy(&source_dir, &work.join("src"), epoch)?;
+        let steps = work.join("steps");
+        std::fs::create_dir_all(&steps).map_err(SourceError::io("creating", &steps))?;
+        let build = recipe.build.as_deref().unwrap_or_default();
+        for (name, text) in [("build", build), ("install", recipe.install.get_ref())] {
+            let path = steps.join(name);
+            std::fs::write(&path, text).map_err(SourceError::io("writing", &path))?;
+        }
+        let mut vars: Vec<(String, String)> = env
+            .vars
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        vars.push(("SOURCE_DATE_EPOCH".into(), epoch.to_string()));
+        vars.push(("DESTDIR".into(), "/build/root".into()));
+        let sandbox = Sandbox {
+            root: &root.dir,
+            work: &work,
+            inputs: Vec::new(),
+            env: vars,
+        };
+        let log = scratch.path().join("build.log");
+        let name = recipe.name.get_ref();
+        let outcome = sandbox.run(
+            &SCRIPT.replace("{STEP}", STEP_MARKER),
+            &log,
+            self.reporter,
+            name,
+        )?;
+        if outcome.code != 0 {
+            return Err(self.failed(label, name, recipe.version.get_ref(), outcome, &log));
+        }
+        let made = package::make_debs(
+            recipe,
+            self.arch,
+            &work.join("root"),
+            &root.dir,
+            &work.join("out"),
+        )?;
+        let flags = read_flags(&work.join("flags"));
+        let built = store::store(self.cache, &key, &label, &made, &flags, &log)?;
+        self.reporter.status(
+            "Built",
+            &format!(
+                "{label}: {} in {:.1} s ({})",
+                built
+                    .debs
+                    .iter()
+                    .map(|d| format!("{} [{}]", d.name, depends_of(&d.control)))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                started.elapsed().as_secs_f64(),
+                built
+                    .flags
+                    .iter()
+                    .find(|f| f.starts_with("CFLAGS="))
+                    .map_or("", String::as_str),
+            ),
+        );
+        Ok(built)
+    }
+}
+
+/// The script a recipe runs in: Debian's build flags exported (the spec's `[env]` changes
+/// them as it does for source packages), then `build` and `install` in the source copy.
+const SCRIPT: &str = "\
+echo '{STEP}dpkg-buildflags'
+eval \"$(dpkg-buildflags --export=sh)\"
+for flag in CFLAGS CPPFLAGS CXXFLAGS LDFLAGS; do echo \"$flag=$(dpkg-buildflags --get $flag)\"; done > /build/flags
+cat /build/flags
+mkdir -p \"$DESTDIR\"
+cd /build/src
+echo '{STEP}build'
+sh -e /build/steps/build
+echo '{STEP}install'
+sh -e /build/steps/install
+";
+
+/// The `Depends` field of a control paragraph, for the status line.
+fn depends_of(control: &str) -> String {
+    staves_deb::deb822::paragraphs(control)
+        .next()
+        .and_then(|p| p.get("Depends").map(|d| d.trim().to_owned()))
+        .unwrap_or_else(|| "no dependencies".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_tree_digest_follows_content_and_modes_not_version_control() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir_all(dir.path().join(".git")).expect("mkdir");
+        std::fs::write(dir.path().join("main.c"), "int main(){}\n").expect("write");
+        let first = SourceTree::read(dir.path()).expect("read").digest;
+        std::fs::write(dir.path().join(".git/HEAD"), "x").expect("write");
+        assert_eq!(SourceTree::read(dir.path()).expect("read").digest, first);
+        let file = dir.path().join("main.c");
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        let exec = SourceTree::read(dir.path()).expect("read").digest;
+        assert_ne!(exec, first);
+        std::fs::write(&file, "int main(){return 1;}\n").expect("write");
+        assert_ne!(SourceTree::read(dir.path()).expect("read").digest, exec);
+        let copy = dir.path().join("copy");
+        let tree = SourceTree::read(dir.path()).expect("read");
+        tree.copy(dir.path(), &copy, 86400).expect("copy");
+        assert!(copy.join("main.c").is_file() && !copy.join(".git").exists());
+        let modified = std::fs::metadata(copy.join("main.c"))
+            .and_then(|m| m.modified())
+            .expect("mtime");
+        assert_eq!(
+            modified,
+            std::time::UNIX_EPOCH + std::time::Duration::from_secs(86400)
+        );
+    }
+}

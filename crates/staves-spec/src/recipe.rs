@@ -1,0 +1,333 @@
+//! Recipes: your own software packaged as `.deb`s. A spec lists recipe files beside it
+//! (`recipes = ["hello-curl.toml"]`); each names the package, its version, a source
+//! directory, the Debian packages its build needs, shell steps to build and to install
+//! under `$DESTDIR`, and optionally split packages that take some of the installed files.
+//!
+//! ```toml
+//! name = "hello-curl"
+//! version = "1.0-1"
+//! description = "Prints the status of a URL"
+//! source = "src"                       # a directory, relative to the recipe
+//! build-depends = ["libcurl4-openssl-dev"]
+//! build = "make"
+//! install = "make install DESTDIR=\"$DESTDIR\" PREFIX=/usr"
+//!
+//! [packages.hello-curl-doc]            # a split package
+//! files = ["usr/share/doc/**"]
+//! architecture = "all"
+//! ```
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::error::{Diagnostic, SpecError};
+
+/// The largest recipe file read.
+const MAX_RECIPE: u64 = 1 << 20;
+
+/// A recipe, read and checked.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Recipe {
+    /// The package's name (and the source's).
+    pub name: Spanned<String>,
+    /// Its Debian version (`1.0-1`).
+    pub version: Spanned<String>,
+    /// One line saying what it is; further lines become the long description.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// `Maintainer:`; `Staves recipe <root@localhost>` when absent.
+    #[serde(default)]
+    pub maintainer: Option<String>,
+    /// `Section:`.
+    #[serde(default)]
+    pub section: Option<String>,
+    /// `Homepage:`.
+    #[serde(default)]
+    pub homepage: Option<String>,
+    /// `any` (built for the image's architecture, the default) or `all`.
+    #[serde(default)]
+    pub architecture: Option<Spanned<String>>,
+    /// The source directory, relative to the recipe.
+    pub source: Spanned<String>,
+    /// Debian packages the build needs, in `Build-Depends` syntax, one group each.
+    #[serde(default)]
+    pub build_depends: Vec<Spanned<String>>,
+    /// Dependencies added to those derived from the ELF files.
+    #[serde(default)]
+    pub depends: Vec<Spanned<String>>,
+    /// Shell run in the source directory to build.
+    #[serde(default)]
+    pub build: Option<String>,
+    /// Shell run in the source directory to install under `$DESTDIR`.
+    pub install: Spanned<String>,
+    /// The date of every file in the packages and `SOURCE_DATE_EPOCH` of the build (seconds
+    /// since 1970); 0 when absent.
+    #[serde(default)]
+    pub source_date_epoch: Option<u64>,
+    /// Split packages, by name.
+    #[serde(default)]
+    pub packages: BTreeMap<String, Spanned<SplitPackage>>,
+    /// Where the recipe was read from.
+    #[serde(skip)]
+    pub path: PathBuf,
+    /// Its text.
+    #[serde(skip)]
+    pub text: String,
+}
+
+/// A package made of some of the files a recipe installs.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct SplitPackage {
+    /// Patterns of the paths it takes (`usr/share/doc/**`, `usr/lib/*/libfoo.so.*`).
+    pub files: Vec<Spanned<String>>,
+    /// Its description; the recipe's when absent.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// `any` or `all`; the recipe's when absent.
+    #[serde(default)]
+    pub architecture: Option<Spanned<String>>,
+    /// Dependencies added to those derived from its ELF files.
+    #[serde(default)]
+    pub depends: Vec<Spanned<String>>,
+}
+
+/// Whether `name` is a Debian package name.
+pub fn is_package_name(name: &str) -> bool {
+    name.len() >= 2
+        && name.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "+-.".contains(c))
+}
+
+/// Whether a `files` pattern matches `path` (both relative): `*` and `?` within one path
+/// component, `**` across any number of them; a pattern naming a directory takes what is
+/// under it.
+pub fn matches(pattern: &str, path: &str) -> bool {
+    fn glob(p: &[u8], s: &[u8]) -> bool {
+        match p.split_first() {
+            None => s.is_empty(),
+            Some((b'*', rest)) if rest.first() == Some(&b'*') => {
+                let rest = &rest[1..];
+                let rest = rest.strip_prefix(b"/").unwrap_or(rest);
+                (0..=s.len()).any(|i| glob(rest, &s[i..]))
+            }
+            Some((b'*', rest)) => (0..=s.len())
+                .take_while(|&i| i == 0 || s[i - 1] != b'/')
+                .any(|i| glob(rest, &s[i..])),
+            Some((b'?', rest)) => s.first().is_some_and(|&c| c != b'/') && glob(rest, &s[1..]),
+            Some((c, rest)) => s.first() == Some(c) && glob(rest, &s[1..]),
+        }
+    }
+    let pattern = pattern.trim_matches('/');
+    let path = path.trim_matches('/');
+    glob(pattern.as_bytes(), path.as_bytes())
+        || path
+            .strip_prefix(pattern)
+            .is_some_and(|rest| rest.starts_with('/'))
+}
+
+impl Recipe {
+    /// Reads the recipe at `path` and checks it; errors point into the recipe's text.
+    pub fn load(path: &Path) -> Result<Recipe, SpecError> {
+        let io = |source: std::io::Error| SpecError::Io {
+            path: path.to_owned(),
+            source,
+        };
+        let bytes = staves_fs::read_regular(path, MAX_RECIPE).map_err(io)?;
+        let text = String::from_utf8(bytes).map_err(|_| {
+            io(std::io::Error::other(
+                "not UTF-8 text; a recipe is a TOML file",
+            ))
+        })?;
+        Recipe::parse(&text, path)
+    }
+
+    /// Parses and checks recipe text; `path` is for messages and the source directory.
+    pub fn parse(text: &str, path: &Path) -> Result<Recipe, SpecError> {
+        let diag = |span: Range<usize>, message: String, help: Option<&str>| {
+            SpecError::Invalid(Box::new(Diagnostic::new(
+                path,
+                text,
+                span,
+                message,
+                help.map(str::to_owned),
+            )))
+        };
+        let mut recipe: Recipe = toml::from_str(text).map_err(|e| {
+            diag(
+                e.span().unwrap_or(0..0),
+                format!("recipe: {}", e.message()),
+                Some("a recipe has `name`, `version`, `source` and `install`; see GUIDE.md"),
+            )
+        })?;
+        recipe.path = path.to_owned();
+        recipe.text = text.to_owned();
+        if !is_package_name(recipe.name.get_ref()) {
+            return Err(diag(
+                recipe.name.span(),
+                format!("`{}` is not a Debian package name", recipe.name.get_ref()),
+                Some("lower-case letters, digits and `+-.`, at least two, starting alphanumeric"),
+            ));
+        }
+        if let Err(e) = staves_deb::Version::parse(recipe.version.get_ref()) {
+            return Err(diag(
+                recipe.version.span(),
+                format!(
+                    "`{}` is not a Debian version: {e}",
+                    recipe.version.get_ref()
+                ),
+                Some("write `UPSTREAM-REVISION`, such as `1.0-1`"),
+            ));
+        }
+        let architectures = std::iter::once(&recipe.architecture)
+            .chain(recipe.packages.values().map(|p| &p.get_ref().architecture));
+        for arch in architectures.flatten() {
+            if !matches!(arch.get_ref().as_str(), "any" | "all") {
+                return Err(diag(
+                    arch.span(),
+                    format!("architecture `{}`", arch.get_ref()),
+                    Some("`any` (built for the image's architecture) or `all`"),
+                ));
+            }
+        }
+        let relations = recipe
+            .build_depends
+            .iter()
+            .chain(&recipe.depends)
+            .chain(recipe.packages.values().flat_map(|p| &p.get_ref().depends));
+        for relation in relations {
+            if let Err(e) = staves_deb::relation::parse_dependency(relation.get_ref()) {
+                return Err(diag(
+                    relation.span(),
+                    format!("`{}`: {e}", relation.get_ref()),
+                    Some(
+                        "one relationship in Debian syntax, such as `libcurl4-openssl-dev (>= 7.88)`",
+                    ),
+                ));
+            }
+        }
+        for (name, split) in &recipe.packages {
+            if !is_package_name(name) || name == recipe.name.get_ref() {
+                return Err(diag(
+                    split.span(),
+                    format!("split package `{name}`: not a package name, or the recipe's own"),
+                    Some("a split package has a name of its own"),
+                ));
+            }
+            if split.get_ref().files.is_empty() {
+                return Err(diag(
+                    split.span(),
+                    format!("split package `{name}` takes no files"),
+                    Some("add `files = [\"usr/share/doc/**\"]` or similar"),
+                ));
+            }
+        }
+        let dir = recipe.source_dir();
+        if !dir.is_dir() {
+            return Err(diag(
+                recipe.source.span(),
+                format!("`{}` is not a directory", dir.display()),
+                Some("`source` is a directory relative to the recipe"),
+            ));
+        }
+        Ok(recipe)
+    }
+
+    /// The source directory.
+    pub fn source_dir(&self) -> PathBuf {
+        let base = match self.path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        base.join(self.source.get_ref())
+    }
+
+    /// The description's first line and the rest, as a control field value.
+    pub fn description_field(description: Option<&str>, name: &str) -> String {
+        let text = description.map(str::trim).filter(|d| !d.is_empty());
+        let mut lines = text.map_or(vec![name], |t| t.lines().collect());
+        let first = lines.remove(0).trim().to_owned();
+        let mut out = first;
+        for line in lines {
+            let line = line.trim_end();
+            out.push_str("\n ");
+            out.push_str(if line.trim().is_empty() {
+                "."
+            } else {
+                line.trim()
+            });
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Recipe, SpecError> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir(dir.path().join("src")).expect("mkdir");
+        Recipe::parse(text, &dir.path().join("r.toml"))
+    }
+
+    const GOOD: &str =
+        "name = \"hello\"\nversion = \"1.0-1\"\nsource = \"src\"\ninstall = \"true\"\n";
+
+    #[test]
+    fn a_minimal_recipe_reads() {
+        let recipe = parse(GOOD).expect("valid");
+        assert_eq!(recipe.name.get_ref(), "hello");
+        assert!(recipe.packages.is_empty());
+    }
+
+    #[test]
+    fn errors_point_at_the_value() {
+        let text = GOOD.replace("1.0-1", "1.0 beta");
+        let Err(SpecError::Invalid(d)) = parse(&text) else {
+            panic!("a bad version is refused")
+        };
+        assert_eq!(d.line_column(), (2, 11));
+        let text = format!("{GOOD}build-depends = [\"gcc (>> \"]\n");
+        let Err(SpecError::Invalid(d)) = parse(&text) else {
+            panic!("a bad relation is refused")
+        };
+        assert_eq!(d.line_column().0, 5);
+        let text = GOOD.replace("\"src\"", "\"nowhere\"");
+        assert!(parse(&text).is_err());
+        assert!(parse(&format!("{GOOD}colour = 1\n")).is_err());
+    }
+
+    #[test]
+    fn patterns_match_like_shell_globs_with_double_star() {
+        assert!(matches("usr/share/doc/**", "usr/share/doc/x/copyright"));
+        assert!(matches("usr/share/doc", "usr/share/doc/x"));
+        assert!(matches(
+            "usr/lib/*/libfoo.so.*",
+            "usr/lib/x86_64-linux-gnu/libfoo.so.1"
+        ));
+        assert!(!matches("usr/lib/*/libfoo.so.*", "usr/lib/a/b/libfoo.so.1"));
+        assert!(matches("usr/bin/fo?", "usr/bin/foo"));
+        assert!(!matches("usr/share/doc", "usr/share/docs/x"));
+        assert!(matches(
+            "**/*.py",
+            "usr/lib/python3/dist-packages/app/__init__.py"
+        ));
+    }
+
+    #[test]
+    fn descriptions_become_control_fields() {
+        assert_eq!(
+            Recipe::description_field(Some("Greets\nat length.\n\nTwice."), "x"),
+            "Greets\n at length.\n .\n Twice."
+        );
+        assert_eq!(Recipe::description_field(None, "x"), "x");
+    }
+}

@@ -1,0 +1,1 @@
+"""Greets whoever it is told to."""
