@@ -1,0 +1,348 @@
+//! Your own software as packages, on the real archive: the C program of `examples/recipe`
+//! linked with libcurl (its `Depends` equal to what `dpkg-shlibdeps` derives, the image
+//! running it against a server on 127.0.0.1, a cache that lost it rebuilding the same
+//! bytes, a changed source rebuilt), the Python application of `examples/python-app` run
+//! from its console script, a failing step named, and local `.deb`s given by `debs`.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use support::engine::container;
+use support::{run, shared_cache, stderr, stdout};
+
+/// Copies `from` (a directory tree of regular files) to `to`.
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read").flatten() {
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy");
+        }
+    }
+}
+
+/// The example at `examples/NAME`, copied, with its image renamed `image`.
+fn example(dir: &Path, name: &str, image: &str) -> PathBuf {
+    let copy = dir.join(name);
+    copy_tree(&support::examples().join(name), &copy);
+    let spec = copy.join("staves.toml");
+    let text = std::fs::read_to_string(&spec).expect("spec");
+    let renamed: Vec<String> = text
+        .lines()
+        .map(|l| {
+            if l.starts_with("name = ") {
+                format!("name = \"{image}\"")
+            } else {
+                l.to_owned()
+            }
+        })
+        .collect();
+    let renamed = renamed.join("\n");
+    std::fs::write(&spec, renamed).expect("spec");
+    spec
+}
+
+/// The `[[target.package]]` entry of `name` in a lockfile.
+fn locked<'a>(lock: &'a str, name: &str) -> &'a str {
+    lock.split("[[target.package]]")
+        .find(|p| p.contains(&format!("name = \"{name}\"\n")))
+        .unwrap_or_else(|| panic!("{name} is locked: {lock}"))
+}
+
+fn field<'a>(entry: &'a str, key: &str) -> &'a str {
+    entry
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{key} = \"")))
+        .and_then(|v| v.strip_suffix('"'))
+        .unwrap_or_else(|| panic!("{key} in {entry}"))
+}
+
+/// The cached `.deb` with this SHA-256.
+fn cached_deb(cache: &Path, sha256: &str) -> PathBuf {
+    cache
+        .join("debs")
+        .join(&sha256[..2])
+        .join(format!("{sha256}.deb"))
+}
+
+/// A server on 127.0.0.1 that answers every request with 204, for `count` requests.
+fn no_content_server(count: usize) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(count).flatten() {
+            let mut stream = stream;
+            let mut buf = [0u8; 4096];
+            let _ = stream.read(&mut buf);
+            let _ = stream.write_all(b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n");
+        }
+    });
+    port
+}
+
+#[test]
+fn a_c_program_with_libcurl_gets_dpkg_shlibdeps_depends_runs_and_rebuilds_the_same() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let spec = example(dir.path(), "recipe", "staves-test-url-status");
+    let file = spec.to_str().expect("utf8");
+    let cache = shared_cache();
+    let lock = support::staves(&["lock", "-f", file], &cache);
+    assert!(lock.status.success(), "{}", stderr(&lock));
+    let said = stderr(&lock);
+    assert!(
+        said.contains("url-status [libc6 (>= 2.") || said.contains("Reused url-status 1.0-1"),
+        "{said}"
+    );
+    let text = std::fs::read_to_string(spec.with_file_name("staves.lock")).expect("lock");
+    let entry = locked(&text, "url-status");
+    assert_eq!(field(entry, "repository"), "built", "{entry}");
+    let deb = cached_deb(&cache, field(entry, "sha256"));
+
+    // Depends names libcurl4 with a version, and equals what dpkg-shlibdeps says of the
+    // same program against the host's libraries (the host runs the same release).
+    let depends = stdout(&run(Command::new("dpkg-deb")
+        .arg("-f")
+        .arg(&deb)
+        .arg("Depends")));
+    let depends = depends.trim();
+    assert!(depends.contains("libcurl4 (>= 7."), "{depends}");
+    assert!(depends.contains("libc6 (>= 2."), "{depends}");
+    let unpacked = dir.path().join("unpacked");
+    run(Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&unpacked));
+    let oracle = dir.path().join("oracle");
+    std::fs::create_dir_all(oracle.join("debian")).expect("mkdir");
+    std::fs::write(
+        oracle.join("debian/control"),
+        "Source: url-status\n\nPackage: url-status\nArchitecture: any\n",
+    )
+    .expect("control");
+    let shlibdeps = run(Command::new("dpkg-shlibdeps")
+        .arg("-O")
+        .arg(unpacked.join("usr/bin/url-status"))
+        .current_dir(&oracle));
+    assert_eq!(
+        stdout(&shlibdeps).trim(),
+        format!("shlibs:Depends={depends}"),
+        "dpkg-shlibdeps agrees"
+    );
+    // The split package took the documentation; the image does not ask for it.
+    let contents = stdout(&run(Command::new("dpkg-deb").arg("-c").arg(&deb)));
+    assert!(!contents.contains("usr/share/doc"), "{contents}");
+    let (_, manifest) = built(&cache)
+        .into_iter()
+        .find(|(_, m)| m.contains(field(entry, "sha256")))
+        .expect("the build's manifest");
+    let doc_sha = manifest
+        .lines()
+        .filter_map(|l| l.strip_prefix("deb "))
+        .map(|l| l.split(' ').next().unwrap_or_default())
+        .find(|sha| *sha != field(entry, "sha256"))
+        .expect("a second package");
+    let doc_deb = cached_deb(&cache, doc_sha);
+    let doc = stdout(&run(Command::new("dpkg-deb").arg("-I").arg(&doc_deb)));
+    assert!(
+        doc.contains("Package: url-status-doc") && doc.contains("Architecture: all"),
+        "{doc}"
+    );
+    let contents = stdout(&run(Command::new("dpkg-deb").arg("-c").arg(&doc_deb)));
+    assert!(
+        contents.contains("./usr/share/doc/url-status/README"),
+        "{contents}"
+    );
+
+    // The image runs it, against a server on 127.0.0.1.
+    let archive = dir.path().join("image.tar");
+    let archive = archive.to_str().expect("utf8");
+    let build = support::staves(&["build", "-f", file, "-o", archive], &cache);
+    assert!(build.status.success(), "{}", stderr(&build));
+    let loaded = container(&["load", "-i", archive]);
+    assert!(loaded.status.success(), "{}", stderr(&loaded));
+    let port = no_content_server(1);
+    let url = format!("http://127.0.0.1:{port}/");
+    let ran = container(&[
+        "run",
+        "--rm",
+        "--network",
+        "host",
+        "staves-test-url-status:latest",
+        &url,
+    ]);
+    assert_eq!(stdout(&ran).trim(), "204", "{}", stderr(&ran));
+
+    // A cache that lost the build rebuilds it from the lock, and the bytes must match.
+    let sha256 = field(entry, "sha256").to_owned();
+    std::fs::remove_file(&deb).expect("remove");
+    for (manifest_dir, manifest) in built(&cache) {
+        if manifest.contains(&sha256) {
+            std::fs::remove_dir_all(manifest_dir).expect("remove");
+        }
+    }
+    let again = support::staves(&["build", "--locked", "-f", file, "-o", archive], &cache);
+    assert!(again.status.success(), "{}", stderr(&again));
+    assert!(
+        stderr(&again).contains("Building url-status 1.0-1"),
+        "{}",
+        stderr(&again)
+    );
+    assert!(deb.is_file(), "the same bytes are back in the cache");
+
+    // A changed source is another package: the lock follows and the build runs again.
+    let source = spec.with_file_name("src").join("status.c");
+    let code = std::fs::read_to_string(&source).expect("source");
+    std::fs::write(
+        &source,
+        code.replace("printf(\"%ld\\n\"", "printf(\"status %ld\\n\""),
+    )
+    .expect("edit");
+    let stale = support::staves(&["build", "--locked", "-f", file, "-o", archive], &cache);
+    assert!(
+        !stale.status.success(),
+        "a changed recipe source makes the lock stale"
+    );
+    let changed = support::staves(&["build", "-f", file, "-o", archive], &cache);
+    assert!(changed.status.success(), "{}", stderr(&changed));
+    let text = std::fs::read_to_string(spec.with_file_name("staves.lock")).expect("lock");
+    assert_ne!(field(locked(&text, "url-status"), "sha256"), sha256);
+}
+
+/// Manifests of the builds in `cache`, with the text of each.
+fn built(cache: &Path) -> Vec<(PathBuf, String)> {
+    std::fs::read_dir(cache.join("built"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|d| {
+            let text = std::fs::read_to_string(d.path().join("manifest")).ok()?;
+            Some((d.path(), text))
+        })
+        .collect()
+}
+
+#[test]
+fn a_python_application_runs_from_its_console_script() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let spec = example(dir.path(), "python-app", "staves-test-greeter");
+    let file = spec.to_str().expect("utf8");
+    let cache = shared_cache();
+    let archive = dir.path().join("image.tar");
+    let archive = archive.to_str().expect("utf8");
+    let lock = support::staves(&["lock", "-f", file], &cache);
+    assert!(lock.status.success(), "{}", stderr(&lock));
+    let build = support::staves(&["build", "-f", file, "-o", archive], &cache);
+    assert!(build.status.success(), "{}", stderr(&build));
+    let text = std::fs::read_to_string(spec.with_file_name("staves.lock")).expect("lock");
+    let entry = locked(&text, "python3-greeter");
+    assert_eq!(field(entry, "arch"), "all", "{entry}");
+    let loaded = container(&["load", "-i", archive]);
+    assert!(loaded.status.success(), "{}", stderr(&loaded));
+    let ran = container(&["run", "--rm", "staves-test-greeter:latest", "Staves"]);
+    assert!(
+        stdout(&ran).starts_with("Hello, Staves, from Python 3."),
+        "{}{}",
+        stdout(&ran),
+        stderr(&ran)
+    );
+}
+
+#[test]
+fn a_failing_step_is_named_with_its_log() {
+    let dir = tempfile::tempdir().expect("tmp");
+    std::fs::create_dir(dir.path().join("src")).expect("mkdir");
+    std::fs::write(
+        dir.path().join("broken.toml"),
+        "name = \"broken\"\nversion = \"1-1\"\nsource = \"src\"\nbuild = \"echo compiling; exit 3\"\ninstall = \"true\"\n",
+    )
+    .expect("recipe");
+    let spec = dir.path().join("staves.toml");
+    std::fs::write(
+        &spec,
+        "name = \"broken\"\npackages = [\"broken\"]\nrecipes = [\"broken.toml\"]\n",
+    )
+    .expect("spec");
+    let out = support::staves(
+        &["lock", "-f", spec.to_str().expect("utf8")],
+        &shared_cache(),
+    );
+    assert!(!out.status.success());
+    let said = stderr(&out);
+    assert!(
+        said.contains("`build`") || said.contains("step build"),
+        "{said}"
+    );
+    assert!(
+        said.contains("compiling"),
+        "the last lines are shown: {said}"
+    );
+}
+
+#[test]
+fn local_debs_join_the_resolution_and_are_locked_by_checksum() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let debs = dir.path().join("debs");
+    std::fs::create_dir(&debs).expect("mkdir");
+    let make = |message: &str| {
+        let root = dir.path().join("pkgroot");
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(root.join("DEBIAN")).expect("mkdir");
+        std::fs::create_dir_all(root.join("usr/bin")).expect("mkdir");
+        std::fs::write(
+            root.join("DEBIAN/control"),
+            "Package: staves-test-local\nVersion: 1.0\nArchitecture: all\nMaintainer: Staves <staves@localhost>\nDepends: dash\nDescription: a local package\n",
+        )
+        .expect("control");
+        let script = root.join("usr/bin/local-hello");
+        std::fs::write(&script, format!("#!/bin/sh\necho {message}\n")).expect("script");
+        run(Command::new("chmod").arg("0755").arg(&script));
+        run(Command::new("dpkg-deb")
+            .args(["--root-owner-group", "--build"])
+            .arg(&root)
+            .arg(debs.join("staves-test-local_1.0_all.deb")));
+    };
+    make("from a local deb");
+    let spec = dir.path().join("staves.toml");
+    std::fs::write(
+        &spec,
+        "name = \"staves-test-local\"\npackages = [\"staves-test-local\"]\ncommand = [\"local-hello\"]\ndebs = [\"debs\"]\n",
+    )
+    .expect("spec");
+    let file = spec.to_str().expect("utf8");
+    let cache = shared_cache();
+    let archive = dir.path().join("image.tar");
+    let archive = archive.to_str().expect("utf8");
+    let lock = support::staves(&["lock", "-f", file], &cache);
+    assert!(lock.status.success(), "{}", stderr(&lock));
+    let build = support::staves(&["build", "-f", file, "-o", archive], &cache);
+    assert!(build.status.success(), "{}", stderr(&build));
+    let text = std::fs::read_to_string(dir.path().join("staves.lock")).expect("lock");
+    let entry = locked(&text, "staves-test-local");
+    assert_eq!(field(entry, "repository"), "local", "{entry}");
+    assert!(text.contains("uri = \"staves:local\""), "{text}");
+    let loaded = container(&["load", "-i", archive]);
+    assert!(loaded.status.success(), "{}", stderr(&loaded));
+    let ran = container(&["run", "--rm", "staves-test-local:latest"]);
+    assert_eq!(stdout(&ran).trim(), "from a local deb", "{}", stderr(&ran));
+
+    // Another file under the same name and version is another input: `--locked` refuses.
+    make("changed");
+    let stale = support::staves(&["build", "--locked", "-f", file, "-o", archive], &cache);
+    assert!(!stale.status.success(), "{}", stderr(&stale));
+    // A missing file is named in the spec.
+    std::fs::write(
+        &spec,
+        "name = \"x\"\npackages = [\"staves-test-local\"]\ndebs = [\"nowhere.deb\"]\n",
+    )
+    .expect("spec");
+    let missing = support::staves(&["lock", "-f", file], &cache);
+    assert!(!missing.status.success());
+    assert!(
+        stderr(&missing).contains("nowhere.deb"),
+        "{}",
+        stderr(&missing)
+    );
+}
