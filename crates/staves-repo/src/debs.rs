@@ -23,11 +23,18 @@ pub struct DebFetch {
     pub package: String,
     /// Full URL.
     pub url: String,
-    /// Expected size in bytes.
+    /// Expected size in bytes, or [`UNKNOWN_SIZE`] when only the checksum is known.
     pub size: u64,
     /// Expected SHA-256 (lower-case hex).
     pub sha256: String,
 }
+
+/// The size of a file only its SHA-256 is known of (a recipe's source URL): the checksum
+/// alone decides, and the download stops at [`MAX_UNSIZED`] bytes.
+pub const UNKNOWN_SIZE: u64 = u64::MAX;
+
+/// The most bytes fetched for a file of [`UNKNOWN_SIZE`].
+pub const MAX_UNSIZED: u64 = 4 << 30;
 
 /// Where a cached `.deb` with this checksum lives.
 pub fn deb_path(cache: &Cache, sha256: &str) -> PathBuf {
@@ -135,7 +142,7 @@ fn check_cached(file: &DebFetch, path: &Path) -> Result<Cached, RepoError> {
         .metadata()
         .map_err(RepoError::io("reading", path))?
         .len();
-    if len != file.size {
+    if file.size != UNKNOWN_SIZE && len != file.size {
         return Ok(Cached::Damaged(format!(
             "the cached copy is {len} bytes, the signed index says {}",
             file.size
@@ -161,7 +168,8 @@ fn fetch_one(
         let mut hasher = Sha256::new();
         let mut written = 0u64;
         let mut attempt = 1;
-        client.progress().started(&file.url, Some(file.size));
+        let size = (file.size != UNKNOWN_SIZE).then_some(file.size);
+        client.progress().started(&file.url, size);
         let result = loop {
             match receive(client, file, out, &mut hasher, &mut written) {
                 Ok(()) => break verify(file, written, hasher.clone()),
@@ -203,10 +211,10 @@ fn receive(
         if n == 0 {
             break;
         }
-        if *written + n as u64 > file.size {
+        if *written + n as u64 > file.size.min(MAX_UNSIZED) {
             return Err(RepoError::Size {
                 what: file.url.clone(),
-                expected: file.size,
+                expected: file.size.min(MAX_UNSIZED),
                 actual: *written + n as u64,
             });
         }
@@ -216,7 +224,7 @@ fn receive(
         *written += n as u64;
         client.progress().advanced(n as u64);
     }
-    if *written < file.size {
+    if file.size != UNKNOWN_SIZE && *written < file.size {
         return Err(RepoError::Network {
             url: file.url.clone(),
             message: format!("connection closed after {written} of {} bytes", file.size),
@@ -226,7 +234,7 @@ fn receive(
 }
 
 fn verify(file: &DebFetch, written: u64, hasher: Sha256) -> Result<(), RepoError> {
-    if written != file.size {
+    if file.size != UNKNOWN_SIZE && written != file.size {
         return Err(RepoError::Size {
             what: file.url.clone(),
             expected: file.size,

@@ -131,9 +131,17 @@ impl SourceTree {
     }
 }
 
-/// The digest of a recipe's source directory, as its build key uses it.
+/// The digest of a recipe's source, as its build key uses it: the directory's tree, or
+/// the tarball's checksum.
 pub fn source_digest(recipe: &Recipe) -> Result<String, SourceError> {
-    Ok(SourceTree::read(&recipe.source_dir())?.digest)
+    match (recipe.source_dir(), &recipe.url, &recipe.sha256) {
+        (Some(dir), _, _) => Ok(SourceTree::read(&dir)?.digest),
+        (None, Some(url), Some(sha256)) => Ok(format!("{} {}", url.get_ref(), sha256.get_ref())),
+        _ => Err(SourceError::Malformed {
+            what: recipe.path.display().to_string(),
+            message: "the recipe has no source".into(),
+        }),
+    }
 }
 
 impl Builder<'_> {
@@ -159,14 +167,20 @@ impl Builder<'_> {
             relations.depends.push(dependency);
         }
         let root_packages = root::resolve_packages(synced, self.arch, &relations, &label)?;
-        let source_dir = recipe.source_dir();
-        let tree = SourceTree::read(&source_dir)?;
+        let tree = match recipe.source_dir() {
+            Some(dir) => Some((SourceTree::read(&dir)?, dir)),
+            None => None,
+        };
+        let digest = match &tree {
+            Some((tree, _)) => tree.digest.clone(),
+            None => source_digest(recipe)?,
+        };
         let epoch = recipe.source_date_epoch.unwrap_or(0);
         let key = {
             let mut hasher = Sha256::new();
             hasher.update(format!(
-                "{RECIPE_FORMAT}\narch {}\ntree {}\nroot {}\nepoch {epoch}\n",
-                self.arch, tree.digest, root_packages.key
+                "{RECIPE_FORMAT}\narch {}\ntree {digest}\nroot {}\nepoch {epoch}\n",
+                self.arch, root_packages.key
             ));
             for line in env.lines() {
                 hasher.update(format!("env {line}\n"));
@@ -204,7 +218,16 @@ impl Builder<'_> {
         );
         let scratch = self.cache.scratch_dir()?;
         let work = scratch.path().join("build");
-        tree.copy(&source_dir, &work.join("src"), epoch)?;
+        let mut inputs = Vec::new();
+        let mut script = String::new();
+        match &tree {
+            Some((tree, dir)) => tree.copy(dir, &work.join("src"), epoch)?,
+            None => {
+                inputs.push((self.fetch_tarball(recipe, &label)?, "source.tar".to_owned()));
+                script.push_str(&UNPACK.replace("{STEP}", STEP_MARKER));
+            }
+        }
+        script.push_str(&SCRIPT.replace("{STEP}", STEP_MARKER));
         let steps = work.join("steps");
         std::fs::create_dir_all(&steps).map_err(SourceError::io("creating", &steps))?;
         let build = recipe.build.as_deref().unwrap_or_default();
@@ -222,17 +245,12 @@ impl Builder<'_> {
         let sandbox = Sandbox {
             root: &root.dir,
             work: &work,
-            inputs: Vec::new(),
+            inputs,
             env: vars,
         };
         let log = scratch.path().join("build.log");
         let name = recipe.name.get_ref();
-        let outcome = sandbox.run(
-            &SCRIPT.replace("{STEP}", STEP_MARKER),
-            &log,
-            self.reporter,
-            name,
-        )?;
+        let outcome = sandbox.run(&script, &log, self.reporter, name)?;
         if outcome.code != 0 {
             return Err(self.failed(label, name, recipe.version.get_ref(), outcome, &log));
         }
@@ -266,6 +284,46 @@ impl Builder<'_> {
         Ok(built)
     }
 }
+
+impl Builder<'_> {
+    /// Downloads a recipe's tarball into the cache, believed only by its SHA-256.
+    fn fetch_tarball(&self, recipe: &Recipe, label: &str) -> Result<PathBuf, SourceError> {
+        let (Some(url), Some(sha256)) = (&recipe.url, &recipe.sha256) else {
+            return Err(SourceError::Malformed {
+                what: recipe.path.display().to_string(),
+                message: "the recipe has no source".into(),
+            });
+        };
+        let fetch = staves_repo::debs::DebFetch {
+            package: format!("the source of {label}"),
+            url: url.get_ref().clone(),
+            size: staves_repo::debs::UNKNOWN_SIZE,
+            sha256: sha256.get_ref().clone(),
+        };
+        let mut paths = staves_repo::debs::fetch_verified(
+            self.client,
+            self.cache,
+            ("sources", ""),
+            std::slice::from_ref(&fetch),
+            1,
+            self.offline,
+        )?;
+        paths.pop().ok_or_else(|| SourceError::Malformed {
+            what: url.get_ref().clone(),
+            message: "nothing was fetched".into(),
+        })
+    }
+}
+
+/// A tarball source, unpacked inside the sandbox (the archive is as hostile as any input):
+/// the build starts in its single top directory when it has one.
+const UNPACK: &str = "\
+echo '{STEP}unpack'
+mkdir -p /build/src
+tar -xf /build/source.tar -C /build/src --no-same-owner --no-same-permissions
+set -- /build/src/*
+if [ $# = 1 ] && [ -d \"$1\" ]; then mv \"$1\" /build/unpacked && rmdir /build/src && mv /build/unpacked /build/src; fi
+";
 
 /// The script a recipe runs in: Debian's build flags exported (the spec's `[env]` changes
 /// them as it does for source packages), then `build` and `install` in the source copy.

@@ -7,7 +7,8 @@
 //! name = "hello-curl"
 //! version = "1.0-1"
 //! description = "Prints the status of a URL"
-//! source = "src"                       # a directory, relative to the recipe
+//! source = "src"                       # a directory, relative to the recipe, or:
+//! # url = "https://…/hello-curl-1.0.tar.gz" and sha256 = "…"
 //! build-depends = ["libcurl4-openssl-dev"]
 //! build = "make"
 //! install = "make install DESTDIR=\"$DESTDIR\" PREFIX=/usr"
@@ -52,8 +53,15 @@ pub struct Recipe {
     /// `any` (built for the image's architecture, the default) or `all`.
     #[serde(default)]
     pub architecture: Option<Spanned<String>>,
-    /// The source directory, relative to the recipe.
-    pub source: Spanned<String>,
+    /// The source directory, relative to the recipe (or `url`).
+    #[serde(default)]
+    pub source: Option<Spanned<String>>,
+    /// A source tarball to download (or `source`), checked against `sha256`.
+    #[serde(default)]
+    pub url: Option<Spanned<String>>,
+    /// The SHA-256 of the tarball at `url`.
+    #[serde(default)]
+    pub sha256: Option<Spanned<String>>,
     /// Debian packages the build needs, in `Build-Depends` syntax, one group each.
     #[serde(default)]
     pub build_depends: Vec<Spanned<String>>,
@@ -229,24 +237,74 @@ impl Recipe {
                 ));
             }
         }
-        let dir = recipe.source_dir();
-        if !dir.is_dir() {
-            return Err(diag(
-                recipe.source.span(),
-                format!("`{}` is not a directory", dir.display()),
-                Some("`source` is a directory relative to the recipe"),
-            ));
+        match (&recipe.source, &recipe.url, &recipe.sha256) {
+            (Some(source), None, None) => {
+                let dir = recipe.source_dir().unwrap_or_default();
+                if !dir.is_dir() {
+                    return Err(diag(
+                        source.span(),
+                        format!("`{}` is not a directory", dir.display()),
+                        Some("`source` is a directory relative to the recipe"),
+                    ));
+                }
+            }
+            (None, Some(url), Some(sha256)) => {
+                let scheme = url.get_ref().split_once("://").map(|(s, _)| s);
+                if !matches!(scheme, Some("http" | "https")) {
+                    return Err(diag(
+                        url.span(),
+                        format!("`{}` is not an http(s) URL", url.get_ref()),
+                        Some("a source tarball is fetched over HTTP(S) and checked by `sha256`"),
+                    ));
+                }
+                let hex = sha256.get_ref();
+                if hex.len() != 64 || !hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+                    return Err(diag(
+                        sha256.span(),
+                        "`sha256` is not 64 lower-case hex digits".into(),
+                        Some("`sha256sum FILE` prints it"),
+                    ));
+                }
+            }
+            (_, Some(url), None) => {
+                return Err(diag(
+                    url.span(),
+                    "`url` without `sha256`".into(),
+                    Some("add `sha256 = \"…\"`: a download is believed only by its checksum"),
+                ));
+            }
+            (Some(source), Some(_), _) => {
+                return Err(diag(
+                    source.span(),
+                    "both `source` and `url`".into(),
+                    Some("a recipe builds a directory (`source`) or a tarball (`url`), not both"),
+                ));
+            }
+            (_, None, Some(sha256)) => {
+                return Err(diag(
+                    sha256.span(),
+                    "`sha256` without `url`".into(),
+                    Some("`sha256` checks the tarball `url` names"),
+                ));
+            }
+            (None, None, None) => {
+                return Err(diag(
+                    0..0,
+                    "the recipe has no `source` nor `url`".into(),
+                    Some("`source = \"src\"` (a directory) or `url` and `sha256` (a tarball)"),
+                ));
+            }
         }
         Ok(recipe)
     }
 
-    /// The source directory.
-    pub fn source_dir(&self) -> PathBuf {
+    /// The source directory, when the recipe has one.
+    pub fn source_dir(&self) -> Option<PathBuf> {
         let base = match self.path.parent() {
             Some(p) if !p.as_os_str().is_empty() => p,
             _ => Path::new("."),
         };
-        base.join(self.source.get_ref())
+        Some(base.join(self.source.as_ref()?.get_ref()))
     }
 
     /// The description's first line and the rest, as a control field value.
@@ -302,6 +360,14 @@ mod tests {
         assert_eq!(d.line_column().0, 5);
         let text = GOOD.replace("\"src\"", "\"nowhere\"");
         assert!(parse(&text).is_err());
+        let url = GOOD.replace(
+            "source = \"src\"",
+            "url = \"https://example.invalid/x.tar.gz\"",
+        );
+        assert!(parse(&url).is_err(), "a URL needs its checksum");
+        let checked = format!("{url}sha256 = \"{}\"\n", "ab".repeat(32));
+        assert!(parse(&checked).is_ok());
+        assert!(parse(&checked.replace("https:", "ftp:")).is_err());
         assert!(parse(&format!("{GOOD}colour = 1\n")).is_err());
     }
 

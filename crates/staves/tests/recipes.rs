@@ -346,3 +346,71 @@ fn local_debs_join_the_resolution_and_are_locked_by_checksum() {
         stderr(&missing)
     );
 }
+
+#[test]
+fn a_source_tarball_is_fetched_from_its_url_and_believed_only_by_its_checksum() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let served = dir.path().join("served");
+    std::fs::create_dir(&served).expect("mkdir");
+    let tree = dir.path().join("tree");
+    copy_tree(
+        &support::examples().join("recipe/src"),
+        &tree.join("url-status-1.0"),
+    );
+    let tarball = served.join("url-status-1.0.tar.gz");
+    run(Command::new("tar")
+        .arg("-czf")
+        .arg(&tarball)
+        .arg("-C")
+        .arg(&tree)
+        .arg("url-status-1.0"));
+    let sha256 = stdout(&run(Command::new("sha256sum").arg(&tarball)))
+        .split(' ')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    let server = support::server::Server::start(served.clone());
+    let recipe = |sha: &str| {
+        format!(
+            "name = \"url-status\"\nversion = \"1.0-2\"\nurl = \"{}/url-status-1.0.tar.gz\"\nsha256 = \"{sha}\"\nbuild-depends = [\"libcurl4-openssl-dev\"]\nbuild = \"make\"\ninstall = \"make install PREFIX=/usr\"\n",
+            server.base
+        )
+    };
+    let spec = dir.path().join("staves.toml");
+    std::fs::write(
+        &spec,
+        "name = \"staves-test-url\"\npackages = [\"url-status\"]\nrecipes = [\"url-status.toml\"]\n",
+    )
+    .expect("spec");
+    let file = spec.to_str().expect("utf8");
+    // A checksum that does not match what is served: nothing is built.
+    let cache = dir.path().join("cache");
+    let wrong = format!("{}0", &sha256[..63]);
+    let wrong = if wrong == sha256 {
+        format!("{}1", &sha256[..63])
+    } else {
+        wrong
+    };
+    std::fs::write(dir.path().join("url-status.toml"), recipe(&wrong)).expect("recipe");
+    let refused = support::staves(&["lock", "-f", file, "--offline"], &cache);
+    assert!(!refused.status.success());
+    let shared = shared_cache();
+    let refused = support::staves(&["lock", "-f", file], &shared);
+    assert!(!refused.status.success());
+    let said = stderr(&refused);
+    assert!(
+        said.to_lowercase().contains("sha-256") || said.contains("checksum"),
+        "{said}"
+    );
+    assert!(!said.contains("Built url-status"), "{said}");
+
+    std::fs::write(dir.path().join("url-status.toml"), recipe(&sha256)).expect("recipe");
+    let lock = support::staves(&["lock", "-f", file], &shared);
+    assert!(lock.status.success(), "{}", stderr(&lock));
+    let text = std::fs::read_to_string(dir.path().join("staves.lock")).expect("lock");
+    let entry = locked(&text, "url-status");
+    assert_eq!(field(entry, "version"), "1.0-2", "{entry}");
+    let deb = cached_deb(&shared, field(entry, "sha256"));
+    let contents = stdout(&run(Command::new("dpkg-deb").arg("-c").arg(&deb)));
+    assert!(contents.contains("./usr/bin/url-status"), "{contents}");
+}
