@@ -198,13 +198,16 @@ fn tar_entries<W: Write>(out: W, entries: &[&Entry], mtime: u64) -> io::Result<(
             }
             EntryKind::Symlink { target } => {
                 long_name(&mut tar, &name, mtime)?;
-                let mut h = header(&name, tar::EntryType::Symlink, 0o777, 0, mtime)?;
                 if target.len() > 100 {
-                    return Err(io::Error::other(format!(
-                        "the link target of {name} is longer than 100 bytes"
-                    )));
+                    let mut data = target.as_bytes().to_vec();
+                    data.push(0);
+                    let kind = tar::EntryType::GNULongLink;
+                    let h = header("././@LongLink", kind, 0o644, data.len() as u64, mtime)?;
+                    tar.append(&h, data.as_slice())?;
                 }
-                h.as_old_mut().linkname[..target.len()].copy_from_slice(target.as_bytes());
+                let mut h = header(&name, tar::EntryType::Symlink, 0o777, 0, mtime)?;
+                let kept = target.len().min(100);
+                h.as_old_mut().linkname[..kept].copy_from_slice(&target.as_bytes()[..kept]);
                 h.set_cksum();
                 tar.append(&h, io::empty())?;
             }
@@ -330,6 +333,12 @@ mod tests {
                 },
             },
             Entry {
+                path: "usr/bin/far".into(),
+                kind: EntryKind::Symlink {
+                    target: format!("../share/{}/hello", "b".repeat(110)),
+                },
+            },
+            Entry {
                 path: long,
                 kind: EntryKind::File {
                     source: conf,
@@ -357,7 +366,7 @@ mod tests {
         write_deb(File::create(&path).expect("create"), &deb).expect("write");
         let read = DebFile::open(&path).expect("a valid .deb");
         assert!(
-            read.control.control.contains("Installed-Size: 6"),
+            read.control.control.contains("Installed-Size: 7"),
             "{}",
             read.control.control
         );

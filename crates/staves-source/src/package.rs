@@ -131,14 +131,10 @@ fn split<'a>(recipe: &'a Recipe, arch: &'a str, installed: Vec<Entry>) -> Vec<Pa
         }
     }
     // Directories with nothing but directories below: they stay with their owner.
+    let filled: BTreeSet<&String> = wanted_dirs.iter().flatten().collect();
     let bare: Vec<bool> = installed
         .iter()
-        .map(|d| {
-            d.kind == EntryKind::Dir
-                && !installed.iter().any(|e| {
-                    e.kind != EntryKind::Dir && e.path.starts_with(&format!("{}/", d.path))
-                })
-        })
+        .map(|d| d.kind == EntryKind::Dir && !filled.contains(&d.path))
         .collect();
     for ((entry, part), bare) in installed.into_iter().zip(owners).zip(bare) {
         if entry.kind == EntryKind::Dir {
