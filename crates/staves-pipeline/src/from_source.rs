@@ -255,11 +255,7 @@ impl Workspace {
                 &format!(
                     "{} built before with the same inputs ({})",
                     built.source,
-                    built
-                        .flags
-                        .iter()
-                        .find(|f| f.starts_with("CFLAGS="))
-                        .map_or("", String::as_str)
+                    built.cflags()
                 ),
             );
         }

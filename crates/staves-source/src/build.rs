@@ -86,20 +86,12 @@ impl Builder<'_> {
             &label,
         )?;
         let assembled = started.elapsed();
-        self.reporter.status(
-            "Building",
-            &format!(
-                "{label} from source for {} in a sandbox on {} packages ({}{:.1} s){}",
-                self.arch,
-                root_packages.packages.len(),
-                if root.reused {
-                    "root reused, "
-                } else {
-                    "root assembled in "
-                },
-                assembled.as_secs_f64(),
-                describe_env(&env),
-            ),
+        self.report_building(
+            &format!("{label} from source"),
+            &root_packages,
+            &root,
+            assembled,
+            &env,
         );
         let scratch = self.cache.scratch_dir()?;
         let work = scratch.path().join("build");
@@ -137,25 +129,56 @@ impl Builder<'_> {
                     .join(", "),
             });
         }
+        self.report_built(&label, &built, started, |d| {
+            format!("{} {}", d.name, d.version)
+        });
+        Ok(built)
+    }
+
+    /// `Building …`: what, on how many packages, how long the root took, with which flags.
+    pub(crate) fn report_building(
+        &self,
+        what: &str,
+        packages: &root::RootPackages,
+        root: &root::BuildRoot,
+        assembled: std::time::Duration,
+        env: &BuildEnvironment,
+    ) {
+        self.reporter.status(
+            "Building",
+            &format!(
+                "{what} for {} in a sandbox on {} packages ({}{:.1} s){}",
+                self.arch,
+                packages.packages.len(),
+                if root.reused {
+                    "root reused, "
+                } else {
+                    "root assembled in "
+                },
+                assembled.as_secs_f64(),
+                describe_env(env),
+            ),
+        );
+    }
+
+    /// `Built …`: each package as `describe` puts it, the time, the C flags.
+    pub(crate) fn report_built(
+        &self,
+        label: &str,
+        built: &Built,
+        started: Instant,
+        describe: impl Fn(&crate::BuiltDeb) -> String,
+    ) {
+        let debs: Vec<String> = built.debs.iter().map(describe).collect();
         self.reporter.status(
             "Built",
             &format!(
                 "{label}: {} in {:.1} s ({})",
-                built
-                    .debs
-                    .iter()
-                    .map(|d| format!("{} {}", d.name, d.version))
-                    .collect::<Vec<_>>()
-                    .join(", "),
+                debs.join(", "),
                 started.elapsed().as_secs_f64(),
-                built
-                    .flags
-                    .iter()
-                    .find(|f| f.starts_with("CFLAGS="))
-                    .map_or("", String::as_str),
+                built.cflags(),
             ),
         );
-        Ok(built)
     }
 
     /// The error for a build that failed, its log kept outside the scratch directory.

@@ -14,7 +14,7 @@ use staves_deb::source::BuildRelations;
 use staves_repo::SyncedRepository;
 use staves_spec::recipe::Recipe;
 
-use crate::build::{Builder, describe_env, read_flags};
+use crate::build::{Builder, read_flags};
 use crate::env::BuildEnvironment;
 use crate::error::SourceError;
 use crate::sandbox::{STEP_MARKER, Sandbox};
@@ -201,21 +201,8 @@ impl Builder<'_> {
             (self.jobs, self.offline),
             &label,
         )?;
-        self.reporter.status(
-            "Building",
-            &format!(
-                "{label} from its recipe for {} in a sandbox on {} packages ({}{:.1} s){}",
-                self.arch,
-                root_packages.packages.len(),
-                if root.reused {
-                    "root reused, "
-                } else {
-                    "root assembled in "
-                },
-                started.elapsed().as_secs_f64(),
-                describe_env(&env),
-            ),
-        );
+        let what = format!("{label} from its recipe");
+        self.report_building(&what, &root_packages, &root, started.elapsed(), &env);
         let scratch = self.cache.scratch_dir()?;
         let work = scratch.path().join("build");
         let mut inputs = Vec::new();
@@ -263,24 +250,9 @@ impl Builder<'_> {
         )?;
         let flags = read_flags(&work.join("flags"));
         let built = store::store(self.cache, &key, &label, &made, &flags, &log)?;
-        self.reporter.status(
-            "Built",
-            &format!(
-                "{label}: {} in {:.1} s ({})",
-                built
-                    .debs
-                    .iter()
-                    .map(|d| format!("{} [{}]", d.name, depends_of(&d.control)))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                started.elapsed().as_secs_f64(),
-                built
-                    .flags
-                    .iter()
-                    .find(|f| f.starts_with("CFLAGS="))
-                    .map_or("", String::as_str),
-            ),
-        );
+        self.report_built(&label, &built, started, |d| {
+            format!("{} [{}]", d.name, depends_of(&d.control))
+        });
         Ok(built)
     }
 }

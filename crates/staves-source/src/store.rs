@@ -48,6 +48,16 @@ pub struct Built {
     pub reused: bool,
 }
 
+impl Built {
+    /// The effective `CFLAGS=…`, or nothing when the build did not report them.
+    pub fn cflags(&self) -> &str {
+        self.flags
+            .iter()
+            .find(|f| f.starts_with("CFLAGS="))
+            .map_or("", String::as_str)
+    }
+}
+
 /// The directory of the build with this key.
 pub fn entry(cache: &Cache, key: &str) -> PathBuf {
     cache.root().join("built").join(key)
