@@ -44,9 +44,9 @@ pub fn url(cache_root: &Path, uri: &str, filename: &str) -> String {
 }
 
 /// The lockfile's name for local `.deb`s the spec's `debs` gives.
-pub const LOCAL: &str = "local";
+pub const LOCAL: &str = "debs";
 /// The lockfile's URI for them: copied into the cache, by checksum.
-pub const LOCAL_URI: &str = "staves:local";
+pub const LOCAL_URI: &str = "staves:debs";
 
 /// The fingerprint lines of what recipes and local `.deb`s bring: a recipe's text and
 /// source tree, each local file's checksum. A change makes the lock stale.
@@ -272,7 +272,12 @@ impl Workspace {
             let (kept, missing): (Vec<_>, Vec<_>) = target
                 .packages
                 .iter()
-                .filter(|p| p.repository == BUILT || p.repository == LOCAL)
+                .filter(|p| {
+                    // By the lock's URI: only Staves' own repositories have these.
+                    lock.repositories.iter().any(|r| {
+                        r.name == p.repository && (r.uri == BUILT_URI || r.uri == LOCAL_URI)
+                    })
+                })
                 .partition(|p| staves_repo::debs::deb_path(&self.cache, &p.sha256).is_file());
             for package in kept {
                 self.reporter().status(

@@ -123,6 +123,9 @@ pub struct PathSpec {
     pub target: Option<String>,
 }
 
+/// Repository names the lockfile gives packages built from source and local `.deb`s.
+pub const RESERVED_REPOSITORIES: &[&str] = &["built", "debs"];
+
 /// The largest spec read: real ones are a few KB.
 pub const MAX_SPEC: u64 = 1 << 20;
 
@@ -408,6 +411,19 @@ impl Spec {
                     repo.uri.span(),
                     format!("unsupported URI `{uri}`"),
                     Some("use an http://, https:// or file: URI".into()),
+                ));
+            }
+            if RESERVED_REPOSITORIES.contains(&repo.name.get_ref().as_str()) {
+                return Err(diag(
+                    repo.name.span(),
+                    format!(
+                        "the repository name `{}` is Staves' own",
+                        repo.name.get_ref()
+                    ),
+                    Some(format!(
+                        "the lockfile names packages built from source `built` and local `.deb`s `debs`; choose another name than {}",
+                        RESERVED_REPOSITORIES.join(" or ")
+                    )),
                 ));
             }
             if repo.keyring.is_none() && !repo.trusted {

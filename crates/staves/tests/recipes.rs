@@ -321,8 +321,8 @@ fn local_debs_join_the_resolution_and_are_locked_by_checksum() {
     assert!(build.status.success(), "{}", stderr(&build));
     let text = std::fs::read_to_string(dir.path().join("staves.lock")).expect("lock");
     let entry = locked(&text, "staves-test-local");
-    assert_eq!(field(entry, "repository"), "local", "{entry}");
-    assert!(text.contains("uri = \"staves:local\""), "{text}");
+    assert_eq!(field(entry, "repository"), "debs", "{entry}");
+    assert!(text.contains("uri = \"staves:debs\""), "{text}");
     let loaded = container(&["load", "-i", archive]);
     assert!(loaded.status.success(), "{}", stderr(&loaded));
     let ran = container(&["run", "--rm", "staves-test-local:latest"]);

@@ -41,15 +41,17 @@ fn built(cache: &Path) -> Vec<(PathBuf, String)> {
         .collect()
 }
 
-/// The log of the build whose manifest records `flag` among its flags.
+/// The log of hello's build whose manifest records `flag` among its flags.
 fn log_with_flag(cache: &Path, flag: &str) -> String {
     let (dir, _) = built(cache)
         .into_iter()
         .find(|(_, text)| {
-            text.lines()
-                .any(|l| l.starts_with("flag CFLAGS=") && l.ends_with(flag))
+            text.starts_with("source hello ")
+                && text
+                    .lines()
+                    .any(|l| l.starts_with("flag CFLAGS=") && l.ends_with(flag))
         })
-        .unwrap_or_else(|| panic!("a build with CFLAGS ending in {flag}"));
+        .unwrap_or_else(|| panic!("a build of hello with CFLAGS ending in {flag}"));
     std::fs::read_to_string(dir.join("build.log")).expect("log")
 }
 
