@@ -177,8 +177,67 @@ pub enum Command {
   staves stack . --only web --load           # web and the images it is built on
   staves stack . --push registry.example:5000/team   # each as team/NAME:TAG, shared blobs once")]
     Stack(StackArgs),
+    /// Serve a signed Debian archive from a directory and take uploads from token holders.
+    #[command(after_help = "Examples:
+  staves serve --dir /srv/archive --listen 127.0.0.1:8080 --token-file tokens
+  staves serve --dir archive --suite bookworm --component main --arch amd64 --arch arm64")]
+    Serve(ServeArgs),
+    /// Upload .deb files to an archive `staves serve` runs.
+    #[command(after_help = "Examples:
+  staves upload http://archive.example:8080 build/*.deb            # token from STAVES_TOKEN
+  staves upload http://127.0.0.1:8080 app_1.0_amd64.deb --suite bookworm --token-file ci-token")]
+    Upload(UploadArgs),
     /// Print a shell completion script: `staves completions bash > /etc/bash_completion.d/staves`.
     Completions(CompletionsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The archive's directory: created with its signing key on first start.
+    #[arg(long)]
+    pub dir: PathBuf,
+    /// Address and port to listen on (port 0: any free port, printed at start).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: std::net::SocketAddr,
+    /// File of upload tokens, one per line (at least 16 characters each).
+    #[arg(long)]
+    pub token_file: PathBuf,
+    /// Suite served (repeatable).
+    #[arg(long = "suite", default_value = "stable")]
+    pub suites: Vec<String>,
+    /// Component of every suite (repeatable).
+    #[arg(long = "component", default_value = "main")]
+    pub components: Vec<String>,
+    /// Architecture served (repeatable; default: this machine's). `all` packages go to every one.
+    #[arg(long = "arch")]
+    pub archs: Vec<String>,
+    /// `Origin` and `Label` of the releases.
+    #[arg(long, default_value = "Staves")]
+    pub origin: String,
+    /// The largest upload accepted, in MiB.
+    #[arg(long, default_value_t = 512)]
+    pub max_upload_mib: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct UploadArgs {
+    /// The archive's URL (`http://HOST:PORT`).
+    pub url: String,
+    /// The .deb files.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// The suite to add them to.
+    #[arg(long, default_value = "stable")]
+    pub suite: String,
+    /// The component to add them to.
+    #[arg(long, default_value = "main")]
+    pub component: String,
+    /// The upload token.
+    #[arg(long, env = "STAVES_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// A file holding the upload token.
+    #[arg(long, conflicts_with = "token")]
+    pub token_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

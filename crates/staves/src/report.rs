@@ -16,6 +16,10 @@ pub enum CliError {
     Pipeline(#[from] PipelineError),
     #[error("{0}")]
     Usage(String),
+    #[error(transparent)]
+    Archive(#[from] staves_archive::ArchiveError),
+    #[error(transparent)]
+    Upload(#[from] staves_archive::client::UploadError),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -84,8 +88,21 @@ impl CliError {
     /// Advice for the user, when there is any.
     fn hint(&self) -> Option<String> {
         use PipelineError as P;
-        let CliError::Pipeline(error) = self else {
-            return None;
+        use staves_archive::client::UploadError as U;
+        let error = match self {
+            CliError::Pipeline(error) => error,
+            CliError::Upload(U::Refused { status: 401, .. }) => {
+                return Some("check the token: `--token`, `--token-file` or STAVES_TOKEN".into());
+            }
+            CliError::Upload(U::Refused { status: 409, .. }) => {
+                return Some(
+                    "a published version never changes: raise the version and upload again".into(),
+                );
+            }
+            CliError::Upload(U::Network { .. }) => {
+                return Some("check the archive's URL and that `staves serve` runs there".into());
+            }
+            _ => return None,
         };
         match error {
             P::Registry(e) => e.hint(),
@@ -153,7 +170,9 @@ pub fn print(error: &CliError) -> ExitCode {
     // 2 for what the user asked wrongly (as clap does), 70 (EX_SOFTWARE) for a bug, 1 for
     // everything the world did to the build.
     match error {
-        CliError::Usage(_) | CliError::Pipeline(PipelineError::Invalid(_)) => ExitCode::from(2),
+        CliError::Usage(_)
+        | CliError::Archive(staves_archive::ArchiveError::Config(_))
+        | CliError::Pipeline(PipelineError::Invalid(_)) => ExitCode::from(2),
         CliError::Internal(_) | CliError::Pipeline(PipelineError::Internal(_)) => {
             ExitCode::from(70)
         }

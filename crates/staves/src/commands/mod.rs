@@ -7,7 +7,9 @@ mod inspect;
 mod lock;
 mod push;
 mod resolve;
+mod serve;
 mod stack;
+mod upload;
 mod why;
 
 use crate::cli::{Cli, Command};
@@ -24,6 +26,8 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Init(args) => init::run(args),
         Command::Inspect(args) => inspect::run(args),
         Command::Stack(args) => stack::run(args),
+        Command::Serve(args) => serve::run(args),
+        Command::Upload(args) => upload::run(args),
         Command::Completions(args) => completions::run(args),
     }
 }

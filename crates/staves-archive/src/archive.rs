@@ -1,0 +1,537 @@
+//! The archive on disk and its changes.
+//!
+//! ```text
+//! DIR/pool/COMPONENT/h/hello/hello_1.0-1_amd64.deb   the packages, as Debian lays them out
+//! DIR/dists/SUITE -> .SUITE.GEN                       the published indices, one symlink
+//! DIR/dists/.SUITE.GEN/{InRelease,Release,Release.gpg,COMPONENT/binary-ARCH/Packages{,.gz,.xz}}
+//! DIR/dists/.by-hash/SUITE/COMPONENT/binary-ARCH/SHA256/HASH   every index ever published
+//! DIR/key.asc, DIR/key.gpg                            the public key
+//! DIR/.staves/db/SUITE/COMPONENT                      the packages of each suite (Packages format)
+//! DIR/.staves/signing-key.asc                         the secret key (mode 0600)
+//! ```
+//!
+//! A change is made in an order that a crash at any point leaves a consistent archive: the
+//! `.deb` is renamed into the pool, then the package list is replaced whole, then a new
+//! generation of the suite's indices is written beside the old one and the suite's symlink
+//! is replaced by a rename. A reader sees the old release or the new one, and indices named
+//! by hash stay where they were, so a client that read the old `InRelease` still finds them.
+//! On start the indices are published again from the package lists.
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use sha2::{Digest, Sha256};
+use staves_deb::deb::DebFile;
+use staves_deb::deb822;
+use staves_openpgp::SigningKey;
+
+use crate::error::ArchiveError;
+use crate::release::{Release, http_date};
+
+/// How many earlier generations of a suite's indices are kept beside the current one.
+const KEEP_GENERATIONS: usize = 2;
+
+/// One suite the archive serves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Suite {
+    /// Its name (`stable`, `bookworm`).
+    pub name: String,
+    /// Its components (`main`).
+    pub components: Vec<String>,
+    /// Its architectures (`amd64`); `all` packages go to every one.
+    pub architectures: Vec<String>,
+}
+
+/// What an archive is.
+#[derive(Debug, Clone)]
+pub struct ArchiveConfig {
+    /// Where it lives.
+    pub dir: PathBuf,
+    /// The suites it serves.
+    pub suites: Vec<Suite>,
+    /// `Origin` and `Label` of its releases.
+    pub origin: String,
+}
+
+/// One package of a suite's component.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// Package name.
+    pub name: String,
+    /// Version.
+    pub version: String,
+    /// Architecture.
+    pub arch: String,
+    /// Its `Packages` paragraph, file fields included.
+    pub paragraph: String,
+    /// Its SHA-256.
+    pub sha256: String,
+}
+
+/// What an upload did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Added {
+    /// The package is new in the suite.
+    New(Entry),
+    /// The same bytes were there already.
+    Unchanged(Entry),
+}
+
+/// Packages of one suite's component, by (name, arch, version).
+type Packages = BTreeMap<(String, String, String), Entry>;
+
+/// An archive, open for changes.
+pub struct Archive {
+    config: ArchiveConfig,
+    key: SigningKey,
+    /// Every suite's packages, by (suite, component); changes hold this lock from the pool
+    /// rename to the published release, so they are serialised and none is lost.
+    state: Mutex<BTreeMap<(String, String), Packages>>,
+}
+
+fn sha256_of(path: &Path) -> Result<(u64, String, String), ArchiveError> {
+    let mut file = std::fs::File::open(path).map_err(ArchiveError::io("reading", path))?;
+    let mut sha = Sha256::new();
+    let mut md5 = md5::Md5::new();
+    let mut buf = vec![0u8; 1 << 16];
+    let mut size = 0u64;
+    loop {
+        let n = file
+            .read(&mut buf)
+            .map_err(ArchiveError::io("reading", path))?;
+        if n == 0 {
+            break;
+        }
+        sha.update(&buf[..n]);
+        md5.update(&buf[..n]);
+        size += n as u64;
+    }
+    Ok((
+        size,
+        hex::encode(sha.finalize()),
+        hex::encode(md5.finalize()),
+    ))
+}
+
+/// `pool/main/h/hello` (or `pool/main/libc/libcurl`) for a source package name.
+fn pool_dir(component: &str, source: &str) -> String {
+    let prefix = if source.starts_with("lib") && source.len() > 3 {
+        &source[..4]
+    } else {
+        &source[..1]
+    };
+    format!("pool/{component}/{prefix}/{source}")
+}
+
+/// Whether `name` can be a path component safely: a package name, version or architecture.
+fn is_plain(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with('.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+-.~_:".contains(c))
+}
+
+impl Archive {
+    /// Opens (or creates) the archive at `config.dir`, signing with `key`, and publishes
+    /// every suite from its package list: whatever a crash interrupted is completed.
+    pub fn open(config: ArchiveConfig, key: SigningKey) -> Result<Archive, ArchiveError> {
+        for suite in &config.suites {
+            let names = std::iter::once(&suite.name)
+                .chain(&suite.components)
+                .chain(&suite.architectures);
+            if let Some(bad) = names.into_iter().find(|n| !is_plain(n)) {
+                return Err(ArchiveError::Config(format!(
+                    "`{bad}` cannot name a suite, component or architecture"
+                )));
+            }
+        }
+        let dir = &config.dir;
+        for sub in ["pool", "dists", ".staves/db", ".staves/incoming"] {
+            let path = dir.join(sub);
+            std::fs::create_dir_all(&path).map_err(ArchiveError::io("creating", &path))?;
+        }
+        let incoming = dir.join(".staves/incoming");
+        staves_fs::sweep(&incoming).map_err(ArchiveError::io("sweeping", &incoming))?;
+        staves_fs::sweep(&dir.join("dists")).map_err(ArchiveError::io("sweeping", dir))?;
+        for (name, bytes) in [
+            ("key.asc", key.public_armored()?.into_bytes()),
+            ("key.gpg", key.public_binary()?),
+        ] {
+            let path = dir.join(name);
+            staves_fs::write_atomic(&path, &bytes).map_err(ArchiveError::io("writing", &path))?;
+        }
+        let mut state = BTreeMap::new();
+        for suite in &config.suites {
+            for component in &suite.components {
+                let packages = read_db(&db_path(dir, &suite.name, component))?;
+                state.insert((suite.name.clone(), component.clone()), packages);
+            }
+        }
+        let archive = Archive {
+            config,
+            key,
+            state: Mutex::new(state),
+        };
+        {
+            let state = archive.lock();
+            for suite in &archive.config.suites {
+                archive.publish(suite, &state)?;
+            }
+        }
+        Ok(archive)
+    }
+
+    /// The archive's configuration.
+    pub fn config(&self) -> &ArchiveConfig {
+        &self.config
+    }
+
+    /// The signing key's fingerprint.
+    pub fn fingerprint(&self) -> String {
+        self.key.fingerprint()
+    }
+
+    /// Where uploads are received before they are checked.
+    pub fn incoming(&self) -> PathBuf {
+        self.config.dir.join(".staves/incoming")
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<(String, String), Packages>> {
+        // A panic while holding the lock leaves state that was written whole (the lists
+        // are replaced by rename): the data is still good.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn suite(&self, name: &str, component: &str) -> Result<&Suite, ArchiveError> {
+        let suite = self
+            .config
+            .suites
+            .iter()
+            .find(|s| s.name == name)
+            .ok_or_else(|| {
+                ArchiveError::NotServed(format!(
+                    "no suite `{name}` here (served: {})",
+                    self.config
+                        .suites
+                        .iter()
+                        .map(|s| s.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))
+            })?;
+        if !suite.components.iter().any(|c| c == component) {
+            return Err(ArchiveError::NotServed(format!(
+                "suite `{name}` has no component `{component}` (it has: {})",
+                suite.components.join(", ")
+            )));
+        }
+        Ok(suite)
+    }
+
+    /// Adds the `.deb` at `upload` (a file in [`Archive::incoming`]) to `suite`'s
+    /// `component` and publishes the suite. The file is moved into the pool or removed.
+    pub fn add(&self, suite: &str, component: &str, upload: &Path) -> Result<Added, ArchiveError> {
+        let result = self.add_inner(suite, component, upload);
+        let _ = std::fs::remove_file(upload);
+        result
+    }
+
+    fn add_inner(
+        &self,
+        suite: &str,
+        component: &str,
+        upload: &Path,
+    ) -> Result<Added, ArchiveError> {
+        let served = self.suite(suite, component)?.clone();
+        let deb = DebFile::open(upload).map_err(|e| ArchiveError::NotADeb(e.to_string()))?;
+        let control = deb.control.control.trim_end().to_owned();
+        let para = deb822::paragraphs(&control)
+            .next()
+            .ok_or_else(|| ArchiveError::NotADeb("the control file is empty".into()))?;
+        let field = |f: &str| para.get(f).map(|v| v.trim().to_owned()).unwrap_or_default();
+        let (name, version, arch) = (field("Package"), field("Version"), field("Architecture"));
+        if !is_plain(&name) || staves_deb::Version::parse(&version).is_err() || !is_plain(&arch) {
+            return Err(ArchiveError::NotADeb(format!(
+                "the control file names package `{name}`, version `{version}`, architecture `{arch}`"
+            )));
+        }
+        if arch != "all" && !served.architectures.contains(&arch) {
+            return Err(ArchiveError::NotServed(format!(
+                "suite `{suite}` does not serve architecture `{arch}` (it serves: {}, and all)",
+                served.architectures.join(", ")
+            )));
+        }
+        let source = field("Source");
+        let source = source.split_whitespace().next().unwrap_or(&name).to_owned();
+        let source = if is_plain(&source) {
+            source
+        } else {
+            name.clone()
+        };
+        let (size, sha256, md5) = sha256_of(upload)?;
+        let file_version = version.split_once(':').map_or(version.as_str(), |(_, v)| v);
+        let filename = format!(
+            "{}/{name}_{file_version}_{arch}.deb",
+            pool_dir(component, &source)
+        );
+        let mut state = self.lock();
+        let key = (name.clone(), arch.clone(), version.clone());
+        let packages = state
+            .get(&(suite.to_owned(), component.to_owned()))
+            .cloned()
+            .unwrap_or_default();
+        if let Some(existing) = packages.get(&key) {
+            return if existing.sha256 == sha256 {
+                Ok(Added::Unchanged(existing.clone()))
+            } else {
+                Err(ArchiveError::Conflict {
+                    name,
+                    version,
+                    arch,
+                    existing: existing.sha256.clone(),
+                })
+            };
+        }
+        // The pool is shared by the suites: a file of the same name must be the same bytes.
+        let target = self.config.dir.join(&filename);
+        if target.exists() {
+            let (_, there, _) = sha256_of(&target)?;
+            if there != sha256 {
+                return Err(ArchiveError::Conflict {
+                    name,
+                    version,
+                    arch,
+                    existing: there,
+                });
+            }
+        } else {
+            let parent = staves_fs::parent_of(&target);
+            std::fs::create_dir_all(parent).map_err(ArchiveError::io("creating", parent))?;
+            std::fs::File::open(upload)
+                .and_then(|f| f.sync_all())
+                .map_err(ArchiveError::io("writing", upload))?;
+            std::fs::rename(upload, &target).map_err(ArchiveError::io("moving into", &target))?;
+            staves_fs::sync_parent(&target);
+        }
+        let paragraph = format!(
+            "{control}\nFilename: {filename}\nSize: {size}\nMD5sum: {md5}\nSHA256: {sha256}\n"
+        );
+        let entry = Entry {
+            name,
+            version,
+            arch,
+            paragraph,
+            sha256,
+        };
+        let mut packages = packages;
+        packages.insert(key, entry.clone());
+        let db = db_path(&self.config.dir, suite, component);
+        write_db(&db, &packages)?;
+        state.insert((suite.to_owned(), component.to_owned()), packages);
+        self.publish(&served, &state)?;
+        Ok(Added::New(entry))
+    }
+
+    /// Writes a new generation of `suite`'s indices and release, signed, and switches the
+    /// suite to it.
+    fn publish(
+        &self,
+        suite: &Suite,
+        state: &BTreeMap<(String, String), Packages>,
+    ) -> Result<(), ArchiveError> {
+        let dists = self.config.dir.join("dists");
+        let staged =
+            staves_fs::temp_dir_in(&dists).map_err(ArchiveError::io("creating in", &dists))?;
+        let mut release = Release::new(
+            &self.config.origin,
+            suite,
+            &http_date(std::time::SystemTime::now()),
+        );
+        let by_hash_root = dists.join(".by-hash").join(&suite.name);
+        for component in &suite.components {
+            let empty = Packages::new();
+            let packages = state
+                .get(&(suite.name.clone(), component.clone()))
+                .unwrap_or(&empty);
+            for arch in &suite.architectures {
+                let mut text = String::new();
+                for entry in packages
+                    .values()
+                    .filter(|e| e.arch == *arch || e.arch == "all")
+                {
+                    text.push_str(entry.paragraph.trim_end());
+                    text.push_str("\n\n");
+                }
+                let relative = format!("{component}/binary-{arch}");
+                let dir = staged.path().join(&relative);
+                std::fs::create_dir_all(&dir).map_err(ArchiveError::io("creating", &dir))?;
+                let by_hash = by_hash_root.join(&relative).join("SHA256");
+                std::fs::create_dir_all(&by_hash)
+                    .map_err(ArchiveError::io("creating", &by_hash))?;
+                for (name, bytes) in compressed(text.as_bytes())? {
+                    let path = dir.join(name);
+                    std::fs::write(&path, &bytes).map_err(ArchiveError::io("writing", &path))?;
+                    let sha256 = hex::encode(Sha256::digest(&bytes));
+                    let kept = by_hash.join(&sha256);
+                    if !kept.exists() {
+                        staves_fs::write_atomic(&kept, &bytes)
+                            .map_err(ArchiveError::io("writing", &kept))?;
+                    }
+                    release.add(&format!("{relative}/{name}"), &bytes);
+                }
+                // The release's by-hash names resolve to the files every generation shares.
+                let link = dir.join("by-hash");
+                let target = Path::new("../../../.by-hash")
+                    .join(&suite.name)
+                    .join(&relative);
+                std::os::unix::fs::symlink(&target, &link)
+                    .map_err(ArchiveError::io("linking", &link))?;
+            }
+        }
+        let text = release.text();
+        let signed = self.key.sign_cleartext(&text, "Release")?;
+        let detached = self.key.sign_detached(text.as_bytes(), "Release")?;
+        for (name, bytes) in [
+            ("Release", text.as_bytes()),
+            ("InRelease", signed.as_bytes()),
+            ("Release.gpg", detached.as_slice()),
+        ] {
+            let path = staged.path().join(name);
+            std::fs::write(&path, bytes).map_err(ArchiveError::io("writing", &path))?;
+        }
+        sync_tree(staged.path())?;
+        let generation = next_generation(&dists, &suite.name)?;
+        let generation_dir = dists.join(format!(".{}.{generation}", suite.name));
+        let staged = staged.keep();
+        std::fs::rename(&staged, &generation_dir)
+            .map_err(ArchiveError::io("renaming into", &generation_dir))?;
+        // The switch: a new symlink renamed over the old one, atomically.
+        let link = dists.join(&suite.name);
+        let tmp = dists.join(format!(".{}.link-{}", suite.name, std::process::id()));
+        let _ = std::fs::remove_file(&tmp);
+        std::os::unix::fs::symlink(format!(".{}.{generation}", suite.name), &tmp)
+            .map_err(ArchiveError::io("linking", &tmp))?;
+        std::fs::rename(&tmp, &link).map_err(ArchiveError::io("switching", &link))?;
+        staves_fs::sync_parent(&link);
+        remove_old_generations(&dists, &suite.name, generation);
+        Ok(())
+    }
+
+    /// Every package of a suite's component, sorted.
+    pub fn packages(&self, suite: &str, component: &str) -> Vec<Entry> {
+        self.lock()
+            .get(&(suite.to_owned(), component.to_owned()))
+            .map(|p| p.values().cloned().collect())
+            .unwrap_or_default()
+    }
+}
+
+/// `Packages`, `Packages.gz` and `Packages.xz` of an index's text.
+fn compressed(text: &[u8]) -> Result<Vec<(&'static str, Vec<u8>)>, ArchiveError> {
+    let io = |e: std::io::Error| ArchiveError::Io {
+        action: "compressing",
+        path: PathBuf::from("Packages"),
+        source: e,
+    };
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(9));
+    gz.write_all(text).map_err(io)?;
+    let gz = gz.finish().map_err(io)?;
+    let mut xz = liblzma::write::XzEncoder::new(Vec::new(), 6);
+    xz.write_all(text).map_err(io)?;
+    let xz = xz.finish().map_err(io)?;
+    Ok(vec![
+        ("Packages", text.to_vec()),
+        ("Packages.gz", gz),
+        ("Packages.xz", xz),
+    ])
+}
+
+/// Flushes every file of a staged tree to disk before it is switched to.
+fn sync_tree(dir: &Path) -> Result<(), ArchiveError> {
+    for entry in std::fs::read_dir(dir).map_err(ArchiveError::io("reading", dir))? {
+        let path = entry.map_err(ArchiveError::io("reading", dir))?.path();
+        let meta = std::fs::symlink_metadata(&path).map_err(ArchiveError::io("reading", &path))?;
+        if meta.is_dir() {
+            sync_tree(&path)?;
+        } else if meta.is_file() {
+            std::fs::File::open(&path)
+                .and_then(|f| f.sync_all())
+                .map_err(ArchiveError::io("writing", &path))?;
+        }
+    }
+    Ok(())
+}
+
+/// Generation numbers of `suite`'s index trees present in `dists`.
+fn generations(dists: &Path, suite: &str) -> Vec<u64> {
+    let prefix = format!(".{suite}.");
+    std::fs::read_dir(dists)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().into_string().ok()?;
+            name.strip_prefix(&prefix)?.parse().ok()
+        })
+        .collect()
+}
+
+fn next_generation(dists: &Path, suite: &str) -> Result<u64, ArchiveError> {
+    Ok(generations(dists, suite).into_iter().max().unwrap_or(0) + 1)
+}
+
+/// Removes generations older than the last few: a client that read an older release
+/// reaches its indices by hash, which stay.
+fn remove_old_generations(dists: &Path, suite: &str, current: u64) {
+    for generation in generations(dists, suite) {
+        if generation + (KEEP_GENERATIONS as u64) < current {
+            let _ = std::fs::remove_dir_all(dists.join(format!(".{suite}.{generation}")));
+        }
+    }
+}
+
+fn db_path(dir: &Path, suite: &str, component: &str) -> PathBuf {
+    dir.join(".staves/db").join(suite).join(component)
+}
+
+fn read_db(path: &Path) -> Result<Packages, ArchiveError> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Packages::new()),
+        Err(e) => return Err(ArchiveError::io("reading", path)(e)),
+    };
+    let mut packages = Packages::new();
+    for para in deb822::paragraphs(&text) {
+        let field = |f: &str| para.get(f).map(|v| v.trim().to_owned()).unwrap_or_default();
+        let entry = Entry {
+            name: field("Package"),
+            version: field("Version"),
+            arch: field("Architecture"),
+            paragraph: para.text().trim_end().to_owned(),
+            sha256: field("SHA256"),
+        };
+        packages.insert(
+            (
+                entry.name.clone(),
+                entry.arch.clone(),
+                entry.version.clone(),
+            ),
+            entry,
+        );
+    }
+    Ok(packages)
+}
+
+fn write_db(path: &Path, packages: &Packages) -> Result<(), ArchiveError> {
+    let mut text = String::new();
+    for entry in packages.values() {
+        text.push_str(entry.paragraph.trim_end());
+        text.push_str("\n\n");
+    }
+    let parent = staves_fs::parent_of(path);
+    std::fs::create_dir_all(parent).map_err(ArchiveError::io("creating", parent))?;
+    staves_fs::write_atomic(path, text.as_bytes()).map_err(ArchiveError::io("writing", path))
+}

@@ -1,0 +1,39 @@
+//! The archive's signing key: `DIR/.staves/signing-key.asc` (mode 0600), made on first start
+//! when none is there, or a key file the configuration names.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use staves_openpgp::SigningKey;
+
+use crate::error::ArchiveError;
+
+/// Where an archive keeps the key it made.
+pub fn default_path(dir: &Path) -> std::path::PathBuf {
+    dir.join(".staves/signing-key.asc")
+}
+
+/// Reads the key at `path`, or, when there is none, makes one for `user_id` and keeps it
+/// there, readable by its owner only. Returns the key and whether it is new.
+pub fn load_or_create(path: &Path, user_id: &str) -> Result<(SigningKey, bool), ArchiveError> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok((
+            SigningKey::from_armored(&text, &path.display().to_string())?,
+            false,
+        )),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let key = SigningKey::generate(user_id)?;
+            let parent = staves_fs::parent_of(path);
+            std::fs::create_dir_all(parent).map_err(ArchiveError::io("creating", parent))?;
+            let temp =
+                staves_fs::temp_file_in(parent).map_err(ArchiveError::io("creating in", parent))?;
+            std::fs::set_permissions(temp.path(), std::fs::Permissions::from_mode(0o600))
+                .map_err(ArchiveError::io("protecting", temp.path()))?;
+            std::fs::write(temp.path(), key.secret_armored()?)
+                .map_err(ArchiveError::io("writing", temp.path()))?;
+            staves_fs::persist(temp, path).map_err(ArchiveError::io("writing", path))?;
+            Ok((key, true))
+        }
+        Err(e) => Err(ArchiveError::io("reading", path)(e)),
+    }
+}

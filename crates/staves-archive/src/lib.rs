@@ -1,0 +1,22 @@
+//! The archive server: a Debian repository that apt uses as it is, and that takes uploads.
+//!
+//! * [`archive`]: the archive on disk: the pool, each suite's package list, and indices
+//!   published as a new generation switched to atomically, signed, with `by-hash` files.
+//! * [`release`]: the `Release` file and its dates.
+//! * [`auth`]: who may upload.
+//! * [`server`]: HTTP: the static tree, and uploads streamed, checked and published.
+//! * [`client`]: `staves upload`'s side of an upload.
+//! * [`key`]: the archive's signing key, made on first start and kept.
+
+pub mod archive;
+pub mod auth;
+pub mod client;
+mod error;
+pub mod key;
+pub mod release;
+pub mod server;
+
+pub use archive::{Added, Archive, ArchiveConfig, Entry, Suite};
+pub use auth::Tokens;
+pub use error::ArchiveError;
+pub use server::serve;

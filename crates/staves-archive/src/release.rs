@@ -1,0 +1,120 @@
+//! The `Release` file of a suite: what it is, and the size and checksums of every index, with
+//! `Acquire-By-Hash: yes` so that apt fetches indices by their SHA-256.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use sha2::{Digest, Sha256};
+
+use crate::archive::Suite;
+
+/// A `Release` being written.
+#[derive(Debug, Clone)]
+pub struct Release {
+    header: String,
+    files: Vec<(String, u64, String, String)>,
+}
+
+impl Release {
+    /// The release of `suite`, dated `date` (RFC 2822, as [`http_date`] writes it).
+    pub fn new(origin: &str, suite: &Suite, date: &str) -> Release {
+        let header = format!(
+            "Origin: {origin}\nLabel: {origin}\nSuite: {name}\nCodename: {name}\nDate: {date}\nArchitectures: {}\nComponents: {}\nAcquire-By-Hash: yes\n",
+            suite.architectures.join(" "),
+            suite.components.join(" "),
+            name = suite.name,
+        );
+        Release {
+            header,
+            files: Vec::new(),
+        }
+    }
+
+    /// Lists an index: its path below the suite's directory and its bytes.
+    pub fn add(&mut self, path: &str, bytes: &[u8]) {
+        let md5 = hex::encode(<md5::Md5 as Digest>::digest(bytes));
+        let sha256 = hex::encode(Sha256::digest(bytes));
+        self.files
+            .push((path.to_owned(), bytes.len() as u64, md5, sha256));
+    }
+
+    /// The file's text.
+    pub fn text(&self) -> String {
+        let mut text = self.header.clone();
+        let width = self
+            .files
+            .iter()
+            .map(|f| f.1.to_string().len())
+            .max()
+            .unwrap_or(1);
+        text.push_str("MD5Sum:\n");
+        for (path, size, md5, _) in &self.files {
+            text.push_str(&format!(" {md5} {size:>width$} {path}\n"));
+        }
+        text.push_str("SHA256:\n");
+        for (path, size, _, sha256) in &self.files {
+            text.push_str(&format!(" {sha256} {size:>width$} {path}\n"));
+        }
+        text
+    }
+}
+
+/// `Tue, 24 Nov 2026 22:33:38 UTC`, the date format of `Release` files.
+pub fn http_date(time: SystemTime) -> String {
+    let secs = time
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let days = (secs / 86_400) as i64;
+    let rest = secs % 86_400;
+    // Howard Hinnant's civil-from-days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    const WEEKDAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    format!(
+        "{}, {day:02} {} {year} {:02}:{:02}:{:02} UTC",
+        WEEKDAYS[days.rem_euclid(7) as usize],
+        MONTHS[(month - 1) as usize],
+        rest / 3600,
+        rest / 60 % 60,
+        rest % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_are_written_as_release_files_write_them() {
+        let t = UNIX_EPOCH + std::time::Duration::from_secs(1_795_559_618);
+        assert_eq!(http_date(t), "Tue, 24 Nov 2026 22:33:38 UTC");
+        assert_eq!(http_date(UNIX_EPOCH), "Thu, 01 Jan 1970 00:00:00 UTC");
+    }
+
+    #[test]
+    fn the_release_lists_every_index_with_both_checksums() {
+        let suite = Suite {
+            name: "stable".into(),
+            components: vec!["main".into()],
+            architectures: vec!["amd64".into()],
+        };
+        let mut release = Release::new("Staves", &suite, "Thu, 01 Jan 1970 00:00:00 UTC");
+        release.add("main/binary-amd64/Packages", b"");
+        let text = release.text();
+        assert!(text.contains("Acquire-By-Hash: yes\n"), "{text}");
+        assert!(text.contains(
+            " e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855 0 main/binary-amd64/Packages\n"
+        ));
+        assert!(text.contains(" d41d8cd98f00b204e9800998ecf8427e 0 main/binary-amd64/Packages\n"));
+    }
+}
