@@ -31,7 +31,7 @@ use crate::error::ArchiveError;
 use crate::release::{Release, http_date};
 
 /// How many earlier generations of a suite's indices are kept beside the current one.
-const KEEP_GENERATIONS: usize = 2;
+const KEEP_GENERATIONS: usize = 8;
 
 /// One suite the archive serves.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -417,6 +417,7 @@ impl Archive {
         std::fs::rename(&tmp, &link).map_err(ArchiveError::io("switching", &link))?;
         staves_fs::sync_parent(&link);
         remove_old_generations(&dists, &suite.name, generation);
+        prune_by_hash(&dists, &suite.name, &by_hash_root);
         Ok(())
     }
 
@@ -493,6 +494,39 @@ fn remove_old_generations(dists: &Path, suite: &str, current: u64) {
     }
 }
 
+/// Removes the by-hash files no kept generation's `Release` names: a client that read one of
+/// those releases still finds its indices, and the directory does not grow without end.
+fn prune_by_hash(dists: &Path, suite: &str, by_hash_root: &Path) {
+    let mut named = std::collections::HashSet::new();
+    for generation in generations(dists, suite) {
+        let release = dists.join(format!(".{suite}.{generation}")).join("Release");
+        let Ok(text) = std::fs::read_to_string(&release) else {
+            // A generation being removed or written: keep everything this time.
+            return;
+        };
+        named.extend(
+            text.lines()
+                .filter_map(|l| l.strip_prefix(' '))
+                .filter_map(|l| l.split_whitespace().next())
+                .map(str::to_owned),
+        );
+    }
+    let mut pending = vec![by_hash_root.to_owned()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                pending.push(path);
+            } else if let Some(name) = path.file_name().and_then(|n| n.to_str())
+                && name.len() == 64
+                && !named.contains(name)
+            {
+                let _ = std::fs::remove_file(&path);
+            }
+        }
+    }
+}
+
 fn db_path(dir: &Path, suite: &str, component: &str) -> PathBuf {
     dir.join(".staves/db").join(suite).join(component)
 }
@@ -534,4 +568,63 @@ fn write_db(path: &Path, packages: &Packages) -> Result<(), ArchiveError> {
     let parent = staves_fs::parent_of(path);
     std::fs::create_dir_all(parent).map_err(ArchiveError::io("creating", parent))?;
     staves_fs::write_atomic(path, text.as_bytes()).map_err(ArchiveError::io("writing", path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn deb(dir: &Path, name: &str) -> PathBuf {
+        let entries: Vec<staves_deb::write::Entry> = Vec::new();
+        let control = format!(
+            "Package: {name}\nVersion: 1.0\nArchitecture: all\nMaintainer: t <t@localhost>\nDescription: x\n"
+        );
+        let path = dir.join(format!("{name}.deb"));
+        let file = std::fs::File::create(&path).expect("create");
+        let new = staves_deb::write::NewDeb {
+            control: &control,
+            entries: &entries,
+            mtime: 0,
+        };
+        staves_deb::write::write_deb(file, &new).expect("write");
+        path
+    }
+
+    #[test]
+    fn generations_and_by_hash_files_are_pruned_and_a_reopened_archive_keeps_its_packages() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let config = ArchiveConfig {
+            dir: dir.path().join("archive"),
+            suites: vec![Suite {
+                name: "stable".into(),
+                components: vec!["main".into()],
+                architectures: vec!["amd64".into()],
+            }],
+            origin: "Test".into(),
+        };
+        let key = SigningKey::generate("Test <test@localhost>").expect("key");
+        let archive = Archive::open(config.clone(), key.clone()).expect("open");
+        for i in 0..12 {
+            let file = deb(&archive.incoming(), &format!("pkg{i}"));
+            assert!(matches!(
+                archive.add("stable", "main", &file).expect("add"),
+                Added::New(_)
+            ));
+        }
+        let dists = config.dir.join("dists");
+        assert_eq!(generations(&dists, "stable").len(), KEEP_GENERATIONS + 1);
+        let by_hash = dists.join(".by-hash/stable/main/binary-amd64/SHA256");
+        let kept = std::fs::read_dir(&by_hash).expect("by-hash").count();
+        assert_eq!(
+            kept,
+            3 * (KEEP_GENERATIONS + 1),
+            "three indices per kept generation"
+        );
+        drop(archive);
+        let reopened = Archive::open(config, key).expect("reopen");
+        assert_eq!(reopened.packages("stable", "main").len(), 12);
+        let packages =
+            std::fs::read_to_string(dists.join("stable/main/binary-amd64/Packages")).expect("read");
+        assert_eq!(packages.matches("Package: pkg").count(), 12);
+    }
 }
