@@ -1,9 +1,15 @@
-//! OpenPGP for the archives Staves serves: a signing key made once and kept, and the two
-//! signatures apt reads — `InRelease` (cleartext-signed `Release`) and `Release.gpg`
-//! (detached). Keys are v4 Ed25519 (EdDSA), which bookworm's `gpgv` and newer verifiers
-//! (`sqv`) both accept; every signature hashes with SHA-512, as the newest verifiers require.
-//! Verification on the client side is `staves_repo::keyring`, whose policy these signatures
-//! meet (the tests check them with it and with `gpgv`).
+//! OpenPGP, for both sides of an archive.
+//!
+//! * [`verify`]: the client's keyrings and its signature policy for release files.
+//! * [`SigningKey`]: the archives Staves serves: a signing key made once and kept, and the
+//!   two signatures apt reads — `InRelease` (cleartext-signed `Release`) and `Release.gpg`
+//!   (detached). Keys are v4 Ed25519 (EdDSA), which bookworm's `gpgv` and newer verifiers
+//!   (`sqv`) both accept; every signature hashes with SHA-512, as the newest verifiers
+//!   require. The tests check them with [`verify`] and, in the archive's tests, with apt.
+
+pub mod verify;
+
+pub use verify::{Keyring, Signer};
 
 use pgp::composed::{
     CleartextSignedMessage, Deserializable, DetachedSignature, KeyType, SecretKeyParamsBuilder,
@@ -14,9 +20,33 @@ use pgp::packet::{SignatureConfig, SignatureType, Subpacket, SubpacketData};
 use pgp::ser::Serialize;
 use pgp::types::{KeyDetails, Password, Timestamp};
 
-/// Why a key could not be made, read or used.
+/// Why a key could not be made, read or used, or a signature was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum OpenPgpError {
+    /// A keyring could not be read or holds no usable key.
+    #[error("keyring {origin}: {message}")]
+    Keyring {
+        /// Path or description of the keyring.
+        origin: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A signature is missing, invalid or made by an unknown key.
+    #[error("{what}: {message}")]
+    Signature {
+        /// The signed file.
+        what: String,
+        /// Why it was refused.
+        message: String,
+    },
+    /// A keyring file could not be read.
+    #[error("reading keyring {path}: {source}")]
+    Io {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
     /// The key text is not an OpenPGP secret key Staves can sign with.
     #[error("{origin}: {message}")]
     Key {
@@ -155,7 +185,7 @@ impl SigningKey {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use staves_repo::Keyring;
+    use crate::verify::Keyring;
 
     #[test]
     fn the_client_verifies_what_the_key_signs_and_refuses_a_changed_text() {

@@ -159,3 +159,18 @@ impl RepoError {
         }
     }
 }
+
+impl From<staves_openpgp::OpenPgpError> for RepoError {
+    fn from(error: staves_openpgp::OpenPgpError) -> Self {
+        use staves_openpgp::OpenPgpError as E;
+        match error {
+            E::Keyring { origin, message } => RepoError::Keyring { origin, message },
+            E::Signature { what, message } => RepoError::Signature { what, message },
+            E::Io { path, source } => RepoError::io("reading keyring", &path)(source),
+            other @ (E::Key { .. } | E::Sign { .. }) => RepoError::Keyring {
+                origin: "a signing key".into(),
+                message: other.to_string(),
+            },
+        }
+    }
+}

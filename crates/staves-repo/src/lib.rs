@@ -8,7 +8,8 @@
 //! and renamed, so an interrupted run or a second process never sees half a file.
 //!
 //! * [`archive_path`]: paths below an archive's root, refused when they would leave it.
-//! * [`keyring`]: OpenPGP keyrings and signature policy.
+//! * [`keyring`]: OpenPGP keyrings and signature policy (`staves-openpgp`'s, shared with the
+//!   archive server).
 //! * [`release`]: the `Release` format and its checksum list.
 //! * [`http`]: fetching with retries and progress reporting.
 //! * [`cache`]: the content-addressed store.
@@ -23,7 +24,7 @@ pub mod debs;
 pub mod error;
 pub mod http;
 pub mod index;
-pub mod keyring;
+pub use staves_openpgp::verify as keyring;
 pub mod release;
 pub mod repository;
 

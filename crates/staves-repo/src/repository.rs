@@ -112,13 +112,13 @@ impl RepositoryConfig {
     /// Loads the keyring this repository is verified against.
     pub fn keyring(&self) -> Result<Keyring, RepoError> {
         match &self.keys {
-            KeySource::Files(paths) => Keyring::from_files(paths),
+            KeySource::Files(paths) => Ok(Keyring::from_files(paths)?),
             KeySource::Inline(text) => {
                 let mut ring = Keyring::default();
                 ring.add_bytes(text.as_bytes(), &format!("inline key of {}", self.name))?;
                 Ok(ring)
             }
-            KeySource::AptDefault => Keyring::from_files(&apt_default_keyrings()),
+            KeySource::AptDefault => Ok(Keyring::from_files(&apt_default_keyrings())?),
         }
     }
 
@@ -407,7 +407,7 @@ impl RepositoryConfig {
     ) -> Result<(String, Signer), RepoError> {
         let keyring = self.keyring()?;
         match (clear_signed, signature) {
-            (true, _) => keyring.verify_cleartext_by(text, what, now),
+            (true, _) => Ok(keyring.verify_cleartext_by(text, what, now)?),
             (false, Some(sig)) => {
                 let signer = keyring.verify_detached(data, sig, what, now)?;
                 Ok((text.to_owned(), signer))

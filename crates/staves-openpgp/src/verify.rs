@@ -19,7 +19,7 @@ use pgp::crypto::hash::HashAlgorithm;
 use pgp::packet::{Signature, SignatureType};
 use pgp::types::{KeyDetails, Tag, VerifyingKey};
 
-use crate::error::RepoError;
+use crate::OpenPgpError;
 
 /// The key that made a good signature.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,20 +42,23 @@ pub const MAX_KEYRING: u64 = 16 << 20;
 
 /// Reads a keyring file: a regular file of at most [`MAX_KEYRING`] bytes (not a device, a
 /// FIFO or a directory, which could hang or exhaust memory).
-pub fn read_keyring_file(path: &Path) -> Result<Vec<u8>, RepoError> {
+pub fn read_keyring_file(path: &Path) -> Result<Vec<u8>, OpenPgpError> {
     staves_fs::read_regular(path, MAX_KEYRING).map_err(|e| match e.kind() {
-        std::io::ErrorKind::InvalidData => RepoError::Keyring {
+        std::io::ErrorKind::InvalidData => OpenPgpError::Keyring {
             origin: path.display().to_string(),
             message: e.to_string(),
         },
-        _ => RepoError::io("reading keyring", path)(e),
+        _ => OpenPgpError::Io {
+            path: path.to_owned(),
+            source: e,
+        },
     })
 }
 
 impl Keyring {
     /// Reads keyring files, binary (`.gpg`) or armored (`.asc`), each possibly holding
     /// several keys.
-    pub fn from_files<P: AsRef<Path>>(paths: &[P]) -> Result<Self, RepoError> {
+    pub fn from_files<P: AsRef<Path>>(paths: &[P]) -> Result<Self, OpenPgpError> {
         let mut ring = Keyring::default();
         for path in paths {
             let path = path.as_ref();
@@ -66,8 +69,8 @@ impl Keyring {
     }
 
     /// Adds the keys held in `bytes` (binary or armored); `origin` names them in errors.
-    pub fn add_bytes(&mut self, bytes: &[u8], origin: &str) -> Result<(), RepoError> {
-        let bad = |message: String| RepoError::Keyring {
+    pub fn add_bytes(&mut self, bytes: &[u8], origin: &str) -> Result<(), OpenPgpError> {
+        let bad = |message: String| OpenPgpError::Keyring {
             origin: origin.to_owned(),
             message,
         };
@@ -112,7 +115,7 @@ impl Keyring {
     }
 
     /// Verifies a clear-signed `InRelease` and returns the signed text (LF line endings).
-    pub fn verify_cleartext(&self, armored: &str, what: &str) -> Result<String, RepoError> {
+    pub fn verify_cleartext(&self, armored: &str, what: &str) -> Result<String, OpenPgpError> {
         self.verify_cleartext_by(armored, what, SystemTime::now())
             .map(|(text, _)| text)
     }
@@ -124,8 +127,8 @@ impl Keyring {
         armored: &str,
         what: &str,
         now: SystemTime,
-    ) -> Result<(String, Signer), RepoError> {
-        let refuse = |message: String| RepoError::Signature {
+    ) -> Result<(String, Signer), OpenPgpError> {
+        let refuse = |message: String| OpenPgpError::Signature {
             what: what.to_owned(),
             message,
         };
@@ -144,8 +147,8 @@ impl Keyring {
         signature: &[u8],
         what: &str,
         now: SystemTime,
-    ) -> Result<Signer, RepoError> {
-        let refuse = |message: String| RepoError::Signature {
+    ) -> Result<Signer, OpenPgpError> {
+        let refuse = |message: String| OpenPgpError::Signature {
             what: what.to_owned(),
             message,
         };
@@ -170,7 +173,7 @@ impl Keyring {
         data: &[u8],
         what: &str,
         now: SystemTime,
-    ) -> Result<Signer, RepoError> {
+    ) -> Result<Signer, OpenPgpError> {
         let now = now
             .duration_since(SystemTime::UNIX_EPOCH)
             .map_or(0, |d| u32::try_from(d.as_secs()).unwrap_or(u32::MAX));
@@ -189,7 +192,7 @@ impl Keyring {
                 reasons.join("; ")
             )
         };
-        Err(RepoError::Signature {
+        Err(OpenPgpError::Signature {
             what: what.to_owned(),
             message,
         })
