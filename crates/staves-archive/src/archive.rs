@@ -91,7 +91,8 @@ pub struct Archive {
     state: Mutex<BTreeMap<(String, String), Packages>>,
 }
 
-fn sha256_of(path: &Path) -> Result<(u64, String, String), ArchiveError> {
+/// Size, SHA-256 and MD5 of a file, read once.
+fn digests(path: &Path) -> Result<(u64, String, String), ArchiveError> {
     let mut file = std::fs::File::open(path).map_err(ArchiveError::io("reading", path))?;
     let mut sha = Sha256::new();
     let mut md5 = md5::Md5::new();
@@ -271,7 +272,7 @@ impl Archive {
         } else {
             name.clone()
         };
-        let (size, sha256, md5) = sha256_of(upload)?;
+        let (size, sha256, md5) = digests(upload)?;
         let file_version = version.split_once(':').map_or(version.as_str(), |(_, v)| v);
         let filename = format!(
             "{}/{name}_{file_version}_{arch}.deb",
@@ -280,9 +281,8 @@ impl Archive {
         let mut state = self.lock();
         let key = (name.clone(), arch.clone(), version.clone());
         let packages = state
-            .get(&(suite.to_owned(), component.to_owned()))
-            .cloned()
-            .unwrap_or_default();
+            .entry((suite.to_owned(), component.to_owned()))
+            .or_default();
         if let Some(existing) = packages.get(&key) {
             return if existing.sha256 == sha256 {
                 Ok(Added::Unchanged(existing.clone()))
@@ -298,7 +298,7 @@ impl Archive {
         // The pool is shared by the suites: a file of the same name must be the same bytes.
         let target = self.config.dir.join(&filename);
         if target.exists() {
-            let (_, there, _) = sha256_of(&target)?;
+            let (_, there, _) = digests(&target)?;
             if there != sha256 {
                 return Err(ArchiveError::Conflict {
                     name,
@@ -326,11 +326,14 @@ impl Archive {
             paragraph,
             sha256,
         };
-        let mut packages = packages;
-        packages.insert(key, entry.clone());
+        // The list on disk is written before the one in memory is believed: a failed write
+        // takes the package out again.
+        packages.insert(key.clone(), entry.clone());
         let db = db_path(&self.config.dir, suite, component);
-        write_db(&db, &packages)?;
-        state.insert((suite.to_owned(), component.to_owned()), packages);
+        if let Err(error) = write_db(&db, packages) {
+            packages.remove(&key);
+            return Err(error);
+        }
         self.publish(&served, &state)?;
         Ok(Added::New(entry))
     }

@@ -4,6 +4,7 @@
 //! * [`deb822`]: zero-copy paragraphs of control files, `Packages` and `Release` indices.
 //! * [`relation`]: `Depends`-style fields: alternatives, version constraints, arch qualifiers.
 //! * [`sources`]: the host's apt sources, deb822 `*.sources` and one-line `sources.list`.
+//! * [`date`]: the RFC 2822 dates of release files, read and written.
 //! * [`arch`]: Debian architecture names and the host's own.
 //! * [`source`]: source packages: their files and build relationships, reduced.
 //! * [`deb`]: `.deb` files: control files read up front, contents as a decompressing stream.
@@ -12,6 +13,7 @@
 //! Nothing here touches the network; every other Staves crate builds on these types.
 
 pub mod arch;
+pub mod date;
 pub mod deb;
 pub mod deb822;
 pub mod relation;

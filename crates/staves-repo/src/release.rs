@@ -115,75 +115,11 @@ fn parse_date_opt(text: &str) -> Result<Option<i64>, String> {
     }
 }
 
-/// Parses the RFC 2822 dates of release files (`Sat, 21 Nov 2026 00:53:02 UTC`, also `+0000`).
-pub fn parse_rfc2822(text: &str) -> Result<i64, String> {
-    let bad = || format!("`{text}` is not an RFC 2822 date");
-    let body = text.split_once(',').map_or(text, |(_, rest)| rest).trim();
-    let parts: Vec<&str> = body.split_whitespace().collect();
-    let [day, month, year, time, zone] = parts[..] else {
-        return Err(bad());
-    };
-    const MONTHS: [&str; 12] = [
-        "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
-    ];
-    let month = MONTHS
-        .iter()
-        .position(|m| month.eq_ignore_ascii_case(m))
-        .ok_or_else(bad)? as i64
-        + 1;
-    let day: i64 = day.parse().map_err(|_| bad())?;
-    let year: i64 = year.parse().map_err(|_| bad())?;
-    let hms: Vec<i64> = time
-        .split(':')
-        .map(|p| p.parse().map_err(|_| bad()))
-        .collect::<Result<_, _>>()?;
-    let [h, m, s] = hms[..] else {
-        return Err(bad());
-    };
-    let offset = match zone {
-        "UTC" | "GMT" | "Z" => 0,
-        z if z.len() == 5 && (z.starts_with('+') || z.starts_with('-')) => {
-            let hours: i64 = z[1..3].parse().map_err(|_| bad())?;
-            let mins: i64 = z[3..5].parse().map_err(|_| bad())?;
-            let sign = if z.starts_with('-') { -1 } else { 1 };
-            sign * (hours * 3600 + mins * 60)
-        }
-        _ => return Err(bad()),
-    };
-    if !(1..=31).contains(&day) || h > 23 || m > 59 || s > 60 {
-        return Err(bad());
-    }
-    Ok(days_from_civil(year, month, day) * 86_400 + h * 3600 + m * 60 + s - offset)
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
+pub use staves_deb::date::parse_rfc2822;
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn parses_dates() {
-        assert_eq!(parse_rfc2822("Thu, 01 Jan 1970 00:00:00 UTC"), Ok(0));
-        assert_eq!(
-            parse_rfc2822("Sat, 21 Nov 2026 00:53:02 UTC"),
-            Ok(1_795_222_382)
-        );
-        assert_eq!(
-            parse_rfc2822("Sat, 21 Nov 2026 01:53:02 +0100"),
-            Ok(1_795_222_382)
-        );
-        assert!(parse_rfc2822("yesterday").is_err());
-    }
 
     #[test]
     fn parses_release() {

@@ -70,21 +70,15 @@ impl Builder<'_> {
             }
         })?;
         let root_packages = root::resolve_packages(synced, self.arch, &relations, &label)?;
-        let key = self.key(&package, &root_packages.key, &env);
+        let dsc = format!("dsc {}", package.dsc.sha256);
+        let key = self.key(BUILD_FORMAT, &dsc, &root_packages, &env, &[]);
         let _lock = self.cache.lock(&format!("built-{key}"))?;
         if let Some(built) = store::lookup(self.cache, &key) {
             return Ok(built);
         }
         let started = Instant::now();
         let files = self.fetch_sources(&package)?;
-        let root = root::assemble(
-            self.cache,
-            self.client,
-            synced,
-            &root_packages,
-            (self.jobs, self.offline),
-            &label,
-        )?;
+        let root = self.root(synced, &root_packages, &label)?;
         let assembled = started.elapsed();
         self.report_building(
             &format!("{label} from source"),
@@ -207,18 +201,45 @@ impl Builder<'_> {
         }
     }
 
-    /// Everything a build's result depends on: the source (by its `.dsc`'s checksum, which
-    /// covers every other file's), the build root's exact packages, the environment.
-    fn key(&self, package: &SourcePackage, root_key: &str, env: &BuildEnvironment) -> String {
+    /// The cache key of a build: its kind (`format`, changed whenever what a build does
+    /// changes), the architecture, what it builds from (`inputs`: lines such as
+    /// `dsc SHA256`), the build root's package set and the environment; `extra` is any
+    /// further text that counts (a recipe's).
+    pub(crate) fn key(
+        &self,
+        format: &str,
+        inputs: &str,
+        root: &root::RootPackages,
+        env: &BuildEnvironment,
+        extra: &[u8],
+    ) -> String {
         let mut hasher = Sha256::new();
         hasher.update(format!(
-            "{BUILD_FORMAT}\narch {}\ndsc {}\nroot {root_key}\n",
-            self.arch, package.dsc.sha256
+            "{format}\narch {}\n{inputs}\nroot {}\n",
+            self.arch, root.key
         ));
         for line in env.lines() {
             hasher.update(format!("env {line}\n"));
         }
+        hasher.update(extra);
         hex::encode(hasher.finalize())
+    }
+
+    /// The build root of `packages`: from the cache, or fetched and assembled.
+    pub(crate) fn root(
+        &self,
+        synced: &[SyncedRepository],
+        packages: &root::RootPackages,
+        label: &str,
+    ) -> Result<root::BuildRoot, SourceError> {
+        root::assemble(
+            self.cache,
+            self.client,
+            synced,
+            packages,
+            (self.jobs, self.offline),
+            label,
+        )
     }
 
     /// Fetches every file of the source package, checked by size and SHA-256 against the

@@ -32,6 +32,7 @@ pub mod root;
 pub mod sandbox;
 pub mod shlibdeps;
 pub mod store;
+mod tree;
 
 pub use build::{Builder, SourceRequest};
 pub use env::BuildEnvironment;

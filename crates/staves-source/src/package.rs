@@ -4,7 +4,6 @@
 //! ([`staves_deb::write`]).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use staves_deb::write::{Entry, EntryKind, NewDeb, installed_size, write_deb};
@@ -12,6 +11,7 @@ use staves_spec::recipe::{Recipe, matches};
 
 use crate::error::SourceError;
 use crate::shlibdeps::{ElfNeeds, Libraries, read_elf};
+use crate::tree::walk;
 
 /// One package of a recipe and what it takes.
 struct Part<'a> {
@@ -21,53 +21,6 @@ struct Part<'a> {
     depends: Vec<&'a str>,
     patterns: Vec<&'a str>,
     entries: Vec<Entry>,
-}
-
-/// Lists `root` recursively: every path relative to it, sorted, with its kind.
-fn walk(root: &Path) -> Result<Vec<Entry>, SourceError> {
-    let mut out = Vec::new();
-    let mut pending = vec![PathBuf::new()];
-    while let Some(relative) = pending.pop() {
-        let dir = root.join(&relative);
-        for item in std::fs::read_dir(&dir).map_err(SourceError::io("reading", &dir))? {
-            let item = item.map_err(SourceError::io("reading", &dir))?;
-            let path = relative.join(item.file_name());
-            let full = root.join(&path);
-            let name = path.to_str().ok_or_else(|| SourceError::Malformed {
-                what: full.display().to_string(),
-                message: "the name is not UTF-8".into(),
-            })?;
-            let meta =
-                std::fs::symlink_metadata(&full).map_err(SourceError::io("reading", &full))?;
-            let kind = if meta.is_dir() {
-                pending.push(path.clone());
-                EntryKind::Dir
-            } else if meta.is_symlink() {
-                let target =
-                    std::fs::read_link(&full).map_err(SourceError::io("reading", &full))?;
-                EntryKind::Symlink {
-                    target: target.to_string_lossy().into_owned(),
-                }
-            } else if meta.is_file() {
-                EntryKind::File {
-                    source: full.clone(),
-                    size: meta.len(),
-                    executable: meta.permissions().mode() & 0o111 != 0,
-                }
-            } else {
-                return Err(SourceError::Malformed {
-                    what: format!("`{name}` installed by the recipe"),
-                    message: "is neither a file, a directory nor a symbolic link".into(),
-                });
-            };
-            out.push(Entry {
-                path: name.to_owned(),
-                kind,
-            });
-        }
-    }
-    out.sort_by(|a, b| a.path.cmp(&b.path));
-    Ok(out)
 }
 
 /// Splits the installed tree between the recipe's packages: a path goes to the first split
@@ -162,7 +115,7 @@ pub fn make_debs(
     root: &Path,
     out: &Path,
 ) -> Result<Vec<PathBuf>, SourceError> {
-    let parts = split(recipe, arch, walk(installed)?);
+    let parts = split(recipe, arch, walk(installed, &[])?);
     let version = recipe.version.get_ref();
     // Libraries the recipe ships itself, by file name: a dependency on them is exact.
     let mut shipped: HashMap<String, String> = HashMap::new();
@@ -276,7 +229,7 @@ mod tests {
         }
         std::fs::write(root.join("usr/bin/app"), "#!/bin/sh\n").expect("write");
         std::fs::write(root.join("usr/share/doc/app/README"), "hi\n").expect("write");
-        let parts = split(&recipe, "amd64", walk(&root).expect("walk"));
+        let parts = split(&recipe, "amd64", walk(&root, &[]).expect("walk"));
         let paths =
             |i: usize| -> Vec<&str> { parts[i].entries.iter().map(|e| e.path.as_str()).collect() };
         assert_eq!(

@@ -5,12 +5,12 @@
 //! cached under a key of the recipe's text, the source tree's digest, the build root's
 //! packages and the environment.
 
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use sha2::{Digest, Sha256};
 use staves_deb::source::BuildRelations;
+use staves_deb::write::{Entry, EntryKind};
 use staves_repo::SyncedRepository;
 use staves_spec::recipe::Recipe;
 
@@ -19,6 +19,7 @@ use crate::env::BuildEnvironment;
 use crate::error::SourceError;
 use crate::sandbox::{STEP_MARKER, Sandbox};
 use crate::store::{self, Built};
+use crate::tree::walk;
 use crate::{package, root};
 
 /// Changes whenever what a recipe build does changes, so older results are not reused.
@@ -27,100 +28,62 @@ const RECIPE_FORMAT: &str = "staves recipe build 1";
 /// Directories of a source tree that are not the source: version control.
 const SKIPPED: &[&str] = &[".git", ".hg", ".svn"];
 
-/// A source directory, listed: relative path, and for files the executable bit, for links
-/// the target.
+/// A source directory, listed (without version control) and digested.
 #[derive(Debug, Default)]
 struct SourceTree {
-    files: Vec<(PathBuf, Kind)>,
+    entries: Vec<Entry>,
     digest: String,
-}
-
-#[derive(Debug)]
-enum Kind {
-    Dir,
-    File { executable: bool },
-    Link(PathBuf),
 }
 
 impl SourceTree {
     /// Lists `dir` and hashes every name, kind, mode and content, in sorted order.
     fn read(dir: &Path) -> Result<SourceTree, SourceError> {
-        let mut files = Vec::new();
-        let mut pending = vec![PathBuf::new()];
-        while let Some(relative) = pending.pop() {
-            let here = dir.join(&relative);
-            for item in std::fs::read_dir(&here).map_err(SourceError::io("reading", &here))? {
-                let item = item.map_err(SourceError::io("reading", &here))?;
-                let name = item.file_name();
-                if SKIPPED.iter().any(|s| name == *s) {
-                    continue;
-                }
-                let path = relative.join(&name);
-                let full = dir.join(&path);
-                let meta =
-                    std::fs::symlink_metadata(&full).map_err(SourceError::io("reading", &full))?;
-                let kind = if meta.is_dir() {
-                    pending.push(path.clone());
-                    Kind::Dir
-                } else if meta.is_symlink() {
-                    Kind::Link(
-                        std::fs::read_link(&full).map_err(SourceError::io("reading", &full))?,
-                    )
-                } else if meta.is_file() {
-                    Kind::File {
-                        executable: meta.permissions().mode() & 0o111 != 0,
-                    }
-                } else {
-                    continue;
-                };
-                files.push((path, kind));
-            }
-        }
-        files.sort_by(|a, b| a.0.cmp(&b.0));
+        let entries = walk(dir, SKIPPED)?;
         let mut hasher = Sha256::new();
-        for (path, kind) in &files {
-            hasher.update(path.as_os_str().as_encoded_bytes());
-            match kind {
-                Kind::Dir => hasher.update(b"\0dir\0"),
-                Kind::Link(target) => {
+        for entry in &entries {
+            hasher.update(entry.path.as_bytes());
+            match &entry.kind {
+                EntryKind::Dir => hasher.update(b"\0dir\0"),
+                EntryKind::Symlink { target } => {
                     hasher.update(b"\0link\0");
-                    hasher.update(target.as_os_str().as_encoded_bytes());
+                    hasher.update(target.as_bytes());
                 }
-                Kind::File { executable } => {
+                EntryKind::File {
+                    source, executable, ..
+                } => {
                     hasher.update(if *executable {
                         b"\0exec\0"
                     } else {
                         b"\0file\0"
                     });
-                    let full = dir.join(path);
                     let mut file =
-                        std::fs::File::open(&full).map_err(SourceError::io("reading", &full))?;
+                        std::fs::File::open(source).map_err(SourceError::io("reading", source))?;
                     let size = std::io::copy(&mut file, &mut hasher)
-                        .map_err(SourceError::io("reading", &full))?;
+                        .map_err(SourceError::io("reading", source))?;
                     hasher.update(size.to_le_bytes());
                 }
             }
         }
         Ok(SourceTree {
-            files,
+            entries,
             digest: hex::encode(hasher.finalize()),
         })
     }
 
     /// Copies the tree into `to`, which the build may change at will, every file dated
     /// `epoch`: tools that record modification times see the same ones every build.
-    fn copy(&self, from: &Path, to: &Path, epoch: u64) -> Result<(), SourceError> {
+    fn copy(&self, to: &Path, epoch: u64) -> Result<(), SourceError> {
         let date = std::time::UNIX_EPOCH + std::time::Duration::from_secs(epoch);
         std::fs::create_dir_all(to).map_err(SourceError::io("creating", to))?;
-        for (path, kind) in &self.files {
-            let target = to.join(path);
-            match kind {
-                Kind::Dir => std::fs::create_dir_all(&target)
+        for entry in &self.entries {
+            let target = to.join(&entry.path);
+            match &entry.kind {
+                EntryKind::Dir => std::fs::create_dir_all(&target)
                     .map_err(SourceError::io("creating", &target))?,
-                Kind::Link(link) => std::os::unix::fs::symlink(link, &target)
+                EntryKind::Symlink { target: link } => std::os::unix::fs::symlink(link, &target)
                     .map_err(SourceError::io("creating", &target))?,
-                Kind::File { .. } => {
-                    std::fs::copy(from.join(path), &target)
+                EntryKind::File { source, .. } => {
+                    std::fs::copy(source, &target)
                         .and_then(|_| std::fs::File::options().write(true).open(&target))
                         .and_then(|f| f.set_modified(date))
                         .map_err(SourceError::io("copying to", &target))?;
@@ -168,39 +131,28 @@ impl Builder<'_> {
         }
         let root_packages = root::resolve_packages(synced, self.arch, &relations, &label)?;
         let tree = match recipe.source_dir() {
-            Some(dir) => Some((SourceTree::read(&dir)?, dir)),
+            Some(dir) => Some(SourceTree::read(&dir)?),
             None => None,
         };
         let digest = match &tree {
-            Some((tree, _)) => tree.digest.clone(),
+            Some(tree) => tree.digest.clone(),
             None => source_digest(recipe)?,
         };
         let epoch = recipe.source_date_epoch.unwrap_or(0);
-        let key = {
-            let mut hasher = Sha256::new();
-            hasher.update(format!(
-                "{RECIPE_FORMAT}\narch {}\ntree {digest}\nroot {}\nepoch {epoch}\n",
-                self.arch, root_packages.key
-            ));
-            for line in env.lines() {
-                hasher.update(format!("env {line}\n"));
-            }
-            hasher.update(recipe.text.as_bytes());
-            hex::encode(hasher.finalize())
-        };
+        let built_from = format!("tree {digest}\nepoch {epoch}");
+        let key = self.key(
+            RECIPE_FORMAT,
+            &built_from,
+            &root_packages,
+            &env,
+            recipe.text.as_bytes(),
+        );
         let _lock = self.cache.lock(&format!("built-{key}"))?;
         if let Some(built) = store::lookup(self.cache, &key) {
             return Ok(built);
         }
         let started = Instant::now();
-        let root = root::assemble(
-            self.cache,
-            self.client,
-            synced,
-            &root_packages,
-            (self.jobs, self.offline),
-            &label,
-        )?;
+        let root = self.root(synced, &root_packages, &label)?;
         let what = format!("{label} from its recipe");
         self.report_building(&what, &root_packages, &root, started.elapsed(), &env);
         let scratch = self.cache.scratch_dir()?;
@@ -208,7 +160,7 @@ impl Builder<'_> {
         let mut inputs = Vec::new();
         let mut script = String::new();
         match &tree {
-            Some((tree, dir)) => tree.copy(dir, &work.join("src"), epoch)?,
+            Some(tree) => tree.copy(&work.join("src"), epoch)?,
             None => {
                 inputs.push((self.fetch_tarball(recipe, &label)?, "source.tar".to_owned()));
                 script.push_str(&UNPACK.replace("{STEP}", STEP_MARKER));
@@ -333,14 +285,15 @@ mod tests {
         std::fs::write(dir.path().join(".git/HEAD"), "x").expect("write");
         assert_eq!(SourceTree::read(dir.path()).expect("read").digest, first);
         let file = dir.path().join("main.c");
-        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        std::fs::set_permissions(&file, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .expect("chmod");
         let exec = SourceTree::read(dir.path()).expect("read").digest;
         assert_ne!(exec, first);
         std::fs::write(&file, "int main(){return 1;}\n").expect("write");
         assert_ne!(SourceTree::read(dir.path()).expect("read").digest, exec);
         let copy = dir.path().join("copy");
         let tree = SourceTree::read(dir.path()).expect("read");
-        tree.copy(dir.path(), &copy, 86400).expect("copy");
+        tree.copy(&copy, 86400).expect("copy");
         assert!(copy.join("main.c").is_file() && !copy.join(".git").exists());
         let modified = std::fs::metadata(copy.join("main.c"))
             .and_then(|m| m.modified())

@@ -625,20 +625,8 @@ impl Spec {
                     ));
                 }
             }
-            // A recipe's package may have `env` too; which packages recipes make is known
-            // once they are read ([`Spec::load_recipes`]).
-            if !options.env.is_empty() && !options.source && raw.recipes.is_none() {
-                return Err(diag(
-                    options.env[0].span(),
-                    format!("package `{package}` has `env` but is not built from source"),
-                    Some(
-                        "add `source = true` to its table: environments apply to source builds"
-                            .into(),
-                    ),
-                ));
-            }
         }
-        Ok(Spec {
+        let spec = Spec {
             name,
             base,
             env,
@@ -671,7 +659,33 @@ impl Spec {
             paths: raw.paths.unwrap_or_default(),
             path: path.to_owned(),
             source: source.to_owned(),
-        })
+        };
+        // A recipe's package may have `env` too: with recipes, which packages they make is
+        // known once they are read ([`Spec::load_recipes`]).
+        if spec.recipes.is_empty() {
+            spec.check_env_targets(&[])?;
+        }
+        Ok(spec)
+    }
+
+    /// Every package table with `env` names a package built from source or by one of the
+    /// recipes that make `by_recipes`.
+    fn check_env_targets(&self, by_recipes: &[&str]) -> Result<(), SpecError> {
+        for (package, options) in &self.package_options {
+            let options = options.get_ref();
+            if !options.env.is_empty() && !options.source && !by_recipes.contains(&package.as_str())
+            {
+                return Err(SpecError::Invalid(Box::new(self.diagnostic(
+                    options.env[0].span(),
+                    format!("package `{package}` has `env` but is not built from source"),
+                    Some(
+                        "add `source = true` to its table: environments apply to source builds and recipes"
+                            .into(),
+                    ),
+                ))));
+            }
+        }
+        Ok(())
     }
 
     /// Checks every `[[paths]]` `source` before anything is fetched: it must exist, be a
@@ -723,20 +737,8 @@ impl Spec {
             }
             recipes.push(recipe);
         }
-        for (package, options) in &self.package_options {
-            let options = options.get_ref();
-            let by_recipe = recipes.iter().any(|r| r.name.get_ref() == package);
-            if !options.env.is_empty() && !options.source && !by_recipe {
-                return Err(SpecError::Invalid(Box::new(self.diagnostic(
-                    options.env[0].span(),
-                    format!("package `{package}` has `env` but is not built from source"),
-                    Some(
-                        "add `source = true` to its table: environments apply to source builds and recipes"
-                            .into(),
-                    ),
-                ))));
-            }
-        }
+        let names: Vec<&str> = recipes.iter().map(|r| r.name.get_ref().as_str()).collect();
+        self.check_env_targets(&names)?;
         Ok(recipes)
     }
 

@@ -48,6 +48,15 @@ fn example(dir: &Path, name: &str, image: &str) -> PathBuf {
     spec
 }
 
+/// `staves lock`, then `staves build -o archive`, both successful; the lockfile's text.
+fn lock_and_build(spec: &str, archive: &str, cache: &Path) -> String {
+    let lock = support::staves(&["lock", "-f", spec], cache);
+    assert!(lock.status.success(), "{}", stderr(&lock));
+    let build = support::staves(&["build", "-f", spec, "-o", archive], cache);
+    assert!(build.status.success(), "{}", stderr(&build));
+    std::fs::read_to_string(Path::new(spec).with_file_name("staves.lock")).expect("lock")
+}
+
 /// The `[[target.package]]` entry of `name` in a lockfile.
 fn locked<'a>(lock: &'a str, name: &str) -> &'a str {
     lock.split("[[target.package]]")
@@ -232,11 +241,7 @@ fn a_python_application_runs_from_its_console_script() {
     let cache = shared_cache();
     let archive = dir.path().join("image.tar");
     let archive = archive.to_str().expect("utf8");
-    let lock = support::staves(&["lock", "-f", file], &cache);
-    assert!(lock.status.success(), "{}", stderr(&lock));
-    let build = support::staves(&["build", "-f", file, "-o", archive], &cache);
-    assert!(build.status.success(), "{}", stderr(&build));
-    let text = std::fs::read_to_string(spec.with_file_name("staves.lock")).expect("lock");
+    let text = lock_and_build(file, archive, &cache);
     let entry = locked(&text, "python3-greeter");
     assert_eq!(field(entry, "arch"), "all", "{entry}");
     let loaded = container(&["load", "-i", archive]);
@@ -315,11 +320,7 @@ fn local_debs_join_the_resolution_and_are_locked_by_checksum() {
     let cache = shared_cache();
     let archive = dir.path().join("image.tar");
     let archive = archive.to_str().expect("utf8");
-    let lock = support::staves(&["lock", "-f", file], &cache);
-    assert!(lock.status.success(), "{}", stderr(&lock));
-    let build = support::staves(&["build", "-f", file, "-o", archive], &cache);
-    assert!(build.status.success(), "{}", stderr(&build));
-    let text = std::fs::read_to_string(dir.path().join("staves.lock")).expect("lock");
+    let text = lock_and_build(file, archive, &cache);
     let entry = locked(&text, "staves-test-local");
     assert_eq!(field(entry, "repository"), "debs", "{entry}");
     assert!(text.contains("uri = \"staves:debs\""), "{text}");
