@@ -42,6 +42,23 @@ pub struct Suite {
     pub components: Vec<String>,
     /// Its architectures (`amd64`); `all` packages go to every one.
     pub architectures: Vec<String>,
+    /// How many versions of a package (per architecture) are kept; all when unset.
+    pub keep: Option<usize>,
+    /// Claims a JWT must carry to change this suite, beyond the ones every suite requires.
+    pub claims: crate::config::Claims,
+}
+
+impl Suite {
+    /// A suite keeping every version, with no claims of its own.
+    pub fn new(name: &str, components: &[&str], architectures: &[&str]) -> Suite {
+        Suite {
+            name: name.to_owned(),
+            components: components.iter().map(|c| (*c).to_owned()).collect(),
+            architectures: architectures.iter().map(|a| (*a).to_owned()).collect(),
+            keep: None,
+            claims: Default::default(),
+        }
+    }
 }
 
 /// What an archive is.
@@ -89,6 +106,17 @@ pub struct Archive {
     /// Every suite's packages, by (suite, component); changes hold this lock from the pool
     /// rename to the published release, so they are serialised and none is lost.
     state: Mutex<BTreeMap<(String, String), Packages>>,
+    /// `DIR/.staves/lock`, held while the archive is open: one process changes it at a time.
+    _lock: std::fs::File,
+}
+
+/// What a change did: the package it added, and what retention removed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    /// The package uploaded.
+    pub added: Added,
+    /// Older versions removed by the suite's `keep`.
+    pub removed: Vec<Entry>,
 }
 
 /// Size, SHA-256 and MD5 of a file, read once.
@@ -154,6 +182,15 @@ impl Archive {
             let path = dir.join(sub);
             std::fs::create_dir_all(&path).map_err(ArchiveError::io("creating", &path))?;
         }
+        let lock_path = dir.join(".staves/lock");
+        let lock =
+            std::fs::File::create(&lock_path).map_err(ArchiveError::io("creating", &lock_path))?;
+        if lock.try_lock().is_err() {
+            return Err(ArchiveError::Config(format!(
+                "{} is open in another process (`staves serve` or `staves include`); upload to the server instead, or stop it first",
+                dir.display()
+            )));
+        }
         let incoming = dir.join(".staves/incoming");
         staves_fs::sweep(&incoming).map_err(ArchiveError::io("sweeping", &incoming))?;
         staves_fs::sweep(&dir.join("dists")).map_err(ArchiveError::io("sweeping", dir))?;
@@ -175,6 +212,7 @@ impl Archive {
             config,
             key,
             state: Mutex::new(state),
+            _lock: lock,
         };
         {
             let state = archive.lock();
@@ -206,6 +244,11 @@ impl Archive {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// The suite named `name`, if served.
+    pub fn find_suite(&self, name: &str) -> Option<&Suite> {
+        self.config.suites.iter().find(|s| s.name == name)
+    }
+
     fn suite(&self, name: &str, component: &str) -> Result<&Suite, ArchiveError> {
         let suite = self
             .config
@@ -234,19 +277,87 @@ impl Archive {
 
     /// Adds the `.deb` at `upload` (a file in [`Archive::incoming`]) to `suite`'s
     /// `component` and publishes the suite. The file is moved into the pool or removed.
-    pub fn add(&self, suite: &str, component: &str, upload: &Path) -> Result<Added, ArchiveError> {
-        let result = self.add_inner(suite, component, upload);
-        let _ = std::fs::remove_file(upload);
-        result
+    pub fn add(&self, suite: &str, component: &str, upload: &Path) -> Result<Change, ArchiveError> {
+        let mut changes = self
+            .add_many(suite, component, &[upload.to_owned()])
+            .map_err(|e| match e {
+                ArchiveError::InBatch { source, .. } => *source,
+                other => other,
+            })?;
+        changes
+            .pop()
+            .ok_or_else(|| ArchiveError::NotADeb("nothing was uploaded".into()))
     }
 
-    fn add_inner(
+    /// Adds every `.deb` of `files` to `suite`'s `component` and publishes the suite once.
+    /// All or nothing: when one file is refused, none is added ([`ArchiveError::InBatch`]
+    /// names it). The files are moved into the pool or removed.
+    pub fn add_many(
         &self,
         suite: &str,
         component: &str,
-        upload: &Path,
-    ) -> Result<Added, ArchiveError> {
+        files: &[PathBuf],
+    ) -> Result<Vec<Change>, ArchiveError> {
+        let result = self.add_many_inner(suite, component, files);
+        for file in files {
+            let _ = std::fs::remove_file(file);
+        }
+        result
+    }
+
+    fn add_many_inner(
+        &self,
+        suite: &str,
+        component: &str,
+        files: &[PathBuf],
+    ) -> Result<Vec<Change>, ArchiveError> {
         let served = self.suite(suite, component)?.clone();
+        let mut state = self.lock();
+        let list = (suite.to_owned(), component.to_owned());
+        let before = state.get(&list).cloned().unwrap_or_default();
+        let mut changes = Vec::with_capacity(files.len());
+        for file in files {
+            match self.stage(&served, component, file, &mut state) {
+                Ok(change) => changes.push(change),
+                Err(error) => {
+                    state.insert(list, before);
+                    self.collect_pool(&state);
+                    return Err(ArchiveError::InBatch {
+                        file: file
+                            .file_name()
+                            .map(|n| n.to_string_lossy().into_owned())
+                            .unwrap_or_default(),
+                        source: Box::new(error),
+                    });
+                }
+            }
+        }
+        if changes.iter().any(|c| matches!(c.added, Added::New(_))) {
+            // The list on disk is written before the one in memory is believed: a failed
+            // write puts the old list back.
+            let packages = state.entry(list.clone()).or_default();
+            let db = db_path(&self.config.dir, suite, component);
+            if let Err(error) = write_db(&db, packages) {
+                state.insert(list, before);
+                self.collect_pool(&state);
+                return Err(error);
+            }
+            self.publish(&served, &state)?;
+            self.collect_pool(&state);
+        }
+        Ok(changes)
+    }
+
+    /// Checks one upload, moves it into the pool and adds it to the list in memory,
+    /// applying the suite's retention.
+    fn stage(
+        &self,
+        served: &Suite,
+        component: &str,
+        upload: &Path,
+        state: &mut BTreeMap<(String, String), Packages>,
+    ) -> Result<Change, ArchiveError> {
+        let suite = served.name.as_str();
         let deb = DebFile::open(upload).map_err(|e| ArchiveError::NotADeb(e.to_string()))?;
         let control = deb.control.control.trim_end().to_owned();
         let para = deb822::paragraphs(&control)
@@ -278,14 +389,16 @@ impl Archive {
             "{}/{name}_{file_version}_{arch}.deb",
             pool_dir(component, &source)
         );
-        let mut state = self.lock();
         let key = (name.clone(), arch.clone(), version.clone());
         let packages = state
             .entry((suite.to_owned(), component.to_owned()))
             .or_default();
         if let Some(existing) = packages.get(&key) {
             return if existing.sha256 == sha256 {
-                Ok(Added::Unchanged(existing.clone()))
+                Ok(Change {
+                    added: Added::Unchanged(existing.clone()),
+                    removed: Vec::new(),
+                })
             } else {
                 Err(ArchiveError::Conflict {
                     name,
@@ -326,16 +439,78 @@ impl Archive {
             paragraph,
             sha256,
         };
-        // The list on disk is written before the one in memory is believed: a failed write
-        // takes the package out again.
-        packages.insert(key.clone(), entry.clone());
+        packages.insert(key, entry.clone());
+        let removed = match served.keep {
+            Some(keep) => retain_newest(packages, &entry.name, &entry.arch, keep),
+            None => Vec::new(),
+        };
+        Ok(Change {
+            added: Added::New(entry),
+            removed,
+        })
+    }
+
+    /// Removes `name` from `suite`'s `component`: every version, or `version` only, of
+    /// every architecture or `arch` only, and publishes the suite. Returns what was removed;
+    /// nothing matching is [`ArchiveError::NotServed`].
+    pub fn remove(
+        &self,
+        suite: &str,
+        component: &str,
+        name: &str,
+        version: Option<&str>,
+        arch: Option<&str>,
+    ) -> Result<Vec<Entry>, ArchiveError> {
+        let served = self.suite(suite, component)?.clone();
+        let mut state = self.lock();
+        let list = (suite.to_owned(), component.to_owned());
+        let before = state.get(&list).cloned().unwrap_or_default();
+        let packages = state.entry(list.clone()).or_default();
+        let doomed: Vec<_> = packages
+            .keys()
+            .filter(|(n, a, v)| {
+                n == name && arch.is_none_or(|x| x == a) && version.is_none_or(|x| x == v)
+            })
+            .cloned()
+            .collect();
+        if doomed.is_empty() {
+            return Err(ArchiveError::NotServed(format!(
+                "`{suite}/{component}` holds no {name}{}{}",
+                version.map(|v| format!(" {v}")).unwrap_or_default(),
+                arch.map(|a| format!(" ({a})")).unwrap_or_default(),
+            )));
+        }
+        let removed: Vec<Entry> = doomed.iter().filter_map(|k| packages.remove(k)).collect();
         let db = db_path(&self.config.dir, suite, component);
         if let Err(error) = write_db(&db, packages) {
-            packages.remove(&key);
+            state.insert(list, before);
             return Err(error);
         }
         self.publish(&served, &state)?;
-        Ok(Added::New(entry))
+        self.collect_pool(&state);
+        Ok(removed)
+    }
+
+    /// Removes pool files no suite lists any more. A client holding an index of a kept
+    /// older generation may still ask for one; it gets 404 and updates, as with Debian's
+    /// own archive after a dinstall.
+    fn collect_pool(&self, state: &BTreeMap<(String, String), Packages>) {
+        let listed: std::collections::HashSet<&str> = state
+            .values()
+            .flat_map(|p| p.values())
+            .filter_map(|e| e.filename())
+            .collect();
+        let pool = self.config.dir.join("pool");
+        for path in files_under(&pool) {
+            let Ok(relative) = path.strip_prefix(&self.config.dir) else {
+                continue;
+            };
+            if let Some(relative) = relative.to_str()
+                && !listed.contains(relative)
+            {
+                let _ = std::fs::remove_file(&path);
+            }
+        }
     }
 
     /// Writes a new generation of `suite`'s indices and release, signed, and switches the
@@ -433,6 +608,31 @@ impl Archive {
     }
 }
 
+/// Keeps the newest `keep` versions of `name` for `arch` in `packages`; returns the rest.
+fn retain_newest(packages: &mut Packages, name: &str, arch: &str, keep: usize) -> Vec<Entry> {
+    let mut versions: Vec<(staves_deb::Version, (String, String, String))> = packages
+        .keys()
+        .filter(|(n, a, _)| n == name && a == arch)
+        .filter_map(|k| Some((staves_deb::Version::parse(&k.2).ok()?, k.clone())))
+        .collect();
+    versions.sort_by(|a, b| b.0.cmp(&a.0));
+    versions
+        .into_iter()
+        .skip(keep)
+        .filter_map(|(_, k)| packages.remove(&k))
+        .collect()
+}
+
+impl Entry {
+    /// The pool path its paragraph names.
+    pub fn filename(&self) -> Option<&str> {
+        self.paragraph
+            .lines()
+            .find_map(|l| l.strip_prefix("Filename:"))
+            .map(str::trim)
+    }
+}
+
 /// `Packages`, `Packages.gz` and `Packages.xz` of an index's text.
 fn compressed(text: &[u8]) -> Result<Vec<(&'static str, Vec<u8>)>, ArchiveError> {
     let io = |e: std::io::Error| ArchiveError::Io {
@@ -451,6 +651,22 @@ fn compressed(text: &[u8]) -> Result<Vec<(&'static str, Vec<u8>)>, ArchiveError>
         ("Packages.gz", gz),
         ("Packages.xz", xz),
     ])
+}
+
+/// Every regular file below `dir`.
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let mut pending = vec![dir.to_owned()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            match entry.file_type() {
+                Ok(kind) if kind.is_dir() => pending.push(entry.path()),
+                Ok(kind) if kind.is_file() => files.push(entry.path()),
+                _ => {}
+            }
+        }
+    }
+    files
 }
 
 /// Flushes every file of a staged tree to disk before it is switched to.
@@ -598,11 +814,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tmp");
         let config = ArchiveConfig {
             dir: dir.path().join("archive"),
-            suites: vec![Suite {
-                name: "stable".into(),
-                components: vec!["main".into()],
-                architectures: vec!["amd64".into()],
-            }],
+            suites: vec![Suite::new("stable", &["main"], &["amd64"])],
             origin: "Test".into(),
         };
         let key = SigningKey::generate("Test <test@localhost>").expect("key");
@@ -610,7 +822,7 @@ mod tests {
         for i in 0..12 {
             let file = deb(&archive.incoming(), &format!("pkg{i}"));
             assert!(matches!(
-                archive.add("stable", "main", &file).expect("add"),
+                archive.add("stable", "main", &file).expect("add").added,
                 Added::New(_)
             ));
         }

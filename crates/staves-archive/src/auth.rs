@@ -1,10 +1,72 @@
-//! Who may upload: a bearer token from the `Authorization` header, checked against the
-//! static tokens the archive is given (one per line of a file). Tokens are compared in
-//! constant time; none is ever logged.
+//! Who may change the archive: a bearer token from the `Authorization` header, either one
+//! of the static tokens the archive is given (one per line of a file, compared in constant
+//! time) or a JWT checked against a JWKS with the claims the suite requires. No token is
+//! ever logged. Static tokens are the administrator's: they may change every suite.
 
 use std::path::Path;
 
+use crate::archive::Suite;
+use crate::config::AuthConfig;
 use crate::error::ArchiveError;
+use crate::jwt::JwtVerifier;
+
+/// Every credential the archive accepts.
+#[derive(Debug, Default)]
+pub struct Auth {
+    tokens: Option<Tokens>,
+    jwt: Option<JwtVerifier>,
+}
+
+impl Auth {
+    /// Reads the token file and the key set the configuration names.
+    pub fn new(config: &AuthConfig) -> Result<Auth, ArchiveError> {
+        Ok(Auth {
+            tokens: config
+                .token_file
+                .as_deref()
+                .map(Tokens::from_file)
+                .transpose()?,
+            jwt: config.jwt.clone().map(JwtVerifier::new).transpose()?,
+        })
+    }
+
+    /// Whether any credential is accepted at all.
+    pub fn enabled(&self) -> bool {
+        self.tokens.is_some() || self.jwt.is_some()
+    }
+
+    /// Checks an `Authorization` header for a change to `suite`; returns who made it, for
+    /// the log. May read the JWKS again, so it blocks.
+    pub fn check(&self, header: Option<&str>, suite: &Suite) -> Result<String, Denied> {
+        if !self.enabled() {
+            return Err(Denied::Forbidden(
+                "this archive takes no uploads: it was started without tokens or [jwt]".into(),
+            ));
+        }
+        let token = bearer(header)?;
+        // A JWT is three base64url parts joined by dots; a static token has no dots.
+        if let Some(jwt) = &self.jwt
+            && token.split('.').count() == 3
+        {
+            return jwt.verify(token, &suite.claims, &suite.name);
+        }
+        match &self.tokens {
+            Some(tokens) => tokens
+                .check(Some(token))
+                .map(|()| "a static token".to_owned()),
+            None => Err(Denied::Invalid("the token is not a JWT".into())),
+        }
+    }
+}
+
+/// The token of an `Authorization: Bearer TOKEN` header.
+fn bearer(header: Option<&str>) -> Result<&str, Denied> {
+    header
+        .and_then(|h| h.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or(Denied::Missing)
+}
 
 /// The tokens that may upload.
 #[derive(Clone, Default)]
@@ -18,13 +80,15 @@ impl std::fmt::Debug for Tokens {
     }
 }
 
-/// Why a request may not upload.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Why a request may not change the archive.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Denied {
-    /// No bearer token.
+    /// No bearer token (401).
     Missing,
-    /// A token that is not one of the archive's.
-    Invalid,
+    /// A token that is not one of the archive's, or not valid now (401).
+    Invalid(String),
+    /// A valid token without the claims the suite requires (403).
+    Forbidden(String),
 }
 
 impl Tokens {
@@ -55,18 +119,18 @@ impl Tokens {
         Ok(Tokens { tokens })
     }
 
-    /// Checks an `Authorization` header's value.
-    pub fn check(&self, header: Option<&str>) -> Result<(), Denied> {
-        let token = header
-            .and_then(|h| h.strip_prefix("Bearer "))
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .ok_or(Denied::Missing)?;
+    /// Checks a bearer token.
+    fn check(&self, token: Option<&str>) -> Result<(), Denied> {
+        let token = token.ok_or(Denied::Missing)?;
         let mut found = false;
         for known in &self.tokens {
             found |= constant_time_eq(known, token.as_bytes());
         }
-        if found { Ok(()) } else { Err(Denied::Invalid) }
+        if found {
+            Ok(())
+        } else {
+            Err(Denied::Invalid("the token is not valid here".into()))
+        }
     }
 }
 
@@ -87,14 +151,26 @@ mod tests {
         let dir = tempfile::tempdir().expect("tmp");
         let file = dir.path().join("tokens");
         std::fs::write(&file, "# ci\n0123456789abcdef0123\n\n").expect("write");
-        let tokens = Tokens::from_file(&file).expect("tokens");
-        assert_eq!(tokens.check(Some("Bearer 0123456789abcdef0123")), Ok(()));
-        assert_eq!(
-            tokens.check(Some("Bearer 0123456789abcdef0124")),
-            Err(Denied::Invalid)
+        let auth = Auth::new(&AuthConfig {
+            token_file: Some(file.clone()),
+            jwt: None,
+        })
+        .expect("tokens");
+        let suite = Suite::new("stable", &["main"], &["amd64"]);
+        assert!(
+            auth.check(Some("Bearer 0123456789abcdef0123"), &suite)
+                .is_ok()
         );
-        assert_eq!(tokens.check(Some("Basic abc")), Err(Denied::Missing));
-        assert_eq!(tokens.check(None), Err(Denied::Missing));
+        assert!(matches!(
+            auth.check(Some("Bearer 0123456789abcdef0124"), &suite),
+            Err(Denied::Invalid(_))
+        ));
+        assert_eq!(auth.check(Some("Basic abc"), &suite), Err(Denied::Missing));
+        assert_eq!(auth.check(None, &suite), Err(Denied::Missing));
+        assert!(matches!(
+            Auth::default().check(Some("Bearer 0123456789abcdef0123"), &suite),
+            Err(Denied::Forbidden(_))
+        ));
         std::fs::write(&file, "short\n").expect("write");
         assert!(Tokens::from_file(&file).is_err());
     }

@@ -1,25 +1,27 @@
-//! The uploading side: each `.deb` sent with `PUT /upload/SUITE/COMPONENT/NAME`, streamed
-//! from disk with its length, and the server's answer read back.
+//! The client side of changes: `.deb` files uploaded in one `multipart/form-data` request
+//! (streamed from disk, published together), and removals; the server's JSON answers read
+//! back.
 
-use std::path::Path;
+use std::io::Read;
+use std::path::{Path, PathBuf};
 
-/// What the archive said of one file.
+/// What the archive said of one package.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Uploaded {
-    /// `added` or `unchanged`.
+    /// `added`, `unchanged` or `removed`.
     pub status: String,
     /// `name version (arch)`.
     pub package: String,
 }
 
-/// Why an upload failed.
+/// Why a change failed.
 #[derive(Debug, thiserror::Error)]
 pub enum UploadError {
-    /// The file could not be read.
+    /// A file could not be read.
     #[error("{path}: {source}")]
     Io {
         /// The file.
-        path: std::path::PathBuf,
+        path: PathBuf,
         /// The error.
         source: std::io::Error,
     },
@@ -31,11 +33,9 @@ pub enum UploadError {
         /// What happened.
         message: String,
     },
-    /// The archive refused the file.
-    #[error("{file}: the archive answered {status}: {message}")]
+    /// The archive refused the change.
+    #[error("the archive answered {status}: {message}")]
     Refused {
-        /// The file.
-        file: String,
         /// The HTTP status.
         status: u16,
         /// The archive's message.
@@ -43,74 +43,202 @@ pub enum UploadError {
     },
 }
 
-/// Uploads `file` to the archive at `base` (`http://HOST:PORT`).
-pub fn upload(
-    base: &str,
-    suite: &str,
-    component: &str,
-    token: &str,
-    file: &Path,
-) -> Result<Uploaded, UploadError> {
-    let io = |source| UploadError::Io {
-        path: file.to_owned(),
-        source,
-    };
-    let name = file
-        .file_name()
-        .and_then(|n| n.to_str())
-        .filter(|n| n.ends_with(".deb"))
-        .ok_or_else(|| io(std::io::Error::other("not a .deb file name")))?;
-    let mut handle = std::fs::File::open(file).map_err(io)?;
-    let len = handle.metadata().map_err(io)?.len();
-    let url = format!(
-        "{}/upload/{suite}/{component}/{name}",
-        base.trim_end_matches('/')
-    );
+/// How to reach the archive.
+#[derive(Debug, Clone, Default)]
+pub struct Connection {
+    /// `http(s)://HOST:PORT`.
+    pub base: String,
+    /// The bearer token.
+    pub token: String,
+    /// A PEM file of certificate authorities to trust instead of the built-in roots, for an
+    /// archive whose certificate a private authority signed.
+    pub ca_certificates: Option<PathBuf>,
+}
+
+impl Connection {
+    fn agent(&self) -> Result<ureq::Agent, UploadError> {
+        let mut config = ureq::Agent::config_builder().http_status_as_error(false);
+        if let Some(path) = &self.ca_certificates {
+            let io = |source| UploadError::Io {
+                path: path.clone(),
+                source,
+            };
+            let pem = std::fs::read(path).map_err(io)?;
+            let certs: Vec<_> = ureq::tls::parse_pem(&pem)
+                .filter_map(|item| match item {
+                    Ok(ureq::tls::PemItem::Certificate(cert)) => Some(cert),
+                    _ => None,
+                })
+                .collect();
+            if certs.is_empty() {
+                return Err(io(std::io::Error::other("holds no PEM certificate")));
+            }
+            config = config.tls_config(
+                ureq::tls::TlsConfig::builder()
+                    .root_certs(ureq::tls::RootCerts::new_with_certs(&certs))
+                    .build(),
+            );
+        }
+        Ok(config.build().into())
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}/{path}", self.base.trim_end_matches('/'))
+    }
+}
+
+/// Reads the answer of a change: its JSON, or the refusal.
+fn answer(
+    url: &str,
+    mut response: ureq::http::Response<ureq::Body>,
+) -> Result<serde_json::Value, UploadError> {
     let network = |message: String| UploadError::Network {
-        url: url.clone(),
+        url: url.to_owned(),
         message,
     };
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into();
-    let mut response = agent
-        .put(&url)
-        .header("Authorization", &format!("Bearer {token}"))
-        .header("Content-Length", &len.to_string())
-        .header("Content-Type", "application/vnd.debian.binary-package")
-        .send(ureq::SendBody::from_reader(&mut handle))
-        .map_err(|e| network(e.to_string()))?;
     let status = response.status().as_u16();
     let text = response
         .body_mut()
         .with_config()
-        .limit(1 << 16)
+        .limit(1 << 24)
         .read_to_string()
         .map_err(|e| network(e.to_string()))?;
+    let json: Option<serde_json::Value> = serde_json::from_str(&text).ok();
     if status != 200 {
-        return Err(UploadError::Refused {
-            file: file.display().to_string(),
-            status,
-            message: text.trim().to_owned(),
-        });
+        let message = json
+            .as_ref()
+            .and_then(|j| j.get("error"))
+            .and_then(|e| e.as_str())
+            .map_or_else(|| text.trim().to_owned(), str::to_owned);
+        return Err(UploadError::Refused { status, message });
     }
-    let answer: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| network(format!("an unreadable answer: {e}")))?;
-    let field = |k: &str| {
-        answer
-            .get(k)
-            .and_then(|v| v.as_str())
-            .unwrap_or("?")
-            .to_owned()
+    json.ok_or_else(|| network("an unreadable answer".into()))
+}
+
+/// The packages a JSON answer lists under `key`, each with `status`.
+fn listed(json: &serde_json::Value, key: &str, status: &str) -> Vec<Uploaded> {
+    let field = |p: &serde_json::Value, k: &str| {
+        p.get(k).and_then(|v| v.as_str()).unwrap_or("?").to_owned()
     };
-    Ok(Uploaded {
-        status: field("status"),
-        package: format!(
-            "{} {} ({})",
-            field("package"),
-            field("version"),
-            field("architecture")
-        ),
-    })
+    json.get(key)
+        .and_then(|v| v.as_array())
+        .into_iter()
+        .flatten()
+        .map(|p| Uploaded {
+            status: p
+                .get("status")
+                .and_then(|s| s.as_str())
+                .unwrap_or(status)
+                .to_owned(),
+            package: format!(
+                "{} {} ({})",
+                field(p, "package"),
+                field(p, "version"),
+                field(p, "architecture")
+            ),
+        })
+        .collect()
+}
+
+/// Uploads `files` to `suite`'s `component` in one request: the archive adds all of them or
+/// none, and publishes once. Returns what it said of each package, then what its retention
+/// removed.
+pub fn upload(
+    to: &Connection,
+    suite: &str,
+    component: &str,
+    files: &[PathBuf],
+) -> Result<Vec<Uploaded>, UploadError> {
+    let boundary = format!("staves-{:032x}", rand::random::<u128>());
+    let mut parts: Vec<Box<dyn Read + Send>> = Vec::new();
+    let mut length = 0u64;
+    for file in files {
+        let io = |source| UploadError::Io {
+            path: file.clone(),
+            source,
+        };
+        let name =
+            deb_name(file).ok_or_else(|| io(std::io::Error::other("not a .deb file name")))?;
+        let handle = std::fs::File::open(file).map_err(io)?;
+        let size = handle.metadata().map_err(io)?.len();
+        let head = format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"deb\"; filename=\"{name}\"\r\nContent-Type: application/vnd.debian.binary-package\r\n\r\n"
+        );
+        length += head.len() as u64 + size + 2;
+        parts.push(Box::new(std::io::Cursor::new(head.into_bytes())));
+        parts.push(Box::new(handle.take(size)));
+        parts.push(Box::new(std::io::Cursor::new(b"\r\n".to_vec())));
+    }
+    let tail = format!("--{boundary}--\r\n");
+    length += tail.len() as u64;
+    parts.push(Box::new(std::io::Cursor::new(tail.into_bytes())));
+    let url = to.url(&format!("upload/{suite}/{component}"));
+    let mut body = Concat(parts.into_iter().collect());
+    let response = to
+        .agent()?
+        .post(&url)
+        .header("Authorization", &format!("Bearer {}", to.token))
+        .header("Content-Length", &length.to_string())
+        .header(
+            "Content-Type",
+            &format!("multipart/form-data; boundary={boundary}"),
+        )
+        .send(ureq::SendBody::from_reader(&mut body))
+        .map_err(|e| UploadError::Network {
+            url: url.clone(),
+            message: e.to_string(),
+        })?;
+    let json = answer(&url, response)?;
+    let mut said = listed(&json, "packages", "added");
+    said.extend(listed(&json, "removed", "removed"));
+    Ok(said)
+}
+
+/// Removes `name` (one `version`, one `arch`, or all) from `suite`'s `component`.
+pub fn remove(
+    to: &Connection,
+    suite: &str,
+    component: &str,
+    name: &str,
+    version: Option<&str>,
+    arch: Option<&str>,
+) -> Result<Vec<Uploaded>, UploadError> {
+    let url = to.url(&format!("packages/{suite}/{component}/{name}"));
+    let mut request = to
+        .agent()?
+        .delete(&url)
+        .header("Authorization", &format!("Bearer {}", to.token));
+    if let Some(version) = version {
+        request = request.query("version", version);
+    }
+    if let Some(arch) = arch {
+        request = request.query("arch", arch);
+    }
+    let response = request.call().map_err(|e| UploadError::Network {
+        url: url.clone(),
+        message: e.to_string(),
+    })?;
+    Ok(listed(&answer(&url, response)?, "removed", "removed"))
+}
+
+fn deb_name(file: &Path) -> Option<&str> {
+    file.file_name()
+        .and_then(|n| n.to_str())
+        .filter(|n| n.ends_with(".deb") && !n.contains(['"', '\r', '\n']))
+}
+
+/// Readers read one after the other.
+struct Concat(std::collections::VecDeque<Box<dyn Read + Send>>);
+
+impl Read for Concat {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while let Some(front) = self.0.front_mut() {
+            let n = front.read(buf)?;
+            if n > 0 || buf.is_empty() {
+                return Ok(n);
+            }
+            self.0.pop_front();
+        }
+        Ok(0)
+    }
 }

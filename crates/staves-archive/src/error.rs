@@ -35,15 +35,37 @@ pub enum ArchiveError {
         /// The checksum of what is there.
         existing: String,
     },
+    /// One file of several was refused, so none was added.
+    #[error("{file}: {source} (nothing of this upload was added)")]
+    InBatch {
+        /// The file's name.
+        file: String,
+        /// Why it was refused.
+        source: Box<ArchiveError>,
+    },
     /// Signing the release failed.
     #[error(transparent)]
     Sign(#[from] staves_openpgp::OpenPgpError),
     /// The archive's configuration is unusable.
     #[error("{0}")]
     Config(String),
+    /// The configuration file is malformed at a known place.
+    #[error("{0}")]
+    ConfigFile(Box<staves_spec::Diagnostic>),
 }
 
 impl ArchiveError {
+    /// The HTTP status an upload or removal answers this error with.
+    pub fn status(&self) -> u16 {
+        match self {
+            ArchiveError::NotADeb(_) => 400,
+            ArchiveError::NotServed(_) => 404,
+            ArchiveError::Conflict { .. } => 409,
+            ArchiveError::InBatch { source, .. } => source.status(),
+            _ => 500,
+        }
+    }
+
     /// An I/O error mapper for `action` on `path`.
     pub fn io(action: &'static str, path: &std::path::Path) -> impl FnOnce(std::io::Error) -> Self {
         let path = path.to_owned();

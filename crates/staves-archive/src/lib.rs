@@ -3,7 +3,9 @@
 //! * [`archive`]: the archive on disk: the pool, each suite's package list, and indices
 //!   published as a new generation switched to atomically, signed, with `by-hash` files.
 //! * [`release`]: the `Release` file and its dates.
-//! * [`auth`]: who may upload.
+//! * [`config`]: the server's configuration file.
+//! * [`auth`], [`jwt`]: who may upload: static tokens, JWTs against a JWKS.
+//! * [`tls`]: HTTPS, handshakes off the accepting loop.
 //! * [`server`]: HTTP: the static tree, and uploads streamed, checked and published.
 //! * [`client`]: `staves upload`'s side of an upload.
 //! * [`key`]: the archive's signing key, made on first start and kept.
@@ -11,12 +13,16 @@
 pub mod archive;
 pub mod auth;
 pub mod client;
+pub mod config;
 mod error;
+pub mod jwt;
 pub mod key;
 pub mod release;
 pub mod server;
+pub mod tls;
 
 pub use archive::{Added, Archive, ArchiveConfig, Entry, Suite};
-pub use auth::Tokens;
+pub use auth::{Auth, Tokens};
+pub use config::ServerConfig;
 pub use error::ArchiveError;
 pub use server::serve;

@@ -73,11 +73,7 @@ mod tests {
 
     #[test]
     fn the_release_lists_every_index_with_both_checksums() {
-        let suite = Suite {
-            name: "stable".into(),
-            components: vec!["main".into()],
-            architectures: vec!["amd64".into()],
-        };
+        let suite = Suite::new("stable", &["main"], &["amd64"]);
         let mut release = Release::new("Staves", &suite, "Thu, 01 Jan 1970 00:00:00 UTC");
         release.add("main/binary-amd64/Packages", b"");
         let text = release.text();

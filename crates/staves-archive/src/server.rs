@@ -1,55 +1,70 @@
 //! The HTTP side: the archive's files as a static tree (`/dists`, `/pool`, `/key.asc`,
-//! `/key.gpg`), and uploads (`PUT /upload/SUITE/COMPONENT/FILE.deb` or `POST
-//! /upload/SUITE/COMPONENT`, the body being the `.deb`) for holders of a token. An upload is
-//! streamed to a file and refused with 413 as soon as it passes the limit, so an over-large
-//! body never fills the disk; it is checked and published on a blocking thread, the archive
-//! serialising the changes.
+//! `/key.gpg`), and changes for holders of a credential:
+//!
+//! * `PUT /upload/SUITE/COMPONENT/FILE.deb` or `POST /upload/SUITE/COMPONENT` with the
+//!   `.deb` as the body, or several as `multipart/form-data` (added all or none, published
+//!   once);
+//! * `DELETE /packages/SUITE/COMPONENT/NAME[?version=V&arch=A]`.
+//!
+//! Uploads are streamed to files and refused with 413 as soon as they pass the limit, so an
+//! over-large body never fills the disk; they are checked and published on a blocking
+//! thread, the archive serialising the changes. Every answer to a change is JSON.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::body::Body;
-use axum::extract::{Path as UrlPath, State};
+use axum::body::{Body, Bytes};
+use axum::extract::{FromRequest, Multipart, Path as UrlPath, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{post, put};
+use axum::routing::{delete, post, put};
 use http_body_util::BodyExt;
+use serde_json::json;
 use tokio::io::AsyncWriteExt;
 use tower_http::services::{ServeDir, ServeFile};
 
-use crate::archive::{Added, Archive};
-use crate::auth::{Denied, Tokens};
+use crate::archive::{Added, Archive, Change, Entry, Suite};
+use crate::auth::{Auth, Denied};
+use crate::config::TlsFiles;
 use crate::error::ArchiveError;
+
+/// How the server runs, beside the archive and its credentials.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// Address and port (port 0: any free one).
+    pub listen: SocketAddr,
+    /// The largest upload, in bytes (all files of one request together).
+    pub max_upload: u64,
+    /// Certificate and key for HTTPS; plain HTTP without.
+    pub tls: Option<TlsFiles>,
+}
 
 /// What the server shares between requests.
 struct Shared {
     archive: Archive,
-    tokens: Tokens,
+    auth: Auth,
     max_upload: u64,
 }
 
-/// An answer with a status and a one-line message.
-fn answer(status: StatusCode, message: impl Into<String>) -> Response {
-    let mut text = message.into();
-    text.push('\n');
-    (
-        status,
-        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-        text,
-    )
-        .into_response()
+/// A JSON answer `{"error": message}` with `status`.
+fn refusal(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, axum::Json(json!({ "error": message.into() }))).into_response()
 }
 
 fn error_response(error: &ArchiveError) -> Response {
-    let status = match error {
-        ArchiveError::NotADeb(_) => StatusCode::BAD_REQUEST,
-        ArchiveError::NotServed(_) => StatusCode::NOT_FOUND,
-        ArchiveError::Conflict { .. } => StatusCode::CONFLICT,
-        _ => StatusCode::INTERNAL_SERVER_ERROR,
-    };
-    answer(status, error.to_string())
+    let status = StatusCode::from_u16(error.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    refusal(status, error.to_string())
+}
+
+fn described(entry: &Entry) -> serde_json::Value {
+    json!({
+        "package": entry.name,
+        "version": entry.version,
+        "architecture": entry.arch,
+        "sha256": entry.sha256,
+    })
 }
 
 /// The router of an archive.
@@ -58,6 +73,7 @@ fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/upload/{suite}/{component}", post(upload_post))
         .route("/upload/{suite}/{component}/{file}", put(upload_put))
+        .route("/packages/{suite}/{component}/{name}", delete(remove))
         .nest_service("/dists", ServeDir::new(dir.join("dists")))
         .nest_service("/pool", ServeDir::new(dir.join("pool")))
         .route_service("/key.asc", ServeFile::new(dir.join("key.asc")))
@@ -65,13 +81,76 @@ fn router(shared: Arc<Shared>) -> Router {
         .with_state(shared)
 }
 
+/// Checks the request's credential for a change to `suite`, on a blocking thread (a JWT may
+/// make the key set be read again). An unknown suite is checked without claims of its own,
+/// so only a caller with a valid credential learns that it is not served.
+async fn authorize(
+    shared: &Arc<Shared>,
+    headers: &HeaderMap,
+    suite: &str,
+) -> Result<String, Response> {
+    let header = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let worker = Arc::clone(shared);
+    let name = suite.to_owned();
+    let checked = tokio::task::spawn_blocking(move || {
+        let suite = worker
+            .archive
+            .find_suite(&name)
+            .cloned()
+            .unwrap_or_else(|| Suite::new(&name, &[], &[]));
+        worker.auth.check(header.as_deref(), &suite)
+    })
+    .await;
+    match checked {
+        Ok(Ok(who)) => Ok(who),
+        Ok(Err(Denied::Missing)) => Err(refusal(
+            StatusCode::UNAUTHORIZED,
+            "a change needs `Authorization: Bearer TOKEN`",
+        )),
+        Ok(Err(Denied::Invalid(why))) => Err(refusal(StatusCode::UNAUTHORIZED, why)),
+        Ok(Err(Denied::Forbidden(why))) => Err(refusal(StatusCode::FORBIDDEN, why)),
+        Err(_) => Err(refusal(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "checking the credential failed",
+        )),
+    }
+}
+
 async fn upload_post(
     State(shared): State<Arc<Shared>>,
     UrlPath((suite, component)): UrlPath<(String, String)>,
-    headers: HeaderMap,
-    body: Body,
+    request: Request,
 ) -> Response {
-    upload(shared, suite, component, headers, body).await
+    let who = match authorize(&shared, request.headers(), &suite).await {
+        Ok(who) => who,
+        Err(response) => return response,
+    };
+    if let Some(response) = declared_too_large(&shared, request.headers()) {
+        return response;
+    }
+    let multipart = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("multipart/form-data"));
+    let files = if multipart {
+        match Multipart::from_request(request, &()).await {
+            Ok(parts) => receive_parts(&shared, parts).await,
+            Err(rejection) => Err(refusal(StatusCode::BAD_REQUEST, rejection.body_text())),
+        }
+    } else {
+        let mut received = 0;
+        receive(&shared, request.into_body(), &mut received)
+            .await
+            .map(|f| vec![f])
+    };
+    match files {
+        Ok(files) => publish(shared, suite, component, files, who).await,
+        Err(response) => response,
+    }
 }
 
 async fn upload_put(
@@ -80,82 +159,209 @@ async fn upload_put(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    upload(shared, suite, component, headers, body).await
+    let who = match authorize(&shared, &headers, &suite).await {
+        Ok(who) => who,
+        Err(response) => return response,
+    };
+    if let Some(response) = declared_too_large(&shared, &headers) {
+        return response;
+    }
+    let mut received = 0;
+    match receive(&shared, body, &mut received).await {
+        Ok(file) => publish(shared, suite, component, vec![file], who).await,
+        Err(response) => response,
+    }
 }
 
-async fn upload(
+/// Adds received files to the archive and answers with what changed.
+async fn publish(
     shared: Arc<Shared>,
     suite: String,
     component: String,
-    headers: HeaderMap,
-    body: Body,
+    files: Vec<PathBuf>,
+    who: String,
 ) -> Response {
-    let authorization = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
-    match shared.tokens.check(authorization) {
-        Ok(()) => {}
-        Err(Denied::Missing) => {
-            return answer(
-                StatusCode::UNAUTHORIZED,
-                "an upload needs `Authorization: Bearer TOKEN`",
-            );
-        }
-        Err(Denied::Invalid) => {
-            return answer(StatusCode::UNAUTHORIZED, "the token is not valid here");
-        }
+    if files.is_empty() {
+        return refusal(StatusCode::BAD_REQUEST, "the upload holds no file");
     }
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > shared.max_upload) {
-        return too_large(shared.max_upload);
-    }
-    let file = match receive(&shared, body).await {
-        Ok(file) => file,
-        Err(response) => return response,
-    };
     let worker = Arc::clone(&shared);
-    let path = file.clone();
-    let added =
-        tokio::task::spawn_blocking(move || worker.archive.add(&suite, &component, &path)).await;
-    let _ = tokio::fs::remove_file(&file).await;
+    let (s, c, f) = (suite.clone(), component.clone(), files.clone());
+    let added = tokio::task::spawn_blocking(move || worker.archive.add_many(&s, &c, &f)).await;
+    for file in &files {
+        let _ = tokio::fs::remove_file(file).await;
+    }
     match added {
-        Ok(Ok(added)) => {
-            let (entry, status) = match added {
-                Added::New(entry) => (entry, "added"),
-                Added::Unchanged(entry) => (entry, "unchanged"),
-            };
-            let body = serde_json::json!({
-                "status": status,
-                "package": entry.name,
-                "version": entry.version,
-                "architecture": entry.arch,
-                "sha256": entry.sha256,
-            });
+        Ok(Ok(changes)) => {
+            let mut packages = Vec::new();
+            let mut removed = Vec::new();
+            for Change {
+                added,
+                removed: gone,
+            } in &changes
+            {
+                let (entry, status) = match added {
+                    Added::New(entry) => (entry, "added"),
+                    Added::Unchanged(entry) => (entry, "unchanged"),
+                };
+                if status == "added" {
+                    eprintln!(
+                        "       Added {} {} ({}) to {suite}/{component} for {who}",
+                        entry.name, entry.version, entry.arch
+                    );
+                }
+                let mut answer = described(entry);
+                answer["status"] = json!(status);
+                packages.push(answer);
+                for entry in gone {
+                    eprintln!(
+                        "     Retired {} {} ({}) from {suite}/{component}",
+                        entry.name, entry.version, entry.arch
+                    );
+                    removed.push(described(entry));
+                }
+            }
+            let body = json!({ "packages": packages, "removed": removed });
             (StatusCode::OK, axum::Json(body)).into_response()
         }
         Ok(Err(error)) => error_response(&error),
-        Err(_) => answer(
+        Err(_) => refusal(
             StatusCode::INTERNAL_SERVER_ERROR,
             "the upload's check failed",
         ),
     }
 }
 
+/// What a removal names beside the package.
+#[derive(Debug, serde::Deserialize)]
+struct Selection {
+    version: Option<String>,
+    arch: Option<String>,
+}
+
+async fn remove(
+    State(shared): State<Arc<Shared>>,
+    UrlPath((suite, component, name)): UrlPath<(String, String, String)>,
+    Query(selection): Query<Selection>,
+    headers: HeaderMap,
+) -> Response {
+    let who = match authorize(&shared, &headers, &suite).await {
+        Ok(who) => who,
+        Err(response) => return response,
+    };
+    let worker = Arc::clone(&shared);
+    let (s, c) = (suite.clone(), component.clone());
+    let removed = tokio::task::spawn_blocking(move || {
+        worker.archive.remove(
+            &s,
+            &c,
+            &name,
+            selection.version.as_deref(),
+            selection.arch.as_deref(),
+        )
+    })
+    .await;
+    match removed {
+        Ok(Ok(removed)) => {
+            for entry in &removed {
+                eprintln!(
+                    "     Removed {} {} ({}) from {suite}/{component} for {who}",
+                    entry.name, entry.version, entry.arch
+                );
+            }
+            let body = json!({ "removed": removed.iter().map(described).collect::<Vec<_>>() });
+            (StatusCode::OK, axum::Json(body)).into_response()
+        }
+        Ok(Err(error)) => error_response(&error),
+        Err(_) => refusal(StatusCode::INTERNAL_SERVER_ERROR, "the removal failed"),
+    }
+}
+
 fn too_large(limit: u64) -> Response {
-    answer(
+    refusal(
         StatusCode::PAYLOAD_TOO_LARGE,
         format!("an upload may be at most {limit} bytes"),
     )
 }
 
-/// Streams the body into a new file of the incoming directory, stopping at the limit.
-async fn receive(shared: &Shared, mut body: Body) -> Result<PathBuf, Response> {
+/// 413 before reading anything when the declared length passes the limit.
+fn declared_too_large(shared: &Shared, headers: &HeaderMap) -> Option<Response> {
+    headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .filter(|n| *n > shared.max_upload)
+        .map(|_| too_large(shared.max_upload))
+}
+
+/// Streams each part of a multipart body into a file, the limit counting all of them.
+async fn receive_parts(shared: &Shared, mut parts: Multipart) -> Result<Vec<PathBuf>, Response> {
+    let mut files = Vec::new();
+    let mut received = 0u64;
+    loop {
+        let part = match parts.next_field().await {
+            Ok(Some(part)) => part,
+            Ok(None) => return Ok(files),
+            Err(e) => {
+                discard(&files).await;
+                return Err(refusal(
+                    StatusCode::BAD_REQUEST,
+                    format!("reading the upload: {e}"),
+                ));
+            }
+        };
+        match write_stream(shared, Chunks::Part(Box::new(part)), &mut received).await {
+            Ok(file) => files.push(file),
+            Err(response) => {
+                discard(&files).await;
+                return Err(response);
+            }
+        }
+    }
+}
+
+async fn discard(files: &[PathBuf]) {
+    for file in files {
+        let _ = tokio::fs::remove_file(file).await;
+    }
+}
+
+/// A source of body chunks, from a plain body or from one part of a multipart body.
+enum Chunks<'a> {
+    Body(Body),
+    Part(Box<axum::extract::multipart::Field<'a>>),
+}
+
+impl Chunks<'_> {
+    async fn next(&mut self) -> Option<Result<Bytes, String>> {
+        match self {
+            Chunks::Body(body) => loop {
+                match body.frame().await? {
+                    Ok(frame) => {
+                        if let Ok(data) = frame.into_data() {
+                            return Some(Ok(data));
+                        }
+                    }
+                    Err(e) => return Some(Err(e.to_string())),
+                }
+            },
+            Chunks::Part(part) => part.chunk().await.map_err(|e| e.to_string()).transpose(),
+        }
+    }
+}
+
+async fn receive(shared: &Shared, body: Body, received: &mut u64) -> Result<PathBuf, Response> {
+    write_stream(shared, Chunks::Body(body), received).await
+}
+
+/// Streams chunks into a new file of the incoming directory, stopping at the limit.
+async fn write_stream(
+    shared: &Shared,
+    mut chunks: Chunks<'_>,
+    received: &mut u64,
+) -> Result<PathBuf, Response> {
     let incoming = shared.archive.incoming();
     let internal = |e: std::io::Error| {
-        answer(
+        refusal(
             StatusCode::INTERNAL_SERVER_ERROR,
             format!("receiving the upload: {e}"),
         )
@@ -163,16 +369,13 @@ async fn receive(shared: &Shared, mut body: Body) -> Result<PathBuf, Response> {
     let temp = staves_fs::temp_file_in(&incoming).map_err(internal)?;
     let (file, path) = temp.keep().map_err(|e| internal(e.error))?;
     let mut out = tokio::fs::File::from_std(file);
-    let mut written = 0u64;
     let result: Result<(), Response> = async {
-        while let Some(frame) = body.frame().await {
-            let frame = frame
-                .map_err(|e| answer(StatusCode::BAD_REQUEST, format!("reading the upload: {e}")))?;
-            let Ok(data) = frame.into_data() else {
-                continue;
-            };
-            written += data.len() as u64;
-            if written > shared.max_upload {
+        while let Some(chunk) = chunks.next().await {
+            let data = chunk.map_err(|e| {
+                refusal(StatusCode::BAD_REQUEST, format!("reading the upload: {e}"))
+            })?;
+            *received += data.len() as u64;
+            if *received > shared.max_upload {
                 return Err(too_large(shared.max_upload));
             }
             out.write_all(&data).await.map_err(internal)?;
@@ -189,15 +392,19 @@ async fn receive(shared: &Shared, mut body: Body) -> Result<PathBuf, Response> {
     }
 }
 
-/// Serves `archive` on `listen` until SIGINT or SIGTERM; `ready` is told the bound address
-/// first (the port is the system's choice when `listen` names port 0).
+/// Serves `archive` until SIGINT or SIGTERM; `ready` is told the URL first (the port is the
+/// system's choice when the options name port 0).
 pub fn serve(
     archive: Archive,
-    tokens: Tokens,
-    max_upload: u64,
-    listen: SocketAddr,
-    ready: impl FnOnce(SocketAddr, &Archive),
+    auth: Auth,
+    options: &ServeOptions,
+    ready: impl FnOnce(&str, &Archive),
 ) -> Result<(), ArchiveError> {
+    let tls = options
+        .tls
+        .as_ref()
+        .map(crate::tls::server_config)
+        .transpose()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -205,30 +412,38 @@ pub fn serve(
             "starting the server",
             &PathBuf::from("tokio"),
         ))?;
+    let listen = options.listen;
+    let where_ = PathBuf::from(listen.to_string());
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(listen)
             .await
-            .map_err(ArchiveError::io(
-                "listening on",
-                &PathBuf::from(listen.to_string()),
-            ))?;
-        let bound = listener.local_addr().map_err(ArchiveError::io(
-            "listening on",
-            &PathBuf::from(listen.to_string()),
-        ))?;
-        ready(bound, &archive);
+            .map_err(ArchiveError::io("listening on", &where_))?;
+        let bound = listener
+            .local_addr()
+            .map_err(ArchiveError::io("listening on", &where_))?;
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        ready(&format!("{scheme}://{bound}"), &archive);
         let shared = Arc::new(Shared {
             archive,
-            tokens,
-            max_upload,
+            auth,
+            max_upload: options.max_upload,
         });
-        axum::serve(listener, router(shared))
-            .with_graceful_shutdown(shutdown())
-            .await
-            .map_err(ArchiveError::io(
-                "serving on",
-                &PathBuf::from(bound.to_string()),
-            ))
+        let app = router(shared);
+        let served = match tls {
+            Some(config) => {
+                let listener = crate::tls::TlsListener::new(listener, config)
+                    .map_err(ArchiveError::io("listening on", &where_))?;
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(shutdown())
+                    .await
+            }
+            None => {
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(shutdown())
+                    .await
+            }
+        };
+        served.map_err(ArchiveError::io("serving on", &where_))
     })
 }
 

@@ -180,28 +180,39 @@ pub enum Command {
     /// Serve a signed Debian archive from a directory and take uploads from token holders.
     #[command(after_help = "Examples:
   staves serve --dir /srv/archive --listen 127.0.0.1:8080 --token-file tokens
-  staves serve --dir archive --suite bookworm --component main --arch amd64 --arch arm64")]
+  staves serve --dir archive --suite bookworm --component main --arch amd64 --arch arm64
+  staves serve --config archive.toml          # suites, retention, TLS, JWT")]
     Serve(ServeArgs),
     /// Upload .deb files to an archive `staves serve` runs.
     #[command(after_help = "Examples:
   staves upload http://archive.example:8080 build/*.deb            # token from STAVES_TOKEN
-  staves upload http://127.0.0.1:8080 app_1.0_amd64.deb --suite bookworm --token-file ci-token")]
+  staves upload http://127.0.0.1:8080 app_1.0_amd64.deb --suite bookworm --token-file ci-token
+  staves upload https://archive.internal build/*.deb --ca-cert internal-ca.pem")]
     Upload(UploadArgs),
+    /// Remove packages from an archive `staves serve` runs.
+    #[command(after_help = "Examples:
+  staves remove http://127.0.0.1:8080 hello=1.0-1      # one version
+  staves remove http://127.0.0.1:8080 hello --suite testing    # every version")]
+    Remove(RemoveArgs),
+    /// Add .deb files to an archive directory directly, published once (no server may run on it).
+    #[command(after_help = "Examples:
+  staves include --dir /srv/archive build/*.deb
+  staves include --config archive.toml --into-suite testing vendor/")]
+    Include(IncludeArgs),
     /// Print a shell completion script: `staves completions bash > /etc/bash_completion.d/staves`.
     Completions(CompletionsArgs),
 }
 
+/// The archive an offline command or a server opens: a configuration file, or options.
 #[derive(Debug, Args)]
-pub struct ServeArgs {
+pub struct ArchiveArgs {
+    /// A configuration file (suites, retention, TLS, JWT): see the GUIDE. Excludes the
+    /// options below.
+    #[arg(long, conflicts_with_all = ["dir", "suites", "components", "archs", "origin"])]
+    pub config: Option<PathBuf>,
     /// The archive's directory: created with its signing key on first start.
-    #[arg(long)]
-    pub dir: PathBuf,
-    /// Address and port to listen on (port 0: any free port, printed at start).
-    #[arg(long, default_value = "127.0.0.1:8080")]
-    pub listen: std::net::SocketAddr,
-    /// File of upload tokens, one per line (at least 16 characters each).
-    #[arg(long)]
-    pub token_file: PathBuf,
+    #[arg(long, required_unless_present = "config")]
+    pub dir: Option<PathBuf>,
     /// Suite served (repeatable).
     #[arg(long = "suite", default_value = "stable")]
     pub suites: Vec<String>,
@@ -214,30 +225,81 @@ pub struct ServeArgs {
     /// `Origin` and `Label` of the releases.
     #[arg(long, default_value = "Staves")]
     pub origin: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub archive: ArchiveArgs,
+    /// Address and port to listen on (port 0: any free port, printed at start).
+    #[arg(long, default_value = "127.0.0.1:8080", conflicts_with = "config")]
+    pub listen: std::net::SocketAddr,
+    /// File of upload tokens, one per line (at least 16 characters each). Without it (and
+    /// without `[jwt]` in a configuration) the archive takes no uploads.
+    #[arg(long, conflicts_with = "config")]
+    pub token_file: Option<PathBuf>,
     /// The largest upload accepted, in MiB.
-    #[arg(long, default_value_t = 512)]
+    #[arg(long, default_value_t = 512, conflicts_with = "config")]
     pub max_upload_mib: u64,
 }
 
 #[derive(Debug, Args)]
-pub struct UploadArgs {
-    /// The archive's URL (`http://HOST:PORT`).
-    pub url: String,
-    /// The .deb files.
-    #[arg(required = true)]
+pub struct IncludeArgs {
+    #[command(flatten)]
+    pub archive: ArchiveArgs,
+    /// The .deb files, or directories of them.
+    #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
-    /// The suite to add them to.
+    /// The suite to add them to (default: the first served).
+    #[arg(long = "into-suite")]
+    pub into_suite: Option<String>,
+    /// The component to add them to (default: the suite's first).
+    #[arg(long = "into-component")]
+    pub into_component: Option<String>,
+}
+
+/// Where and as whom a change is sent.
+#[derive(Debug, Args)]
+pub struct RemoteArgs {
+    /// The archive's URL (`http(s)://HOST:PORT`).
+    pub url: String,
+    /// The suite.
     #[arg(long, default_value = "stable")]
     pub suite: String,
-    /// The component to add them to.
+    /// The component.
     #[arg(long, default_value = "main")]
     pub component: String,
-    /// The upload token.
+    /// The token (a static token or a JWT). Also read from STAVES_TOKEN, then GitLab's
+    /// CI_JOB_JWT_V2 and CI_JOB_JWT.
     #[arg(long, env = "STAVES_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
-    /// A file holding the upload token.
+    /// A file holding the token.
     #[arg(long, conflicts_with = "token")]
     pub token_file: Option<PathBuf>,
+    /// Trust the certificate authorities of this PEM file (an archive with a private CA).
+    #[arg(long, value_name = "PEM")]
+    pub ca_cert: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct UploadArgs {
+    #[command(flatten)]
+    pub remote: RemoteArgs,
+    /// The .deb files: added together, or none of them.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct RemoveArgs {
+    #[command(flatten)]
+    pub remote: RemoteArgs,
+    /// Packages to remove: `NAME` (every version) or `NAME=VERSION`.
+    #[arg(required = true, value_name = "NAME[=VERSION]")]
+    pub packages: Vec<String>,
+    /// Only this architecture's builds.
+    #[arg(long)]
+    pub arch: Option<String>,
 }
 
 #[derive(Debug, Args)]

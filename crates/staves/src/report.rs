@@ -94,6 +94,11 @@ impl CliError {
             CliError::Upload(U::Refused { status: 401, .. }) => {
                 return Some("check the token: `--token`, `--token-file` or STAVES_TOKEN".into());
             }
+            CliError::Upload(U::Refused { status: 403, .. }) => {
+                return Some(
+                    "the token is valid but lacks a claim this suite requires: check the job's branch protection and project against the archive's [jwt] and suite claims".into(),
+                );
+            }
             CliError::Upload(U::Refused { status: 409, .. }) => {
                 return Some(
                     "a published version never changes: raise the version and upload again".into(),
@@ -148,7 +153,8 @@ pub fn print(error: &CliError) -> ExitCode {
         Renderer::plain()
     };
     match error {
-        CliError::Pipeline(PipelineError::Spec(SpecError::Invalid(d))) => {
+        CliError::Pipeline(PipelineError::Spec(SpecError::Invalid(d)))
+        | CliError::Archive(staves_archive::ArchiveError::ConfigFile(d)) => {
             eprintln!("{}", render(&renderer, d))
         }
         CliError::Pipeline(PipelineError::Resolve(located)) if located.span.is_some() => {
@@ -171,7 +177,9 @@ pub fn print(error: &CliError) -> ExitCode {
     // everything the world did to the build.
     match error {
         CliError::Usage(_)
-        | CliError::Archive(staves_archive::ArchiveError::Config(_))
+        | CliError::Archive(
+            staves_archive::ArchiveError::Config(_) | staves_archive::ArchiveError::ConfigFile(_),
+        )
         | CliError::Pipeline(PipelineError::Invalid(_)) => ExitCode::from(2),
         CliError::Internal(_) | CliError::Pipeline(PipelineError::Internal(_)) => {
             ExitCode::from(70)

@@ -28,6 +28,8 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Stack(args) => stack::run(args),
         Command::Serve(args) => serve::run(args),
         Command::Upload(args) => upload::run(args),
+        Command::Remove(args) => upload::remove(args),
+        Command::Include(args) => serve::include(args),
         Command::Completions(args) => completions::run(args),
     }
 }

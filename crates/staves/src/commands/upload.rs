@@ -1,33 +1,74 @@
-//! `staves upload URL FILE…`: `.deb`s into an archive `staves serve` runs.
+//! `staves upload URL FILE…` and `staves remove URL NAME…`: changes to an archive `staves
+//! serve` runs.
 
-use crate::cli::UploadArgs;
+use staves_archive::client::{self, Connection};
+
+use crate::cli::{RemoteArgs, RemoveArgs, UploadArgs};
 use crate::report::CliError;
 
-pub fn run(args: &UploadArgs) -> Result<(), CliError> {
+/// GitLab CI's job tokens, read when no token is given otherwise.
+const CI_TOKENS: [&str; 2] = ["CI_JOB_JWT_V2", "CI_JOB_JWT"];
+
+fn connection(args: &RemoteArgs) -> Result<Connection, CliError> {
     let token = match (&args.token, &args.token_file) {
         (Some(token), _) => token.trim().to_owned(),
         (None, Some(file)) => std::fs::read_to_string(file)
             .map_err(|e| CliError::Usage(format!("{}: {e}", file.display())))?
             .trim()
             .to_owned(),
-        (None, None) => {
-            return Err(CliError::Usage(
-                "an upload needs a token: `--token`, `--token-file` or STAVES_TOKEN".into(),
-            ));
-        }
+        (None, None) => CI_TOKENS
+            .iter()
+            .find_map(|name| std::env::var(name).ok().filter(|t| !t.trim().is_empty()))
+            .ok_or_else(|| {
+                CliError::Usage(
+                    "a change needs a token: `--token`, `--token-file` or STAVES_TOKEN".into(),
+                )
+            })?,
     };
-    for file in &args.files {
-        let uploaded =
-            staves_archive::client::upload(&args.url, &args.suite, &args.component, &token, file)?;
-        let verb = if uploaded.status == "unchanged" {
-            "Unchanged"
-        } else {
-            "Uploaded"
+    Ok(Connection {
+        base: args.url.clone(),
+        token,
+        ca_certificates: args.ca_cert.clone(),
+    })
+}
+
+fn print(said: &[client::Uploaded], args: &RemoteArgs) {
+    for one in said {
+        let verb = match one.status.as_str() {
+            "unchanged" => "Unchanged",
+            "removed" => "Removed",
+            _ => "Uploaded",
         };
         eprintln!(
-            "{verb:>12} {} to {} {}/{}",
-            uploaded.package, args.url, args.suite, args.component
+            "{verb:>12} {} ({} {}/{})",
+            one.package, args.url, args.suite, args.component
         );
+    }
+}
+
+pub fn run(args: &UploadArgs) -> Result<(), CliError> {
+    let to = connection(&args.remote)?;
+    let said = client::upload(&to, &args.remote.suite, &args.remote.component, &args.files)?;
+    print(&said, &args.remote);
+    Ok(())
+}
+
+pub fn remove(args: &RemoveArgs) -> Result<(), CliError> {
+    let to = connection(&args.remote)?;
+    for package in &args.packages {
+        let (name, version) = match package.split_once('=') {
+            Some((name, version)) => (name, Some(version)),
+            None => (package.as_str(), None),
+        };
+        let said = client::remove(
+            &to,
+            &args.remote.suite,
+            &args.remote.component,
+            name,
+            version,
+            args.arch.as_deref(),
+        )?;
+        print(&said, &args.remote);
     }
     Ok(())
 }
