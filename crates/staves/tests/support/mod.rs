@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod archive;
 pub mod engine;
 pub mod pki;
 pub mod registry;
