@@ -18,7 +18,7 @@
 //! On start the indices are published again from the package lists.
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -106,6 +106,8 @@ pub struct Archive {
     /// Every suite's packages, by (suite, component); changes hold this lock from the pool
     /// rename to the published release, so they are serialised and none is lost.
     state: Mutex<BTreeMap<(String, String), Packages>>,
+    /// The compressed blocks of every index, so a change recompresses only what it touched.
+    blocks: Mutex<crate::blocks::BlockCache>,
     /// `DIR/.staves/lock`, held while the archive is open: one process changes it at a time.
     _lock: std::fs::File,
 }
@@ -212,6 +214,7 @@ impl Archive {
             config,
             key,
             state: Mutex::new(state),
+            blocks: Mutex::default(),
             _lock: lock,
         };
         {
@@ -314,38 +317,51 @@ impl Archive {
         let served = self.suite(suite, component)?.clone();
         let mut state = self.lock();
         let list = (suite.to_owned(), component.to_owned());
-        let before = state.get(&list).cloned().unwrap_or_default();
         let mut changes = Vec::with_capacity(files.len());
+        let mut refused = None;
         for file in files {
             match self.stage(&served, component, file, &mut state) {
                 Ok(change) => changes.push(change),
                 Err(error) => {
-                    state.insert(list, before);
-                    self.collect_pool(&state);
-                    return Err(ArchiveError::InBatch {
-                        file: file
-                            .file_name()
-                            .map(|n| n.to_string_lossy().into_owned())
-                            .unwrap_or_default(),
+                    let name = file.file_name().map(|n| n.to_string_lossy().into_owned());
+                    refused = Some(ArchiveError::InBatch {
+                        file: name.unwrap_or_default(),
                         source: Box::new(error),
                     });
+                    break;
                 }
             }
         }
-        if changes.iter().any(|c| matches!(c.added, Added::New(_))) {
-            // The list on disk is written before the one in memory is believed: a failed
-            // write puts the old list back.
+        if refused.is_none() && changes.iter().any(|c| matches!(c.added, Added::New(_))) {
+            // The list on disk is written before the one in memory is believed.
             let packages = state.entry(list.clone()).or_default();
             let db = db_path(&self.config.dir, suite, component);
-            if let Err(error) = write_db(&db, packages) {
-                state.insert(list, before);
-                self.collect_pool(&state);
-                return Err(error);
+            match write_db(&db, packages) {
+                Ok(()) => {
+                    self.publish(&served, &state)?;
+                    self.collect_pool(&state);
+                    return Ok(changes);
+                }
+                Err(error) => refused = Some(error),
             }
-            self.publish(&served, &state)?;
-            self.collect_pool(&state);
         }
-        Ok(changes)
+        match refused {
+            None => Ok(changes),
+            Some(error) => {
+                // Undo in reverse: what each change removed comes back, what it added goes.
+                let packages = state.entry(list).or_default();
+                for change in changes.iter().rev() {
+                    for entry in &change.removed {
+                        packages.insert(entry.key(), entry.clone());
+                    }
+                    if let Added::New(entry) = &change.added {
+                        packages.remove(&entry.key());
+                    }
+                }
+                self.collect_pool(&state);
+                Err(error)
+            }
+        }
     }
 
     /// Checks one upload, moves it into the pool and adds it to the list in memory,
@@ -535,30 +551,52 @@ impl Archive {
                 .get(&(suite.name.clone(), component.clone()))
                 .unwrap_or(&empty);
             for arch in &suite.architectures {
-                let mut text = String::new();
+                let mut blocks: Vec<String> = vec![String::new()];
+                let mut last_name = "";
                 for entry in packages
                     .values()
                     .filter(|e| e.arch == *arch || e.arch == "all")
                 {
-                    text.push_str(entry.paragraph.trim_end());
-                    text.push_str("\n\n");
+                    if entry.name != last_name
+                        && crate::blocks::starts_block(&entry.name)
+                        && blocks.last().is_some_and(|b| !b.is_empty())
+                    {
+                        blocks.push(String::new());
+                    }
+                    last_name = &entry.name;
+                    let block = blocks.last_mut().expect("there is a block");
+                    block.push_str(entry.paragraph.trim_end());
+                    block.push_str("\n\n");
                 }
+                blocks.retain(|b| !b.is_empty());
                 let relative = format!("{component}/binary-{arch}");
                 let dir = staged.path().join(&relative);
                 std::fs::create_dir_all(&dir).map_err(ArchiveError::io("creating", &dir))?;
                 let by_hash = by_hash_root.join(&relative).join("SHA256");
                 std::fs::create_dir_all(&by_hash)
                     .map_err(ArchiveError::io("creating", &by_hash))?;
-                for (name, bytes) in compressed(text.as_bytes())? {
-                    let path = dir.join(name);
-                    std::fs::write(&path, &bytes).map_err(ArchiveError::io("writing", &path))?;
-                    let sha256 = hex::encode(Sha256::digest(&bytes));
+                let (gz, xz) = self
+                    .blocks
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .compress(&format!("{}/{relative}", suite.name), &blocks)
+                    .map_err(ArchiveError::io("compressing", &dir))?;
+                let text = blocks.concat();
+                for (name, bytes) in [
+                    ("Packages", text.as_bytes()),
+                    ("Packages.gz", gz.as_slice()),
+                    ("Packages.xz", xz.as_slice()),
+                ] {
+                    // Written once, by hash; the generation's name is a second link to it.
+                    let sha256 = hex::encode(Sha256::digest(bytes));
                     let kept = by_hash.join(&sha256);
                     if !kept.exists() {
-                        staves_fs::write_atomic(&kept, &bytes)
+                        staves_fs::write_atomic(&kept, bytes)
                             .map_err(ArchiveError::io("writing", &kept))?;
                     }
-                    release.add(&format!("{relative}/{name}"), &bytes);
+                    let path = dir.join(name);
+                    std::fs::hard_link(&kept, &path).map_err(ArchiveError::io("linking", &path))?;
+                    release.add(&format!("{relative}/{name}"), bytes);
                 }
                 // The release's by-hash names resolve to the files every generation shares.
                 let link = dir.join("by-hash");
@@ -624,6 +662,11 @@ fn retain_newest(packages: &mut Packages, name: &str, arch: &str, keep: usize) -
 }
 
 impl Entry {
+    /// Its key in a package list.
+    fn key(&self) -> (String, String, String) {
+        (self.name.clone(), self.arch.clone(), self.version.clone())
+    }
+
     /// The pool path its paragraph names.
     pub fn filename(&self) -> Option<&str> {
         self.paragraph
@@ -631,26 +674,6 @@ impl Entry {
             .find_map(|l| l.strip_prefix("Filename:"))
             .map(str::trim)
     }
-}
-
-/// `Packages`, `Packages.gz` and `Packages.xz` of an index's text.
-fn compressed(text: &[u8]) -> Result<Vec<(&'static str, Vec<u8>)>, ArchiveError> {
-    let io = |e: std::io::Error| ArchiveError::Io {
-        action: "compressing",
-        path: PathBuf::from("Packages"),
-        source: e,
-    };
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(9));
-    gz.write_all(text).map_err(io)?;
-    let gz = gz.finish().map_err(io)?;
-    let mut xz = liblzma::write::XzEncoder::new(Vec::new(), 6);
-    xz.write_all(text).map_err(io)?;
-    let xz = xz.finish().map_err(io)?;
-    Ok(vec![
-        ("Packages", text.to_vec()),
-        ("Packages.gz", gz),
-        ("Packages.xz", xz),
-    ])
 }
 
 /// Every regular file below `dir`.

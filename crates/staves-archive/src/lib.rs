@@ -2,6 +2,7 @@
 //!
 //! * [`archive`]: the archive on disk: the pool, each suite's package list, and indices
 //!   published as a new generation switched to atomically, signed, with `by-hash` files.
+//! * [`blocks`]: compressed indices from cached blocks, so a change recompresses one block.
 //! * [`release`]: the `Release` file and its dates.
 //! * [`config`]: the server's configuration file.
 //! * [`auth`], [`jwt`]: who may upload: static tokens, JWTs against a JWKS.
@@ -12,6 +13,7 @@
 
 pub mod archive;
 pub mod auth;
+pub mod blocks;
 pub mod client;
 pub mod config;
 mod error;
