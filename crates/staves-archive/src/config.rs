@@ -361,6 +361,15 @@ name = "testing"
     }
 
     #[test]
+    fn the_example_configuration_reads() {
+        let text = include_str!("../../../examples/repository/archive.toml");
+        let path = Path::new("/srv/example/archive.toml");
+        let config = ServerConfig::parse(text, path).expect("the example is valid");
+        assert_eq!(config.archive.suites.len(), 2);
+        assert!(config.tls.is_some() && config.auth.jwt.is_some());
+    }
+
+    #[test]
     fn mistakes_are_located() {
         let path = Path::new("archive.toml");
         let cases = [

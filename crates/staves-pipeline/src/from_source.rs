@@ -124,6 +124,8 @@ fn local_debs(spec: &staves_spec::Spec) -> Result<Vec<std::path::PathBuf>, Pipel
 struct Made {
     text: String,
     versions: BuiltVersions,
+    /// The `.deb` files, in the cache.
+    paths: Vec<std::path::PathBuf>,
 }
 
 impl Made {
@@ -146,6 +148,7 @@ impl Made {
             PipelineError::Internal(format!("{} has version {}: {e}", deb.name, deb.version))
         })?;
         self.versions.push((deb.name.clone(), version));
+        self.paths.push(deb.path.clone());
         Ok(())
     }
 }
@@ -184,6 +187,19 @@ impl Workspace {
             versions.extend(made.versions);
         }
         Ok((repositories, versions))
+    }
+
+    /// Every package the spec builds from source or by a recipe for `arch`, split packages
+    /// included, built now or taken from the cache: their `.deb` files in the cache, for
+    /// `staves upload --built`.
+    pub fn built_packages(&self, arch: &str) -> Result<Vec<std::path::PathBuf>, PipelineError> {
+        let names = self.spec.source_builds();
+        let mut made = Made::default();
+        if !names.is_empty() || !self.recipes.is_empty() {
+            let mut synced = self.sync(arch)?;
+            self.build_all(arch, &mut synced, &names, &mut made)?;
+        }
+        Ok(made.paths)
     }
 
     fn build_all(

@@ -187,7 +187,8 @@ pub enum Command {
     #[command(after_help = "Examples:
   staves upload http://archive.example:8080 build/*.deb            # token from STAVES_TOKEN
   staves upload http://127.0.0.1:8080 app_1.0_amd64.deb --suite bookworm --token-file ci-token
-  staves upload https://archive.internal build/*.deb --ca-cert internal-ca.pem")]
+  staves upload https://archive.internal build/*.deb --ca-cert internal-ca.pem
+  staves upload http://127.0.0.1:8080 --built examples/recipe/staves.toml   # what its recipes make")]
     Upload(UploadArgs),
     /// Remove packages from an archive `staves serve` runs.
     #[command(after_help = "Examples:
@@ -286,8 +287,14 @@ pub struct UploadArgs {
     #[command(flatten)]
     pub remote: RemoteArgs,
     /// The .deb files: added together, or none of them.
-    #[arg(required = true)]
+    #[arg(required_unless_present = "built")]
     pub files: Vec<PathBuf>,
+    /// Upload every package this spec builds from source or by a recipe (split packages
+    /// included), building what the cache lacks.
+    #[arg(long, value_name = "SPEC")]
+    pub built: Option<PathBuf>,
+    #[command(flatten)]
+    pub cache: CacheArgs,
 }
 
 #[derive(Debug, Args)]

@@ -253,6 +253,29 @@ fn a_python_application_runs_from_its_console_script() {
         stdout(&ran),
         stderr(&ran)
     );
+
+    // What the recipe made goes to an archive, taken from the cache, not rebuilt.
+    let served = support::archive::serve(dir.path(), &[]);
+    let upload = support::staves_command(&["upload", &served.base, "--built", file], &cache)
+        .env("STAVES_TOKEN", &served.token)
+        .output()
+        .expect("staves upload");
+    assert!(upload.status.success(), "{}", stderr(&upload));
+    assert!(
+        stderr(&upload).contains("Uploaded python3-greeter"),
+        "{}",
+        stderr(&upload)
+    );
+    assert!(!stderr(&upload).contains("Building"), "{}", stderr(&upload));
+    let packages = served.dir.join(format!(
+        "dists/stable/main/binary-{}/Packages",
+        support::host_arch()
+    ));
+    let packages = std::fs::read_to_string(packages).expect("Packages");
+    assert!(
+        packages.contains("Package: python3-greeter\n"),
+        "{packages}"
+    );
 }
 
 #[test]

@@ -48,9 +48,38 @@ fn print(said: &[client::Uploaded], args: &RemoteArgs) {
 
 pub fn run(args: &UploadArgs) -> Result<(), CliError> {
     let to = connection(&args.remote)?;
-    let said = client::upload(&to, &args.remote.suite, &args.remote.component, &args.files)?;
+    let mut files = args.files.clone();
+    if let Some(spec) = &args.built {
+        files.extend(built(spec, &args.cache)?);
+    }
+    let said = client::upload(&to, &args.remote.suite, &args.remote.component, &files)?;
     print(&said, &args.remote);
     Ok(())
+}
+
+/// Every package `spec` builds, for each of its architectures; built now if the cache
+/// lacks it.
+fn built(
+    spec: &std::path::Path,
+    cache: &crate::cli::CacheArgs,
+) -> Result<Vec<std::path::PathBuf>, CliError> {
+    let options = staves_pipeline::WorkspaceOptions {
+        file: spec.to_owned(),
+        cache: cache.root(),
+        ..Default::default()
+    };
+    let workspace = staves_pipeline::Workspace::load(&options, crate::report::reporter())?;
+    let mut debs = Vec::new();
+    for arch in &workspace.selected {
+        debs.extend(workspace.built_packages(arch)?);
+    }
+    if debs.is_empty() {
+        return Err(CliError::Usage(format!(
+            "{} builds nothing: it has no recipes and no `source = true` package",
+            spec.display()
+        )));
+    }
+    Ok(debs)
 }
 
 pub fn remove(args: &RemoveArgs) -> Result<(), CliError> {
