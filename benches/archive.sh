@@ -29,7 +29,7 @@ gpg --batch --quiet --passphrase '' --quick-gen-key 'Bench <bench@localhost>' ed
 FPR=$(gpg --list-keys --with-colons | awk -F: '/^fpr/ {print $10; exit}')
 TOKEN=0123456789abcdef0123456789abcdef
 echo "$TOKEN" > "$work/tokens"
-python3 benches/gen-debs.py "$work/extra" $((ROUNDS * 3)) extra amd64
+python3 benches/gen-debs.py "$work/extra" $((ROUNDS * 3 * $(echo $SIZES | wc -w))) extra amd64
 
 ms() { echo $(( ($(date +%s%N) - $1) / 1000000 )); }
 median() { tr ' ' '\n' | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
