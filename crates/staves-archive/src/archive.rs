@@ -222,6 +222,9 @@ impl Archive {
             for suite in &archive.config.suites {
                 archive.publish(suite, &state)?;
             }
+            // A process killed between moving a file into the pool and listing it left
+            // a file no list names.
+            archive.sweep_pool(&state);
         }
         Ok(archive)
     }
@@ -339,7 +342,8 @@ impl Archive {
             match write_db(&db, packages) {
                 Ok(()) => {
                     self.publish(&served, &state)?;
-                    self.collect_pool(&state);
+                    let retired = changes.iter().flat_map(|c| &c.removed);
+                    self.drop_pool_files(&state, retired);
                     return Ok(changes);
                 }
                 Err(error) => refused = Some(error),
@@ -358,7 +362,11 @@ impl Archive {
                         packages.remove(&entry.key());
                     }
                 }
-                self.collect_pool(&state);
+                let undone = changes.iter().filter_map(|c| match &c.added {
+                    Added::New(entry) => Some(entry),
+                    Added::Unchanged(_) => None,
+                });
+                self.drop_pool_files(&state, undone);
                 Err(error)
             }
         }
@@ -480,8 +488,7 @@ impl Archive {
         let served = self.suite(suite, component)?.clone();
         let mut state = self.lock();
         let list = (suite.to_owned(), component.to_owned());
-        let before = state.get(&list).cloned().unwrap_or_default();
-        let packages = state.entry(list.clone()).or_default();
+        let packages = state.entry(list).or_default();
         let doomed: Vec<_> = packages
             .keys()
             .filter(|(n, a, v)| {
@@ -499,31 +506,44 @@ impl Archive {
         let removed: Vec<Entry> = doomed.iter().filter_map(|k| packages.remove(k)).collect();
         let db = db_path(&self.config.dir, suite, component);
         if let Err(error) = write_db(&db, packages) {
-            state.insert(list, before);
+            for entry in &removed {
+                packages.insert(entry.key(), entry.clone());
+            }
             return Err(error);
         }
         self.publish(&served, &state)?;
-        self.collect_pool(&state);
+        self.drop_pool_files(&state, &removed);
         Ok(removed)
     }
 
-    /// Removes pool files no suite lists any more. A client holding an index of a kept
-    /// older generation may still ask for one; it gets 404 and updates, as with Debian's
-    /// own archive after a dinstall.
-    fn collect_pool(&self, state: &BTreeMap<(String, String), Packages>) {
-        let listed: std::collections::HashSet<&str> = state
-            .values()
-            .flat_map(|p| p.values())
-            .filter_map(|e| e.filename())
-            .collect();
-        let pool = self.config.dir.join("pool");
-        for path in files_under(&pool) {
-            let Ok(relative) = path.strip_prefix(&self.config.dir) else {
-                continue;
-            };
-            if let Some(relative) = relative.to_str()
-                && !listed.contains(relative)
-            {
+    /// Deletes the pool files of `dropped` that no list names any more (a pool file is
+    /// shared by every suite listing the same package). A client holding an index of a kept
+    /// older generation may still ask for one; it gets 404 and updates, as with Debian's own
+    /// archive after a dinstall.
+    fn drop_pool_files<'a>(
+        &self,
+        state: &BTreeMap<(String, String), Packages>,
+        dropped: impl IntoIterator<Item = &'a Entry>,
+    ) {
+        let dropped: Vec<&str> = dropped.into_iter().filter_map(Entry::filename).collect();
+        if dropped.is_empty() {
+            return;
+        }
+        let listed = listed_files(state);
+        for file in dropped.into_iter().filter(|f| !listed.contains(f)) {
+            let _ = std::fs::remove_file(self.config.dir.join(file));
+        }
+    }
+
+    /// Deletes every pool file no list names.
+    fn sweep_pool(&self, state: &BTreeMap<(String, String), Packages>) {
+        let listed = listed_files(state);
+        for path in files_under(&self.config.dir.join("pool")) {
+            let relative = path
+                .strip_prefix(&self.config.dir)
+                .ok()
+                .and_then(Path::to_str);
+            if relative.is_some_and(|r| !listed.contains(r)) {
                 let _ = std::fs::remove_file(&path);
             }
         }
@@ -676,6 +696,15 @@ impl Entry {
     }
 }
 
+/// The pool files every list names.
+fn listed_files(state: &BTreeMap<(String, String), Packages>) -> std::collections::HashSet<&str> {
+    state
+        .values()
+        .flat_map(|p| p.values())
+        .filter_map(Entry::filename)
+        .collect()
+}
+
 /// Every regular file below `dir`.
 fn files_under(dir: &Path) -> Vec<PathBuf> {
     let mut files = Vec::new();
@@ -753,18 +782,12 @@ fn prune_by_hash(dists: &Path, suite: &str, by_hash_root: &Path) {
                 .map(str::to_owned),
         );
     }
-    let mut pending = vec![by_hash_root.to_owned()];
-    while let Some(dir) = pending.pop() {
-        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                pending.push(path);
-            } else if let Some(name) = path.file_name().and_then(|n| n.to_str())
-                && name.len() == 64
-                && !named.contains(name)
-            {
-                let _ = std::fs::remove_file(&path);
-            }
+    for path in files_under(by_hash_root) {
+        if let Some(name) = path.file_name().and_then(|n| n.to_str())
+            && name.len() == 64
+            && !named.contains(name)
+        {
+            let _ = std::fs::remove_file(&path);
         }
     }
 }

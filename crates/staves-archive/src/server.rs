@@ -185,11 +185,9 @@ async fn publish(
         return refusal(StatusCode::BAD_REQUEST, "the upload holds no file");
     }
     let worker = Arc::clone(&shared);
-    let (s, c, f) = (suite.clone(), component.clone(), files.clone());
+    let (s, c, f) = (suite.clone(), component.clone(), files);
+    // The archive moves each file into its pool or removes it.
     let added = tokio::task::spawn_blocking(move || worker.archive.add_many(&s, &c, &f)).await;
-    for file in &files {
-        let _ = tokio::fs::remove_file(file).await;
-    }
     match added {
         Ok(Ok(changes)) => {
             let mut packages = Vec::new();

@@ -51,22 +51,10 @@ pub enum RepoError {
         /// Actual size.
         actual: u64,
     },
-    /// A keyring could not be read or holds no usable key.
-    #[error("keyring {origin}: {message}")]
-    Keyring {
-        /// Path or description of the keyring.
-        origin: String,
-        /// What is wrong.
-        message: String,
-    },
-    /// A release's signature is missing, invalid or made by an unknown key.
-    #[error("{what}: {message}")]
-    Signature {
-        /// The release file.
-        what: String,
-        /// Why it was refused.
-        message: String,
-    },
+    /// A keyring could not be read or holds no usable key, or a release's signature is
+    /// missing, invalid or made by an unknown key.
+    #[error(transparent)]
+    OpenPgp(#[from] staves_openpgp::OpenPgpError),
     /// The release is past its `Valid-Until` date.
     #[error("{what} expired on {valid_until} (Valid-Until); the repository or a mirror is stale")]
     Expired {
@@ -156,21 +144,6 @@ impl RepoError {
             action,
             path,
             source,
-        }
-    }
-}
-
-impl From<staves_openpgp::OpenPgpError> for RepoError {
-    fn from(error: staves_openpgp::OpenPgpError) -> Self {
-        use staves_openpgp::OpenPgpError as E;
-        match error {
-            E::Keyring { origin, message } => RepoError::Keyring { origin, message },
-            E::Signature { what, message } => RepoError::Signature { what, message },
-            E::Io { path, source } => RepoError::io("reading keyring", &path)(source),
-            other @ (E::Key { .. } | E::Sign { .. }) => RepoError::Keyring {
-                origin: "a signing key".into(),
-                message: other.to_string(),
-            },
         }
     }
 }

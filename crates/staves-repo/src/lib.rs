@@ -24,6 +24,7 @@ pub mod debs;
 pub mod error;
 pub mod http;
 pub mod index;
+pub use staves_openpgp::OpenPgpError;
 pub use staves_openpgp::verify as keyring;
 pub mod release;
 pub mod repository;

@@ -412,12 +412,13 @@ impl RepositoryConfig {
                 let signer = keyring.verify_detached(data, sig, what, now)?;
                 Ok((text.to_owned(), signer))
             }
-            (false, None) => Err(RepoError::Signature {
+            (false, None) => Err(staves_openpgp::OpenPgpError::Signature {
                 what: what.to_owned(),
                 message: "is not signed; set `trusted = true` on the repository only if \
                           you trust it without a signature"
                     .into(),
-            }),
+            }
+            .into()),
         }
     }
 

@@ -111,7 +111,7 @@ impl CliError {
         };
         match error {
             P::Registry(e) => e.hint(),
-            P::Repo(RepoError::Signature { .. }) => Some(
+            P::Repo(RepoError::OpenPgp(staves_repo::OpenPgpError::Signature { .. })) => Some(
                 "check the repository's `keyring`; it must hold the key that signs the release"
                     .into(),
             ),
