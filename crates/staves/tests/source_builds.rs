@@ -185,6 +185,20 @@ fn build_profiles_as_an_unprivileged_user() {
     }
 }
 
+/// Gives the child Ctrl-C's default action, as a shell gives its foreground jobs: a test
+/// run started in the background by a non-interactive shell inherits SIGINT ignored, and
+/// the build would then not be interrupted at all.
+#[allow(unsafe_code)]
+fn default_sigint(command: &mut Command) {
+    // SAFETY: signal() is async-signal-safe, so it may run between fork and exec.
+    unsafe {
+        command.pre_exec(|| {
+            libc::signal(libc::SIGINT, libc::SIG_DFL);
+            Ok(())
+        });
+    }
+}
+
 #[test]
 fn an_interrupted_build_leaves_no_result_and_no_process() {
     let dir = tempfile::tempdir().expect("tmp");
@@ -196,14 +210,13 @@ fn an_interrupted_build_leaves_no_result_and_no_process() {
     let cache = dir.path().join("cache");
     let file = spec.to_str().expect("utf8");
     let out = dir.path().join("layout");
-    let mut child = support::staves_command(
+    let mut command = support::staves_command(
         &["build", "-f", file, "-o", out.to_str().expect("utf8")],
         &cache,
-    )
-    .process_group(0)
-    .stderr(Stdio::piped())
-    .spawn()
-    .expect("staves");
+    );
+    command.process_group(0).stderr(Stdio::piped());
+    default_sigint(&mut command);
+    let mut child = command.spawn().expect("staves");
     let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
     let mut seen = String::new();
     for line in lines.by_ref() {
