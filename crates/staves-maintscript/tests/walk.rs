@@ -1,0 +1,220 @@
+//! Scripts walked against a small image: which commands run, with which arguments.
+
+use std::collections::BTreeMap;
+
+use staves_maintscript::{FileTest, Image, Invocation, NoteKind, Ran, Status, run};
+
+#[derive(Default)]
+struct Files {
+    files: BTreeMap<String, String>,
+    ran: Vec<String>,
+    written: Vec<(String, String, bool)>,
+}
+
+impl Image for Files {
+    fn run(&mut self, argv: &[String], stdin: Option<&str>) -> Ran {
+        self.ran.push(argv.join(" "));
+        match argv[0].as_str() {
+            "getent" => Ran::status(Status::from_bool(argv.get(2).is_some_and(|u| u == "root"))),
+            "dpkg" if argv.get(1).is_some_and(|a| a == "--print-architecture") => Ran {
+                status: Status::Success,
+                stdout: Some("amd64\n".into()),
+            },
+            "tr" => Ran {
+                status: Status::Success,
+                stdout: stdin.map(|s| s.to_uppercase()),
+            },
+            "hostname" => Ran::unknown(),
+            _ => Ran::ok(),
+        }
+    }
+    fn test(&self, path: &str, test: FileTest) -> Option<bool> {
+        Some(match test {
+            FileTest::Dir => self
+                .files
+                .keys()
+                .any(|f| f.starts_with(&format!("{path}/"))),
+            _ => self.files.contains_key(path),
+        })
+    }
+    fn glob(&self, pattern: &str) -> Option<Vec<String>> {
+        Some(
+            self.files
+                .keys()
+                .filter(|f| staves_maintscript::pattern_matches(pattern, f))
+                .cloned()
+                .collect(),
+        )
+    }
+    fn read(&self, path: &str) -> Option<String> {
+        self.files.get(path).cloned()
+    }
+    fn write(&mut self, path: &str, text: &str, append: bool) -> Status {
+        self.written.push((path.into(), text.into(), append));
+        Status::Success
+    }
+}
+
+fn walk(script: &str, files: &[&str]) -> (Files, staves_maintscript::Report) {
+    let mut image = Files::default();
+    for f in files {
+        image.files.insert((*f).into(), String::new());
+    }
+    let report = run(
+        script,
+        &Invocation::first_configure("pkg", "amd64"),
+        &mut image,
+    );
+    (image, report)
+}
+
+#[test]
+fn follows_the_configure_branch_of_a_first_install() {
+    let script = r#"#!/bin/sh
+set -e
+case "$1" in
+    configure)
+        if [ -z "$2" ]; then
+            echo first > /etc/first
+        fi
+        if dpkg --compare-versions "$2" lt 1.0; then :; fi
+        ;;
+    abort-upgrade|abort-remove)
+        chown nobody /never
+        ;;
+    *)
+        echo "unknown" >&2; exit 1 ;;
+esac
+exit 0
+chown nobody /after-exit
+"#;
+    let (image, report) = walk(script, &[]);
+    assert_eq!(
+        image.written,
+        [("/etc/first".into(), "first\n".into(), false)]
+    );
+    assert!(
+        image.ran.iter().all(|c| !c.starts_with("chown")),
+        "{:?}",
+        image.ran
+    );
+    assert_eq!(report.status, Some(Status::Success));
+}
+
+#[test]
+fn expands_variables_functions_and_loops() {
+    let script = r#"#!/bin/sh
+PG=15
+DIR="/usr/lib/postgresql/$PG"
+add_alt() {
+    update-alternatives --install "/usr/share/man/man1/$1" "$1" "$DIR/man/man1/$1" 150
+}
+for f in $DIR/man/man1/*.1.gz; do
+    add_alt "${f##*/}"
+done
+for x in a "b c"; do echo "$x" >> /etc/list; done
+USERNAME=${SSHD_USER:-sshd}
+adduser --system $USERNAME
+"#;
+    let files = [
+        "/usr/lib/postgresql/15/man/man1/psql.1.gz",
+        "/usr/lib/postgresql/15/man/man1/pg_dump.1.gz",
+    ];
+    let (image, _) = walk(script, &files);
+    assert_eq!(
+        image.ran,
+        [
+            "update-alternatives --install /usr/share/man/man1/pg_dump.1.gz pg_dump.1.gz /usr/lib/postgresql/15/man/man1/pg_dump.1.gz 150",
+            "update-alternatives --install /usr/share/man/man1/psql.1.gz psql.1.gz /usr/lib/postgresql/15/man/man1/psql.1.gz 150",
+            "adduser --system sshd",
+        ]
+    );
+    assert_eq!(image.written.len(), 2);
+    assert_eq!(image.written[1], ("/etc/list".into(), "b c\n".into(), true));
+}
+
+#[test]
+fn decides_conditions_on_accounts_files_and_commands() {
+    let script = r#"
+if ! getent passwd postgres >/dev/null; then
+    adduser --system postgres
+fi
+getent passwd root >/dev/null || adduser --system root
+[ -e /etc/present ] && chmod 640 /etc/present
+[ -e /etc/absent ] && chmod 640 /etc/absent
+if [ -x /usr/bin/present-tool ] && command -v present-tool >/dev/null; then present-tool --run; fi
+if which absent-tool >/dev/null; then absent-tool; fi
+ARCH=$(dpkg --print-architecture)
+mkdir -p /usr/lib/$ARCH
+"#;
+    let (image, report) = walk(script, &["/etc/present", "/usr/bin/present-tool"]);
+    let ran: Vec<&str> = image
+        .ran
+        .iter()
+        .map(String::as_str)
+        .filter(|c| !c.starts_with("getent") && !c.starts_with("dpkg"))
+        .collect();
+    assert_eq!(
+        ran,
+        [
+            "adduser --system postgres",
+            "chmod 640 /etc/present",
+            "present-tool --run",
+            "mkdir -p /usr/lib/amd64"
+        ]
+    );
+    assert!(report.notes.is_empty(), "{:?}", report.notes);
+}
+
+#[test]
+fn set_e_stops_at_a_failure_outside_conditions() {
+    let (image, report) = walk(
+        "set -e\nfalse || true\n[ -e /nope ] && touch /a\nfalse\ntouch /b\n",
+        &[],
+    );
+    assert!(image.ran.is_empty(), "{:?}", image.ran);
+    assert_eq!(report.status, Some(Status::Failure(1)));
+    let (image, _) = walk("false\ntouch /b\n", &[]);
+    assert_eq!(image.ran, ["touch /b"]);
+}
+
+#[test]
+fn unknown_values_are_reported_never_guessed() {
+    let script = "NAME=$(hostname)\necho \"$NAME\" > /etc/mailname\nchown $NAME /x\nif [ \"$NAME\" = x ]; then touch /y; fi\nwhile read line; do touch /z; done < /etc/list\n";
+    let (image, report) = walk(script, &[]);
+    assert!(image.written.is_empty());
+    assert_eq!(image.ran, ["hostname", "touch /y"]);
+    let kinds: Vec<&NoteKind> = report.notes.iter().map(|n| &n.kind).collect();
+    assert_eq!(
+        kinds,
+        [
+            &NoteKind::UnknownWord,
+            &NoteKind::UnknownWord,
+            &NoteKind::Undecided,
+            &NoteKind::Unsupported,
+            &NoteKind::Unsupported
+        ]
+    );
+    assert_eq!(report.notes[1].line, 3);
+}
+
+#[test]
+fn here_documents_and_pipes_carry_text() {
+    let script = "V=1\ncat > /etc/conf <<EOF\nversion=$V\nEOF\ncat <<'EOF' > /etc/raw\n$V\nEOF\necho abc | tr a-z A-Z > /etc/upper\n";
+    let (image, _) = walk(script, &[]);
+    assert_eq!(
+        image.written,
+        [
+            ("/etc/conf".into(), "version=1\n".into(), false),
+            ("/etc/raw".into(), "$V\n".into(), false),
+            ("/etc/upper".into(), "ABC\n".into(), false),
+        ]
+    );
+}
+
+#[test]
+fn a_script_that_does_not_parse_is_a_note() {
+    let (_, report) = walk("if then fi (", &[]);
+    assert_eq!(report.notes[0].kind, NoteKind::Syntax);
+    assert_eq!(report.status, None);
+}
