@@ -32,8 +32,27 @@ IGNORED = (
 
 
 def norm(name):
-    name = name.lstrip("./") if name.startswith("./") else name.lstrip("/")
+    if name in (".", "./"):
+        return ""
+    name = name[2:] if name.startswith("./") else name.lstrip("/")
     return name.rstrip("/")
+
+
+def normalize(path, content):
+    """What is compared of a file. /etc/shadow's third field is the day of the install
+    (Staves writes none, so the image does not depend on the build date); `_apt` is the
+    account mmdebstrap makes for its own apt run (apt is not in the compared set)."""
+    if path in ("etc/shadow", "etc/passwd", "etc/shadow-", "etc/passwd-"):
+        lines = []
+        for line in content.decode("utf-8", "replace").splitlines():
+            fields = line.split(":")
+            if fields[0] == "_apt":
+                continue
+            if path.startswith("etc/shadow") and len(fields) > 2:
+                fields[2] = ""
+            lines.append(":".join(fields))
+        return ("\n".join(lines) + "\n").encode()
+    return content
 
 
 def kind_of(member):
@@ -76,9 +95,9 @@ def read_layer(tar, tree, data):
                 entry["sha"] = first.get("sha")
             tree[path] = entry
             continue
-        if m.isreg() and (path.startswith("etc/") or path in ("etc",)):
+        if m.isreg():
             f = tar.extractfile(m)
-            content = f.read() if f else b""
+            content = normalize(path, f.read() if f else b"")
             entry["sha"] = hashlib.sha256(content).hexdigest()
             if path in ("etc/passwd", "etc/group", "var/lib/dpkg/status"):
                 data[path] = content.decode("utf-8", "replace")

@@ -20,6 +20,9 @@ pub struct User {
     pub home: String,
     /// Login shell.
     pub shell: String,
+    /// Made by adduser or useradd (locked with `!` in `/etc/shadow`, as they write it),
+    /// not one of base-passwd's (`*`).
+    pub added: bool,
 }
 
 /// A group.
@@ -31,6 +34,8 @@ pub struct Group {
     pub gid: u32,
     /// Supplementary members.
     pub members: Vec<String>,
+    /// Made by addgroup or groupadd (`!` in `/etc/gshadow`), not one of base-passwd's.
+    pub added: bool,
 }
 
 /// An account requested by the spec: a user (with a group of its own unless `group` names one).
@@ -244,6 +249,7 @@ impl Accounts {
                     gecos: gecos.into(),
                     home: home.into(),
                     shell: shell.into(),
+                    added: false,
                 })
                 .collect(),
             groups: BASE_GROUPS
@@ -252,6 +258,7 @@ impl Accounts {
                     name: name.into(),
                     gid,
                     members: Vec::new(),
+                    added: false,
                 })
                 .collect(),
             // base-files ships base-passwd's homes (/root, /var/www is a package's).
@@ -292,27 +299,31 @@ impl Accounts {
             let [name, _, uid, gid, gecos, home, shell] = f.as_slice() else {
                 return Err(bad(file, line, "a passwd line has seven fields"));
             };
+            let uid = id(file, line, uid)?;
             accounts.users.push(User {
                 name: (*name).to_owned(),
-                uid: id(file, line, uid)?,
+                uid,
                 gid: id(file, line, gid)?,
                 gecos: (*gecos).to_owned(),
                 home: (*home).to_owned(),
                 shell: (*shell).to_owned(),
+                added: !is_static_id(uid),
             });
         }
         for (file, line, f) in lines("/etc/group", group) {
             let [name, _, gid, members] = f.as_slice() else {
                 return Err(bad(file, line, "a group line has four fields"));
             };
+            let gid = id(file, line, gid)?;
             accounts.groups.push(Group {
                 name: (*name).to_owned(),
-                gid: id(file, line, gid)?,
+                gid,
                 members: members
                     .split(',')
                     .filter(|m| !m.is_empty())
                     .map(str::to_owned)
                     .collect(),
+                added: !(is_static_id(gid) || gid == 100),
             });
         }
         Ok(accounts)
@@ -402,6 +413,7 @@ impl Accounts {
                     name: request.name.clone(),
                     gid,
                     members: Vec::new(),
+                    added: true,
                 });
                 gid
             }
@@ -429,6 +441,7 @@ impl Accounts {
                 .shell
                 .clone()
                 .unwrap_or_else(|| "/usr/sbin/nologin".into()),
+            added: true,
         });
         Ok(self
             .users
@@ -456,6 +469,7 @@ impl Accounts {
             name: name.to_owned(),
             gid,
             members: Vec::new(),
+            added: true,
         });
         Ok(gid)
     }
@@ -504,6 +518,7 @@ impl Accounts {
                 .shell
                 .clone()
                 .unwrap_or_else(|| "/usr/sbin/nologin".into()),
+            added: true,
         });
         Ok(())
     }
@@ -548,7 +563,13 @@ impl Accounts {
     pub fn shadow(&self) -> String {
         self.users
             .iter()
-            .map(|u| format!("{}:*::0:99999:7:::\n", u.name))
+            .map(|u| {
+                if u.added {
+                    format!("{}:!:::::::\n", u.name)
+                } else {
+                    format!("{}:*::0:99999:7:::\n", u.name)
+                }
+            })
             .collect()
     }
 
@@ -556,9 +577,18 @@ impl Accounts {
     pub fn gshadow(&self) -> String {
         self.groups
             .iter()
-            .map(|g| format!("{}:*::{}\n", g.name, g.members.join(",")))
+            .map(|g| {
+                let locked = if g.added { "!" } else { "*" };
+                format!("{}:{locked}::{}\n", g.name, g.members.join(","))
+            })
             .collect()
     }
+}
+
+/// Ids base-passwd allocates for every Debian system (0–99, and `nobody`'s 65534; for
+/// groups also `users`' 100); the others were added by adduser or useradd.
+fn is_static_id(id: u32) -> bool {
+    id < 100 || id == 65534
 }
 
 /// Login names as adduser accepts them by default.

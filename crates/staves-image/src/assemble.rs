@@ -1,6 +1,6 @@
 //! From opened packages to a finished layer.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -170,6 +170,8 @@ pub struct Summary {
     /// With several layers: what each one written holds, bottom first (the last is the
     /// generated files'). Writers past these were given nothing.
     pub layers: Vec<LayerContents>,
+    /// What each package's `postinst` did that Staves does not reproduce.
+    pub scripts: Vec<crate::plan::ScriptReport>,
 }
 
 /// The CA bundle that OpenSSL, GnuTLS and curl read on Debian.
@@ -205,6 +207,8 @@ struct Opened {
     size: u64,
     deb: DebFile,
     replaces: Vec<Relation>,
+    /// The packages it depends on (every alternative), for the order scripts run in.
+    depends: Vec<String>,
     multi_arch_same: bool,
     /// `Priority: required`: part of every Debian system's plumbing (dpkg, debconf, awk),
     /// whose files' needs are not reported.
@@ -277,6 +281,12 @@ pub fn assemble_layers<W: Write>(
             let replaces = relation::parse_field(field("Replaces"))
                 .map(|deps| deps.into_iter().flat_map(|d| d.alternatives).collect())
                 .unwrap_or_default();
+            let depends = [field("Pre-Depends"), field("Depends")]
+                .iter()
+                .flat_map(|f| relation::parse_field(f).unwrap_or_default())
+                .flat_map(|d| d.alternatives)
+                .map(|r| r.name)
+                .collect();
             let multi_arch_same = field("Multi-Arch") == "same";
             let required = field("Priority") == "required";
             let limit = unpack_limit(&deb, para.as_ref());
@@ -296,6 +306,7 @@ pub fn assemble_layers<W: Write>(
                 size,
                 deb,
                 replaces,
+                depends,
                 multi_arch_same,
                 required,
                 limit,
@@ -319,20 +330,23 @@ fn assemble_opened<W: Write>(
     });
 
     // What maintainer scripts would do, planned before anything is written.
-    let scripts: Vec<(&str, Option<&str>)> = opened
-        .iter()
+    let scripts: Vec<(&str, Option<&str>)> = configure_order(opened)
+        .into_iter()
+        .map(|i| &opened[i])
         .map(|p| (p.input.name.as_str(), p.deb.control.postinst.as_deref()))
         .collect();
+    let facts = script_facts(opened, options.base.as_deref());
+    let no_contents = BTreeMap::new();
+    let first = plan(&scripts, &options.accounts, &facts, &no_contents, mtime)?;
     let ScriptPlan {
-        alternatives,
-        shells,
         script_dirs,
         migrations,
-        links,
-        copies,
         accounts,
-    } = plan(&scripts, &options.accounts, mtime)?;
-
+        overrides,
+        ..
+    } = &first;
+    let (script_dirs, migrations, accounts) =
+        (script_dirs, migrations.as_slice(), accounts.clone());
     let base = options.base.as_deref();
     let split = Split::new(opened, outs.len(), mtime);
     let mut layer = Layer::split(outs);
@@ -340,30 +354,87 @@ fn assemble_opened<W: Write>(
         layer = layer.over(base.paths.iter().cloned());
     }
     layer.declare_dirs(crate::effects::declared_dirs(options, &accounts, mtime));
-    // Only a split image needs copies' content: one layer links the copy to its source.
-    let copy_sources: Vec<String> = if split.several {
-        copies
-            .iter()
-            .filter_map(|(source, _)| crate::effects::image_path(source))
-            .collect()
-    } else {
-        Vec::new()
-    };
+    // Only a split image needs copies' content (one layer links the copy to its source);
+    // what scripts read, and PAM's profiles for pam-auth-update, are kept too.
+    let mut kept: HashSet<String> = first.wanted.iter().cloned().collect();
+    if split.several {
+        kept.extend(
+            first
+                .copies
+                .iter()
+                .filter_map(|(source, _)| crate::effects::image_path(source)),
+        );
+    }
+    if first.pam_auth_update {
+        kept.extend(
+            facts
+                .files
+                .keys()
+                .filter(|p| {
+                    p.starts_with(crate::pam::PROFILES) || p.starts_with(crate::pam::TEMPLATES)
+                })
+                .cloned(),
+        );
+    }
     let rules = Rules {
         base,
         features: &options.features,
         mtime,
-        script_dirs: &script_dirs,
-        migrations: &migrations,
-        copy_sources: &copy_sources,
+        script_dirs,
+        migrations,
+        kept: &kept,
+        overrides,
     };
     let mut streamed = Streamed::default();
     stream_packages(&mut layer, opened, options, &rules, &split, &mut streamed)?;
     layer.select(split.top);
+    // Files made from shipped content: the scripts walked again, with that content.
+    let second;
+    let last = if first.wanted.is_empty() {
+        &first
+    } else {
+        second = plan(
+            &scripts,
+            &options.accounts,
+            &facts,
+            &streamed.copy_sources,
+            mtime,
+        )?;
+        &second
+    };
+    let (alternatives, shells) = (last.alternatives.clone(), last.shells.clone());
+    let mut writes = last.writes.clone();
+    if last.pam_auth_update {
+        writes.extend(crate::pam::common_files(&streamed.copy_sources));
+    }
+    // What the spec's `paths` declare stands over what scripts would make there.
+    let declared: HashSet<String> = options
+        .extra_paths
+        .iter()
+        .filter_map(|item| match item {
+            ExtraPath::Dir { path, .. }
+            | ExtraPath::File { path, .. }
+            | ExtraPath::Symlink { path, .. } => crate::effects::image_path(path),
+        })
+        .collect();
+    let undeclared = |p: &str| crate::effects::image_path(p).is_none_or(|p| !declared.contains(&p));
+    writes.retain(|path, _| !declared.contains(path));
+    let links: Vec<(String, String)> = last
+        .links
+        .iter()
+        .filter(|(l, _)| undeclared(l))
+        .cloned()
+        .collect();
+    let copies: Vec<(String, String)> = last
+        .copies
+        .iter()
+        .filter(|(_, d)| undeclared(d))
+        .cloned()
+        .collect();
     write_skeleton(
         &mut layer,
-        &script_dirs,
-        &migrations,
+        script_dirs,
+        migrations,
         &links,
         crate::effects::Copies {
             pairs: &copies,
@@ -371,6 +442,7 @@ fn assemble_opened<W: Write>(
         },
         mtime,
     )?;
+    crate::effects::write_files(&mut layer, &writes, overrides, mtime)?;
     write_dpkg_database(
         &mut layer,
         base.map(|b| b.status.as_str()),
@@ -384,7 +456,7 @@ fn assemble_opened<W: Write>(
         Some(base) => base.shells.iter().chain(&shells).cloned().collect(),
         None => shells,
     };
-    write_accounts(&mut layer, &accounts, &shells, mtime)?;
+    write_accounts(&mut layer, &accounts, &shells, overrides, mtime)?;
     let alternatives = apply_alternatives(&mut layer, &alternatives, base, mtime)?;
     add_spec_content(&mut layer, options, &accounts, mtime, &mut streamed)?;
     write_ca_bundle(&mut layer, &streamed.certificates, base, mtime)?;
@@ -411,6 +483,7 @@ fn assemble_opened<W: Write>(
         mtime,
         packages: facts,
         layers: split.contents(opened),
+        scripts: last.reports.clone(),
     };
     Ok((layer.finish_all()?, summary))
 }
@@ -570,8 +643,10 @@ struct Rules<'a> {
     script_dirs: &'a BTreeMap<String, Meta>,
     /// Directories that become links.
     migrations: &'a [Migration],
-    /// Files scripts copy, whose content is kept when the image has several layers.
-    copy_sources: &'a [String],
+    /// Files whose content is kept: what scripts copy (with several layers) or read.
+    kept: &'a HashSet<String>,
+    /// Owners and modes scripts set.
+    overrides: &'a crate::plan::Overrides,
 }
 
 /// Streams one package's data archive into the layer.
@@ -675,6 +750,7 @@ fn add_package<W: Write>(
             record.listed.push(original);
             continue;
         }
+        let meta = rules.overrides.apply(&path, meta);
         if kind.is_dir() {
             let meta = rules.script_dirs.get(&path).copied().unwrap_or(meta);
             if layer
@@ -779,7 +855,7 @@ fn add_package<W: Write>(
                 let pem = read_small(&mut entry, size, MAX_CERTIFICATE).map_err(read_err)?;
                 layer.file(&path, meta, size, pem.as_slice(), Some(index))?;
                 streamed.certificates.insert(path.clone(), pem);
-            } else if rules.copy_sources.contains(&path) && size <= MAX_COPIED {
+            } else if rules.kept.contains(&path) && size <= MAX_COPIED {
                 let bytes = read_small(&mut entry, size, MAX_COPIED).map_err(read_err)?;
                 layer.file(&path, meta, size, bytes.as_slice(), Some(index))?;
                 streamed.copy_sources.insert(path.clone(), bytes);
@@ -949,6 +1025,108 @@ fn relocate_link(original: &str, merged: &str, target: &str) -> String {
     let mut parts: Vec<&str> = vec![".."; from_dir.len() - common];
     parts.extend(&to[common..]);
     parts.join("/")
+}
+
+/// What the walk of the scripts knows before streaming: the paths packages ship (their
+/// `md5sums` and `conffiles`, and the directories those lie in), the base's paths, and
+/// which packages are installed.
+fn script_facts(opened: &[Opened], base: Option<&crate::Base>) -> crate::plan::Facts {
+    use crate::host::Known;
+    let mut files: HashMap<String, Known> = HashMap::new();
+    let mut add = |path: &str, known: Known| {
+        let Some(path) = crate::effects::image_path(path) else {
+            return;
+        };
+        let mut at = path.as_str();
+        while let Some((parent, _)) = at.rsplit_once('/') {
+            files.entry(parent.to_owned()).or_insert(Known::Dir);
+            at = parent;
+        }
+        files.insert(path, known);
+    };
+    if let Some(base) = base {
+        for (path, kind) in &base.paths {
+            let known = match kind {
+                Kind::Dir => Known::Dir,
+                Kind::Symlink(target) => Known::Symlink(target.clone()),
+                _ => Known::File,
+            };
+            add(path, known);
+        }
+    }
+    let mut installed = std::collections::BTreeSet::new();
+    let mut lists: HashMap<String, Vec<String>> = HashMap::new();
+    for p in opened {
+        installed.insert(p.input.name.clone());
+        let list = lists.entry(p.input.name.clone()).or_default();
+        for line in p.deb.control.md5sums.as_deref().unwrap_or_default().lines() {
+            if let Some((_, path)) = line.split_once("  ") {
+                add(path, Known::File);
+                list.push(format!("/{}", path.trim_start_matches('/')));
+            }
+        }
+        for path in p
+            .deb
+            .control
+            .conffiles
+            .as_deref()
+            .map(dpkg::conffile_paths)
+            .unwrap_or_default()
+        {
+            add(&path, Known::File);
+        }
+    }
+    let arch = opened
+        .iter()
+        .map(|p| p.input.arch.as_str())
+        .find(|a| *a != "all")
+        .unwrap_or("all")
+        .to_owned();
+    crate::plan::Facts {
+        files,
+        installed,
+        lists,
+        arch,
+    }
+}
+
+/// The order dpkg configures the packages in: each after what it depends on (a cycle is
+/// broken where it closes), otherwise in the given order.
+fn configure_order(opened: &[Opened]) -> Vec<usize> {
+    let by_name: HashMap<&str, usize> = opened
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (p.input.name.as_str(), i))
+        .collect();
+    let mut order = Vec::with_capacity(opened.len());
+    let mut seen = vec![false; opened.len()];
+    // Iterative depth-first walk: (package, next dependency to look at).
+    for start in 0..opened.len() {
+        if seen[start] {
+            continue;
+        }
+        seen[start] = true;
+        let mut stack = vec![(start, 0usize)];
+        while let Some((i, next)) = stack.last_mut() {
+            let i = *i;
+            match opened[i].depends.get(*next) {
+                Some(dep) => {
+                    *next += 1;
+                    if let Some(&d) = by_name.get(dep.as_str())
+                        && !seen[d]
+                    {
+                        seen[d] = true;
+                        stack.push((d, 0));
+                    }
+                }
+                None => {
+                    order.push(i);
+                    stack.pop();
+                }
+            }
+        }
+    }
+    order
 }
 
 #[cfg(test)]

@@ -71,6 +71,26 @@ pub(crate) fn apply_links_and_copies<W: Write>(
     Ok(())
 }
 
+/// Files scripts write (`echo … > FILE`, `touch`, a `ucf` template after `sed`), where no
+/// package or earlier step put something at the path; root-owned 0644 unless a script
+/// changed owner or mode.
+pub(crate) fn write_files<W: Write>(
+    layer: &mut Layer<W>,
+    writes: &BTreeMap<String, String>,
+    overrides: &crate::plan::Overrides,
+    mtime: u64,
+) -> Result<(), ImageError> {
+    for (path, text) in writes {
+        if layer.get(path).is_some() || crate::assemble::GENERATED.contains(&path.as_str()) {
+            continue;
+        }
+        layer.parents(path, mtime)?;
+        let meta = overrides.apply(path, Meta::root(0o644, mtime));
+        layer.file(path, meta, text.len() as u64, text.as_bytes(), None)?;
+    }
+    Ok(())
+}
+
 /// Links each alternative name to its highest-priority target present in the image.
 /// On a base, its candidates compete too; a name whose choice the new packages do not
 /// change is left as the base has it.

@@ -356,6 +356,11 @@ impl<W: Write> Layer<W> {
         mtime: u64,
         text: &str,
     ) -> Result<(), ImageError> {
+        self.text_as(path, Meta::root(mode, mtime), text)
+    }
+
+    /// Adds a generated text file with the given owner and mode (see [`Layer::text`]).
+    pub fn text_as(&mut self, path: &str, meta: Meta, text: &str) -> Result<(), ImageError> {
         if let Some(slot) = self
             .seen
             .get(path)
@@ -366,14 +371,8 @@ impl<W: Write> Layer<W> {
                 owner: slot.owner,
             });
         }
-        self.parents(path, mtime)?;
-        self.file(
-            path,
-            Meta::root(mode, mtime),
-            text.len() as u64,
-            text.as_bytes(),
-            None,
-        )
+        self.parents(path, meta.mtime)?;
+        self.file(path, meta, text.len() as u64, text.as_bytes(), None)
     }
 
     /// Where `path` really lands once the symlinks already in the layer are followed for

@@ -26,6 +26,8 @@ mod assemble;
 mod base;
 mod dpkg;
 mod effects;
+mod host;
+mod pam;
 mod phases;
 mod plan;
 mod prefetch;
@@ -39,6 +41,7 @@ pub use base::Base;
 pub use features::Features;
 pub use libraries::MissingLibrary;
 pub use needs::{Need, Unmet};
+pub use plan::ScriptReport;
 pub use prefetch::{DamagedCopy, unpacked_copy_is_intact};
 
 use std::path::PathBuf;

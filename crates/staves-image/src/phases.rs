@@ -102,12 +102,19 @@ pub(crate) fn write_accounts<W: Write>(
     layer: &mut Layer<W>,
     accounts: &Accounts,
     shells: &[String],
+    overrides: &crate::plan::Overrides,
     mtime: u64,
 ) -> Result<(), ImageError> {
-    layer.text("etc/passwd", 0o644, mtime, &accounts.passwd())?;
-    layer.text("etc/group", 0o644, mtime, &accounts.group_file())?;
-    layer.text("etc/shadow", 0o640, mtime, &accounts.shadow())?;
-    layer.text("etc/gshadow", 0o640, mtime, &accounts.gshadow())?;
+    for (path, mode, text) in [
+        ("etc/passwd", 0o644, accounts.passwd()),
+        ("etc/group", 0o644, accounts.group_file()),
+        ("etc/shadow", 0o640, accounts.shadow()),
+        ("etc/gshadow", 0o640, accounts.gshadow()),
+    ] {
+        // passwd's `shadowconfig on` gives the shadow files to group `shadow`.
+        let meta = overrides.apply(path, Meta::root(mode, mtime));
+        layer.text_as(path, meta, &text)?;
+    }
     // Homes, as adduser creates them; one a package ships is left as it is.
     for home in &accounts.homes {
         let Some(path) = image_path(&home.path) else {

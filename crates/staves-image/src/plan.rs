@@ -1,15 +1,20 @@
 //! What the maintainer scripts of the whole package set will do, decided before any package
-//! is streamed: streaming needs to know which directories become links and which accounts
-//! own the directories scripts create.
+//! is streamed: streaming needs to know which directories become links, which owners and
+//! modes scripts give shipped paths, and which accounts own what scripts create. Files a
+//! script derives from shipped content (a `ucf` template, `sed` of a default) are known
+//! only once that content streamed by: the scripts are walked again then, with it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use staves_maintscript::Invocation;
 
 use crate::ImageError;
-use crate::accounts::{AccountError, Accounts};
+use crate::accounts::Accounts;
 use crate::effects::image_path;
+use crate::host::{Host, Known};
 use crate::layer::Meta;
 use crate::paths::{merge_usr, normalize};
-use crate::scripts::{AccountChange, Alternative, Directory, postinst_effects};
+use crate::scripts::{Alternative, Directory, ModeChange, Override};
 
 /// A shipped directory that a script replaces by a symbolic link (`/var/run` → `/run`).
 #[derive(Debug, Clone)]
@@ -20,6 +25,85 @@ pub(crate) struct Migration {
     pub replacement: String,
     /// The link target as the script writes it (`/run`).
     pub target: String,
+}
+
+/// What one package's script left unfollowed: listed by `staves build --verbose`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ScriptReport {
+    /// The package.
+    pub package: String,
+    /// Commands not modelled, as called.
+    pub unmodelled: Vec<String>,
+    /// Commands that make run-time state, left to the first start.
+    pub run_time: Vec<String>,
+    /// Lines where a value or condition was not known at build time.
+    pub notes: Vec<String>,
+}
+
+/// Owners and modes scripts set, resolved to ids.
+#[derive(Debug, Default)]
+pub(crate) struct Overrides {
+    exact: HashMap<String, Vec<Resolved>>,
+    recursive: Vec<(String, Resolved)>,
+}
+
+#[derive(Debug, Clone)]
+struct Resolved {
+    uid: Option<u64>,
+    gid: Option<u64>,
+    mode: Option<ModeChange>,
+}
+
+impl Overrides {
+    fn add(&mut self, path: String, change: &Override, accounts: &Accounts) {
+        let resolved = Resolved {
+            uid: change
+                .owner
+                .as_deref()
+                .and_then(|o| {
+                    o.parse::<u32>()
+                        .ok()
+                        .or_else(|| accounts.user(o).map(|u| u.uid))
+                })
+                .map(u64::from),
+            gid: change
+                .group
+                .as_deref()
+                .and_then(|g| {
+                    g.parse::<u32>()
+                        .ok()
+                        .or_else(|| accounts.group(g).map(|g| g.gid))
+                })
+                .map(u64::from),
+            mode: change.mode.clone(),
+        };
+        if change.recursive {
+            self.recursive.push((path.clone(), resolved.clone()));
+        }
+        self.exact.entry(path).or_default().push(resolved);
+    }
+
+    /// `meta` of the entry at `path` after the scripts changed it.
+    pub(crate) fn apply(&self, path: &str, mut meta: Meta) -> Meta {
+        let mut changes: Vec<&Resolved> = self
+            .recursive
+            .iter()
+            .filter(|(dir, _)| {
+                path.strip_prefix(dir.as_str())
+                    .is_some_and(|r| r.starts_with('/'))
+            })
+            .map(|(_, r)| r)
+            .collect();
+        changes.extend(self.exact.get(path).into_iter().flatten());
+        for r in changes {
+            meta.uid = r.uid.unwrap_or(meta.uid);
+            meta.gid = r.gid.unwrap_or(meta.gid);
+            if let Some(mode) = &r.mode {
+                meta.mode = mode.apply(meta.mode);
+            }
+        }
+        meta
+    }
 }
 
 /// Every script's effects, merged in install order.
@@ -33,16 +117,48 @@ pub(crate) struct ScriptPlan {
     pub links: Vec<(String, String)>,
     /// `(source, destination)`, likewise.
     pub copies: Vec<(String, String)>,
+    /// Files scripts write, by layer path, with their text.
+    pub writes: BTreeMap<String, String>,
+    /// Owners and modes scripts set.
+    pub overrides: Overrides,
+    /// pam-auth-update ran.
+    pub pam_auth_update: bool,
+    /// Shipped files whose content a script needs: kept while streaming.
+    pub wanted: BTreeSet<String>,
     /// The base accounts plus those scripts create.
     pub accounts: Accounts,
+    /// What each script left unfollowed.
+    pub reports: Vec<ScriptReport>,
 }
 
-/// Reads `(package, postinst)` of every package in install order.
+/// What the walk knows of the image before anything is written.
+pub(crate) struct Facts {
+    /// Shipped paths (from `md5sums` and `conffiles`) and the base's, as layer paths.
+    pub files: HashMap<String, Known>,
+    /// Installed packages.
+    pub installed: BTreeSet<String>,
+    /// Each package's files (`dpkg -L`), from its `md5sums`.
+    pub lists: HashMap<String, Vec<String>>,
+    /// The image's architecture.
+    pub arch: String,
+}
+
+/// Walks `(package, postinst)` of every package in install order.
 pub(crate) fn plan(
     scripts: &[(&str, Option<&str>)],
     base: &Accounts,
+    facts: &Facts,
+    contents: &BTreeMap<String, Vec<u8>>,
     mtime: u64,
 ) -> Result<ScriptPlan, ImageError> {
+    let mut host = Host::new(
+        facts.files.clone(),
+        base.clone(),
+        &facts.installed,
+        &facts.lists,
+        contents,
+        &facts.arch,
+    );
     let mut plan = ScriptPlan {
         alternatives: Vec::new(),
         shells: Vec::new(),
@@ -50,25 +166,29 @@ pub(crate) fn plan(
         migrations: Vec::new(),
         links: Vec::new(),
         copies: Vec::new(),
+        writes: BTreeMap::new(),
+        overrides: Overrides::default(),
+        pam_auth_update: false,
+        wanted: BTreeSet::new(),
         accounts: base.clone(),
+        reports: Vec::new(),
     };
+    let mut directories: Vec<Directory> = Vec::new();
+    let mut overrides: Vec<(String, Override)> = Vec::new();
     for (package, script) in scripts {
         let Some(script) = script else {
             continue;
         };
-        let mut effects = postinst_effects(script);
-        for change in std::mem::take(&mut effects.accounts) {
-            apply_account_change(&mut plan.accounts, change, &mut effects.directories).map_err(
-                |e| ImageError::ScriptAccount {
-                    package: (*package).to_owned(),
-                    message: e.to_string(),
-                },
-            )?;
-        }
+        let invocation = Invocation::first_configure(package, &facts.arch);
+        let report = staves_maintscript::run(script, &invocation, &mut host);
+        let effects = std::mem::take(&mut host.effects);
         plan.alternatives.extend(effects.alternatives);
         plan.shells.extend(effects.shells);
         plan.links.extend(effects.links);
         plan.copies.extend(effects.copies);
+        plan.pam_auth_update |= effects.pam_auth_update;
+        overrides.extend(effects.overrides);
+        directories.extend(effects.directories);
         for (old, new) in effects.migrations {
             if let Some(dir) = image_path(&old)
                 && let Some(replacement) = image_path(&new)
@@ -80,11 +200,42 @@ pub(crate) fn plan(
                 });
             }
         }
-        for dir in effects.directories {
-            let meta = dir_meta(&dir, &plan.accounts, mtime);
-            if let Ok(path) = normalize(std::path::Path::new(dir.path.trim_start_matches('/'))) {
-                plan.script_dirs.insert(merge_usr(&path), meta);
+        let mut notes: Vec<String> = Vec::new();
+        for n in &report.notes {
+            let note = format!("line {}: {}: {}", n.line, n.kind, n.text);
+            if !notes.contains(&note) {
+                notes.push(note);
             }
+        }
+        // What the script did up to a failure stands; a real install would stop there too.
+        if let Some(staves_maintscript::Status::Failure(code)) = report.status {
+            notes.push(format!("exits with status {code} on a first install"));
+        }
+        if !effects.unmodelled.is_empty() || !effects.run_time.is_empty() || !notes.is_empty() {
+            plan.reports.push(ScriptReport {
+                package: (*package).to_owned(),
+                unmodelled: effects.unmodelled,
+                run_time: effects.run_time,
+                notes,
+            });
+        }
+    }
+    plan.accounts = host.accounts;
+    plan.wanted = host.wanted.into_inner();
+    for (path, change) in &overrides {
+        plan.overrides.add(path.clone(), change, &plan.accounts);
+    }
+    plan.writes = host
+        .texts
+        .into_iter()
+        .filter(|(path, _)| !path.starts_with("tmp/"))
+        .collect();
+    for dir in directories {
+        let meta = dir_meta(&dir, &plan.accounts, mtime);
+        if let Ok(path) = normalize(std::path::Path::new(dir.path.trim_start_matches('/'))) {
+            let path = merge_usr(&path);
+            let meta = plan.overrides.apply(&path, meta);
+            plan.script_dirs.insert(path, meta);
         }
     }
     // What scripts place below a directory that becomes a link goes below its target.
@@ -117,44 +268,6 @@ pub(crate) fn relocate(path: &str, migrations: &[Migration]) -> String {
         }
     }
     path.to_owned()
-}
-
-/// Applies one account change of a script; a created home becomes a directory effect.
-fn apply_account_change(
-    accounts: &mut Accounts,
-    change: AccountChange,
-    directories: &mut Vec<Directory>,
-) -> Result<(), AccountError> {
-    match change {
-        AccountChange::User {
-            account,
-            create_home,
-        } => {
-            let existed = accounts.user(&account.name).is_some();
-            accounts.add_system_user(&account)?;
-            if create_home
-                && !existed
-                && let Some(user) = accounts.user(&account.name)
-            {
-                let group = accounts
-                    .groups
-                    .iter()
-                    .find(|g| g.gid == user.gid)
-                    .map(|g| g.name.clone());
-                directories.push(Directory {
-                    path: user.home.clone(),
-                    mode: 0o755,
-                    owner: Some(user.name.clone()),
-                    group,
-                });
-            }
-        }
-        AccountChange::Group(name, gid) => {
-            accounts.add_system_group(&name, gid)?;
-        }
-        AccountChange::Member(user, group) => accounts.add_member(&user, &group),
-    }
-    Ok(())
 }
 
 fn dir_meta(dir: &Directory, accounts: &Accounts, mtime: u64) -> Meta {

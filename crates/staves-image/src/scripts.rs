@@ -1,26 +1,7 @@
-//! What maintainer scripts would have done, read from `postinst` without running it.
-//!
-//! Reproduced, where the script states it literally (no shell variables):
-//! * `update-alternatives --install LINK NAME PATH PRIORITY [--slave LINK NAME PATH]…`
-//! * `add-shell SHELL…` (entries of `/etc/shells`)
-//! * `mkdir -p DIR…` and `install -d [-m MODE] [-o USER] [-g GROUP] DIR…`
-//! * `ln -s TARGET LINK` (symbolic links, e.g. enabling a default site)
-//! * `cp SOURCE DEST` of a file the image holds (made a hard link: same bytes, no copy)
-//! * base-files' own helpers, when the script defines them: `install_directory DIR MODE
-//!   GROUP`, `install_local_dir DIR`, `install_from_default FILE DEST` and
-//!   `migrate_directory OLD NEW` (a shipped directory replaced by a link, `/var/run` → `/run`)
-//!
-//! * `adduser --system …`, `addgroup --system …`, `adduser USER GROUP`, `useradd -r …` and
-//!   `groupadd -r …`: system accounts, ids allocated as adduser does (first free from 100)
-//!
-//! `$DPKG_ROOT` is the installation root, empty for a normal installation, and is read as
-//! such. Upper-case variables assigned a literal at the top level (`USER=redis`) are
-//! substituted; `$quiet`, the usual spelling of an optional `--quiet`, is dropped.
-//!
-//! Conditions are not evaluated: every literal command counts as run. Not reproduced:
-//! anything computed at run time (other variables, loops), debconf questions, service
-//! starts, trigger processing and `ldconfig` (libraries in standard paths load without a
-//! cache).
+//! What maintainer scripts do to an image, as the walk of each `postinst` records it
+//! (see [`crate::host`] for the commands modelled): alternatives, shells, directories,
+//! links, copies, files written, owners and modes changed, accounts; and what could not
+//! be followed, reported per package.
 
 /// An alternative registered by a package.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,6 +48,95 @@ pub struct Effects {
     pub migrations: Vec<(String, String)>,
     /// Accounts created, in script order.
     pub accounts: Vec<AccountChange>,
+    /// Owners and modes changed (`chown`, `chmod`, `dpkg-statoverride`), as layer paths,
+    /// in script order.
+    pub overrides: Vec<(String, Override)>,
+    /// `pam-auth-update --package` ran: the `common-*` files are made from the profiles.
+    pub pam_auth_update: bool,
+    /// Commands not modelled, once each, as the script called them.
+    pub unmodelled: Vec<String>,
+    /// Commands that make run-time state, left to the container's first start.
+    pub run_time: Vec<String>,
+    /// Where the walk could not follow the script exactly.
+    pub notes: Vec<staves_maintscript::Note>,
+}
+
+/// An owner, group or mode a script sets on a path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Override {
+    /// The owner's name.
+    pub owner: Option<String>,
+    /// The group's name.
+    pub group: Option<String>,
+    /// The mode.
+    pub mode: Option<ModeChange>,
+    /// For everything below the path too (`-R`).
+    pub recursive: bool,
+}
+
+/// A `chmod` mode: octal, or symbolic (`g+w`, `u=rwx,go=rx`, `+t`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ModeChange {
+    /// The mode bits, set whole.
+    Set(u32),
+    /// Symbolic clauses, applied to the current mode.
+    Symbolic(Vec<(u32, char, u32)>),
+}
+
+impl ModeChange {
+    /// Reads an octal or symbolic mode.
+    pub fn parse(text: &str) -> Option<Self> {
+        if let Ok(mode) = u32::from_str_radix(text, 8) {
+            return (mode <= 0o7777).then_some(ModeChange::Set(mode));
+        }
+        let mut clauses = Vec::new();
+        for clause in text.split(',') {
+            let op_at = clause.find(['+', '-', '='])?;
+            let (who, rest) = clause.split_at(op_at);
+            let mut who_mask = 0;
+            for c in who.chars() {
+                who_mask |= match c {
+                    'u' => 0o4700,
+                    'g' => 0o2070,
+                    'o' => 0o1007,
+                    'a' => 0o7777,
+                    _ => return None,
+                };
+            }
+            if who_mask == 0 {
+                who_mask = 0o7777;
+            }
+            let op = rest.chars().next()?;
+            let mut perm = 0;
+            for c in rest[1..].chars() {
+                perm |= match c {
+                    'r' => 0o444,
+                    'w' => 0o222,
+                    'x' | 'X' => 0o111,
+                    's' => 0o6000,
+                    't' => 0o1000,
+                    _ => return None,
+                };
+            }
+            clauses.push((who_mask, op, perm));
+        }
+        Some(ModeChange::Symbolic(clauses))
+    }
+
+    /// The mode after the change.
+    pub fn apply(&self, mode: u32) -> u32 {
+        match self {
+            ModeChange::Set(m) => *m,
+            ModeChange::Symbolic(clauses) => clauses.iter().fold(mode, |mode, &(who, op, perm)| {
+                let bits = who & perm;
+                match op {
+                    '+' => mode | bits,
+                    '-' => mode & !bits,
+                    _ => (mode & !(who & 0o7777)) | bits,
+                }
+            }),
+        }
+    }
 }
 
 /// An account a script creates or changes.
@@ -87,178 +157,8 @@ pub enum AccountChange {
 
 use crate::accounts::{SystemAccount, SystemGroup};
 
-/// base-files' helper functions, recognised by name where the script defines them.
-const BASE_FILES_HELPERS: &[&str] = &[
-    "install_directory",
-    "install_local_dir",
-    "install_from_default",
-    "migrate_directory",
-];
-
-/// Reads the effects out of a `postinst`.
-pub fn postinst_effects(script: &str) -> Effects {
-    let mut effects = Effects::default();
-    let joined = substitute_constants(
-        &script
-            .replace("\\\n", " ")
-            .replace("${DPKG_ROOT}", "")
-            .replace("$DPKG_ROOT", ""),
-    );
-    let helpers: Vec<&str> = BASE_FILES_HELPERS
-        .iter()
-        .copied()
-        .filter(|name| defines(&joined, name))
-        .collect();
-    for line in joined.lines() {
-        // Split on shell separators so `a && update-alternatives …` is seen.
-        for command in line.split(['&', '|', ';']) {
-            let words = split_words(command);
-            let Some(pos) = words
-                .iter()
-                .position(|w| !w.contains('=') || w.starts_with('-'))
-            else {
-                continue;
-            };
-            let words = &words[pos..];
-            let account_command = matches!(
-                words.first().map(String::as_str),
-                Some("adduser" | "addgroup" | "useradd" | "groupadd")
-            );
-            let words: Vec<String> = if account_command {
-                words
-                    .iter()
-                    .filter(|w| !matches!(w.as_str(), "$quiet" | "${quiet}"))
-                    .cloned()
-                    .collect()
-            } else {
-                words.to_vec()
-            };
-            let words = words.as_slice();
-            if words.iter().any(|w| w.contains('$') || w.contains('`')) {
-                continue;
-            }
-            match words.first().map(String::as_str) {
-                Some("update-alternatives") => {
-                    if let Some(alt) = parse_alternative(&words[1..]) {
-                        effects.alternatives.push(alt);
-                    }
-                }
-                Some("add-shell") => {
-                    effects
-                        .shells
-                        .extend(words[1..].iter().filter(|w| w.starts_with('/')).cloned());
-                }
-                Some("ln") => {
-                    let flags: String = words[1..]
-                        .iter()
-                        .filter(|w| w.starts_with('-'))
-                        .map(|w| w.trim_start_matches('-'))
-                        .collect();
-                    let args: Vec<&String> =
-                        words[1..].iter().filter(|w| !w.starts_with('-')).collect();
-                    if flags.contains('s')
-                        && flags.chars().all(|c| "sfnT".contains(c))
-                        && let [target, link] = args.as_slice()
-                        && link.starts_with('/')
-                    {
-                        effects.links.push(((*link).clone(), (*target).clone()));
-                    }
-                }
-                Some("cp") => {
-                    let args: Vec<&String> =
-                        words[1..].iter().filter(|w| !w.starts_with('-')).collect();
-                    let plain_flags = words[1..]
-                        .iter()
-                        .filter(|w| w.starts_with('-'))
-                        .all(|w| matches!(w.as_str(), "-a" | "-p" | "-f"));
-                    if plain_flags
-                        && let [source, dest] = args.as_slice()
-                        && source.starts_with('/')
-                        && dest.starts_with('/')
-                    {
-                        effects.copies.push(((*source).clone(), (*dest).clone()));
-                    }
-                }
-                Some("mkdir") | Some("install") => {
-                    if let Some(dirs) = parse_mkdir(words) {
-                        effects.directories.extend(dirs);
-                    }
-                }
-                Some(name) if helpers.contains(&name) => base_files_helper(words, &mut effects),
-                Some("adduser" | "useradd") => {
-                    effects.accounts.extend(parse_adduser(words));
-                }
-                Some("addgroup" | "groupadd") => {
-                    effects.accounts.extend(parse_addgroup(words));
-                }
-                _ => {}
-            }
-        }
-    }
-    effects
-}
-
-/// Substitutes variables that the script assigns a literal once, at the start of a line
-/// (`USER=redis`, `DIR="/var/lib/x"`, automake's `ver=1.16`); anything assigned twice or
-/// computed is left.
-fn substitute_constants(script: &str) -> String {
-    let mut values: Vec<(String, Option<String>)> = Vec::new();
-    for line in script.lines() {
-        let line = line.trim();
-        let Some((name, value)) = line.split_once('=') else {
-            continue;
-        };
-        if name.is_empty()
-            || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
-            || name.as_bytes()[0].is_ascii_digit()
-        {
-            continue;
-        }
-        let value = value.trim();
-        let literal = match split_words(value).as_slice() {
-            [one] if !one.contains(['$', '`']) && !value.contains(['$', '`', ';', '(']) => {
-                Some(one.clone())
-            }
-            _ => None,
-        };
-        match values.iter_mut().find(|(n, _)| n == name) {
-            Some(entry) => entry.1 = None,
-            None => values.push((name.to_owned(), literal)),
-        }
-    }
-    let mut out = script.to_owned();
-    for (name, value) in values {
-        if let Some(value) = value {
-            out = out
-                .replace(&format!("${{{name}}}"), &value)
-                .replace(&format!("\"${name}\""), &value);
-            // A bare `$NAME` only where the name ends there.
-            let bare = format!("${name}");
-            let mut result = String::with_capacity(out.len());
-            let mut rest = out.as_str();
-            while let Some(at) = rest.find(&bare) {
-                let after = &rest[at + bare.len()..];
-                result.push_str(&rest[..at]);
-                if after
-                    .chars()
-                    .next()
-                    .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
-                {
-                    result.push_str(&bare);
-                } else {
-                    result.push_str(&value);
-                }
-                rest = after;
-            }
-            result.push_str(rest);
-            out = result;
-        }
-    }
-    out
-}
-
 /// `adduser --system [options] NAME`, `adduser USER GROUP`, `useradd -r [options] NAME`.
-fn parse_adduser(words: &[String]) -> Option<AccountChange> {
+pub(crate) fn parse_adduser(words: &[String]) -> Option<AccountChange> {
     let useradd = words[0] == "useradd";
     let mut system = false;
     let mut account = SystemAccount::default();
@@ -287,12 +187,17 @@ fn parse_adduser(words: &[String]) -> Option<AccountChange> {
             | "--disabled-login"
             | "--force-badname"
             | "--allow-bad-names"
+            | "--allow-all-names"
             | "--no-log-init"
             | "-l" => {}
             _ if w.starts_with('-') => return None, // an option not modelled
             _ => positional.push(w.to_owned()),
         }
         i += 1;
+    }
+    // adduser fills the GECOS fields it was not given (room number, phones): `Name,,,`.
+    if !useradd && let Some(gecos) = account.gecos.as_mut().filter(|g| !g.contains(',')) {
+        gecos.push_str(",,,");
     }
     if useradd && account.group == SystemGroup::Nogroup {
         // useradd's default on Debian (USERGROUPS_ENAB yes): a group named like the user.
@@ -316,7 +221,7 @@ fn parse_adduser(words: &[String]) -> Option<AccountChange> {
 }
 
 /// `addgroup --system [--gid N] NAME`, `groupadd -r [-g N] NAME`.
-fn parse_addgroup(words: &[String]) -> Option<AccountChange> {
+pub(crate) fn parse_addgroup(words: &[String]) -> Option<AccountChange> {
     let mut system = false;
     let mut gid = None;
     let mut positional = Vec::new();
@@ -328,7 +233,8 @@ fn parse_addgroup(words: &[String]) -> Option<AccountChange> {
                 i += 1;
                 gid = Some(words.get(i)?.parse().ok()?);
             }
-            "--quiet" | "-q" | "-f" | "--force" => {}
+            "--quiet" | "-q" | "-f" | "--force" | "--force-badname" | "--allow-bad-names"
+            | "--allow-all-names" => {}
             w if w.starts_with('-') => return None,
             w => positional.push(w.to_owned()),
         }
@@ -340,53 +246,7 @@ fn parse_addgroup(words: &[String]) -> Option<AccountChange> {
     }
 }
 
-/// Whether `script` defines the shell function `name` (`name() {`).
-fn defines(script: &str, name: &str) -> bool {
-    script.lines().any(|line| {
-        line.trim_start()
-            .strip_prefix(name)
-            .is_some_and(|rest| rest.trim_start().starts_with("()"))
-    })
-}
-
-/// A call of one of base-files' helpers, as its definition in base-files 12 behaves.
-fn base_files_helper(words: &[String], effects: &mut Effects) {
-    let absolute = |p: &str| format!("/{}", p.trim_start_matches('/'));
-    match words {
-        [name, dir, mode, group] if name == "install_directory" => {
-            if let Ok(mode) = u32::from_str_radix(mode, 8) {
-                effects.directories.push(Directory {
-                    path: absolute(dir),
-                    mode,
-                    owner: Some("root".into()),
-                    group: Some(group.clone()),
-                });
-            }
-        }
-        [name, dir] if name == "install_local_dir" => effects.directories.push(Directory {
-            path: absolute(dir),
-            mode: 0o755,
-            owner: None,
-            group: None,
-        }),
-        [name, file, dest] if name == "install_from_default" && !file.contains('/') => {
-            effects
-                .copies
-                .push((format!("/usr/share/base-files/{file}"), absolute(dest)));
-        }
-        // libc-bin's function of the same name takes both paths whole (it installs
-        // /etc/nsswitch.conf, without which glibc finds no groups and asks DNS first).
-        [name, file, dest] if name == "install_from_default" && file.starts_with('/') => {
-            effects.copies.push((file.clone(), absolute(dest)));
-        }
-        [name, old, new] if name == "migrate_directory" && new.starts_with('/') => {
-            effects.migrations.push((absolute(old), new.clone()));
-        }
-        _ => {}
-    }
-}
-
-fn parse_alternative(args: &[String]) -> Option<Alternative> {
+pub(crate) fn parse_alternative(args: &[String]) -> Option<Alternative> {
     let start = args.iter().position(|a| a == "--install")?;
     let rest = &args[start + 1..];
     let [link, name, path, priority, ..] = rest else {
@@ -413,7 +273,7 @@ fn parse_alternative(args: &[String]) -> Option<Alternative> {
     (alt.link.starts_with('/') && alt.path.starts_with('/')).then_some(alt)
 }
 
-fn parse_mkdir(words: &[String]) -> Option<Vec<Directory>> {
+pub(crate) fn parse_mkdir(words: &[String]) -> Option<Vec<Directory>> {
     let is_install = words[0] == "install";
     let mut mode = 0o755;
     let (mut owner, mut group) = (None, None);
@@ -458,41 +318,45 @@ fn parse_mkdir(words: &[String]) -> Option<Vec<Directory>> {
     })
 }
 
-/// Splits a command into words, honouring single and double quotes.
-fn split_words(command: &str) -> Vec<String> {
-    let mut words = Vec::new();
-    let mut current = String::new();
-    let mut quote = None;
-    let mut in_word = false;
-    for c in command.chars() {
-        match (quote, c) {
-            (None, '#') if !in_word => break,
-            (None, '\'' | '"') => {
-                quote = Some(c);
-                in_word = true;
-            }
-            (Some(q), c) if c == q => quote = None,
-            (None, c) if c.is_whitespace() => {
-                if in_word {
-                    words.push(std::mem::take(&mut current));
-                    in_word = false;
-                }
-            }
-            (_, c) => {
-                current.push(c);
-                in_word = true;
-            }
-        }
-    }
-    if in_word {
-        words.push(current);
-    }
-    words
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+    use crate::accounts::Accounts;
+    use crate::host::{Host, Known};
+
+    /// The effects of `script` on an image holding `files`.
+    fn walk(script: &str, files: &[&str]) -> Effects {
+        let installed = BTreeSet::new();
+        let lists = HashMap::new();
+        let contents = BTreeMap::new();
+        let mut known = HashMap::new();
+        for f in files {
+            let path = f.trim_start_matches('/');
+            let mut at = path;
+            while let Some((parent, _)) = at.rsplit_once('/') {
+                known.insert(parent.to_owned(), Known::Dir);
+                at = parent;
+            }
+            known.insert(path.to_owned(), Known::File);
+        }
+        let mut host = Host::new(
+            known,
+            Accounts::debian_base(),
+            &installed,
+            &lists,
+            &contents,
+            "amd64",
+        );
+        let invocation = staves_maintscript::Invocation::first_configure("pkg", "amd64");
+        staves_maintscript::run(script, &invocation, &mut host);
+        host.effects
+    }
+
+    fn postinst_effects(script: &str) -> Effects {
+        walk(script, &[])
+    }
 
     #[test]
     fn reads_system_accounts_as_adduser_and_useradd_create_them() {
@@ -563,7 +427,7 @@ if [ "$1" = "configure" ] && [ "$2" = "" ] ; then
   install_from_default "$DPKG_ROOT/usr/share/libc-bin/nsswitch.conf" "$DPKG_ROOT/etc/nsswitch.conf"
 fi
 "#;
-        let e = postinst_effects(script);
+        let e = walk(script, &["/usr/share/libc-bin/nsswitch.conf"]);
         assert_eq!(
             e.copies,
             [(
@@ -574,21 +438,34 @@ fi
     }
 
     #[test]
-    fn reads_base_files_helpers_where_the_script_defines_them() {
+    fn follows_base_files_helpers_as_the_script_defines_them() {
         let script = r#"#!/bin/sh
+set -e
+install_local_dir() {
+  if [ ! -d "$DPKG_ROOT$1" ]; then
+    mkdir -p "$DPKG_ROOT$1"
+  fi
+  if [ -f "$DPKG_ROOT/etc/staff-group-for-usr-local" ]; then
+    chown root:staff "$DPKG_ROOT$1" 2>/dev/null || true
+  fi
+}
+install_from_default() {
+  if [ ! -f "$DPKG_ROOT$2" ]; then
+    cp -p "$DPKG_ROOT/usr/share/base-files/$1" "$DPKG_ROOT$2"
+  fi
+}
 install_directory() {
   if [ ! -d "$DPKG_ROOT/$1" ]; then
     mkdir "$DPKG_ROOT/$1"
+    chown "root:$3" "$DPKG_ROOT/$1"
+    chmod "$2" "$DPKG_ROOT/$1"
   fi
 }
 migrate_directory() {
-  ln -s "$2" "$DPKG_ROOT$1"
-}
-install_from_default() {
-  cp -p "$DPKG_ROOT/usr/share/base-files/$1" "$DPKG_ROOT$2"
-}
-install_local_dir() {
-  mkdir -p "$DPKG_ROOT$1"
+  if [ ! -L "$DPKG_ROOT$1" ]; then
+    rmdir "$DPKG_ROOT$1"
+    ln -s "$2" "$DPKG_ROOT$1"
+  fi
 }
 if [ "$1" = "configure" ] && [ "$2" = "" ]; then
   install_from_default dot.profile   /root/.profile
@@ -601,7 +478,7 @@ if [ "$1" = "configure" ] && [ "$2" = "" ]; then
   ln -sf share/man "$DPKG_ROOT/usr/local/man"
 fi
 "#;
-        let e = postinst_effects(script);
+        let e = walk(script, &["/usr/share/base-files/dot.profile"]);
         assert_eq!(e.migrations, [("/var/run".to_owned(), "/run".to_owned())]);
         assert_eq!(
             e.copies,
@@ -610,12 +487,25 @@ fi
                 "/root/.profile".to_owned()
             )]
         );
-        assert!(e.directories.contains(&Directory {
-            path: "/var/mail".into(),
-            mode: 0o2775,
-            owner: Some("root".into()),
-            group: Some("mail".into()),
-        }));
+        assert!(e.directories.iter().any(|d| d.path == "/var/mail"));
+        assert!(e.overrides.contains(&(
+            "var/mail".into(),
+            Override {
+                owner: Some("root".into()),
+                group: Some("mail".into()),
+                mode: None,
+                recursive: false
+            }
+        )));
+        assert!(e.overrides.contains(&(
+            "var/mail".into(),
+            Override {
+                owner: None,
+                group: None,
+                mode: Some(ModeChange::Set(0o2775)),
+                recursive: false
+            }
+        )));
         assert!(e.directories.iter().any(|d| d.path == "/usr/local/bin"));
         assert!(
             e.links
@@ -625,10 +515,73 @@ fi
             e.links
                 .contains(&("/usr/local/man".into(), "share/man".into()))
         );
+        assert!(e.unmodelled.is_empty(), "{:?}", e.unmodelled);
+    }
 
-        // The same words in a script that does not define the helper mean nothing.
-        let e = postinst_effects("migrate_directory /var/run /run\n");
-        assert!(e.migrations.is_empty());
+    #[test]
+    fn models_statoverride_ucf_chgrp_and_symbolic_modes() {
+        let script = r#"#!/bin/sh
+set -e
+if ! dpkg-statoverride --list /etc/ssl/private >/dev/null 2>&1; then
+    dpkg-statoverride --update --add root ssl-cert 710 /etc/ssl/private
+fi
+if ! dpkg-statoverride --list /usr/bin/ssh-agent >/dev/null; then
+    chgrp _ssh /usr/bin/ssh-agent
+    chmod 2755 /usr/bin/ssh-agent
+fi
+ucf --three-way --debconf-ok /usr/share/openssh/sshd_config /etc/ssh/sshd_config
+ucfr openssh-server /etc/ssh/sshd_config
+chmod g+w,o-r /var/log/app
+update-rc.d ssh defaults
+deb-systemd-helper enable ssh.service
+some-tool --frobnicate
+some-tool --frobnicate
+"#;
+        let e = walk(
+            script,
+            &[
+                "/usr/bin/ssh-agent",
+                "/usr/share/openssh/sshd_config",
+                "/var/log/app/x",
+            ],
+        );
+        assert!(e.copies.is_empty());
+        let paths: Vec<&str> = e.overrides.iter().map(|(p, _)| p.as_str()).collect();
+        // `_ssh` does not exist in this image: chgrp fails, and set -e ends the script.
+        assert_eq!(paths, ["etc/ssl/private"]);
+        let e = walk(
+            &script.replace("_ssh", "adm"),
+            &[
+                "/usr/bin/ssh-agent",
+                "/usr/share/openssh/sshd_config",
+                "/var/log/app/x",
+            ],
+        );
+        assert_eq!(
+            e.copies,
+            [(
+                "/usr/share/openssh/sshd_config".to_owned(),
+                "/etc/ssh/sshd_config".to_owned()
+            )]
+        );
+        let paths: Vec<&str> = e.overrides.iter().map(|(p, _)| p.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "etc/ssl/private",
+                "usr/bin/ssh-agent",
+                "usr/bin/ssh-agent",
+                "var/log/app"
+            ]
+        );
+        let ModeChange::Symbolic(_) = e.overrides[3].1.mode.clone().expect("a mode") else {
+            panic!("symbolic");
+        };
+        assert_eq!(
+            e.overrides[3].1.mode.as_ref().map(|m| m.apply(0o755)),
+            Some(0o771)
+        );
+        assert_eq!(e.unmodelled, ["some-tool --frobnicate"]);
     }
 
     #[test]
@@ -678,7 +631,7 @@ fi
         );
         assert_eq!(e.directories[1].path, "/var/lib/nginx");
         let site = "  ln -s /etc/nginx/sites-available/default /etc/nginx/sites-enabled/default\n  cp /usr/share/nginx/html/index.html /var/www/html/index.nginx-debian.html\nln /a /b\n";
-        let e = postinst_effects(site);
+        let e = walk(site, &["/usr/share/nginx/html/index.html"]);
         assert_eq!(
             e.links,
             [(

@@ -257,7 +257,8 @@ impl Shell<'_> {
             "HOME" => Some("/root".into()),
             "IFS" => Some(" \t\n".into()),
             // Set by dpkg for the script; its value depends on the dpkg that runs it.
-            "DPKG_RUNNING_VERSION" | "DPKG_ADMINDIR" => return None,
+            "DPKG_ADMINDIR" => Some("/var/lib/dpkg".into()),
+            "DPKG_RUNNING_VERSION" => return None,
             _ => None,
         })
     }

@@ -15,6 +15,7 @@ mod expand;
 mod pattern;
 mod run;
 mod test_expr;
+mod utils;
 
 pub use pattern::matches as pattern_matches;
 pub use run::run;
@@ -164,6 +165,20 @@ pub enum NoteKind {
     Unsupported,
     /// The script does not parse as shell.
     Syntax,
+    /// Under `set -e`, this command fails and ends the script.
+    Failed,
+}
+
+impl std::fmt::Display for NoteKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            NoteKind::UnknownWord => "not run, a word is known only at run time",
+            NoteKind::Undecided => "condition known only at run time, taken as on a fresh system",
+            NoteKind::Unsupported => "not followed",
+            NoteKind::Syntax => "does not parse",
+            NoteKind::Failed => "fails, and `set -e` ends the script here",
+        })
+    }
 }
 
 /// What one walk found besides what the image recorded.

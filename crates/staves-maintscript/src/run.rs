@@ -186,9 +186,12 @@ impl Shell<'_> {
         }
         if flow == Flow::Next
             && self.errexit
+            && !condition
             && self.conditions == 0
             && matches!(self.last, Status::Failure(_))
         {
+            let line = line_of(pipeline.location());
+            self.note(line, NoteKind::Failed, pipeline.to_string());
             return Flow::Exit;
         }
         flow
@@ -645,9 +648,7 @@ impl Shell<'_> {
         }
         let args = &argv[1..];
         match name {
-            ":" | "true" | "trap" | "umask" | "cd" | "wait" | "hash" | "ulimit" => {
-                self.done(Status::Success)
-            }
+            ":" | "true" | "trap" | "cd" | "wait" | "hash" | "ulimit" => self.done(Status::Success),
             "false" => self.done(Status::Failure(1)),
             "echo" => {
                 let (newline, words) = match args.first().map(String::as_str) {
@@ -840,7 +841,10 @@ impl Shell<'_> {
                 self.done(Status::Unknown)
             }
             _ => {
-                let ran: Ran = self.image.run(argv, stdin);
+                let ran: Ran = match crate::utils::run(argv, stdin, &mut *self.image) {
+                    Some(ran) => ran,
+                    None => self.image.run(argv, stdin),
+                };
                 self.last = ran.status;
                 (Flow::Next, ran.stdout)
             }

@@ -91,6 +91,8 @@ impl Parser<'_> {
     fn unary(&self, op: &str, operand: &str) -> Option<bool> {
         let test = match op {
             "-z" => return Some(operand.is_empty()),
+            // Nothing is a terminal while an image is built.
+            "-t" => return Some(false),
             "-n" => return Some(!operand.is_empty()),
             "-e" | "-a" => FileTest::Exists,
             "-f" => FileTest::File,

@@ -218,3 +218,17 @@ fn a_script_that_does_not_parse_is_a_note() {
     assert_eq!(report.notes[0].kind, NoteKind::Syntax);
     assert_eq!(report.status, None);
 }
+
+#[test]
+fn or_lists_over_lines_are_conditions() {
+    let (image, report) = walk(
+        "set -e\n[ -d /var/run/x ] || \\\n   install -d /var/run/x\ntouch /ok\n",
+        &[],
+    );
+    assert_eq!(
+        image.ran,
+        ["install -d /var/run/x", "touch /ok"],
+        "{:?}",
+        report.notes
+    );
+}

@@ -352,6 +352,7 @@ pub fn build(workspace: &Workspace, options: &BuildOptions) -> Result<Build, Pip
         .then(|| sbom::sbom_document(&reference, Some(&entry.digest), &built, created).to_json());
     let several = built.len() > 1;
     for b in &built {
+        report_scripts(b);
         report_missing_libraries(workspace, b, several)?;
         for unmet in &b.summary.unmet {
             // `exclude = ["dash"]` says: no shell, on purpose.
@@ -614,6 +615,25 @@ fn download(
     );
     drop(client);
     Ok(paths?)
+}
+
+/// What maintainer scripts did that the image does not reproduce, once per package, in
+/// the verbose log (`staves build -v`); `staves scripts` lists it on demand.
+fn report_scripts(b: &BuiltImage) {
+    for report in &b.summary.scripts {
+        for command in &report.unmodelled {
+            tracing::info!("{}'s postinst: not modelled: {command}", report.package);
+        }
+        for command in &report.run_time {
+            tracing::info!(
+                "{}'s postinst: left to the first start: {command}",
+                report.package
+            );
+        }
+        for note in &report.notes {
+            tracing::info!("{}'s postinst: {note}", report.package);
+        }
+    }
 }
 
 /// Warns of each library a `[[paths]]` program needs that the image lacks, naming the

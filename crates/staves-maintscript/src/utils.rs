@@ -1,0 +1,413 @@
+//! Text utilities scripts pipe through — `grep`, `sed`, `cut`, `tr`, `basename`,
+//! `dirname`, `head`, `sort` — run on text the walk knows (standard input, or files the
+//! image can read). `sed -i` edits a file through the image. Anything these models do not
+//! cover is `None`: unknown, and the image is asked instead.
+
+use crate::{Image, Ran, Status};
+
+/// Runs `argv` if it is a text utility modelled here.
+pub(crate) fn run(argv: &[String], stdin: Option<&str>, image: &mut dyn Image) -> Option<Ran> {
+    let name = argv[0].rsplit('/').next().unwrap_or_default();
+    let args = &argv[1..];
+    let out = |text: String| Ran {
+        status: Status::Success,
+        stdout: Some(text),
+    };
+    match name {
+        "grep" | "egrep" | "fgrep" => grep(name, args, stdin, image),
+        "sed" => sed(args, stdin, image),
+        "basename" => {
+            let path = args.first()?.trim_end_matches('/');
+            let mut base = path.rsplit('/').next().unwrap_or(path).to_owned();
+            if let Some(suffix) = args.get(1) {
+                base = base
+                    .strip_suffix(suffix.as_str())
+                    .unwrap_or(&base)
+                    .to_owned();
+            }
+            Some(out(format!("{base}\n")))
+        }
+        "dirname" => {
+            let path = args.first()?.trim_end_matches('/');
+            let dir = match path.rsplit_once('/') {
+                Some(("", _)) => "/",
+                Some((dir, _)) => dir,
+                None => ".",
+            };
+            Some(out(format!("{dir}\n")))
+        }
+        "cut" => {
+            let mut delim = '\t';
+            let mut field = None;
+            let mut i = 0;
+            while i < args.len() {
+                let a = args[i].as_str();
+                let value = |i: &mut usize| -> Option<String> {
+                    if a.len() > 2 {
+                        Some(a[2..].to_owned())
+                    } else {
+                        *i += 1;
+                        args.get(*i).cloned()
+                    }
+                };
+                if a.starts_with("-d") {
+                    delim = value(&mut i)?.chars().next()?;
+                } else if a.starts_with("-f") {
+                    field = Some(value(&mut i)?.parse::<usize>().ok()?);
+                } else {
+                    return None;
+                }
+                i += 1;
+            }
+            let field = field?;
+            let text = stdin?
+                .lines()
+                .map(|l| {
+                    if l.contains(delim) {
+                        l.split(delim).nth(field - 1).unwrap_or_default().to_owned() + "\n"
+                    } else {
+                        format!("{l}\n")
+                    }
+                })
+                .collect();
+            Some(out(text))
+        }
+        "tr" if args.first().is_some_and(|a| a == "-d" || a == "-cd") => {
+            let [flag, set] = args else { return None };
+            let set = expand_set(set)?;
+            let complement = flag == "-cd";
+            let text = stdin?
+                .chars()
+                .filter(|c| set.contains(c) == complement)
+                .collect();
+            Some(out(text))
+        }
+        "tr" => {
+            let [from, to] = args else { return None };
+            let (from, to) = (expand_set(from)?, expand_set(to)?);
+            let text = stdin?
+                .chars()
+                .map(|c| match from.iter().position(|&f| f == c) {
+                    Some(i) => *to.get(i).or(to.last()).unwrap_or(&c),
+                    None => c,
+                })
+                .collect();
+            Some(out(text))
+        }
+        "head" => {
+            let n = match args {
+                [] => 10,
+                [flag, n] if flag == "-n" => n.parse().ok()?,
+                [flag] if flag.starts_with("-n") => flag[2..].parse().ok()?,
+                _ => return None,
+            };
+            Some(out(stdin?
+                .lines()
+                .take(n)
+                .map(|l| format!("{l}\n"))
+                .collect()))
+        }
+        "sort" if args.iter().all(|a| a == "-u") => {
+            let mut lines: Vec<&str> = stdin?.lines().collect();
+            lines.sort_unstable();
+            if !args.is_empty() {
+                lines.dedup();
+            }
+            Some(out(lines.iter().map(|l| format!("{l}\n")).collect()))
+        }
+        _ => None,
+    }
+}
+
+fn expand_set(set: &str) -> Option<Vec<char>> {
+    let chars: Vec<char> = set.chars().collect();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < chars.len() {
+        if chars.get(i + 1) == Some(&'-') && i + 2 < chars.len() {
+            out.extend(chars[i]..=chars[i + 2]);
+            i += 3;
+        } else if chars[i] == '[' || chars[i] == '\\' {
+            return None;
+        } else {
+            out.push(chars[i]);
+            i += 1;
+        }
+    }
+    Some(out)
+}
+
+/// A basic (or, with `extended`, extended) regular expression as `regex-lite` reads it.
+fn regex(pattern: &str, extended: bool) -> Option<regex_lite::Regex> {
+    let mut out = String::new();
+    let mut chars = pattern.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => match chars.next() {
+                Some(n @ ('(' | ')' | '{' | '}' | '|' | '+' | '?')) if !extended => out.push(n),
+                Some('<' | '>') => out.push_str("\\b"),
+                Some(n) => {
+                    out.push('\\');
+                    out.push(n);
+                }
+                None => out.push_str("\\\\"),
+            },
+            '(' | ')' | '{' | '}' | '|' | '+' | '?' if !extended => {
+                out.push('\\');
+                out.push(c);
+            }
+            _ => out.push(c),
+        }
+    }
+    regex_lite::Regex::new(&out).ok()
+}
+
+fn grep(name: &str, args: &[String], stdin: Option<&str>, image: &dyn Image) -> Option<Ran> {
+    let (mut quiet, mut fixed, mut extended, mut invert, mut word, mut count) =
+        (false, name == "fgrep", name == "egrep", false, false, false);
+    let mut rest = Vec::new();
+    for a in args {
+        if a.starts_with('-') && a.len() > 1 && rest.is_empty() {
+            for f in a[1..].chars() {
+                match f {
+                    'q' | 's' => quiet |= f == 'q',
+                    'F' => fixed = true,
+                    'E' => extended = true,
+                    'v' => invert = true,
+                    'w' => word = true,
+                    'c' => count = true,
+                    'x' | 'i' | 'e' | 'l' | 'r' | 'n' => return None,
+                    _ => return None,
+                }
+            }
+        } else {
+            rest.push(a.as_str());
+        }
+    }
+    let (pattern, files) = rest.split_first()?;
+    let text = if files.is_empty() {
+        stdin?.to_owned()
+    } else {
+        let mut all = String::new();
+        for f in files {
+            all.push_str(&image.read(f)?);
+        }
+        all
+    };
+    let re = if fixed {
+        regex_lite::Regex::new(&regex_lite::escape(pattern)).ok()?
+    } else {
+        regex(pattern, extended)?
+    };
+    let hit = |line: &str| {
+        let found = if word {
+            re.find_iter(line).any(|m| {
+                let before = line[..m.start()].chars().next_back();
+                let after = line[m.end()..].chars().next();
+                let boundary =
+                    |c: Option<char>| c.is_none_or(|c| !(c.is_alphanumeric() || c == '_'));
+                boundary(before) && boundary(after)
+            })
+        } else {
+            re.is_match(line)
+        };
+        found != invert
+    };
+    let matched: Vec<&str> = text.lines().filter(|l| hit(l)).collect();
+    let stdout = if quiet {
+        String::new()
+    } else if count {
+        format!("{}\n", matched.len())
+    } else {
+        matched.iter().map(|l| format!("{l}\n")).collect()
+    };
+    Some(Ran {
+        status: Status::from_bool(!matched.is_empty()),
+        stdout: Some(stdout),
+    })
+}
+
+/// One sed command: `s/re/replacement/[g]`, `/re/d`, `/re/!d`.
+enum Edit {
+    Substitute(regex_lite::Regex, String, bool),
+    Delete(regex_lite::Regex, bool),
+}
+
+fn parse_edit(script: &str, extended: bool) -> Option<Vec<Edit>> {
+    let mut edits = Vec::new();
+    for part in script
+        .split([';', '\n'])
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+    {
+        if let Some(body) = part.strip_prefix('s') {
+            let delim = body.chars().next()?;
+            let fields = split_unescaped(&body[delim.len_utf8()..], delim);
+            let [re, rep, flags] = fields.as_slice() else {
+                return None;
+            };
+            let (re, rep, flags) = (re.as_str(), rep.as_str(), flags.as_str());
+            if !flags.chars().all(|f| f == 'g') {
+                return None;
+            }
+            // sed's `\1` and `&` in the replacement are regex's `${1}` and `${0}`.
+            let mut replacement = String::new();
+            let mut chars = rep.chars();
+            while let Some(c) = chars.next() {
+                match c {
+                    '\\' => match chars.next() {
+                        Some(d) if d.is_ascii_digit() => replacement.push_str(&format!("${{{d}}}")),
+                        Some('n') => replacement.push('\n'),
+                        Some(o) => replacement.push(o),
+                        None => {}
+                    },
+                    '&' => replacement.push_str("${0}"),
+                    '$' => replacement.push_str("$$"),
+                    c => replacement.push(c),
+                }
+            }
+            edits.push(Edit::Substitute(
+                regex(re, extended)?,
+                replacement,
+                flags.contains('g'),
+            ));
+        } else if let Some(body) = part.strip_prefix('/') {
+            let (re, command) = body.split_once('/')?;
+            let keep_matching = match command.trim() {
+                "d" => false,
+                "!d" => true,
+                _ => return None,
+            };
+            edits.push(Edit::Delete(regex(re, extended)?, keep_matching));
+        } else {
+            return None;
+        }
+    }
+    Some(edits)
+}
+
+/// Splits on `delim` where no backslash escapes it; `\delim` becomes `delim`.
+fn split_unescaped(text: &str, delim: char) -> Vec<String> {
+    let mut parts = vec![String::new()];
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => match chars.next() {
+                Some(n) if n == delim => parts.last_mut().map_or((), |p| p.push(n)),
+                Some(n) => {
+                    if let Some(p) = parts.last_mut() {
+                        p.push('\\');
+                        p.push(n);
+                    }
+                }
+                None => {}
+            },
+            c if c == delim => parts.push(String::new()),
+            c => parts.last_mut().map_or((), |p| p.push(c)),
+        }
+    }
+    parts
+}
+
+fn apply(edits: &[Edit], text: &str) -> String {
+    let mut out = String::new();
+    'lines: for line in text.lines() {
+        let mut line = line.to_owned();
+        for edit in edits {
+            match edit {
+                Edit::Substitute(re, rep, all) => {
+                    line = if *all {
+                        re.replace_all(&line, rep.as_str()).into_owned()
+                    } else {
+                        re.replace(&line, rep.as_str()).into_owned()
+                    };
+                }
+                Edit::Delete(re, keep_matching) => {
+                    if re.is_match(&line) != *keep_matching {
+                        continue 'lines;
+                    }
+                }
+            }
+        }
+        out.push_str(&line);
+        out.push('\n');
+    }
+    out
+}
+
+fn sed(args: &[String], stdin: Option<&str>, image: &mut dyn Image) -> Option<Ran> {
+    let (mut in_place, mut extended) = (false, false);
+    let mut scripts = Vec::new();
+    let mut files = Vec::new();
+    let mut i = 0;
+    while i < args.len() {
+        let a = args[i].as_str();
+        match a {
+            "-i" => in_place = true,
+            "-E" | "-r" => extended = true,
+            "-e" => {
+                i += 1;
+                scripts.push(args.get(i)?.clone());
+            }
+            _ if a.starts_with("-e") => scripts.push(a[2..].to_owned()),
+            _ if a.starts_with('-') => return None,
+            _ if scripts.is_empty() => scripts.push(a.to_owned()),
+            _ => files.push(a.to_owned()),
+        }
+        i += 1;
+    }
+    let mut edits = Vec::new();
+    for s in &scripts {
+        edits.extend(parse_edit(s, extended)?);
+    }
+    if in_place {
+        for f in &files {
+            let text = image.read(f)?;
+            let edited = apply(&edits, &text);
+            if image.write(f, &edited, false) != Status::Success {
+                return Some(Ran::status(Status::Failure(4)));
+            }
+        }
+        return Some(Ran::ok());
+    }
+    let text = if files.is_empty() {
+        stdin?.to_owned()
+    } else {
+        let mut all = String::new();
+        for f in &files {
+            all.push_str(&image.read(f)?);
+        }
+        all
+    };
+    Some(Ran {
+        status: Status::Success,
+        stdout: Some(apply(&edits, &text)),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn basic_regular_expressions_translate() {
+        let re = regex(r"^shadow:[^:]*:42", false).expect("valid");
+        assert!(re.is_match("shadow:x:42:"));
+        assert!(!re.is_match("shadow:x:43:"));
+        let re = regex(r"a\(b\)\{2\}+", false).expect("valid");
+        assert!(re.is_match("abb+"));
+        let edits =
+            parse_edit(r"s/^#*PermitRootLogin .*/PermitRootLogin yes/", false).expect("parsed");
+        assert_eq!(
+            apply(&edits, "#PermitRootLogin prohibit-password\nx\n"),
+            "PermitRootLogin yes\nx\n"
+        );
+        let edits = parse_edit(r"s/postgresql\/15\///", false).expect("parsed");
+        assert_eq!(
+            apply(&edits, "/usr/share/postgresql/15/man/man1/psql.1.gz\n"),
+            "/usr/share/man/man1/psql.1.gz\n"
+        );
+        let edits = parse_edit(r"s/\(a\)b/\1&/g", false).expect("parsed");
+        assert_eq!(apply(&edits, "abab\n"), "aabaab\n");
+    }
+}
