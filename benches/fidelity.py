@@ -52,6 +52,11 @@ def normalize(path, content):
                 fields[2] = ""
             lines.append(":".join(fields))
         return ("\n".join(lines) + "\n").encode()
+    if path == "etc/shells":
+        # Which shells, not their order: the order follows the order packages were
+        # configured in, and nothing reads /etc/shells in order.
+        lines = content.decode("utf-8", "replace").splitlines()
+        return ("\n".join(sorted(lines)) + "\n").encode()
     return content
 
 

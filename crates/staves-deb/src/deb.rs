@@ -81,6 +81,8 @@ pub struct ControlFiles {
     pub conffiles: Option<String>,
     /// `postinst`, when shipped (read for the effects images need, never run).
     pub postinst: Option<String>,
+    /// `templates`, when shipped: the debconf questions and their defaults.
+    pub templates: Option<String>,
     /// `shlibs`, `symbols` and `triggers`, when shipped: what `dpkg-shlibdeps` and
     /// `dpkg-gensymbols` read from the database of a build root.
     pub build_info: Vec<(String, String)>,
@@ -232,6 +234,7 @@ fn read_control(reader: Box<dyn Read + '_>) -> io::Result<ControlFiles> {
             "md5sums" => Some(&mut files.md5sums),
             "conffiles" => Some(&mut files.conffiles),
             "postinst" => Some(&mut files.postinst),
+            "templates" => Some(&mut files.templates),
             "shlibs" | "symbols" | "triggers" => None,
             _ => continue,
         };

@@ -336,8 +336,38 @@ fn assemble_opened<W: Write>(
         .map(|p| (p.input.name.as_str(), p.deb.control.postinst.as_deref()))
         .collect();
     let facts = script_facts(opened, options.base.as_deref());
-    let no_contents = BTreeMap::new();
-    let first = plan(&scripts, &options.accounts, &facts, &no_contents, mtime)?;
+    // Walked until what the scripts read is known: a file a script reads (a shipped helper
+    // script, a template) is read ahead from its package, and the scripts walked again.
+    let mut contents: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    let mut tried: HashSet<String> = HashSet::new();
+    let mut first = plan(&scripts, &options.accounts, &facts, &contents, mtime)?;
+    for _ in 0..MAX_WALKS {
+        let mut missing: Vec<String> = first
+            .wanted
+            .iter()
+            .filter(|p| !tried.contains(*p))
+            .cloned()
+            .collect();
+        if first.pam_auth_update {
+            missing.extend(
+                facts
+                    .files
+                    .keys()
+                    .filter(|p| {
+                        (p.starts_with(crate::pam::PROFILES)
+                            || p.starts_with(crate::pam::TEMPLATES))
+                            && !tried.contains(*p)
+                    })
+                    .cloned(),
+            );
+        }
+        if missing.is_empty() {
+            break;
+        }
+        tried.extend(missing.iter().cloned());
+        read_ahead(opened, &facts, &missing, &mut contents)?;
+        first = plan(&scripts, &options.accounts, &facts, &contents, mtime)?;
+    }
     let ScriptPlan {
         script_dirs,
         migrations,
@@ -354,28 +384,16 @@ fn assemble_opened<W: Write>(
         layer = layer.over(base.paths.iter().cloned());
     }
     layer.declare_dirs(crate::effects::declared_dirs(options, &accounts, mtime));
-    // Only a split image needs copies' content (one layer links the copy to its source);
-    // what scripts read, and PAM's profiles for pam-auth-update, are kept too.
-    let mut kept: HashSet<String> = first.wanted.iter().cloned().collect();
-    if split.several {
-        kept.extend(
-            first
-                .copies
-                .iter()
-                .filter_map(|(source, _)| crate::effects::image_path(source)),
-        );
-    }
-    if first.pam_auth_update {
-        kept.extend(
-            facts
-                .files
-                .keys()
-                .filter(|p| {
-                    p.starts_with(crate::pam::PROFILES) || p.starts_with(crate::pam::TEMPLATES)
-                })
-                .cloned(),
-        );
-    }
+    // Only a split image needs copies' content: one layer links the copy to its source.
+    let kept: HashSet<String> = if split.several {
+        first
+            .copies
+            .iter()
+            .filter_map(|(source, _)| crate::effects::image_path(source))
+            .collect()
+    } else {
+        HashSet::new()
+    };
     let rules = Rules {
         base,
         features: &options.features,
@@ -388,24 +406,11 @@ fn assemble_opened<W: Write>(
     let mut streamed = Streamed::default();
     stream_packages(&mut layer, opened, options, &rules, &split, &mut streamed)?;
     layer.select(split.top);
-    // Files made from shipped content: the scripts walked again, with that content.
-    let second;
-    let last = if first.wanted.is_empty() {
-        &first
-    } else {
-        second = plan(
-            &scripts,
-            &options.accounts,
-            &facts,
-            &streamed.copy_sources,
-            mtime,
-        )?;
-        &second
-    };
+    let last = &first;
     let (alternatives, shells) = (last.alternatives.clone(), last.shells.clone());
     let mut writes = last.writes.clone();
     if last.pam_auth_update {
-        writes.extend(crate::pam::common_files(&streamed.copy_sources));
+        writes.extend(crate::pam::common_files(&contents));
     }
     // What the spec's `paths` declare stands over what scripts would make there.
     let declared: HashSet<String> = options
@@ -419,6 +424,7 @@ fn assemble_opened<W: Write>(
         .collect();
     let undeclared = |p: &str| crate::effects::image_path(p).is_none_or(|p| !declared.contains(&p));
     writes.retain(|path, _| !declared.contains(path));
+    let shells_file = writes.remove("etc/shells");
     let links: Vec<(String, String)> = last
         .links
         .iter()
@@ -456,7 +462,14 @@ fn assemble_opened<W: Write>(
         Some(base) => base.shells.iter().chain(&shells).cloned().collect(),
         None => shells,
     };
-    write_accounts(&mut layer, &accounts, &shells, overrides, mtime)?;
+    write_accounts(
+        &mut layer,
+        &accounts,
+        &shells,
+        shells_file.as_deref(),
+        overrides,
+        mtime,
+    )?;
     let alternatives = apply_alternatives(&mut layer, &alternatives, base, mtime)?;
     add_spec_content(&mut layer, options, &accounts, mtime, &mut streamed)?;
     write_ca_bundle(&mut layer, &streamed.certificates, base, mtime)?;
@@ -1027,6 +1040,58 @@ fn relocate_link(original: &str, merged: &str, target: &str) -> String {
     parts.join("/")
 }
 
+/// How many times the scripts are walked, at most, for the files they read.
+const MAX_WALKS: usize = 4;
+
+/// Reads `paths` (layer paths) from the packages that ship them, into `contents`: the
+/// files scripts read, known before anything is streamed. Files above [`MAX_COPIED`] are
+/// left unknown.
+fn read_ahead(
+    opened: &[Opened],
+    facts: &crate::plan::Facts,
+    paths: &[String],
+    contents: &mut BTreeMap<String, Vec<u8>>,
+) -> Result<(), ImageError> {
+    let wanted: HashSet<&str> = paths.iter().map(String::as_str).collect();
+    for (index, p) in opened.iter().enumerate() {
+        let ships = facts.lists.get(&p.input.name).is_some_and(|list| {
+            list.iter()
+                .any(|f| crate::effects::image_path(f).is_some_and(|f| wanted.contains(f.as_str())))
+        });
+        if !ships {
+            continue;
+        }
+        let read_err = |source| ImageError::Read {
+            package: opened[index].input.name.clone(),
+            source,
+        };
+        let data = p.deb.data().map_err(|source| ImageError::Deb {
+            package: p.input.name.clone(),
+            source,
+        })?;
+        let mut archive = tar::Archive::new(data);
+        for entry in archive.entries().map_err(read_err)? {
+            let mut entry = entry.map_err(read_err)?;
+            if !entry.header().entry_type().is_file() || entry.size() > MAX_COPIED {
+                continue;
+            }
+            let Ok(raw) = std::str::from_utf8(&entry.path_bytes()).map(str::to_owned) else {
+                continue;
+            };
+            let Ok(norm) = normalize(std::path::Path::new(&raw)) else {
+                continue;
+            };
+            let path = merge_usr(&norm);
+            if wanted.contains(path.as_str()) {
+                let size = entry.size();
+                let bytes = read_small(&mut entry, size, MAX_COPIED).map_err(read_err)?;
+                contents.insert(path, bytes);
+            }
+        }
+    }
+    Ok(())
+}
+
 /// What the walk of the scripts knows before streaming: the paths packages ship (their
 /// `md5sums` and `conffiles`, and the directories those lie in), the base's paths, and
 /// which packages are installed.
@@ -1056,7 +1121,16 @@ fn script_facts(opened: &[Opened], base: Option<&crate::Base>) -> crate::plan::F
     }
     let mut installed = std::collections::BTreeSet::new();
     let mut lists: HashMap<String, Vec<String>> = HashMap::new();
+    let mut debconf: HashMap<String, String> = HashMap::new();
     for p in opened {
+        // Unattended, debconf answers each question with its default. A question without
+        // one is left to the script's own fallback (its `config` script, which would set
+        // it, is not walked).
+        for para in deb822::paragraphs(p.deb.control.templates.as_deref().unwrap_or_default()) {
+            if let (Some(question), Some(default)) = (para.get("Template"), para.get("Default")) {
+                debconf.insert(question.trim().to_owned(), default.trim().to_owned());
+            }
+        }
         installed.insert(p.input.name.clone());
         let list = lists.entry(p.input.name.clone()).or_default();
         for line in p.deb.control.md5sums.as_deref().unwrap_or_default().lines() {
@@ -1086,6 +1160,7 @@ fn script_facts(opened: &[Opened], base: Option<&crate::Base>) -> crate::plan::F
         files,
         installed,
         lists,
+        debconf,
         arch,
     }
 }

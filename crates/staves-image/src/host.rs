@@ -72,7 +72,6 @@ pub const RUN_TIME: &[&str] = &[
     "tsig-keygen",
     "openssl",
     "locale-gen",
-    "update-locale",
     "newaliases",
     "postalias",
     "postmap",
@@ -94,6 +93,8 @@ pub(crate) struct Host<'a> {
     pub(crate) installed: &'a BTreeSet<String>,
     /// Each package's files, as `dpkg -L` lists them.
     pub(crate) lists: &'a HashMap<String, Vec<String>>,
+    /// debconf questions and their defaults, from the packages' `templates`.
+    pub(crate) debconf: &'a HashMap<String, String>,
     pub(crate) arch: String,
     statoverrides: BTreeSet<String>,
     /// Shipped directories a script removed (`rmdir`), to become links.
@@ -111,6 +112,7 @@ impl<'a> Host<'a> {
         accounts: Accounts,
         installed: &'a BTreeSet<String>,
         lists: &'a HashMap<String, Vec<String>>,
+        debconf: &'a HashMap<String, String>,
         contents: &'a BTreeMap<String, Vec<u8>>,
         arch: &str,
     ) -> Self {
@@ -122,6 +124,7 @@ impl<'a> Host<'a> {
             accounts,
             installed,
             lists,
+            debconf,
             arch: arch.to_owned(),
             statoverrides: BTreeSet::new(),
             removed_dirs: BTreeSet::new(),
@@ -131,7 +134,7 @@ impl<'a> Host<'a> {
         }
     }
 
-    fn unmodelled(&mut self, argv: &[String]) -> Ran {
+    fn not_modelled(&mut self, argv: &[String]) -> Ran {
         let line = argv.join(" ");
         if !self.effects.unmodelled.contains(&line) {
             self.effects.unmodelled.push(line);
@@ -167,6 +170,9 @@ impl<'a> Host<'a> {
     }
 
     fn chown(&mut self, args: &[String], group_only: bool) -> Ran {
+        if args.iter().any(|a| a.starts_with("--reference")) {
+            return Ran::ok();
+        }
         let recursive = args.iter().any(|a| a == "-R" || a == "--recursive");
         let rest: Vec<&String> = args
             .iter()
@@ -213,6 +219,10 @@ impl<'a> Host<'a> {
     }
 
     fn chmod(&mut self, args: &[String]) -> Ran {
+        // `--reference=FILE`: the mode of a file the script itself copied; nothing changes.
+        if args.iter().any(|a| a.starts_with("--reference")) {
+            return Ran::ok();
+        }
         let recursive = args.iter().any(|a| a == "-R" || a == "--recursive");
         let rest: Vec<&String> = args
             .iter()
@@ -222,7 +232,7 @@ impl<'a> Host<'a> {
             return Ran::status(Status::Failure(1));
         };
         let Some(change) = ModeChange::parse(mode) else {
-            return self.unmodelled(&[&["chmod".to_owned()], args].concat());
+            return self.not_modelled(&[&["chmod".to_owned()], args].concat());
         };
         for path in paths {
             self.override_path(
@@ -275,7 +285,7 @@ impl<'a> Host<'a> {
             [flag, path] if flag.as_str() == "--remove" => {
                 Ran::status(Status::from_bool(self.statoverrides.remove(path.as_str())))
             }
-            _ => self.unmodelled(argv),
+            _ => self.not_modelled(argv),
         }
     }
 
@@ -291,9 +301,17 @@ impl<'a> Host<'a> {
         if let Some(text) = self.texts.get(&from).cloned() {
             return self.write(dest, &text, false);
         }
+        // The copy's content is known where the source's is (read ahead for the walk).
+        if let Some(Ok(text)) = self
+            .contents
+            .get(&from)
+            .map(|b| String::from_utf8(b.clone()))
+        {
+            self.texts.insert(to.clone(), text);
+        }
         if from.starts_with("tmp/") {
             // A scratch file whose content came from something not known at build time.
-            self.unmodelled(&[format!("copy of {source} to {dest}")]);
+            self.not_modelled(&[format!("copy of {source} to {dest}")]);
             return Status::Unknown;
         }
         match self.files.get(&from) {
@@ -324,7 +342,7 @@ impl<'a> Host<'a> {
             i += 1;
         }
         let [new, dest] = rest.as_slice() else {
-            return self.unmodelled(argv);
+            return self.not_modelled(argv);
         };
         // A first install: the new file becomes the configuration, unless one is there.
         if self.exists(dest) {
@@ -349,7 +367,7 @@ impl<'a> Host<'a> {
                     }
                     Ran::ok()
                 }
-                None => self.unmodelled(argv),
+                None => self.not_modelled(argv),
             },
             "install" if argv.iter().any(|a| a == "-d" || a == "--directory") => {
                 match parse_mkdir(argv) {
@@ -359,7 +377,7 @@ impl<'a> Host<'a> {
                         }
                         Ran::ok()
                     }
-                    None => self.unmodelled(argv),
+                    None => self.not_modelled(argv),
                 }
             }
             "install" => {
@@ -382,13 +400,13 @@ impl<'a> Host<'a> {
                             group = argv.get(i).cloned();
                         }
                         "-p" | "-c" | "-D" => {}
-                        a if a.starts_with('-') => return self.unmodelled(argv),
+                        a if a.starts_with('-') => return self.not_modelled(argv),
                         a => paths.push(a.to_owned()),
                     }
                     i += 1;
                 }
                 let [source, dest] = paths.as_slice() else {
-                    return self.unmodelled(argv);
+                    return self.not_modelled(argv);
                 };
                 let status = self.copy(source, dest);
                 self.override_path(
@@ -404,10 +422,10 @@ impl<'a> Host<'a> {
             }
             "ln" => {
                 if !flags.contains('s') || !flags.chars().all(|c| "sfnTv".contains(c)) {
-                    return self.unmodelled(argv);
+                    return self.not_modelled(argv);
                 }
                 let [target, link] = args.as_slice() else {
-                    return self.unmodelled(argv);
+                    return self.not_modelled(argv);
                 };
                 let Some(path) = image_path(link) else {
                     return Ran::status(Status::Failure(1));
@@ -439,7 +457,7 @@ impl<'a> Host<'a> {
                 });
                 match args.as_slice() {
                     [source, dest] if plain => Ran::status(self.copy(source, dest)),
-                    _ => self.unmodelled(argv),
+                    _ => self.not_modelled(argv),
                 }
             }
             "mv" => match args.as_slice() {
@@ -448,14 +466,28 @@ impl<'a> Host<'a> {
                     if let Some(text) = self.texts.remove(&from) {
                         self.files.remove(&from);
                         Ran::status(self.write(dest, &text, false))
+                    } else if let Some(Known::Symlink(target)) = self.files.get(&from).cloned()
+                        && let Some(at) = self
+                            .effects
+                            .links
+                            .iter()
+                            .position(|(l, _)| image_path(l) == Some(from.clone()))
+                    {
+                        // `ln -s T X.tmp && mv -f X.tmp X`: the link, made at its place.
+                        self.files.remove(&from);
+                        self.effects.links.remove(at);
+                        let to = image_path(dest).unwrap_or_default();
+                        self.effects.links.push((dest.to_string(), target.clone()));
+                        self.files.insert(to, Known::Symlink(target));
+                        Ran::ok()
                     } else if !self.files.contains_key(&from) {
                         // Perhaps made by a command whose words were known only at run time.
                         Ran::unknown()
                     } else {
-                        self.unmodelled(argv)
+                        self.not_modelled(argv)
                     }
                 }
-                _ => self.unmodelled(argv),
+                _ => self.not_modelled(argv),
             },
             "rm" => {
                 for path in &args {
@@ -465,7 +497,7 @@ impl<'a> Host<'a> {
                         continue;
                     }
                     if self.files.contains_key(&p) {
-                        return self.unmodelled(argv);
+                        return self.not_modelled(argv);
                     }
                     if !flags.contains('f') {
                         return Ran::status(Status::Failure(1));
@@ -499,7 +531,7 @@ impl<'a> Host<'a> {
                 }
                 Ran::ok()
             }
-            _ => self.unmodelled(argv),
+            _ => self.not_modelled(argv),
         }
     }
 
@@ -555,11 +587,17 @@ impl<'a> Host<'a> {
                 [flag] if flag == "--print-architecture" => text(true, format!("{}\n", self.arch)),
                 [flag, a, op, b] if flag == "--compare-versions" => compare_versions(a, op, b)
                     .map_or_else(Ran::unknown, |ok| Ran::status(Status::from_bool(ok))),
-                [flag, package] if flag == "-L" || flag == "--listfiles" => {
-                    match self.lists.get(package.split(':').next()?) {
-                        Some(list) => text(true, list.iter().map(|p| format!("{p}\n")).collect()),
-                        None => text(false, String::new()),
+                [flag, packages @ ..] if flag == "-L" || flag == "--listfiles" => {
+                    // Each installed package's files; one not installed makes it fail.
+                    let mut out = String::new();
+                    let mut all = true;
+                    for package in packages {
+                        match self.lists.get(package.split(':').next()?) {
+                            Some(list) => out.extend(list.iter().map(|p| format!("{p}\n"))),
+                            None => all = false,
+                        }
                     }
+                    text(all, out)
                 }
                 [flag, package] if flag == "-s" || flag == "--status" => Ran::status(
                     Status::from_bool(self.installed.contains(package.split(':').next()?)),
@@ -602,12 +640,22 @@ impl<'a> Host<'a> {
                 },
                 _ => Ran::unknown(),
             },
+            // Paths resolve through merged /usr: `/bin` is `/usr/bin`.
+            "dpkg-realpath" => {
+                let path = args.last()?;
+                match image_path(path) {
+                    Some(p) => text(true, format!("/{p}\n")),
+                    None => text(true, format!("{path}\n")),
+                }
+            }
             // The image is assembled into a root that is not the running system's.
             "ischroot" => text(true, String::new()),
             // Nothing in an image's PAM environment files on a first install.
             "pam_getenv" => text(true, String::new()),
             "md5sum" | "cmp" | "diff" | "readlink" | "realpath" | "find" | "ls" | "stat"
-            | "awk" | "hostname" | "runlevel" | "su" | "perl" | "python3" => Ran::unknown(),
+            | "awk" | "hostname" | "runlevel" | "su" | "perl" | "python3" | "date" => {
+                Ran::unknown()
+            }
             _ => return None,
         })
     }
@@ -646,32 +694,33 @@ fn compare_versions(a: &str, op: &str, b: &str) -> Option<bool> {
     })
 }
 
-impl Image for Host<'_> {
-    fn run(&mut self, argv: &[String], _stdin: Option<&str>) -> Ran {
+impl Host<'_> {
+    /// The model of a command, `None` when there is none.
+    fn model(&mut self, argv: &[String]) -> Option<Ran> {
         let name = argv[0].rsplit('/').next().unwrap_or_default().to_owned();
         let mut argv = argv.to_vec();
         argv[0] = name.clone();
         if NOTHING_TO_DO.contains(&name.as_str()) {
-            return Ran::ok();
+            return Some(Ran::ok());
         }
         if RUN_TIME.contains(&name.as_str()) {
             let line = argv.join(" ");
             if !self.effects.run_time.contains(&line) {
                 self.effects.run_time.push(line);
             }
-            return Ran::ok();
+            return Some(Ran::ok());
         }
         if name == "umask" {
             if let Some(mask) = argv.get(1).and_then(|m| u32::from_str_radix(m, 8).ok()) {
                 self.umask = mask & 0o777;
             }
-            return Ran::ok();
+            return Some(Ran::ok());
         }
         if let Some(ran) = self.query(&argv) {
-            return ran;
+            return Some(ran);
         }
         let args = &argv[1..];
-        match name.as_str() {
+        Some(match name.as_str() {
             "chown" => self.chown(args, false),
             "chgrp" => self.chown(args, true),
             "chmod" => self.chmod(args),
@@ -684,7 +733,7 @@ impl Image for Host<'_> {
                             self.effects.alternatives.push(alt);
                             Ran::ok()
                         }
-                        None => self.unmodelled(&argv),
+                        None => self.not_modelled(&argv),
                     }
                 } else if args.iter().any(|a| a == "--remove" || a == "--remove-all") {
                     Ran::ok()
@@ -695,7 +744,7 @@ impl Image for Host<'_> {
                     // Nothing registered under the name before this script.
                     Ran::status(Status::Failure(2))
                 } else {
-                    self.unmodelled(&argv)
+                    self.not_modelled(&argv)
                 }
             }
             "add-shell" => {
@@ -703,6 +752,16 @@ impl Image for Host<'_> {
                     .shells
                     .extend(args.iter().filter(|w| w.starts_with('/')).cloned());
                 Ran::ok()
+            }
+            // update-locale: /etc/default/locale with the variables given values.
+            "update-locale" => {
+                let mut text = "#  File generated by update-locale\n".to_owned();
+                for a in args.iter().filter(|a| !a.starts_with("--")) {
+                    if let Some((var, value)) = a.split_once('=') {
+                        text.push_str(&format!("{var}={value}\n"));
+                    }
+                }
+                Ran::status(self.write("/etc/default/locale", &text, false))
             }
             "pam-auth-update" if args.iter().any(|a| a == "--package") => {
                 self.effects.pam_auth_update = true;
@@ -745,14 +804,28 @@ impl Image for Host<'_> {
                             Err(_) => Ran::status(Status::Failure(1)),
                         }
                     }
-                    None => self.unmodelled(&argv),
+                    None => self.not_modelled(&argv),
                 }
             }
             "mkdir" | "install" | "ln" | "cp" | "mv" | "rm" | "rmdir" | "touch" => {
                 self.file_command(&argv)
             }
-            _ => self.unmodelled(&argv),
-        }
+            _ => return None,
+        })
+    }
+}
+
+impl Image for Host<'_> {
+    fn unmodelled(&mut self, argv: &[String]) {
+        self.not_modelled(argv);
+    }
+
+    fn debconf(&self, question: &str) -> Option<String> {
+        self.debconf.get(question).cloned()
+    }
+
+    fn run(&mut self, argv: &[String], _stdin: Option<&str>) -> Option<Ran> {
+        self.model(argv)
     }
 
     fn test(&self, path: &str, test: FileTest) -> Option<bool> {
@@ -827,7 +900,7 @@ impl Image for Host<'_> {
             None => Some(String::new()),
         };
         let Some(current) = current else {
-            self.unmodelled(&[format!("write to {path}")]);
+            self.not_modelled(&[format!("write to {path}")]);
             return Status::Unknown;
         };
         let new = if append {

@@ -102,6 +102,7 @@ pub(crate) fn write_accounts<W: Write>(
     layer: &mut Layer<W>,
     accounts: &Accounts,
     shells: &[String],
+    shells_file: Option<&str>,
     overrides: &crate::plan::Overrides,
     mtime: u64,
 ) -> Result<(), ImageError> {
@@ -131,10 +132,20 @@ pub(crate) fn write_accounts<W: Write>(
             layer.dir(&path, meta, None)?;
         }
     }
-    if !shells.is_empty() {
-        let mut text = String::from("# /etc/shells: valid login shells\n");
-        let mut seen = std::collections::HashSet::new();
-        for shell in shells.iter().filter(|s| seen.insert(s.as_str())) {
+    // debianutils' update-shells writes the file from its template and the packages'
+    // `shells.d`; shells registered with add-shell are added after what it lists.
+    if !shells.is_empty() || shells_file.is_some() {
+        let mut text = shells_file
+            .unwrap_or("# /etc/shells: valid login shells\n")
+            .to_owned();
+        let mut seen: std::collections::HashSet<&str> = text.lines().collect();
+        let mut added = Vec::new();
+        for shell in shells {
+            if seen.insert(shell.as_str()) {
+                added.push(shell.as_str());
+            }
+        }
+        for shell in added {
             text.push_str(shell);
             text.push('\n');
         }

@@ -139,6 +139,8 @@ pub(crate) struct Facts {
     pub installed: BTreeSet<String>,
     /// Each package's files (`dpkg -L`), from its `md5sums`.
     pub lists: HashMap<String, Vec<String>>,
+    /// debconf questions and their defaults, from the packages' `templates`.
+    pub debconf: HashMap<String, String>,
     /// The image's architecture.
     pub arch: String,
 }
@@ -156,6 +158,7 @@ pub(crate) fn plan(
         base.clone(),
         &facts.installed,
         &facts.lists,
+        &facts.debconf,
         contents,
         &facts.arch,
     );

@@ -330,6 +330,7 @@ mod tests {
     fn walk(script: &str, files: &[&str]) -> Effects {
         let installed = BTreeSet::new();
         let lists = HashMap::new();
+        let debconf = HashMap::new();
         let contents = BTreeMap::new();
         let mut known = HashMap::new();
         for f in files {
@@ -346,6 +347,7 @@ mod tests {
             Accounts::debian_base(),
             &installed,
             &lists,
+            &debconf,
             &contents,
             "amd64",
         );

@@ -28,6 +28,8 @@ struct Fields {
     current: String,
     started: bool,
     glob: bool,
+    /// The field separators.
+    ifs: String,
 }
 
 impl Fields {
@@ -43,8 +45,21 @@ impl Fields {
         self.push_quoted(text);
     }
 
-    /// An unquoted expansion result: split on blanks (the default IFS).
+    /// An unquoted expansion result: split on the characters of IFS (blanks by default;
+    /// other characters delimit exactly, and one at the end makes no empty field).
     fn push_split(&mut self, text: &str) {
+        let ifs = self.ifs.clone();
+        if !ifs.chars().all(char::is_whitespace) {
+            let text = text.strip_suffix(|c| ifs.contains(c)).unwrap_or(text);
+            let mut parts = text.split(|c| ifs.contains(c)).peekable();
+            while let Some(part) = parts.next() {
+                self.push_literal(part);
+                if parts.peek().is_some() {
+                    self.end();
+                }
+            }
+            return;
+        }
         let mut parts = text.split([' ', '\t', '\n']).peekable();
         let leading_blank = text.starts_with([' ', '\t', '\n']);
         if leading_blank {
@@ -74,7 +89,13 @@ impl Shell<'_> {
     /// Expands `text` (one word as written) into fields; `None` when unknown.
     pub(crate) fn expand(&mut self, text: &str, mode: Mode) -> Option<Vec<String>> {
         let pieces = word::parse(text, &self.options).ok()?;
-        let mut fields = Fields::default();
+        let mut fields = Fields {
+            ifs: self
+                .lookup_named("IFS")
+                .flatten()
+                .unwrap_or_else(|| " \t\n".into()),
+            ..Fields::default()
+        };
         for piece in &pieces {
             self.piece(&piece.piece, false, mode, &mut fields)?;
         }
@@ -90,7 +111,7 @@ impl Shell<'_> {
         }
         let mut out = Vec::new();
         for (field, glob) in fields.done {
-            if glob && field.starts_with('/') {
+            if glob && !self.noglob && field.starts_with('/') {
                 match self.image.glob(&field) {
                     Some(found) if !found.is_empty() => out.extend(found),
                     Some(_) => out.push(field),

@@ -106,8 +106,14 @@ pub enum FileTest {
 /// that have a model.
 pub trait Image {
     /// Runs an external command (not a builtin or a function of the script) with the
-    /// given standard input.
-    fn run(&mut self, argv: &[String], stdin: Option<&str>) -> Ran;
+    /// given standard input; `None` when the image has no model of it (the walk then
+    /// follows the command itself if the image ships it as a shell script, or reports it
+    /// through [`Image::unmodelled`]).
+    fn run(&mut self, argv: &[String], stdin: Option<&str>) -> Option<Ran>;
+    /// Records a command that neither the image nor the walk can follow.
+    fn unmodelled(&mut self, argv: &[String]);
+    /// The answer debconf gives to `question` when nobody is asked: its default.
+    fn debconf(&self, question: &str) -> Option<String>;
     /// Answers a file test, `None` when it cannot be known.
     fn test(&self, path: &str, test: FileTest) -> Option<bool>;
     /// The paths of the image matching a glob pattern, sorted; `None` when unknown.

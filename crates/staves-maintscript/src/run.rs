@@ -52,6 +52,9 @@ pub fn run(script: &str, invocation: &Invocation, image: &mut dyn Image) -> Repo
         conditions: 0,
         depth: 0,
         capture: Vec::new(),
+        input: Vec::new(),
+        noglob: false,
+        read_ifs: None,
         report: Report::default(),
     };
     for list in &program.complete_commands {
@@ -97,6 +100,13 @@ pub(crate) struct Shell<'a> {
     depth: usize,
     /// Output captured by command substitutions, innermost last; `None` once unknown.
     capture: Vec<Option<String>>,
+    /// Lines a compound command's input redirection gives `read`, innermost last;
+    /// `None` when the file is not known.
+    input: Vec<Option<std::collections::VecDeque<String>>>,
+    /// `set -f`: no pathname expansion.
+    pub(crate) noglob: bool,
+    /// IFS given to the command being run (`IFS=# read …`).
+    read_ifs: Option<String>,
     report: Report,
 }
 
@@ -184,9 +194,16 @@ impl Shell<'_> {
         if pipeline.bang {
             self.last = self.last.negate();
         }
+        // A compound command's status is its last command's, whose own failure was
+        // already judged where it ran (or exempt there, as in `a && b`).
+        let compound = matches!(
+            pipeline.seq.as_slice(),
+            [Command::Compound(c, _)] if !matches!(c, CompoundCommand::Subshell(_))
+        );
         if flow == Flow::Next
             && self.errexit
             && !condition
+            && !compound
             && self.conditions == 0
             && matches!(self.last, Status::Failure(_))
         {
@@ -208,7 +225,35 @@ impl Shell<'_> {
                 if discard {
                     self.capture.push(Some(String::new()));
                 }
+                // `while read …; done < FILE`, or a pipe into the loop.
+                let from_file = redirects
+                    .iter()
+                    .flat_map(|r| r.0.iter())
+                    .find_map(|r| match r {
+                        IoRedirect::File(
+                            fd,
+                            IoFileRedirectKind::Read,
+                            IoFileRedirectTarget::Filename(w),
+                        ) if fd.is_none_or(|fd| fd == 0) => Some(w.value.clone()),
+                        _ => None,
+                    });
+                let lines = match (from_file, stdin) {
+                    (Some(word), _) => Some(
+                        self.expand_single(&word)
+                            .and_then(|path| self.image.read(&path)),
+                    ),
+                    (None, Some(text)) => Some(Some(text.to_owned())),
+                    (None, None) => None,
+                };
+                let pushed = lines.is_some();
+                if let Some(text) = lines {
+                    self.input
+                        .push(text.map(|t| t.lines().map(str::to_owned).collect()));
+                }
                 let flow = self.compound(compound);
+                if pushed {
+                    self.input.pop();
+                }
                 if discard {
                     self.capture.pop();
                 }
@@ -462,6 +507,15 @@ impl Shell<'_> {
             return Flow::Next;
         }
         let (output, input) = self.redirections(&redirects, stdin);
+        self.read_ifs = None;
+        for a in &assignments {
+            if let ast::AssignmentName::VariableName(name) = &a.name
+                && name == "IFS"
+                && let ast::AssignmentValue::Scalar(word) = &a.value
+            {
+                self.read_ifs = self.expand_single(&word.value);
+            }
+        }
         let (flow, out) = self.call(&argv, input.as_deref(), line, command);
         match (output, out) {
             (Output::Discard, _) => {}
@@ -705,6 +759,8 @@ impl Shell<'_> {
                     match a.as_str() {
                         "-e" => self.errexit = true,
                         "+e" => self.errexit = false,
+                        "-f" => self.noglob = true,
+                        "+f" => self.noglob = false,
                         "--" => {
                             let at = args.iter().position(|x| x == "--").unwrap_or(0);
                             self.args = args[at + 1..].to_vec();
@@ -826,29 +882,133 @@ impl Shell<'_> {
                     }
                 }
             }
-            "db_get" | "db_metaget" => {
+            "db_get" => {
+                let answer = args.first().and_then(|q| self.image.debconf(q));
+                let status = if answer.is_some() {
+                    Status::Success
+                } else {
+                    Status::Failure(10)
+                };
+                self.vars.insert("RET".into(), answer);
+                self.done(status)
+            }
+            "db_metaget" => {
                 self.vars.insert("RET".into(), None);
                 self.done(Status::Success)
             }
             n if n.starts_with("db_") => self.done(Status::Success),
-            "eval" | "read" | "getopts" => {
-                if name == "read" {
-                    for a in args.iter().filter(|a| !a.starts_with('-')) {
-                        self.vars.insert(a.clone(), None);
+            "read" => {
+                let names: Vec<&String> = args.iter().filter(|a| !a.starts_with('-')).collect();
+                let line_read = match (stdin, self.input.last_mut()) {
+                    (Some(text), _) => Some(text.lines().next().map(str::to_owned)),
+                    (None, Some(Some(lines))) => Some(lines.pop_front()),
+                    _ => None,
+                };
+                match line_read {
+                    Some(Some(text)) => {
+                        let ifs = self
+                            .read_ifs
+                            .clone()
+                            .or_else(|| self.lookup_named("IFS").flatten());
+                        let ifs = ifs.unwrap_or_else(|| " \t\n".into());
+                        let mut rest =
+                            text.trim_matches(|c: char| c.is_whitespace() && ifs.contains(c));
+                        for (i, name) in names.iter().enumerate() {
+                            let value = if i + 1 == names.len() {
+                                std::mem::take(&mut rest).to_owned()
+                            } else {
+                                match rest.find(|c| ifs.contains(c)) {
+                                    Some(at) => {
+                                        let v = rest[..at].to_owned();
+                                        rest = &rest[at + 1..];
+                                        v
+                                    }
+                                    None => std::mem::take(&mut rest).to_owned(),
+                                }
+                            };
+                            self.vars.insert((*name).clone(), Some(value));
+                        }
+                        self.done(Status::Success)
+                    }
+                    Some(None) => self.done(Status::Failure(1)),
+                    None => {
+                        for a in &names {
+                            self.vars.insert((*a).clone(), None);
+                        }
+                        self.note(line, NoteKind::Unsupported, command.to_string());
+                        self.done(Status::Unknown)
                     }
                 }
+            }
+            "eval" | "getopts" => {
                 self.note(line, NoteKind::Unsupported, command.to_string());
                 self.done(Status::Unknown)
             }
             _ => {
-                let ran: Ran = match crate::utils::run(argv, stdin, &mut *self.image) {
+                let ran = match crate::utils::run(argv, stdin, &mut *self.image) {
                     Some(ran) => ran,
-                    None => self.image.run(argv, stdin),
+                    None => match self.image.run(argv, stdin) {
+                        Some(ran) => ran,
+                        None => match self.shipped_script(name) {
+                            Some(text) => return self.call_script(&text, argv),
+                            None => {
+                                self.image.unmodelled(argv);
+                                Ran::unknown()
+                            }
+                        },
+                    },
                 };
                 self.last = ran.status;
                 (Flow::Next, ran.stdout)
             }
         }
+    }
+
+    /// The text of a command the image ships as a POSIX shell script.
+    fn shipped_script(&self, name: &str) -> Option<String> {
+        let path = self.which(name)??;
+        let text = self.image.read(&path)?;
+        let first = text.lines().next()?;
+        let interpreter = first.strip_prefix("#!")?.trim();
+        matches!(
+            interpreter,
+            "/bin/sh" | "/bin/sh -e" | "/usr/bin/sh" | "/bin/dash"
+        )
+        .then_some(text)
+    }
+
+    /// Walks a shipped script as a child shell: its own variables, arguments and `exit`.
+    fn call_script(&mut self, text: &str, argv: &[String]) -> (Flow, Option<String>) {
+        if self.depth >= MAX_DEPTH {
+            return self.done(Status::Unknown);
+        }
+        let Ok(program) =
+            brush_parser::Parser::new(std::io::BufReader::new(text.as_bytes()), &self.options)
+                .parse_program()
+        else {
+            self.image.unmodelled(argv);
+            return self.done(Status::Unknown);
+        };
+        self.depth += 1;
+        let saved = (
+            std::mem::take(&mut self.vars),
+            std::mem::replace(&mut self.args, argv[1..].to_vec()),
+            std::mem::replace(
+                &mut self.errexit,
+                text.lines().next().is_some_and(|l| l.ends_with("-e")),
+            ),
+            std::mem::take(&mut self.functions),
+        );
+        self.capture.push(Some(String::new()));
+        for list in &program.complete_commands {
+            if self.list(list) != Flow::Next {
+                break;
+            }
+        }
+        let out = self.capture.pop().flatten();
+        (self.vars, self.args, self.errexit, self.functions) = saved;
+        self.depth -= 1;
+        (Flow::Next, out)
     }
 
     /// A builtin's end: its status, no output.

@@ -107,6 +107,11 @@ pub(crate) fn run(argv: &[String], stdin: Option<&str>, image: &mut dyn Image) -
                 .map(|l| format!("{l}\n"))
                 .collect()))
         }
+        "uniq" if args.is_empty() => {
+            let mut lines: Vec<&str> = stdin?.lines().collect();
+            lines.dedup();
+            Some(out(lines.iter().map(|l| format!("{l}\n")).collect()))
+        }
         "sort" if args.iter().all(|a| a == "-u") => {
             let mut lines: Vec<&str> = stdin?.lines().collect();
             lines.sort_unstable();
@@ -227,10 +232,12 @@ fn grep(name: &str, args: &[String], stdin: Option<&str>, image: &dyn Image) -> 
     })
 }
 
-/// One sed command: `s/re/replacement/[g]`, `/re/d`, `/re/!d`.
+/// One sed command: `s/re/replacement/[g]`, `/re/d`, `/re/!d`; a substitution may be
+/// limited to GNU's `0,/re/` range (from the first line up to the first match).
 enum Edit {
     Substitute(regex_lite::Regex, String, bool),
     Delete(regex_lite::Regex, bool),
+    UpToFirst(regex_lite::Regex, Box<Edit>),
 }
 
 fn parse_edit(script: &str, extended: bool) -> Option<Vec<Edit>> {
@@ -240,6 +247,12 @@ fn parse_edit(script: &str, extended: bool) -> Option<Vec<Edit>> {
         .map(str::trim)
         .filter(|p| !p.is_empty())
     {
+        if let Some(range) = part.strip_prefix("0,/") {
+            let (re, command) = range.split_once('/')?;
+            let inner = parse_edit(command.trim(), extended)?.pop()?;
+            edits.push(Edit::UpToFirst(regex(re, extended)?, Box::new(inner)));
+            continue;
+        }
         if let Some(body) = part.strip_prefix('s') {
             let delim = body.chars().next()?;
             let fields = split_unescaped(&body[delim.len_utf8()..], delim);
@@ -311,10 +324,23 @@ fn split_unescaped(text: &str, delim: char) -> Vec<String> {
 
 fn apply(edits: &[Edit], text: &str) -> String {
     let mut out = String::new();
+    // Per `0,/re/` range: whether its end has been passed.
+    let mut ended = vec![false; edits.len()];
     'lines: for line in text.lines() {
         let mut line = line.to_owned();
-        for edit in edits {
+        for (i, edit) in edits.iter().enumerate() {
+            let edit = match edit {
+                Edit::UpToFirst(end, inner) => {
+                    if ended[i] {
+                        continue;
+                    }
+                    ended[i] = end.is_match(&line);
+                    inner.as_ref()
+                }
+                edit => edit,
+            };
             match edit {
+                Edit::UpToFirst(..) => {}
                 Edit::Substitute(re, rep, all) => {
                     line = if *all {
                         re.replace_all(&line, rep.as_str()).into_owned()
@@ -407,6 +433,8 @@ mod tests {
             apply(&edits, "/usr/share/postgresql/15/man/man1/psql.1.gz\n"),
             "/usr/share/man/man1/psql.1.gz\n"
         );
+        let edits = parse_edit(r"0,/^[# ]*b *$/ s/^[# ]*b *$/b/", false).expect("parsed");
+        assert_eq!(apply(&edits, "# a\n# b\n# b\n"), "# a\nb\n# b\n");
         let edits = parse_edit(r"s/\(a\)b/\1&/g", false).expect("parsed");
         assert_eq!(apply(&edits, "abab\n"), "aabaab\n");
     }

@@ -8,13 +8,20 @@ use staves_maintscript::{FileTest, Image, Invocation, NoteKind, Ran, Status, run
 struct Files {
     files: BTreeMap<String, String>,
     ran: Vec<String>,
+    unmodelled: Vec<String>,
     written: Vec<(String, String, bool)>,
 }
 
 impl Image for Files {
-    fn run(&mut self, argv: &[String], stdin: Option<&str>) -> Ran {
+    fn unmodelled(&mut self, argv: &[String]) {
+        self.unmodelled.push(argv.join(" "));
+    }
+    fn debconf(&self, question: &str) -> Option<String> {
+        (question == "pkg/ssl").then(|| "true".into())
+    }
+    fn run(&mut self, argv: &[String], stdin: Option<&str>) -> Option<Ran> {
         self.ran.push(argv.join(" "));
-        match argv[0].as_str() {
+        Some(match argv[0].as_str() {
             "getent" => Ran::status(Status::from_bool(argv.get(2).is_some_and(|u| u == "root"))),
             "dpkg" if argv.get(1).is_some_and(|a| a == "--print-architecture") => Ran {
                 status: Status::Success,
@@ -25,8 +32,9 @@ impl Image for Files {
                 stdout: stdin.map(|s| s.to_uppercase()),
             },
             "hostname" => Ran::unknown(),
+            "mystery" | "update-thing" => return None,
             _ => Ran::ok(),
-        }
+        })
     }
     fn test(&self, path: &str, test: FileTest) -> Option<bool> {
         Some(match test {
@@ -231,4 +239,81 @@ fn or_lists_over_lines_are_conditions() {
         "{:?}",
         report.notes
     );
+}
+
+#[test]
+fn shipped_shell_scripts_are_walked_and_debconf_answers_defaults() {
+    let script = "db_get pkg/ssl\nSSL=$RET\nupdate-thing one\nmystery --x\ndb_get pkg/other || echo none > /etc/none\n";
+    let mut image = Files::default();
+    image.files.insert(
+        "/usr/sbin/update-thing".into(),
+        "#!/bin/sh\nset -e\necho \"$1 $SSL\" > /etc/thing\nexit 0\n".into(),
+    );
+    let report = run(
+        script,
+        &Invocation::first_configure("pkg", "amd64"),
+        &mut image,
+    );
+    // The child shell does not see the caller's unexported variables.
+    assert_eq!(
+        image.written,
+        [
+            ("/etc/thing".into(), "one \n".into(), false),
+            ("/etc/none".into(), "none\n".into(), false)
+        ]
+    );
+    assert_eq!(image.unmodelled, ["mystery --x"]);
+    assert_eq!(report.status, Some(Status::Success));
+}
+
+#[test]
+fn read_loops_over_files_and_ifs_splitting() {
+    let script = r#"
+SHELLS='#'
+while IFS='#' read -r line _; do
+    [ -n "$line" ] || continue
+    SHELLS="$SHELLS$line#"
+done < /usr/share/shells
+IFS='#'
+set -f
+set -- ${SHELLS###}
+set +f
+IFS=' '
+for s; do echo "$s" >> /etc/shells; done
+printf 'a b\n' | while read first rest; do echo "$rest" > /etc/rest; done
+"#;
+    let mut image = Files::default();
+    image.files.insert(
+        "/usr/share/shells".into(),
+        "# comment\n/bin/sh\n\n/bin/bash # bash\n".into(),
+    );
+    let report = run(
+        script,
+        &Invocation::first_configure("pkg", "amd64"),
+        &mut image,
+    );
+    let written: Vec<(&str, &str)> = image
+        .written
+        .iter()
+        .map(|(p, t, _)| (p.as_str(), t.as_str()))
+        .collect();
+    assert_eq!(
+        written,
+        [
+            ("/etc/shells", "/bin/sh\n"),
+            ("/etc/shells", "/bin/bash \n"),
+            ("/etc/rest", "b\n")
+        ],
+        "{:?}",
+        report.notes
+    );
+}
+
+#[test]
+fn set_e_does_not_judge_a_compound_by_an_exempt_failure() {
+    let (image, report) = walk(
+        "set -e\nif true; then false && true; fi\ntouch /reached\n",
+        &[],
+    );
+    assert_eq!(image.ran, ["touch /reached"], "{:?}", report.notes);
 }
