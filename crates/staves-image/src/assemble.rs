@@ -335,11 +335,12 @@ fn assemble_opened<W: Write>(
         .map(|i| &opened[i])
         .map(|p| (p.input.name.as_str(), p.deb.control.postinst.as_deref()))
         .collect();
-    let facts = script_facts(opened, options.base.as_deref());
+    let mut facts = script_facts(opened, options.base.as_deref());
     // Walked until what the scripts read is known: a file a script reads (a shipped helper
     // script, a template) is read ahead from its package, and the scripts walked again.
     let mut contents: BTreeMap<String, Vec<u8>> = BTreeMap::new();
     let mut tried: HashSet<String> = HashSet::new();
+    let mut listed: HashSet<String> = HashSet::new();
     let mut first = plan(&scripts, &options.accounts, &facts, &contents, mtime)?;
     for _ in 0..MAX_WALKS {
         let mut missing: Vec<String> = first
@@ -361,10 +362,23 @@ fn assemble_opened<W: Write>(
                     .cloned(),
             );
         }
-        if missing.is_empty() {
+        // Empty directories are in no `md5sums`: the whole listing of a package whose
+        // script looked for one it may ship.
+        let mut listed_now = Vec::new();
+        for (package, _) in &first.probed {
+            if listed.insert(package.clone()) {
+                listed_now.push(package.clone());
+            }
+        }
+        if missing.is_empty() && listed_now.is_empty() {
             break;
         }
         tried.extend(missing.iter().cloned());
+        for package in &listed_now {
+            if let Some(p) = opened.iter().find(|p| p.input.name == *package) {
+                list_entries(p, &mut facts.files)?;
+            }
+        }
         read_ahead(opened, &facts, &missing, &mut contents)?;
         first = plan(&scripts, &options.accounts, &facts, &contents, mtime)?;
     }
@@ -467,6 +481,7 @@ fn assemble_opened<W: Write>(
         &accounts,
         &shells,
         shells_file.as_deref(),
+        first.shadowed || base.is_some_and(|b| b.paths.iter().any(|(p, _)| p == "etc/shadow")),
         overrides,
         mtime,
     )?;
@@ -1092,6 +1107,45 @@ fn read_ahead(
     Ok(())
 }
 
+/// Adds every directory and symlink of a package's data archive to `files`.
+fn list_entries(
+    p: &Opened,
+    files: &mut HashMap<String, crate::host::Known>,
+) -> Result<(), ImageError> {
+    use crate::host::Known;
+    let read_err = |source| ImageError::Read {
+        package: p.input.name.clone(),
+        source,
+    };
+    let data = p.deb.data().map_err(|source| ImageError::Deb {
+        package: p.input.name.clone(),
+        source,
+    })?;
+    let mut archive = tar::Archive::new(data);
+    for entry in archive.entries().map_err(read_err)? {
+        let entry = entry.map_err(read_err)?;
+        let kind = entry.header().entry_type();
+        let Ok(raw) = std::str::from_utf8(&entry.path_bytes()).map(str::to_owned) else {
+            continue;
+        };
+        let Ok(norm) = normalize(std::path::Path::new(&raw)) else {
+            continue;
+        };
+        let path = merge_usr(&norm);
+        if path.is_empty() {
+            continue;
+        }
+        if kind.is_dir() {
+            files.entry(path).or_insert(Known::Dir);
+        } else if kind.is_symlink()
+            && let Ok(Some(target)) = entry.link_name()
+        {
+            files.insert(path, Known::Symlink(target.to_string_lossy().into_owned()));
+        }
+    }
+    Ok(())
+}
+
 /// What the walk of the scripts knows before streaming: the paths packages ship (their
 /// `md5sums` and `conffiles`, and the directories those lie in), the base's paths, and
 /// which packages are installed.
@@ -1123,12 +1177,23 @@ fn script_facts(opened: &[Opened], base: Option<&crate::Base>) -> crate::plan::F
     let mut lists: HashMap<String, Vec<String>> = HashMap::new();
     let mut debconf: HashMap<String, String> = HashMap::new();
     for p in opened {
-        // Unattended, debconf answers each question with its default. A question without
-        // one is left to the script's own fallback (its `config` script, which would set
-        // it, is not walked).
+        // Unattended, debconf answers each question with its default (the `config`
+        // scripts that would set some first are not walked).
         for para in deb822::paragraphs(p.deb.control.templates.as_deref().unwrap_or_default()) {
-            if let (Some(question), Some(default)) = (para.get("Template"), para.get("Default")) {
-                debconf.insert(question.trim().to_owned(), default.trim().to_owned());
+            let Some(question) = para.get("Template") else {
+                continue;
+            };
+            match para.get("Default") {
+                Some(default) => {
+                    debconf.insert(question.trim().to_owned(), default.trim().to_owned());
+                }
+                // A select has no valid empty answer: `db_get` is left to fail, and the
+                // script's own fallback stands. Anything else reads as empty, as debconf
+                // answers a question nobody set.
+                None if para.get("Type").is_some_and(|t| t.trim() == "select") => {}
+                None => {
+                    debconf.insert(question.trim().to_owned(), String::new());
+                }
             }
         }
         installed.insert(p.input.name.clone());
@@ -1148,6 +1213,11 @@ fn script_facts(opened: &[Opened], base: Option<&crate::Base>) -> crate::plan::F
             .unwrap_or_default()
         {
             add(&path, Known::File);
+            // dh_md5sums leaves conffiles out of `md5sums`; dpkg -L lists them.
+            lists
+                .entry(p.input.name.clone())
+                .or_default()
+                .push(path.clone());
         }
     }
     let arch = opened

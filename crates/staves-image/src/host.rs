@@ -88,6 +88,11 @@ pub(crate) struct Host<'a> {
     pub(crate) contents: &'a BTreeMap<String, Vec<u8>>,
     /// Shipped files a script read that had no known content yet.
     pub(crate) wanted: RefCell<BTreeSet<String>>,
+    /// Directories a script looked for that no `md5sums` shows (an empty directory the
+    /// package may ship), with the package whose script looked.
+    pub(crate) probed: RefCell<BTreeSet<(String, String)>>,
+    /// The package whose script is walked.
+    pub(crate) package: String,
     pub(crate) accounts: Accounts,
     /// Installed packages.
     pub(crate) installed: &'a BTreeSet<String>,
@@ -121,6 +126,8 @@ impl<'a> Host<'a> {
             texts: BTreeMap::new(),
             contents,
             wanted: RefCell::new(BTreeSet::new()),
+            probed: RefCell::new(BTreeSet::new()),
+            package: String::new(),
             accounts,
             installed,
             lists,
@@ -308,6 +315,18 @@ impl<'a> Host<'a> {
             .map(|b| String::from_utf8(b.clone()))
         {
             self.texts.insert(to.clone(), text);
+        } else if to.starts_with("tmp/") {
+            // A scratch copy of something not read ahead: its content is not known yet,
+            // and is read ahead for the next walk.
+            self.texts.remove(&to);
+            if self.files.get(&from) == Some(&Known::File) {
+                self.wanted.borrow_mut().insert(from.clone());
+            }
+        }
+        if to.starts_with("tmp/") {
+            // Scratch files are the script's own; nothing of them stays in the image.
+            self.files.insert(to, Known::File);
+            return Status::Success;
         }
         if from.starts_with("tmp/") {
             // A scratch file whose content came from something not known at build time.
@@ -453,7 +472,8 @@ impl<'a> Host<'a> {
             "cp" => {
                 // `-Z` sets an SELinux context, which an image does not carry.
                 let plain = argv[1..].iter().filter(|w| w.starts_with('-')).all(|w| {
-                    matches!(w.as_str(), "-a" | "-p" | "-f" | "-Z" | "-pZ" | "--preserve")
+                    w == "--preserve"
+                        || (!w.starts_with("--") && w[1..].chars().all(|c| "apfZ".contains(c)))
                 });
                 match args.as_slice() {
                     [source, dest] if plain => Ran::status(self.copy(source, dest)),
@@ -648,6 +668,8 @@ impl<'a> Host<'a> {
                     None => text(true, format!("{path}\n")),
                 }
             }
+            // A container has /proc mounted.
+            "mountpoint" => text(args.last().is_some_and(|p| p == "/proc"), String::new()),
             // The image is assembled into a root that is not the running system's.
             "ischroot" => text(true, String::new()),
             // Nothing in an image's PAM environment files on a first install.
@@ -768,6 +790,7 @@ impl Host<'_> {
                 Ran::ok()
             }
             "shadowconfig" if args.first().is_some_and(|a| a == "on") => {
+                self.effects.shadowed = true;
                 // shadowconfig on: pwconv and grpconv, and the shadow files group-owned
                 // by `shadow` and 0640, which is what the accounts phase writes.
                 for path in ["/etc/shadow", "/etc/gshadow"] {
@@ -833,6 +856,11 @@ impl Image for Host<'_> {
             return Some(path == "/" && matches!(test, FileTest::Exists | FileTest::Dir));
         };
         let known = self.files.get(&p);
+        if known.is_none() && test == FileTest::Dir {
+            self.probed
+                .borrow_mut()
+                .insert((self.package.clone(), p.clone()));
+        }
         Some(match test {
             FileTest::Exists => known.is_some(),
             FileTest::File => known == Some(&Known::File),

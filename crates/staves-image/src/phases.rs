@@ -103,15 +103,26 @@ pub(crate) fn write_accounts<W: Write>(
     accounts: &Accounts,
     shells: &[String],
     shells_file: Option<&str>,
+    shadowed: bool,
     overrides: &crate::plan::Overrides,
     mtime: u64,
 ) -> Result<(), ImageError> {
-    for (path, mode, text) in [
-        ("etc/passwd", 0o644, accounts.passwd()),
-        ("etc/group", 0o644, accounts.group_file()),
-        ("etc/shadow", 0o640, accounts.shadow()),
-        ("etc/gshadow", 0o640, accounts.gshadow()),
-    ] {
+    // Without passwd's `shadowconfig on` (the package is not in the image), Debian keeps
+    // base-passwd's files as they are: locked (`*`) in place, and no shadow files.
+    let files = if shadowed {
+        vec![
+            ("etc/passwd", 0o644, accounts.passwd()),
+            ("etc/group", 0o644, accounts.group_file()),
+            ("etc/shadow", 0o640, accounts.shadow()),
+            ("etc/gshadow", 0o640, accounts.gshadow()),
+        ]
+    } else {
+        vec![
+            ("etc/passwd", 0o644, unshadowed(&accounts.passwd())),
+            ("etc/group", 0o644, unshadowed(&accounts.group_file())),
+        ]
+    };
+    for (path, mode, text) in files {
         // passwd's `shadowconfig on` gives the shadow files to group `shadow`.
         let meta = overrides.apply(path, Meta::root(mode, mtime));
         layer.text_as(path, meta, &text)?;
@@ -152,6 +163,19 @@ pub(crate) fn write_accounts<W: Write>(
         layer.text("etc/shells", 0o644, mtime, &text)?;
     }
     Ok(())
+}
+
+/// `passwd` or `group` lines with the password field `*` instead of `x` (in the shadow file).
+fn unshadowed(text: &str) -> String {
+    text.lines()
+        .map(|line| match line.split_once(':') {
+            Some((name, rest)) => {
+                let rest = rest.split_once(':').map_or("", |(_, r)| r);
+                format!("{name}:*:{rest}\n")
+            }
+            None => format!("{line}\n"),
+        })
+        .collect()
 }
 
 /// Phase 5: what the spec adds (`paths`, `volumes`), looked at as package files are.

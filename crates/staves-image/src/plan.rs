@@ -123,8 +123,12 @@ pub(crate) struct ScriptPlan {
     pub overrides: Overrides,
     /// pam-auth-update ran.
     pub pam_auth_update: bool,
-    /// Shipped files whose content a script needs: kept while streaming.
+    /// passwd's `shadowconfig on` ran: the accounts have shadow files.
+    pub shadowed: bool,
+    /// Shipped files whose content a script needs: read ahead.
     pub wanted: BTreeSet<String>,
+    /// Directories a package's script looked for that no `md5sums` shows.
+    pub probed: BTreeSet<(String, String)>,
     /// The base accounts plus those scripts create.
     pub accounts: Accounts,
     /// What each script left unfollowed.
@@ -172,7 +176,9 @@ pub(crate) fn plan(
         writes: BTreeMap::new(),
         overrides: Overrides::default(),
         pam_auth_update: false,
+        shadowed: false,
         wanted: BTreeSet::new(),
+        probed: BTreeSet::new(),
         accounts: base.clone(),
         reports: Vec::new(),
     };
@@ -183,6 +189,7 @@ pub(crate) fn plan(
             continue;
         };
         let invocation = Invocation::first_configure(package, &facts.arch);
+        host.package = (*package).to_owned();
         let report = staves_maintscript::run(script, &invocation, &mut host);
         let effects = std::mem::take(&mut host.effects);
         plan.alternatives.extend(effects.alternatives);
@@ -190,6 +197,7 @@ pub(crate) fn plan(
         plan.links.extend(effects.links);
         plan.copies.extend(effects.copies);
         plan.pam_auth_update |= effects.pam_auth_update;
+        plan.shadowed |= effects.shadowed;
         overrides.extend(effects.overrides);
         directories.extend(effects.directories);
         for (old, new) in effects.migrations {
@@ -225,6 +233,7 @@ pub(crate) fn plan(
     }
     plan.accounts = host.accounts;
     plan.wanted = host.wanted.into_inner();
+    plan.probed = host.probed.into_inner();
     for (path, change) in &overrides {
         plan.overrides.add(path.clone(), change, &plan.accounts);
     }

@@ -53,6 +53,8 @@ pub struct Effects {
     pub overrides: Vec<(String, Override)>,
     /// `pam-auth-update --package` ran: the `common-*` files are made from the profiles.
     pub pam_auth_update: bool,
+    /// passwd's `shadowconfig on` ran: `/etc/shadow` and `/etc/gshadow` exist.
+    pub shadowed: bool,
     /// Commands not modelled, once each, as the script called them.
     pub unmodelled: Vec<String>,
     /// Commands that make run-time state, left to the container's first start.
@@ -283,7 +285,8 @@ pub(crate) fn parse_mkdir(words: &[String]) -> Option<Vec<Directory>> {
     while i < words.len() {
         let w = &words[i];
         match w.as_str() {
-            "-p" | "--parents" => {}
+            // `-Z`: an SELinux context, which an image does not carry.
+            "-p" | "--parents" | "-Z" | "-pZ" => {}
             "-d" | "--directory" => saw_d = true,
             "-m" | "--mode" => {
                 mode = u32::from_str_radix(words.get(i + 1)?, 8).ok()?;

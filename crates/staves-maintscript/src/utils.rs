@@ -107,6 +107,7 @@ pub(crate) fn run(argv: &[String], stdin: Option<&str>, image: &mut dyn Image) -
                 .map(|l| format!("{l}\n"))
                 .collect()))
         }
+        "wc" if args == ["-l"] => Some(out(format!("{}\n", stdin?.lines().count()))),
         "uniq" if args.is_empty() => {
             let mut lines: Vec<&str> = stdin?.lines().collect();
             lines.dedup();
@@ -170,6 +171,7 @@ fn regex(pattern: &str, extended: bool) -> Option<regex_lite::Regex> {
 fn grep(name: &str, args: &[String], stdin: Option<&str>, image: &dyn Image) -> Option<Ran> {
     let (mut quiet, mut fixed, mut extended, mut invert, mut word, mut count) =
         (false, name == "fgrep", name == "egrep", false, false, false);
+    let mut whole = false;
     let mut rest = Vec::new();
     for a in args {
         if a.starts_with('-') && a.len() > 1 && rest.is_empty() {
@@ -181,7 +183,8 @@ fn grep(name: &str, args: &[String], stdin: Option<&str>, image: &dyn Image) -> 
                     'v' => invert = true,
                     'w' => word = true,
                     'c' => count = true,
-                    'x' | 'i' | 'e' | 'l' | 'r' | 'n' => return None,
+                    'x' => whole = true,
+                    'i' | 'e' | 'l' | 'r' | 'n' => return None,
                     _ => return None,
                 }
             }
@@ -203,6 +206,12 @@ fn grep(name: &str, args: &[String], stdin: Option<&str>, image: &dyn Image) -> 
         regex_lite::Regex::new(&regex_lite::escape(pattern)).ok()?
     } else {
         regex(pattern, extended)?
+    };
+    // `-x`: the whole line matches.
+    let re = if whole {
+        regex_lite::Regex::new(&format!("^(?:{})$", re.as_str())).ok()?
+    } else {
+        re
     };
     let hit = |line: &str| {
         let found = if word {

@@ -1,0 +1,198 @@
+//! What maintainer scripts compute, in images built from the real Debian archive (host apt
+//! sources): owners and modes set by `chgrp`/`chmod` and `dpkg-statoverride`, files installed
+//! through `ucf` and `pam-auth-update`, accounts created under conditions, alternatives
+//! registered in loops; and run-time state (host keys, snakeoil keys, clusters) left out.
+
+mod support;
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::path::Path;
+
+use support::{shared_cache, stderr};
+
+/// An entry of the image: mode, owner and group ids, link target, and the text of small files.
+#[derive(Debug, Clone, Default)]
+struct Entry {
+    mode: u32,
+    uid: u64,
+    gid: u64,
+    link: Option<String>,
+    text: Option<String>,
+}
+
+/// Builds `packages` (with the content classes `flags`) into a docker-archive and reads its
+/// layers back, path by path.
+fn image_of(packages: &[&str], flags: &[&str]) -> HashMap<String, Entry> {
+    let dir = tempfile::tempdir().expect("tmp");
+    let spec = dir.path().join("staves.toml");
+    let quoted = |items: &[&str]| -> String {
+        let list: Vec<String> = items.iter().map(|p| format!("\"{p}\"")).collect();
+        list.join(", ")
+    };
+    std::fs::write(
+        &spec,
+        format!(
+            "name = \"fidelity\"\npackages = [{}]\nuse = [{}]\n",
+            quoted(packages),
+            quoted(flags)
+        ),
+    )
+    .expect("spec");
+    let archive = dir.path().join("image.tar");
+    let out = support::staves_command(
+        &[
+            "build",
+            "-f",
+            spec.to_str().expect("utf8"),
+            "-o",
+            archive.to_str().expect("utf8"),
+        ],
+        &shared_cache(),
+    )
+    .output()
+    .expect("run staves");
+    assert!(out.status.success(), "build failed: {}", stderr(&out));
+    read_docker_archive(&archive)
+}
+
+fn read_docker_archive(path: &Path) -> HashMap<String, Entry> {
+    let bytes = std::fs::read(path).expect("archive");
+    let mut files: HashMap<String, Vec<u8>> = HashMap::new();
+    for entry in tar::Archive::new(bytes.as_slice())
+        .entries()
+        .expect("entries")
+    {
+        let mut entry = entry.expect("entry");
+        let name = entry.path().expect("path").to_string_lossy().into_owned();
+        let mut data = Vec::new();
+        entry.read_to_end(&mut data).expect("read");
+        files.insert(name, data);
+    }
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&files["manifest.json"]).expect("manifest");
+    let mut tree = HashMap::new();
+    for layer in manifest[0]["Layers"].as_array().expect("layers") {
+        let data = &files[layer.as_str().expect("layer name")];
+        for entry in tar::Archive::new(data.as_slice())
+            .entries()
+            .expect("entries")
+        {
+            let mut entry = entry.expect("entry");
+            let path = entry.path().expect("path").to_string_lossy().into_owned();
+            let header = entry.header();
+            let mut e = Entry {
+                mode: header.mode().expect("mode") & 0o7777,
+                uid: header.uid().expect("uid"),
+                gid: header.gid().expect("gid"),
+                link: entry
+                    .link_name()
+                    .ok()
+                    .flatten()
+                    .map(|l| l.to_string_lossy().into_owned()),
+                text: None,
+            };
+            if header.entry_type().is_file() && header.size().expect("size") < 1 << 20 {
+                let mut text = String::new();
+                if entry.read_to_string(&mut text).is_ok() {
+                    e.text = Some(text);
+                }
+            }
+            tree.insert(path.trim_end_matches('/').to_owned(), e);
+        }
+    }
+    tree
+}
+
+/// The id of `name` in the image's `/etc/group` (or `/etc/passwd` with `passwd`).
+fn id_of(tree: &HashMap<String, Entry>, file: &str, name: &str) -> u64 {
+    let text = tree[file].text.clone().expect("text");
+    text.lines()
+        .find_map(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            (f[0] == name).then(|| f[2].parse().expect("id"))
+        })
+        .unwrap_or_else(|| panic!("{name} not in {file}"))
+}
+
+#[test]
+fn openssh_server_gets_what_its_scripts_compute_and_no_host_keys() {
+    let tree = image_of(&["openssh-server"], &[]);
+    // openssh-client's postinst: chgrp _ssh and chmod 2755, unless statoverride says otherwise.
+    let agent = &tree["usr/bin/ssh-agent"];
+    let ssh_group = id_of(&tree, "etc/group", "_ssh");
+    assert_eq!((agent.mode, agent.uid, agent.gid), (0o2755, 0, ssh_group));
+    // openssh-server's postinst installs sshd_config from its template through ucf.
+    let config = tree["etc/ssh/sshd_config"]
+        .text
+        .clone()
+        .expect("sshd_config");
+    assert!(
+        config.contains("Include /etc/ssh/sshd_config.d/*.conf"),
+        "{config}"
+    );
+    // Host keys are each container's own.
+    assert!(
+        !tree.keys().any(|p| p.starts_with("etc/ssh/ssh_host_")),
+        "host keys baked in"
+    );
+    // passwd's `shadowconfig on`: the shadow files readable by group shadow only.
+    let shadow = id_of(&tree, "etc/group", "shadow");
+    for file in ["etc/shadow", "etc/gshadow"] {
+        let e = &tree[file];
+        assert_eq!((e.mode, e.uid, e.gid), (0o640, 0, shadow), "{file}");
+    }
+    // libc-bin's postinst: nsswitch.conf, so /etc/hosts is read before DNS.
+    let nsswitch = tree["etc/nsswitch.conf"].text.clone().expect("nsswitch");
+    assert!(nsswitch.contains("hosts:          files dns"), "{nsswitch}");
+    // libpam-runtime's postinst: pam-auth-update writes the common stacks.
+    let auth = tree["etc/pam.d/common-auth"]
+        .text
+        .clone()
+        .expect("common-auth");
+    assert!(
+        auth.contains("auth\t[success=1 default=ignore]\tpam_unix.so nullok\n"),
+        "{auth}"
+    );
+    // libpam-modules' postinst: an empty /etc/environment; passwd's: /etc/subuid.
+    assert_eq!(tree["etc/environment"].text.as_deref(), Some(""));
+    assert!(tree.contains_key("etc/subuid"), "subuid");
+    // The privilege separation user and its empty chroot directory.
+    assert!(id_of(&tree, "etc/passwd", "sshd") >= 100);
+}
+
+#[test]
+fn postgresql_scripts_give_its_directories_to_postgres_and_register_man_alternatives() {
+    let tree = image_of(&["postgresql"], &["man"]);
+    let postgres = id_of(&tree, "etc/passwd", "postgres");
+    let ssl_cert = id_of(&tree, "etc/group", "ssl-cert");
+    for dir in ["var/lib/postgresql", "etc/postgresql"] {
+        assert_eq!(tree[dir].uid, postgres, "{dir} owned by postgres");
+    }
+    // ssl-cert's postinst: dpkg-statoverride --add root ssl-cert 710 /etc/ssl/private.
+    let private = &tree["etc/ssl/private"];
+    assert_eq!((private.mode, private.gid), (0o710, ssl_cert));
+    // postgres joined ssl-cert, which ssl-cert's postinst created first (dependency order).
+    let group = tree["etc/group"].text.clone().expect("group");
+    assert!(
+        group
+            .lines()
+            .any(|l| l.starts_with("ssl-cert:") && l.ends_with(":postgres")),
+        "{group}"
+    );
+    // postgresql-client's postinst registers its man pages in a loop over `dpkg -L`.
+    assert_eq!(
+        tree["usr/share/man/man1/psql.1.gz"].link.as_deref(),
+        Some("/etc/alternatives/psql.1.gz")
+    );
+    assert!(tree.contains_key("var/lib/dpkg/alternatives/psql.1.gz"));
+    // The cluster and the snakeoil key are made at the first start, not here.
+    assert!(!tree.contains_key("var/lib/postgresql/15/main"));
+    assert!(!tree.contains_key("etc/ssl/private/ssl-cert-snakeoil.key"));
+    // createcluster.conf from its template, with debconf's default (ssl = on).
+    let conf = tree["etc/postgresql-common/createcluster.conf"]
+        .text
+        .clone()
+        .expect("createcluster.conf");
+    assert!(conf.contains("\nssl = on\n"), "{conf}");
+}
