@@ -81,6 +81,8 @@ pub struct ControlFiles {
     pub conffiles: Option<String>,
     /// `postinst`, when shipped (read for the effects images need, never run).
     pub postinst: Option<String>,
+    /// `preinst`, when shipped (read like `postinst`: its effects, never run).
+    pub preinst: Option<String>,
     /// `templates`, when shipped: the debconf questions and their defaults.
     pub templates: Option<String>,
     /// `shlibs`, `symbols` and `triggers`, when shipped: what `dpkg-shlibdeps` and
@@ -235,6 +237,7 @@ fn read_control(reader: Box<dyn Read + '_>) -> io::Result<ControlFiles> {
             "conffiles" => Some(&mut files.conffiles),
             "postinst" => Some(&mut files.postinst),
             "templates" => Some(&mut files.templates),
+            "preinst" => Some(&mut files.preinst),
             "shlibs" | "symbols" | "triggers" => None,
             _ => continue,
         };

@@ -330,10 +330,14 @@ fn assemble_opened<W: Write>(
     });
 
     // What maintainer scripts would do, planned before anything is written.
-    let scripts: Vec<(&str, Option<&str>)> = configure_order(opened)
+    let scripts: Vec<crate::plan::Scripts<'_>> = configure_order(opened)
         .into_iter()
         .map(|i| &opened[i])
-        .map(|p| (p.input.name.as_str(), p.deb.control.postinst.as_deref()))
+        .map(|p| crate::plan::Scripts {
+            package: p.input.name.as_str(),
+            preinst: p.deb.control.preinst.as_deref(),
+            postinst: p.deb.control.postinst.as_deref(),
+        })
         .collect();
     let mut facts = script_facts(opened, options.base.as_deref());
     // Walked until what the scripts read is known: a file a script reads (a shipped helper

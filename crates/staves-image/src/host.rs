@@ -165,6 +165,39 @@ impl<'a> Host<'a> {
         self.effects.directories.push(dir);
     }
 
+    /// Gives a useradd or groupadd account without a fixed id the highest free one.
+    fn from_the_top(&mut self, change: &mut Option<AccountChange>) {
+        let free_uid = |accounts: &Accounts| {
+            (100..1000)
+                .rev()
+                .find(|id| !accounts.users.iter().any(|u| u.uid == *id))
+        };
+        let free_gid = |accounts: &Accounts| {
+            (100..1000)
+                .rev()
+                .find(|id| !accounts.groups.iter().any(|g| g.gid == *id))
+        };
+        match change {
+            Some(AccountChange::User { account, .. })
+                if self.accounts.user(&account.name).is_none() =>
+            {
+                if account.uid.is_none() {
+                    account.uid = free_uid(&self.accounts);
+                }
+                if account.group == crate::accounts::SystemGroup::Own
+                    && self.accounts.group(&account.name).is_none()
+                    && let Some(gid) = free_gid(&self.accounts)
+                {
+                    let _ = self.accounts.add_system_group(&account.name, Some(gid));
+                }
+            }
+            Some(AccountChange::Group(name, gid @ None)) if self.accounts.group(name).is_none() => {
+                *gid = free_gid(&self.accounts);
+            }
+            _ => {}
+        }
+    }
+
     fn override_path(&mut self, path: &str, change: Override) {
         let Some(layer_path) = image_path(path) else {
             return;
@@ -808,11 +841,16 @@ impl Host<'_> {
             }
             "adduser" | "useradd" | "addgroup" | "groupadd" => {
                 let words: Vec<String> = argv.iter().filter(|w| !w.is_empty()).cloned().collect();
-                let change = if matches!(name.as_str(), "adduser" | "useradd") {
+                let mut change = if matches!(name.as_str(), "adduser" | "useradd") {
                     parse_adduser(&words)
                 } else {
                     parse_addgroup(&words)
                 };
+                // useradd and groupadd take system ids from the top (SYS_UID_MAX, 999)
+                // down; adduser from the bottom (100) up.
+                if matches!(name.as_str(), "useradd" | "groupadd") {
+                    self.from_the_top(&mut change);
+                }
                 match change {
                     Some(change) => {
                         let (directory, result) = apply_account(&mut self.accounts, change.clone());

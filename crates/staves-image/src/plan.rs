@@ -149,9 +149,18 @@ pub(crate) struct Facts {
     pub arch: String,
 }
 
-/// Walks `(package, postinst)` of every package in install order.
+/// A package's scripts that are walked.
+pub(crate) struct Scripts<'a> {
+    pub package: &'a str,
+    /// `preinst install`, before the package's files are in (accounts, often).
+    pub preinst: Option<&'a str>,
+    /// `postinst configure`.
+    pub postinst: Option<&'a str>,
+}
+
+/// Walks every package's `preinst` and `postinst`, in configure order.
 pub(crate) fn plan(
-    scripts: &[(&str, Option<&str>)],
+    scripts: &[Scripts<'_>],
     base: &Accounts,
     facts: &Facts,
     contents: &BTreeMap<String, Vec<u8>>,
@@ -184,12 +193,24 @@ pub(crate) fn plan(
     };
     let mut directories: Vec<Directory> = Vec::new();
     let mut overrides: Vec<(String, Override)> = Vec::new();
-    for (package, script) in scripts {
-        let Some(script) = script else {
-            continue;
-        };
-        let invocation = Invocation::first_configure(package, &facts.arch);
-        host.package = (*package).to_owned();
+    let walks = scripts.iter().flat_map(|s| {
+        let preinst = s.preinst.map(|text| {
+            let mut invocation = Invocation::first_configure(s.package, &facts.arch);
+            invocation.script = "preinst".into();
+            invocation.args = vec!["install".into()];
+            (s.package, text, invocation)
+        });
+        let postinst = s.postinst.map(|text| {
+            (
+                s.package,
+                text,
+                Invocation::first_configure(s.package, &facts.arch),
+            )
+        });
+        preinst.into_iter().chain(postinst)
+    });
+    for (package, script, invocation) in walks {
+        host.package = package.to_owned();
         let report = staves_maintscript::run(script, &invocation, &mut host);
         let effects = std::mem::take(&mut host.effects);
         plan.alternatives.extend(effects.alternatives);
@@ -220,11 +241,20 @@ pub(crate) fn plan(
         }
         // What the script did up to a failure stands; a real install would stop there too.
         if let Some(staves_maintscript::Status::Failure(code)) = report.status {
-            notes.push(format!("exits with status {code} on a first install"));
+            notes.push(format!(
+                "its {} exits with status {code} on a first install",
+                invocation.script
+            ));
         }
         if !effects.unmodelled.is_empty() || !effects.run_time.is_empty() || !notes.is_empty() {
+            if let Some(report) = plan.reports.iter_mut().find(|r| r.package == package) {
+                report.unmodelled.extend(effects.unmodelled);
+                report.run_time.extend(effects.run_time);
+                report.notes.extend(notes);
+                continue;
+            }
             plan.reports.push(ScriptReport {
-                package: (*package).to_owned(),
+                package: package.to_owned(),
                 unmodelled: effects.unmodelled,
                 run_time: effects.run_time,
                 notes,

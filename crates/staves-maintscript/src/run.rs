@@ -940,7 +940,59 @@ impl Shell<'_> {
                     }
                 }
             }
-            "eval" | "getopts" => {
+            "getopts" => {
+                let (Some(spec), Some(var)) = (args.first(), args.get(1)) else {
+                    return self.done(Status::Failure(2));
+                };
+                let list: Vec<String> = if args.len() > 2 {
+                    args[2..].to_vec()
+                } else {
+                    self.args.clone()
+                };
+                let index: usize = self
+                    .lookup_named("OPTIND")
+                    .flatten()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(1);
+                let current = list.get(index.saturating_sub(1)).cloned();
+                match current {
+                    Some(arg) if arg == "--" => {
+                        self.vars
+                            .insert("OPTIND".into(), Some((index + 1).to_string()));
+                        self.vars.insert(var.clone(), Some("?".into()));
+                        self.done(Status::Failure(1))
+                    }
+                    Some(arg) if arg.starts_with('-') && arg.len() > 1 => {
+                        let option = arg[1..].chars().next().unwrap_or('?');
+                        let at = spec.find(option);
+                        let takes_value =
+                            at.is_some_and(|i| spec[i + option.len_utf8()..].starts_with(':'));
+                        let mut next = index + 1;
+                        if takes_value {
+                            let value = if arg.len() > 2 {
+                                Some(arg[2..].to_owned())
+                            } else {
+                                next += 1;
+                                list.get(index).cloned()
+                            };
+                            self.vars.insert("OPTARG".into(), value);
+                        }
+                        let name = if at.is_some() {
+                            option.to_string()
+                        } else {
+                            "?".into()
+                        };
+                        self.vars.insert(var.clone(), Some(name));
+                        self.vars.insert("OPTIND".into(), Some(next.to_string()));
+                        self.done(Status::Success)
+                    }
+                    _ => {
+                        self.vars.insert(var.clone(), Some("?".into()));
+                        self.done(Status::Failure(1))
+                    }
+                }
+            }
+            "eval" => {
                 self.note(line, NoteKind::Unsupported, command.to_string());
                 self.done(Status::Unknown)
             }

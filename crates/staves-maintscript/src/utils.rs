@@ -107,6 +107,23 @@ pub(crate) fn run(argv: &[String], stdin: Option<&str>, image: &mut dyn Image) -
                 .map(|l| format!("{l}\n"))
                 .collect()))
         }
+        "expr" => {
+            let [a, op, b] = args else { return None };
+            let (a, b): (i64, i64) = (a.parse().ok()?, b.parse().ok()?);
+            let value = match op.as_str() {
+                "+" => a.checked_add(b)?,
+                "-" => a.checked_sub(b)?,
+                "*" => a.checked_mul(b)?,
+                "/" => a.checked_div(b)?,
+                "%" => a.checked_rem(b)?,
+                _ => return None,
+            };
+            // expr exits 1 when the result is zero.
+            Some(Ran {
+                status: Status::from_bool(value != 0),
+                stdout: Some(format!("{value}\n")),
+            })
+        }
         "wc" if args == ["-l"] => Some(out(format!("{}\n", stdin?.lines().count()))),
         "uniq" if args.is_empty() => {
             let mut lines: Vec<&str> = stdin?.lines().collect();
@@ -246,6 +263,7 @@ fn grep(name: &str, args: &[String], stdin: Option<&str>, image: &dyn Image) -> 
 enum Edit {
     Substitute(regex_lite::Regex, String, bool),
     Delete(regex_lite::Regex, bool),
+    Print(regex_lite::Regex),
     UpToFirst(regex_lite::Regex, Box<Edit>),
 }
 
@@ -294,13 +312,17 @@ fn parse_edit(script: &str, extended: bool) -> Option<Vec<Edit>> {
                 flags.contains('g'),
             ));
         } else if let Some(body) = part.strip_prefix('/') {
-            let (re, command) = body.split_once('/')?;
-            let keep_matching = match command.trim() {
-                "d" => false,
-                "!d" => true,
-                _ => return None,
+            let fields = split_unescaped(body, '/');
+            let [re, command] = fields.as_slice() else {
+                return None;
             };
-            edits.push(Edit::Delete(regex(re, extended)?, keep_matching));
+            let re = regex(re, extended)?;
+            match command.trim() {
+                "d" => edits.push(Edit::Delete(re, false)),
+                "!d" => edits.push(Edit::Delete(re, true)),
+                "p" => edits.push(Edit::Print(re)),
+                _ => return None,
+            }
         } else {
             return None;
         }
@@ -331,7 +353,13 @@ fn split_unescaped(text: &str, delim: char) -> Vec<String> {
     parts
 }
 
+#[cfg(test)]
 fn apply(edits: &[Edit], text: &str) -> String {
+    apply_quietly(edits, text, false)
+}
+
+/// Applies the edits; with `quiet` (`sed -n`) only what `p` prints is output.
+fn apply_quietly(edits: &[Edit], text: &str, quiet: bool) -> String {
     let mut out = String::new();
     // Per `0,/re/` range: whether its end has been passed.
     let mut ended = vec![false; edits.len()];
@@ -350,6 +378,12 @@ fn apply(edits: &[Edit], text: &str) -> String {
             };
             match edit {
                 Edit::UpToFirst(..) => {}
+                Edit::Print(re) => {
+                    if re.is_match(&line) {
+                        out.push_str(&line);
+                        out.push('\n');
+                    }
+                }
                 Edit::Substitute(re, rep, all) => {
                     line = if *all {
                         re.replace_all(&line, rep.as_str()).into_owned()
@@ -364,14 +398,16 @@ fn apply(edits: &[Edit], text: &str) -> String {
                 }
             }
         }
-        out.push_str(&line);
-        out.push('\n');
+        if !quiet {
+            out.push_str(&line);
+            out.push('\n');
+        }
     }
     out
 }
 
 fn sed(args: &[String], stdin: Option<&str>, image: &mut dyn Image) -> Option<Ran> {
-    let (mut in_place, mut extended) = (false, false);
+    let (mut in_place, mut extended, mut quiet) = (false, false, false);
     let mut scripts = Vec::new();
     let mut files = Vec::new();
     let mut i = 0;
@@ -379,7 +415,12 @@ fn sed(args: &[String], stdin: Option<&str>, image: &mut dyn Image) -> Option<Ra
         let a = args[i].as_str();
         match a {
             "-i" => in_place = true,
+            "-n" => quiet = true,
             "-E" | "-r" => extended = true,
+            "-En" | "-nE" | "-rn" | "-nr" => {
+                extended = true;
+                quiet = true;
+            }
             "-e" => {
                 i += 1;
                 scripts.push(args.get(i)?.clone());
@@ -398,7 +439,7 @@ fn sed(args: &[String], stdin: Option<&str>, image: &mut dyn Image) -> Option<Ra
     if in_place {
         for f in &files {
             let text = image.read(f)?;
-            let edited = apply(&edits, &text);
+            let edited = apply_quietly(&edits, &text, quiet);
             if image.write(f, &edited, false) != Status::Success {
                 return Some(Ran::status(Status::Failure(4)));
             }
@@ -416,7 +457,7 @@ fn sed(args: &[String], stdin: Option<&str>, image: &mut dyn Image) -> Option<Ra
     };
     Some(Ran {
         status: Status::Success,
-        stdout: Some(apply(&edits, &text)),
+        stdout: Some(apply_quietly(&edits, &text, quiet)),
     })
 }
 
@@ -444,6 +485,11 @@ mod tests {
         );
         let edits = parse_edit(r"0,/^[# ]*b *$/ s/^[# ]*b *$/b/", false).expect("parsed");
         assert_eq!(apply(&edits, "# a\n# b\n# b\n"), "# a\nb\n# b\n");
+        let edits = parse_edit(r"/^\/usr\/lib\/.*\.py$/p", false).expect("parsed");
+        assert_eq!(
+            apply_quietly(&edits, "/usr/lib/a.py\n/etc/x\n", true),
+            "/usr/lib/a.py\n"
+        );
         let edits = parse_edit(r"s/\(a\)b/\1&/g", false).expect("parsed");
         assert_eq!(apply(&edits, "abab\n"), "aabaab\n");
     }

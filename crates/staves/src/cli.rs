@@ -149,6 +149,12 @@ pub enum Command {
     #[command(after_help = "Example:
   staves why perl")]
     Why(WhyArgs),
+    /// List what the package set's maintainer scripts do that the image does not
+    /// reproduce: commands without a model, run-time state left to the first start, and
+    /// lines that could not be followed, package by package.
+    #[command(after_help = "Example:
+  staves scripts -f examples/postgresql/staves.toml")]
+    Scripts(ScriptsArgs),
     /// Resolve and write `staves.lock` next to the spec.
     #[command(after_help = "Examples:
   staves lock            # write or update staves.lock
@@ -364,6 +370,12 @@ pub struct ResolveArgs {
 pub struct WhyArgs {
     /// The package to explain.
     pub package: String,
+    #[command(flatten)]
+    pub spec: SpecArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ScriptsArgs {
     #[command(flatten)]
     pub spec: SpecArgs,
 }

@@ -7,6 +7,7 @@ mod inspect;
 mod lock;
 mod push;
 mod resolve;
+mod scripts;
 mod serve;
 mod stack;
 mod upload;
@@ -21,6 +22,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Build(args) => build::run(args),
         Command::Resolve(args) => resolve::run(args),
         Command::Why(args) => why::run(args),
+        Command::Scripts(args) => scripts::run(args),
         Command::Lock(args) => lock::run(args),
         Command::Push(args) => push::run(args),
         Command::Init(args) => init::run(args),

@@ -101,7 +101,10 @@ pub fn run(args: &BuildArgs) -> Result<(), CliError> {
 
 /// The names the image gets: `--tag`s as `docker build -t` reads them, else the spec's
 /// `name` and `tag`.
-fn image_names(spec: &staves_spec::Spec, tags: &[String]) -> Result<Vec<ImageName>, CliError> {
+pub(crate) fn image_names(
+    spec: &staves_spec::Spec,
+    tags: &[String],
+) -> Result<Vec<ImageName>, CliError> {
     if tags.is_empty() {
         let tag = spec.tag.as_deref().unwrap_or("latest");
         return Ok(vec![ImageName::parse(&format!(
