@@ -166,7 +166,7 @@ impl<'a> Host<'a> {
     }
 
     /// Gives a useradd or groupadd account without a fixed id the highest free one.
-    fn from_the_top(&mut self, change: &mut Option<AccountChange>) {
+    fn allocate_top_down(&mut self, change: &mut Option<AccountChange>) {
         let free_uid = |accounts: &Accounts| {
             (100..1000)
                 .rev()
@@ -849,7 +849,7 @@ impl Host<'_> {
                 // useradd and groupadd take system ids from the top (SYS_UID_MAX, 999)
                 // down; adduser from the bottom (100) up.
                 if matches!(name.as_str(), "useradd" | "groupadd") {
-                    self.from_the_top(&mut change);
+                    self.allocate_top_down(&mut change);
                 }
                 match change {
                     Some(change) => {
