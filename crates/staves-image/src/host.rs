@@ -93,6 +93,8 @@ pub(crate) struct Host<'a> {
     pub(crate) probed: RefCell<BTreeSet<(String, String)>>,
     /// The package whose script is walked.
     pub(crate) package: String,
+    /// The walked script's working directory (`cd`), for relative paths.
+    pub(crate) cwd: String,
     pub(crate) accounts: Accounts,
     /// Installed packages.
     pub(crate) installed: &'a BTreeSet<String>,
@@ -128,6 +130,7 @@ impl<'a> Host<'a> {
             wanted: RefCell::new(BTreeSet::new()),
             probed: RefCell::new(BTreeSet::new()),
             package: String::new(),
+            cwd: "/".into(),
             accounts,
             installed,
             lists,
@@ -165,6 +168,45 @@ impl<'a> Host<'a> {
         self.effects.directories.push(dir);
     }
 
+    /// `path` made absolute against the working directory.
+    fn absolute(&self, path: &str) -> String {
+        if path.starts_with('/') {
+            path.to_owned()
+        } else {
+            format!("{}/{path}", self.cwd.trim_end_matches('/'))
+        }
+    }
+
+    /// The path operands of the file commands made absolute (a link's target stays as
+    /// written: it is relative to the link).
+    fn absolute_paths(&self, argv: &mut [String]) {
+        let skip_first = match argv[0].as_str() {
+            "chown" | "chgrp" | "chmod" => true,
+            "ln" => argv[1..].iter().filter(|a| !a.starts_with('-')).count() > 1,
+            "mkdir" | "rmdir" | "touch" | "rm" | "cp" | "mv" | "install" => false,
+            _ => return,
+        };
+        let mut first = skip_first;
+        let mut value_next = false;
+        for arg in argv[1..].iter_mut() {
+            if value_next {
+                value_next = false;
+                continue;
+            }
+            if arg.starts_with('-') {
+                value_next = argv_takes_value(arg);
+                continue;
+            }
+            if first {
+                first = false;
+                continue;
+            }
+            if !arg.starts_with('/') {
+                *arg = self.absolute(arg);
+            }
+        }
+    }
+
     /// Gives a useradd or groupadd account without a fixed id the highest free one.
     fn allocate_top_down(&mut self, change: &mut Option<AccountChange>) {
         let free_uid = |accounts: &Accounts| {
@@ -196,6 +238,87 @@ impl<'a> Host<'a> {
             }
             _ => {}
         }
+    }
+
+    /// apache2's `a2enmod`, `a2enconf` and `a2ensite` (Perl, modelled): each name linked
+    /// from `*-enabled` to its files in `*-available`, a module after the modules its
+    /// `.load` file names in `# Depends:`; with `-m`, the mark that the maintainer scripts
+    /// enabled it.
+    fn apache_enable(&mut self, name: &str, args: &[String]) -> Ran {
+        let (kind, files): (&str, &[&str]) = match name {
+            "a2enmod" => ("mods", &["load", "conf"]),
+            "a2enconf" => ("conf", &["conf"]),
+            _ => ("sites", &["conf"]),
+        };
+        let by_maint = args.iter().any(|a| a == "-m");
+        let mut pending: Vec<String> = args
+            .iter()
+            .filter(|a| !a.starts_with('-'))
+            .rev()
+            .cloned()
+            .collect();
+        let mut done = BTreeSet::new();
+        // Bounded: modules that depend on each other in a circle end here.
+        let mut budget = 1000;
+        while let Some(item) = pending.pop() {
+            budget -= 1;
+            if budget == 0 {
+                return self.not_modelled(&[name.to_owned(), "(circular # Depends:)".to_owned()]);
+            }
+            let item = item
+                .trim_end_matches(".load")
+                .trim_end_matches(".conf")
+                .to_owned();
+            if !done.insert(item.clone()) {
+                continue;
+            }
+            let available = |ext: &str| format!("/etc/apache2/{kind}-available/{item}.{ext}");
+            if !files.iter().any(|ext| self.exists(&available(ext))) {
+                return Ran::status(Status::Failure(1));
+            }
+            if kind == "mods"
+                && let Some(text) = self.read(&available("load"))
+            {
+                let depends: Vec<String> = text
+                    .lines()
+                    .filter_map(|l| l.trim().strip_prefix("# Depends:"))
+                    .flat_map(|d| d.split_whitespace().map(str::to_owned))
+                    .filter(|d| !done.contains(d))
+                    .collect();
+                if !depends.is_empty() {
+                    // The dependencies first, then this one again.
+                    done.remove(&item);
+                    pending.push(item.clone());
+                    pending.extend(depends.into_iter().rev());
+                    continue;
+                }
+            }
+            for ext in files {
+                if self.exists(&available(ext)) {
+                    let link = format!("/etc/apache2/{kind}-enabled/{item}.{ext}");
+                    let target = format!("../{kind}-available/{item}.{ext}");
+                    if let Some(path) = image_path(&link)
+                        && !self.files.contains_key(&path)
+                    {
+                        self.effects.links.push((link, target.clone()));
+                        self.files.insert(path, Known::Symlink(target));
+                    }
+                }
+            }
+            {
+                let state = match kind {
+                    "mods" => "module",
+                    "conf" => "conf",
+                    _ => "site",
+                };
+                let by = if by_maint { "maint" } else { "admin" };
+                let mark = format!("/var/lib/apache2/{state}/enabled_by_{by}/{item}");
+                if !self.exists(&mark) {
+                    self.write(&mark, "", false);
+                }
+            }
+        }
+        Ran::ok()
     }
 
     fn override_path(&mut self, path: &str, change: Override) {
@@ -716,6 +839,14 @@ impl<'a> Host<'a> {
     }
 }
 
+/// Whether an option of the file commands takes the next word as its value.
+fn argv_takes_value(option: &str) -> bool {
+    matches!(
+        option,
+        "-m" | "--mode" | "-o" | "--owner" | "-g" | "--group" | "-t" | "-S"
+    )
+}
+
 /// `dpkg --compare-versions A OP B`; an empty version is the oldest, or with `-nl` the newest.
 fn compare_versions(a: &str, op: &str, b: &str) -> Option<bool> {
     use std::cmp::Ordering::*;
@@ -755,6 +886,22 @@ impl Host<'_> {
         let name = argv[0].rsplit('/').next().unwrap_or_default().to_owned();
         let mut argv = argv.to_vec();
         argv[0] = name.clone();
+        if name == "cd" {
+            let dir = argv.get(1).map_or("/".to_owned(), |d| self.absolute(d));
+            return Some(
+                match self
+                    .files
+                    .get(image_path(&dir).unwrap_or_default().as_str())
+                {
+                    Some(Known::Dir) | None => {
+                        self.cwd = dir;
+                        Ran::ok()
+                    }
+                    Some(_) => Ran::status(Status::Failure(1)),
+                },
+            );
+        }
+        self.absolute_paths(&mut argv);
         if NOTHING_TO_DO.contains(&name.as_str()) {
             return Some(Ran::ok());
         }
@@ -818,6 +965,7 @@ impl Host<'_> {
                 }
                 Ran::status(self.write("/etc/default/locale", &text, false))
             }
+            "a2enmod" | "a2enconf" | "a2ensite" => self.apache_enable(&name, args),
             "pam-auth-update" if args.iter().any(|a| a == "--package") => {
                 self.effects.pam_auth_update = true;
                 Ran::ok()
@@ -890,6 +1038,7 @@ impl Image for Host<'_> {
     }
 
     fn test(&self, path: &str, test: FileTest) -> Option<bool> {
+        let path = &self.absolute(path);
         let Some(p) = image_path(path) else {
             return Some(path == "/" && matches!(test, FileTest::Exists | FileTest::Dir));
         };
@@ -928,7 +1077,7 @@ impl Image for Host<'_> {
     }
 
     fn read(&self, path: &str) -> Option<String> {
-        let p = image_path(path)?;
+        let p = image_path(&self.absolute(path))?;
         if let Some(text) = self.texts.get(&p) {
             return Some(text.clone());
         }
@@ -945,6 +1094,7 @@ impl Image for Host<'_> {
     }
 
     fn write(&mut self, path: &str, text: &str, append: bool) -> Status {
+        let path = &self.absolute(path);
         let Some(p) = image_path(path) else {
             return Status::Failure(1);
         };

@@ -211,6 +211,7 @@ pub(crate) fn plan(
     });
     for (package, script, invocation) in walks {
         host.package = package.to_owned();
+        host.cwd = "/".into();
         let report = staves_maintscript::run(script, &invocation, &mut host);
         let effects = std::mem::take(&mut host.effects);
         plan.alternatives.extend(effects.alternatives);

@@ -329,7 +329,12 @@ fn oci_layout_passes_skopeo_and_umoci_and_dpkg_sees_every_package() {
     assert!(
         std::fs::read_to_string(rootfs.join("etc/passwd"))
             .expect("passwd")
-            .contains("www-data:x:33:33:")
+            .contains("www-data:*:33:33:"),
+        "without passwd (no shadowconfig), base-passwd's entries stay locked in place, as in Debian"
+    );
+    assert!(
+        !rootfs.join("etc/shadow").exists(),
+        "no shadow file without passwd"
     );
 
     // dpkg itself finds its database whole: every kept file matches its md5sums, every
