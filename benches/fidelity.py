@@ -8,7 +8,8 @@ docker-archive (what `staves build -o image.tar` writes), its layers applied in 
 Each path is compared by kind, mode, owner and group (by name, through each image's own
 /etc/passwd and /etc/group), link target, and for /etc the file's bytes. dpkg and apt
 state, logs, caches and /dev are not compared. Differences that match the allow-list
-(ALLOW: `WHERE PATTERN  # reason`, WHERE one of debian, staves, differs, any) are counted
+(ALLOW: `WHERE PATTERN [@PACKAGE]  # reason`, WHERE one of debian, staves, differs, any;
+@PACKAGE limits an entry to that package's comparison) are counted
 apart; the others are listed. Exit status 1 when any difference is outside the list.
 """
 
@@ -161,13 +162,18 @@ def load_allow(path):
         reason = raw.split("#", 1)[1].strip() if "#" in raw else ""
         if not line:
             continue
-        where, pattern = line.split(None, 1)
-        rules.append((where, pattern.strip(), reason))
+        words = line.split()
+        where, pattern = words[0], words[1]
+        # `@PACKAGE`: the entry holds for that package's comparison only.
+        only = words[2][1:] if len(words) > 2 and words[2].startswith("@") else None
+        rules.append((where, pattern, reason, only))
     return rules
 
 
-def allowed(rules, where, path):
-    for w, pattern, reason in rules:
+def allowed(rules, where, path, name):
+    for w, pattern, reason, only in rules:
+        if only and only != name:
+            continue
         if w in (where, "any") and fnmatch.fnmatchcase(path, pattern):
             return reason or pattern
     return None
@@ -219,7 +225,7 @@ def main():
             where, text = "debian", f"{path} ({describe(d, d_users, d_groups)})"
         else:
             where, text = "staves", f"{path} ({describe(s, s_users, s_groups)})"
-        reason = allowed(rules, where, path)
+        reason = allowed(rules, where, path, name)
         if reason:
             allowed_count += 1
             reasons[reason] = reasons.get(reason, 0) + 1

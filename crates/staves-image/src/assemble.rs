@@ -378,12 +378,7 @@ fn assemble_opened<W: Write>(
             break;
         }
         tried.extend(missing.iter().cloned());
-        for package in &listed_now {
-            if let Some(p) = opened.iter().find(|p| p.input.name == *package) {
-                list_entries(p, &mut facts.files)?;
-            }
-        }
-        read_ahead(opened, &facts, &missing, &mut contents)?;
+        scan_ahead(opened, &listed_now, &missing, &mut facts, &mut contents)?;
         first = plan(&scripts, &options.accounts, &facts, &contents, mtime)?;
     }
     let ScriptPlan {
@@ -1062,38 +1057,49 @@ fn relocate_link(original: &str, merged: &str, target: &str) -> String {
 /// How many times the scripts are walked, at most, for the files they read.
 const MAX_WALKS: usize = 4;
 
-/// Reads `paths` (layer paths) from the packages that ship them, into `contents`: the
-/// files scripts read, known before anything is streamed. Files above [`MAX_COPIED`] are
-/// left unknown.
-fn read_ahead(
+/// One pass over the data archive of each package that ships one of `paths` (layer paths)
+/// or whose script looked for a directory (`list`): the files' bytes into `contents`, and
+/// the package's directories and symlinks into the known paths. Read from the kept zstd
+/// copy where there is one. Files above [`MAX_COPIED`] are left unknown.
+fn scan_ahead(
     opened: &[Opened],
-    facts: &crate::plan::Facts,
+    list: &[String],
     paths: &[String],
+    facts: &mut crate::plan::Facts,
     contents: &mut BTreeMap<String, Vec<u8>>,
 ) -> Result<(), ImageError> {
+    use crate::host::Known;
     let wanted: HashSet<&str> = paths.iter().map(String::as_str).collect();
-    for (index, p) in opened.iter().enumerate() {
-        let ships = facts.lists.get(&p.input.name).is_some_and(|list| {
-            list.iter()
+    for p in opened {
+        let listing = list.contains(&p.input.name);
+        let ships = facts.lists.get(&p.input.name).is_some_and(|files| {
+            files
+                .iter()
                 .any(|f| crate::effects::image_path(f).is_some_and(|f| wanted.contains(f.as_str())))
         });
-        if !ships {
+        if !listing && !ships {
             continue;
         }
         let read_err = |source| ImageError::Read {
-            package: opened[index].input.name.clone(),
-            source,
-        };
-        let data = p.deb.data().map_err(|source| ImageError::Deb {
             package: p.input.name.clone(),
             source,
-        })?;
+        };
+        let kept = p
+            .input
+            .unpacked
+            .as_deref()
+            .and_then(|path| crate::prefetch::kept_reader(path, &p.input.sha256));
+        let data: Box<dyn std::io::Read> = match kept {
+            Some(reader) => Box::new(reader),
+            None => p.deb.data().map_err(|source| ImageError::Deb {
+                package: p.input.name.clone(),
+                source,
+            })?,
+        };
         let mut archive = tar::Archive::new(data);
         for entry in archive.entries().map_err(read_err)? {
             let mut entry = entry.map_err(read_err)?;
-            if !entry.header().entry_type().is_file() || entry.size() > MAX_COPIED {
-                continue;
-            }
+            let kind = entry.header().entry_type();
             let Ok(raw) = std::str::from_utf8(&entry.path_bytes()).map(str::to_owned) else {
                 continue;
             };
@@ -1101,50 +1107,22 @@ fn read_ahead(
                 continue;
             };
             let path = merge_usr(&norm);
-            if wanted.contains(path.as_str()) {
+            if path.is_empty() {
+                continue;
+            }
+            if kind.is_file() && entry.size() <= MAX_COPIED && wanted.contains(path.as_str()) {
                 let size = entry.size();
                 let bytes = read_small(&mut entry, size, MAX_COPIED).map_err(read_err)?;
                 contents.insert(path, bytes);
+            } else if listing && kind.is_dir() {
+                facts.files.entry(path).or_insert(Known::Dir);
+            } else if listing
+                && kind.is_symlink()
+                && let Ok(Some(target)) = entry.link_name()
+            {
+                let target = target.to_string_lossy().into_owned();
+                facts.files.insert(path, Known::Symlink(target));
             }
-        }
-    }
-    Ok(())
-}
-
-/// Adds every directory and symlink of a package's data archive to `files`.
-fn list_entries(
-    p: &Opened,
-    files: &mut HashMap<String, crate::host::Known>,
-) -> Result<(), ImageError> {
-    use crate::host::Known;
-    let read_err = |source| ImageError::Read {
-        package: p.input.name.clone(),
-        source,
-    };
-    let data = p.deb.data().map_err(|source| ImageError::Deb {
-        package: p.input.name.clone(),
-        source,
-    })?;
-    let mut archive = tar::Archive::new(data);
-    for entry in archive.entries().map_err(read_err)? {
-        let entry = entry.map_err(read_err)?;
-        let kind = entry.header().entry_type();
-        let Ok(raw) = std::str::from_utf8(&entry.path_bytes()).map(str::to_owned) else {
-            continue;
-        };
-        let Ok(norm) = normalize(std::path::Path::new(&raw)) else {
-            continue;
-        };
-        let path = merge_usr(&norm);
-        if path.is_empty() {
-            continue;
-        }
-        if kind.is_dir() {
-            files.entry(path).or_insert(Known::Dir);
-        } else if kind.is_symlink()
-            && let Ok(Some(target)) = entry.link_name()
-        {
-            files.insert(path, Known::Symlink(target.to_string_lossy().into_owned()));
         }
     }
     Ok(())

@@ -153,6 +153,18 @@ fn raw_sha(hex_text: &str) -> [u8; 32] {
     raw
 }
 
+/// The decoded data archive of a `.deb` from its kept zstd copy, when one was made from
+/// this very `.deb` (reading a few files ahead of streaming; the stream itself checks the
+/// copy's hash, and fails the build on a damaged one).
+pub(crate) fn kept_reader(kept: &Path, deb_sha256: &str) -> Option<impl Read> {
+    let mut file = std::fs::File::open(kept).ok()?;
+    let (record, data_len) = Record::read(&mut file)?;
+    if record.deb_sha256 != raw_sha(deb_sha256) {
+        return None;
+    }
+    zstd::stream::read::Decoder::new(file.take(data_len)).ok()
+}
+
 /// The kept copy of `source`, opened, when it was made from this very `.deb`.
 fn kept_copy(source: &Source<'_>) -> Option<(io::Take<std::fs::File>, Record)> {
     let mut file = std::fs::File::open(source.kept?).ok()?;
