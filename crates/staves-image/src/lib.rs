@@ -117,14 +117,6 @@ pub enum ImageError {
     /// An account could not be added.
     #[error(transparent)]
     Account(#[from] accounts::AccountError),
-    /// An account a package's `postinst` creates could not be added.
-    #[error("{package}'s postinst creates an account that cannot be added: {message}")]
-    ScriptAccount {
-        /// The package.
-        package: String,
-        /// Why.
-        message: String,
-    },
 }
 
 impl ImageError {
