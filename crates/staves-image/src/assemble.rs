@@ -670,7 +670,7 @@ struct Rules<'a> {
     script_dirs: &'a BTreeMap<String, Meta>,
     /// Directories that become links.
     migrations: &'a [Migration],
-    /// Files whose content is kept: what scripts copy (with several layers) or read.
+    /// Files whose content is kept: what scripts copy, when the image has several layers.
     kept: &'a HashSet<String>,
     /// Owners and modes scripts set.
     overrides: &'a crate::plan::Overrides,
@@ -1138,11 +1138,7 @@ fn script_facts(opened: &[Opened], base: Option<&crate::Base>) -> crate::plan::F
         let Some(path) = crate::effects::image_path(path) else {
             return;
         };
-        let mut at = path.as_str();
-        while let Some((parent, _)) = at.rsplit_once('/') {
-            files.entry(parent.to_owned()).or_insert(Known::Dir);
-            at = parent;
-        }
+        crate::host::add_parents(&mut files, &path);
         files.insert(path, known);
     };
     if let Some(base) = base {

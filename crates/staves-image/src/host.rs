@@ -153,11 +153,7 @@ impl<'a> Host<'a> {
     }
 
     fn add_parents(&mut self, path: &str) {
-        let mut at = path;
-        while let Some((parent, _)) = at.rsplit_once('/') {
-            self.files.entry(parent.to_owned()).or_insert(Known::Dir);
-            at = parent;
-        }
+        add_parents(&mut self.files, path);
     }
 
     fn make_dir(&mut self, dir: Directory) {
@@ -836,6 +832,15 @@ impl<'a> Host<'a> {
             }
             _ => return None,
         })
+    }
+}
+
+/// Adds the directories `path` (a layer path) lies in to `files`, as directories.
+pub(crate) fn add_parents(files: &mut HashMap<String, Known>, path: &str) {
+    let mut at = path;
+    while let Some((parent, _)) = at.rsplit_once('/') {
+        files.entry(parent.to_owned()).or_insert(Known::Dir);
+        at = parent;
     }
 }
 

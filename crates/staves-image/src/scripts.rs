@@ -59,8 +59,6 @@ pub struct Effects {
     pub unmodelled: Vec<String>,
     /// Commands that make run-time state, left to the container's first start.
     pub run_time: Vec<String>,
-    /// Where the walk could not follow the script exactly.
-    pub notes: Vec<staves_maintscript::Note>,
 }
 
 /// An owner, group or mode a script sets on a path.
@@ -285,8 +283,10 @@ pub(crate) fn parse_mkdir(words: &[String]) -> Option<Vec<Directory>> {
     while i < words.len() {
         let w = &words[i];
         match w.as_str() {
-            // `-Z`: an SELinux context, which an image does not carry.
-            "-p" | "--parents" | "-Z" | "-pZ" => {}
+            "--parents" => {}
+            // `-p`, and `-Z` (an SELinux context, which an image does not carry), alone or
+            // together.
+            _ if w.len() > 1 && w[1..].chars().all(|c| "pZ".contains(c)) && w.starts_with('-') => {}
             "-d" | "--directory" => saw_d = true,
             "-m" | "--mode" => {
                 mode = u32::from_str_radix(words.get(i + 1)?, 8).ok()?;

@@ -414,12 +414,14 @@ fn sed(args: &[String], stdin: Option<&str>, image: &mut dyn Image) -> Option<Ra
     while i < args.len() {
         let a = args[i].as_str();
         match a {
-            "-i" => in_place = true,
-            "-n" => quiet = true,
-            "-E" | "-r" => extended = true,
-            "-En" | "-nE" | "-rn" | "-nr" => {
-                extended = true;
-                quiet = true;
+            // `-i`, `-n`, `-E`/`-r`, alone or together (`-En`).
+            _ if a.len() > 1
+                && a.starts_with('-')
+                && a[1..].chars().all(|c| "inEr".contains(c)) =>
+            {
+                in_place |= a.contains('i');
+                quiet |= a.contains('n');
+                extended |= a.contains(['E', 'r']);
             }
             "-e" => {
                 i += 1;
