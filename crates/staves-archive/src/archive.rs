@@ -19,6 +19,7 @@
 
 use std::collections::BTreeMap;
 use std::io::Read;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -27,6 +28,7 @@ use staves_deb::deb::DebFile;
 use staves_deb::deb822;
 use staves_openpgp::SigningKey;
 
+use crate::control::Checked;
 use crate::error::ArchiveError;
 use crate::release::{Release, http_date};
 
@@ -85,6 +87,8 @@ pub struct Entry {
     pub paragraph: String,
     /// Its SHA-256.
     pub sha256: String,
+    /// Its file, `pool/…` (checked to stay there when read back).
+    pub filename: String,
 }
 
 /// What an upload did.
@@ -202,6 +206,9 @@ impl Archive {
         ] {
             let path = dir.join(name);
             staves_fs::write_atomic(&path, &bytes).map_err(ArchiveError::io("writing", &path))?;
+            // Public: anyone may read what every client is given.
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644))
+                .map_err(ArchiveError::io("writing", &path))?;
         }
         let mut state = BTreeMap::new();
         for suite in &config.suites {
@@ -383,30 +390,20 @@ impl Archive {
     ) -> Result<Change, ArchiveError> {
         let suite = served.name.as_str();
         let deb = DebFile::open(upload).map_err(|e| ArchiveError::NotADeb(e.to_string()))?;
-        let control = deb.control.control.trim_end().to_owned();
-        let para = deb822::paragraphs(&control)
-            .next()
-            .ok_or_else(|| ArchiveError::NotADeb("the control file is empty".into()))?;
-        let field = |f: &str| para.get(f).map(|v| v.trim().to_owned()).unwrap_or_default();
-        let (name, version, arch) = (field("Package"), field("Version"), field("Architecture"));
-        if !is_plain(&name) || staves_deb::Version::parse(&version).is_err() || !is_plain(&arch) {
-            return Err(ArchiveError::NotADeb(format!(
-                "the control file names package `{name}`, version `{version}`, architecture `{arch}`"
-            )));
-        }
+        let checked = crate::control::check(&deb.control.control)?;
+        let Checked {
+            name,
+            version,
+            arch,
+            source,
+            text: control,
+        } = checked;
         if arch != "all" && !served.architectures.contains(&arch) {
             return Err(ArchiveError::NotServed(format!(
                 "suite `{suite}` does not serve architecture `{arch}` (it serves: {}, and all)",
                 served.architectures.join(", ")
             )));
         }
-        let source = field("Source");
-        let source = source.split_whitespace().next().unwrap_or(&name).to_owned();
-        let source = if is_plain(&source) {
-            source
-        } else {
-            name.clone()
-        };
         let (size, sha256, md5) = digests(upload)?;
         let file_version = version.split_once(':').map_or(version.as_str(), |(_, v)| v);
         let filename = format!(
@@ -414,10 +411,8 @@ impl Archive {
             pool_dir(component, &source)
         );
         let key = (name.clone(), arch.clone(), version.clone());
-        let packages = state
-            .entry((suite.to_owned(), component.to_owned()))
-            .or_default();
-        if let Some(existing) = packages.get(&key) {
+        let list = (suite.to_owned(), component.to_owned());
+        if let Some(existing) = state.get(&list).and_then(|p| p.get(&key)) {
             return if existing.sha256 == sha256 {
                 Ok(Change {
                     added: Added::Unchanged(existing.clone()),
@@ -437,11 +432,23 @@ impl Archive {
         if target.exists() {
             let (_, there, _) = digests(&target)?;
             if there != sha256 {
-                return Err(ArchiveError::Conflict {
-                    name,
-                    version,
-                    arch,
-                    existing: there,
+                // Versions that differ only in their epoch share a pool file name.
+                let holder = state
+                    .values()
+                    .flat_map(|p| p.values())
+                    .find(|e| e.filename == filename);
+                return Err(match holder {
+                    Some(holder) if holder.version != version => ArchiveError::PoolClash {
+                        file: filename,
+                        version,
+                        holder: holder.version.clone(),
+                    },
+                    _ => ArchiveError::Conflict {
+                        name,
+                        version,
+                        arch,
+                        existing: there,
+                    },
                 });
             }
         } else {
@@ -453,6 +460,7 @@ impl Archive {
             std::fs::rename(upload, &target).map_err(ArchiveError::io("moving into", &target))?;
             staves_fs::sync_parent(&target);
         }
+        let packages = state.entry(list).or_default();
         let paragraph = format!(
             "{control}\nFilename: {filename}\nSize: {size}\nMD5sum: {md5}\nSHA256: {sha256}\n"
         );
@@ -462,6 +470,7 @@ impl Archive {
             arch,
             paragraph,
             sha256,
+            filename,
         };
         packages.insert(key, entry.clone());
         let removed = match served.keep {
@@ -525,7 +534,7 @@ impl Archive {
         state: &BTreeMap<(String, String), Packages>,
         dropped: impl IntoIterator<Item = &'a Entry>,
     ) {
-        let dropped: Vec<&str> = dropped.into_iter().filter_map(Entry::filename).collect();
+        let dropped: Vec<&str> = dropped.into_iter().map(Entry::filename).collect();
         if dropped.is_empty() {
             return;
         }
@@ -688,11 +697,8 @@ impl Entry {
     }
 
     /// The pool path its paragraph names.
-    pub fn filename(&self) -> Option<&str> {
-        self.paragraph
-            .lines()
-            .find_map(|l| l.strip_prefix("Filename:"))
-            .map(str::trim)
+    pub fn filename(&self) -> &str {
+        &self.filename
     }
 }
 
@@ -701,7 +707,7 @@ fn listed_files(state: &BTreeMap<(String, String), Packages>) -> std::collection
     state
         .values()
         .flat_map(|p| p.values())
-        .filter_map(Entry::filename)
+        .map(Entry::filename)
         .collect()
 }
 
@@ -811,7 +817,20 @@ fn read_db(path: &Path) -> Result<Packages, ArchiveError> {
             arch: field("Architecture"),
             paragraph: para.text().trim_end().to_owned(),
             sha256: field("SHA256"),
+            filename: field("Filename"),
         };
+        // The list is the archive's own, but it holds what uploaders sent: a path that
+        // leaves the pool is never believed (removal and sweeps delete these paths).
+        if !crate::control::is_pool_path(&entry.filename) {
+            return Err(ArchiveError::Corrupt {
+                list: path.to_owned(),
+                line: para.line_in(&text),
+                why: format!(
+                    "{} {} names the file `{}`, outside pool/",
+                    entry.name, entry.version, entry.filename
+                ),
+            });
+        }
         packages.insert(
             (
                 entry.name.clone(),

@@ -61,9 +61,11 @@ impl Auth {
 
 /// The token of an `Authorization: Bearer TOKEN` header.
 fn bearer(header: Option<&str>) -> Result<&str, Denied> {
+    // The scheme is case-insensitive (RFC 7235, section 2.1).
     header
-        .and_then(|h| h.strip_prefix("Bearer "))
-        .map(str::trim)
+        .and_then(|h| h.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim())
         .filter(|t| !t.is_empty())
         .ok_or(Denied::Missing)
 }
@@ -157,10 +159,10 @@ mod tests {
         })
         .expect("tokens");
         let suite = Suite::new("stable", &["main"], &["amd64"]);
-        assert!(
-            auth.check(Some("Bearer 0123456789abcdef0123"), &suite)
-                .is_ok()
-        );
+        for scheme in ["Bearer", "bearer", "BEARER"] {
+            let header = format!("{scheme} 0123456789abcdef0123");
+            assert!(auth.check(Some(&header), &suite).is_ok(), "{scheme}");
+        }
         assert!(matches!(
             auth.check(Some("Bearer 0123456789abcdef0124"), &suite),
             Err(Denied::Invalid(_))

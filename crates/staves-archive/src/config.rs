@@ -7,6 +7,8 @@
 //! dir = "/srv/archive"
 //! listen = "0.0.0.0:8443"
 //! token-file = "tokens"
+//! max-connections = 512        # more wait to be accepted
+//! idle-timeout-seconds = 30    # for a request head, or between parts of a body
 //!
 //! [tls]
 //! certificate = "cert.pem"
@@ -52,6 +54,8 @@ pub struct ServerConfig {
     pub auth: AuthConfig,
     /// The largest upload, in bytes.
     pub max_upload: u64,
+    /// Connections at once, and how long a quiet one is kept.
+    pub limits: crate::connections::Limits,
 }
 
 /// PEM files for HTTPS.
@@ -108,6 +112,8 @@ struct RawConfig {
     signing_key: Option<PathBuf>,
     token_file: Option<PathBuf>,
     max_upload_mib: Option<u64>,
+    max_connections: Option<Spanned<usize>>,
+    idle_timeout_seconds: Option<Spanned<u64>>,
     tls: Option<RawTls>,
     jwt: Option<Spanned<RawJwt>>,
     #[serde(default)]
@@ -204,6 +210,27 @@ impl ServerConfig {
                 )
             })?,
         };
+        let mut limits = crate::connections::Limits::default();
+        if let Some(max) = raw.max_connections {
+            if !(1..=65_536).contains(max.get_ref()) {
+                return Err(diag(
+                    max.span(),
+                    format!("{} connections cannot be served", max.get_ref()),
+                    "give a number from 1 to 65536 (each connection holds a file descriptor)",
+                ));
+            }
+            limits.max_connections = *max.get_ref();
+        }
+        if let Some(seconds) = raw.idle_timeout_seconds {
+            if !(1..=3600).contains(seconds.get_ref()) {
+                return Err(diag(
+                    seconds.span(),
+                    format!("an idle timeout of {} s", seconds.get_ref()),
+                    "give a number of seconds from 1 to 3600",
+                ));
+            }
+            limits.idle_timeout = std::time::Duration::from_secs(*seconds.get_ref());
+        }
         let host_arch = staves_deb::arch::host().to_owned();
         let mut suites = Vec::new();
         for suite in raw.suites {
@@ -310,6 +337,7 @@ impl ServerConfig {
                 jwt,
             },
             max_upload: raw.max_upload_mib.unwrap_or(512).saturating_mul(1 << 20),
+            limits,
         })
     }
 }

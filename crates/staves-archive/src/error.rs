@@ -35,6 +35,40 @@ pub enum ArchiveError {
         /// The checksum of what is there.
         existing: String,
     },
+    /// Another version, differing only in its epoch, holds the pool file this one needs.
+    #[error(
+        "version {version} would be stored as {file}, which holds version {holder} (versions that differ only in their epoch share a file name); upload a version that differs in more than its epoch"
+    )]
+    PoolClash {
+        /// The pool file.
+        file: String,
+        /// The version uploaded.
+        version: String,
+        /// The version whose file it is.
+        holder: String,
+    },
+    /// A package list on disk holds an entry the archive cannot believe.
+    #[error(
+        "{}:{line}: {why}; the list was changed outside Staves (or by an upload an earlier version let through): remove that paragraph and start again", list.display()
+    )]
+    Corrupt {
+        /// The package list.
+        list: PathBuf,
+        /// The paragraph's first line.
+        line: usize,
+        /// What is wrong with it.
+        why: String,
+    },
+    /// The archive's signing key is gone while its public key is still published.
+    #[error(
+        "the signing key {} is missing, but {} publishes the key clients of this archive trust; restore the key file (a new key would break every client), or remove {} to start over with a new key", key.display(), published.display(), published.display()
+    )]
+    KeyLost {
+        /// Where the secret key was.
+        key: PathBuf,
+        /// The public key still published.
+        published: PathBuf,
+    },
     /// One file of several was refused, so none was added.
     #[error("{file}: {source} (nothing of this upload was added)")]
     InBatch {
@@ -60,7 +94,7 @@ impl ArchiveError {
         match self {
             ArchiveError::NotADeb(_) => 400,
             ArchiveError::NotServed(_) => 404,
-            ArchiveError::Conflict { .. } => 409,
+            ArchiveError::Conflict { .. } | ArchiveError::PoolClash { .. } => 409,
             ArchiveError::InBatch { source, .. } => source.status(),
             _ => 500,
         }

@@ -162,7 +162,13 @@ impl JwtVerifier {
                     ErrorKind::InvalidAudience => {
                         "the token is made for another audience (aud)".into()
                     }
-                    ErrorKind::MissingRequiredClaim(c) => format!("the token has no `{c}`"),
+                    ErrorKind::MissingRequiredClaim(c) => match raw_claim(token, c) {
+                        Some(value) => format!(
+                            "the token's `{c}` is {}, not a date as seconds since 1970",
+                            printable(&value.to_string(), 40)
+                        ),
+                        None => format!("the token has no `{c}`"),
+                    },
                     _ => format!("the token is not valid: {e}"),
                 })
             })?;
@@ -191,7 +197,33 @@ impl JwtVerifier {
         Ok(claims
             .get("sub")
             .and_then(Value::as_str)
-            .unwrap_or("a JWT without sub")
-            .to_owned())
+            // The subject is logged: its control characters must not forge log lines.
+            .map_or_else(|| "a JWT without sub".to_owned(), |sub| printable(sub, 200)))
     }
+}
+
+/// The claim `name` of the token's payload as sent, before any validation: only to say why a
+/// claim the validator could not use was refused.
+fn raw_claim(token: &str, name: &str) -> Option<Value> {
+    use base64::Engine as _;
+    let payload = token.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .ok()?;
+    let claims: Map<String, Value> = serde_json::from_slice(&bytes).ok()?;
+    claims.get(name).cloned()
+}
+
+/// `text` with control characters escaped and cut to `max` characters: for messages and log
+/// lines that quote what a client sent.
+pub fn printable(text: &str, max: usize) -> String {
+    let mut out: String = text
+        .chars()
+        .take(max)
+        .flat_map(char::escape_debug)
+        .collect();
+    if text.chars().count() > max {
+        out.push('…');
+    }
+    out
 }

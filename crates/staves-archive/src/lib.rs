@@ -2,11 +2,13 @@
 //!
 //! * [`archive`]: the archive on disk: the pool, each suite's package list, and indices
 //!   published as a new generation switched to atomically, signed, with `by-hash` files.
+//! * [`control`]: an upload's control paragraph checked before it reaches an index.
 //! * [`blocks`]: compressed indices from cached blocks, so a change recompresses one block.
 //! * [`release`]: the `Release` file and its dates.
 //! * [`config`]: the server's configuration file.
 //! * [`auth`], [`jwt`]: who may upload: static tokens, JWTs against a JWKS.
 //! * [`tls`]: HTTPS, handshakes off the accepting loop.
+//! * [`connections`]: connections bounded in number and in how long a quiet one is kept.
 //! * [`server`]: HTTP: the static tree, and uploads streamed, checked and published.
 //! * [`client`]: `staves upload`'s side of an upload.
 //! * [`key`]: the archive's signing key, made on first start and kept.
@@ -16,6 +18,8 @@ pub mod auth;
 pub mod blocks;
 pub mod client;
 pub mod config;
+pub mod connections;
+pub mod control;
 mod error;
 pub mod jwt;
 pub mod key;

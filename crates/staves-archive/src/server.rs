@@ -28,6 +28,7 @@ use tower_http::services::{ServeDir, ServeFile};
 use crate::archive::{Added, Archive, Change, Entry, Suite};
 use crate::auth::{Auth, Denied};
 use crate::config::TlsFiles;
+use crate::connections::Limits;
 use crate::error::ArchiveError;
 
 /// How the server runs, beside the archive and its credentials.
@@ -39,6 +40,8 @@ pub struct ServeOptions {
     pub max_upload: u64,
     /// Certificate and key for HTTPS; plain HTTP without.
     pub tls: Option<TlsFiles>,
+    /// Connections at once, and how long a quiet one is kept.
+    pub limits: Limits,
 }
 
 /// What the server shares between requests.
@@ -46,6 +49,8 @@ struct Shared {
     archive: Archive,
     auth: Auth,
     max_upload: u64,
+    /// How long a body may pause between parts.
+    idle_timeout: std::time::Duration,
 }
 
 /// A JSON answer `{"error": message}` with `status`.
@@ -70,15 +75,96 @@ fn described(entry: &Entry) -> serde_json::Value {
 /// The router of an archive.
 fn router(shared: Arc<Shared>) -> Router {
     let dir = shared.archive.config().dir.clone();
-    Router::new()
-        .route("/upload/{suite}/{component}", post(upload_post))
-        .route("/upload/{suite}/{component}/{file}", put(upload_put))
-        .route("/packages/{suite}/{component}/{name}", delete(remove))
+    // Bodies are streamed to disk under the archive's own limit (413); the framework's
+    // default of 2 MiB would refuse every multipart upload above it.
+    let body_limit =
+        usize::try_from(shared.max_upload.saturating_add(1 << 20)).unwrap_or(usize::MAX);
+    let tree = Router::new()
         .nest_service("/dists", ServeDir::new(dir.join("dists")))
         .nest_service("/pool", ServeDir::new(dir.join("pool")))
         .route_service("/key.asc", ServeFile::new(dir.join("key.asc")))
         .route_service("/key.gpg", ServeFile::new(dir.join("key.gpg")))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::new(Tree::new(&dir)),
+            inside_tree,
+        ));
+    Router::new()
+        .route("/upload/{suite}/{component}", post(upload_post))
+        .route("/upload/{suite}/{component}/{file}", put(upload_put))
+        .route("/packages/{suite}/{component}/{name}", delete(remove))
+        .layer(axum::extract::DefaultBodyLimit::max(body_limit))
         .with_state(shared)
+        .merge(tree)
+}
+
+/// The archive's directory, resolved, for [`inside_tree`].
+struct Tree {
+    root: PathBuf,
+}
+
+impl Tree {
+    fn new(dir: &std::path::Path) -> Tree {
+        Tree {
+            root: std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_owned()),
+        }
+    }
+}
+
+/// Serves only what lies inside the archive's directory: the indices reach each other through
+/// symbolic links of their own, but a link planted in the tree that leads out of it (to
+/// `/etc`, to the secret key under `.staves`) is answered with 404.
+async fn inside_tree(
+    State(tree): State<Arc<Tree>>,
+    request: Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let path = request.uri().path().trim_start_matches('/').to_owned();
+    let root = tree.root.clone();
+    let allowed = tokio::task::spawn_blocking(move || {
+        if path
+            .split('/')
+            .any(|part| part == ".." || part.starts_with(".staves"))
+        {
+            return false;
+        }
+        let decoded = percent_decoded(&path);
+        match std::fs::canonicalize(root.join(decoded)) {
+            Ok(real) => real.starts_with(&root) && !real.starts_with(root.join(".staves")),
+            // Missing: ServeDir answers 404 itself.
+            Err(_) => true,
+        }
+    })
+    .await
+    .unwrap_or(false);
+    if allowed {
+        next.run(request).await
+    } else {
+        refusal(StatusCode::NOT_FOUND, "not found")
+    }
+}
+
+/// `%XX` escapes of a URL path decoded, as the file server decodes them.
+fn percent_decoded(path: &str) -> String {
+    let bytes = path.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (byte, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Checks the request's credential for a change to `suite`, on a blocking thread (a JWT may
@@ -229,8 +315,10 @@ async fn publish(
     }
 }
 
-/// What a removal names beside the package.
+/// What a removal names beside the package: an unknown key (`Version=` for `version=`) is
+/// refused rather than ignored, which would remove every version.
 #[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 struct Selection {
     version: Option<String>,
     arch: Option<String>,
@@ -239,9 +327,21 @@ struct Selection {
 async fn remove(
     State(shared): State<Arc<Shared>>,
     UrlPath((suite, component, name)): UrlPath<(String, String, String)>,
-    Query(selection): Query<Selection>,
+    selection: Result<Query<Selection>, axum::extract::rejection::QueryRejection>,
     headers: HeaderMap,
 ) -> Response {
+    let Query(selection) = match selection {
+        Ok(selection) => selection,
+        Err(rejection) => {
+            return refusal(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "{}; a removal takes `version=` and `arch=` only",
+                    rejection.body_text()
+                ),
+            );
+        }
+    };
     let who = match authorize(&shared, &headers, &suite).await {
         Ok(who) => who,
         Err(response) => return response,
@@ -368,7 +468,18 @@ async fn write_stream(
     let (file, path) = temp.keep().map_err(|e| internal(e.error))?;
     let mut out = tokio::fs::File::from_std(file);
     let result: Result<(), Response> = async {
-        while let Some(chunk) = chunks.next().await {
+        loop {
+            let next = tokio::time::timeout(shared.idle_timeout, chunks.next()).await;
+            let Ok(next) = next else {
+                return Err(refusal(
+                    StatusCode::REQUEST_TIMEOUT,
+                    format!(
+                        "the upload paused for more than {} s",
+                        shared.idle_timeout.as_secs()
+                    ),
+                ));
+            };
+            let Some(chunk) = next else { break };
             let data = chunk.map_err(|e| {
                 refusal(StatusCode::BAD_REQUEST, format!("reading the upload: {e}"))
             })?;
@@ -425,23 +536,23 @@ pub fn serve(
             archive,
             auth,
             max_upload: options.max_upload,
+            idle_timeout: options.limits.idle_timeout,
         });
         let app = router(shared);
-        let served = match tls {
+        let limits = options.limits;
+        let permits = Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
+        match tls {
             Some(config) => {
-                let listener = crate::tls::TlsListener::new(listener, config)
+                let listener = crate::tls::TlsListener::new(listener, config, Arc::clone(&permits))
                     .map_err(ArchiveError::io("listening on", &where_))?;
-                axum::serve(listener, app)
-                    .with_graceful_shutdown(shutdown())
-                    .await
+                crate::connections::serve(listener, app, limits, permits, shutdown()).await;
             }
             None => {
-                axum::serve(listener, app)
-                    .with_graceful_shutdown(shutdown())
-                    .await
+                let incoming = crate::connections::Plain::new(listener, Arc::clone(&permits));
+                crate::connections::serve(incoming, app, limits, permits, shutdown()).await;
             }
-        };
-        served.map_err(ArchiveError::io("serving on", &where_))
+        }
+        Ok(())
     })
 }
 

@@ -10,7 +10,7 @@ use std::time::Duration;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 
@@ -43,21 +43,33 @@ pub fn server_config(files: &TlsFiles) -> Result<Arc<rustls::ServerConfig>, Arch
     Ok(Arc::new(config))
 }
 
-/// Accepts TCP connections and yields those whose TLS handshake succeeded.
+/// A connection whose handshake succeeded, with its place in the connection limit.
+type Ready = (TlsStream<TcpStream>, OwnedSemaphorePermit);
+
+/// Accepts TCP connections, within the connection limit, and yields those whose TLS
+/// handshake succeeded.
 pub struct TlsListener {
-    ready: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
+    ready: mpsc::Receiver<Ready>,
     local: SocketAddr,
 }
 
 impl TlsListener {
-    /// Starts accepting on `listener` (from within the server's runtime).
-    pub fn new(listener: TcpListener, config: Arc<rustls::ServerConfig>) -> std::io::Result<Self> {
+    /// Starts accepting on `listener` (from within the server's runtime); a connection holds
+    /// one of `permits` from before its handshake until it closes.
+    pub fn new(
+        listener: TcpListener,
+        config: Arc<rustls::ServerConfig>,
+        permits: Arc<Semaphore>,
+    ) -> std::io::Result<Self> {
         let local = listener.local_addr()?;
         let acceptor = TlsAcceptor::from(config);
         let (sender, ready) = mpsc::channel(64);
         tokio::spawn(async move {
             loop {
-                let (stream, peer) = match listener.accept().await {
+                let Ok(permit) = Arc::clone(&permits).acquire_owned().await else {
+                    return;
+                };
+                let (stream, _) = match listener.accept().await {
                     Ok(accepted) => accepted,
                     Err(_) => {
                         // Out of descriptors, or a connection reset before accept: wait a
@@ -72,7 +84,7 @@ impl TlsListener {
                     let handshake =
                         tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream));
                     if let Ok(Ok(tls)) = handshake.await {
-                        let _ = handed.send((tls, peer)).await;
+                        let _ = handed.send((tls, permit)).await;
                     }
                 });
                 if sender.is_closed() {
@@ -84,19 +96,21 @@ impl TlsListener {
     }
 }
 
-impl axum::serve::Listener for TlsListener {
-    type Io = TlsStream<TcpStream>;
-    type Addr = SocketAddr;
+impl TlsListener {
+    /// The address listened on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+}
 
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+impl crate::connections::Accept for TlsListener {
+    type Io = TlsStream<TcpStream>;
+
+    async fn accept(&mut self) -> Ready {
         match self.ready.recv().await {
             Some(connection) => connection,
             // The accepting task only ends when this listener is gone.
             None => std::future::pending().await,
         }
-    }
-
-    fn local_addr(&self) -> std::io::Result<SocketAddr> {
-        Ok(self.local)
     }
 }

@@ -144,6 +144,12 @@ impl DebFile {
                 .map_err(|_| malformed(format!("bad size of member {name}")))?;
             let start = offset + 60;
             if name == "debian-binary" {
+                // "2.0\n": a few bytes. A large member is refused before it is read.
+                if size > MAX_DEBIAN_BINARY {
+                    return Err(malformed(format!(
+                        "debian-binary is {size} bytes; a format version has at most {MAX_DEBIAN_BINARY}"
+                    )));
+                }
                 let mut version = String::new();
                 (&mut file)
                     .take(size)
@@ -208,6 +214,8 @@ impl DebFile {
     }
 }
 
+/// The largest `debian-binary` member read (it holds `2.0\n`).
+pub const MAX_DEBIAN_BINARY: u64 = 64;
 /// The most bytes a control archive may unpack to.
 pub const MAX_CONTROL_ARCHIVE: u64 = 256 << 20;
 /// The largest `control`, `conffiles` or `postinst` read (Debian's largest are a few

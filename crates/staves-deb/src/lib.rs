@@ -19,6 +19,7 @@ pub mod deb822;
 pub mod relation;
 pub mod source;
 pub mod sources;
+pub mod tar_guard;
 pub mod version;
 pub mod write;
 

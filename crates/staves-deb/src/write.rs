@@ -73,6 +73,17 @@ pub fn is_conffile(path: &str) -> bool {
 
 /// Writes `deb` to `out`.
 pub fn write_deb<W: Write + Seek>(mut out: W, deb: &NewDeb<'_>) -> io::Result<()> {
+    // One path per line in `md5sums`, `conffiles` and dpkg's `.list`: a newline in a name
+    // would split it into two paths there (dpkg-deb refuses such names too).
+    if let Some(bad) = deb.entries.iter().find(|e| e.path.contains(['\n', '\r'])) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "`{}` has a line break in its name, which dpkg cannot list; rename it",
+                bad.path.escape_debug()
+            ),
+        ));
+    }
     let mut entries: Vec<&Entry> = deb.entries.iter().collect();
     entries.sort_by(|a, b| a.path.cmp(&b.path));
     for pair in entries.windows(2) {
@@ -414,5 +425,20 @@ mod tests {
         };
         let out = std::io::Cursor::new(Vec::new());
         assert!(write_deb(out, &deb).is_err());
+    }
+
+    #[test]
+    fn a_name_with_a_line_break_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut entries = sample(dir.path());
+        entries[0].path = "usr/share/evil\nusr/bin/sh".into();
+        let deb = NewDeb {
+            control: "Package: x\n",
+            entries: &entries,
+            mtime: 0,
+        };
+        let out = std::io::Cursor::new(Vec::new());
+        let error = write_deb(out, &deb).expect_err("refused");
+        assert!(error.to_string().contains("line break"), "{error}");
     }
 }

@@ -14,7 +14,7 @@
 
 pub mod accounts;
 pub mod features;
-pub mod guard;
+pub use staves_deb::tar_guard as guard;
 pub mod layer;
 pub mod layering;
 pub mod libraries;

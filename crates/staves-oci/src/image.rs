@@ -35,8 +35,8 @@ pub struct BlobRef {
     /// Media type.
     #[serde(rename = "mediaType")]
     pub media_type: String,
-    /// `sha256:<hex>`.
-    pub digest: String,
+    /// `sha256:<hex>`, checked when read.
+    pub digest: crate::Digest,
     /// Size in bytes.
     pub size: u64,
     /// Platform (index entries only).
@@ -275,9 +275,7 @@ impl LayerWriter {
         compressed.flush().map_err(OciError::io(tmp.path()))?;
         let digest = sha256_ref(compressed.hasher);
         let size = compressed.bytes;
-        let path = root
-            .join("blobs/sha256")
-            .join(digest.trim_start_matches("sha256:"));
+        let path = root.join("blobs/sha256").join(digest.hex());
         staves_fs::persist(tmp, &path).map_err(OciError::io(&path))?;
         Ok(LayerBlob {
             blob: BlobRef {
@@ -291,7 +289,7 @@ impl LayerWriter {
                 platform: None,
                 annotations: BTreeMap::new(),
             },
-            diff_id: sha256_ref(diff_hasher),
+            diff_id: sha256_ref(diff_hasher).to_string(),
             uncompressed_size,
         })
     }
@@ -343,8 +341,8 @@ impl<W: Write> Write for Encoder<W> {
     }
 }
 
-fn sha256_ref(hasher: Sha256) -> String {
-    format!("sha256:{}", hex::encode(hasher.finalize()))
+fn sha256_ref(hasher: Sha256) -> crate::Digest {
+    crate::Digest::from_sha256(hasher.finalize().into())
 }
 
 /// RFC 3339 (UTC) for a Unix time.
@@ -390,11 +388,9 @@ impl Layout {
         &self.root
     }
 
-    /// Path of a blob by digest (`sha256:…`).
-    pub fn blob_path(&self, digest: &str) -> PathBuf {
-        self.root
-            .join("blobs/sha256")
-            .join(digest.trim_start_matches("sha256:"))
+    /// Path of a blob by digest.
+    pub fn blob_path(&self, digest: &crate::Digest) -> PathBuf {
+        self.root.join("blobs/sha256").join(digest.hex())
     }
 
     fn write_file(&self, name: &str, bytes: &[u8]) -> Result<(), OciError> {
@@ -407,7 +403,7 @@ impl Layout {
 
     /// Stores `bytes` as a blob.
     pub fn put_blob(&self, media_type: &str, bytes: &[u8]) -> Result<BlobRef, OciError> {
-        let digest = format!("sha256:{}", hex::encode(Sha256::digest(bytes)));
+        let digest = crate::Digest::of(bytes);
         let path = self.blob_path(&digest);
         if !path.is_file() {
             let dir = self.root.join("blobs/sha256");

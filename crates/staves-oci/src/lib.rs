@@ -10,16 +10,18 @@
 //! structs with a fixed field order and maps sorted by key, so equal inputs give equal bytes.
 
 pub mod archive;
+pub mod digest;
 pub mod gzip;
 pub mod image;
 pub mod read;
 
 pub use archive::write_docker_archive;
+pub use digest::{BadDigest, Digest};
 pub use image::{
     Below, BlobRef, ImageConfig, LayerBlob, LayerCompression, LayerWriter, Layout, NewImage,
     Platform,
 };
-pub use read::{FileEntry, ImageReader, Tree};
+pub use read::{FileEntry, ImageReader, LayerStream, Tree};
 
 use std::path::PathBuf;
 
@@ -37,6 +39,9 @@ pub enum OciError {
     /// The layout on disk is not what was expected.
     #[error("{0}")]
     Layout(String),
+    /// A digest that is not one.
+    #[error(transparent)]
+    Digest(#[from] BadDigest),
 }
 
 impl OciError {

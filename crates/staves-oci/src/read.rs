@@ -1,19 +1,23 @@
 //! Reading an image back: from an OCI image layout or a docker-archive, its manifest, its
 //! config and its layers as tar streams — for `inspect` and for tests that look inside.
 //!
-//! Both are treated as untrusted: JSON documents are read with a size bound, every blob
-//! named by digest is checked against it while it is read, and a docker-archive's members
-//! are found by one pass over its headers, then read in place without unpacking anything.
+//! Both are treated as untrusted: digests are parsed as [`Digest`]s before they name a file,
+//! a blob must be a regular file of the size its descriptor declares and is read no further,
+//! JSON documents are read with a size bound, every blob named by digest is read to its end
+//! and checked against it (a layer is drained past the tar reader's end-of-archive blocks), tar
+//! streams pass a guard that bounds long names and PAX headers, and a docker-archive's
+//! members are found by one pass over its headers, then read in place without unpacking
+//! anything.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest, Sha256};
+use sha2::{Digest as _, Sha256};
 
-use crate::OciError;
 use crate::image::{BlobRef, Layout, Platform, media};
+use crate::{Digest, OciError};
 
 /// Largest JSON document (index, manifest, config, `manifest.json`) read.
 const MAX_JSON: u64 = 8 << 20;
@@ -21,11 +25,18 @@ const MAX_JSON: u64 = 8 << 20;
 /// Most members a docker-archive may have.
 const MAX_MEMBERS: usize = 100_000;
 
+/// The most bytes a layer may unpack to.
+const MAX_LAYER: u64 = 256 << 30;
+
+/// The most bytes a decompressed layer may carry after its tar stream's end (tar pads a
+/// stream to its block size: a few kilobytes).
+const MAX_TRAILER: u64 = 1 << 20;
+
 /// One image, opened for reading.
 pub struct ImageReader {
     source: Source,
     /// The manifest's digest, where the image came with one.
-    pub manifest_digest: Option<String>,
+    pub manifest_digest: Option<Digest>,
     /// The names the image carries (`name:tag`).
     pub names: Vec<String>,
     /// The image config, as JSON.
@@ -45,11 +56,12 @@ enum Source {
     },
 }
 
-/// A blob: where to read it, and its digest when known.
+/// A blob: where to read it, and its digest and size when known.
 #[derive(Clone)]
 struct Blob {
     location: String,
-    digest: Option<String>,
+    digest: Option<Digest>,
+    size: Option<u64>,
 }
 
 impl ImageReader {
@@ -82,8 +94,9 @@ impl ImageReader {
     }
 
     /// Layer `index` as an uncompressed tar stream (gzip, zstd or plain, by its first
-    /// bytes). A digest mismatch is an error at the end of the stream.
-    pub fn layer(&self, index: usize) -> Result<Box<dyn Read + '_>, OciError> {
+    /// bytes), guarded against huge long names and bombs. Its digest is checked when the
+    /// stream is [finished](LayerStream::finish), which reads the blob to its end.
+    pub fn layer(&self, index: usize) -> Result<LayerStream<'_>, OciError> {
         let blob = self
             .layers
             .get(index)
@@ -94,23 +107,51 @@ impl ImageReader {
             .fill_buf()
             .map_err(OciError::io(&blob.location))?
             .to_vec();
-        Ok(if head.starts_with(&[0x1f, 0x8b]) {
-            Box::new(flate2::read::MultiGzDecoder::new(buffered))
+        let decoded = if head.starts_with(&[0x1f, 0x8b]) {
+            Decoded::Gzip(Box::new(flate2::read::MultiGzDecoder::new(buffered)))
         } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-            Box::new(
+            Decoded::Zstd(
                 zstd::stream::read::Decoder::with_buffer(buffered)
                     .map_err(OciError::io(&blob.location))?,
             )
         } else {
-            Box::new(buffered)
+            Decoded::Plain(buffered)
+        };
+        Ok(LayerStream {
+            guard: staves_deb::tar_guard::TarGuard::new(
+                Hashing {
+                    inner: decoded,
+                    hasher: Sha256::new(),
+                },
+                MAX_LAYER,
+            ),
+            location: blob.location.clone(),
         })
     }
 
-    fn open_blob(&self, blob: &Blob) -> Result<Box<dyn Read + '_>, OciError> {
+    fn open_blob(&self, blob: &Blob) -> Result<Verifying<Box<dyn Read + '_>>, OciError> {
         let reader: Box<dyn Read> = match &self.source {
             Source::Layout(layout) => {
                 let path = layout.root().join(&blob.location);
-                Box::new(File::open(&path).map_err(OciError::io(&path))?)
+                let file = File::open(&path).map_err(OciError::io(&path))?;
+                let meta = file.metadata().map_err(OciError::io(&path))?;
+                // A blob planted as a link to a device or FIFO would never end.
+                if !meta.is_file() {
+                    return Err(OciError::Layout(format!(
+                        "{} is not a regular file",
+                        path.display()
+                    )));
+                }
+                if let Some(size) = blob.size
+                    && meta.len() != size
+                {
+                    return Err(OciError::Layout(format!(
+                        "{} is {} bytes; its descriptor says {size}",
+                        path.display(),
+                        meta.len()
+                    )));
+                }
+                Box::new(file.take(meta.len()))
             }
             Source::Archive { path, members } => {
                 let &(offset, size) = members.get(&blob.location).ok_or_else(|| {
@@ -122,20 +163,18 @@ impl ImageReader {
                 Box::new(file.take(size))
             }
         };
-        Ok(match &blob.digest {
-            Some(digest) => Box::new(Verifying {
-                inner: reader,
-                hasher: Sha256::new(),
-                expected: digest.clone(),
-                checked: false,
-            }),
-            None => reader,
+        Ok(Verifying {
+            inner: reader,
+            hasher: Sha256::new(),
+            expected: blob.digest.clone(),
+            checked: false,
         })
     }
 
     fn read_json(&self, blob: &Blob) -> Result<serde_json::Value, OciError> {
         let mut bytes = Vec::new();
-        self.open_blob(blob)?
+        let mut reader = self.open_blob(blob)?;
+        (&mut reader)
             .take(MAX_JSON + 1)
             .read_to_end(&mut bytes)
             .map_err(OciError::io(&blob.location))?;
@@ -145,6 +184,8 @@ impl ImageReader {
                 blob.location
             )));
         }
+        // The end was reached: the digest was checked on the way.
+        reader.finish().map_err(OciError::io(&blob.location))?;
         serde_json::from_slice(&bytes)
             .map_err(|e| OciError::Layout(format!("{}: {e}", blob.location)))
     }
@@ -175,6 +216,9 @@ pub struct Tree {
     pub files: BTreeMap<String, FileEntry>,
     /// Path → contents, for the regular files asked for.
     pub contents: BTreeMap<String, Vec<u8>>,
+    /// The digest of each layer's uncompressed stream, as it was read: what the config's
+    /// `rootfs.diff_ids` must say.
+    pub diff_ids: Vec<Digest>,
 }
 
 impl ImageReader {
@@ -185,7 +229,8 @@ impl ImageReader {
     }
 
     /// Like [`ImageReader::tree`], keeping the contents of the regular files `keep`
-    /// accepts (by absolute path).
+    /// accepts (by absolute path). A kept file larger than `limit` is an error, not a
+    /// truncated copy.
     pub fn tree_keeping(&self, keep: impl Fn(&str) -> bool, limit: u64) -> Result<Tree, OciError> {
         let mut tree = Tree::default();
         for index in 0..self.layer_count() {
@@ -209,10 +254,13 @@ impl ImageReader {
                     };
                     let prefix = format!("{gone}/");
                     let opaque = hidden == ".wh..opq";
-                    tree.files
-                        .retain(|p, _| !(p.starts_with(&prefix) || (!opaque && *p == gone)));
+                    let hidden = |p: &String| p.starts_with(&prefix) || (!opaque && *p == gone);
+                    tree.files.retain(|p, _| !hidden(p));
+                    tree.contents.retain(|p, _| !hidden(p));
                     continue;
                 }
+                // What a lower layer had at this path is replaced, whatever it becomes.
+                tree.contents.remove(&path);
                 let header = entry.header();
                 let kind = match header.entry_type() {
                     tar::EntryType::Directory => 'd',
@@ -235,6 +283,12 @@ impl ImageReader {
                         .map(|l| l.to_string_lossy().into_owned()),
                 };
                 if kind == '-' && keep(&path) {
+                    if entry.size() > limit {
+                        return Err(OciError::Layout(format!(
+                            "{path} in layer {index} is {} bytes; at most {limit} are read",
+                            entry.size()
+                        )));
+                    }
                     let mut bytes = Vec::new();
                     (&mut entry)
                         .take(limit)
@@ -244,26 +298,23 @@ impl ImageReader {
                 }
                 tree.files.insert(path, file);
             }
+            let diff_id = archive
+                .into_inner()
+                .finish()
+                .map_err(OciError::io(&location))?;
+            tree.diff_ids.push(diff_id);
         }
         tree.files.remove("/");
         Ok(tree)
     }
 }
 
-/// `sha256:<hex>` → `blobs/sha256/<hex>`, refusing anything that is not one.
-fn blob_location(digest: &str) -> Result<String, OciError> {
-    let hex = digest
-        .strip_prefix("sha256:")
-        .filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
-        .ok_or_else(|| OciError::Layout(format!("`{digest}` is not a sha256 digest")))?;
-    Ok(format!("blobs/sha256/{hex}"))
-}
-
-fn by_digest(digest: &str) -> Result<Blob, OciError> {
-    Ok(Blob {
-        location: blob_location(digest)?,
-        digest: Some(digest.to_owned()),
-    })
+fn by_digest(blob: &BlobRef) -> Blob {
+    Blob {
+        location: format!("blobs/sha256/{}", blob.digest.hex()),
+        digest: Some(blob.digest.clone()),
+        size: Some(blob.size),
+    }
 }
 
 fn open_layout(
@@ -308,16 +359,13 @@ fn open_layout(
         layers: Vec::new(),
         descriptors: Vec::new(),
     };
-    let manifest_json = reader.read_json(&by_digest(&manifest.digest)?)?;
+    let manifest_json = reader.read_json(&by_digest(&manifest))?;
     let config: BlobRef = serde_json::from_value(manifest_json["config"].clone())
         .map_err(|e| OciError::Layout(format!("manifest config: {e}")))?;
     let layers: Vec<BlobRef> = serde_json::from_value(manifest_json["layers"].clone())
         .map_err(|e| OciError::Layout(format!("manifest layers: {e}")))?;
-    reader.config = reader.read_json(&by_digest(&config.digest)?)?;
-    reader.layers = layers
-        .iter()
-        .map(|l| by_digest(&l.digest))
-        .collect::<Result<_, _>>()?;
+    reader.config = reader.read_json(&by_digest(&config))?;
+    reader.layers = layers.iter().map(by_digest).collect();
     reader.descriptors = layers;
     Ok(reader)
 }
@@ -403,21 +451,27 @@ fn open_archive(path: &Path) -> Result<ImageReader, OciError> {
     let legacy = reader.read_json(&Blob {
         location: "manifest.json".into(),
         digest: None,
+        size: None,
     })?;
     let first = legacy.as_array().and_then(|a| a.first()).ok_or_else(|| {
         OciError::Layout(format!("{}: manifest.json lists no image", path.display()))
     })?;
     // Members named `blobs/sha256/<hex>` are checked against that digest.
-    let member = |name: &str| Blob {
-        digest: name
-            .strip_prefix("blobs/sha256/")
-            .map(|hex| format!("sha256:{hex}")),
-        location: name.to_owned(),
+    let member = |name: &str| -> Result<Blob, OciError> {
+        let digest = match name.strip_prefix("blobs/sha256/") {
+            Some(hex) => Some(Digest::parse(&format!("sha256:{hex}"))?),
+            None => None,
+        };
+        Ok(Blob {
+            digest,
+            location: name.to_owned(),
+            size: None,
+        })
     };
     let config_name = first["Config"]
         .as_str()
         .ok_or_else(|| OciError::Layout("manifest.json: no Config".into()))?;
-    reader.config = reader.read_json(&member(config_name))?;
+    reader.config = reader.read_json(&member(config_name)?)?;
     reader.names = first["RepoTags"]
         .as_array()
         .map(|tags| {
@@ -432,8 +486,8 @@ fn open_archive(path: &Path) -> Result<ImageReader, OciError> {
         .iter()
         .map(|l| {
             l.as_str()
-                .map(member)
                 .ok_or_else(|| OciError::Layout("manifest.json: a layer is not a name".into()))
+                .and_then(member)
         })
         .collect::<Result<_, _>>()?;
     // Archives written as Docker 25 writes them also carry an OCI index: the digest.
@@ -444,9 +498,11 @@ fn open_archive(path: &Path) -> Result<ImageReader, OciError> {
             .read_json(&Blob {
                 location: "index.json".into(),
                 digest: None,
+                size: None,
             })
             .ok()
-            .and_then(|i| i["manifests"][0]["digest"].as_str().map(str::to_owned));
+            .and_then(|i| i["manifests"][0]["digest"].as_str().map(Digest::parse))
+            .transpose()?;
     }
     Ok(reader)
 }
@@ -455,7 +511,7 @@ fn open_archive(path: &Path) -> Result<ImageReader, OciError> {
 struct Verifying<R> {
     inner: R,
     hasher: Sha256,
-    expected: String,
+    expected: Option<Digest>,
     checked: bool,
 }
 
@@ -464,15 +520,109 @@ impl<R: Read> Read for Verifying<R> {
         let n = self.inner.read(buf)?;
         if n == 0 && !buf.is_empty() && !self.checked {
             self.checked = true;
-            let got = format!("sha256:{}", hex::encode(self.hasher.finalize_reset()));
-            if got != self.expected {
+            let got = Digest::from_sha256(self.hasher.finalize_reset().into());
+            if let Some(expected) = &self.expected
+                && got != *expected
+            {
                 return Err(io::Error::new(
                     io::ErrorKind::InvalidData,
-                    format!("blob {} has digest {got}: it is damaged", self.expected),
+                    format!("blob {expected} has digest {got}: it is damaged or was swapped"),
                 ));
             }
         }
         self.hasher.update(&buf[..n]);
         Ok(n)
+    }
+}
+
+impl<R: Read> Verifying<R> {
+    /// Reads what is left, so that the digest is checked whatever the reader stopped at.
+    fn finish(&mut self) -> io::Result<()> {
+        io::copy(self, &mut io::sink())?;
+        Ok(())
+    }
+}
+
+/// A layer's bytes, decompressed as its first bytes say.
+enum Decoded<R: BufRead> {
+    Gzip(Box<flate2::read::MultiGzDecoder<R>>),
+    Zstd(zstd::stream::read::Decoder<'static, R>),
+    Plain(R),
+}
+
+impl<R: BufRead> Read for Decoded<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Decoded::Gzip(d) => d.read(buf),
+            Decoded::Zstd(d) => d.read(buf),
+            Decoded::Plain(r) => r.read(buf),
+        }
+    }
+}
+
+impl<R: BufRead> Decoded<R> {
+    /// The compressed stream underneath, where the decompressor left it.
+    fn into_raw(self) -> R {
+        match self {
+            Decoded::Gzip(d) => d.into_inner(),
+            Decoded::Zstd(d) => d.finish(),
+            Decoded::Plain(r) => r,
+        }
+    }
+}
+
+/// Hashes what passes: a layer's uncompressed stream, for its `diff_id`.
+struct Hashing<R> {
+    inner: R,
+    hasher: Sha256,
+}
+
+impl<R: Read> Read for Hashing<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+}
+
+type RawBlob<'a> = BufReader<Verifying<Box<dyn Read + 'a>>>;
+
+/// One layer as a tar stream. The tar reader stops at the end-of-archive blocks, before the
+/// end of the blob: [`LayerStream::finish`] reads the rest, so that a swapped blob whose tar
+/// stream happens to read well is still caught by its digest.
+pub struct LayerStream<'a> {
+    guard: staves_deb::tar_guard::TarGuard<Hashing<Decoded<RawBlob<'a>>>>,
+    location: String,
+}
+
+impl Read for LayerStream<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.guard.read(buf)
+    }
+}
+
+impl LayerStream<'_> {
+    /// Reads the layer to its end and checks its digest; returns the digest of its
+    /// uncompressed stream (its `diff_id`).
+    pub fn finish(mut self) -> io::Result<Digest> {
+        let trailer = io::copy(
+            &mut (&mut self.guard).take(MAX_TRAILER + 1),
+            &mut io::sink(),
+        )?;
+        if trailer > MAX_TRAILER {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "{} carries more than {MAX_TRAILER} bytes after its tar stream's end",
+                    self.location
+                ),
+            ));
+        }
+        let hashing = self.guard.into_inner();
+        let diff_id = Digest::from_sha256(hashing.hasher.finalize().into());
+        let mut raw = hashing.inner.into_raw();
+        io::copy(&mut raw, &mut io::sink())?;
+        raw.into_inner().finish()?;
+        Ok(diff_id)
     }
 }

@@ -113,6 +113,15 @@ pub fn read_base(
             image.descriptors.len()
         )));
     }
+    // The config's diff_ids go into the new image's config as they are: what the layers
+    // really unpack to must be what they say, or an engine refuses the image on load.
+    for (index, (said, read)) in diff_ids.iter().zip(&tree.diff_ids).enumerate() {
+        if *said != *read {
+            return Err(PipelineError::Invalid(format!(
+                "{name}: layer {index} unpacks to {read}, but its config says {said}; the base is damaged"
+            )));
+        }
+    }
     let layers = image
         .descriptors
         .iter()
@@ -156,7 +165,7 @@ pub fn read_base(
     Ok(BaseImage {
         name: name.to_owned(),
         arch: arch.to_owned(),
-        digest: image.manifest_digest.clone(),
+        digest: image.manifest_digest.as_ref().map(ToString::to_string),
         accounts,
         config: image.config["config"].clone(),
         below: Below { layers, history },

@@ -234,6 +234,7 @@ impl Workspace {
             jobs,
             offline: self.offline(),
             reporter: &bridge,
+            limits: self.build_limits,
         };
         for name in names {
             let pin = self

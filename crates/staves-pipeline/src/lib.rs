@@ -21,4 +21,5 @@ mod workspace;
 pub use build::{Build, BuildOptions, BuiltImage, Located, Output, build};
 pub use error::{LocatedResolveError, PipelineError};
 pub use reporter::{NoReporter, Reporter};
+pub use staves_source::BuildLimits;
 pub use workspace::{Workspace, WorkspaceOptions};

@@ -32,6 +32,11 @@ pub struct WorkspaceOptions {
     pub refresh: bool,
     /// Never touch the network.
     pub offline: bool,
+    /// The build context: host files the spec's `[[paths]]` and its recipes' `source`
+    /// copy must lie inside it (the spec's directory when unset).
+    pub context: Option<PathBuf>,
+    /// Time, processes and scratch space each source or recipe build may use.
+    pub build_limits: staves_source::BuildLimits,
 }
 
 /// A loaded spec with everything needed to resolve it.
@@ -49,6 +54,8 @@ pub struct Workspace {
     /// The recipes the spec lists, read.
     pub recipes: Vec<staves_spec::recipe::Recipe>,
     freshness: Freshness,
+    /// What each source or recipe build may use.
+    pub build_limits: staves_source::BuildLimits,
     inputs: String,
     reporter: Arc<dyn Reporter>,
     /// The base image of each architecture, when the spec builds on one: its installed
@@ -74,6 +81,11 @@ impl Workspace {
             Freshness::MaxAge(RELEASE_MAX_AGE)
         };
         let recipes = spec.load_recipes()?;
+        let context = args
+            .context
+            .clone()
+            .unwrap_or_else(|| spec.base_dir().to_owned());
+        spec.check_recipe_sources(&recipes, &context)?;
         let mut inputs = inputs_fingerprint(&spec, &archs, &repositories);
         if !recipes.is_empty() || !spec.debs.is_empty() {
             inputs = fingerprint(vec![inputs, crate::from_source::inputs(&spec, &recipes)?]);
@@ -86,6 +98,7 @@ impl Workspace {
             cache,
             recipes,
             freshness,
+            build_limits: args.build_limits,
             inputs,
             reporter,
             bases: Vec::new(),

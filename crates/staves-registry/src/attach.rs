@@ -75,7 +75,7 @@ pub fn attach(
     if header(&response, "oci-subject").is_none() {
         add_to_referrers_tag(session, subject, &artifact, artifact_type)?;
     }
-    Ok(artifact.digest)
+    Ok(artifact.digest.to_string())
 }
 
 /// Adds `artifact` to the index tagged `sha256-<hex>` for `subject`, creating it if needed.

@@ -10,9 +10,9 @@
 use std::cell::OnceCell;
 use std::io::{Read, Write};
 
-use sha2::{Digest, Sha256};
+use sha2::{Digest as _, Sha256};
 use staves_oci::image::media;
-use staves_oci::{BlobRef, Layout, Platform};
+use staves_oci::{BlobRef, Digest, Layout, Platform};
 
 use crate::session::{Body, Session, header};
 use crate::{RegistryError, push::retrying};
@@ -46,6 +46,11 @@ pub fn pull(
     platforms: &[Platform],
     layout: &Layout,
 ) -> Result<PullReport, RegistryError> {
+    // The digest names a file of the layout and a URL: refused unless it is one.
+    let digest = &Digest::parse(digest).map_err(|e| RegistryError::Layout {
+        path: layout.root().to_owned(),
+        message: e.to_string(),
+    })?;
     let puller = Puller {
         connect,
         session: OnceCell::new(),
@@ -83,7 +88,7 @@ pub fn pull(
     }
     let mut entry = BlobRef {
         media_type,
-        digest: digest.to_owned(),
+        digest: digest.clone(),
         size: top.len() as u64,
         platform: None,
         annotations: Default::default(),
@@ -120,10 +125,10 @@ impl Puller<'_> {
     }
 
     /// The manifest or index stored under `digest`: its media type and bytes.
-    fn manifest(&self, digest: &str) -> Result<(String, Vec<u8>), RegistryError> {
+    fn manifest(&self, digest: &Digest) -> Result<(String, Vec<u8>), RegistryError> {
         let path = self.layout.blob_path(digest);
-        let bytes = match std::fs::read(&path) {
-            Ok(bytes) if sha256(&bytes) == digest => {
+        let bytes = match staves_fs::read_regular(&path, MAX_MANIFEST) {
+            Ok(bytes) if Digest::of(&bytes) == *digest => {
                 self.report.borrow_mut().present += 1;
                 bytes
             }
@@ -149,7 +154,7 @@ impl Puller<'_> {
                     )));
                 }
                 let actual = sha256(&bytes);
-                if actual != digest {
+                if actual != *digest {
                     return Err(self.protocol(format!(
                         "asked for manifest {digest}, got content whose digest is {actual}"
                     )));
@@ -169,7 +174,7 @@ impl Puller<'_> {
     }
 
     /// The config and layers of the image manifest `bytes`.
-    fn image(&self, bytes: &[u8], digest: &str) -> Result<(), RegistryError> {
+    fn image(&self, bytes: &[u8], digest: &Digest) -> Result<(), RegistryError> {
         let config: BlobRef = self.parse(bytes, "config", digest)?;
         let layers: Vec<BlobRef> = self.parse(bytes, "layers", digest)?;
         for blob in std::iter::once(&config).chain(&layers) {
@@ -180,12 +185,10 @@ impl Puller<'_> {
 
     /// Fetches one blob unless the layout holds it at its size.
     fn blob(&self, blob: &BlobRef) -> Result<(), RegistryError> {
-        if !blob.digest.starts_with("sha256:") || blob.digest.len() != 71 {
-            return Err(self.protocol(format!("`{}` is not a sha256 digest", blob.digest)));
-        }
         let path = self.layout.blob_path(&blob.digest);
-        // Re-hashed on every use: a damaged blob is fetched again, never built on.
-        if std::fs::metadata(&path).is_ok_and(|m| m.len() == blob.size)
+        // Re-hashed on every use: a damaged blob is fetched again, never built on. Only a
+        // regular file of the right size is read (not a link to a device).
+        if std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_file() && m.len() == blob.size)
             && file_sha256(&path).is_ok_and(|d| d == blob.digest)
         {
             self.report.borrow_mut().present += 1;
@@ -252,12 +255,12 @@ impl Puller<'_> {
         Ok(())
     }
 
-    fn store(&self, bytes: &[u8], digest: &str) -> Result<(), RegistryError> {
+    fn store(&self, bytes: &[u8], digest: &Digest) -> Result<(), RegistryError> {
         let stored = self
             .layout
             .put_blob(media::MANIFEST, bytes)
             .map_err(layout_error(self.layout))?;
-        debug_assert_eq!(stored.digest, digest);
+        debug_assert_eq!(stored.digest, *digest);
         Ok(())
     }
 
@@ -266,7 +269,7 @@ impl Puller<'_> {
         &self,
         bytes: &[u8],
         key: &str,
-        digest: &str,
+        digest: &Digest,
     ) -> Result<T, RegistryError> {
         let value: serde_json::Value = serde_json::from_slice(bytes)
             .map_err(|e| self.protocol(format!("{digest} is not a manifest: {e}")))?;

@@ -124,7 +124,7 @@ pub fn push_layout(
             .manifest_parts(manifest)
             .map_err(layout_error(layout.root()))?;
         for blob in std::iter::once(config).chain(layers) {
-            blobs.insert(blob.digest.clone(), blob);
+            blobs.insert(blob.digest.to_string(), blob);
         }
     }
 
@@ -146,7 +146,7 @@ pub fn push_layout(
         put_manifest(session, layout, entry, &target)
     })?;
     report.manifests += 1;
-    report.digest = entry.digest.clone();
+    report.digest = entry.digest.to_string();
     report.media_type = entry.media_type.clone();
     memo.record(
         &session.reference().registry,

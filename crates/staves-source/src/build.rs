@@ -33,6 +33,8 @@ pub struct Builder<'a> {
     pub offline: bool,
     /// Where progress and build logs go.
     pub reporter: &'a dyn BuildReporter,
+    /// Time, processes and scratch space each build may use.
+    pub limits: crate::BuildLimits,
 }
 
 /// One package to build from source.
@@ -102,6 +104,7 @@ impl Builder<'_> {
                 .iter()
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
+            limits: self.limits,
         };
         let log = scratch.path().join("build.log");
         let outcome = sandbox.run(&script(&package), &log, self.reporter, request.binary)?;
@@ -192,6 +195,14 @@ impl Builder<'_> {
         let kept = std::fs::create_dir_all(staves_fs::parent_of(&kept))
             .and_then(|()| std::fs::copy(log, &kept))
             .map_or(log.to_owned(), |_| kept);
+        if let Some(limit) = outcome.stopped {
+            return SourceError::Limit {
+                source_package: label,
+                step: outcome.step,
+                limit,
+                log: kept,
+            };
+        }
         SourceError::Failed {
             source_package: label,
             step: outcome.step,

@@ -80,6 +80,18 @@ pub enum SourceError {
         /// Its last lines.
         tail: String,
     },
+    /// The build passed one of its limits and was stopped.
+    #[error("building {source_package} was stopped at `{step}`: {limit}; its log is {}", log.display())]
+    Limit {
+        /// What was being built.
+        source_package: String,
+        /// The step it was in.
+        step: String,
+        /// The limit it passed.
+        limit: crate::limits::Exceeded,
+        /// The build log, kept.
+        log: std::path::PathBuf,
+    },
     /// The build succeeded but made none of the packages it was asked for.
     #[error("building {source_package} made no package `{binary}` (it made: {made})")]
     NotMade {

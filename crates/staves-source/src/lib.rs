@@ -25,6 +25,7 @@
 mod build;
 pub mod env;
 mod error;
+pub mod limits;
 pub mod locate;
 mod package;
 mod recipe;
@@ -37,6 +38,7 @@ mod tree;
 pub use build::{Builder, SourceRequest};
 pub use env::BuildEnvironment;
 pub use error::SourceError;
+pub use limits::BuildLimits;
 pub use locate::SourcePackage;
 pub use recipe::source_digest;
 pub use store::{Built, BuiltDeb};

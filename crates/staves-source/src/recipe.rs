@@ -186,6 +186,7 @@ impl Builder<'_> {
             work: &work,
             inputs,
             env: vars,
+            limits: self.limits,
         };
         let log = scratch.path().join("build.log");
         let name = recipe.name.get_ref();

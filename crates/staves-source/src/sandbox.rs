@@ -1,7 +1,9 @@
 //! The sandbox: bubblewrap with its own user, network, PID, IPC, UTS and mount namespaces.
 //! The build root is mounted read-only as `/`, the build directory read-write as `/build`,
-//! the source files read-only inside it, and fresh `/tmp`, `/var/tmp`, `/run`, `/proc` and
-//! `/dev`. No other host path is visible and there is no network but a loopback device.
+//! the source files read-only inside it, fresh `/proc` and `/dev`, and empty `/tmp`,
+//! `/var/tmp`, `/run` and `/dev/shm` from directories beside the build directory — on disk,
+//! not in RAM, so that [`crate::limits`] counts them with the build's scratch space. No other
+//! host path is visible and there is no network but a loopback device.
 //! The build runs as uid 0 of its own user namespace, which is the caller's uid outside:
 //! the same whether Staves runs as root or as anyone else.
 
@@ -11,6 +13,7 @@ use std::process::{Command, Stdio};
 
 use crate::BuildReporter;
 use crate::error::SourceError;
+use crate::limits::{BuildLimits, Exceeded, Watchdog};
 
 /// What a script prints to say which step it starts: `::staves-step NAME`.
 pub const STEP_MARKER: &str = "::staves-step ";
@@ -29,7 +32,17 @@ pub struct Sandbox<'a> {
     pub inputs: Vec<(PathBuf, String)>,
     /// Variables set besides `PATH`, `HOME`, `LANG` and `TMPDIR`.
     pub env: Vec<(String, String)>,
+    /// Time, processes and scratch space the run may use.
+    pub limits: BuildLimits,
 }
+
+/// The scratch directories mounted over the root's, beside the build directory.
+const SCRATCH: [(&str, &str); 4] = [
+    ("tmp", "/tmp"),
+    ("var-tmp", "/var/tmp"),
+    ("run", "/run"),
+    ("shm", "/dev/shm"),
+];
 
 /// How a sandboxed script ended.
 #[derive(Debug, Clone)]
@@ -40,6 +53,8 @@ pub struct Outcome {
     pub step: String,
     /// The last lines of its log.
     pub tail: Vec<String>,
+    /// The limit it was stopped at, if it was.
+    pub stopped: Option<Exceeded>,
 }
 
 impl Sandbox<'_> {
@@ -61,10 +76,15 @@ impl Sandbox<'_> {
                 .arg(host)
                 .arg(format!("/build/{name}"));
         }
-        command
-            .args(["--dev", "/dev", "--proc", "/proc"])
-            .args(["--tmpfs", "/tmp", "--tmpfs", "/var/tmp", "--tmpfs", "/run"])
-            .args(["--clearenv", "--chdir", "/build"]);
+        command.args(["--dev", "/dev", "--proc", "/proc"]);
+        for (name, inside) in SCRATCH {
+            let dir = self.scratch(name);
+            // `run` creates them and says why it cannot; a caller of this alone gets
+            // bubblewrap's own error when one is missing.
+            let _ = std::fs::create_dir_all(&dir);
+            command.arg("--bind").arg(dir).arg(inside);
+        }
+        command.args(["--clearenv", "--chdir", "/build"]);
         let fixed = [
             (
                 "PATH",
@@ -84,6 +104,12 @@ impl Sandbox<'_> {
         command
     }
 
+    /// The host directory mounted as the scratch directory `name`.
+    fn scratch(&self, name: &str) -> PathBuf {
+        self.work
+            .with_file_name(format!("{}-{name}", file_name(self.work)))
+    }
+
     /// Runs `script`, its output (stdout and stderr, interleaved as written) streamed line
     /// by line to `log` and to the reporter.
     pub fn run(
@@ -93,6 +119,12 @@ impl Sandbox<'_> {
         reporter: &dyn BuildReporter,
         package: &str,
     ) -> Result<Outcome, SourceError> {
+        let mut watched = vec![self.work.to_owned()];
+        for (name, _) in SCRATCH {
+            let dir = self.scratch(name);
+            std::fs::create_dir_all(&dir).map_err(SourceError::io("creating", &dir))?;
+            watched.push(dir);
+        }
         let mut file = std::fs::File::create(log).map_err(SourceError::io("creating", log))?;
         let (reader, writer) = std::io::pipe().map_err(SourceError::Sandbox)?;
         let mut command = self.command(script);
@@ -101,6 +133,7 @@ impl Sandbox<'_> {
             .stdout(writer.try_clone().map_err(SourceError::Sandbox)?)
             .stderr(writer);
         let mut child = command.spawn().map_err(SourceError::Sandbox)?;
+        let watchdog = Watchdog::start(child.id(), watched, self.limits);
         // The command holds the pipe's writing ends until it is dropped: drop it, so that
         // the reader sees the end of the output when the sandbox exits.
         drop(command);
@@ -123,11 +156,19 @@ impl Sandbox<'_> {
             tail.push_back(line);
         }
         let status = child.wait().map_err(SourceError::Sandbox)?;
+        let stopped = watchdog.finish();
         file.flush().map_err(SourceError::io("writing", log))?;
         Ok(Outcome {
             code: status.code().unwrap_or(-1),
             step,
             tail: tail.into(),
+            stopped,
         })
     }
+}
+
+/// The last component of `path`, for naming its siblings.
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map_or_else(|| "build".to_owned(), |n| n.to_string_lossy().into_owned())
 }

@@ -72,6 +72,7 @@ fn sandbox<'a>(root: &'a Path, work: &'a Path) -> Sandbox<'a> {
         work,
         inputs: Vec::new(),
         env: vec![("STAVES_TEST".into(), "1".into())],
+        limits: staves_source::BuildLimits::default(),
     }
 }
 
@@ -183,4 +184,78 @@ fn an_unprivileged_user_gets_the_same_sandbox() {
         65534,
         "files made in /build belong to the caller"
     );
+}
+
+/// A sandbox with `limits`, in a root that can sleep and write, and how its run ended.
+fn limited(limits: staves_source::BuildLimits, script: &str) -> staves_source::sandbox::Outcome {
+    let dir = tempfile::tempdir().expect("tmp");
+    let root = tempfile::tempdir().expect("tmp");
+    tiny_root(root.path(), &["bash", "sleep", "head"]);
+    let work = dir.path().join("build");
+    std::fs::create_dir(&work).expect("work");
+    let mut sandbox = sandbox(root.path(), &work);
+    sandbox.limits = limits;
+    let started = std::time::Instant::now();
+    let outcome = sandbox
+        .run(script, &dir.path().join("log"), &Quiet, "test")
+        .expect("the sandbox starts");
+    // Stopped soon after the limit, not at the script's own end (minutes away).
+    assert!(started.elapsed() < Duration::from_secs(60), "{outcome:?}");
+    outcome
+}
+
+#[test]
+fn a_build_is_stopped_at_its_time_limit() {
+    let limits = staves_source::BuildLimits {
+        time: Duration::from_secs(1),
+        ..Default::default()
+    };
+    let outcome = limited(limits, "echo '::staves-step wait'\nsleep 600\n");
+    assert_eq!(
+        outcome.stopped,
+        Some(staves_source::limits::Exceeded::Time(Duration::from_secs(
+            1
+        )))
+    );
+    assert_eq!(outcome.step, "wait");
+    assert_ne!(outcome.code, 0);
+}
+
+#[test]
+fn a_build_is_stopped_at_its_process_limit() {
+    let limits = staves_source::BuildLimits {
+        processes: 20,
+        ..Default::default()
+    };
+    let outcome = limited(
+        limits,
+        "echo '::staves-step fork'\ni=0\nwhile [ $i -lt 60 ]; do sleep 600 & i=$((i + 1)); done\nwait\n",
+    );
+    assert_eq!(
+        outcome.stopped,
+        Some(staves_source::limits::Exceeded::Processes(20))
+    );
+}
+
+#[test]
+fn scratch_space_on_disk_and_in_tmp_is_bounded() {
+    let limits = staves_source::BuildLimits {
+        scratch: 32 << 20,
+        ..Default::default()
+    };
+    // /tmp is on disk beside the build directory, not in RAM, and counts with it.
+    let outcome = limited(
+        limits,
+        "echo '::staves-step fill'\nwhile true; do head -c 8000000 /dev/zero > /tmp/fill.$RANDOM.$RANDOM; done\n",
+    );
+    assert_eq!(
+        outcome.stopped,
+        Some(staves_source::limits::Exceeded::Scratch(32 << 20))
+    );
+    let quiet = limited(
+        limits,
+        "head -c 4000000 /dev/zero > /tmp/small\nhead -c 4000000 /dev/zero > /build/small\n",
+    );
+    assert_eq!(quiet.stopped, None, "{quiet:?}");
+    assert_eq!(quiet.code, 0, "{quiet:?}");
 }

@@ -708,6 +708,40 @@ impl Spec {
         Ok(())
     }
 
+    /// Checks that each recipe, and the `source` directory it builds, lies inside `context`
+    /// (symlinks followed): a spec from elsewhere must not copy the builder's own files into
+    /// a package. Files inside are checked as `[[paths]]` trees are (regular, bounded).
+    pub fn check_recipe_sources(
+        &self,
+        recipes: &[recipe::Recipe],
+        context: &Path,
+    ) -> Result<(), SpecError> {
+        for recipe in recipes {
+            let entry = self
+                .recipes
+                .iter()
+                .find(|e| self.base_dir().join(e.get_ref()) == recipe.path);
+            if let Some(entry) = entry {
+                sources::check(&recipe.path, context).map_err(|(message, help)| {
+                    SpecError::Invalid(Box::new(self.diagnostic(entry.span(), message, Some(help))))
+                })?;
+            }
+            let (Some(source), Some(dir)) = (&recipe.source, recipe.source_dir()) else {
+                continue;
+            };
+            sources::check(&dir, context).map_err(|(message, help)| {
+                SpecError::Invalid(Box::new(Diagnostic::new(
+                    &recipe.path,
+                    &recipe.text,
+                    source.span(),
+                    message,
+                    Some(help),
+                )))
+            })?;
+        }
+        Ok(())
+    }
+
     /// Reads the recipes the spec lists; a file that cannot be read is pointed at in the
     /// spec, a mistake inside one in the recipe. A package table with `env` must name a
     /// package built from source or by a recipe.

@@ -38,6 +38,8 @@ pub struct StackOptions {
     pub parallel: usize,
     /// How to reach registries bases are pulled from.
     pub registry: RegistryOptions,
+    /// What each source or recipe build may use.
+    pub build_limits: staves_pipeline::BuildLimits,
 }
 
 /// One image of the stack, built.
@@ -129,6 +131,8 @@ fn build_one(
             arch: options.arch.clone(),
             refresh: options.refresh,
             offline: options.offline,
+            context: None,
+            build_limits: options.build_limits,
         },
         reporter.clone(),
     )

@@ -21,6 +21,10 @@ pub struct SpecArgs {
     /// The spec to read.
     #[arg(long, short, default_value = "staves.toml", env = "STAVES_FILE")]
     pub file: PathBuf,
+    /// The directory `[[paths]] source` files and recipe sources may come from (default: the
+    /// spec's directory). Symlinks are followed and must stay inside it.
+    #[arg(long, value_name = "DIR")]
+    pub context: Option<PathBuf>,
     #[command(flatten)]
     pub source: SourceArgs,
 }
@@ -40,6 +44,15 @@ pub struct SourceArgs {
     /// Never use the network; fail if the cache lacks something.
     #[arg(long)]
     pub offline: bool,
+    /// Seconds a source or recipe build may run.
+    #[arg(long, value_name = "SECONDS", default_value_t = 6 * 3600, value_parser = clap::value_parser!(u64).range(1..))]
+    pub build_timeout: u64,
+    /// Processes a source or recipe build may have at once.
+    #[arg(long, value_name = "N", default_value_t = 4096, value_parser = clap::value_parser!(u64).range(8..))]
+    pub build_processes: u64,
+    /// Scratch space a source or recipe build may write (its tree, `/tmp` and the packages).
+    #[arg(long, value_name = "MIB", default_value_t = 64 << 10, value_parser = clap::value_parser!(u64).range(1..))]
+    pub build_scratch_mib: u64,
     #[command(flatten)]
     pub reach: ReachArgs,
 }
@@ -85,6 +98,7 @@ impl SourceArgs {
             compression: build.compression,
             locked: build.locked,
             parallel: build.parallel,
+            build_limits: self.build_limits(),
             registry: self.reach.options(&self.cache, 64 << 20),
         }
     }
@@ -100,6 +114,17 @@ pub struct StackBuild {
     pub parallel: usize,
 }
 
+impl SourceArgs {
+    /// What each source or recipe build may use.
+    pub fn build_limits(&self) -> staves_pipeline::BuildLimits {
+        staves_pipeline::BuildLimits {
+            time: std::time::Duration::from_secs(self.build_timeout),
+            processes: usize::try_from(self.build_processes).unwrap_or(usize::MAX),
+            scratch: self.build_scratch_mib.saturating_mul(1 << 20),
+        }
+    }
+}
+
 impl SpecArgs {
     /// The pipeline's options from these arguments.
     pub fn options(&self) -> staves_pipeline::WorkspaceOptions {
@@ -109,6 +134,8 @@ impl SpecArgs {
             arch: self.source.arch.clone(),
             refresh: self.source.refresh,
             offline: self.source.offline,
+            context: self.context.clone(),
+            build_limits: self.source.build_limits(),
         }
     }
 }
@@ -248,6 +275,12 @@ pub struct ServeArgs {
     /// The largest upload accepted, in MiB.
     #[arg(long, default_value_t = 512, conflicts_with = "config")]
     pub max_upload_mib: u64,
+    /// Connections served at once; more wait to be accepted.
+    #[arg(long, default_value_t = 512, value_parser = clap::value_parser!(u32).range(1..=65536), conflicts_with = "config")]
+    pub max_connections: u32,
+    /// Seconds a client may take to send a request head, or the next part of a body.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600), conflicts_with = "config")]
+    pub idle_timeout_seconds: u64,
 }
 
 #[derive(Debug, Args)]
@@ -440,10 +473,6 @@ pub struct BuildArgs {
     /// Load the image into the local Docker (or podman when Docker is absent).
     #[arg(long)]
     pub load: bool,
-    /// The directory `[[paths]] source` files may come from (default: the spec's directory).
-    /// Symlinks are followed and must stay inside it.
-    #[arg(long, value_name = "DIR")]
-    pub context: Option<PathBuf>,
     /// Name the image as `docker build -t` does: `NAME` (tag `latest`), `NAME:TAG`, or a full
     /// reference such as
     /// `registry.example/team/app:1.0` (repeatable; default: the spec's `name` and `tag`).

@@ -71,7 +71,7 @@ pub fn run(args: &InspectArgs) -> Result<(), CliError> {
         .collect();
     let config = &image.config;
     let report = Report {
-        digest: image.manifest_digest.clone(),
+        digest: image.manifest_digest.as_ref().map(ToString::to_string),
         names: image.names.clone(),
         architecture: config["architecture"].as_str().unwrap_or("?").to_owned(),
         created: config["created"].as_str().unwrap_or("").to_owned(),

@@ -47,6 +47,10 @@ fn configuration(args: &ArchiveArgs, serve: Option<&ServeArgs>) -> Result<Server
         max_upload: serve
             .map_or(512, |s| s.max_upload_mib)
             .saturating_mul(1 << 20),
+        limits: serve.map_or_else(Default::default, |s| staves_archive::connections::Limits {
+            max_connections: s.max_connections as usize,
+            idle_timeout: std::time::Duration::from_secs(s.idle_timeout_seconds),
+        }),
     })
 }
 
@@ -60,7 +64,8 @@ fn open(config: &ServerConfig) -> Result<Archive, CliError> {
         "{} archive signing key <archive@staves.invalid>",
         config.archive.origin
     );
-    let (key, new) = staves_archive::key::load_or_create(&path, &user_id)?;
+    let published = staves_archive::key::published_path(&config.archive.dir);
+    let (key, new) = staves_archive::key::load_or_create(&path, &user_id, &published)?;
     if new {
         eprintln!(
             "     Created a signing key ({}) in {}",
@@ -79,6 +84,7 @@ pub fn run(args: &ServeArgs) -> Result<(), CliError> {
         listen: config.listen,
         max_upload: config.max_upload,
         tls: config.tls.clone(),
+        limits: config.limits,
     };
     let suites: Vec<&str> = config
         .archive

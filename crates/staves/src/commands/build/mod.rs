@@ -41,6 +41,7 @@ pub fn run(args: &BuildArgs) -> Result<(), CliError> {
         names: names.clone(),
         output,
         context: args
+            .spec
             .context
             .clone()
             .unwrap_or_else(|| workspace.spec.base_dir().to_owned()),

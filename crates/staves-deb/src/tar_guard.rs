@@ -1,6 +1,8 @@
-//! A watch on the tar stream of a package's data archive, before the tar reader sees it.
+//! A watch on a tar stream before the tar reader sees it: a package's data archive, an image
+//! layer, a docker-archive.
 //!
-//! The archive comes from a signed repository, which does not make it benign. Two things the
+//! A package comes from a signed repository and a layer from a layout or a registry, which
+//! does not make either benign. Two things the
 //! tar reader would do on our behalf are unbounded: it reads GNU long names and PAX headers
 //! whole into memory (a 2 GiB "name" is 2 GiB of RAM), and it happily decodes a small
 //! compressed archive into terabytes. This reader follows the tar framing as bytes pass —
@@ -34,6 +36,11 @@ impl<R: Read> TarGuard<R> {
             header: [0; 512],
             filled: 0,
         }
+    }
+
+    /// The reader watched.
+    pub fn into_inner(self) -> R {
+        self.inner
     }
 
     /// Follows the bytes `buf` (which start at stream offset `start`) through the framing.
@@ -105,7 +112,7 @@ impl<R: Read> Read for TarGuard<R> {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
                 format!(
-                    "the data archive unpacks to more than {} bytes, far beyond what the package declares (a decompression bomb?)",
+                    "the tar stream unpacks to more than {} bytes, far beyond what it declares (a decompression bomb?)",
                     self.limit
                 ),
             ));
