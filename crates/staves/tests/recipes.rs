@@ -438,3 +438,93 @@ fn a_source_tarball_is_fetched_from_its_url_and_believed_only_by_its_checksum() 
     let contents = stdout(&run(Command::new("dpkg-deb").arg("-c").arg(&deb)));
     assert!(contents.contains("./usr/bin/url-status"), "{contents}");
 }
+
+/// A recipe reads only what lies in the build context: a `source` that leads out of the
+/// spec's directory (by `..`, an absolute path or a link) is refused when the spec is read,
+/// at the recipe's line, before anything is fetched or built.
+#[test]
+fn a_recipe_cannot_copy_host_files_from_outside_the_context() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let outside = dir.path().join("outside");
+    std::fs::create_dir_all(&outside).expect("outside");
+    std::fs::write(outside.join("secret"), "host secret").expect("secret");
+    let project = dir.path().join("project");
+    std::fs::create_dir_all(project.join("src")).expect("project");
+    std::os::unix::fs::symlink(&outside, project.join("linked")).expect("link");
+    std::fs::write(
+        project.join("staves.toml"),
+        "name = \"leak\"\npackages = [\"leak\"]\nrecipes = [\"leak.toml\"]\n",
+    )
+    .expect("spec");
+    let absolute = outside.display().to_string();
+    for source in ["../outside", absolute.as_str(), "linked", "/etc"] {
+        std::fs::write(
+            project.join("leak.toml"),
+            format!("name = \"leak\"\nversion = \"1.0-1\"\nsource = \"{source}\"\ninstall = \"cp -r . $DESTDIR/\"\n"),
+        )
+        .expect("recipe");
+        let out = support::staves_command(
+            &[
+                "resolve",
+                "-f",
+                project.join("staves.toml").to_str().expect("utf8"),
+            ],
+            &dir.path().join("cache"),
+        )
+        .output()
+        .expect("staves");
+        assert!(!out.status.success(), "{source}: {}", stderr(&out));
+        let said = stderr(&out);
+        assert!(
+            said.contains("outside the build context"),
+            "{source}: {said}"
+        );
+        assert!(said.contains("leak.toml:3:"), "{source}: {said}");
+    }
+    // Inside the context (the spec's directory), the same recipe is read.
+    std::fs::write(
+        project.join("leak.toml"),
+        "name = \"leak\"\nversion = \"1.0-1\"\nsource = \"src\"\ninstall = \"true\"\n",
+    )
+    .expect("recipe");
+    let out = support::staves_command(
+        &[
+            "resolve",
+            "--offline",
+            "-f",
+            project.join("staves.toml").to_str().expect("utf8"),
+        ],
+        &dir.path().join("cache"),
+    )
+    .output()
+    .expect("staves");
+    assert!(
+        !stderr(&out).contains("outside the build context"),
+        "{}",
+        stderr(&out)
+    );
+    // `--context` names a larger context: the sibling directory is then inside it.
+    std::fs::write(
+        project.join("leak.toml"),
+        "name = \"leak\"\nversion = \"1.0-1\"\nsource = \"../outside\"\ninstall = \"true\"\n",
+    )
+    .expect("recipe");
+    let out = support::staves_command(
+        &[
+            "resolve",
+            "--offline",
+            "-f",
+            project.join("staves.toml").to_str().expect("utf8"),
+            "--context",
+            dir.path().to_str().expect("utf8"),
+        ],
+        &dir.path().join("cache"),
+    )
+    .output()
+    .expect("staves");
+    assert!(
+        !stderr(&out).contains("outside the build context"),
+        "{}",
+        stderr(&out)
+    );
+}
