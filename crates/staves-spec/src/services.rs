@@ -329,8 +329,17 @@ pub(crate) fn check(
             "one service's exit ends the container; keep `main` on that one",
         ));
     }
-    for (name, s) in services {
-        let s = s.get_ref();
+    for (name, spanned) in services {
+        let s = spanned.get_ref();
+        if let Some(ready) = &s.ready
+            && ready.get_ref().interval.is_some_and(|i| i.0 < 10)
+        {
+            return Err(problem(
+                ready.span(),
+                format!("service `{name}`: a `ready` interval under 10 ms polls without pause"),
+                "write an interval such as \"200ms\" or \"1s\"",
+            ));
+        }
         if let Some(sig) = &s.stop_signal
             && !SIGNALS.contains(&sig.get_ref().as_str())
         {
@@ -368,7 +377,7 @@ pub(crate) fn check(
             && text.chars().any(char::is_control)
         {
             return Err(problem(
-                s.command.span(),
+                spanned.span(),
                 format!("service `{name}`: `log-prefix` holds a control character"),
                 "",
             ));
@@ -389,6 +398,15 @@ fn check_one(c: &Common<'_>, image_user: Option<&str>) -> Result<(), Problem> {
     }
     for text in [p.user, p.group, p.workdir].into_iter().flatten() {
         check_text(text)?;
+    }
+    if let Some(user) = p.user
+        && user.get_ref().contains(':')
+    {
+        return Err(problem(
+            user.span(),
+            format!("{} `{}`: `user` names one account", c.kind, c.name),
+            "name the group with `group = \"…\"`",
+        ));
     }
     if let Some(dir) = p.workdir
         && !dir.get_ref().starts_with('/')

@@ -316,6 +316,24 @@ fn services_bring_s6_and_refuse_what_cannot_run() {
     assert_eq!(line, 6);
     assert!(message.contains("not a duration"), "{message}");
 
+    let (line, column, message) = error_of(&format!(
+        "{base}\n[services.web]\ncommand = [\"nginx\"]\nuser = \"root:root\"\n"
+    ));
+    assert_eq!((line, column), (6, 8));
+    assert!(message.contains("`user` names one account"), "{message}");
+
+    let (line, _, message) = error_of(&format!(
+        "{base}\n[services.web]\ncommand = [\"nginx\"]\nready = {{ check = [\"true\"], interval = \"0ms\" }}\n"
+    ));
+    assert_eq!(line, 6);
+    assert!(message.contains("under 10 ms"), "{message}");
+
+    let (line, _, message) = error_of(&format!(
+        "{base}\n[services.web]\ncommand = [\"nginx\"]\nlog-prefix = \"a\\u0007b\"\n"
+    ));
+    assert_ne!(line, 5, "not the command's line: {message}");
+    assert!(message.contains("control character"), "{message}");
+
     let (_, _, message) = error_of(&format!(
         "{base}\n[services.web]\ncommand = [\"nginx\"]\nready = {{ notify-fd = 3, check = [\"true\"] }}\n"
     ));
