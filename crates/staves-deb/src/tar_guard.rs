@@ -76,6 +76,39 @@ impl<R: Read> TarGuard<R> {
     }
 }
 
+/// Walks the headers of the tar file `file` by seeking past each entry's data, refusing
+/// metadata entries above [`MAX_META_ENTRY`] before a tar reader that lists the file with
+/// seeks (and reads long names whole) sees them. Leaves `file` at its start.
+pub fn check_headers<F: Read + io::Seek>(file: &mut F) -> io::Result<()> {
+    let mut header = [0u8; 512];
+    let mut at = 0u64;
+    loop {
+        file.seek(io::SeekFrom::Start(at))?;
+        match file.read_exact(&mut header) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => break,
+            Err(e) => return Err(e),
+        }
+        if header.iter().all(|&b| b == 0) {
+            break;
+        }
+        let size = declared_size(&header)?;
+        if matches!(header[156], b'L' | b'K' | b'x' | b'g') && size > MAX_META_ENTRY {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "a tar metadata entry (long name or PAX header) of {size} bytes; at most {MAX_META_ENTRY} are accepted"
+                ),
+            ));
+        }
+        at = at
+            .saturating_add(512)
+            .saturating_add(size.div_ceil(512).saturating_mul(512));
+    }
+    file.seek(io::SeekFrom::Start(0))?;
+    Ok(())
+}
+
 /// The size field of a tar header: octal, or base-256 when its top bit is set.
 fn declared_size(header: &[u8; 512]) -> io::Result<u64> {
     let field = &header[124..136];

@@ -416,7 +416,10 @@ fn pick_platform(
 }
 
 fn open_archive(path: &Path) -> Result<ImageReader, OciError> {
-    let file = File::open(path).map_err(OciError::io(path))?;
+    let mut file = File::open(path).map_err(OciError::io(path))?;
+    // The tar reader reads a long name whole: its headers are checked first.
+    staves_deb::tar_guard::check_headers(&mut file)
+        .map_err(|e| OciError::Layout(format!("{}: {e}", path.display())))?;
     let mut archive = tar::Archive::new(file);
     let mut members = HashMap::new();
     let bad = |e: io::Error| {

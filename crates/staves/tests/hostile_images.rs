@@ -260,3 +260,19 @@ fn a_base_whose_diff_ids_lie_is_refused() {
     };
     assert!(error.contains(&lie) && error.contains("damaged"), "{error}");
 }
+
+#[test]
+fn a_docker_archive_with_a_three_gibibyte_long_name_is_refused_unread() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut header = tar::Header::new_gnu();
+    header.set_size(3 << 30);
+    header.set_entry_type(tar::EntryType::GNULongName);
+    header.set_cksum();
+    let path = dir.path().join("image.tar");
+    let mut file = std::fs::File::create(&path).expect("create");
+    file.write_all(header.as_bytes()).expect("header");
+    // Sparse: three gibibytes of "name" that take no disk.
+    file.set_len(512 + (3 << 30) + 1024).expect("sparse");
+    drop(file);
+    refused(&path, "long name");
+}
