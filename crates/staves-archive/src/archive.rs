@@ -311,8 +311,26 @@ impl Archive {
         component: &str,
         files: &[PathBuf],
     ) -> Result<Vec<Change>, ArchiveError> {
+        let named: Vec<(PathBuf, String)> = files
+            .iter()
+            .map(|f| {
+                let name = f.file_name().map(|n| n.to_string_lossy().into_owned());
+                (f.clone(), name.unwrap_or_default())
+            })
+            .collect();
+        self.add_many_named(suite, component, &named)
+    }
+
+    /// [`Archive::add_many`] for files received under other names: each is `(where it is,
+    /// the name its sender gave it)`, and errors name the file as sent.
+    pub fn add_many_named(
+        &self,
+        suite: &str,
+        component: &str,
+        files: &[(PathBuf, String)],
+    ) -> Result<Vec<Change>, ArchiveError> {
         let result = self.add_many_inner(suite, component, files);
-        for file in files {
+        for (file, _) in files {
             let _ = std::fs::remove_file(file);
         }
         result
@@ -322,20 +340,19 @@ impl Archive {
         &self,
         suite: &str,
         component: &str,
-        files: &[PathBuf],
+        files: &[(PathBuf, String)],
     ) -> Result<Vec<Change>, ArchiveError> {
         let served = self.suite(suite, component)?.clone();
         let mut state = self.lock();
         let list = (suite.to_owned(), component.to_owned());
         let mut changes = Vec::with_capacity(files.len());
         let mut refused = None;
-        for file in files {
+        for (file, name) in files {
             match self.stage(&served, component, file, &mut state) {
                 Ok(change) => changes.push(change),
                 Err(error) => {
-                    let name = file.file_name().map(|n| n.to_string_lossy().into_owned());
                     refused = Some(ArchiveError::InBatch {
-                        file: name.unwrap_or_default(),
+                        file: name.clone(),
                         source: Box::new(error),
                     });
                     break;
@@ -389,7 +406,14 @@ impl Archive {
         state: &mut BTreeMap<(String, String), Packages>,
     ) -> Result<Change, ArchiveError> {
         let suite = served.name.as_str();
-        let deb = DebFile::open(upload).map_err(|e| ArchiveError::NotADeb(e.to_string()))?;
+        // The message, not the path: the file is a temporary of the archive's, and its name
+        // is the server's business, not the uploader's.
+        let deb = DebFile::open(upload).map_err(|e| {
+            ArchiveError::NotADeb(match e {
+                staves_deb::deb::DebError::Malformed { message, .. } => message,
+                staves_deb::deb::DebError::Io { source, .. } => source.to_string(),
+            })
+        })?;
         let checked = crate::control::check(&deb.control.control)?;
         let Checked {
             name,

@@ -231,7 +231,7 @@ async fn upload_post(
         let mut received = 0;
         receive(&shared, request.into_body(), &mut received)
             .await
-            .map(|f| vec![f])
+            .map(|f| vec![(f, "the request's body".to_owned())])
     };
     match files {
         Ok(files) => publish(shared, suite, component, files, who).await,
@@ -241,7 +241,7 @@ async fn upload_post(
 
 async fn upload_put(
     State(shared): State<Arc<Shared>>,
-    UrlPath((suite, component, _file)): UrlPath<(String, String, String)>,
+    UrlPath((suite, component, file)): UrlPath<(String, String, String)>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
@@ -254,7 +254,10 @@ async fn upload_put(
     }
     let mut received = 0;
     match receive(&shared, body, &mut received).await {
-        Ok(file) => publish(shared, suite, component, vec![file], who).await,
+        Ok(path) => {
+            let name = crate::jwt::printable(&file, 200);
+            publish(shared, suite, component, vec![(path, name)], who).await
+        }
         Err(response) => response,
     }
 }
@@ -264,7 +267,7 @@ async fn publish(
     shared: Arc<Shared>,
     suite: String,
     component: String,
-    files: Vec<PathBuf>,
+    files: Vec<(PathBuf, String)>,
     who: String,
 ) -> Response {
     if files.is_empty() {
@@ -273,7 +276,8 @@ async fn publish(
     let worker = Arc::clone(&shared);
     let (s, c, f) = (suite.clone(), component.clone(), files);
     // The archive moves each file into its pool or removes it.
-    let added = tokio::task::spawn_blocking(move || worker.archive.add_many(&s, &c, &f)).await;
+    let added =
+        tokio::task::spawn_blocking(move || worker.archive.add_many_named(&s, &c, &f)).await;
     match added {
         Ok(Ok(changes)) => {
             let mut packages = Vec::new();
@@ -392,7 +396,10 @@ fn declared_too_large(shared: &Shared, headers: &HeaderMap) -> Option<Response> 
 }
 
 /// Streams each part of a multipart body into a file, the limit counting all of them.
-async fn receive_parts(shared: &Shared, mut parts: Multipart) -> Result<Vec<PathBuf>, Response> {
+async fn receive_parts(
+    shared: &Shared,
+    mut parts: Multipart,
+) -> Result<Vec<(PathBuf, String)>, Response> {
     let mut files = Vec::new();
     let mut received = 0u64;
     loop {
@@ -407,8 +414,12 @@ async fn receive_parts(shared: &Shared, mut parts: Multipart) -> Result<Vec<Path
                 ));
             }
         };
+        let name = part.file_name().or(part.name()).map_or_else(
+            || format!("part {}", files.len() + 1),
+            |n| crate::jwt::printable(n, 200),
+        );
         match write_stream(shared, Chunks::Part(Box::new(part)), &mut received).await {
-            Ok(file) => files.push(file),
+            Ok(file) => files.push((file, name)),
             Err(response) => {
                 discard(&files).await;
                 return Err(response);
@@ -417,8 +428,8 @@ async fn receive_parts(shared: &Shared, mut parts: Multipart) -> Result<Vec<Path
     }
 }
 
-async fn discard(files: &[PathBuf]) {
-    for file in files {
+async fn discard(files: &[(PathBuf, String)]) {
+    for (file, _) in files {
         let _ = tokio::fs::remove_file(file).await;
     }
 }

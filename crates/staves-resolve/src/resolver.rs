@@ -129,10 +129,17 @@ pub fn resolve(universe: &Universe<'_>, task: &Task) -> Result<Resolution, Resol
         if let Some(clash) = solver.conflict_with_marked(&package) {
             return Err(ResolveError::Unsatisfiable {
                 request: index,
-                failure: Failure::leaf(format!(
-                    "{} {} conflicts with {clash}, which is also requested",
-                    package.name, package.version
-                )),
+                failure: Failure::leaf(if clash.ends_with("which the base image holds") {
+                    format!(
+                        "{} {} conflicts with {clash}",
+                        package.name, package.version
+                    )
+                } else {
+                    format!(
+                        "{} {} conflicts with {clash}, which is also requested",
+                        package.name, package.version
+                    )
+                }),
             });
         }
         if !solver.is_marked(&package) {
@@ -520,7 +527,14 @@ impl Solver<'_, '_> {
                 }
             }
         }
-        first.map(|(_, text)| text)
+        // The base's installed packages are marked first.
+        first.map(|(at, text)| {
+            if at < self.task.installed.len() {
+                format!("{text}, which the base image holds")
+            } else {
+                text
+            }
+        })
     }
 
     /// Marks what `package` depends on (and recommends, when asked), depth first.

@@ -503,10 +503,10 @@ fn installed_packages_are_kept_and_not_resolved_again() {
         installed: base.clone(),
         ..task(&["app"])
     };
-    let error = error(&newer, &needs_newer).to_string();
+    let unmet = error(&newer, &needs_newer).to_string();
     assert!(
-        error.contains("libc 2 is installed in the base image"),
-        "{error}"
+        unmet.contains("libc 2 is installed in the base image"),
+        "{unmet}"
     );
 
     // A request for an installed package keeps it; one for another version is refused.
@@ -517,10 +517,26 @@ fn installed_packages_are_kept_and_not_resolved_again() {
     assert!(chosen(&repos, &request_kept).is_empty());
     let mut pinned = request_kept.clone();
     pinned.requests[0].constraint = Some((VersionOp::Eq, Version::parse("3").expect("v")));
-    let error = resolve(&Universe::new(&repos, "amd64"), &pinned)
+    let refused = resolve(&Universe::new(&repos, "amd64"), &pinned)
         .expect_err("refused")
         .to_string();
-    assert!(error.contains("installed in the base image"), "{error}");
+    assert!(refused.contains("installed in the base image"), "{refused}");
+
+    // A request that conflicts with what the base holds says so, not "also requested".
+    let clashing = [repo(
+        "r",
+        &["Package: other-libc\nVersion: 1\nConflicts: libc"],
+    )];
+    let clash = error(
+        &clashing,
+        &Task {
+            installed: base.clone(),
+            ..task(&["other-libc"])
+        },
+    )
+    .to_string();
+    assert!(clash.contains("which the base image holds"), "{clash}");
+    assert!(!clash.contains("also requested"), "{clash}");
 }
 
 #[test]

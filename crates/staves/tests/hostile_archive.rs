@@ -102,8 +102,25 @@ fn a_control_file_can_neither_delete_files_nor_forge_another_package() {
         let (code, body) = put(&served, &file, Some(TOKEN), "testing");
         assert_eq!(code, 400, "{control:?}: {body}");
         assert!(body.contains("control file"), "{body}");
+        assert!(!body.contains(".staves"), "no server path: {body}");
     }
     assert_eq!(packages(&served), before, "stable's index is as it was");
+    // Several files at once: all or none, the refused one named as it was sent.
+    let other = deb(dir.path(), "other", "1.0-1", "other");
+    let hostile = raw_deb(dir.path(), "named-hostile.deb", &hostile[0]);
+    let both = Command::new(env!("CARGO_BIN_EXE_staves"))
+        .args(["upload", &served.base, "--suite", "testing"])
+        .args([&other, &hostile])
+        .env("STAVES_TOKEN", TOKEN)
+        .output()
+        .expect("staves upload");
+    assert!(!both.status.success());
+    let said = stderr(&both);
+    assert!(said.contains("named-hostile.deb"), "{said}");
+    assert!(
+        !said.contains(".staves") && !said.contains("incoming"),
+        "{said}"
+    );
 
     // A misspelled selection is refused, not read as "every version".
     let url = format!("{}/packages/stable/main/good?Version=1.0-1", served.base);
