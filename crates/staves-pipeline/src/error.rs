@@ -66,6 +66,15 @@ pub enum PipelineError {
     /// Building a package from source failed.
     #[error(transparent)]
     Source(#[from] staves_source::SourceError),
+    /// The spec names a base, and the workspace was opened without it: the image would
+    /// silently lack its base.
+    #[error(
+        "{} is built on a base (`base = …`), but its workspace was opened without it; open it with `staves_stack::open_workspace`, which builds or reads the base first", spec.display()
+    )]
+    BaseNotOpened {
+        /// The spec.
+        spec: PathBuf,
+    },
     /// The options contradict the spec (`arch` not among `archs`, …).
     #[error("{0}")]
     Invalid(String),

@@ -118,9 +118,17 @@ impl Workspace {
         self.bases = bases;
     }
 
-    /// The base image `arch` is built on, if any.
-    pub fn base(&self, arch: &str) -> Option<&Arc<BaseImage>> {
-        self.bases.iter().find(|b| b.arch == arch)
+    /// The base image `arch` is built on, if the spec names one. A spec with `base` whose
+    /// workspace was not given its base ([`Workspace::on_base`]) is refused here, so nothing
+    /// resolves or builds it as if it had none.
+    pub fn base(&self, arch: &str) -> Result<Option<&Arc<BaseImage>>, PipelineError> {
+        let found = self.bases.iter().find(|b| b.arch == arch);
+        if found.is_none() && self.spec.base.is_some() {
+            return Err(PipelineError::BaseNotOpened {
+                spec: self.spec.path.clone(),
+            });
+        }
+        Ok(found)
     }
 
     /// Where the pipeline reports to.
@@ -421,7 +429,7 @@ impl Workspace {
                 .collect::<HashSet<_>>(),
             recommends: self.spec.recommends,
             merged_usr: true,
-            installed: match self.base(arch) {
+            installed: match self.base(arch)? {
                 Some(base) => {
                     staves_resolve::installed_from_status(&base.system.status, &base.name)?
                 }

@@ -64,6 +64,9 @@ pub enum StackError {
         /// Why.
         source: Box<staves_pipeline::PipelineError>,
     },
+    /// The spec itself could not be opened.
+    #[error(transparent)]
+    Open(Box<staves_pipeline::PipelineError>),
     /// Something that should not happen.
     #[error("internal error: {0}")]
     Internal(String),
@@ -73,7 +76,7 @@ impl StackError {
     /// The pipeline error inside, when building an image failed.
     pub fn pipeline(&self) -> Option<&staves_pipeline::PipelineError> {
         match self {
-            StackError::Build { source, .. } => Some(source),
+            StackError::Build { source, .. } | StackError::Open(source) => Some(source),
             _ => None,
         }
     }

@@ -6,13 +6,17 @@
 //!
 //! * [`Stack::discover`]: the specs and the graph their `base` keys make, cycles refused
 //!   with the chain that closes them.
+//! * [`open_workspace`]: one spec opened for the pipeline on its base chain — the way a
+//!   library user opens a spec that may name a `base`.
 //! * [`build`]: every image (or the one `only` names and what it needs) into its own OCI
 //!   layout, through the pipeline.
 
 mod build;
 mod discover;
 mod error;
+mod open;
 
 pub use build::{BuiltNode, StackOptions, bases_of, build};
 pub use discover::{BaseSource, Node, Stack, WORKSPACE_FILE};
 pub use error::StackError;
+pub use open::{OpenedWorkspace, open_workspace};

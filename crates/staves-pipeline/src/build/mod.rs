@@ -210,7 +210,7 @@ pub fn build(workspace: &Workspace, options: &BuildOptions) -> Result<Build, Pip
     // the SBOM needs what assembly reads from every package.)
     let mut plans = Vec::new();
     for (target, located) in targets {
-        let base = workspace.base(&target.arch).map(|b| b.as_ref());
+        let base = workspace.base(&target.arch)?.map(|b| b.as_ref());
         let assembly = options::options(&workspace.spec, base)?;
         let key = cached::key(
             &workspace.spec.source,
@@ -247,7 +247,7 @@ pub fn build(workspace: &Workspace, options: &BuildOptions) -> Result<Build, Pip
             .collect()
     };
     for (target, located, assembly, key, hit) in plans {
-        let base = workspace.base(&target.arch).map(|b| b.as_ref());
+        let base = workspace.base(&target.arch)?.map(|b| b.as_ref());
         let mut listed: Vec<Located> = base.map(|b| b.packages.clone()).unwrap_or_default();
         listed.extend_from_slice(&located);
         if let Some(record) = hit {
@@ -436,7 +436,7 @@ fn build_arch(
             ),
         })
         .collect();
-    let base = workspace.base(&target.arch).map(|b| b.as_ref());
+    let base = workspace.base(&target.arch)?.map(|b| b.as_ref());
     options.temp_dir = Some(workspace.cache.tmp_dir());
     // The SBOM lists the base's packages too: it describes the whole image.
     options

@@ -25,7 +25,7 @@ pub fn run(args: &BuildArgs) -> Result<(), CliError> {
         .as_deref()
         .map(staves_registry::Reference::parse)
         .transpose()?;
-    let (workspace, _base_scratch) = super::open_workspace(
+    let workspace = super::open_workspace(
         &args.spec,
         args.locked,
         args.jobs,

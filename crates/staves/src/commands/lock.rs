@@ -4,7 +4,7 @@ use crate::cli::LockArgs;
 use crate::report::{CliError, status};
 
 pub fn run(args: &LockArgs) -> Result<(), CliError> {
-    let (workspace, _base) =
+    let workspace =
         super::open_workspace(&args.spec, false, 8, staves_oci::LayerCompression::Gzip)?;
     if args.check {
         // The lock must already be right; writing it would hide a drift.

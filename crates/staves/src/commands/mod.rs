@@ -43,37 +43,21 @@ pub(crate) fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> Result<(), C
 }
 
 /// The spec's workspace, on its base when it names one: a base spec is built first (with
-/// the bases below it) into scratch space that lives as long as the returned guard.
+/// the bases below it) into scratch space that lives as long as the returned workspace.
 pub(crate) fn open_workspace(
     args: &crate::cli::SpecArgs,
     locked: bool,
     jobs: usize,
     compression: staves_oci::LayerCompression,
-) -> Result<(staves_pipeline::Workspace, Option<staves_fs::TempDir>), CliError> {
-    let mut workspace =
-        staves_pipeline::Workspace::load(&args.options(), crate::report::reporter())?;
-    if workspace.spec.base.is_none() {
-        return Ok((workspace, None));
-    }
-    let source = &args.source;
-    let scratch = staves_repo::Cache::open(source.cache.root())?.scratch_dir()?;
-    let options = source.stack_options(crate::cli::StackBuild {
-        output: scratch.path().to_owned(),
+) -> Result<staves_stack::OpenedWorkspace, CliError> {
+    let bases = args.source.stack_options(crate::cli::StackBuild {
+        output: std::path::PathBuf::new(),
         archives: false,
         jobs,
         compression,
         locked,
         parallel: 1,
     });
-    let bases = staves_stack::bases_of(
-        &args.file,
-        &workspace.selected,
-        &options,
-        crate::report::reporter(),
-    )
-    .map_err(stack::from_stack)?;
-    if let Some(bases) = bases {
-        workspace.on_base(bases);
-    }
-    Ok((workspace, Some(scratch)))
+    staves_stack::open_workspace(&args.options(), &bases, crate::report::reporter())
+        .map_err(stack::from_stack)
 }

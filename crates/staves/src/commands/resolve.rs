@@ -8,7 +8,7 @@ use crate::cli::ResolveArgs;
 use crate::report::CliError;
 
 pub fn run(args: &ResolveArgs) -> Result<(), CliError> {
-    let (workspace, _base) =
+    let workspace =
         super::open_workspace(&args.spec, false, 8, staves_oci::LayerCompression::Gzip)?;
     let lock = match workspace.matching_lock(args.locked)? {
         Some(lock) if !args.ignore_lock => lock,

@@ -9,7 +9,7 @@ use crate::cli::ScriptsArgs;
 use crate::report::CliError;
 
 pub fn run(args: &ScriptsArgs) -> Result<(), CliError> {
-    let (workspace, _base) =
+    let workspace =
         super::open_workspace(&args.spec, false, 8, staves_oci::LayerCompression::Gzip)?;
     let names = super::build::image_names(&workspace.spec, &[])?;
     let options = BuildOptions {

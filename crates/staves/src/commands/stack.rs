@@ -91,6 +91,7 @@ pub(crate) fn from_stack(error: StackError) -> CliError {
             CliError::Pipeline(*source)
         }
         StackError::Spec(e) => CliError::Pipeline(PipelineError::Spec(e)),
+        StackError::Open(e) => CliError::Pipeline(*e),
         StackError::Io { path, source } => CliError::Pipeline(PipelineError::Io(
             std::io::Error::new(source.kind(), format!("{}: {source}", path.display())),
         )),

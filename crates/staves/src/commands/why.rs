@@ -9,7 +9,7 @@ use crate::report::CliError;
 use staves_pipeline::Workspace;
 
 pub fn run(args: &WhyArgs) -> Result<(), CliError> {
-    let (workspace, _base) =
+    let workspace =
         super::open_workspace(&args.spec, false, 8, staves_oci::LayerCompression::Gzip)?;
     let lock = workspace.matching_lock(false)?;
     let mut absent_from = Vec::new();

@@ -1,0 +1,60 @@
+//! A spec opened for the pipeline with what it is built on: a library user calls
+//! [`open_workspace`] and gets a workspace that resolves and builds on the spec's `base`
+//! chain (base specs built first, layouts read), never one that silently lacks it.
+
+use std::sync::Arc;
+
+use staves_pipeline::{Reporter, Workspace, WorkspaceOptions};
+
+use crate::{StackError, StackOptions};
+
+/// A workspace with its bases; the bases' layouts live in scratch space as long as it does.
+pub struct OpenedWorkspace {
+    /// The workspace, on its bases.
+    pub workspace: Workspace,
+    /// Where the base specs were built, removed when this is dropped.
+    _bases: Option<staves_fs::TempDir>,
+}
+
+impl std::ops::Deref for OpenedWorkspace {
+    type Target = Workspace;
+
+    fn deref(&self) -> &Workspace {
+        &self.workspace
+    }
+}
+
+/// Opens the spec `options` names: when it has a `base`, the chain below it is built (a
+/// spec, with `bases`' options, into the cache's scratch space) or read (a layout) for each
+/// of the workspace's architectures, and the workspace is put on it.
+pub fn open_workspace(
+    options: &WorkspaceOptions,
+    bases: &StackOptions,
+    reporter: Arc<dyn Reporter>,
+) -> Result<OpenedWorkspace, StackError> {
+    let open = |e| StackError::Open(Box::new(e));
+    let mut workspace = Workspace::load(options, reporter.clone()).map_err(open)?;
+    if workspace.spec.base.is_none() {
+        return Ok(OpenedWorkspace {
+            workspace,
+            _bases: None,
+        });
+    }
+    let scratch = workspace
+        .cache
+        .scratch_dir()
+        .map_err(|e| open(staves_pipeline::PipelineError::Repo(e)))?;
+    let stack = StackOptions {
+        output: scratch.path().to_owned(),
+        archives: false,
+        parallel: 1,
+        ..bases.clone()
+    };
+    if let Some(found) = crate::bases_of(&options.file, &workspace.selected, &stack, reporter)? {
+        workspace.on_base(found);
+    }
+    Ok(OpenedWorkspace {
+        workspace,
+        _bases: Some(scratch),
+    })
+}

@@ -1,0 +1,174 @@
+//! A spec built on a base through the public API alone: `open_workspace` builds the base spec
+//! first and the image holds both; the pipeline refuses a workspace that was loaded without
+//! its base rather than build an image that silently lacks it. Real `.deb`s in a `file:`
+//! repository written here, so nothing leaves the machine.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use staves_pipeline::{
+    BuildOptions, NoReporter, Output, PipelineError, Workspace, WorkspaceOptions,
+};
+use staves_stack::StackOptions;
+
+/// A `.deb` of `name` holding `file`, with `depends`.
+fn deb(dir: &Path, name: &str, file: &str, depends: &str) -> (String, Vec<u8>) {
+    let arch = staves_deb::arch::host();
+    let content = dir.join(format!("{name}.content"));
+    std::fs::write(&content, format!("{name}\n")).expect("content");
+    let mut entries = vec![staves_deb::write::Entry {
+        path: file.to_owned(),
+        kind: staves_deb::write::EntryKind::File {
+            source: content,
+            size: name.len() as u64 + 1,
+            executable: false,
+        },
+    }];
+    let mut parent = Path::new(file).parent();
+    while let Some(dir) = parent.filter(|p| !p.as_os_str().is_empty()) {
+        entries.push(staves_deb::write::Entry {
+            path: dir.display().to_string(),
+            kind: staves_deb::write::EntryKind::Dir,
+        });
+        parent = dir.parent();
+    }
+    let depends = if depends.is_empty() {
+        String::new()
+    } else {
+        format!("Depends: {depends}\n")
+    };
+    let control = format!(
+        "Package: {name}\nVersion: 1\nArchitecture: {arch}\nMaintainer: T <t@localhost>\n{depends}Description: {name}\n"
+    );
+    let mut out = std::io::Cursor::new(Vec::new());
+    staves_deb::write::write_deb(
+        &mut out,
+        &staves_deb::write::NewDeb {
+            control: &control,
+            entries: &entries,
+            mtime: 0,
+        },
+    )
+    .expect("deb");
+    (control, out.into_inner())
+}
+
+/// A trusted `file:` repository at `root` holding `debs`.
+fn repository(root: &Path, debs: &[(String, Vec<u8>)]) {
+    let arch = staves_deb::arch::host();
+    let index = root.join(format!("dists/s/main/binary-{arch}"));
+    std::fs::create_dir_all(&index).expect("dirs");
+    std::fs::create_dir_all(root.join("pool")).expect("pool");
+    let mut packages = String::new();
+    for (n, (control, bytes)) in debs.iter().enumerate() {
+        let file = format!("pool/{n}.deb");
+        std::fs::write(root.join(&file), bytes).expect("deb");
+        let digest = staves_oci::Digest::of(bytes);
+        packages.push_str(&format!(
+            "{control}Filename: {file}\nSize: {}\nSHA256: {}\n\n",
+            bytes.len(),
+            digest.hex()
+        ));
+    }
+    std::fs::write(index.join("Packages"), &packages).expect("Packages");
+    let release = format!(
+        "Suite: s\nCodename: s\nArchitectures: {arch}\nComponents: main\nSHA256:\n {} {} main/binary-{arch}/Packages\n",
+        staves_oci::Digest::of(packages.as_bytes()).hex(),
+        packages.len()
+    );
+    std::fs::write(root.join("dists/s/Release"), release).expect("Release");
+}
+
+fn spec(dir: &Path, name: &str, base: &str, package: &str, repo: &Path) {
+    std::fs::create_dir_all(dir).expect("dir");
+    std::fs::write(
+        dir.join("staves.toml"),
+        format!(
+            "name = \"{name}\"\n{base}packages = [\"{package}\"]\nexclude = [\"base-files\"]\n\n[[repositories]]\nname = \"local\"\nuri = \"file:{}\"\nsuite = \"s\"\ntrusted = true\n",
+            repo.display()
+        ),
+    )
+    .expect("spec");
+}
+
+#[test]
+fn a_spec_on_a_base_builds_through_the_library_and_never_without_its_base() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let repo = dir.path().join("repo");
+    let work = dir.path().join("debs");
+    std::fs::create_dir_all(&work).expect("work");
+    repository(
+        &repo,
+        &[
+            deb(&work, "runtime", "usr/share/runtime/runtime.txt", ""),
+            deb(&work, "app", "usr/share/app/app.txt", "runtime"),
+        ],
+    );
+    spec(&dir.path().join("base"), "base", "", "runtime", &repo);
+    let app = dir.path().join("app");
+    spec(&app, "app", "base = \"../base\"\n", "app", &repo);
+    let options = WorkspaceOptions {
+        file: app.join("staves.toml"),
+        cache: dir.path().join("cache"),
+        ..WorkspaceOptions::default()
+    };
+
+    // Loaded alone, the workspace has no base: resolving it is refused, not done without.
+    let alone = Workspace::load(&options, Arc::new(NoReporter)).expect("loads");
+    match alone.resolve(&alone.selected) {
+        Err(PipelineError::BaseNotOpened { .. }) => {}
+        Err(other) => panic!("another error: {other}"),
+        Ok(lock) => panic!("resolved without the base: {lock:?}"),
+    }
+
+    let bases = StackOptions {
+        cache: options.cache.clone(),
+        arch: None,
+        refresh: false,
+        offline: false,
+        output: dir.path().join("unused"),
+        archives: false,
+        jobs: 2,
+        compression: staves_oci::LayerCompression::Gzip,
+        locked: false,
+        parallel: 1,
+        registry: Default::default(),
+        build_limits: Default::default(),
+    };
+    let opened =
+        staves_stack::open_workspace(&options, &bases, Arc::new(NoReporter)).expect("opens");
+    let lock = opened.resolve(&opened.selected).expect("resolves");
+    let names: Vec<&str> = lock
+        .targets
+        .iter()
+        .flat_map(|t| t.packages.iter().map(|p| p.name.as_str()))
+        .collect();
+    assert_eq!(names, ["app"], "the base's runtime is not resolved again");
+    let layout = dir.path().join("layout");
+    staves_pipeline::build(
+        &opened,
+        &BuildOptions {
+            names: vec![staves_registry::ImageName::parse("app").expect("name")],
+            output: Output::Layout(layout.clone()),
+            context: app.clone(),
+            jobs: 2,
+            compression: staves_oci::LayerCompression::Gzip,
+            locked: false,
+            sbom: false,
+        },
+    )
+    .expect("builds");
+    let image = staves_oci::ImageReader::open(&layout, None, None).expect("image");
+    let tree = image.tree(&[], 0).expect("tree");
+    for file in ["/usr/share/runtime/runtime.txt", "/usr/share/app/app.txt"] {
+        assert!(
+            tree.files.contains_key(file),
+            "{file} in {:?}",
+            tree.files.keys()
+        );
+    }
+    assert!(
+        image.layer_count() >= 2,
+        "the base's layers, then the app's"
+    );
+}
