@@ -22,4 +22,4 @@ pub use build::{Build, BuildOptions, BuiltImage, Located, Output, build};
 pub use error::{LocatedResolveError, PipelineError};
 pub use reporter::{NoReporter, Reporter};
 pub use staves_source::BuildLimits;
-pub use workspace::{Workspace, WorkspaceOptions};
+pub use workspace::{NetworkMode, Workspace, WorkspaceOptions};

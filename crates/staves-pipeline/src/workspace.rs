@@ -28,15 +28,26 @@ pub struct WorkspaceOptions {
     pub cache: PathBuf,
     /// One architecture to work on: one of the spec's `archs`, or instead of its `arch`.
     pub arch: Option<String>,
-    /// Fetch every release again (unchanged indices are still reused).
-    pub refresh: bool,
-    /// Never touch the network.
-    pub offline: bool,
+    /// How the network is used: releases as cached, fetched again, or never.
+    pub network: NetworkMode,
     /// The build context: host files the spec's `[[paths]]` and its recipes' `source`
     /// copy must lie inside it (the spec's directory when unset).
     pub context: Option<PathBuf>,
     /// Time, processes and scratch space each source or recipe build may use.
     pub build_limits: staves_source::BuildLimits,
+}
+
+/// How a run uses the network.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum NetworkMode {
+    /// Fetch what the cache lacks; a release is fetched again when its copy is old.
+    #[default]
+    Cached,
+    /// Fetch every release again (unchanged indices are still reused).
+    Refresh,
+    /// Never touch the network: everything comes from the cache, or the run fails saying
+    /// what is missing.
+    Offline,
 }
 
 /// A loaded spec with everything needed to resolve it.
@@ -73,12 +84,10 @@ impl Workspace {
         let (archs, selected) = target_archs(&spec, args.arch.as_deref())?;
         let repositories = repositories(&spec)?;
         let cache = Cache::open(&args.cache)?;
-        let freshness = if args.offline {
-            Freshness::Offline
-        } else if args.refresh {
-            Freshness::Refresh
-        } else {
-            Freshness::MaxAge(RELEASE_MAX_AGE)
+        let freshness = match args.network {
+            NetworkMode::Offline => Freshness::Offline,
+            NetworkMode::Refresh => Freshness::Refresh,
+            NetworkMode::Cached => Freshness::MaxAge(RELEASE_MAX_AGE),
         };
         let recipes = spec.load_recipes()?;
         let context = args

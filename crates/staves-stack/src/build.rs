@@ -20,10 +20,8 @@ pub struct StackOptions {
     pub cache: PathBuf,
     /// One architecture to build, of those each spec targets.
     pub arch: Option<String>,
-    /// Fetch every release again.
-    pub refresh: bool,
-    /// Never touch the network.
-    pub offline: bool,
+    /// How the network is used.
+    pub network: staves_pipeline::NetworkMode,
     /// Each image's OCI layout goes to `output/NAME`.
     pub output: PathBuf,
     /// Also write `output/NAME.tar`, a docker-archive, for loading into an engine.
@@ -129,8 +127,7 @@ fn build_one(
             file: node.spec.clone(),
             cache: options.cache.clone(),
             arch: options.arch.clone(),
-            refresh: options.refresh,
-            offline: options.offline,
+            network: options.network,
             context: None,
             build_limits: options.build_limits,
         },
@@ -215,7 +212,7 @@ fn read_bases(
                 name,
                 digest,
                 archs,
-                options.offline,
+                options.network == staves_pipeline::NetworkMode::Offline,
                 &options.registry,
                 reporter,
             )

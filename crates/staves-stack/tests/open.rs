@@ -124,8 +124,7 @@ fn a_spec_on_a_base_builds_through_the_library_and_never_without_its_base() {
     let bases = StackOptions {
         cache: options.cache.clone(),
         arch: None,
-        refresh: false,
-        offline: false,
+        network: Default::default(),
         output: dir.path().join("unused"),
         archives: false,
         jobs: 2,

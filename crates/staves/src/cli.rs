@@ -90,8 +90,7 @@ impl SourceArgs {
         staves_stack::StackOptions {
             cache: self.cache.root(),
             arch: self.arch.clone(),
-            refresh: self.refresh,
-            offline: self.offline,
+            network: self.network(),
             output: build.output,
             archives: build.archives,
             jobs: build.jobs,
@@ -115,6 +114,15 @@ pub struct StackBuild {
 }
 
 impl SourceArgs {
+    /// How the run uses the network, from `--refresh` and `--offline`.
+    pub fn network(&self) -> staves_pipeline::NetworkMode {
+        match (self.offline, self.refresh) {
+            (true, _) => staves_pipeline::NetworkMode::Offline,
+            (false, true) => staves_pipeline::NetworkMode::Refresh,
+            (false, false) => staves_pipeline::NetworkMode::Cached,
+        }
+    }
+
     /// What each source or recipe build may use.
     pub fn build_limits(&self) -> staves_pipeline::BuildLimits {
         staves_pipeline::BuildLimits {
@@ -132,8 +140,7 @@ impl SpecArgs {
             file: self.file.clone(),
             cache: self.source.cache.root(),
             arch: self.source.arch.clone(),
-            refresh: self.source.refresh,
-            offline: self.source.offline,
+            network: self.source.network(),
             context: self.context.clone(),
             build_limits: self.source.build_limits(),
         }
