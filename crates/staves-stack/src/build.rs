@@ -38,6 +38,8 @@ pub struct StackOptions {
     pub registry: RegistryOptions,
     /// What each source or recipe build may use.
     pub build_limits: staves_pipeline::BuildLimits,
+    /// The date of every file of every image (`SOURCE_DATE_EPOCH`), when set.
+    pub source_date_epoch: Option<u64>,
 }
 
 /// One image of the stack, built.
@@ -159,6 +161,8 @@ fn build_one(
             compression: options.compression,
             locked: options.locked,
             sbom: false,
+            fresh: false,
+            source_date_epoch: options.source_date_epoch,
         },
     )
     .map_err(failed)?;

@@ -133,6 +133,7 @@ fn a_spec_on_a_base_builds_through_the_library_and_never_without_its_base() {
         parallel: 1,
         registry: Default::default(),
         build_limits: Default::default(),
+        source_date_epoch: None,
     };
     let opened =
         staves_stack::open_workspace(&options, &bases, Arc::new(NoReporter)).expect("opens");
@@ -154,6 +155,8 @@ fn a_spec_on_a_base_builds_through_the_library_and_never_without_its_base() {
             compression: staves_oci::LayerCompression::Gzip,
             locked: false,
             sbom: false,
+            fresh: false,
+            source_date_epoch: None,
         },
     )
     .expect("builds");

@@ -98,6 +98,7 @@ impl SourceArgs {
             locked: build.locked,
             parallel: build.parallel,
             build_limits: self.build_limits(),
+            source_date_epoch: build.source_date_epoch,
             registry: self.reach.options(&self.cache, 64 << 20),
         }
     }
@@ -111,6 +112,7 @@ pub struct StackBuild {
     pub compression: staves_oci::LayerCompression,
     pub locked: bool,
     pub parallel: usize,
+    pub source_date_epoch: Option<u64>,
 }
 
 impl SourceArgs {
@@ -470,6 +472,9 @@ pub struct CompletionsArgs {
 pub struct BuildArgs {
     #[command(flatten)]
     pub spec: SpecArgs,
+    /// Assemble afresh, even when the image cache holds an image built from the same inputs.
+    #[arg(long)]
+    pub fresh: bool,
     /// Fail unless `staves.lock` exists and matches the spec.
     #[arg(long)]
     pub locked: bool,

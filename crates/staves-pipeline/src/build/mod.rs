@@ -52,8 +52,14 @@ pub struct BuildOptions {
     pub compression: LayerCompression,
     /// Refuse a missing or stale lock instead of re-resolving.
     pub locked: bool,
-    /// Also render an SBOM of every image built.
+    /// Also render an SBOM of every image built (the images are then assembled afresh: the
+    /// SBOM is made of what assembly reads).
     pub sbom: bool,
+    /// Assemble afresh even when the image cache holds an image built from the same inputs.
+    pub fresh: bool,
+    /// The date of every file and of the image (`SOURCE_DATE_EPOCH`); the newest package's
+    /// build time when unset.
+    pub source_date_epoch: Option<u64>,
 }
 
 /// A locked package with where its `.deb` came from.
@@ -211,7 +217,7 @@ pub fn build(workspace: &Workspace, options: &BuildOptions) -> Result<Build, Pip
     let mut plans = Vec::new();
     for (target, located) in targets {
         let base = workspace.base(&target.arch)?.map(|b| b.as_ref());
-        let assembly = options::options(&workspace.spec, base)?;
+        let assembly = options::options(&workspace.spec, base, options.source_date_epoch)?;
         let key = cached::key(
             &workspace.spec.source,
             target,
@@ -219,7 +225,7 @@ pub fn build(workspace: &Workspace, options: &BuildOptions) -> Result<Build, Pip
             base,
             options.compression,
         );
-        let hit = (!options.sbom)
+        let hit = (!options.sbom && !options.fresh)
             .then(|| cached::lookup(&workspace.cache, &key))
             .flatten();
         plans.push((target, located, assembly, key, hit));

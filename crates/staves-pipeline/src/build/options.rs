@@ -11,7 +11,11 @@ use crate::error::PipelineError;
 const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// Assembly options from the spec, on `base` when it builds on one.
-pub fn options(spec: &Spec, base: Option<&BaseImage>) -> Result<Options, PipelineError> {
+pub fn options(
+    spec: &Spec,
+    base: Option<&BaseImage>,
+    source_date_epoch: Option<u64>,
+) -> Result<Options, PipelineError> {
     let flags = |list: &[toml::Spanned<String>]| {
         list.iter().map(|f| f.get_ref().clone()).collect::<Vec<_>>()
     };
@@ -106,7 +110,7 @@ pub fn options(spec: &Spec, base: Option<&BaseImage>) -> Result<Options, Pipelin
     Ok(Options {
         features,
         accounts,
-        mtime: source_date_epoch()?,
+        mtime: source_date_epoch,
         extra_paths,
         generated: Vec::new(),
         build_info: false,
@@ -162,18 +166,6 @@ fn copy_tree(
         });
     }
     Ok(())
-}
-
-/// `SOURCE_DATE_EPOCH` when set; otherwise assembly takes the newest package's build time.
-fn source_date_epoch() -> Result<Option<u64>, PipelineError> {
-    match std::env::var("SOURCE_DATE_EPOCH") {
-        Ok(value) => value.trim().parse().map(Some).map_err(|_| {
-            PipelineError::Invalid(format!(
-                "SOURCE_DATE_EPOCH=`{value}` is not a number of seconds"
-            ))
-        }),
-        Err(_) => Ok(None),
-    }
 }
 
 /// The image's run configuration: the spec's, over the base's where it builds on one (as

@@ -49,6 +49,8 @@ pub fn run(args: &BuildArgs) -> Result<(), CliError> {
         compression: compression(args.compression),
         locked: args.locked,
         sbom: args.sbom.is_some() || args.attach_sbom,
+        fresh: args.fresh,
+        source_date_epoch: super::source_date_epoch()?,
     };
     let built = staves_pipeline::build(&workspace, &options)?;
     let references: Vec<String> = names.iter().map(ToString::to_string).collect();

@@ -36,6 +36,18 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
     }
 }
 
+/// `SOURCE_DATE_EPOCH` from the environment, when set: the date of every file of the image.
+pub(crate) fn source_date_epoch() -> Result<Option<u64>, CliError> {
+    match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(value) => value.trim().parse().map(Some).map_err(|_| {
+            CliError::Usage(format!(
+                "SOURCE_DATE_EPOCH=`{value}` is not a number of seconds since 1970"
+            ))
+        }),
+        Err(_) => Ok(None),
+    }
+}
+
 /// Writes `bytes` to `path` through a temporary file in the same directory, so no reader
 /// ever sees half of it.
 pub(crate) fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> Result<(), CliError> {
@@ -57,6 +69,7 @@ pub(crate) fn open_workspace(
         compression,
         locked,
         parallel: 1,
+        source_date_epoch: source_date_epoch()?,
     });
     staves_stack::open_workspace(&args.options(), &bases, crate::report::reporter())
         .map_err(stack::from_stack)

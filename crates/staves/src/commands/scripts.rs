@@ -19,8 +19,10 @@ pub fn run(args: &ScriptsArgs) -> Result<(), CliError> {
         jobs: 8,
         compression: staves_oci::LayerCompression::Gzip,
         locked: false,
-        // An SBOM needs the assembly's summary, so the image is built afresh.
-        sbom: true,
+        sbom: false,
+        // What the scripts do is learnt while assembling: the image cache is not asked.
+        fresh: true,
+        source_date_epoch: None,
     };
     let built = staves_pipeline::build(&workspace, &options)?;
     let several = built.images.len() > 1;

@@ -41,6 +41,7 @@ pub fn run(args: &StackArgs) -> Result<(), CliError> {
         compression: super::build::compression(args.compression),
         locked: args.locked,
         parallel: args.parallel,
+        source_date_epoch: super::source_date_epoch()?,
     });
     let built = staves_stack::build(&stack, &order, &options, crate::report::reporter())
         .map_err(from_stack)?;
