@@ -28,6 +28,18 @@ pub mod request;
 pub mod services;
 pub mod sources;
 
+/// The content classes `use` turns on and off (what each holds is image assembly's
+/// business: `staves_image::features`).
+pub const USE_FLAGS: &[&str] = &[
+    "doc",
+    "man",
+    "info",
+    "nls",
+    "gconv",
+    "lintian",
+    "bash-completion",
+];
+
 use std::collections::BTreeMap;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -660,12 +672,37 @@ impl Spec {
             path: path.to_owned(),
             source: source.to_owned(),
         };
+        spec.check_use_flags()?;
         // A recipe's package may have `env` too: with recipes, which packages they make is
         // known once they are read ([`Spec::load_recipes`]).
         if spec.recipes.is_empty() {
             spec.check_env_targets(&[])?;
         }
         Ok(spec)
+    }
+
+    /// Every `use` flag, the spec's and each package table's, names a content class.
+    fn check_use_flags(&self) -> Result<(), SpecError> {
+        let tables = self
+            .package_options
+            .iter()
+            .flat_map(|(name, o)| o.get_ref().use_flags.iter().map(move |f| (Some(name), f)));
+        for (package, flag) in self.use_flags.iter().map(|f| (None, f)).chain(tables) {
+            let text = flag.get_ref();
+            let name = text.strip_prefix(['-', '+']).unwrap_or(text);
+            if !USE_FLAGS.contains(&name) {
+                let whose = package.map_or(String::new(), |p| format!("package `{p}`: "));
+                return Err(SpecError::Invalid(Box::new(self.diagnostic(
+                    flag.span(),
+                    format!("{whose}`{text}` is not a content class"),
+                    Some(format!(
+                        "`use` takes {}, each as `name` (keep) or `-name` (drop)",
+                        USE_FLAGS.join(", ")
+                    )),
+                ))));
+            }
+        }
+        Ok(())
     }
 
     /// Every package table with `env` names a package built from source or by one of the

@@ -357,3 +357,25 @@ fn services_bring_s6_and_refuse_what_cannot_run() {
     .expect("valid");
     assert!(init.packages.iter().any(|p| p.name == "tini"));
 }
+
+#[test]
+fn use_flags_are_checked_when_the_spec_is_read() {
+    let (line, column, message) =
+        error_of("name = \"a\"\npackages = [\"bash\"]\nuse = [\"man\", \"-docs\"]\n");
+    assert_eq!((line, column), (3, 15));
+    assert!(
+        message.contains("`-docs` is not a content class"),
+        "{message}"
+    );
+    let (line, column, message) =
+        error_of("name = \"a\"\npackages = [\"bash\"]\n\n[bash]\nuse = [\"nls\", \"locales\"]\n");
+    assert_eq!((line, column), (5, 15));
+    assert!(message.contains("package `bash`: `locales`"), "{message}");
+    assert!(
+        Spec::parse(
+            "name = \"a\"\npackages = [\"bash\"]\nuse = [\"+doc\", \"-man\"]\n",
+            Path::new("staves.toml")
+        )
+        .is_ok()
+    );
+}

@@ -281,3 +281,15 @@ fn own_config(spec: &Spec) -> ImageConfig {
         stop_signal: spec.stop_signal.clone(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_spec_knows_every_content_class_assembly_has() {
+        assert_eq!(
+            staves_image::features::known_flags(),
+            staves_spec::USE_FLAGS,
+            "a flag the spec accepts is a class assembly applies, and the other way round"
+        );
+    }
+}
