@@ -39,7 +39,7 @@ impl Base {
             || path == SHELLS
             || (path.starts_with(INFO) && path.ends_with(".list"))
             || path.starts_with(ALTERNATIVES)
-            || crate::assemble::is_certificate(path)
+            || crate::paths::is_certificate(path)
             || (path.starts_with("usr/share/doc/") && path.ends_with("/copyright"))
     }
 
@@ -75,7 +75,7 @@ impl Base {
             } else if let Some(name) = path.strip_prefix(ALTERNATIVES) {
                 base.alternatives
                     .extend(parse_alternatives(name, &text(bytes)));
-            } else if crate::assemble::is_certificate(path) {
+            } else if crate::paths::is_certificate(path) {
                 base.certificates.insert(path.clone(), bytes.clone());
             } else if let Some(package) = path
                 .strip_prefix("usr/share/doc/")
@@ -88,12 +88,12 @@ impl Base {
     }
 
     /// Each package the base's status lists as installed, in its order, as an SBOM sees it.
-    pub fn facts(&self) -> Vec<crate::PackageFacts> {
+    pub fn facts(&self) -> Vec<crate::dpkg::PackageFacts> {
         staves_deb::deb822::paragraphs(&self.status)
             .filter(|p| p.get("Status").is_some_and(|s| s.ends_with(" installed")))
             .filter_map(|p| {
                 let name = p.get("Package")?.to_owned();
-                Some(crate::PackageFacts {
+                Some(crate::dpkg::PackageFacts {
                     version: p.get("Version").unwrap_or_default().to_owned(),
                     arch: p.get("Architecture").unwrap_or_default().to_owned(),
                     control: p.text().to_owned(),

@@ -92,3 +92,18 @@ pub fn md5sums(p: &Installed) -> Option<String> {
         .collect();
     (!kept.is_empty()).then_some(kept)
 }
+
+/// What an SBOM needs to know about an installed package.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PackageFacts {
+    /// Package name.
+    pub name: String,
+    /// Version.
+    pub version: String,
+    /// Architecture.
+    pub arch: String,
+    /// The control paragraph.
+    pub control: String,
+    /// `/usr/share/doc/<name>/copyright`, when the package ships it as a file.
+    pub copyright: Option<String>,
+}

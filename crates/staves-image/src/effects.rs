@@ -6,18 +6,10 @@ use std::io::Write;
 
 use crate::ImageError;
 use crate::accounts::Accounts;
-use crate::assemble::{ExtraPath, Options};
 use crate::layer::{Kind, Layer, Meta, Slot};
-use crate::paths::{merge_usr, normalize, symlink_stays_inside};
+use crate::options::{ExtraPath, Options};
+use crate::paths::{image_path, merge_usr, normalize, symlink_stays_inside};
 use crate::scripts::Alternative;
-
-/// An absolute path from a script or the spec, as a layer path (normalised, merged `/usr`).
-pub(crate) fn image_path(absolute: &str) -> Option<String> {
-    normalize(std::path::Path::new(absolute.trim_start_matches('/')))
-        .ok()
-        .filter(|p| !p.is_empty())
-        .map(|p| merge_usr(&p))
-}
 
 /// What scripts copy: `(source, destination)` pairs, and the sources' content where it
 /// was kept (for a copy in another layer than its source).
@@ -53,7 +45,7 @@ pub(crate) fn apply_links_and_copies<W: Write>(
         };
         // base-passwd's postinst copies its masters to /etc/passwd and /etc/group: the
         // accounts Staves writes there start from the same masters.
-        if crate::assemble::GENERATED.contains(&dest.as_str()) {
+        if crate::paths::GENERATED.contains(&dest.as_str()) {
             continue;
         }
         if layer.get(&source).map(|s| &s.kind) == Some(&Kind::File) && layer.get(&dest).is_none() {
@@ -81,7 +73,7 @@ pub(crate) fn write_files<W: Write>(
     mtime: u64,
 ) -> Result<(), ImageError> {
     for (path, text) in writes {
-        if layer.get(path).is_some() || crate::assemble::GENERATED.contains(&path.as_str()) {
+        if layer.get(path).is_some() || crate::paths::GENERATED.contains(&path.as_str()) {
             continue;
         }
         layer.parents(path, mtime)?;

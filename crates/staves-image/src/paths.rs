@@ -73,6 +73,36 @@ pub fn symlink_stays_inside(link: &str, target: &str) -> bool {
     true
 }
 
+/// An absolute path from a script or the spec, as a layer path (normalised, merged `/usr`).
+pub(crate) fn image_path(absolute: &str) -> Option<String> {
+    normalize(std::path::Path::new(absolute.trim_start_matches('/')))
+        .ok()
+        .filter(|p| !p.is_empty())
+        .map(|p| merge_usr(&p))
+}
+
+/// The CA bundle that OpenSSL, GnuTLS and curl read on Debian.
+pub(crate) const CA_BUNDLE: &str = "etc/ssl/certs/ca-certificates.crt";
+
+/// Certificates update-ca-certificates collects: packaged ones and local ones.
+pub(crate) fn is_certificate(path: &str) -> bool {
+    (path.starts_with("usr/share/ca-certificates/")
+        || path.starts_with("usr/local/share/ca-certificates/"))
+        && path.ends_with(".crt")
+}
+
+/// Files the assembly writes itself; a package shipping one is overridden.
+pub(crate) const GENERATED: &[&str] = &[
+    "etc/passwd",
+    "etc/group",
+    "etc/shadow",
+    "etc/gshadow",
+    "etc/shells",
+    "var/lib/dpkg/status",
+    "var/lib/dpkg/available",
+    "var/lib/dpkg/info/format",
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,13 +8,17 @@ use std::io::Write;
 
 use crate::ImageError;
 use crate::accounts::Accounts;
-use crate::assemble::{CA_BUNDLE, ExtraPath, Options, PackageFacts, Streamed, is_certificate};
+use crate::dpkg::PackageFacts;
 use crate::dpkg::{self, Installed};
-use crate::effects::{add_extra_paths, apply_links_and_copies, image_path};
+use crate::effects::{add_extra_paths, apply_links_and_copies};
 use crate::layer::{Layer, Meta};
 use crate::needs::{Need, Sniffer};
+use crate::options::{ExtraPath, Options};
+use crate::paths::image_path;
+use crate::paths::{CA_BUNDLE, is_certificate};
 use crate::paths::{MERGED_DIRS, merge_usr};
 use crate::plan::Migration;
+use crate::stream::Streamed;
 
 /// Phase 2: the system skeleton: merged-/usr links, the directories base-files would
 /// provide, what scripts would create, directories that become links, links and copies.

@@ -10,9 +10,9 @@ use staves_maintscript::Invocation;
 
 use crate::ImageError;
 use crate::accounts::Accounts;
-use crate::effects::image_path;
 use crate::host::{Host, Known};
 use crate::layer::Meta;
+use crate::paths::image_path;
 use crate::paths::{merge_usr, normalize};
 use crate::scripts::{Alternative, Directory, ModeChange, Override};
 

@@ -61,6 +61,10 @@ fn http_get(port: u16) -> Option<String> {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "online-tests"),
+    ignore = "needs Debian's archive or a container engine; run with --features staves/online-tests"
+)]
 fn bash_says_hello() {
     let dir = tempfile::tempdir().expect("tmp");
     let archive = dir.path().join("bash.tar");
@@ -82,6 +86,10 @@ fn bash_says_hello() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "online-tests"),
+    ignore = "needs Debian's archive or a container engine; run with --features staves/online-tests"
+)]
 fn nginx_serves_a_page() {
     let dir = tempfile::tempdir().expect("tmp");
     let archive = dir.path().join("nginx.tar");
@@ -112,6 +120,10 @@ fn nginx_serves_a_page() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "online-tests"),
+    ignore = "needs Debian's archive or a container engine; run with --features staves/online-tests"
+)]
 fn python3_imports_its_standard_library() {
     let dir = tempfile::tempdir().expect("tmp");
     let archive = dir.path().join("python3.tar");
@@ -129,6 +141,10 @@ fn python3_imports_its_standard_library() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "online-tests"),
+    ignore = "needs Debian's archive or a container engine; run with --features staves/online-tests"
+)]
 fn curl_trusts_a_local_https_server_through_ca_certificates() {
     let dir = tempfile::tempdir().expect("tmp");
     let d = dir.path();
@@ -199,6 +215,10 @@ fn curl_trusts_a_local_https_server_through_ca_certificates() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "online-tests"),
+    ignore = "needs Debian's archive or a container engine; run with --features staves/online-tests"
+)]
 fn builds_are_bit_identical_across_directories_and_caches() {
     let one = tempfile::tempdir().expect("tmp");
     let two = tempfile::tempdir().expect("tmp");
@@ -286,6 +306,10 @@ fn walk_json_for(layout: &Path, needle: &str) -> bool {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "online-tests"),
+    ignore = "needs Debian's archive or a container engine; run with --features staves/online-tests"
+)]
 fn oci_layout_passes_skopeo_and_umoci_and_dpkg_sees_every_package() {
     let dir = tempfile::tempdir().expect("tmp");
     let spec = dir.path().join("staves.toml");
@@ -400,6 +424,10 @@ fn oci_layout_passes_skopeo_and_umoci_and_dpkg_sees_every_package() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "online-tests"),
+    ignore = "needs Debian's archive or a container engine; run with --features staves/online-tests"
+)]
 fn zstd_layers_decompress_to_their_diff_id() {
     let dir = tempfile::tempdir().expect("tmp");
     let layout = dir.path().join("layout");

@@ -103,6 +103,10 @@ fn reused(log: &str) -> usize {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "online-tests"),
+    ignore = "needs Debian's archive or a container engine; run with --features staves/online-tests"
+)]
 fn split_images_hold_the_flat_system_share_layers_and_reuse_untouched_ones() {
     let dir = tempfile::tempdir().expect("tmp");
     let dir = dir.path();

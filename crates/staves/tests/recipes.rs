@@ -96,6 +96,10 @@ fn no_content_server(count: usize) -> u16 {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "online-tests"),
+    ignore = "needs Debian's archive or a container engine; run with --features staves/online-tests"
+)]
 fn a_c_program_with_libcurl_gets_dpkg_shlibdeps_depends_runs_and_rebuilds_the_same() {
     let dir = tempfile::tempdir().expect("tmp");
     let spec = example(dir.path(), "recipe", "staves-test-url-status");
@@ -234,6 +238,10 @@ fn built(cache: &Path) -> Vec<(PathBuf, String)> {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "online-tests"),
+    ignore = "needs Debian's archive or a container engine; run with --features staves/online-tests"
+)]
 fn a_python_application_runs_from_its_console_script() {
     let dir = tempfile::tempdir().expect("tmp");
     let spec = example(dir.path(), "python-app", "staves-test-greeter");
@@ -279,6 +287,10 @@ fn a_python_application_runs_from_its_console_script() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "online-tests"),
+    ignore = "needs Debian's archive or a container engine; run with --features staves/online-tests"
+)]
 fn a_failing_step_is_named_with_its_log() {
     let dir = tempfile::tempdir().expect("tmp");
     std::fs::create_dir(dir.path().join("src")).expect("mkdir");
@@ -310,6 +322,10 @@ fn a_failing_step_is_named_with_its_log() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "online-tests"),
+    ignore = "needs Debian's archive or a container engine; run with --features staves/online-tests"
+)]
 fn local_debs_join_the_resolution_and_are_locked_by_checksum() {
     let dir = tempfile::tempdir().expect("tmp");
     let debs = dir.path().join("debs");
@@ -372,6 +388,10 @@ fn local_debs_join_the_resolution_and_are_locked_by_checksum() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "online-tests"),
+    ignore = "needs Debian's archive or a container engine; run with --features staves/online-tests"
+)]
 fn a_source_tarball_is_fetched_from_its_url_and_believed_only_by_its_checksum() {
     let dir = tempfile::tempdir().expect("tmp");
     let served = dir.path().join("served");

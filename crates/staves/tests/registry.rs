@@ -111,6 +111,10 @@ fn pushed_digest(out: &Output) -> String {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "online-tests"),
+    ignore = "needs Debian's archive or a container engine; run with --features staves/online-tests"
+)]
 fn pushes_an_image_that_pulls_back_identically_and_runs() {
     let registry = Registry::start();
     let reference = format!("{}/staves/bash:1", registry.host());
@@ -175,6 +179,10 @@ fn pushes_an_image_that_pulls_back_identically_and_runs() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "online-tests"),
+    ignore = "needs Debian's archive or a container engine; run with --features staves/online-tests"
+)]
 fn an_unchanged_image_is_pushed_again_without_uploading_a_blob() {
     let registry = Registry::start();
     let reference = format!("{}/staves/nginx:stable", registry.host());
@@ -210,6 +218,10 @@ fn an_unchanged_image_is_pushed_again_without_uploading_a_blob() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "online-tests"),
+    ignore = "needs Debian's archive or a container engine; run with --features staves/online-tests"
+)]
 fn large_blobs_go_up_in_chunks() {
     let registry = Registry::start();
     let reference = format!("{}/staves/chunked:1", registry.host());
@@ -223,6 +235,10 @@ fn large_blobs_go_up_in_chunks() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "online-tests"),
+    ignore = "needs Debian's archive or a container engine; run with --features staves/online-tests"
+)]
 fn several_architectures_push_as_one_index() {
     let registry = Registry::start();
     let dir = tempfile::tempdir().expect("tmp");
@@ -394,6 +410,10 @@ fn several_architectures_push_as_one_index() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "online-tests"),
+    ignore = "needs Debian's archive or a container engine; run with --features staves/online-tests"
+)]
 fn bearer_tokens_from_the_registrys_token_server_are_used() {
     let registry = Registry::start_with(true, Auth::Token);
     let reference = format!("{}/team/bash:token", registry.host());
@@ -423,6 +443,10 @@ fn bearer_tokens_from_the_registrys_token_server_are_used() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "online-tests"),
+    ignore = "needs Debian's archive or a container engine; run with --features staves/online-tests"
+)]
 fn credentials_come_from_a_docker_credential_helper() {
     let registry = Registry::start();
     let dir = tempfile::tempdir().expect("tmp");
@@ -499,6 +523,10 @@ fn assert_clear_failure(out: &Output, says: &str) {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "online-tests"),
+    ignore = "needs Debian's archive or a container engine; run with --features staves/online-tests"
+)]
 fn wrong_credentials_unknown_ca_and_unreachable_registries_fail_clearly() {
     let registry = Registry::start();
     let reference = format!("{}/staves/bash:1", registry.host());
@@ -604,6 +632,10 @@ fn faulty_proxy(port: u16, refusals: usize) -> (u16, Arc<Faults>) {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "online-tests"),
+    ignore = "needs Debian's archive or a container engine; run with --features staves/online-tests"
+)]
 fn plain_http_only_when_marked_insecure_and_faults_are_retried() {
     let registry = Registry::start_with(false, Auth::Anonymous);
     let spec = examples().join("bash/staves.toml");
@@ -675,6 +707,10 @@ fn plain_http_only_when_marked_insecure_and_faults_are_retried() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "online-tests"),
+    ignore = "needs Debian's archive or a container engine; run with --features staves/online-tests"
+)]
 fn the_sbom_is_attached_as_an_artifact_referring_to_the_image() {
     let registry = Registry::start();
     let dir = tempfile::tempdir().expect("tmp");
@@ -725,6 +761,10 @@ fn the_sbom_is_attached_as_an_artifact_referring_to_the_image() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "online-tests"),
+    ignore = "needs Debian's archive or a container engine; run with --features staves/online-tests"
+)]
 fn a_self_signed_certificate_in_certs_d_is_trusted_for_its_registry_only() {
     let registry = Registry::start_self_signed();
     let text = run(Command::new("openssl")
@@ -752,6 +792,10 @@ fn a_self_signed_certificate_in_certs_d_is_trusted_for_its_registry_only() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "online-tests"),
+    ignore = "needs Debian's archive or a container engine; run with --features staves/online-tests"
+)]
 fn a_stack_is_pushed_with_each_shared_blob_uploaded_once_and_mounted_for_the_others() {
     let registry = Registry::start();
     let prefix = format!("{}/stack", registry.host());
@@ -802,6 +846,10 @@ fn a_stack_is_pushed_with_each_shared_blob_uploaded_once_and_mounted_for_the_oth
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "online-tests"),
+    ignore = "needs Debian's archive or a container engine; run with --features staves/online-tests"
+)]
 fn an_image_is_built_on_a_base_pulled_by_digest_and_rebuilt_offline_from_the_cache() {
     // A bearer-token registry: the pull asks for a token that may only pull.
     let registry = Registry::start_with(true, Auth::Token);

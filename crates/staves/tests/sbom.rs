@@ -74,6 +74,10 @@ fn relations(doc: &Value) -> BTreeSet<(String, String, String)> {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "online-tests"),
+    ignore = "needs Debian's archive or a container engine; run with --features staves/online-tests"
+)]
 fn nginx_sbom_is_valid_spdx_and_matches_the_lock_and_the_image() {
     let dir = tempfile::tempdir().expect("tmp");
     // A copy of the example, so its lock is written here and not into the source tree.
@@ -175,6 +179,10 @@ fn nginx_sbom_is_valid_spdx_and_matches_the_lock_and_the_image() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "online-tests"),
+    ignore = "needs Debian's archive or a container engine; run with --features staves/online-tests"
+)]
 fn a_multi_arch_sbom_describes_the_index_and_each_image() {
     let dir = tempfile::tempdir().expect("tmp");
     let spec = dir.path().join("staves.toml");

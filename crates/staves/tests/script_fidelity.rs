@@ -131,6 +131,10 @@ fn id_of(tree: &HashMap<String, Entry>, file: &str, name: &str) -> u64 {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "online-tests"),
+    ignore = "needs Debian's archive or a container engine; run with --features staves/online-tests"
+)]
 fn openssh_server_gets_what_its_scripts_compute_and_no_host_keys() {
     let tree = image_of(&["openssh-server", "libc-bin"], &[]);
     // openssh-client's postinst: chgrp _ssh and chmod 2755, unless statoverride says otherwise.
@@ -176,6 +180,10 @@ fn openssh_server_gets_what_its_scripts_compute_and_no_host_keys() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "online-tests"),
+    ignore = "needs Debian's archive or a container engine; run with --features staves/online-tests"
+)]
 fn postgresql_scripts_give_its_directories_to_postgres_and_register_man_alternatives() {
     let tree = image_of(&["postgresql"], &["man"]);
     let postgres = id_of(&tree, "etc/passwd", "postgres");

@@ -136,6 +136,10 @@ fn position(logs: &str, needle: &str) -> usize {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "online-tests"),
+    ignore = "needs Debian's archive or a container engine; run with --features staves/online-tests"
+)]
 fn services_start_after_readiness_and_stop_in_reverse_order() {
     let dir = tempfile::tempdir().expect("tempdir");
     // `db` takes a second to become ready and says so on descriptor 3; `app` must not
@@ -173,6 +177,10 @@ log-prefix = true
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "online-tests"),
+    ignore = "needs Debian's archive or a container engine; run with --features staves/online-tests"
+)]
 fn docker_stop_ends_1_3_and_10_services_with_code_0_long_before_the_kill() {
     let dir = tempfile::tempdir().expect("tempdir");
     for count in [1, 3, 10] {
@@ -212,6 +220,10 @@ fn docker_stop_ends_1_3_and_10_services_with_code_0_long_before_the_kill() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "online-tests"),
+    ignore = "needs Debian's archive or a container engine; run with --features staves/online-tests"
+)]
 fn crashed_services_restart_and_orphans_are_reaped() {
     let dir = tempfile::tempdir().expect("tempdir");
     image(
@@ -253,6 +265,10 @@ restart = \"on-failure\"
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "online-tests"),
+    ignore = "needs Debian's archive or a container engine; run with --features staves/online-tests"
+)]
 fn the_main_service_ends_the_container_with_its_code_and_a_failing_service_too() {
     let dir = tempfile::tempdir().expect("tempdir");
     image(
@@ -300,6 +316,10 @@ command = [\"/bin/sleep\", \"1000\"]
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "online-tests"),
+    ignore = "needs Debian's archive or a container engine; run with --features staves/online-tests"
+)]
 fn tasks_run_on_first_start_only_and_a_read_only_non_root_image_works() {
     let dir = tempfile::tempdir().expect("tempdir");
     // The whole image runs as nobody; the task writes into a volume nobody owns.
@@ -350,6 +370,10 @@ ready = {{ check = [\"/bin/sh\", \"-c\", \"test -s /data/marker\"], interval = \
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "online-tests"),
+    ignore = "needs Debian's archive or a container engine; run with --features staves/online-tests"
+)]
 fn init_true_reaps_and_forwards_signals_for_one_process() {
     let dir = tempfile::tempdir().expect("tempdir");
     image(
@@ -386,6 +410,10 @@ fn eventually(limit: Duration, mut probe: impl FnMut() -> bool) -> bool {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "online-tests"),
+    ignore = "needs Debian's archive or a container engine; run with --features staves/online-tests"
+)]
 fn example_postgresql_initialises_its_volume_once_and_answers_the_host() {
     example("postgresql");
     let port = support::registry::free_port();
@@ -446,6 +474,10 @@ fn example_postgresql_initialises_its_volume_once_and_answers_the_host() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "online-tests"),
+    ignore = "needs Debian's archive or a container engine; run with --features staves/online-tests"
+)]
 fn example_web_and_worker_serve_then_stop_quickly() {
     example("services");
     let port = support::registry::free_port();
@@ -478,6 +510,10 @@ fn example_web_and_worker_serve_then_stop_quickly() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "online-tests"),
+    ignore = "needs Debian's archive or a container engine; run with --features staves/online-tests"
+)]
 fn example_openssh_makes_its_host_key_at_first_start() {
     example("openssh");
     let port = support::registry::free_port();

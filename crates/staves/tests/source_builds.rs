@@ -56,6 +56,10 @@ fn log_with_flag(cache: &Path, flag: &str) -> String {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "online-tests"),
+    ignore = "needs Debian's archive or a container engine; run with --features staves/online-tests"
+)]
 fn hello_rebuilt_with_o3_runs_and_an_unchanged_rebuild_does_no_work() {
     let dir = tempfile::tempdir().expect("tmp");
     let spec = hello_spec(
@@ -119,6 +123,10 @@ fn hello_rebuilt_with_o3_runs_and_an_unchanged_rebuild_does_no_work() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "online-tests"),
+    ignore = "needs Debian's archive or a container engine; run with --features staves/online-tests"
+)]
 fn build_profiles_as_an_unprivileged_user() {
     let uid = Command::new("id").arg("-u").output().expect("id");
     let as_root = stdout(&uid).trim() == "0";
@@ -200,6 +208,10 @@ fn default_sigint(command: &mut Command) {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "online-tests"),
+    ignore = "needs Debian's archive or a container engine; run with --features staves/online-tests"
+)]
 fn an_interrupted_build_leaves_no_result_and_no_process() {
     let dir = tempfile::tempdir().expect("tmp");
     let spec = hello_spec(
@@ -338,6 +350,10 @@ fn flip_last_byte(path: &Path) {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "online-tests"),
+    ignore = "needs Debian's archive or a container engine; run with --features staves/online-tests"
+)]
 fn a_tampered_tarball_or_dsc_is_refused() {
     let dir = tempfile::tempdir().expect("tmp");
     let key = support::Key::generate(dir.path(), "src");

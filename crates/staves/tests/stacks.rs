@@ -50,6 +50,10 @@ fn write(path: &Path, text: &str) -> PathBuf {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "online-tests"),
+    ignore = "needs Debian's archive or a container engine; run with --features staves/online-tests"
+)]
 fn the_example_stack_builds_in_one_command_loads_and_runs_on_shared_layers() {
     let out_dir = tempfile::tempdir().expect("tmp");
     let stack = examples().join("stack");
@@ -196,6 +200,10 @@ fn layout_layers(layout: &Path) -> (String, Vec<String>) {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "online-tests"),
+    ignore = "needs Debian's archive or a container engine; run with --features staves/online-tests"
+)]
 fn a_stack_is_refused_with_one_clear_error_for_each_mistake() {
     let tmp = tempfile::tempdir().expect("tmp");
     // A circle of bases, found before anything is fetched.

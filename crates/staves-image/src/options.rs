@@ -1,0 +1,143 @@
+//! What assembly is given and what it gives back: the packages, the spec's options (features,
+//! accounts, extra paths, layering), the generated files and the summary of what was built.
+
+use std::path::PathBuf;
+
+use crate::accounts::Accounts;
+use crate::dpkg::PackageFacts;
+use crate::features::Features;
+
+/// A package to install: its identity and its verified `.deb`.
+#[derive(Debug, Clone)]
+pub struct PackageInput {
+    /// Package name.
+    pub name: String,
+    /// Version.
+    pub version: String,
+    /// Architecture.
+    pub arch: String,
+    /// The cached `.deb`, already checked against `sha256`.
+    pub deb: PathBuf,
+    /// The `.deb`'s SHA-256 (lower-case hex), as the signed index gives it.
+    pub sha256: String,
+    /// Where a zstd copy of the decompressed data archive is kept between builds (a cache
+    /// entry), or `None` to always decompress the `.deb`.
+    pub unpacked: Option<PathBuf>,
+}
+
+/// Something the spec adds to the image besides packages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExtraPath {
+    /// A directory.
+    Dir {
+        /// Absolute path.
+        path: String,
+        /// Mode.
+        mode: u32,
+        /// Owner (user name).
+        owner: Option<String>,
+    },
+    /// A file with inline content or the content of a local file.
+    File {
+        /// Absolute path.
+        path: String,
+        /// Mode.
+        mode: u32,
+        /// Owner (user name).
+        owner: Option<String>,
+        /// Content.
+        content: Vec<u8>,
+    },
+    /// A symlink.
+    Symlink {
+        /// Absolute path.
+        path: String,
+        /// Target.
+        target: String,
+    },
+}
+
+/// How to assemble.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Content classes kept.
+    pub features: Features,
+    /// Accounts written to `/etc/passwd` and friends.
+    pub accounts: Accounts,
+    /// Every timestamp is clamped to this (seconds since the epoch); `None` takes the newest
+    /// package's build time, so the date comes from the inputs, never from the clock.
+    pub mtime: Option<u64>,
+    /// Additional paths from the spec.
+    pub extra_paths: Vec<ExtraPath>,
+    /// Files rendered from what was installed, once every package is in (an SBOM).
+    pub generated: Vec<GeneratedFile>,
+    /// Where temporaries of kept decoded copies are written (on their file system).
+    pub temp_dir: Option<PathBuf>,
+    /// Volume paths: made to exist, owned by `user`, unless `extra_paths` declares them.
+    pub volumes: Vec<String>,
+    /// The user the image runs as (`name`, `uid`, `name:group`, `uid:gid`).
+    pub user: Option<String>,
+    /// Also keep each package's `shlibs`, `symbols` and `triggers` in the dpkg database,
+    /// as dpkg does: a build root needs them (`dpkg-shlibdeps`), a runtime image not.
+    pub build_info: bool,
+    /// The image this layer goes on (a base image): its paths are taken, its packages are
+    /// listed first in the layer's status file, and its shells, certificates and
+    /// alternatives are merged with the new ones. `accounts` must start from its accounts.
+    pub base: Option<std::sync::Arc<crate::Base>>,
+}
+
+/// What one layer of a split image holds.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LayerContents {
+    /// The source packages whose packages it holds (none: the generated files).
+    pub sources: Vec<String>,
+    /// Those packages, in install order.
+    pub packages: Vec<String>,
+}
+
+/// A file whose content depends on the installed packages, written last.
+#[derive(Clone)]
+pub struct GeneratedFile {
+    /// Path in the image (`var/lib/…`).
+    pub path: String,
+    /// Renders the content from the installed packages (in install order) and the image's
+    /// date.
+    pub render: Render,
+}
+
+/// Renders a generated file from the installed packages and the image's date.
+pub type Render = std::sync::Arc<dyn Fn(&[PackageFacts], u64) -> Vec<u8> + Send + Sync>;
+
+impl std::fmt::Debug for GeneratedFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GeneratedFile")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Figures about the assembled layer.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Summary {
+    /// Tar entries written.
+    pub entries: usize,
+    /// Bytes of file content.
+    pub content_bytes: u64,
+    /// Files left out by feature toggles.
+    pub filtered: usize,
+    /// Alternatives set up.
+    pub alternatives: usize,
+    /// The date every timestamp was clamped to.
+    pub mtime: u64,
+    /// The installed packages, in install order.
+    pub packages: Vec<PackageFacts>,
+    /// Paths files need at run time that the image lacks (an interpreter, `/bin/sh`).
+    pub unmet: Vec<crate::needs::Unmet>,
+    /// Shared libraries the spec's own programs need that the image lacks.
+    pub missing_libraries: Vec<crate::libraries::MissingLibrary>,
+    /// With several layers: what each one written holds, bottom first (the last is the
+    /// generated files'). Writers past these were given nothing.
+    pub layers: Vec<LayerContents>,
+    /// What each package's `postinst` did that Staves does not reproduce.
+    pub scripts: Vec<crate::plan::ScriptReport>,
+}
