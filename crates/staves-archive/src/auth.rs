@@ -8,6 +8,7 @@ use std::path::Path;
 use crate::archive::Suite;
 use crate::config::AuthConfig;
 use crate::error::ArchiveError;
+pub use crate::jwt::Denied;
 use crate::jwt::JwtVerifier;
 
 /// Every credential the archive accepts.
@@ -80,17 +81,6 @@ impl std::fmt::Debug for Tokens {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "Tokens({} configured)", self.tokens.len())
     }
-}
-
-/// Why a request may not change the archive.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Denied {
-    /// No bearer token (401).
-    Missing,
-    /// A token that is not one of the archive's, or not valid now (401).
-    Invalid(String),
-    /// A valid token without the claims the suite requires (403).
-    Forbidden(String),
 }
 
 impl Tokens {

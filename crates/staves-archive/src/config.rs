@@ -100,8 +100,7 @@ pub struct JwtConfig {
     pub leeway: u64,
 }
 
-/// Required claims: name → accepted values (the claim's string form must be one of them).
-pub type Claims = BTreeMap<String, Vec<String>>;
+pub use crate::archive::Claims;
 
 #[derive(Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]

@@ -11,9 +11,19 @@ use jsonwebtoken::jwk::{Jwk, JwkSet};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, errors::ErrorKind};
 use serde_json::{Map, Value};
 
-use crate::auth::Denied;
 use crate::config::{Claims, JwksSource, JwtConfig};
 use crate::error::ArchiveError;
+
+/// Why a request may not change the archive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Denied {
+    /// No bearer token (401).
+    Missing,
+    /// A token that is not one of the archive's, or not valid now (401).
+    Invalid(String),
+    /// A valid token without the claims the suite requires (403).
+    Forbidden(String),
+}
 
 /// The least time between two readings of the key set caused by unknown keys.
 const REFETCH_INTERVAL: Duration = Duration::from_secs(5);

@@ -5,8 +5,6 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use sha2::{Digest, Sha256};
 
-use crate::archive::Suite;
-
 /// A `Release` being written.
 #[derive(Debug, Clone)]
 pub struct Release {
@@ -16,12 +14,18 @@ pub struct Release {
 
 impl Release {
     /// The release of `suite`, dated `date` (RFC 2822, as [`http_date`] writes it).
-    pub fn new(origin: &str, suite: &Suite, date: &str) -> Release {
+    /// A release of suite `name` (also its codename) with `components` for `architectures`.
+    pub fn new(
+        origin: &str,
+        name: &str,
+        components: &[String],
+        architectures: &[String],
+        date: &str,
+    ) -> Release {
         let header = format!(
             "Origin: {origin}\nLabel: {origin}\nSuite: {name}\nCodename: {name}\nDate: {date}\nArchitectures: {}\nComponents: {}\nAcquire-By-Hash: yes\n",
-            suite.architectures.join(" "),
-            suite.components.join(" "),
-            name = suite.name,
+            architectures.join(" "),
+            components.join(" "),
         );
         Release {
             header,
@@ -73,8 +77,9 @@ mod tests {
 
     #[test]
     fn the_release_lists_every_index_with_both_checksums() {
-        let suite = Suite::new("stable", &["main"], &["amd64"]);
-        let mut release = Release::new("Staves", &suite, "Thu, 01 Jan 1970 00:00:00 UTC");
+        let (main, amd64) = (["main".to_owned()], ["amd64".to_owned()]);
+        let date = "Thu, 01 Jan 1970 00:00:00 UTC";
+        let mut release = Release::new("Staves", "stable", &main, &amd64, date);
         release.add("main/binary-amd64/Packages", b"");
         let text = release.text();
         assert!(text.contains("Acquire-By-Hash: yes\n"), "{text}");

@@ -18,22 +18,25 @@
 //! On start the indices are published again from the package lists.
 
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use sha2::{Digest, Sha256};
 use staves_deb::deb::DebFile;
-use staves_deb::deb822;
 use staves_openpgp::SigningKey;
 
 use crate::control::Checked;
 use crate::error::ArchiveError;
-use crate::release::{Release, http_date};
 
-/// How many earlier generations of a suite's indices are kept beside the current one.
-const KEEP_GENERATIONS: usize = 8;
+mod db;
+mod pool;
+mod publish;
+
+use db::{db_path, read_db, retain_newest, write_db};
+use pool::{digests, pool_dir};
+
+/// Required claims: name → accepted values (the claim's string form must be one of them).
+pub type Claims = BTreeMap<String, Vec<String>>;
 
 /// One suite the archive serves.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,7 +50,7 @@ pub struct Suite {
     /// How many versions of a package (per architecture) are kept; all when unset.
     pub keep: Option<usize>,
     /// Claims a JWT must carry to change this suite, beyond the ones every suite requires.
-    pub claims: crate::config::Claims,
+    pub claims: Claims,
 }
 
 impl Suite {
@@ -123,41 +126,6 @@ pub struct Change {
     pub added: Added,
     /// Older versions removed by the suite's `keep`.
     pub removed: Vec<Entry>,
-}
-
-/// Size, SHA-256 and MD5 of a file, read once.
-fn digests(path: &Path) -> Result<(u64, String, String), ArchiveError> {
-    let mut file = std::fs::File::open(path).map_err(ArchiveError::io("reading", path))?;
-    let mut sha = Sha256::new();
-    let mut md5 = md5::Md5::new();
-    let mut buf = vec![0u8; 1 << 16];
-    let mut size = 0u64;
-    loop {
-        let n = file
-            .read(&mut buf)
-            .map_err(ArchiveError::io("reading", path))?;
-        if n == 0 {
-            break;
-        }
-        sha.update(&buf[..n]);
-        md5.update(&buf[..n]);
-        size += n as u64;
-    }
-    Ok((
-        size,
-        hex::encode(sha.finalize()),
-        hex::encode(md5.finalize()),
-    ))
-}
-
-/// `pool/main/h/hello` (or `pool/main/libc/libcurl`) for a source package name.
-fn pool_dir(component: &str, source: &str) -> String {
-    let prefix = if source.starts_with("lib") && source.len() > 3 {
-        &source[..4]
-    } else {
-        &source[..1]
-    };
-    format!("pool/{component}/{prefix}/{source}")
 }
 
 /// Whether `name` can be a path component safely: a package name, version or architecture.
@@ -549,147 +517,6 @@ impl Archive {
         Ok(removed)
     }
 
-    /// Deletes the pool files of `dropped` that no list names any more (a pool file is
-    /// shared by every suite listing the same package). A client holding an index of a kept
-    /// older generation may still ask for one; it gets 404 and updates, as with Debian's own
-    /// archive after a dinstall.
-    fn drop_pool_files<'a>(
-        &self,
-        state: &BTreeMap<(String, String), Packages>,
-        dropped: impl IntoIterator<Item = &'a Entry>,
-    ) {
-        let dropped: Vec<&str> = dropped.into_iter().map(Entry::filename).collect();
-        if dropped.is_empty() {
-            return;
-        }
-        let listed = listed_files(state);
-        for file in dropped.into_iter().filter(|f| !listed.contains(f)) {
-            let _ = std::fs::remove_file(self.config.dir.join(file));
-        }
-    }
-
-    /// Deletes every pool file no list names.
-    fn sweep_pool(&self, state: &BTreeMap<(String, String), Packages>) {
-        let listed = listed_files(state);
-        for path in files_under(&self.config.dir.join("pool")) {
-            let relative = path
-                .strip_prefix(&self.config.dir)
-                .ok()
-                .and_then(Path::to_str);
-            if relative.is_some_and(|r| !listed.contains(r)) {
-                let _ = std::fs::remove_file(&path);
-            }
-        }
-    }
-
-    /// Writes a new generation of `suite`'s indices and release, signed, and switches the
-    /// suite to it.
-    fn publish(
-        &self,
-        suite: &Suite,
-        state: &BTreeMap<(String, String), Packages>,
-    ) -> Result<(), ArchiveError> {
-        let dists = self.config.dir.join("dists");
-        let staged =
-            staves_fs::temp_dir_in(&dists).map_err(ArchiveError::io("creating in", &dists))?;
-        let mut release = Release::new(
-            &self.config.origin,
-            suite,
-            &http_date(std::time::SystemTime::now()),
-        );
-        let by_hash_root = dists.join(".by-hash").join(&suite.name);
-        for component in &suite.components {
-            let empty = Packages::new();
-            let packages = state
-                .get(&(suite.name.clone(), component.clone()))
-                .unwrap_or(&empty);
-            for arch in &suite.architectures {
-                let mut blocks: Vec<String> = vec![String::new()];
-                let mut last_name = "";
-                for entry in packages
-                    .values()
-                    .filter(|e| e.arch == *arch || e.arch == "all")
-                {
-                    if entry.name != last_name
-                        && crate::blocks::starts_block(&entry.name)
-                        && blocks.last().is_some_and(|b| !b.is_empty())
-                    {
-                        blocks.push(String::new());
-                    }
-                    last_name = &entry.name;
-                    let block = blocks.last_mut().expect("there is a block");
-                    block.push_str(entry.paragraph.trim_end());
-                    block.push_str("\n\n");
-                }
-                blocks.retain(|b| !b.is_empty());
-                let relative = format!("{component}/binary-{arch}");
-                let dir = staged.path().join(&relative);
-                std::fs::create_dir_all(&dir).map_err(ArchiveError::io("creating", &dir))?;
-                let by_hash = by_hash_root.join(&relative).join("SHA256");
-                std::fs::create_dir_all(&by_hash)
-                    .map_err(ArchiveError::io("creating", &by_hash))?;
-                let (gz, xz) = self
-                    .blocks
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .compress(&format!("{}/{relative}", suite.name), &blocks)
-                    .map_err(ArchiveError::io("compressing", &dir))?;
-                let text = blocks.concat();
-                for (name, bytes) in [
-                    ("Packages", text.as_bytes()),
-                    ("Packages.gz", gz.as_slice()),
-                    ("Packages.xz", xz.as_slice()),
-                ] {
-                    // Written once, by hash; the generation's name is a second link to it.
-                    let sha256 = hex::encode(Sha256::digest(bytes));
-                    let kept = by_hash.join(&sha256);
-                    if !kept.exists() {
-                        staves_fs::write_atomic(&kept, bytes)
-                            .map_err(ArchiveError::io("writing", &kept))?;
-                    }
-                    let path = dir.join(name);
-                    std::fs::hard_link(&kept, &path).map_err(ArchiveError::io("linking", &path))?;
-                    release.add(&format!("{relative}/{name}"), bytes);
-                }
-                // The release's by-hash names resolve to the files every generation shares.
-                let link = dir.join("by-hash");
-                let target = Path::new("../../../.by-hash")
-                    .join(&suite.name)
-                    .join(&relative);
-                std::os::unix::fs::symlink(&target, &link)
-                    .map_err(ArchiveError::io("linking", &link))?;
-            }
-        }
-        let text = release.text();
-        let signed = self.key.sign_cleartext(&text, "Release")?;
-        let detached = self.key.sign_detached(text.as_bytes(), "Release")?;
-        for (name, bytes) in [
-            ("Release", text.as_bytes()),
-            ("InRelease", signed.as_bytes()),
-            ("Release.gpg", detached.as_slice()),
-        ] {
-            let path = staged.path().join(name);
-            std::fs::write(&path, bytes).map_err(ArchiveError::io("writing", &path))?;
-        }
-        sync_tree(staged.path())?;
-        let generation = next_generation(&dists, &suite.name)?;
-        let generation_dir = dists.join(format!(".{}.{generation}", suite.name));
-        let staged = staged.keep();
-        std::fs::rename(&staged, &generation_dir)
-            .map_err(ArchiveError::io("renaming into", &generation_dir))?;
-        // The switch: a new symlink renamed over the old one, atomically.
-        let link = dists.join(&suite.name);
-        let tmp = dists.join(format!(".{}.link-{}", suite.name, std::process::id()));
-        let _ = std::fs::remove_file(&tmp);
-        std::os::unix::fs::symlink(format!(".{}.{generation}", suite.name), &tmp)
-            .map_err(ArchiveError::io("linking", &tmp))?;
-        std::fs::rename(&tmp, &link).map_err(ArchiveError::io("switching", &link))?;
-        staves_fs::sync_parent(&link);
-        remove_old_generations(&dists, &suite.name, generation);
-        prune_by_hash(&dists, &suite.name, &by_hash_root);
-        Ok(())
-    }
-
     /// Every package of a suite's component, sorted.
     pub fn packages(&self, suite: &str, component: &str) -> Vec<Entry> {
         self.lock()
@@ -697,21 +524,6 @@ impl Archive {
             .map(|p| p.values().cloned().collect())
             .unwrap_or_default()
     }
-}
-
-/// Keeps the newest `keep` versions of `name` for `arch` in `packages`; returns the rest.
-fn retain_newest(packages: &mut Packages, name: &str, arch: &str, keep: usize) -> Vec<Entry> {
-    let mut versions: Vec<(staves_deb::Version, (String, String, String))> = packages
-        .keys()
-        .filter(|(n, a, _)| n == name && a == arch)
-        .filter_map(|k| Some((staves_deb::Version::parse(&k.2).ok()?, k.clone())))
-        .collect();
-    versions.sort_by(|a, b| b.0.cmp(&a.0));
-    versions
-        .into_iter()
-        .skip(keep)
-        .filter_map(|(_, k)| packages.remove(&k))
-        .collect()
 }
 
 impl Entry {
@@ -723,212 +535,5 @@ impl Entry {
     /// The pool path its paragraph names.
     pub fn filename(&self) -> &str {
         &self.filename
-    }
-}
-
-/// The pool files every list names.
-fn listed_files(state: &BTreeMap<(String, String), Packages>) -> std::collections::HashSet<&str> {
-    state
-        .values()
-        .flat_map(|p| p.values())
-        .map(Entry::filename)
-        .collect()
-}
-
-/// Every regular file below `dir`.
-fn files_under(dir: &Path) -> Vec<PathBuf> {
-    let mut files = Vec::new();
-    let mut pending = vec![dir.to_owned()];
-    while let Some(dir) = pending.pop() {
-        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
-            match entry.file_type() {
-                Ok(kind) if kind.is_dir() => pending.push(entry.path()),
-                Ok(kind) if kind.is_file() => files.push(entry.path()),
-                _ => {}
-            }
-        }
-    }
-    files
-}
-
-/// Flushes every file of a staged tree to disk before it is switched to.
-fn sync_tree(dir: &Path) -> Result<(), ArchiveError> {
-    for entry in std::fs::read_dir(dir).map_err(ArchiveError::io("reading", dir))? {
-        let path = entry.map_err(ArchiveError::io("reading", dir))?.path();
-        let meta = std::fs::symlink_metadata(&path).map_err(ArchiveError::io("reading", &path))?;
-        if meta.is_dir() {
-            sync_tree(&path)?;
-        } else if meta.is_file() {
-            std::fs::File::open(&path)
-                .and_then(|f| f.sync_all())
-                .map_err(ArchiveError::io("writing", &path))?;
-        }
-    }
-    Ok(())
-}
-
-/// Generation numbers of `suite`'s index trees present in `dists`.
-fn generations(dists: &Path, suite: &str) -> Vec<u64> {
-    let prefix = format!(".{suite}.");
-    std::fs::read_dir(dists)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| {
-            let name = e.file_name().into_string().ok()?;
-            name.strip_prefix(&prefix)?.parse().ok()
-        })
-        .collect()
-}
-
-fn next_generation(dists: &Path, suite: &str) -> Result<u64, ArchiveError> {
-    Ok(generations(dists, suite).into_iter().max().unwrap_or(0) + 1)
-}
-
-/// Removes generations older than the last few: a client that read an older release
-/// reaches its indices by hash, which stay.
-fn remove_old_generations(dists: &Path, suite: &str, current: u64) {
-    for generation in generations(dists, suite) {
-        if generation + (KEEP_GENERATIONS as u64) < current {
-            let _ = std::fs::remove_dir_all(dists.join(format!(".{suite}.{generation}")));
-        }
-    }
-}
-
-/// Removes the by-hash files no kept generation's `Release` names: a client that read one of
-/// those releases still finds its indices, and the directory does not grow without end.
-fn prune_by_hash(dists: &Path, suite: &str, by_hash_root: &Path) {
-    let mut named = std::collections::HashSet::new();
-    for generation in generations(dists, suite) {
-        let release = dists.join(format!(".{suite}.{generation}")).join("Release");
-        let Ok(text) = std::fs::read_to_string(&release) else {
-            // A generation being removed or written: keep everything this time.
-            return;
-        };
-        named.extend(
-            text.lines()
-                .filter_map(|l| l.strip_prefix(' '))
-                .filter_map(|l| l.split_whitespace().next())
-                .map(str::to_owned),
-        );
-    }
-    for path in files_under(by_hash_root) {
-        if let Some(name) = path.file_name().and_then(|n| n.to_str())
-            && name.len() == 64
-            && !named.contains(name)
-        {
-            let _ = std::fs::remove_file(&path);
-        }
-    }
-}
-
-fn db_path(dir: &Path, suite: &str, component: &str) -> PathBuf {
-    dir.join(".staves/db").join(suite).join(component)
-}
-
-fn read_db(path: &Path) -> Result<Packages, ArchiveError> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Packages::new()),
-        Err(e) => return Err(ArchiveError::io("reading", path)(e)),
-    };
-    let mut packages = Packages::new();
-    for para in deb822::paragraphs(&text) {
-        let field = |f: &str| para.get(f).map(|v| v.trim().to_owned()).unwrap_or_default();
-        let entry = Entry {
-            name: field("Package"),
-            version: field("Version"),
-            arch: field("Architecture"),
-            paragraph: para.text().trim_end().to_owned(),
-            sha256: field("SHA256"),
-            filename: field("Filename"),
-        };
-        // The list is the archive's own, but it holds what uploaders sent: a path that
-        // leaves the pool is never believed (removal and sweeps delete these paths).
-        if !crate::control::is_pool_path(&entry.filename) {
-            return Err(ArchiveError::Corrupt {
-                list: path.to_owned(),
-                line: para.line_in(&text),
-                why: format!(
-                    "{} {} names the file `{}`, outside pool/",
-                    entry.name, entry.version, entry.filename
-                ),
-            });
-        }
-        packages.insert(
-            (
-                entry.name.clone(),
-                entry.arch.clone(),
-                entry.version.clone(),
-            ),
-            entry,
-        );
-    }
-    Ok(packages)
-}
-
-fn write_db(path: &Path, packages: &Packages) -> Result<(), ArchiveError> {
-    let mut text = String::new();
-    for entry in packages.values() {
-        text.push_str(entry.paragraph.trim_end());
-        text.push_str("\n\n");
-    }
-    let parent = staves_fs::parent_of(path);
-    std::fs::create_dir_all(parent).map_err(ArchiveError::io("creating", parent))?;
-    staves_fs::write_atomic(path, text.as_bytes()).map_err(ArchiveError::io("writing", path))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn deb(dir: &Path, name: &str) -> PathBuf {
-        let entries: Vec<staves_deb::write::Entry> = Vec::new();
-        let control = format!(
-            "Package: {name}\nVersion: 1.0\nArchitecture: all\nMaintainer: t <t@localhost>\nDescription: x\n"
-        );
-        let path = dir.join(format!("{name}.deb"));
-        let file = std::fs::File::create(&path).expect("create");
-        let new = staves_deb::write::NewDeb {
-            control: &control,
-            entries: &entries,
-            mtime: 0,
-        };
-        staves_deb::write::write_deb(file, &new).expect("write");
-        path
-    }
-
-    #[test]
-    fn generations_and_by_hash_files_are_pruned_and_a_reopened_archive_keeps_its_packages() {
-        let dir = tempfile::tempdir().expect("tmp");
-        let config = ArchiveConfig {
-            dir: dir.path().join("archive"),
-            suites: vec![Suite::new("stable", &["main"], &["amd64"])],
-            origin: "Test".into(),
-        };
-        let key = SigningKey::generate("Test <test@localhost>").expect("key");
-        let archive = Archive::open(config.clone(), key.clone()).expect("open");
-        for i in 0..12 {
-            let file = deb(&archive.incoming(), &format!("pkg{i}"));
-            assert!(matches!(
-                archive.add("stable", "main", &file).expect("add").added,
-                Added::New(_)
-            ));
-        }
-        let dists = config.dir.join("dists");
-        assert_eq!(generations(&dists, "stable").len(), KEEP_GENERATIONS + 1);
-        let by_hash = dists.join(".by-hash/stable/main/binary-amd64/SHA256");
-        let kept = std::fs::read_dir(&by_hash).expect("by-hash").count();
-        assert_eq!(
-            kept,
-            3 * (KEEP_GENERATIONS + 1),
-            "three indices per kept generation"
-        );
-        drop(archive);
-        let reopened = Archive::open(config, key).expect("reopen");
-        assert_eq!(reopened.packages("stable", "main").len(), 12);
-        let packages =
-            std::fs::read_to_string(dists.join("stable/main/binary-amd64/Packages")).expect("read");
-        assert_eq!(packages.matches("Package: pkg").count(), 12);
     }
 }
