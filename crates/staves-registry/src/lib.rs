@@ -22,6 +22,7 @@ pub mod credentials;
 pub mod pull;
 pub mod push;
 pub mod reference;
+mod retry;
 pub mod session;
 mod tls;
 

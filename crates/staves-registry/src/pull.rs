@@ -14,8 +14,9 @@ use sha2::{Digest as _, Sha256};
 use staves_oci::image::media;
 use staves_oci::{BlobRef, Digest, Layout, Platform};
 
+use crate::RegistryError;
+use crate::retry::retrying;
 use crate::session::{Body, Session, header};
-use crate::{RegistryError, push::retrying};
 
 /// Largest manifest or index accepted.
 const MAX_MANIFEST: u64 = 4 << 20;

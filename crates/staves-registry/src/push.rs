@@ -5,14 +5,14 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
 
 use staves_oci::image::media;
 use staves_oci::{BlobRef, Layout};
 
+use crate::RegistryError;
 use crate::auth::percent_encode;
+use crate::retry::retrying;
 use crate::session::{Body, Session, header};
-use crate::{Progress, RegistryError};
 
 /// How to push.
 #[derive(Debug, Clone)]
@@ -342,28 +342,6 @@ fn location(
 fn with_digest(location: &str, digest: &str) -> String {
     let separator = if location.contains('?') { '&' } else { '?' };
     format!("{location}{separator}digest={}", percent_encode(digest))
-}
-
-/// Runs `attempt` up to `attempts` times while it fails transiently, backing off.
-pub(crate) fn retrying<T>(
-    attempts: u32,
-    progress: &dyn Progress,
-    mut attempt: impl FnMut() -> Result<T, RegistryError>,
-) -> Result<T, RegistryError> {
-    let mut tries = 1;
-    let mut delay = Duration::from_millis(200);
-    loop {
-        match attempt() {
-            Err(e) if e.is_transient() && tries < attempts => {
-                tracing::debug!("retrying in {delay:?}: {e}");
-                progress.retrying(&e, delay);
-                std::thread::sleep(delay);
-                delay = (delay * 2).min(Duration::from_secs(10));
-                tries += 1;
-            }
-            other => return other,
-        }
-    }
 }
 
 fn layout_error(root: &Path) -> impl Fn(staves_oci::OciError) -> RegistryError + '_ {

@@ -139,7 +139,7 @@ impl Session {
             progress: Arc::new(NoProgress),
         };
         let ping = session.url("/v2/");
-        crate::push::retrying(5, &NoProgress, || {
+        crate::retry::retrying(5, &NoProgress, || {
             let response = session.send("GET", &ping, &[], &Body::Empty)?;
             session.expect(response, "GET", &ping, &[200]).map(drop)
         })?;
