@@ -13,9 +13,11 @@
 //! Nothing here touches the network; every other Staves crate builds on these types.
 
 pub mod arch;
+pub mod archive_path;
 pub mod date;
 pub mod deb;
 pub mod deb822;
+pub mod packages;
 pub mod relation;
 pub mod source;
 pub mod sources;

@@ -17,7 +17,7 @@
 //! * [`index`]: a `Packages` file with a persistent lookup table, mapped rather than parsed.
 //! * [`repository`]: one configured source, synchronised into indices.
 
-pub mod archive_path;
+pub use staves_deb::archive_path;
 pub mod cache;
 pub mod contents;
 pub mod debs;

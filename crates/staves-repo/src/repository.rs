@@ -75,6 +75,36 @@ pub struct SyncedRepository {
     pub indices: Vec<(String, String, PackageIndex)>,
 }
 
+impl staves_deb::packages::PackageSource for SyncedRepository {
+    fn origin(&self) -> staves_deb::packages::Origin<'_> {
+        staves_deb::packages::Origin {
+            name: &self.config.name,
+            uri: &self.config.uri,
+            suite: &self.config.suite,
+        }
+    }
+
+    fn named<'a>(&'a self, name: &'a str) -> staves_deb::packages::Paragraphs<'a> {
+        Box::new(
+            self.indices
+                .iter()
+                .flat_map(move |(_, _, i)| i.by_name(name)),
+        )
+    }
+
+    fn providing<'a>(&'a self, name: &'a str) -> staves_deb::packages::Paragraphs<'a> {
+        Box::new(
+            self.indices
+                .iter()
+                .flat_map(move |(_, _, i)| i.providers(name)),
+        )
+    }
+
+    fn names(&self) -> Box<dyn Iterator<Item = &str> + '_> {
+        Box::new(self.indices.iter().flat_map(|(_, _, i)| i.names()))
+    }
+}
+
 impl SyncedRepository {
     /// A repository whose one index is `text`, held in memory and trusted as it is: what
     /// Staves made itself (packages built from source, a build's dependencies).

@@ -126,10 +126,13 @@ impl Lockfile {
         let repositories = universe
             .repositories()
             .iter()
-            .map(|r| LockedRepository {
-                name: r.config.name.clone(),
-                uri: r.config.uri.clone(),
-                suite: r.config.suite.clone(),
+            .map(|r| {
+                let origin = r.origin();
+                LockedRepository {
+                    name: origin.name.to_owned(),
+                    uri: origin.uri.to_owned(),
+                    suite: origin.suite.to_owned(),
+                }
             })
             .collect();
         let packages = resolution
@@ -139,7 +142,7 @@ impl Lockfile {
                 let repository = universe
                     .repositories()
                     .get(p.repository)
-                    .map(|r| r.config.name.clone())
+                    .map(|r| r.origin().name.to_owned())
                     .ok_or_else(|| ResolveError::BadIndex {
                         repository: "installed".into(),
                         message: format!(
@@ -156,7 +159,7 @@ impl Lockfile {
                         ),
                     });
                 }
-                if let Err(reason) = staves_repo::archive_path::check(&p.filename) {
+                if let Err(reason) = staves_deb::archive_path::check(&p.filename) {
                     return Err(ResolveError::BadIndex {
                         repository,
                         message: format!(
@@ -215,7 +218,7 @@ impl Lockfile {
         };
         // A lockfile is input too: its paths and checksums must be what an index could give.
         for p in targets.iter().flat_map(|t| &t.packages) {
-            if let Err(reason) = staves_repo::archive_path::check(&p.filename) {
+            if let Err(reason) = staves_deb::archive_path::check(&p.filename) {
                 return Err(bad(format!(
                     "package {}: filename `{}` {reason}; run `staves lock`",
                     p.name,

@@ -7,8 +7,8 @@ use std::rc::Rc;
 
 use staves_deb::Version;
 use staves_deb::deb822::Paragraph;
+use staves_deb::packages::PackageSource;
 use staves_deb::relation::{self, Dependency, Relation};
-use staves_repo::SyncedRepository;
 
 use crate::error::ResolveError;
 
@@ -78,7 +78,7 @@ pub type PackageRef = Rc<Package>;
 
 /// Every package visible through the synced repositories.
 pub struct Universe<'r> {
-    repositories: &'r [SyncedRepository],
+    repositories: Vec<&'r dyn PackageSource>,
     native: String,
     by_name: RefCell<HashMap<String, Rc<Vec<PackageRef>>>>,
     providers: RefCell<HashMap<String, Rc<Vec<PackageRef>>>>,
@@ -87,9 +87,12 @@ pub struct Universe<'r> {
 impl<'r> Universe<'r> {
     /// A universe over `repositories` (in priority order for identical versions), resolving
     /// for the `native` architecture.
-    pub fn new(repositories: &'r [SyncedRepository], native: &str) -> Self {
+    pub fn new<S: PackageSource>(repositories: &'r [S], native: &str) -> Self {
         Universe {
-            repositories,
+            repositories: repositories
+                .iter()
+                .map(|r| r as &dyn PackageSource)
+                .collect(),
             native: native.to_owned(),
             by_name: RefCell::default(),
             providers: RefCell::default(),
@@ -102,8 +105,8 @@ impl<'r> Universe<'r> {
     }
 
     /// The repositories, as given.
-    pub fn repositories(&self) -> &'r [SyncedRepository] {
-        self.repositories
+    pub fn repositories(&self) -> &[&'r dyn PackageSource] {
+        &self.repositories
     }
 
     /// Every version of every architecture of `name`, highest version first.
@@ -112,11 +115,9 @@ impl<'r> Universe<'r> {
             return Ok(found.clone());
         }
         let mut found = Vec::new();
-        for (repository, synced) in self.repositories.iter().enumerate() {
-            for (_, _, index) in &synced.indices {
-                for para in index.by_name(name) {
-                    found.push(parse_package(&para, repository, &synced.config.name)?);
-                }
+        for (repository, source) in self.repositories.iter().enumerate() {
+            for para in source.named(name) {
+                found.push(parse_package(&para, repository, source.origin().name)?);
             }
         }
         let found = Rc::new(dedup_sorted(found));
@@ -132,13 +133,11 @@ impl<'r> Universe<'r> {
             return Ok(found.clone());
         }
         let mut found = Vec::new();
-        for (repository, synced) in self.repositories.iter().enumerate() {
-            for (_, _, index) in &synced.indices {
-                for para in index.providers(name) {
-                    let package = parse_package(&para, repository, &synced.config.name)?;
-                    if package.provides.iter().any(|p| p.name == name) {
-                        found.push(package);
-                    }
+        for (repository, source) in self.repositories.iter().enumerate() {
+            for para in source.providing(name) {
+                let package = parse_package(&para, repository, source.origin().name)?;
+                if package.provides.iter().any(|p| p.name == name) {
+                    found.push(package);
                 }
             }
         }
@@ -153,16 +152,14 @@ impl<'r> Universe<'r> {
     pub fn similar_names(&self, name: &str, limit: usize) -> Vec<String> {
         let mut scored: Vec<(f64, String)> = Vec::new();
         let mut seen = std::collections::HashSet::new();
-        for synced in self.repositories {
-            for (_, _, index) in &synced.indices {
-                for candidate in index.names() {
-                    if !seen.insert(candidate) {
-                        continue;
-                    }
-                    let score = strsim::jaro_winkler(name, candidate);
-                    if score > 0.85 {
-                        scored.push((score, candidate.to_owned()));
-                    }
+        for source in &self.repositories {
+            for candidate in source.names() {
+                if !seen.insert(candidate) {
+                    continue;
+                }
+                let score = strsim::jaro_winkler(name, candidate);
+                if score > 0.85 {
+                    scored.push((score, candidate.to_owned()));
                 }
             }
         }

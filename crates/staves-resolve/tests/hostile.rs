@@ -2,22 +2,11 @@
 //! multiply. Each must end — resolved or refused with a short explanation — in bounded
 //! memory.
 
-use staves_repo::{KeySource, PackageIndex, Release, RepositoryConfig, SyncedRepository};
+use staves_deb::packages::TextPackages;
 use staves_resolve::{Request, ResolveError, Task, Universe, resolve};
 
-fn repo(text: String) -> SyncedRepository {
-    SyncedRepository {
-        config: RepositoryConfig {
-            name: "hostile".into(),
-            uri: "http://127.0.0.1/".into(),
-            suite: "hostile".into(),
-            components: vec!["main".into()],
-            keys: KeySource::Files(Vec::new()),
-            trusted: true,
-        },
-        release: Release::parse("Suite: x\nSHA256:\n", "test").expect("release"),
-        indices: vec![("main".into(), "amd64".into(), PackageIndex::from_text(text))],
-    }
+fn repo(text: String) -> TextPackages {
+    TextPackages::new("hostile", "http://127.0.0.1/", "hostile", text)
 }
 
 fn paragraph(name: &str, extra: &str) -> String {

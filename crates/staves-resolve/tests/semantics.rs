@@ -3,12 +3,12 @@
 
 use std::collections::HashMap;
 
+use staves_deb::packages::TextPackages;
 use staves_deb::{Version, VersionOp};
-use staves_repo::{KeySource, PackageIndex, Release, RepositoryConfig, SyncedRepository};
 use staves_resolve::{Request, ResolveError, Task, Universe, resolve};
 
 /// A repository from `Packages` paragraphs; `Filename`/`SHA256` are filled in.
-fn repo(name: &str, paragraphs: &[&str]) -> SyncedRepository {
+fn repo(name: &str, paragraphs: &[&str]) -> TextPackages {
     let text: String = paragraphs
         .iter()
         .map(|p| {
@@ -24,18 +24,7 @@ fn repo(name: &str, paragraphs: &[&str]) -> SyncedRepository {
             )
         })
         .collect();
-    SyncedRepository {
-        config: RepositoryConfig {
-            name: name.into(),
-            uri: "http://127.0.0.1/".into(),
-            suite: name.into(),
-            components: vec!["main".into()],
-            keys: KeySource::Files(Vec::new()),
-            trusted: true,
-        },
-        release: Release::parse("Suite: x\nSHA256:\n", "test").expect("release"),
-        indices: vec![("main".into(), "amd64".into(), PackageIndex::from_text(text))],
-    }
+    TextPackages::new(name, "http://127.0.0.1/", name, text)
 }
 
 fn request(name: &str) -> Request {
@@ -57,7 +46,7 @@ fn task(names: &[&str]) -> Task {
     }
 }
 
-fn chosen(repos: &[SyncedRepository], task: &Task) -> Vec<String> {
+fn chosen(repos: &[TextPackages], task: &Task) -> Vec<String> {
     let universe = Universe::new(repos, "amd64");
     let resolution = resolve(&universe, task).unwrap_or_else(|e| panic!("{e}"));
     resolution
@@ -67,7 +56,7 @@ fn chosen(repos: &[SyncedRepository], task: &Task) -> Vec<String> {
         .collect()
 }
 
-fn error(repos: &[SyncedRepository], task: &Task) -> ResolveError {
+fn error(repos: &[TextPackages], task: &Task) -> ResolveError {
     let universe = Universe::new(repos, "amd64");
     resolve(&universe, task).expect_err("must fail")
 }
