@@ -10,6 +10,7 @@ pub mod error;
 pub mod lockfile;
 mod marked;
 pub mod resolver;
+mod task;
 pub mod universe;
 pub mod why;
 
