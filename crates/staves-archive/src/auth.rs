@@ -20,14 +20,21 @@ pub struct Auth {
 
 impl Auth {
     /// Reads the token file and the key set the configuration names.
-    pub fn new(config: &AuthConfig) -> Result<Auth, ArchiveError> {
+    pub fn new(
+        config: &AuthConfig,
+        log: std::sync::Arc<dyn crate::log::ServerLog>,
+    ) -> Result<Auth, ArchiveError> {
         Ok(Auth {
             tokens: config
                 .token_file
                 .as_deref()
                 .map(Tokens::from_file)
                 .transpose()?,
-            jwt: config.jwt.clone().map(JwtVerifier::new).transpose()?,
+            jwt: config
+                .jwt
+                .clone()
+                .map(|jwt| JwtVerifier::new(jwt, log))
+                .transpose()?,
         })
     }
 
@@ -143,10 +150,13 @@ mod tests {
         let dir = tempfile::tempdir().expect("tmp");
         let file = dir.path().join("tokens");
         std::fs::write(&file, "# ci\n0123456789abcdef0123\n\n").expect("write");
-        let auth = Auth::new(&AuthConfig {
-            token_file: Some(file.clone()),
-            jwt: None,
-        })
+        let auth = Auth::new(
+            &AuthConfig {
+                token_file: Some(file.clone()),
+                jwt: None,
+            },
+            std::sync::Arc::new(crate::log::NoLog),
+        )
         .expect("tokens");
         let suite = Suite::new("stable", &["main"], &["amd64"]);
         for scheme in ["Bearer", "bearer", "BEARER"] {

@@ -33,6 +33,7 @@ const MAX_JWKS: u64 = 1 << 20;
 /// A JWT checker with its current key set.
 pub struct JwtVerifier {
     config: JwtConfig,
+    log: std::sync::Arc<dyn crate::log::ServerLog>,
     keys: RwLock<JwkSet>,
     last_refetch: Mutex<Option<Instant>>,
 }
@@ -72,17 +73,21 @@ pub fn read_jwks(source: &JwksSource) -> Result<JwkSet, ArchiveError> {
 impl JwtVerifier {
     /// A checker for `config`. A key set that cannot be read now (the issuer is down) is
     /// read again when the first token comes; a file that cannot be read is an error.
-    pub fn new(config: JwtConfig) -> Result<JwtVerifier, ArchiveError> {
+    pub fn new(
+        config: JwtConfig,
+        log: std::sync::Arc<dyn crate::log::ServerLog>,
+    ) -> Result<JwtVerifier, ArchiveError> {
         let keys = match read_jwks(&config.jwks) {
             Ok(keys) => keys,
             Err(error) if matches!(config.jwks, JwksSource::Url(_)) => {
-                eprintln!("warning: {error}; it is fetched again when a token comes");
+                log.warning(&format!("{error}; it is fetched again when a token comes"));
                 JwkSet { keys: Vec::new() }
             }
             Err(error) => return Err(error),
         };
         Ok(JwtVerifier {
             config,
+            log,
             keys: RwLock::new(keys),
             last_refetch: Mutex::new(None),
         })
@@ -109,7 +114,7 @@ impl JwtVerifier {
         }
         match read_jwks(&self.config.jwks) {
             Ok(keys) => *self.keys.write().unwrap_or_else(|p| p.into_inner()) = keys,
-            Err(error) => eprintln!("warning: {error}"),
+            Err(error) => self.log.warning(&error.to_string()),
         }
     }
 

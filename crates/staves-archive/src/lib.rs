@@ -11,6 +11,7 @@
 //! * [`connections`]: connections bounded in number and in how long a quiet one is kept.
 //! * [`server`]: HTTP: the static tree, and uploads streamed, checked and published.
 //! * [`client`]: `staves upload`'s side of an upload.
+//! * [`log`]: where the server says what it did (the caller's [`ServerLog`]).
 //! * [`key`]: the archive's signing key, made on first start and kept.
 
 pub mod archive;
@@ -23,6 +24,7 @@ pub mod control;
 mod error;
 pub mod jwt;
 pub mod key;
+pub mod log;
 pub mod release;
 pub mod server;
 pub mod tls;
@@ -31,4 +33,5 @@ pub use archive::{Added, Archive, ArchiveConfig, Entry, Suite};
 pub use auth::{Auth, Tokens};
 pub use config::ServerConfig;
 pub use error::ArchiveError;
+pub use log::{NoLog, ServerLog};
 pub use server::serve;

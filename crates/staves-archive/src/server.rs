@@ -49,6 +49,8 @@ struct Shared {
     archive: Archive,
     auth: Auth,
     max_upload: u64,
+    /// Where changes are told.
+    log: Arc<dyn crate::log::ServerLog>,
     /// How long a body may pause between parts.
     idle_timeout: std::time::Duration,
 }
@@ -292,18 +294,24 @@ async fn publish(
                     Added::Unchanged(entry) => (entry, "unchanged"),
                 };
                 if status == "added" {
-                    eprintln!(
-                        "       Added {} {} ({}) to {suite}/{component} for {who}",
-                        entry.name, entry.version, entry.arch
+                    shared.log.change(
+                        "Added",
+                        &format!(
+                            "{} {} ({}) to {suite}/{component} for {who}",
+                            entry.name, entry.version, entry.arch
+                        ),
                     );
                 }
                 let mut answer = described(entry);
                 answer["status"] = json!(status);
                 packages.push(answer);
                 for entry in gone {
-                    eprintln!(
-                        "     Retired {} {} ({}) from {suite}/{component}",
-                        entry.name, entry.version, entry.arch
+                    shared.log.change(
+                        "Retired",
+                        &format!(
+                            "{} {} ({}) from {suite}/{component}",
+                            entry.name, entry.version, entry.arch
+                        ),
                     );
                     removed.push(described(entry));
                 }
@@ -365,9 +373,12 @@ async fn remove(
     match removed {
         Ok(Ok(removed)) => {
             for entry in &removed {
-                eprintln!(
-                    "     Removed {} {} ({}) from {suite}/{component} for {who}",
-                    entry.name, entry.version, entry.arch
+                shared.log.change(
+                    "Removed",
+                    &format!(
+                        "{} {} ({}) from {suite}/{component} for {who}",
+                        entry.name, entry.version, entry.arch
+                    ),
                 );
             }
             let body = json!({ "removed": removed.iter().map(described).collect::<Vec<_>>() });
@@ -519,6 +530,7 @@ pub fn serve(
     auth: Auth,
     options: &ServeOptions,
     ready: impl FnOnce(&str, &Archive),
+    log: Arc<dyn crate::log::ServerLog>,
 ) -> Result<(), ArchiveError> {
     let tls = options
         .tls
@@ -547,6 +559,7 @@ pub fn serve(
             archive,
             auth,
             max_upload: options.max_upload,
+            log,
             idle_timeout: options.limits.idle_timeout,
         });
         let app = router(shared);

@@ -54,6 +54,19 @@ fn configuration(args: &ArchiveArgs, serve: Option<&ServeArgs>) -> Result<Server
     })
 }
 
+/// The server's log on standard error, as the build's status lines are written.
+struct Log;
+
+impl staves_archive::ServerLog for Log {
+    fn change(&self, verb: &str, message: &str) {
+        eprintln!("{verb:>12} {message}");
+    }
+
+    fn warning(&self, message: &str) {
+        crate::report::warning(message);
+    }
+}
+
 /// Opens the archive, making its signing key on first start.
 fn open(config: &ServerConfig) -> Result<Archive, CliError> {
     let path = config
@@ -78,7 +91,8 @@ fn open(config: &ServerConfig) -> Result<Archive, CliError> {
 
 pub fn run(args: &ServeArgs) -> Result<(), CliError> {
     let config = configuration(&args.archive, Some(args))?;
-    let auth = Auth::new(&config.auth)?;
+    let log: std::sync::Arc<dyn staves_archive::ServerLog> = std::sync::Arc::new(Log);
+    let auth = Auth::new(&config.auth, log.clone())?;
     let archive = open(&config)?;
     let options = ServeOptions {
         listen: config.listen,
@@ -98,16 +112,22 @@ pub fn run(args: &ServeArgs) -> Result<(), CliError> {
         (None, Some(_)) => "uploads with a JWT",
         (Some(_), Some(_)) => "uploads with a token or a JWT",
     };
-    staves_archive::serve(archive, auth, &options, |url, archive| {
-        // The first line of stdout is the URL, for scripts that asked for port 0.
-        println!("{url}");
-        eprintln!(
-            "     Serving {} on {url} (suites: {}; {uploads}); public key at {url}/key.asc and /key.gpg, fingerprint {}",
-            archive.config().dir.display(),
-            suites.join(", "),
-            archive.fingerprint()
-        );
-    })?;
+    staves_archive::serve(
+        archive,
+        auth,
+        &options,
+        |url, archive| {
+            // The first line of stdout is the URL, for scripts that asked for port 0.
+            println!("{url}");
+            eprintln!(
+                "     Serving {} on {url} (suites: {}; {uploads}); public key at {url}/key.asc and /key.gpg, fingerprint {}",
+                archive.config().dir.display(),
+                suites.join(", "),
+                archive.fingerprint()
+            );
+        },
+        log,
+    )?;
     Ok(())
 }
 
