@@ -33,7 +33,7 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
-use staves_spec::Diagnostic;
+use staves_types::Diagnostic;
 use toml::Spanned;
 
 use crate::archive::{ArchiveConfig, Suite};

@@ -85,7 +85,7 @@ pub enum ArchiveError {
     Config(String),
     /// The configuration file is malformed at a known place.
     #[error("{0}")]
-    ConfigFile(Box<staves_spec::Diagnostic>),
+    ConfigFile(Box<staves_types::Diagnostic>),
 }
 
 impl ArchiveError {

@@ -3,6 +3,8 @@
 
 use std::path::PathBuf;
 
+pub use staves_types::ExtraPath;
+
 use crate::accounts::Accounts;
 use crate::dpkg::PackageFacts;
 use crate::features::Features;
@@ -23,38 +25,6 @@ pub struct PackageInput {
     /// Where a zstd copy of the decompressed data archive is kept between builds (a cache
     /// entry), or `None` to always decompress the `.deb`.
     pub unpacked: Option<PathBuf>,
-}
-
-/// Something the spec adds to the image besides packages.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ExtraPath {
-    /// A directory.
-    Dir {
-        /// Absolute path.
-        path: String,
-        /// Mode.
-        mode: u32,
-        /// Owner (user name).
-        owner: Option<String>,
-    },
-    /// A file with inline content or the content of a local file.
-    File {
-        /// Absolute path.
-        path: String,
-        /// Mode.
-        mode: u32,
-        /// Owner (user name).
-        owner: Option<String>,
-        /// Content.
-        content: Vec<u8>,
-    },
-    /// A symlink.
-    Symlink {
-        /// Absolute path.
-        path: String,
-        /// Target.
-        target: String,
-    },
 }
 
 /// How to assemble.

@@ -26,8 +26,8 @@ mod scripts;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use staves_image::ExtraPath;
 use staves_spec::Spec;
+use staves_types::ExtraPath;
 
 pub use scripts::{DEFAULT_READY_TIMEOUT_MS, DEFAULT_STOP_TIMEOUT_MS};
 

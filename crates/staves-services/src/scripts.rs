@@ -2,8 +2,8 @@
 
 use std::collections::BTreeMap;
 
-use staves_image::ExtraPath;
 use staves_spec::{LogPrefix, Process, Restart, ServiceSpec, TaskSpec};
+use staves_types::ExtraPath;
 use toml::Spanned;
 
 use crate::execline::{Script, quote, s6, say, words, x};
