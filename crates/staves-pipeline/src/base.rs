@@ -70,9 +70,9 @@ pub fn read_base(
 ) -> Result<BaseImage, PipelineError> {
     let image = ImageReader::open(path, select, Some(arch))?;
     let Some(layout) = image.layout() else {
-        return Err(PipelineError::Invalid(format!(
-            "{name}: a base must be an OCI image layout, a spec or a registry image pinned by digest; a docker-archive holds no compressed layers to share"
-        )));
+        return Err(PipelineError::BaseNotALayout {
+            name: name.to_owned(),
+        });
     };
     let layout = layout.root().to_owned();
     let keep = |absolute: &str| {
@@ -85,10 +85,8 @@ pub fn read_base(
             .get(&format!("/{file}"))
             .map(|bytes| String::from_utf8_lossy(bytes).into_owned())
     };
-    let status = text(STATUS).ok_or_else(|| {
-        PipelineError::Invalid(format!(
-            "{name} has no dpkg database (/{STATUS}), so nothing says what it holds; a base must be a Debian system (built by Staves, or any image with dpkg)"
-        ))
+    let status = text(STATUS).ok_or_else(|| PipelineError::BaseWithoutDatabase {
+        name: name.to_owned(),
     })?;
     // Read once now, so a damaged database is refused before anything else happens.
     staves_resolve::installed_from_status(&status, &format!("{name}: /{STATUS}"))?;
@@ -96,7 +94,10 @@ pub fn read_base(
         &text(PASSWD).unwrap_or_default(),
         &text(GROUP).unwrap_or_default(),
     )
-    .map_err(|e| PipelineError::Invalid(format!("{name}: {e}")))?;
+    .map_err(|error| PipelineError::BaseAccounts {
+        name: name.to_owned(),
+        error,
+    })?;
 
     let diff_ids: Vec<String> = image.config["rootfs"]["diff_ids"]
         .as_array()
@@ -107,19 +108,22 @@ pub fn read_base(
         })
         .unwrap_or_default();
     if diff_ids.len() != image.descriptors.len() {
-        return Err(PipelineError::Invalid(format!(
-            "{name}: its config lists {} layers and its manifest {}",
-            diff_ids.len(),
-            image.descriptors.len()
-        )));
+        return Err(PipelineError::BaseLayerCount {
+            name: name.to_owned(),
+            config: diff_ids.len(),
+            manifest: image.descriptors.len(),
+        });
     }
     // The config's diff_ids go into the new image's config as they are: what the layers
     // really unpack to must be what they say, or an engine refuses the image on load.
     for (index, (said, read)) in diff_ids.iter().zip(&tree.diff_ids).enumerate() {
         if *said != *read {
-            return Err(PipelineError::Invalid(format!(
-                "{name}: layer {index} unpacks to {read}, but its config says {said}; the base is damaged"
-            )));
+            return Err(PipelineError::BaseDiffId {
+                name: name.to_owned(),
+                index,
+                read: read.to_string(),
+                said: said.clone(),
+            });
         }
     }
     let layers = image

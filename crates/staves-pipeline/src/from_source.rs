@@ -136,7 +136,7 @@ impl Made {
         let relative = deb
             .path
             .strip_prefix(cache)
-            .map_err(|_| PipelineError::Internal("a built package outside the cache".into()))?;
+            .map_err(|_| PipelineError::BuiltPackage(format!("{} outside the cache", deb.name)))?;
         self.text.push_str(&format!(
             "{}\nFilename: {}\nSize: {}\nSHA256: {}\n\n",
             deb.control,
@@ -145,7 +145,7 @@ impl Made {
             deb.sha256
         ));
         let version = Version::parse(&deb.version).map_err(|e| {
-            PipelineError::Internal(format!("{} has version {}: {e}", deb.name, deb.version))
+            PipelineError::BuiltPackage(format!("{} has version {}: {e}", deb.name, deb.version))
         })?;
         self.versions.push((deb.name.clone(), version));
         self.paths.push(deb.path.clone());
@@ -319,17 +319,11 @@ impl Workspace {
                 if same {
                     continue;
                 }
-                return Err(PipelineError::Invalid(if package.repository == LOCAL {
-                    format!(
-                        "{} {} from the spec's `debs` differs from the lock's (the file changed since it was locked); `staves lock` records the new file",
-                        package.name, package.version
-                    )
-                } else {
-                    format!(
-                        "{} {} was built again (the cache had lost it) and its bytes differ from the lock's: the build is not reproducible; `staves lock` records the new build",
-                        package.name, package.version
-                    )
-                }));
+                return Err(PipelineError::LockedDebChanged {
+                    name: package.name.clone(),
+                    version: package.version.clone(),
+                    local: package.repository == LOCAL,
+                });
             }
         }
         Ok(())

@@ -229,7 +229,7 @@ impl Workspace {
                 None => lock = Some(one),
             }
         }
-        lock.ok_or_else(|| PipelineError::Internal("no architecture to resolve".into()))
+        lock.ok_or(PipelineError::NoArchitecture)
     }
 
     /// Syncs every repository (in parallel) for `arch` and resolves the spec for it. Each
@@ -369,10 +369,7 @@ impl Workspace {
                 .collect();
             handles
                 .into_iter()
-                .map(|h| {
-                    h.join()
-                        .map_err(|_| PipelineError::Internal("repository sync panicked".into()))
-                })
+                .map(|h| h.join().map_err(|_| PipelineError::SyncPanicked))
                 .collect()
         });
         drop(client);
@@ -414,7 +411,11 @@ impl Workspace {
             Some(span) => PipelineError::Spec(staves_spec::SpecError::Invalid(Box::new(
                 spec.diagnostic(span, message, Some(help)),
             ))),
-            None => PipelineError::Invalid(format!("`--arch {arch}`: {message}; {help}")),
+            None => PipelineError::Arch {
+                arch: arch.to_owned(),
+                message,
+                help,
+            },
         }
     }
 
@@ -537,10 +538,10 @@ fn target_archs(
     let selected = match pick {
         Some(one) if archs.iter().any(|a| a == one) => vec![one.to_owned()],
         Some(one) => {
-            return Err(PipelineError::Invalid(format!(
-                "`--arch {one}`: the spec builds for {}; pick one of them",
-                archs.join(", ")
-            )));
+            return Err(PipelineError::ArchNotInSpec {
+                arch: one.to_owned(),
+                archs,
+            });
         }
         None => archs.clone(),
     };

@@ -111,7 +111,7 @@ fn an_architecture_outside_archs_is_a_typed_error() {
         .err()
         .expect("refused");
     assert!(
-        matches!(error, PipelineError::Invalid(ref m) if m.contains("riscv64")),
+        matches!(error, PipelineError::ArchNotInSpec { ref arch, .. } if arch == "riscv64"),
         "{error}"
     );
 }

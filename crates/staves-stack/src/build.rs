@@ -149,7 +149,7 @@ fn build_one(
     }
     let tag = workspace.spec.tag.as_deref().unwrap_or("latest");
     let name = ImageName::parse(&format!("{}:{tag}", node.name))
-        .map_err(|e| failed(PipelineError::Invalid(e.to_string())))?;
+        .map_err(|e| failed(PipelineError::ImageName(e.to_string())))?;
     let layout = options.output.join(&node.name);
     let result = staves_pipeline::build(
         &workspace,

@@ -180,10 +180,10 @@ pub fn print(error: &CliError) -> ExitCode {
         | CliError::Archive(
             staves_archive::ArchiveError::Config(_) | staves_archive::ArchiveError::ConfigFile(_),
         )
-        | CliError::Pipeline(PipelineError::Invalid(_)) => ExitCode::from(2),
-        CliError::Internal(_) | CliError::Pipeline(PipelineError::Internal(_)) => {
-            ExitCode::from(70)
-        }
+        | CliError::Pipeline(PipelineError::Spec(_)) => ExitCode::from(2),
+        CliError::Pipeline(e) if e.is_usage() => ExitCode::from(2),
+        CliError::Internal(_) => ExitCode::from(70),
+        CliError::Pipeline(e) if e.is_bug() => ExitCode::from(70),
         _ => ExitCode::FAILURE,
     }
 }

@@ -18,9 +18,9 @@ pub(super) fn locate(
         .packages
         .iter()
         .map(|p| {
-            let uri = uris.get(p.repository.as_str()).ok_or_else(|| {
-                PipelineError::Internal(format!("lock names unknown repository {}", p.repository))
-            })?;
+            let uri = uris
+                .get(p.repository.as_str())
+                .ok_or_else(|| PipelineError::UnknownLockedRepository(p.repository.clone()))?;
             Ok(Located {
                 package: p.clone(),
                 url: crate::from_source::url(cache_root, uri, &p.filename),

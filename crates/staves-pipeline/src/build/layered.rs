@@ -138,7 +138,7 @@ pub(super) fn write_layers(
                     layer
                 }
                 (Sink::Check(_), None) => {
-                    return Err(PipelineError::Internal("a layer without a sink".into()));
+                    return Err(PipelineError::LayerWithoutSink);
                 }
             };
             if written.diff_id != *diff_id {
@@ -164,9 +164,7 @@ pub(super) fn write_layers(
 }
 
 fn nondeterministic(diff_id: &str) -> PipelineError {
-    PipelineError::Internal(format!(
-        "assembling the same packages twice gave different bytes (layer {diff_id})"
-    ))
+    PipelineError::Nondeterministic(diff_id.to_string())
 }
 
 fn record_path(cache: &Cache, diff_id: &str, compression: LayerCompression) -> PathBuf {

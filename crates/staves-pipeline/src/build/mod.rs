@@ -124,7 +124,7 @@ impl Build {
         let arch = arch
             .or_else(|| self.images.iter().any(|b| b.arch == host).then_some(host))
             .or_else(|| self.images.first().map(|b| b.arch.as_str()))
-            .ok_or_else(|| PipelineError::Internal("no image was built".into()))?;
+            .ok_or_else(|| PipelineError::NotBuilt(None))?;
         write_archive(
             &self.layout,
             &self.images,
@@ -148,7 +148,7 @@ fn write_archive(
     let image = built
         .iter()
         .find(|b| b.arch == arch)
-        .ok_or_else(|| PipelineError::Internal(format!("no image built for {arch}")))?;
+        .ok_or_else(|| PipelineError::NotBuilt(Some(arch.to_owned())))?;
     let mut manifest = image.manifest.clone();
     manifest.annotations = entry.annotations.clone();
     manifest.platform = None;
@@ -159,9 +159,7 @@ fn write_archive(
 /// Builds the workspace's selected architectures as `options` say.
 pub fn build(workspace: &Workspace, options: &BuildOptions) -> Result<Build, PipelineError> {
     let names = &options.names;
-    let first = names
-        .first()
-        .ok_or_else(|| PipelineError::Invalid("an image needs a name".into()))?;
+    let first = names.first().ok_or_else(|| PipelineError::NoImageName)?;
     let reference = first.to_string();
     let references: Vec<String> = names.iter().map(ToString::to_string).collect();
     // Files the spec copies in are checked before anything is fetched.
@@ -200,10 +198,10 @@ pub fn build(workspace: &Workspace, options: &BuildOptions) -> Result<Build, Pip
         (Some(_), many) => {
             let host = staves_deb::arch::host();
             if !many.iter().any(|a| a == host) {
-                return Err(PipelineError::Invalid(format!(
-                    "a docker-archive holds one image and this host ({host}) is not among {}; pick one with `--arch`, or write an OCI layout with `--output DIR`",
-                    many.join(", ")
-                )));
+                return Err(PipelineError::ArchiveNeedsOneArch {
+                    host: host.to_owned(),
+                    archs: many.iter().map(|a| a.to_string()).collect(),
+                });
             }
             Some(host.to_owned())
         }
@@ -213,9 +211,9 @@ pub fn build(workspace: &Workspace, options: &BuildOptions) -> Result<Build, Pip
     let mut built = Vec::new();
     let mut targets = Vec::new();
     for arch in &workspace.selected {
-        let target = lock.target(arch).ok_or_else(|| {
-            PipelineError::Internal(format!("the lock has no package set for {arch}"))
-        })?;
+        let target = lock
+            .target(arch)
+            .ok_or_else(|| PipelineError::NoLockTarget(arch.clone()))?;
         targets.push((target, locate(&lock, target, workspace.cache.root())?));
     }
     // An image built before from the same inputs is taken from the cache as it is: nothing
@@ -291,9 +289,10 @@ pub fn build(workspace: &Workspace, options: &BuildOptions) -> Result<Build, Pip
         let debs = located
             .iter()
             .map(|l| {
-                fetched.get(&l.package.sha256).cloned().ok_or_else(|| {
-                    PipelineError::Internal(format!("{} was not downloaded", l.package.name))
-                })
+                fetched
+                    .get(&l.package.sha256)
+                    .cloned()
+                    .ok_or_else(|| PipelineError::NotDownloaded(l.package.name.clone()))
             })
             .collect::<Result<Vec<_>, _>>()?;
         let image = build_arch(

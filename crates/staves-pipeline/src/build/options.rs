@@ -19,13 +19,19 @@ pub fn options(
     let flags = |list: &[toml::Spanned<String>]| {
         list.iter().map(|f| f.get_ref().clone()).collect::<Vec<_>>()
     };
-    let mut features = Features::new(&flags(&spec.use_flags))
-        .map_err(|e| PipelineError::Invalid(e.to_string()))?;
+    let mut features =
+        Features::new(&flags(&spec.use_flags)).map_err(|error| PipelineError::UseFlag {
+            package: None,
+            error,
+        })?;
     for (name, opts) in &spec.package_options {
         if !opts.get_ref().use_flags.is_empty() {
             features
                 .set_package(name, &flags(&opts.get_ref().use_flags))
-                .map_err(|e| PipelineError::Invalid(format!("package `{name}`: {e}")))?;
+                .map_err(|error| PipelineError::UseFlag {
+                    package: Some(name.clone()),
+                    error,
+                })?;
         }
     }
     let mut accounts = base.map_or_else(Accounts::debian_base, |b| b.accounts.clone());
@@ -33,11 +39,10 @@ pub fn options(
         if let Some(base) = base
             && base.accounts.user(a.name.get_ref()).is_some()
         {
-            return Err(PipelineError::Invalid(format!(
-                "accounts: `{}` is already an account of the base image {}; it is inherited, leave it out of this spec",
-                a.name.get_ref(),
-                base.name
-            )));
+            return Err(PipelineError::AccountInBase {
+                account: a.name.get_ref().clone(),
+                base: base.name.clone(),
+            });
         }
         accounts
             .add(&AccountRequest {
@@ -49,7 +54,7 @@ pub fn options(
                 shell: a.shell.clone(),
                 groups: a.groups.clone(),
             })
-            .map_err(|e| PipelineError::Invalid(format!("accounts: {e}")))?;
+            .map_err(PipelineError::Accounts)?;
     }
     let mut extra_paths = Vec::new();
     for p in &spec.paths {
@@ -87,7 +92,10 @@ pub fn options(
                     (None, Some(source)) => {
                         let file = spec.base_dir().join(source.get_ref());
                         staves_fs::read_regular(&file, staves_spec::sources::MAX_SOURCE).map_err(
-                            |e| PipelineError::Invalid(format!("{}: {e}", file.display())),
+                            |error| PipelineError::PathSource {
+                                file: file.clone(),
+                                error,
+                            },
                         )?
                     }
                     (None, None) => Vec::new(),
@@ -131,8 +139,7 @@ fn copy_tree(
     mode: Option<u32>,
     owner: &Option<String>,
 ) -> Result<(), PipelineError> {
-    let usage =
-        |(message, help): (String, String)| PipelineError::Invalid(format!("{message}; {help}"));
+    let usage = |(message, help): (String, String)| PipelineError::PathTree { message, help };
     let entries = staves_spec::sources::walk_tree(dir).map_err(usage)?;
     let root = target.trim_end_matches('/');
     out.push(ExtraPath::Dir {
@@ -155,7 +162,10 @@ fn copy_tree(
             TreeEntry::File(relative, executable) => {
                 let file = dir.join(&relative);
                 let content = staves_fs::read_regular(&file, staves_spec::sources::MAX_SOURCE)
-                    .map_err(|e| PipelineError::Invalid(format!("{}: {e}", file.display())))?;
+                    .map_err(|error| PipelineError::PathSource {
+                        file: file.clone(),
+                        error,
+                    })?;
                 ExtraPath::File {
                     path: image_path(&relative),
                     mode: mode.unwrap_or(if executable { 0o755 } else { 0o644 }),
