@@ -12,7 +12,7 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use support::engine::container;
-use support::{examples, run, shared_cache, stderr, stdout};
+use support::{examples, free_port, run, shared_cache, stderr, stdout};
 
 fn staves(args: &[&str], cache: &Path, envs: &[(&str, &str)]) -> Output {
     let mut cmd = support::staves_command(args, cache);
@@ -40,13 +40,6 @@ fn build(spec: &Path, output: &Path) {
 fn load(archive: &Path) {
     let out = container(&["load", "-i", archive.to_str().expect("utf8")]);
     assert!(out.status.success(), "load failed: {}", stderr(&out));
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("port")
 }
 
 fn http_get(port: u16) -> Option<String> {

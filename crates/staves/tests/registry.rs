@@ -534,7 +534,7 @@ fn wrong_credentials_unknown_ca_and_unreachable_registries_fail_clearly() {
     let (bad, none) = (dir.path().join("bad"), dir.path().join("none"));
     registry.write_docker_config(&bad, USER, "not-the-password");
     let good = &registry.docker_config;
-    let closed = format!("127.0.0.1:{}/staves/bash:1", support::registry::free_port());
+    let closed = format!("127.0.0.1:{}/staves/bash:1", support::free_port());
     for (reference, config, extra, says) in [
         (
             &reference,

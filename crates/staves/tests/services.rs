@@ -416,7 +416,7 @@ fn eventually(limit: Duration, mut probe: impl FnMut() -> bool) -> bool {
 )]
 fn example_postgresql_initialises_its_volume_once_and_answers_the_host() {
     example("postgresql");
-    let port = support::registry::free_port();
+    let port = support::free_port();
     let volume = format!("staves-pg-{port}");
     let publish = format!("127.0.0.1:{port}:5432");
     let mount = format!("{volume}:/var/lib/postgresql/data");
@@ -480,7 +480,7 @@ fn example_postgresql_initialises_its_volume_once_and_answers_the_host() {
 )]
 fn example_web_and_worker_serve_then_stop_quickly() {
     example("services");
-    let port = support::registry::free_port();
+    let port = support::free_port();
     let publish = format!("127.0.0.1:{port}:80");
     let c = Running::start("web-worker", &["-p", &publish]);
     let page = || {
@@ -516,7 +516,7 @@ fn example_web_and_worker_serve_then_stop_quickly() {
 )]
 fn example_openssh_makes_its_host_key_at_first_start() {
     example("openssh");
-    let port = support::registry::free_port();
+    let port = support::free_port();
     let publish = format!("127.0.0.1:{port}:22");
     let c = Running::start("openssh", &["-p", &publish]);
     let scan = || {

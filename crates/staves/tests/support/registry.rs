@@ -2,11 +2,12 @@
 //! throwaway CA and htpasswd users, with a bearer-token server, or plain HTTP.
 
 use std::io::Write;
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use super::free_port;
 use super::pki::local_ca;
 use super::run;
 
@@ -37,13 +38,6 @@ pub struct Registry {
     /// The CA certificate.
     pub ca: PathBuf,
     children: Vec<Child>,
-}
-
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("port")
 }
 
 fn wait_for(port: u16) {
