@@ -10,74 +10,7 @@ use staves_pipeline::{
     BuildOptions, NoReporter, Output, PipelineError, Workspace, WorkspaceOptions,
 };
 use staves_stack::StackOptions;
-
-/// A `.deb` of `name` holding `file`, with `depends`.
-fn deb(dir: &Path, name: &str, file: &str, depends: &str) -> (String, Vec<u8>) {
-    let arch = staves_deb::arch::host();
-    let content = dir.join(format!("{name}.content"));
-    std::fs::write(&content, format!("{name}\n")).expect("content");
-    let mut entries = vec![staves_deb::write::Entry {
-        path: file.to_owned(),
-        kind: staves_deb::write::EntryKind::File {
-            source: content,
-            size: name.len() as u64 + 1,
-            executable: false,
-        },
-    }];
-    let mut parent = Path::new(file).parent();
-    while let Some(dir) = parent.filter(|p| !p.as_os_str().is_empty()) {
-        entries.push(staves_deb::write::Entry {
-            path: dir.display().to_string(),
-            kind: staves_deb::write::EntryKind::Dir,
-        });
-        parent = dir.parent();
-    }
-    let depends = if depends.is_empty() {
-        String::new()
-    } else {
-        format!("Depends: {depends}\n")
-    };
-    let control = format!(
-        "Package: {name}\nVersion: 1\nArchitecture: {arch}\nMaintainer: T <t@localhost>\n{depends}Description: {name}\n"
-    );
-    let mut out = std::io::Cursor::new(Vec::new());
-    staves_deb::write::write_deb(
-        &mut out,
-        &staves_deb::write::NewDeb {
-            control: &control,
-            entries: &entries,
-            mtime: 0,
-        },
-    )
-    .expect("deb");
-    (control, out.into_inner())
-}
-
-/// A trusted `file:` repository at `root` holding `debs`.
-fn repository(root: &Path, debs: &[(String, Vec<u8>)]) {
-    let arch = staves_deb::arch::host();
-    let index = root.join(format!("dists/s/main/binary-{arch}"));
-    std::fs::create_dir_all(&index).expect("dirs");
-    std::fs::create_dir_all(root.join("pool")).expect("pool");
-    let mut packages = String::new();
-    for (n, (control, bytes)) in debs.iter().enumerate() {
-        let file = format!("pool/{n}.deb");
-        std::fs::write(root.join(&file), bytes).expect("deb");
-        let digest = staves_oci::Digest::of(bytes);
-        packages.push_str(&format!(
-            "{control}Filename: {file}\nSize: {}\nSHA256: {}\n\n",
-            bytes.len(),
-            digest.hex()
-        ));
-    }
-    std::fs::write(index.join("Packages"), &packages).expect("Packages");
-    let release = format!(
-        "Suite: s\nCodename: s\nArchitectures: {arch}\nComponents: main\nSHA256:\n {} {} main/binary-{arch}/Packages\n",
-        staves_oci::Digest::of(packages.as_bytes()).hex(),
-        packages.len()
-    );
-    std::fs::write(root.join("dists/s/Release"), release).expect("Release");
-}
+use staves_test_support::fixtures::{deb, repository};
 
 fn spec(dir: &Path, name: &str, base: &str, package: &str, repo: &Path) {
     std::fs::create_dir_all(dir).expect("dir");

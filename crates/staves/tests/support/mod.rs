@@ -12,17 +12,7 @@ pub mod server;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-pub fn run(cmd: &mut Command) -> Output {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
+pub use staves_test_support::run;
 
 /// The staves binary with `args`, a cache, and an environment that does not depend on the
 /// caller's terminal or `SOURCE_DATE_EPOCH`.
@@ -61,72 +51,7 @@ pub fn host_arch() -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
-/// A throwaway OpenPGP signing key in its own gpg home.
-pub struct Key {
-    pub home: PathBuf,
-    pub fingerprint: String,
-    pub armored: PathBuf,
-    pub binary: PathBuf,
-}
-
-impl Key {
-    pub fn generate(dir: &Path, name: &str) -> Key {
-        let home = dir.join(format!("gnupg-{name}"));
-        std::fs::create_dir_all(&home).expect("gpg home");
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(&home, std::fs::Permissions::from_mode(0o700)).expect("chmod");
-        }
-        let gpg = |args: &[&str]| {
-            run(Command::new("gpg")
-                .arg("--homedir")
-                .arg(&home)
-                .args(["--batch", "--quiet"])
-                .args(args))
-        };
-        gpg(&[
-            "--passphrase",
-            "",
-            "--quick-gen-key",
-            &format!("{name} <{name}@test.invalid>"),
-            "ed25519",
-            "sign",
-            "never",
-        ]);
-        let listing =
-            String::from_utf8_lossy(&gpg(&["--with-colons", "--list-keys"]).stdout).into_owned();
-        let fingerprint = listing
-            .lines()
-            .find(|l| l.starts_with("fpr:"))
-            .and_then(|l| l.split(':').nth(9))
-            .expect("fingerprint")
-            .to_owned();
-        let armored = dir.join(format!("{name}.asc"));
-        let binary = dir.join(format!("{name}.gpg"));
-        std::fs::write(&armored, gpg(&["--armor", "--export", &fingerprint]).stdout)
-            .expect("write key");
-        std::fs::write(&binary, gpg(&["--export", &fingerprint]).stdout).expect("write key");
-        Key {
-            home,
-            fingerprint,
-            armored,
-            binary,
-        }
-    }
-
-    fn gpg(&self) -> Command {
-        let mut c = Command::new("gpg");
-        c.arg("--homedir").arg(&self.home).args([
-            "--batch",
-            "--yes",
-            "--quiet",
-            "--default-key",
-            &self.fingerprint,
-        ]);
-        c
-    }
-}
+pub use staves_test_support::gpg::Key;
 
 /// One package to build: name, version, architecture and extra control fields.
 pub struct Pkg<'a> {
@@ -393,10 +318,4 @@ pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
-/// A port nothing listens on now, on 127.0.0.1.
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("port")
-}
+pub use staves_test_support::free_port;
