@@ -16,6 +16,9 @@ pub trait Reporter: Send + Sync {
     fn uploads(&self, label: &'static str) -> Arc<dyn staves_registry::Progress>;
     /// One line of the log of `package`'s source build, as the build writes it.
     fn build_log(&self, _package: &str, _line: &str) {}
+    /// A detail for whoever asked for them (`staves build -v`): what a package's
+    /// maintainer scripts did that the image does not reproduce.
+    fn detail(&self, _message: &str) {}
 }
 
 /// A reporter that says nothing.

@@ -67,6 +67,11 @@ impl staves_pipeline::Reporter for TerminalReporter {
         crate::progress::labelled(label)
     }
 
+    /// Shown with `--verbose`, through the log's `info` level.
+    fn detail(&self, message: &str) {
+        tracing::info!("{message}");
+    }
+
     /// Source builds' logs stream to a terminal, or with `--verbose`; elsewhere they are
     /// kept in the cache and a failure shows their last lines.
     fn build_log(&self, package: &str, line: &str) {

@@ -364,7 +364,7 @@ pub fn build(workspace: &Workspace, options: &BuildOptions) -> Result<Build, Pip
         .then(|| sbom::sbom_document(&reference, Some(&entry.digest), &built, created).to_json());
     let several = built.len() > 1;
     for b in &built {
-        report_scripts(b);
+        report_scripts(workspace, b);
         report_missing_libraries(workspace, b, several)?;
         for unmet in &b.summary.unmet {
             // `exclude = ["dash"]` says: no shell, on purpose.

@@ -6,19 +6,23 @@ use super::*;
 
 /// What maintainer scripts did that the image does not reproduce, once per package, in
 /// the verbose log (`staves build -v`); `staves scripts` lists it on demand.
-pub(super) fn report_scripts(b: &BuiltImage) {
+pub(super) fn report_scripts(workspace: &Workspace, b: &BuiltImage) {
+    let reporter = workspace.reporter();
     for report in &b.summary.scripts {
+        // The walk covers `preinst` and `postinst`: the package is named, not one script.
+        let package = &report.package;
         for command in &report.unmodelled {
-            tracing::info!("{}'s postinst: not modelled: {command}", report.package);
+            reporter.detail(&format!(
+                "{package}'s maintainer scripts: not modelled: {command}"
+            ));
         }
         for command in &report.run_time {
-            tracing::info!(
-                "{}'s postinst: left to the first start: {command}",
-                report.package
-            );
+            reporter.detail(&format!(
+                "{package}'s maintainer scripts: left to the first start: {command}"
+            ));
         }
         for note in &report.notes {
-            tracing::info!("{}'s postinst: {note}", report.package);
+            reporter.detail(&format!("{package}'s maintainer scripts: {note}"));
         }
     }
 }
