@@ -276,3 +276,36 @@ fn a_docker_archive_with_a_three_gibibyte_long_name_is_refused_unread() {
     drop(file);
     refused(&path, "long name");
 }
+
+#[test]
+fn a_push_sends_nothing_of_a_layout_whose_blob_was_swapped() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let plain = tar(&[("var/lib/dpkg/status", STATUS.as_bytes())]);
+    let paths = layout(dir.path(), &[(plain.clone(), plain.clone())], None);
+    let mut swapped = plain.clone();
+    let last = swapped.len() - 1;
+    swapped[last] = 1;
+    std::fs::write(&paths[0], &swapped).expect("swap");
+    let registry =
+        support::registry::Registry::start_with(false, support::registry::Auth::Anonymous);
+    let host = registry.host();
+    let out = support::staves_command(
+        &[
+            "push",
+            dir.path().to_str().expect("utf8"),
+            &format!("{host}/hostile:1"),
+            "--insecure-registry",
+            &host,
+        ],
+        &dir.path().join("cache"),
+    )
+    .output()
+    .expect("staves push");
+    assert!(!out.status.success(), "{}", support::stdout(&out));
+    assert!(
+        stderr(&out).contains("damaged or was swapped"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(registry.upload_requests(), 0, "{}", registry.log());
+}
