@@ -420,6 +420,40 @@ impl Memo {
     }
 }
 
+/// Checks that the layout's blob for `blob` is a regular file of the declared size whose
+/// bytes hash to its digest, reading it once.
+fn check_local(layout: &Layout, blob: &BlobRef) -> Result<(), RegistryError> {
+    use sha2::Digest as _;
+    let path = layout.blob_path(&blob.digest);
+    let bad = |message: String| RegistryError::Layout {
+        path: path.clone(),
+        message,
+    };
+    let meta = std::fs::symlink_metadata(&path).map_err(|e| bad(e.to_string()))?;
+    if !meta.is_file() {
+        return Err(bad("is not a regular file".into()));
+    }
+    if meta.len() != blob.size {
+        return Err(bad(format!(
+            "is {} bytes; its descriptor says {}",
+            meta.len(),
+            blob.size
+        )));
+    }
+    let mut hasher = sha2::Sha256::new();
+    std::fs::File::open(&path)
+        .and_then(|file| std::io::copy(&mut std::io::Read::take(file, blob.size), &mut hasher))
+        .map_err(|e| bad(e.to_string()))?;
+    let actual = staves_oci::Digest::from_sha256(hasher.finalize().into());
+    if actual != blob.digest {
+        return Err(bad(format!(
+            "holds {actual}, not {}: it is damaged or was swapped",
+            blob.digest
+        )));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -453,38 +487,4 @@ mod tests {
             "{error}"
         );
     }
-}
-
-/// Checks that the layout's blob for `blob` is a regular file of the declared size whose
-/// bytes hash to its digest, reading it once.
-fn check_local(layout: &Layout, blob: &BlobRef) -> Result<(), RegistryError> {
-    use sha2::Digest as _;
-    let path = layout.blob_path(&blob.digest);
-    let bad = |message: String| RegistryError::Layout {
-        path: path.clone(),
-        message,
-    };
-    let meta = std::fs::symlink_metadata(&path).map_err(|e| bad(e.to_string()))?;
-    if !meta.is_file() {
-        return Err(bad("is not a regular file".into()));
-    }
-    if meta.len() != blob.size {
-        return Err(bad(format!(
-            "is {} bytes; its descriptor says {}",
-            meta.len(),
-            blob.size
-        )));
-    }
-    let mut hasher = sha2::Sha256::new();
-    std::fs::File::open(&path)
-        .and_then(|file| std::io::copy(&mut std::io::Read::take(file, blob.size), &mut hasher))
-        .map_err(|e| bad(e.to_string()))?;
-    let actual = staves_oci::Digest::from_sha256(hasher.finalize().into());
-    if actual != blob.digest {
-        return Err(bad(format!(
-            "holds {actual}, not {}: it is damaged or was swapped",
-            blob.digest
-        )));
-    }
-    Ok(())
 }
