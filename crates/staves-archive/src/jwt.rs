@@ -242,3 +242,21 @@ pub fn printable(text: &str, max: usize) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_a_client_sent_is_quoted_without_its_control_characters() {
+        assert_eq!(printable("ci\nforged line", 200), "ci\\nforged line");
+        assert!(printable(&"x".repeat(300), 200).ends_with('…'));
+        use base64::Engine as _;
+        let payload =
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(br#"{"exp":"tomorrow"}"#);
+        let token = format!("e30.{payload}.signature");
+        assert_eq!(raw_claim(&token, "exp"), Some(Value::from("tomorrow")));
+        assert_eq!(raw_claim(&token, "aud"), None);
+        assert_eq!(raw_claim("not a token", "exp"), None);
+    }
+}
