@@ -297,3 +297,30 @@ impl<R: Read> Read for Bounded<R> {
         Ok(n)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_large_debian_binary_is_refused_before_it_is_read() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("big.deb");
+        // The header declares 400 MB; the file holds none of it: only the header is read.
+        let mut bytes = b"!<arch>\n".to_vec();
+        bytes.extend(
+            format!(
+                "{:<16}{:<12}{:<6}{:<6}{:<8}{:<10}`\n",
+                "debian-binary", 0, 0, 0, "100644", 400_000_000
+            )
+            .as_bytes(),
+        );
+        bytes.extend(b"2.0\n");
+        std::fs::write(&path, bytes).expect("write");
+        let error = DebFile::open(&path).expect_err("refused").to_string();
+        assert!(
+            error.contains("debian-binary is 400000000 bytes"),
+            "{error}"
+        );
+    }
+}
