@@ -47,15 +47,7 @@ fn refused(why: impl Into<String>) -> ArchiveError {
     ArchiveError::NotADeb(format!("the control file {}", why.into()))
 }
 
-/// Whether `name` is a Debian package name: lowercase letters, digits, `+`, `-` and `.`,
-/// at least two characters, starting with a letter or digit (Debian Policy 5.6.1).
-pub fn is_package_name(name: &str) -> bool {
-    name.len() >= 2
-        && name.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "+-.".contains(c))
-}
+pub use staves_deb::is_package_name;
 
 /// Whether `arch` is an architecture name (`amd64`, `all`, `linux-any`'s parts).
 pub fn is_architecture(arch: &str) -> bool {

@@ -27,3 +27,13 @@ pub mod write;
 
 pub use relation::{Dependency, Relation, RelationError, VersionOp};
 pub use version::{Version, VersionError};
+
+/// Whether `name` is a Debian package name: lowercase letters, digits, `+`, `-` and `.`,
+/// at least two characters, starting with a letter or digit (Debian Policy 5.6.1).
+pub fn is_package_name(name: &str) -> bool {
+    name.len() >= 2
+        && name.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "+-.".contains(c))
+}

@@ -105,14 +105,7 @@ pub struct SplitPackage {
     pub depends: Vec<Spanned<String>>,
 }
 
-/// Whether `name` is a Debian package name.
-pub fn is_package_name(name: &str) -> bool {
-    name.len() >= 2
-        && name.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "+-.".contains(c))
-}
+pub use staves_deb::is_package_name;
 
 /// Whether a `files` pattern matches `path` (both relative): `*` and `?` within one path
 /// component, `**` across any number of them; a pattern naming a directory takes what is

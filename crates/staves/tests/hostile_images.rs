@@ -101,30 +101,9 @@ fn write_index(dir: &Path, manifest_digest: &str, size: usize) {
     .expect("index");
 }
 
-/// `staves ARGS` under a parent that reports its peak RSS (KiB) and stops it after a minute.
+/// `staves ARGS`, stopped after a minute, with its peak RSS in KiB.
 fn measured(args: &[&str]) -> (Output, u64) {
-    let out = std::process::Command::new("python3")
-        .args([
-            "-c",
-            "import resource, subprocess, sys\n\
-             try:\n    r = subprocess.run(sys.argv[1:], timeout=60).returncode\n\
-             except subprocess.TimeoutExpired:\n    r = 124\n\
-             print('peak-rss-kib', resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr)\n\
-             sys.exit(r)",
-            env!("CARGO_BIN_EXE_staves"),
-        ])
-        .args(args)
-        .env("CI", "1")
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("python3");
-    let peak = stderr(&out)
-        .lines()
-        .rev()
-        .find_map(|l| l.strip_prefix("peak-rss-kib "))
-        .and_then(|v| v.trim().parse().ok())
-        .expect("peak rss");
-    (out, peak)
+    support::staves_measured(args, None, Some(60))
 }
 
 /// `staves inspect DIR` must fail, saying `expected`, within a minute and 200 MB.

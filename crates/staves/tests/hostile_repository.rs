@@ -90,33 +90,6 @@ fn fixture() -> &'static Fixture {
     })
 }
 
-/// Runs staves under a parent that reports the child's peak RSS (KiB) on its last line.
-fn staves_measured(args: &[&str], cache: &Path) -> (Output, u64) {
-    let mut cmd = std::process::Command::new("python3");
-    cmd.args([
-        "-c",
-        "import resource, subprocess, sys\n\
-         r = subprocess.run(sys.argv[1:])\n\
-         print('peak-rss-kib', resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr)\n\
-         sys.exit(r.returncode)",
-        env!("CARGO_BIN_EXE_staves"),
-    ])
-    .args(args)
-    .arg("--cache")
-    .arg(cache)
-    .env("CI", "1")
-    .env("NO_COLOR", "1");
-    let out = cmd.output().expect("python3");
-    let text = stderr(&out);
-    let peak = text
-        .lines()
-        .rev()
-        .find_map(|l| l.strip_prefix("peak-rss-kib "))
-        .and_then(|v| v.trim().parse().ok())
-        .expect("peak rss");
-    (out, peak)
-}
-
 fn run_case(uri: &str, packages: &[&str], command: &[&str]) -> (Output, u64) {
     let f = fixture();
     let tmp = tempfile::tempdir().expect("tmp");
@@ -127,7 +100,7 @@ fn run_case(uri: &str, packages: &[&str], command: &[&str]) -> (Output, u64) {
     if command == ["build"] {
         args.extend(["-o", out_path.to_str().expect("utf8")]);
     }
-    let result = staves_measured(&args, &tmp.path().join("cache"));
+    let result = support::staves_measured(&args, Some(&tmp.path().join("cache")), None);
     if command == ["build"] && !result.0.status.success() {
         assert!(!out_path.exists(), "a failed build leaves no output");
     }

@@ -319,3 +319,34 @@ pub fn stderr(o: &Output) -> String {
 }
 
 pub use staves_test_support::free_port;
+
+/// Runs staves (with `--cache CACHE` when given) under a parent that reports the child's
+/// peak RSS in KiB; a run longer than `timeout` seconds is stopped and exits 124.
+pub fn staves_measured(args: &[&str], cache: Option<&Path>, timeout: Option<u64>) -> (Output, u64) {
+    let mut cmd = Command::new("python3");
+    cmd.args([
+        "-c",
+        "import resource, subprocess, sys\n\
+         t = int(sys.argv[1]) or None\n\
+         try:\n    r = subprocess.run(sys.argv[2:], timeout=t).returncode\n\
+         except subprocess.TimeoutExpired:\n    r = 124\n\
+         print('peak-rss-kib', resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr)\n\
+         sys.exit(r)",
+        &timeout.unwrap_or(0).to_string(),
+        env!("CARGO_BIN_EXE_staves"),
+    ])
+    .args(args)
+    .env("CI", "1")
+    .env("NO_COLOR", "1");
+    if let Some(cache) = cache {
+        cmd.arg("--cache").arg(cache);
+    }
+    let out = cmd.output().expect("python3");
+    let peak = stderr(&out)
+        .lines()
+        .rev()
+        .find_map(|l| l.strip_prefix("peak-rss-kib "))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("peak rss");
+    (out, peak)
+}
