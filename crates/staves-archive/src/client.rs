@@ -56,34 +56,61 @@ pub struct Connection {
 }
 
 impl Connection {
-    fn agent(&self) -> Result<ureq::Agent, UploadError> {
-        let mut config = ureq::Agent::config_builder().http_status_as_error(false);
-        if let Some(path) = &self.ca_certificates {
-            let io = |source| UploadError::Io {
-                path: path.clone(),
-                source,
-            };
-            let pem = std::fs::read(path).map_err(io)?;
-            let certs: Vec<_> = ureq::tls::parse_pem(&pem)
-                .filter_map(|item| match item {
-                    Ok(ureq::tls::PemItem::Certificate(cert)) => Some(cert),
-                    _ => None,
-                })
-                .collect();
-            if certs.is_empty() {
-                return Err(io(std::io::Error::other("holds no PEM certificate")));
-            }
-            config = config.tls_config(
-                ureq::tls::TlsConfig::builder()
-                    .root_certs(ureq::tls::RootCerts::new_with_certs(&certs))
-                    .build(),
-            );
-        }
-        Ok(config.build().into())
+    /// The network layer's client for this archive: the system's trust plus the named CA
+    /// file, proxies from the environment, retries.
+    fn client(&self) -> Result<staves_net::Client, UploadError> {
+        let options = staves_net::NetOptions {
+            ca_certificates: self.ca_certificates.iter().cloned().collect(),
+            system_credentials: false,
+            ..staves_net::NetOptions::default()
+        };
+        staves_net::Client::new(options).map_err(|e| UploadError::Network {
+            url: self.base.clone(),
+            message: e.to_string(),
+        })
     }
 
     fn url(&self, path: &str) -> String {
         format!("{}/{path}", self.base.trim_end_matches('/'))
+    }
+}
+
+impl staves_net::Transient for UploadError {
+    /// A broken connection or a 408, 429 or 5xx may pass; a refusal will not.
+    fn is_transient(&self) -> bool {
+        match self {
+            UploadError::Network { .. } => true,
+            UploadError::Refused { status, .. } => staves_net::transient_status(*status),
+            UploadError::Io { .. } => false,
+        }
+    }
+}
+
+/// Sends one request through `client`, again while it fails transiently.
+fn send(
+    client: &staves_net::Client,
+    url: &str,
+    mut request: impl FnMut(
+        &ureq::Agent,
+        Option<ureq::Proxy>,
+    ) -> Result<ureq::http::Response<ureq::Body>, UploadError>,
+) -> Result<serde_json::Value, UploadError> {
+    client.retry().run(
+        || {
+            let (agent, proxy) = client.agent_for(url).map_err(|e| UploadError::Network {
+                url: url.to_owned(),
+                message: e.to_string(),
+            })?;
+            answer(url, request(&agent, proxy)?)
+        },
+        |_, _| {},
+    )
+}
+
+fn network(url: &str) -> impl Fn(ureq::Error) -> UploadError + '_ {
+    move |e| UploadError::Network {
+        url: url.to_owned(),
+        message: staves_net::NetError::from_ureq(url, e).to_string(),
     }
 }
 
@@ -150,6 +177,32 @@ pub fn upload(
     files: &[PathBuf],
 ) -> Result<Vec<Uploaded>, UploadError> {
     let boundary = format!("staves-{:032x}", rand::random::<u128>());
+    let url = to.url(&format!("upload/{suite}/{component}"));
+    let client = to.client()?;
+    let json = send(&client, &url, |agent, proxy| {
+        let (mut body, length) = multipart(&boundary, files)?;
+        agent
+            .post(&url)
+            .config()
+            .proxy(proxy)
+            .http_status_as_error(false)
+            .build()
+            .header("Authorization", &format!("Bearer {}", to.token))
+            .header("Content-Length", &length.to_string())
+            .header(
+                "Content-Type",
+                &format!("multipart/form-data; boundary={boundary}"),
+            )
+            .send(ureq::SendBody::from_reader(&mut body))
+            .map_err(network(&url))
+    })?;
+    let mut said = listed(&json, "packages", "added");
+    said.extend(listed(&json, "removed", "removed"));
+    Ok(said)
+}
+
+/// The `multipart/form-data` body of an upload, streamed from the files, and its length.
+fn multipart(boundary: &str, files: &[PathBuf]) -> Result<(Concat, u64), UploadError> {
     let mut parts: Vec<Box<dyn Read + Send>> = Vec::new();
     let mut length = 0u64;
     for file in files {
@@ -172,26 +225,7 @@ pub fn upload(
     let tail = format!("--{boundary}--\r\n");
     length += tail.len() as u64;
     parts.push(Box::new(std::io::Cursor::new(tail.into_bytes())));
-    let url = to.url(&format!("upload/{suite}/{component}"));
-    let mut body = Concat(parts.into_iter().collect());
-    let response = to
-        .agent()?
-        .post(&url)
-        .header("Authorization", &format!("Bearer {}", to.token))
-        .header("Content-Length", &length.to_string())
-        .header(
-            "Content-Type",
-            &format!("multipart/form-data; boundary={boundary}"),
-        )
-        .send(ureq::SendBody::from_reader(&mut body))
-        .map_err(|e| UploadError::Network {
-            url: url.clone(),
-            message: e.to_string(),
-        })?;
-    let json = answer(&url, response)?;
-    let mut said = listed(&json, "packages", "added");
-    said.extend(listed(&json, "removed", "removed"));
-    Ok(said)
+    Ok((Concat(parts.into_iter().collect()), length))
 }
 
 /// Removes `name` (one `version`, one `arch`, or all) from `suite`'s `component`.
@@ -204,21 +238,24 @@ pub fn remove(
     arch: Option<&str>,
 ) -> Result<Vec<Uploaded>, UploadError> {
     let url = to.url(&format!("packages/{suite}/{component}/{name}"));
-    let mut request = to
-        .agent()?
-        .delete(&url)
-        .header("Authorization", &format!("Bearer {}", to.token));
-    if let Some(version) = version {
-        request = request.query("version", version);
-    }
-    if let Some(arch) = arch {
-        request = request.query("arch", arch);
-    }
-    let response = request.call().map_err(|e| UploadError::Network {
-        url: url.clone(),
-        message: e.to_string(),
+    let client = to.client()?;
+    let json = send(&client, &url, |agent, proxy| {
+        let mut request = agent
+            .delete(&url)
+            .config()
+            .proxy(proxy)
+            .http_status_as_error(false)
+            .build()
+            .header("Authorization", &format!("Bearer {}", to.token));
+        if let Some(version) = version {
+            request = request.query("version", version);
+        }
+        if let Some(arch) = arch {
+            request = request.query("arch", arch);
+        }
+        request.call().map_err(network(&url))
     })?;
-    Ok(listed(&answer(&url, response)?, "removed", "removed"))
+    Ok(listed(&json, "removed", "removed"))
 }
 
 fn deb_name(file: &Path) -> Option<&str> {

@@ -55,15 +55,15 @@ pub fn read_jwks(source: &JwksSource) -> Result<JwkSet, ArchiveError> {
             String::from_utf8_lossy(&bytes).into_owned()
         }
         JwksSource::Url(url) => {
-            let agent: ureq::Agent = ureq::Agent::config_builder()
-                .timeout_global(Some(Duration::from_secs(15)))
-                .build()
-                .into();
-            agent
-                .get(url)
-                .call()
-                .and_then(|mut r| r.body_mut().with_config().limit(MAX_JWKS).read_to_string())
-                .map_err(|e| ArchiveError::Config(format!("fetching the JWKS {url}: {e}")))?
+            // One attempt: a token waits on this; the next token tries again.
+            let client = staves_net::Client::default().with_retry(staves_net::Retry {
+                attempts: 1,
+                ..staves_net::Retry::default()
+            });
+            let bytes = client
+                .get_bytes(url, MAX_JWKS)
+                .map_err(|e| ArchiveError::Config(format!("fetching the JWKS: {e}")))?;
+            String::from_utf8_lossy(&bytes).into_owned()
         }
     };
     serde_json::from_str(&text)

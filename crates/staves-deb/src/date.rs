@@ -59,6 +59,40 @@ pub fn format_rfc2822(secs: u64) -> String {
     )
 }
 
+/// Writes seconds since the epoch in ISO 8601's basic form, UTC (`20261206T045531Z`): how a
+/// lock records when a repository was read, and how snapshot archives name a moment.
+pub fn format_basic(secs: i64) -> String {
+    let days = secs.div_euclid(86_400);
+    let rest = secs.rem_euclid(86_400);
+    let (year, month, day) = civil_from_days(days);
+    format!(
+        "{year:04}{month:02}{day:02}T{:02}{:02}{:02}Z",
+        rest / 3600,
+        rest / 60 % 60,
+        rest % 60
+    )
+}
+
+/// Reads [`format_basic`]'s form back, checking it.
+pub fn parse_basic(text: &str) -> Option<i64> {
+    let b = text.as_bytes();
+    if b.len() != 16 || b[8] != b'T' || b[15] != b'Z' {
+        return None;
+    }
+    let digits = |r: std::ops::Range<usize>| -> Option<i64> {
+        let s = text.get(r)?;
+        s.bytes()
+            .all(|c| c.is_ascii_digit())
+            .then(|| s.parse().ok())?
+    };
+    let (y, mo, d) = (digits(0..4)?, digits(4..6)?, digits(6..8)?);
+    let (h, mi, s) = (digits(9..11)?, digits(11..13)?, digits(13..15)?);
+    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || s > 60 {
+        return None;
+    }
+    Some(days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + s)
+}
+
 /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
 fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     let y = if m <= 2 { y - 1 } else { y };
@@ -86,6 +120,16 @@ fn civil_from_days(days: i64) -> (i64, i64, i64) {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn basic_form_round_trips() {
+        let secs = parse_rfc2822("Sun, 06 Dec 2026 04:55:31 UTC").expect("date");
+        assert_eq!(format_basic(secs), "20261206T045531Z");
+        assert_eq!(parse_basic("20261206T045531Z"), Some(secs));
+        assert_eq!(parse_basic("20261306T045531Z"), None);
+        assert_eq!(parse_basic("2026-12-06"), None);
+    }
+
     use super::*;
 
     #[test]

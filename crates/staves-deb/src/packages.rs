@@ -13,8 +13,37 @@ pub struct Origin<'a> {
     pub name: &'a str,
     /// Its URI.
     pub uri: &'a str,
-    /// Its suite.
+    /// Its suite, as configured.
     pub suite: &'a str,
+    /// The `Suite:` and `Codename:` its release gives (empty when unknown): what
+    /// `name/release` may name, as apt matches `-t` and `pkg/release`.
+    pub release_names: [&'a str; 2],
+    /// Its pin priority (apt_preferences(5)): [`DEFAULT_PRIORITY`], or what the release or
+    /// the configuration says.
+    pub priority: i32,
+    /// Its release's `Date:` (seconds since the epoch), when known: when it was read.
+    pub date: Option<i64>,
+}
+
+impl Origin<'_> {
+    /// Whether `release` names this repository: its configured suite, or its release's
+    /// suite or codename.
+    pub fn is_release(&self, release: &str) -> bool {
+        !release.is_empty() && (self.suite == release || self.release_names.contains(&release))
+    }
+}
+
+/// apt's priority of a repository without pins: 500.
+pub const DEFAULT_PRIORITY: i32 = 500;
+
+/// The priority apt gives a release by its own fields: 1 with `NotAutomatic: yes`, 100
+/// when `ButAutomaticUpgrades: yes` is there too (backports), else 500.
+pub fn release_priority(not_automatic: bool, but_automatic_upgrades: bool) -> i32 {
+    match (not_automatic, but_automatic_upgrades) {
+        (true, true) => 100,
+        (true, false) => 1,
+        _ => DEFAULT_PRIORITY,
+    }
 }
 
 /// Paragraphs of one architecture's packages, one iterator at a time.
@@ -39,6 +68,7 @@ pub struct TextPackages {
     name: String,
     uri: String,
     suite: String,
+    priority: i32,
     text: String,
     /// Name → byte ranges of its paragraphs.
     by_name: HashMap<String, Vec<(usize, usize)>>,
@@ -70,10 +100,17 @@ impl TextPackages {
             name: name.to_owned(),
             uri: uri.to_owned(),
             suite: suite.to_owned(),
+            priority: DEFAULT_PRIORITY,
             text,
             by_name,
             by_provided,
         }
+    }
+
+    /// The same packages at pin priority `priority`.
+    pub fn with_priority(mut self, priority: i32) -> TextPackages {
+        self.priority = priority;
+        self
     }
 
     fn at<'a>(&'a self, ranges: Option<&'a Vec<(usize, usize)>>) -> Paragraphs<'a> {
@@ -92,6 +129,9 @@ impl PackageSource for TextPackages {
             name: &self.name,
             uri: &self.uri,
             suite: &self.suite,
+            release_names: ["", ""],
+            priority: self.priority,
+            date: None,
         }
     }
 

@@ -208,6 +208,7 @@ fn sbom_packages(bytes: &[u8]) -> Vec<Located> {
                     .as_str()
                     .unwrap_or("NOASSERTION")
                     .to_owned(),
+                snapshot: None,
             })
         })
         .collect()

@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use staves_deb::Version;
-use staves_repo::{Client, RepoError, SyncedRepository};
+use staves_repo::{RepoError, SyncedRepository};
 use staves_resolve::Lockfile;
 use staves_source::{BuildReporter, Builder, SourceRequest};
 
@@ -210,7 +210,7 @@ impl Workspace {
         made: &mut Made,
     ) -> Result<(), PipelineError> {
         let progress = self.reporter().downloads("Fetching");
-        let client = Client::new(progress.clone());
+        let client = self.client(progress.clone());
         let mut sources = Vec::new();
         if !names.is_empty() {
             for repository in synced.iter() {
@@ -232,7 +232,6 @@ impl Workspace {
             client: &client,
             arch,
             jobs,
-            offline: self.offline(),
             reporter: &bridge,
             limits: self.build_limits,
         };

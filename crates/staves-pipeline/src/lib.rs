@@ -21,5 +21,6 @@ mod workspace;
 pub use build::{Build, BuildOptions, BuiltImage, Located, Output, build};
 pub use error::{LocatedResolveError, PipelineError};
 pub use reporter::{NoReporter, Reporter};
+pub use staves_net::NetOptions;
 pub use staves_source::BuildLimits;
 pub use workspace::{NetworkMode, Workspace, WorkspaceOptions};

@@ -20,6 +20,8 @@ pub struct RegistryOptions {
     pub chunk_size: u64,
     /// The cache directory, where pushed blobs are remembered for cross-repository mounts.
     pub cache: PathBuf,
+    /// PEM files of authorities trusted besides the system's store (`--ca-cert`).
+    pub ca_certificates: Vec<PathBuf>,
 }
 
 /// A session with `reference`'s registry and the push options.
@@ -124,5 +126,6 @@ fn session_options(options: &RegistryOptions) -> SessionOptions {
         insecure: options.insecure.clone(),
         certs_dir: options.certs_dir.clone(),
         credentials: None,
+        ca_certificates: options.ca_certificates.clone(),
     }
 }

@@ -35,6 +35,9 @@ pub struct WorkspaceOptions {
     pub context: Option<PathBuf>,
     /// Time, processes and scratch space each source or recipe build may use.
     pub build_limits: staves_source::BuildLimits,
+    /// Trust, credentials, proxies and retries for every fetch (its `offline` is set from
+    /// `network`).
+    pub net: staves_net::NetOptions,
 }
 
 /// How a run uses the network.
@@ -65,6 +68,8 @@ pub struct Workspace {
     /// The recipes the spec lists, read.
     pub recipes: Vec<staves_spec::recipe::Recipe>,
     freshness: Freshness,
+    /// The one client every fetch of the run goes through.
+    client: Client,
     /// What each source or recipe build may use.
     pub build_limits: staves_source::BuildLimits,
     inputs: String,
@@ -89,6 +94,14 @@ impl Workspace {
             NetworkMode::Refresh => Freshness::Refresh,
             NetworkMode::Cached => Freshness::MaxAge(RELEASE_MAX_AGE),
         };
+        let mut net = args.net.clone();
+        net.offline = args.network == NetworkMode::Offline;
+        let mut client = Client::new(net).map_err(staves_repo::RepoError::from)?;
+        for repository in &repositories {
+            client = client
+                .trusting_under(&repository.uri, &repository.ca_certificates)
+                .map_err(staves_repo::RepoError::from)?;
+        }
         let recipes = spec.load_recipes()?;
         let context = args
             .context
@@ -107,6 +120,7 @@ impl Workspace {
             cache,
             recipes,
             freshness,
+            client,
             build_limits: args.build_limits,
             inputs,
             reporter,
@@ -152,7 +166,12 @@ impl Workspace {
 
     /// Whether this run may not touch the network.
     pub fn offline(&self) -> bool {
-        self.freshness == Freshness::Offline
+        self.client.is_offline()
+    }
+
+    /// The run's client, reporting to `progress`.
+    pub fn client(&self, progress: Arc<dyn staves_repo::Progress>) -> Client {
+        self.client.with_progress(progress)
     }
 
     /// `staves.lock` beside the spec.
@@ -348,7 +367,7 @@ impl Workspace {
     /// name), verified, fetched in parallel where the cache cannot serve them.
     pub fn sync(&self, arch: &str) -> Result<Vec<SyncedRepository>, PipelineError> {
         let progress = self.reporter.downloads("Fetching");
-        let client = Client::new(progress.clone());
+        let client = self.client(progress.clone());
         let mut archs = vec![arch.to_owned()];
         for request in &self.spec.packages {
             if let Some(a) = &request.arch
@@ -466,6 +485,15 @@ impl Workspace {
             {
                 task.pins.insert(name.clone(), pin);
             }
+            if let Some(suite) = &options.suite {
+                task.releases.insert(name.clone(), suite.get_ref().clone());
+            }
+        }
+        // `name/release` in `packages` says it where it is asked for.
+        for request in &self.spec.packages {
+            if let Some(release) = &request.release {
+                task.releases.insert(request.name.clone(), release.clone());
+            }
         }
         Ok(task)
     }
@@ -571,6 +599,16 @@ fn repositories(spec: &Spec) -> Result<Vec<RepositoryConfig>, PipelineError> {
                         None => KeySource::Files(Vec::new()),
                     },
                     trusted: r.trusted,
+                    ca_certificates: r
+                        .ca_cert
+                        .iter()
+                        .map(|c| spec.base_dir().join(c.get_ref()))
+                        .collect(),
+                    priority: r.priority.as_ref().map(|p| *p.get_ref() as i32),
+                    snapshot: r
+                        .snapshot
+                        .as_ref()
+                        .map(|s| s.get_ref().trim_end_matches('/').to_owned()),
                 }
             })
             .collect());
@@ -600,6 +638,9 @@ fn repositories(spec: &Spec) -> Result<Vec<RepositoryConfig>, PipelineError> {
                     SignedBy::Inline(text) => KeySource::Inline(text),
                 },
                 trusted: e.trusted,
+                ca_certificates: Vec::new(),
+                priority: None,
+                snapshot: None,
             }
         })
         .collect())
@@ -625,6 +666,9 @@ fn inputs_fingerprint(spec: &Spec, archs: &[String], repositories: &[RepositoryC
             o.version.as_ref().map(|v| v.get_ref()),
             o.recommends
         ));
+        if let Some(suite) = &o.suite {
+            lines.push(format!("package={name} suite={}", suite.get_ref()));
+        }
         // A source build with other flags is another package: the lock must follow.
         if o.source {
             let env: Vec<String> = spec
@@ -644,6 +688,9 @@ fn inputs_fingerprint(spec: &Spec, archs: &[String], repositories: &[RepositoryC
             repo.components.join(","),
             repo.trusted
         ));
+        if let Some(priority) = repo.priority {
+            lines.push(format!("priority={} {priority}", repo.name));
+        }
         if let KeySource::Files(paths) = &repo.keys {
             for path in paths {
                 // The keyring's content counts: trusting other keys is a different input.

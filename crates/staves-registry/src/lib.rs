@@ -24,7 +24,6 @@ pub mod push;
 pub mod reference;
 mod retry;
 pub mod session;
-mod tls;
 
 pub use credentials::Credentials;
 pub use push::{PushOptions, PushReport, push_layout};
@@ -144,15 +143,6 @@ pub enum RegistryError {
 }
 
 impl RegistryError {
-    /// Whether trying again may help (network faults, 408, 429, 5xx).
-    pub fn is_transient(&self) -> bool {
-        match self {
-            RegistryError::Network { .. } => true,
-            RegistryError::Status { status, .. } => matches!(status, 408 | 429 | 500..=599),
-            _ => false,
-        }
-    }
-
     /// What the user can do about it, when there is something to say.
     pub fn hint(&self) -> Option<String> {
         match self {

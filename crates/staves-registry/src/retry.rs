@@ -1,28 +1,31 @@
-//! Retries of requests that failed transiently (a reset connection, a 5xx, a 429), with
-//! backoff, reported to the progress.
-
-use std::time::Duration;
+//! Retries of registry requests, by the network layer's one policy, reported to the
+//! progress.
 
 use crate::{Progress, RegistryError};
+
+impl staves_net::Transient for RegistryError {
+    /// A reset connection, a 408, 429 or 5xx may pass; a refusal or bad content will not.
+    fn is_transient(&self) -> bool {
+        match self {
+            RegistryError::Network { .. } => true,
+            RegistryError::Status { status, .. } => staves_net::transient_status(*status),
+            _ => false,
+        }
+    }
+}
 
 /// Runs `attempt` up to `attempts` times while it fails transiently, backing off.
 pub(crate) fn retrying<T>(
     attempts: u32,
     progress: &dyn Progress,
-    mut attempt: impl FnMut() -> Result<T, RegistryError>,
+    attempt: impl FnMut() -> Result<T, RegistryError>,
 ) -> Result<T, RegistryError> {
-    let mut tries = 1;
-    let mut delay = Duration::from_millis(200);
-    loop {
-        match attempt() {
-            Err(e) if e.is_transient() && tries < attempts => {
-                tracing::debug!("retrying in {delay:?}: {e}");
-                progress.retrying(&e, delay);
-                std::thread::sleep(delay);
-                delay = (delay * 2).min(Duration::from_secs(10));
-                tries += 1;
-            }
-            other => return other,
-        }
-    }
+    let policy = staves_net::Retry {
+        attempts,
+        ..staves_net::Retry::default()
+    };
+    policy.run(attempt, |e, delay| {
+        tracing::debug!("retrying in {delay:?}: {e}");
+        progress.retrying(e, delay);
+    })
 }

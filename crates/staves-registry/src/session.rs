@@ -14,7 +14,24 @@ use std::time::Duration;
 
 use ureq::http::{self, Response};
 
+use staves_net::pinned::RegistryTls;
+
 use crate::{Credentials, NoProgress, Progress, Reference, RegistryError};
+
+/// A network configuration file (a CA bundle) as a registry error.
+fn net_config(error: staves_net::NetError) -> RegistryError {
+    match error {
+        staves_net::NetError::Config { path, message } => RegistryError::Config { path, message },
+        staves_net::NetError::Io { path, source } => RegistryError::Config {
+            path,
+            message: source.to_string(),
+        },
+        other => RegistryError::Config {
+            path: PathBuf::from("network"),
+            message: other.to_string(),
+        },
+    }
+}
 
 /// Where docker keeps per-registry CA certificates.
 pub const DOCKER_CERTS_DIR: &str = "/etc/docker/certs.d";
@@ -28,6 +45,8 @@ pub struct SessionOptions {
     pub certs_dir: PathBuf,
     /// Credentials to use instead of docker's configuration.
     pub credentials: Option<Credentials>,
+    /// PEM files of authorities trusted besides the system's store (`--ca-cert`).
+    pub ca_certificates: Vec<PathBuf>,
 }
 
 impl Default for SessionOptions {
@@ -36,6 +55,7 @@ impl Default for SessionOptions {
             insecure: Vec::new(),
             certs_dir: PathBuf::from(DOCKER_CERTS_DIR),
             credentials: None,
+            ca_certificates: Vec::new(),
         }
     }
 }
@@ -107,12 +127,22 @@ impl Session {
             .max_redirects(0)
             .timeout_connect(Some(Duration::from_secs(15)))
             .timeout_recv_response(Some(Duration::from_secs(120)))
-            .user_agent(concat!("staves/", env!("CARGO_PKG_VERSION")));
+            .user_agent(staves_net::USER_AGENT);
+        let scheme = if insecure { "http" } else { "https" };
+        let proxies = staves_net::Proxies::from_env().map_err(net_config)?;
+        let host = reference
+            .registry
+            .rsplit_once(':')
+            .map_or(reference.registry.as_str(), |(h, _)| h);
+        config = config.proxy(proxies.for_address(scheme, host).cloned());
         let mut pinned = None;
         if !insecure {
-            match crate::tls::trust(&reference.registry, &options.certs_dir)? {
-                crate::tls::Trust::Roots(tls) => config = config.tls_config(tls),
-                crate::tls::Trust::Pinned(layer) => pinned = Some(layer),
+            let trust = staves_net::Trust::load(&options.ca_certificates).map_err(net_config)?;
+            match staves_net::pinned::registry_tls(&reference.registry, &options.certs_dir, &trust)
+                .map_err(net_config)?
+            {
+                RegistryTls::Roots(tls) => config = config.tls_config(tls),
+                RegistryTls::Pinned(layer) => pinned = Some(layer),
             }
         }
         let config = config.build();
@@ -126,11 +156,7 @@ impl Session {
         };
         let session = Session {
             agent,
-            base: format!(
-                "{}://{}",
-                if insecure { "http" } else { "https" },
-                reference.registry
-            ),
+            base: format!("{scheme}://{}", reference.registry),
             reference: reference.clone(),
             credentials,
             extra_pull: Mutex::new(Vec::new()),
@@ -358,19 +384,16 @@ impl Session {
                     message: error.to_string(),
                 }
             }
-            ureq::Error::Tls(_) | ureq::Error::Rustls(_) => RegistryError::Tls {
-                registry,
-                message: error.to_string(),
-            },
-            other => {
-                let message = other.to_string();
-                // rustls reports certificate problems through io errors on the handshake.
-                if message.contains("certificate") || message.contains("Certificate") {
+            other => match staves_net::NetError::from_ureq(url, other) {
+                staves_net::NetError::Untrusted { detail, .. } => RegistryError::Tls {
+                    registry,
+                    message: detail,
+                },
+                staves_net::NetError::Tls { message, .. } => {
                     RegistryError::Tls { registry, message }
-                } else {
-                    self.network(method, url, message)
                 }
-            }
+                other => self.network(method, url, other.to_string()),
+            },
         }
     }
 }

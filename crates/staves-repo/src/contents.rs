@@ -5,10 +5,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Read};
 
+use crate::Client;
 use crate::cache::Cache;
 use crate::debs::{DebFetch, fetch_verified};
 use crate::error::RepoError;
-use crate::http::Client;
 use crate::repository::SyncedRepository;
 
 /// The most text a Contents index may decompress to, per compressed byte.
@@ -33,14 +33,13 @@ fn in_library_dir(path: &str) -> bool {
 
 /// For each file name of `names` (`libcurl.so.4`), the packages of `repositories` that ship
 /// a file of that name in a library directory, for `arch`. Repositories whose release lists
-/// no Contents index answer nothing; offline, only cached indices are read.
+/// no Contents index answer nothing; an offline client reads only cached indices.
 pub fn library_owners(
     client: &Client,
     cache: &Cache,
     repositories: &[SyncedRepository],
     arch: &str,
     names: &BTreeSet<String>,
-    offline: bool,
 ) -> Result<BTreeMap<String, BTreeSet<String>>, RepoError> {
     let mut fetches = Vec::new();
     for synced in repositories {
@@ -48,6 +47,7 @@ pub fn library_owners(
             let path = format!("{component}/Contents-{arch}.gz");
             if let Some(entry) = synced.release.files.get(&path) {
                 fetches.push(DebFetch {
+                    elsewhere: None,
                     package: format!("{} {path}", synced.config.name),
                     url: format!(
                         "{}/dists/{}/{path}",
@@ -64,8 +64,8 @@ pub fn library_owners(
     if names.is_empty() || fetches.is_empty() {
         return Ok(found);
     }
-    let paths = match fetch_verified(client, cache, ("contents", ".gz"), &fetches, 4, offline) {
-        Err(RepoError::Offline { .. }) => return Ok(found),
+    let paths = match fetch_verified(client, cache, ("contents", ".gz"), &fetches, 4) {
+        Err(RepoError::Offline { .. } | RepoError::OfflineMissing { .. }) => return Ok(found),
         other => other?,
     };
     for (path, fetch) in paths.iter().zip(&fetches) {

@@ -12,9 +12,9 @@ use std::sync::Mutex;
 
 use sha2::{Digest, Sha256};
 
+use crate::Client;
 use crate::cache::Cache;
 use crate::error::RepoError;
-use crate::http::{Client, is_transient};
 
 /// One file to fetch: where from, and what it must be.
 #[derive(Debug, Clone)]
@@ -27,6 +27,9 @@ pub struct DebFetch {
     pub size: u64,
     /// Expected SHA-256 (lower-case hex).
     pub sha256: String,
+    /// Where else the same file may be had when `url` is gone (a snapshot archive), and how
+    /// a message names that place; checked the same way.
+    pub elsewhere: Option<(String, String)>,
 }
 
 /// The size of a file only its SHA-256 is known of (a recipe's source URL): the checksum
@@ -42,16 +45,16 @@ pub fn deb_path(cache: &Cache, sha256: &str) -> PathBuf {
 }
 
 /// Makes sure every file is in the cache and intact; returns their paths in the same order.
-/// Files already cached and intact cost no network access; `offline` refuses any. `jobs`
-/// files are checked or downloaded at once.
+/// Files already cached and intact cost no network access; an offline client refuses any,
+/// and the error lists every file missing, not the first. `jobs` files are checked or
+/// downloaded at once.
 pub fn fetch_debs(
     client: &Client,
     cache: &Cache,
     files: &[DebFetch],
     jobs: usize,
-    offline: bool,
 ) -> Result<Vec<PathBuf>, RepoError> {
-    fetch_verified(client, cache, ("debs", ".deb"), files, jobs, offline)
+    fetch_verified(client, cache, ("debs", ".deb"), files, jobs)
 }
 
 /// Like [`fetch_debs`], for any file the signed chain gives a size and SHA-256 of, kept in
@@ -62,8 +65,8 @@ pub fn fetch_verified(
     (kind, suffix): (&str, &str),
     files: &[DebFetch],
     jobs: usize,
-    offline: bool,
 ) -> Result<Vec<PathBuf>, RepoError> {
+    let offline = client.is_offline();
     let paths: Vec<PathBuf> = files
         .iter()
         .map(|f| cache.entry(kind, &f.sha256, suffix))
@@ -85,9 +88,25 @@ pub fn fetch_verified(
             });
         }
     });
-    // The first failing file in the caller's order, whichever thread met it first.
+    // The first failing file in the caller's order, whichever thread met it first; offline,
+    // every file the cache lacks at once.
     let mut errors = errors.into_inner().unwrap_or_default();
     errors.sort_by_key(|(i, _)| *i);
+    let missing: Vec<&DebFetch> = errors
+        .iter()
+        .filter(|(_, e)| matches!(e, RepoError::Offline { .. }))
+        .map(|(i, _)| &files[*i])
+        .collect();
+    if missing.len() > 1 {
+        return Err(RepoError::OfflineMissing {
+            names: missing.iter().map(|f| f.package.clone()).collect(),
+            bytes: missing
+                .iter()
+                .filter(|f| f.size != UNKNOWN_SIZE)
+                .map(|f| f.size)
+                .sum(),
+        });
+    }
     match errors.into_iter().next() {
         Some((_, e)) => Err(e),
         None => Ok(paths),
@@ -165,70 +184,109 @@ fn fetch_one(
     target: &Path,
 ) -> Result<(), RepoError> {
     cache.write_atomic(target, |out| {
+        // Carried over attempts: a broken transfer resumes where it stopped.
         let mut hasher = Sha256::new();
         let mut written = 0u64;
-        let mut attempt = 1;
         let size = (file.size != UNKNOWN_SIZE).then_some(file.size);
         client.progress().started(&file.url, size);
-        let result = loop {
-            match receive(client, file, out, &mut hasher, &mut written) {
-                Ok(()) => break verify(file, written, hasher.clone()),
-                Err(e) if attempt < client.attempts() && is_transient(&e) => {
-                    client.backoff(&file.url, &e, attempt);
-                    attempt += 1;
-                }
-                Err(e) => break Err(e),
-            }
-        };
+        let mut result = client.retry().run(
+            || {
+                receive(client, file, &file.url, out, &mut hasher, &mut written)?;
+                verify(file, written, hasher.clone())
+            },
+            |e, delay| client.progress().retrying(&file.url, e, delay),
+        );
         client.progress().finished(&file.url);
+        if matches!(&result, Err(e) if e.is_not_found()) {
+            result = match &file.elsewhere {
+                Some((url, place)) => {
+                    client.progress().note(&format!(
+                        "{} is gone from its repository; fetched from {place}",
+                        file.package
+                    ));
+                    restart(out, &mut hasher, &mut written, url)?;
+                    client.progress().started(url, size);
+                    let again = client.retry().run(
+                        || {
+                            receive(client, file, url, out, &mut hasher, &mut written)?;
+                            verify(file, written, hasher.clone())
+                        },
+                        |e, delay| client.progress().retrying(url, e, delay),
+                    );
+                    client.progress().finished(url);
+                    again.map_err(|e| gone(file, Some(url), e))
+                }
+                None => result.map_err(|e| gone(file, None, e)),
+            };
+        }
         result
     })
+}
+
+/// A file its repository (and the other place, when there was one) no longer has.
+fn gone(file: &DebFetch, elsewhere: Option<&str>, error: RepoError) -> RepoError {
+    if !error.is_not_found() {
+        return error;
+    }
+    RepoError::Gone {
+        what: file.package.clone(),
+        url: file.url.clone(),
+        elsewhere: elsewhere.map(str::to_owned),
+    }
+}
+
+/// Empties `out` to receive a file from the start.
+fn restart(
+    out: &mut std::fs::File,
+    hasher: &mut Sha256,
+    written: &mut u64,
+    url: &str,
+) -> Result<(), RepoError> {
+    out.set_len(0).map_err(RepoError::io("truncating", url))?;
+    std::io::Seek::rewind(out).map_err(RepoError::io("rewinding", url))?;
+    *hasher = Sha256::new();
+    *written = 0;
+    Ok(())
 }
 
 /// Appends the rest of the file (from `written` on) to `out`, hashing as it goes.
 fn receive(
     client: &Client,
     file: &DebFetch,
+    url: &str,
     out: &mut std::fs::File,
     hasher: &mut Sha256,
     written: &mut u64,
 ) -> Result<(), RepoError> {
-    let (mut body, resumed) = client.open_range(&file.url, *written)?;
+    let (mut body, resumed) = client.open_range(url, *written)?;
     if !resumed && *written > 0 {
         // The server ignored the range: start over.
-        out.set_len(0)
-            .map_err(RepoError::io("truncating", &file.url))?;
-        std::io::Seek::rewind(out).map_err(RepoError::io("rewinding", &file.url))?;
-        *hasher = Sha256::new();
-        *written = 0;
+        restart(out, hasher, written, url)?;
     }
     let mut buf = vec![0u8; 1 << 16];
     loop {
-        let n = body.read(&mut buf).map_err(|e| RepoError::Network {
-            url: file.url.clone(),
-            message: e.to_string(),
-        })?;
+        let n = body.read(&mut buf).map_err(staves_net::network(url))?;
         if n == 0 {
             break;
         }
         if *written + n as u64 > file.size.min(MAX_UNSIZED) {
             return Err(RepoError::Size {
-                what: file.url.clone(),
+                what: url.to_owned(),
                 expected: file.size.min(MAX_UNSIZED),
                 actual: *written + n as u64,
             });
         }
         out.write_all(&buf[..n])
-            .map_err(RepoError::io("writing", &file.url))?;
+            .map_err(RepoError::io("writing", url))?;
         hasher.update(&buf[..n]);
         *written += n as u64;
         client.progress().advanced(n as u64);
     }
     if file.size != UNKNOWN_SIZE && *written < file.size {
-        return Err(RepoError::Network {
-            url: file.url.clone(),
+        return Err(RepoError::Net(staves_net::NetError::Network {
+            url: url.to_owned(),
             message: format!("connection closed after {written} of {} bytes", file.size),
-        });
+        }));
     }
     Ok(())
 }

@@ -15,22 +15,9 @@ pub enum RepoError {
         /// The I/O error.
         source: std::io::Error,
     },
-    /// The server answered with an HTTP error status.
-    #[error("{url}: HTTP status {status}")]
-    Status {
-        /// The URL fetched.
-        url: String,
-        /// The status code.
-        status: u16,
-    },
-    /// The network failed (after retries).
-    #[error("{url}: {message}")]
-    Network {
-        /// The URL fetched.
-        url: String,
-        /// What failed.
-        message: String,
-    },
+    /// A fetch failed (after retries, where retrying could help).
+    #[error(transparent)]
+    Net(#[from] staves_net::NetError),
     /// Bytes did not match the checksum from the signed release.
     #[error("{what}: checksum mismatch (expected sha256 {expected}, got {actual})")]
     Checksum {
@@ -105,6 +92,29 @@ pub enum RepoError {
         /// What was needed (a package, an index).
         what: String,
     },
+    /// Several files are not in the cache and network access is disabled.
+    #[error(
+        "{} files are not in the cache and network access is disabled (--offline), {} MB in all: {}",
+        names.len(),
+        bytes.div_ceil(1_000_000),
+        names.join(", ")
+    )]
+    OfflineMissing {
+        /// What each is (`nginx 1.22.1-9`).
+        names: Vec<String>,
+        /// Their total size.
+        bytes: u64,
+    },
+    /// A file its repository no longer serves (a mirror dropped a superseded version).
+    #[error("{what}: the repository no longer has {url}{}", elsewhere.as_deref().map(|e| format!(", nor has {e}")).unwrap_or_default())]
+    Gone {
+        /// What it is (`nginx 1.22.1-9 (amd64)`).
+        what: String,
+        /// Where it was.
+        url: String,
+        /// The other place tried (a snapshot archive).
+        elsewhere: Option<String>,
+    },
     /// A cache entry is not what was verified.
     #[error("cache entry {path} is damaged: {reason}")]
     Damaged {
@@ -133,7 +143,23 @@ pub enum RepoError {
     },
 }
 
+impl staves_net::Transient for RepoError {
+    /// Network trouble that may pass, and bytes that arrived damaged, are tried again.
+    fn is_transient(&self) -> bool {
+        match self {
+            RepoError::Net(e) => e.is_transient(),
+            RepoError::Checksum { .. } | RepoError::Size { .. } => true,
+            _ => false,
+        }
+    }
+}
+
 impl RepoError {
+    /// Whether the server said the file is not there (404, 410).
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, RepoError::Net(e) if e.is_not_found())
+    }
+
     /// An I/O failure while `action` on `path`, as a closure for `map_err`.
     pub fn io(
         action: &'static str,

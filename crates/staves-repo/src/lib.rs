@@ -11,18 +11,19 @@
 //! * [`keyring`]: OpenPGP keyrings and signature policy (`staves-openpgp`'s, shared with the
 //!   archive server).
 //! * [`release`]: the `Release` format and its checksum list.
-//! * [`http`]: fetching with retries and progress reporting.
 //! * [`cache`]: the content-addressed store.
 //! * [`debs`]: package downloads, parallel, resumable, verified.
 //! * [`index`]: a `Packages` file with a persistent lookup table, mapped rather than parsed.
 //! * [`repository`]: one configured source, synchronised into indices.
+//!
+//! Every fetch goes through `staves-net`'s [`Client`] (trust, proxies, credentials, retries,
+//! offline).
 
 pub use staves_deb::archive_path;
 pub mod cache;
 pub mod contents;
 pub mod debs;
 pub mod error;
-pub mod http;
 pub mod index;
 pub use staves_openpgp::OpenPgpError;
 pub use staves_openpgp::verify as keyring;
@@ -31,8 +32,8 @@ pub mod repository;
 
 pub use cache::Cache;
 pub use error::RepoError;
-pub use http::{Client, NoProgress, Progress};
 pub use index::PackageIndex;
 pub use keyring::{Keyring, Signer};
 pub use release::Release;
 pub use repository::{Freshness, KeySource, RepositoryConfig, SyncedRepository};
+pub use staves_net::{Client, NetError, NoProgress, Progress};

@@ -38,6 +38,11 @@ pub struct Release {
     pub components: Vec<String>,
     /// `No-Support-for-Architecture-all: Packages`: `all` packages are in each arch's index.
     pub all_in_arch_indices: bool,
+    /// `NotAutomatic: yes`: nothing is taken from it unless asked (priority 1).
+    pub not_automatic: bool,
+    /// `ButAutomaticUpgrades: yes`: with `NotAutomatic`, what is installed from it is
+    /// upgraded from it (priority 100; backports).
+    pub but_automatic_upgrades: bool,
     /// Every file of the `SHA256:` list, by path relative to the release.
     pub files: BTreeMap<String, FileEntry>,
 }
@@ -56,6 +61,10 @@ impl Release {
             para.get(f)
                 .map(|v| v.split_whitespace().map(str::to_owned).collect())
                 .unwrap_or_default()
+        };
+        let yes = |f: &str| {
+            para.get(f)
+                .is_some_and(|v| v.trim().eq_ignore_ascii_case("yes"))
         };
         let date_text = para.get("Date").unwrap_or_default().to_owned();
         let valid_until_text = para.get("Valid-Until").unwrap_or_default().to_owned();
@@ -102,6 +111,8 @@ impl Release {
             all_in_arch_indices: para
                 .get("No-Support-for-Architecture-all")
                 .is_some_and(|v| v.trim() == "Packages"),
+            not_automatic: yes("NotAutomatic"),
+            but_automatic_upgrades: yes("ButAutomaticUpgrades"),
             files,
         })
     }
@@ -126,7 +137,14 @@ mod tests {
         let text = "Origin: Test\nSuite: stable\nCodename: test\nDate: Sat, 21 Nov 2026 00:53:02 UTC\nAcquire-By-Hash: yes\nArchitectures: amd64 arm64\nComponents: main\nSHA256:\n 515e692f2c4121c6fcec444ef100cc18f79a991910615f3a88c8b7becfc94d2f 50060337 main/binary-amd64/Packages\n 9e0b5aabb2465b3d2e7a7fe27f9913846277833f7a2826e7767acccff5b588c5  8790396 main/binary-amd64/Packages.xz\n";
         let r = Release::parse(text, "test").expect("parses");
         assert!(r.acquire_by_hash);
+        assert!(!r.not_automatic && !r.but_automatic_upgrades);
         assert_eq!(r.files.len(), 2);
+        let backports = text.replace(
+            "Suite: stable\n",
+            "Suite: stable\nNotAutomatic: yes\nButAutomaticUpgrades: yes\n",
+        );
+        let b = Release::parse(&backports, "test").expect("parses");
+        assert!(b.not_automatic && b.but_automatic_upgrades);
         assert_eq!(r.files["main/binary-amd64/Packages.xz"].size, 8_790_396);
         assert_eq!(r.valid_until, None);
         let unsigned_sums = Release::parse("Suite: x\n", "t");

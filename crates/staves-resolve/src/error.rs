@@ -153,6 +153,22 @@ pub enum ResolveError {
         /// Why.
         failure: Failure,
     },
+    /// A package is asked for from a release that no repository is, or that lacks it.
+    #[error("`{name}/{release}`: {}", if known.iter().any(|k| k == release) {
+        format!("{release} has no `{name}` for this architecture")
+    } else {
+        format!("no repository is the release `{release}` (known: {})", known.join(", "))
+    })]
+    NotInRelease {
+        /// Index of the request, when a request asked for it.
+        request: Option<usize>,
+        /// The package.
+        name: String,
+        /// The release named.
+        release: String,
+        /// The releases the repositories are (suites and codenames).
+        known: Vec<String>,
+    },
     /// A repository's index holds malformed data.
     #[error("repository {repository}: {message}")]
     BadIndex {
@@ -179,6 +195,7 @@ impl ResolveError {
             | ResolveError::NoVersion { request, .. }
             | ResolveError::VirtualPackage { request, .. }
             | ResolveError::Unsatisfiable { request, .. } => Some(*request),
+            ResolveError::NotInRelease { request, .. } => *request,
             _ => None,
         }
     }

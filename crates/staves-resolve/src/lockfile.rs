@@ -29,6 +29,10 @@ pub struct LockedRepository {
     pub uri: String,
     /// Suite.
     pub suite: String,
+    /// When it was read: its release's `Date:`, in ISO 8601's basic form
+    /// (`20261206T045531Z`), the form snapshot archives name a moment by.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub date: Option<String>,
 }
 
 /// One package of the resolved set.
@@ -132,6 +136,7 @@ impl Lockfile {
                     name: origin.name.to_owned(),
                     uri: origin.uri.to_owned(),
                     suite: origin.suite.to_owned(),
+                    date: origin.date.map(staves_deb::date::format_basic),
                 }
             })
             .collect();

@@ -31,6 +31,11 @@ pub struct Task {
     pub recommends_for: HashMap<String, bool>,
     /// Per-package version pins from the spec.
     pub pins: HashMap<String, (VersionOp, Version)>,
+    /// Packages taken from a named release (apt's `name/release`): that release's version
+    /// is the candidate; its dependencies keep their own candidates unless only another
+    /// version satisfies them. The release is a repository's suite or its release's suite
+    /// or codename.
+    pub releases: HashMap<String, String>,
     /// The target system is merged-/usr: `usr-is-merged` meets `usrmerge | usr-is-merged`.
     pub merged_usr: bool,
     /// Packages every image gets although nobody asked (`base-files`), marked after the

@@ -26,7 +26,7 @@ pub enum MultiArch {
 }
 
 /// One version of one binary package, as an index describes it.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Package {
     /// Package name.
     pub name: String,
@@ -58,8 +58,12 @@ pub struct Package {
     pub installed_size: u64,
     /// SHA-256 of the .deb.
     pub sha256: String,
-    /// Index of the repository it came from.
+    /// Index of the repository it came from (the first listing this version).
     pub repository: usize,
+    /// Every repository listing this version, by index.
+    pub sources: Vec<usize>,
+    /// Its pin priority: the highest of the repositories listing it (apt_preferences(5)).
+    pub pin: i32,
 }
 
 impl Package {
@@ -117,10 +121,10 @@ impl<'r> Universe<'r> {
         let mut found = Vec::new();
         for (repository, source) in self.repositories.iter().enumerate() {
             for para in source.named(name) {
-                found.push(parse_package(&para, repository, source.origin().name)?);
+                found.push(parse_package(&para, repository, source.origin())?);
             }
         }
-        let found = Rc::new(dedup_sorted(found));
+        let found = Rc::new(by_policy(found));
         self.by_name
             .borrow_mut()
             .insert(name.to_owned(), found.clone());
@@ -135,13 +139,13 @@ impl<'r> Universe<'r> {
         let mut found = Vec::new();
         for (repository, source) in self.repositories.iter().enumerate() {
             for para in source.providing(name) {
-                let package = parse_package(&para, repository, source.origin().name)?;
+                let package = parse_package(&para, repository, source.origin())?;
                 if package.provides.iter().any(|p| p.name == name) {
                     found.push(package);
                 }
             }
         }
-        let found = Rc::new(dedup_sorted(found));
+        let found = Rc::new(by_policy(found));
         self.providers
             .borrow_mut()
             .insert(name.to_owned(), found.clone());
@@ -168,16 +172,37 @@ impl<'r> Universe<'r> {
     }
 }
 
-/// Highest version first; the same name, version and architecture only once (the first
-/// repository listing it wins).
-fn dedup_sorted(mut found: Vec<PackageRef>) -> Vec<PackageRef> {
+/// apt's policy order: the same name, version and architecture once (from the first
+/// repository listing it, at the highest priority of those listing it); versions pinned
+/// below 0 dropped, as apt never installs them; then the highest priority first, the
+/// highest version first among equals. The first of a name and architecture is apt's
+/// candidate.
+fn by_policy(mut found: Vec<PackageRef>) -> Vec<PackageRef> {
     found.sort_by(|a, b| {
-        b.version
-            .cmp(&a.version)
+        a.name
+            .cmp(&b.name)
+            .then_with(|| a.arch.cmp(&b.arch))
+            .then_with(|| b.version.cmp(&a.version))
             .then_with(|| a.repository.cmp(&b.repository))
     });
-    found.dedup_by(|b, a| a.name == b.name && a.arch == b.arch && a.version == b.version);
-    found
+    let mut merged: Vec<PackageRef> = Vec::with_capacity(found.len());
+    for package in found {
+        match merged.last_mut() {
+            Some(last)
+                if last.name == package.name
+                    && last.arch == package.arch
+                    && last.version == package.version =>
+            {
+                let record = Rc::make_mut(last);
+                record.pin = record.pin.max(package.pin);
+                record.sources.push(package.repository);
+            }
+            _ => merged.push(package),
+        }
+    }
+    merged.retain(|p| p.pin >= 0);
+    merged.sort_by(|a, b| b.pin.cmp(&a.pin).then_with(|| b.version.cmp(&a.version)));
+    merged
 }
 
 /// Where installed packages come from, in [`Package::repository`]: no repository.
@@ -191,17 +216,27 @@ pub fn installed_from_status(text: &str, what: &str) -> Result<Vec<PackageRef>, 
             p.get("Status")
                 .is_some_and(|s| s.trim().ends_with(" installed"))
         })
-        .map(|p| parse_package(&p, INSTALLED, what))
+        .map(|p| {
+            let origin = staves_deb::packages::Origin {
+                name: what,
+                uri: "",
+                suite: "",
+                release_names: ["", ""],
+                priority: staves_deb::packages::DEFAULT_PRIORITY,
+                date: None,
+            };
+            parse_package(&p, INSTALLED, origin)
+        })
         .collect()
 }
 
 fn parse_package(
     para: &Paragraph<'_>,
     repository: usize,
-    source: &str,
+    origin: staves_deb::packages::Origin<'_>,
 ) -> Result<PackageRef, ResolveError> {
     let bad = |message: String| ResolveError::BadIndex {
-        repository: source.to_owned(),
+        repository: origin.name.to_owned(),
         message,
     };
     let name = para.get("Package").unwrap_or_default().to_owned();
@@ -251,6 +286,8 @@ fn parse_package(
         installed_size: field("Installed-Size").parse().unwrap_or(0),
         sha256: field("SHA256").to_ascii_lowercase(),
         repository,
+        sources: vec![repository],
+        pin: origin.priority,
         name,
         version,
     }))

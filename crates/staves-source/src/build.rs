@@ -23,14 +23,12 @@ const BUILD_FORMAT: &str = "staves source build 1";
 pub struct Builder<'a> {
     /// Downloads and results go here.
     pub cache: &'a Cache,
-    /// Where source files and build dependencies are fetched with.
+    /// Where source files and build dependencies are fetched with (offline when it is).
     pub client: &'a Client,
     /// The architecture built for (natively).
     pub arch: &'a str,
     /// Parallel downloads, and `parallel=` of `DEB_BUILD_OPTIONS`.
     pub jobs: usize,
-    /// Never touch the network.
-    pub offline: bool,
     /// Where progress and build logs go.
     pub reporter: &'a dyn BuildReporter,
     /// Time, processes and scratch space each build may use.
@@ -243,14 +241,7 @@ impl Builder<'_> {
         packages: &root::RootPackages,
         label: &str,
     ) -> Result<root::BuildRoot, SourceError> {
-        root::assemble(
-            self.cache,
-            self.client,
-            synced,
-            packages,
-            (self.jobs, self.offline),
-            label,
-        )
+        root::assemble(self.cache, self.client, synced, packages, self.jobs, label)
     }
 
     /// Fetches every file of the source package, checked by size and SHA-256 against the
@@ -263,6 +254,7 @@ impl Builder<'_> {
             .files
             .iter()
             .map(|f| DebFetch {
+                elsewhere: None,
                 package: format!("{} ({})", package.label(), f.name),
                 url: format!("{}/{}/{}", package.uri, package.directory, f.name),
                 size: f.size,
@@ -275,7 +267,6 @@ impl Builder<'_> {
             ("sources", ""),
             &fetches,
             self.jobs,
-            self.offline,
         )?;
         let names = package.files.iter().map(|f| f.name.clone());
         let files: Vec<(PathBuf, String)> = paths.into_iter().zip(names).collect();

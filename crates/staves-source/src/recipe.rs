@@ -220,6 +220,7 @@ impl Builder<'_> {
             });
         };
         let fetch = staves_repo::debs::DebFetch {
+            elsewhere: None,
             package: format!("the source of {label}"),
             url: url.get_ref().clone(),
             size: staves_repo::debs::UNKNOWN_SIZE,
@@ -231,7 +232,6 @@ impl Builder<'_> {
             ("sources", ""),
             std::slice::from_ref(&fetch),
             1,
-            self.offline,
         )?;
         paths.pop().ok_or_else(|| SourceError::Malformed {
             what: url.get_ref().clone(),

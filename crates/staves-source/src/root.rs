@@ -132,7 +132,7 @@ pub fn assemble(
     client: &Client,
     synced: &[SyncedRepository],
     root: &RootPackages,
-    (jobs, offline): (usize, bool),
+    jobs: usize,
     label: &str,
 ) -> Result<BuildRoot, SourceError> {
     let roots = cache.root().join("roots");
@@ -146,13 +146,14 @@ pub fn assemble(
         .packages
         .iter()
         .map(|p| DebFetch {
+            elsewhere: None,
             package: format!("{} {} ({})", p.name, p.version, p.arch),
             url: format!("{}/{}", synced[p.repository].config.uri, p.filename),
             size: p.size,
             sha256: p.sha256.clone(),
         })
         .collect();
-    let debs = fetch_debs(client, cache, &fetches, jobs, offline)?;
+    let debs = fetch_debs(client, cache, &fetches, jobs)?;
     let inputs: Vec<staves_image::PackageInput> = root
         .packages
         .iter()

@@ -81,6 +81,7 @@ pub fn lookup(cache: &Cache, key: &str) -> Option<Built> {
                     return None;
                 };
                 fetches.push(DebFetch {
+                    elsewhere: None,
                     package: format!("a package built by {key}"),
                     url: String::new(),
                     size: size.parse().ok()?,
@@ -91,8 +92,8 @@ pub fn lookup(cache: &Cache, key: &str) -> Option<Built> {
         }
     }
     // Offline: an intact copy passes, a damaged or missing one fails and is rebuilt.
-    let client = staves_repo::Client::default();
-    let paths = fetch_debs(&client, cache, &fetches, 4, true).ok()?;
+    let client = staves_repo::Client::offline();
+    let paths = fetch_debs(&client, cache, &fetches, 4).ok()?;
     let debs = fetches
         .iter()
         .zip(paths)

@@ -75,6 +75,17 @@ pub struct RepositorySpec {
     /// Accept this repository without signature or expiry checks.
     #[serde(default)]
     pub trusted: bool,
+    /// A PEM file of the authority that signed the repository's HTTPS certificate,
+    /// relative to the spec's directory (trusted besides the system's store).
+    #[serde(rename = "ca-cert")]
+    pub ca_cert: Option<Spanned<String>>,
+    /// apt's `Pin-Priority` for the whole repository (default: 500, or what its release
+    /// says: 1 for `NotAutomatic`, 100 with `ButAutomaticUpgrades`).
+    pub priority: Option<Spanned<i64>>,
+    /// A snapshot archive of this repository (`http://…/archive/debian`, laid out as
+    /// `<snapshot>/<YYYYMMDDTHHMMSSZ>/<Filename>`): where a locked `.deb` the repository
+    /// no longer serves is fetched from, at the time the lock read the repository.
+    pub snapshot: Option<Spanned<String>>,
 }
 
 /// Options for one package, from a `['name']` table.
@@ -94,6 +105,8 @@ pub struct PackageOptions {
     /// Named environments (`[env.NAME]`) its source build gets, after `[env]`'s plain keys.
     #[serde(default)]
     pub env: Vec<Spanned<String>>,
+    /// Take this package from this release (a suite or codename), as `name/release` does.
+    pub suite: Option<Spanned<String>>,
 }
 
 /// An account from `[[accounts]]`.

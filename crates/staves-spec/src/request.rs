@@ -1,4 +1,5 @@
-//! Package requests in apt's syntax: `bash`, `bash=5.2.15-2+b2`, `nginx (>= 1.22)`, `foo:arm64`.
+//! Package requests in apt's syntax: `bash`, `bash=5.2.15-2+b2`, `nginx (>= 1.22)`, `foo:arm64`,
+//! `curl/bookworm-backports`.
 
 use std::ops::Range;
 
@@ -14,6 +15,8 @@ pub struct PackageRequest {
     pub arch: Option<String>,
     /// Version pin or constraint.
     pub constraint: Option<(VersionOp, Version)>,
+    /// The release to take it from (`name/release`: a suite or codename).
+    pub release: Option<String>,
     /// Where the entry is written in the spec.
     pub span: Range<usize>,
 }
@@ -31,6 +34,9 @@ impl std::fmt::Display for PackageRequest {
         if let Some(a) = &self.arch {
             write!(f, ":{a}")?;
         }
+        if let Some(release) = &self.release {
+            write!(f, "/{release}")?;
+        }
         if let Some((op, v)) = &self.constraint {
             write!(f, " ({op} {v})")?;
         }
@@ -41,6 +47,21 @@ impl std::fmt::Display for PackageRequest {
 /// Parses one request; the error says what is wrong in words.
 pub fn parse_request(text: &str) -> Result<PackageRequest, String> {
     let text = text.trim();
+    // `name/release`, as `apt-get install curl/bookworm-backports`.
+    let (text, release) = match text.rsplit_once('/') {
+        Some((name, release)) if !release.contains(['(', ')', ' ']) => {
+            if !is_release_name(release) {
+                return Err(format!(
+                    "`{release}` is not a release name (a suite or codename: letters, digits, `-`, `.`, `+`, `~`, `_`)"
+                ));
+            }
+            if name.contains('=') || name.contains('(') {
+                return Err("a request names a version or a release, not both".into());
+            }
+            (name.trim(), Some(release.to_owned()))
+        }
+        _ => (text, None),
+    };
     let (relation_text, pin) = match text.split_once('=') {
         // `name=version` (apt's pin syntax), unless the `=` is inside `( = v)`.
         Some((name, version)) if !name.contains('(') => (name.trim(), Some(version.trim())),
@@ -72,8 +93,18 @@ pub fn parse_request(text: &str) -> Result<PackageRequest, String> {
         name: relation.name,
         arch: relation.arch_qualifier,
         constraint,
+        release,
         span: 0..0,
     })
+}
+
+/// Whether `text` may name a release (a suite or codename).
+pub fn is_release_name(text: &str) -> bool {
+    !text.is_empty()
+        && text.len() <= 100
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-.+~_".contains(&b))
 }
 
 /// Parses a per-package `version` value: `"1.2-3"` (exact) or `">= 1.2"`.
@@ -105,6 +136,15 @@ mod tests {
         let r = parse_request("libc6:arm64").expect("arch");
         assert_eq!(r.arch.as_deref(), Some("arm64"));
         assert_eq!(r.to_string(), "libc6:arm64");
+        let r = parse_request("curl/bookworm-backports").expect("release");
+        assert_eq!(
+            (r.name.as_str(), r.release.as_deref()),
+            ("curl", Some("bookworm-backports"))
+        );
+        assert_eq!(r.to_string(), "curl/bookworm-backports");
+        assert!(parse_request("curl=1.0/stable").is_err());
+        assert!(parse_request("curl/").is_err());
+        assert!(parse_request("curl/a b").is_err());
     }
 
     #[test]

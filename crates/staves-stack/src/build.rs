@@ -22,6 +22,8 @@ pub struct StackOptions {
     pub arch: Option<String>,
     /// How the network is used.
     pub network: staves_pipeline::NetworkMode,
+    /// Trust, credentials, proxies and retries for every fetch.
+    pub net: staves_pipeline::NetOptions,
     /// Each image's OCI layout goes to `output/NAME`.
     pub output: PathBuf,
     /// Also write `output/NAME.tar`, a docker-archive, for loading into an engine.
@@ -132,6 +134,7 @@ fn build_one(
             network: options.network,
             context: None,
             build_limits: options.build_limits,
+            net: options.net.clone(),
         },
         reporter.clone(),
     )

@@ -57,6 +57,30 @@ pub struct SourceArgs {
     pub reach: ReachArgs,
 }
 
+/// Trust and credentials for every fetch (repositories, recipe sources, registries).
+#[derive(Debug, Args, Clone, Default)]
+pub struct NetArgs {
+    /// Trust the certificate authorities of this PEM file too, besides the system's store
+    /// (which `SSL_CERT_FILE` and `SSL_CERT_DIR` replace) (repeatable).
+    #[arg(long = "ca-cert", value_name = "FILE")]
+    pub ca_cert: Vec<PathBuf>,
+    /// Read repository credentials from this file, in apt's auth.conf format, before
+    /// /etc/apt/auth.conf.d/*.conf and /etc/apt/auth.conf (repeatable).
+    #[arg(long = "auth-file", value_name = "FILE", env = "STAVES_AUTH_FILE")]
+    pub auth_file: Vec<PathBuf>,
+}
+
+impl NetArgs {
+    /// The network layer's options (online; the workspace sets offline from its mode).
+    pub fn options(&self) -> staves_pipeline::NetOptions {
+        staves_pipeline::NetOptions {
+            ca_certificates: self.ca_cert.clone(),
+            auth_files: self.auth_file.clone(),
+            ..staves_pipeline::NetOptions::default()
+        }
+    }
+}
+
 /// How registries are reached: to push, and to pull bases pinned by digest.
 #[derive(Debug, Args, Clone)]
 pub struct ReachArgs {
@@ -66,6 +90,8 @@ pub struct ReachArgs {
     /// Directory of per-registry CA certificates (`DIR/HOST:PORT/ca.crt`).
     #[arg(long, value_name = "DIR", default_value = staves_registry::session::DOCKER_CERTS_DIR)]
     pub certs_dir: PathBuf,
+    #[command(flatten)]
+    pub net: NetArgs,
 }
 
 impl ReachArgs {
@@ -80,6 +106,7 @@ impl ReachArgs {
             certs_dir: self.certs_dir.clone(),
             chunk_size,
             cache: cache.root(),
+            ca_certificates: self.net.ca_cert.clone(),
         }
     }
 }
@@ -91,6 +118,7 @@ impl SourceArgs {
             cache: self.cache.root(),
             arch: self.arch.clone(),
             network: self.network(),
+            net: self.reach.net.options(),
             output: build.output,
             archives: build.archives,
             jobs: build.jobs,
@@ -145,6 +173,7 @@ impl SpecArgs {
             network: self.source.network(),
             context: self.context.clone(),
             build_limits: self.source.build_limits(),
+            net: self.source.reach.net.options(),
         }
     }
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use staves_repo::{Progress, RepoError};
+use staves_repo::Progress;
 
 /// A progress sink shared by every download of a command.
 pub struct TerminalProgress {
@@ -60,7 +60,7 @@ impl Progress for TerminalProgress {
         }
     }
 
-    fn retrying(&self, what: &str, error: &RepoError, delay: Duration) {
+    fn retrying(&self, what: &str, error: &dyn std::error::Error, delay: Duration) {
         let line = format!("retrying {what} in {delay:?}: {error}");
         match &self.bar {
             Some(bar) => bar.println(line),
@@ -70,6 +70,14 @@ impl Progress for TerminalProgress {
 
     fn repaired(&self, what: &str, why: &str) {
         let line = format!("{:>12} {what}: {why}; fetching it again", "Repairing");
+        match &self.bar {
+            Some(bar) => bar.println(line),
+            None => eprintln!("{line}"),
+        }
+    }
+
+    fn note(&self, what: &str) {
+        let line = format!("{:>12} {what}", "Note");
         match &self.bar {
             Some(bar) => bar.println(line),
             None => eprintln!("{line}"),

@@ -123,10 +123,26 @@ impl CliError {
             P::Repo(RepoError::Expired { .. }) => {
                 Some("use an up-to-date mirror, or `--refresh` if the cached release is old".into())
             }
-            P::Repo(RepoError::Network { .. } | RepoError::Status { .. }) => Some(
+            P::Repo(RepoError::Net(staves_repo::NetError::Untrusted { .. })) => None,
+            P::Repo(RepoError::Net(staves_repo::NetError::Status { status: 401 | 403, .. })) => {
+                None
+            }
+            P::Repo(RepoError::Gone {
+                elsewhere: None, ..
+            }) => Some(
+                "mirrors drop superseded versions: `staves lock` moves the lock to what the mirror holds, or `snapshot = \"…\"` on the repository fetches the locked file from a snapshot archive".into(),
+            ),
+            P::Repo(RepoError::Gone { .. }) => Some(
+                "the snapshot archive lacks it too at the time the lock names: check the repository's `snapshot`, or run `staves lock`".into(),
+            ),
+            P::Repo(RepoError::Net(_)) => Some(
                 "check the repository URI and your network; `--offline` uses only the cache".into(),
             ),
-            P::Repo(RepoError::NotCached { .. } | RepoError::Offline { .. }) => {
+            P::Repo(
+                RepoError::NotCached { .. }
+                | RepoError::Offline { .. }
+                | RepoError::OfflineMissing { .. },
+            ) => {
                 Some("run once without `--offline` to fill the cache".into())
             }
             P::Repo(RepoError::TooLarge { .. } | RepoError::UnsafePath { .. }) => Some(

@@ -3,16 +3,33 @@
 
 use super::*;
 
-/// The target's packages with the URL of each `.deb`.
+/// The target's packages with the URL of each `.deb`, and of its copy in the repository's
+/// snapshot archive (`<snapshot>/<YYYYMMDDTHHMMSSZ>/<Filename>`, at the time the lock read
+/// the repository) when the spec names one.
 pub(super) fn locate(
     lock: &Lockfile,
     target: &LockedTarget,
-    cache_root: &std::path::Path,
+    workspace: &Workspace,
 ) -> Result<Vec<Located>, PipelineError> {
+    let cache_root = workspace.cache.root();
     let uris: BTreeMap<&str, &str> = lock
         .repositories
         .iter()
         .map(|r| (r.name.as_str(), r.uri.as_str()))
+        .collect();
+    let snapshots: BTreeMap<&str, (String, &str)> = lock
+        .repositories
+        .iter()
+        .filter_map(|locked| {
+            let date = locked.date.as_deref()?;
+            staves_deb::date::parse_basic(date)?;
+            let configured = workspace
+                .repositories
+                .iter()
+                .find(|r| r.name == locked.name)?;
+            let root = configured.snapshot.as_deref()?;
+            Some((locked.name.as_str(), (format!("{root}/{date}"), date)))
+        })
         .collect();
     target
         .packages
@@ -21,9 +38,16 @@ pub(super) fn locate(
             let uri = uris
                 .get(p.repository.as_str())
                 .ok_or_else(|| PipelineError::UnknownLockedRepository(p.repository.clone()))?;
+            let snapshot = snapshots.get(p.repository.as_str()).map(|(root, date)| {
+                (
+                    format!("{root}/{}", p.filename),
+                    format!("the snapshot of {} at {date}", p.repository),
+                )
+            });
             Ok(Located {
                 package: p.clone(),
                 url: crate::from_source::url(cache_root, uri, &p.filename),
+                snapshot,
             })
         })
         .collect()
@@ -45,17 +69,12 @@ pub(super) fn download(
             url: l.url.clone(),
             size: l.package.size,
             sha256: l.package.sha256.clone(),
+            elsewhere: l.snapshot.clone(),
         })
         .collect();
     let progress = workspace.reporter().downloads("Fetching");
-    let client = Client::new(progress);
-    let paths = fetch_debs(
-        &client,
-        &workspace.cache,
-        &fetches,
-        jobs,
-        workspace.offline(),
-    );
+    let client = workspace.client(progress);
+    let paths = fetch_debs(&client, &workspace.cache, &fetches, jobs);
     drop(client);
     Ok(paths?)
 }

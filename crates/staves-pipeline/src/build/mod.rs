@@ -16,7 +16,6 @@ use std::path::PathBuf;
 use staves_image::{ImageError, PackageInput, Summary};
 use staves_oci::{BlobRef, LayerBlob, LayerCompression, Layout, Platform};
 use staves_registry::ImageName;
-use staves_repo::Client;
 use staves_repo::debs::{DebFetch, fetch_debs};
 use staves_resolve::{LockedPackage, LockedTarget, Lockfile};
 
@@ -76,6 +75,9 @@ pub struct Located {
     pub package: LockedPackage,
     /// Its `.deb`'s URL.
     pub url: String,
+    /// Its URL in the repository's snapshot archive at the time the lock read the
+    /// repository, when the spec names one, and how messages name that place.
+    pub snapshot: Option<(String, String)>,
 }
 
 /// One architecture's image, once written.
@@ -214,7 +216,7 @@ pub fn build(workspace: &Workspace, options: &BuildOptions) -> Result<Build, Pip
         let target = lock
             .target(arch)
             .ok_or_else(|| PipelineError::NoLockTarget(arch.clone()))?;
-        targets.push((target, locate(&lock, target, workspace.cache.root())?));
+        targets.push((target, locate(&lock, target, workspace)?));
     }
     // An image built before from the same inputs is taken from the cache as it is: nothing
     // downloaded, decoded or compressed. (With an SBOM asked for, everything is rebuilt:

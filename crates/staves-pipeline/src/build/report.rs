@@ -49,14 +49,13 @@ pub(super) fn report_missing_libraries(
         })
         .collect();
     let repositories = workspace.sync(&b.arch)?;
-    let client = Client::new(workspace.reporter().downloads("Contents"));
+    let client = workspace.client(workspace.reporter().downloads("Contents"));
     let owners = staves_repo::contents::library_owners(
         &client,
         &workspace.cache,
         &repositories,
         &b.arch,
         &names,
-        workspace.offline(),
     );
     drop(client);
     // Naming the package is a courtesy: without the Contents index the warning stands.

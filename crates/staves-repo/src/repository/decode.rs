@@ -57,7 +57,7 @@ pub(super) fn decode_verified(
         std::io::copy(&mut hashing, &mut writer)
     };
     if let Some(e) = hashing.error.take() {
-        return Err(network(url)(e));
+        return Err(network(url)(e).into());
     }
     // A full disk is the disk's fault, not the data's: say so, and do not retry.
     match writer.fault.take() {

@@ -6,12 +6,13 @@ use std::time::{Duration, SystemTime};
 
 use sha2::{Digest, Sha256};
 
+use crate::Client;
 use crate::cache::Cache;
 use crate::error::RepoError;
-use crate::http::{Client, network};
 use crate::index::{Damage, PackageIndex, TextDigest};
 use crate::keyring::{Keyring, Signer};
 use crate::release::{FileEntry, Release};
+use staves_net::network;
 
 mod decode;
 mod release;
@@ -58,6 +59,12 @@ pub struct RepositoryConfig {
     pub keys: KeySource,
     /// Accept the release without signature or expiry checks.
     pub trusted: bool,
+    /// PEM files of authorities trusted for this repository's HTTPS besides the run's.
+    pub ca_certificates: Vec<PathBuf>,
+    /// Pin priority (apt's `Pin-Priority`) instead of the one its release implies.
+    pub priority: Option<i32>,
+    /// A snapshot archive of this repository (`<snapshot>/<YYYYMMDDTHHMMSSZ>/<Filename>`).
+    pub snapshot: Option<String>,
 }
 
 /// When to fetch a release again rather than use the cached one.
@@ -88,6 +95,9 @@ impl staves_deb::packages::PackageSource for SyncedRepository {
             name: &self.config.name,
             uri: &self.config.uri,
             suite: &self.config.suite,
+            release_names: [&self.release.suite, &self.release.codename],
+            priority: self.priority(),
+            date: self.release.date,
         }
     }
 
@@ -113,6 +123,16 @@ impl staves_deb::packages::PackageSource for SyncedRepository {
 }
 
 impl SyncedRepository {
+    /// Its pin priority: the configured one, else what its release implies (apt's rules).
+    pub fn priority(&self) -> i32 {
+        self.config.priority.unwrap_or_else(|| {
+            staves_deb::packages::release_priority(
+                self.release.not_automatic,
+                self.release.but_automatic_upgrades,
+            )
+        })
+    }
+
     /// A repository whose one index is `text`, held in memory and trusted as it is: what
     /// Staves made itself (packages built from source, a build's dependencies).
     pub fn in_memory(name: &str, uri: &str, arch: &str, text: String) -> Self {
@@ -124,6 +144,9 @@ impl SyncedRepository {
                 components: Vec::new(),
                 keys: KeySource::Inline(String::new()),
                 trusted: true,
+                ca_certificates: Vec::new(),
+                priority: None,
+                snapshot: None,
             },
             release: Release::default(),
             indices: vec![(
@@ -373,7 +396,7 @@ impl RepositoryConfig {
         };
         match by_hash {
             Some(url) => match download(&url) {
-                Err(RepoError::Status { status: 404, .. }) => download(&plain),
+                Err(e) if e.is_not_found() => download(&plain),
                 other => other,
             },
             None => download(&plain),

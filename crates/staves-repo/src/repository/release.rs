@@ -59,10 +59,8 @@ impl RepositoryConfig {
                 let release = self.accept(cache, &bytes, None, &what, now)?;
                 (bytes, release)
             }
-            Err(RepoError::Status { status: 404, .. }) => {
-                self.fetch_detached(client, cache, now)?
-            }
-            Err(e) => return Err(e),
+            Err(e) if e.is_not_found() => self.fetch_detached(client, cache, now)?,
+            Err(e) => return Err(e.into()),
         };
         // Store the release in InRelease form only when it was one; a detached pair is kept
         // as the release followed by its signature in a second file.
@@ -84,8 +82,8 @@ impl RepositoryConfig {
         let data = client.get_bytes(&what, MAX_RELEASE)?;
         let signature = match client.get_bytes(&format!("{what}.gpg"), MAX_SIGNATURE) {
             Ok(sig) => Some(sig),
-            Err(RepoError::Status { status: 404, .. }) => None,
-            Err(e) => return Err(e),
+            Err(e) if e.is_not_found() => None,
+            Err(e) => return Err(e.into()),
         };
         let release = self.accept(cache, &data, signature.as_deref(), &what, now)?;
         // Cache the pair as one file: the signature is re-checked from it on later runs.

@@ -186,6 +186,19 @@ impl Solver<'_, '_> {
             .as_ref()
             .or_else(|| self.task.pins.get(&request.name));
         let of_arch = self.prefer_locked(&request.name, &arch, of_arch);
+        let of_arch = self.prefer_release(&request.name, of_arch);
+        if let Some(release) = self.task.releases.get(&request.name)
+            && !of_arch
+                .first()
+                .is_some_and(|p| self.listed_in_release(p, release))
+        {
+            return Err(ResolveError::NotInRelease {
+                request: Some(index),
+                name: request.name.clone(),
+                release: release.clone(),
+                known: self.known_releases(),
+            });
+        }
         of_arch
             .iter()
             .find(|p| pin.is_none_or(|(op, v)| op.admits(&p.version, v)))
@@ -251,6 +264,43 @@ impl Solver<'_, '_> {
         allowed
     }
 
+    /// `allowed` with the versions of the release its package is asked from first (in
+    /// their order), as apt makes such a version the candidate.
+    pub(super) fn prefer_release<'a>(
+        &self,
+        name: &str,
+        mut allowed: Vec<&'a PackageRef>,
+    ) -> Vec<&'a PackageRef> {
+        if let Some(release) = self.task.releases.get(name) {
+            allowed.sort_by_key(|p| !self.listed_in_release(p, release));
+        }
+        allowed
+    }
+
+    /// Whether a repository that is `release` lists `p`.
+    fn listed_in_release(&self, p: &Package, release: &str) -> bool {
+        let repositories = self.universe.repositories();
+        p.sources.iter().any(|&r| {
+            repositories
+                .get(r)
+                .is_some_and(|s| s.origin().is_release(release))
+        })
+    }
+
+    /// Every name a repository answers to as a release, for messages.
+    fn known_releases(&self) -> Vec<String> {
+        let mut known: Vec<String> = Vec::new();
+        for source in self.universe.repositories() {
+            let origin = source.origin();
+            for name in std::iter::once(origin.suite).chain(origin.release_names) {
+                if !name.is_empty() && !known.iter().any(|k| k == name) {
+                    known.push(name.to_owned());
+                }
+            }
+        }
+        known
+    }
+
     /// Whether `p` is its package's candidate: the highest version allowed by the pins.
     fn is_candidate(&self, p: &Package) -> bool {
         self.candidate_of(&p.name, &p.arch)
@@ -264,7 +314,7 @@ impl Solver<'_, '_> {
             .iter()
             .filter(|p| p.arch == arch && pin.is_none_or(|(op, v)| op.admits(&p.version, v)))
             .collect();
-        self.prefer_locked(name, arch, allowed)
+        self.prefer_release(name, self.prefer_locked(name, arch, allowed))
             .first()
             .map(|p| (*p).clone())
     }

@@ -312,7 +312,10 @@ impl Solver<'_, '_> {
                 .iter()
                 .filter(|p| p.arch == arch && pin.is_none_or(|(op, v)| op.admits(&p.version, v)))
                 .collect();
-            let allowed = self.prefer_locked(&relation.name, arch, allowed);
+            let allowed = self.prefer_release(
+                &relation.name,
+                self.prefer_locked(&relation.name, arch, allowed),
+            );
             let fits = |p: &&&PackageRef| {
                 relation.admits_version(&p.version) && self.arch_ok(relation, p, dep_arch, false)
             };

@@ -82,6 +82,7 @@ fn describe(
         package.arch,
         size(explanation.own_size())
     ));
+    out.push_str(&pin_note(workspace, package));
     if explanation.brought_in.is_empty() {
         out.push('\n');
     } else {
@@ -168,5 +169,28 @@ fn size(kib: u64) -> String {
         format!("{:.1} MiB", kib as f64 / 1024.0)
     } else {
         format!("{kib} KiB")
+    }
+}
+
+/// When a pin chose the version: the spec's `name/release` (or `suite`), or a repository
+/// priority other than apt's default.
+fn pin_note(workspace: &Workspace, package: &staves_resolve::universe::Package) -> String {
+    let spec = &workspace.spec;
+    let release = spec
+        .packages
+        .iter()
+        .find(|r| r.name == package.name)
+        .and_then(|r| r.release.clone())
+        .or_else(|| {
+            spec.package_options
+                .get(&package.name)
+                .and_then(|o| o.get_ref().suite.as_ref().map(|s| s.get_ref().clone()))
+        });
+    match release {
+        Some(release) => format!(" [taken from release {release}, as the spec asks]"),
+        None if package.pin != staves_deb::packages::DEFAULT_PRIORITY => {
+            format!(" [pin priority {}]", package.pin)
+        }
+        None => String::new(),
     }
 }

@@ -6,6 +6,7 @@
 pub mod archive;
 pub mod engine;
 pub mod pki;
+pub mod proxy;
 pub mod registry;
 pub mod server;
 
@@ -24,8 +25,23 @@ pub fn staves_command(args: &[&str], cache: &Path) -> Command {
         .env("CI", "1")
         .env("NO_COLOR", "1")
         .env_remove("SOURCE_DATE_EPOCH");
+    // Requests to 127.0.0.1 go straight there, whatever proxy the caller's shell names.
+    for proxy in PROXY_VARIABLES {
+        cmd.env_remove(proxy);
+    }
     cmd
 }
+
+/// Every variable a proxy is named by.
+pub const PROXY_VARIABLES: [&str; 7] = [
+    "http_proxy",
+    "https_proxy",
+    "HTTPS_PROXY",
+    "all_proxy",
+    "ALL_PROXY",
+    "no_proxy",
+    "NO_PROXY",
+];
 
 /// The cache the tests that use the real archive share, so each package is fetched once.
 pub fn shared_cache() -> PathBuf {

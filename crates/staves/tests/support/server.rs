@@ -15,6 +15,8 @@ pub struct Faults {
     pub truncate: HashSet<String>,
     /// Paths whose bodies are cut off halfway the first time only.
     pub truncate_once: HashSet<String>,
+    /// Answer 401 unless the request carries exactly this `Authorization` value.
+    pub authorization: Option<String>,
 }
 
 pub struct Server {
@@ -61,6 +63,7 @@ fn serve(
             return Ok(());
         }
         let mut range_from: Option<usize> = None;
+        let mut authorization = None;
         loop {
             let mut h = String::new();
             if reader.read_line(&mut h)? == 0 || h == "\r\n" || h == "\n" {
@@ -70,16 +73,26 @@ fn serve(
             if let Some(spec) = lower.strip_prefix("range: bytes=") {
                 range_from = spec.trim().trim_end_matches('-').parse().ok();
             }
+            if lower.starts_with("authorization:") {
+                authorization = h.split_once(':').map(|(_, v)| v.trim().to_owned());
+            }
         }
         let mut parts = line.split_whitespace();
         let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or("/"));
-        let entry = match range_from {
+        let mut entry = match range_from {
             Some(from) => format!("{path} range={from}"),
             None => path.to_owned(),
         };
+        if authorization.is_some() {
+            entry.push_str(" authorized");
+        }
         log.lock().expect("log").push(entry);
         {
             let mut f = faults.lock().expect("faults");
+            if f.authorization.is_some() && f.authorization != authorization {
+                out.write_all(b"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"apt\"\r\nContent-Length: 0\r\n\r\n")?;
+                continue;
+            }
             if f.unavailable > 0 {
                 f.unavailable -= 1;
                 out.write_all(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n")?;

@@ -1,5 +1,4 @@
-//! Which certificates a registry's TLS is checked against: the system's roots
-//! (`$SSL_CERT_FILE`, else Debian's bundle) plus docker's `certs.d/<host:port>/*.crt`.
+//! A registry's TLS trust: the run's [`Trust`] plus docker's `certs.d/<host:port>/*.crt`.
 //!
 //! Docker's documented way to trust a registry with a self-signed certificate is to put
 //! that very certificate in `certs.d/HOST:PORT/ca.crt`. Such a certificate usually says
@@ -18,45 +17,40 @@ use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
-use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig};
+use ureq::tls::{Certificate, TlsConfig};
 use ureq::unversioned::transport::{
     Buffers, ConnectProxyConnector, ConnectionDetails, Connector, Either, LazyBuffers, NextTimeout,
     TcpConnector, Transport, TransportAdapter,
 };
 
-use crate::RegistryError;
+use crate::{NetError, Trust};
 
 /// How to reach a registry over TLS.
-pub(crate) enum Trust {
-    /// ureq's own TLS with these roots.
+pub enum RegistryTls {
+    /// ureq's own TLS with the run's roots.
     Roots(TlsConfig),
     /// Our TLS layer, accepting the registry's `certs.d` certificates as its own.
     Pinned(PinnedTls),
 }
 
-/// The trust for `registry`: system roots plus docker's certs.d for that host.
-pub(crate) fn trust(registry: &str, certs_dir: &Path) -> Result<Trust, RegistryError> {
-    let mut certs: Vec<Certificate<'static>> = Vec::new();
-    let system = std::env::var_os("SSL_CERT_FILE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/etc/ssl/certs/ca-certificates.crt"));
-    if let Ok(pem) = std::fs::read(&system) {
-        certs.extend(read_pem_certs(&pem));
-    }
+/// The TLS for `registry` (`host:port`): `trust` plus docker's certs.d for that host.
+pub fn registry_tls(
+    registry: &str,
+    certs_dir: &Path,
+    trust: &Trust,
+) -> Result<RegistryTls, NetError> {
     let pinned = host_certificates(&certs_dir.join(registry))?;
     if !pinned.is_empty() {
-        return Ok(Trust::Pinned(PinnedTls::new(&certs, pinned)?));
+        return Ok(RegistryTls::Pinned(PinnedTls::new(
+            trust.certificates(),
+            pinned,
+        )?));
     }
-    let roots = if certs.is_empty() {
-        RootCerts::WebPki
-    } else {
-        RootCerts::new_with_certs(&certs)
-    };
-    Ok(Trust::Roots(TlsConfig::builder().root_certs(roots).build()))
+    Ok(RegistryTls::Roots(trust.tls_config()))
 }
 
 /// Every certificate of `DIR/*.crt`, in name order; a `.crt` without one is an error.
-fn host_certificates(host_dir: &Path) -> Result<Vec<Certificate<'static>>, RegistryError> {
+fn host_certificates(host_dir: &Path) -> Result<Vec<Certificate<'static>>, NetError> {
     let Ok(entries) = std::fs::read_dir(host_dir) else {
         return Ok(Vec::new());
     };
@@ -67,32 +61,14 @@ fn host_certificates(host_dir: &Path) -> Result<Vec<Certificate<'static>>, Regis
     paths.sort();
     let mut certs = Vec::new();
     for path in paths {
-        let pem = staves_fs::read_regular(&path, 1 << 20).map_err(|e| RegistryError::Config {
-            path: path.clone(),
-            message: e.to_string(),
-        })?;
-        let found: Vec<_> = read_pem_certs(&pem).collect();
-        if found.is_empty() {
-            return Err(RegistryError::Config {
-                path,
-                message: "holds no PEM certificate".into(),
-            });
-        }
-        certs.extend(found);
+        certs.extend(crate::trust::read_ca_file(&path)?);
     }
     Ok(certs)
 }
 
-fn read_pem_certs(pem: &[u8]) -> impl Iterator<Item = Certificate<'static>> + '_ {
-    ureq::tls::parse_pem(pem).filter_map(|item| match item {
-        Ok(PemItem::Certificate(cert)) => Some(cert),
-        _ => None,
-    })
-}
-
 /// A ureq connector: TLS with a [`PinnedVerifier`], over TCP (or a CONNECT proxy).
 #[derive(Debug, Clone)]
-pub(crate) struct PinnedTls {
+pub struct PinnedTls {
     config: Arc<ClientConfig>,
 }
 
@@ -100,12 +76,12 @@ impl PinnedTls {
     fn new(
         system: &[Certificate<'static>],
         pinned: Vec<Certificate<'static>>,
-    ) -> Result<PinnedTls, RegistryError> {
+    ) -> Result<PinnedTls, NetError> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let mut roots = RootCertStore::empty();
         let all = system.iter().chain(&pinned);
         roots.add_parsable_certificates(all.map(|c| CertificateDer::from(c.der().to_vec())));
-        let tls_error = |e: &dyn std::fmt::Display| RegistryError::Config {
+        let tls_error = |e: &dyn std::fmt::Display| NetError::Config {
             path: PathBuf::from("certs.d"),
             message: format!("TLS setup: {e}"),
         };
@@ -131,7 +107,7 @@ impl PinnedTls {
     }
 
     /// An agent that speaks TLS through this layer.
-    pub(crate) fn agent(&self, config: ureq::config::Config) -> ureq::Agent {
+    pub fn agent(&self, config: ureq::config::Config) -> ureq::Agent {
         let connector =
             ().chain(ConnectProxyConnector::default())
                 .chain(TcpConnector::default())
@@ -181,7 +157,7 @@ impl<In: Transport> Connector<In> for PinnedTls {
 }
 
 /// A TLS connection made by [`PinnedTls`].
-pub(crate) struct PinnedTransport {
+pub struct PinnedTransport {
     buffers: LazyBuffers,
     stream: StreamOwned<ClientConnection, TransportAdapter>,
 }

@@ -1,0 +1,94 @@
+//! Readers that watch the bytes going by: counted into a progress sink, or hashed with
+//! SHA-256 while they stream, so nothing is read twice to be checked.
+
+use std::io::Read;
+
+use sha2::{Digest, Sha256};
+
+use crate::Progress;
+
+/// Counts body bytes into a progress sink as they are read.
+pub struct Counted<'a, R: ?Sized> {
+    inner: &'a mut R,
+    progress: &'a dyn Progress,
+}
+
+impl<'a, R: Read + ?Sized> Counted<'a, R> {
+    /// Reads `inner`, telling `progress` of every byte.
+    pub fn new(inner: &'a mut R, progress: &'a dyn Progress) -> Self {
+        Counted { inner, progress }
+    }
+}
+
+impl<R: Read + ?Sized> Read for Counted<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.progress.advanced(n as u64);
+        Ok(n)
+    }
+}
+
+/// Hashes (SHA-256) and counts what is read through it.
+pub struct Hashing<R> {
+    inner: R,
+    hasher: Sha256,
+    bytes: u64,
+}
+
+impl<R: Read> Hashing<R> {
+    /// Reads `inner`, hashing from here on.
+    pub fn new(inner: R) -> Self {
+        Self::resuming(inner, Sha256::new(), 0)
+    }
+
+    /// Reads `inner` as the continuation of `bytes` bytes already fed to `hasher` (a
+    /// download resumed with a range request).
+    pub fn resuming(inner: R, hasher: Sha256, bytes: u64) -> Self {
+        Hashing {
+            inner,
+            hasher,
+            bytes,
+        }
+    }
+
+    /// Bytes read so far (with those already hashed when resumed).
+    pub fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
+    /// The hasher as it stands, to resume from after a broken transfer.
+    pub fn hasher(&self) -> &Sha256 {
+        &self.hasher
+    }
+
+    /// The lower-case hex SHA-256 and size of everything read.
+    pub fn finish(self) -> (String, u64) {
+        (hex::encode(self.hasher.finalize()), self.bytes)
+    }
+}
+
+impl<R: Read> Read for Hashing<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.bytes += n as u64;
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hashes_what_it_reads() {
+        let mut reader = Hashing::new(&b"hello"[..]);
+        std::io::copy(&mut reader, &mut std::io::sink()).unwrap();
+        let (digest, bytes) = reader.finish();
+        assert_eq!(bytes, 5);
+        assert_eq!(
+            digest,
+            "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
+        );
+    }
+}
