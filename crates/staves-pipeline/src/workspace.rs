@@ -258,14 +258,24 @@ impl Workspace {
         arch: &str,
         previous: Option<&LockedTarget>,
     ) -> Result<Lockfile, PipelineError> {
-        let (synced, built) = self.sync_with_builds(arch)?;
-        let universe = Universe::new(&synced, arch);
+        self.with_universe(arch, |universe, built| {
+            self.resolve_arch_in(universe, built, previous)
+        })
+    }
+
+    fn resolve_arch_in(
+        &self,
+        universe: &Universe<'_>,
+        built: crate::from_source::BuiltVersions,
+        previous: Option<&LockedTarget>,
+    ) -> Result<Lockfile, PipelineError> {
+        let arch = universe.native();
         let mut task = self.task(arch)?;
         for (name, arch, version) in locked_versions(previous) {
             task.locked.insert((name, arch), version);
         }
         pin_built(&mut task, built);
-        let resolution = self.resolve_in(&universe, &task)?;
+        let resolution = self.resolve_in(universe, &task)?;
         for (package, origin) in resolution.packages.iter().zip(&resolution.origins) {
             if let staves_resolve::Origin::Implied(_) = origin {
                 self.reporter.status(
@@ -297,9 +307,50 @@ impl Workspace {
         }
         Ok(Lockfile::from_resolution(
             &resolution,
-            &universe,
+            universe,
             self.inputs.clone(),
         )?)
+    }
+
+    /// Runs `resolve` over the universe of `arch`'s synced repositories. Index text is
+    /// checked block by block as resolution reads it; when a read block was damaged, the
+    /// index is discarded and fetched again and `resolve` runs again on the repaired one.
+    fn with_universe<T>(
+        &self,
+        arch: &str,
+        resolve: impl Fn(&Universe<'_>, crate::from_source::BuiltVersions) -> Result<T, PipelineError>,
+    ) -> Result<T, PipelineError> {
+        let mut repaired = false;
+        loop {
+            let (synced, built) = self.sync_with_builds(arch)?;
+            let result = resolve(&Universe::new(&synced, arch), built);
+            let read_damage = synced.iter().any(|r| {
+                r.indices
+                    .iter()
+                    .any(|(_, _, index)| index.damage().is_some())
+            });
+            if !read_damage {
+                return result;
+            }
+            let client = self.client(self.reporter.downloads("Repairing"));
+            let mut damaged = false;
+            for repository in &synced {
+                damaged |= repository.discard_damaged(&client, &self.cache)?;
+            }
+            match (damaged, repaired) {
+                (false, _) => return result,
+                (true, false) => repaired = true,
+                (true, true) => {
+                    return Err(staves_repo::RepoError::Damaged {
+                        path: self.cache.root().join("indices"),
+                        reason:
+                            "an index was damaged again right after it was fetched; check the disk"
+                                .into(),
+                    }
+                    .into());
+                }
+            }
+        }
     }
 
     /// The resolution for `arch` with why each package is there. With `locked`, every
@@ -309,14 +360,14 @@ impl Workspace {
         arch: &str,
         locked: Option<&LockedTarget>,
     ) -> Result<Resolution, PipelineError> {
-        let (synced, built) = self.sync_with_builds(arch)?;
-        let universe = Universe::new(&synced, arch);
-        let mut task = self.task(arch)?;
-        pin_built(&mut task, built);
-        for (name, _, version) in locked_versions(locked) {
-            task.pins.insert(name, (staves_deb::VersionOp::Eq, version));
-        }
-        self.resolve_in(&universe, &task)
+        self.with_universe(arch, |universe, built| {
+            let mut task = self.task(arch)?;
+            pin_built(&mut task, built);
+            for (name, _, version) in locked_versions(locked) {
+                task.pins.insert(name, (staves_deb::VersionOp::Eq, version));
+            }
+            self.resolve_in(universe, &task)
+        })
     }
 
     fn resolve_in(

@@ -152,6 +152,11 @@ impl Builder<'_> {
             return Ok(built);
         }
         let started = Instant::now();
+        // The source first: a URL that cannot be fetched fails before a root is assembled.
+        let tarball = match &tree {
+            Some(_) => None,
+            None => Some(self.fetch_tarball(recipe, &label)?),
+        };
         let root = self.root(synced, &root_packages, &label)?;
         let what = format!("{label} from its recipe");
         self.report_building(&what, &root_packages, &root, started.elapsed(), &env);
@@ -159,12 +164,12 @@ impl Builder<'_> {
         let work = scratch.path().join("build");
         let mut inputs = Vec::new();
         let mut script = String::new();
-        match &tree {
-            Some(tree) => tree.copy(&work.join("src"), epoch)?,
-            None => {
-                inputs.push((self.fetch_tarball(recipe, &label)?, "source.tar".to_owned()));
-                script.push_str(&UNPACK.replace("{STEP}", STEP_MARKER));
-            }
+        if let Some(tree) = &tree {
+            tree.copy(&work.join("src"), epoch)?;
+        }
+        if let Some(tarball) = tarball {
+            inputs.push((tarball, "source.tar".to_owned()));
+            script.push_str(&UNPACK.replace("{STEP}", STEP_MARKER));
         }
         script.push_str(&SCRIPT.replace("{STEP}", STEP_MARKER));
         let steps = work.join("steps");

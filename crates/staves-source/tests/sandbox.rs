@@ -13,6 +13,7 @@ use staves_source::sandbox::Sandbox;
 
 /// A listener on the host's loopback that records whether anything connected.
 fn listener() -> (u16, std::sync::mpsc::Receiver<()>) {
+    staves_test_support::loopback();
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = listener.local_addr().expect("addr").port();
     let (tx, rx) = std::sync::mpsc::channel();

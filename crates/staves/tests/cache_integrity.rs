@@ -434,3 +434,32 @@ fn offline_opens_no_connection_and_names_what_is_missing() {
     assert!(!err.contains("retrying"), "{err}");
     assert!(!image.exists());
 }
+
+#[test]
+fn offline_names_every_missing_package_at_once() {
+    let f = Fixture::new();
+    // The indices are cached, the .debs are not.
+    ok(&f.staves(&["lock"]));
+    let out = f.staves(&[
+        "build",
+        "--offline",
+        "--locked",
+        "-o",
+        f.dir.path().join("x.tar").to_str().expect("utf8"),
+    ]);
+    assert!(!out.status.success());
+    let message = stderr(&out);
+    for expected in [
+        "2 files are not in the cache",
+        "--offline",
+        "app 1.1",
+        "libssl 1.1",
+        "MB in all",
+    ] {
+        assert!(message.contains(expected), "{expected}: {message}");
+    }
+    // Nothing was asked of the server once offline.
+    let before = f.server.requests().len();
+    let _ = f.staves(&["build", "--offline", "--locked", "-o", "/dev/null"]);
+    assert_eq!(f.server.requests().len(), before);
+}

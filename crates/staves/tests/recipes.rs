@@ -82,6 +82,7 @@ fn cached_deb(cache: &Path, sha256: &str) -> PathBuf {
 
 /// A server on 127.0.0.1 that answers every request with 204, for `count` requests.
 fn no_content_server(count: usize) -> u16 {
+    staves_test_support::loopback();
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = listener.local_addr().expect("addr").port();
     std::thread::spawn(move || {

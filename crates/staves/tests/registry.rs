@@ -579,6 +579,7 @@ struct Faults {
 /// cutting the first connection that carries more than one MiB upstream (a blob upload)
 /// in the middle of it.
 fn faulty_proxy(port: u16, refusals: usize) -> (u16, Arc<Faults>) {
+    staves_test_support::loopback();
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let proxy_port = listener.local_addr().expect("addr").port();
     let faults = Arc::new(Faults::default());

@@ -3,6 +3,7 @@
 //! whole when the checksum or the size is wrong.
 
 use super::*;
+use crate::index::TextHasher;
 
 /// Without a signed uncompressed size, an index may expand to this multiple of its
 /// compressed size (Debian's xz indices expand about six times)…
@@ -38,7 +39,7 @@ pub(super) fn decode_verified(
     };
     let mut writer = GuardedWriter {
         inner: std::io::BufWriter::with_capacity(1 << 16, out),
-        hasher: Sha256::new(),
+        hasher: TextHasher::default(),
         written: 0,
         limit,
         fault: None,
@@ -96,10 +97,7 @@ pub(super) fn decode_verified(
             actual,
         });
     }
-    Ok(TextDigest {
-        len: writer.written,
-        sha256: writer.hasher.finalize().into(),
-    })
+    Ok(writer.hasher.finish())
 }
 
 enum WriteFault {
@@ -111,7 +109,7 @@ enum WriteFault {
 /// remembering why a write failed so that it is not mistaken for corrupt data.
 struct GuardedWriter<W: Write> {
     inner: W,
-    hasher: Sha256,
+    hasher: TextHasher,
     written: u64,
     limit: u64,
     fault: Option<WriteFault>,

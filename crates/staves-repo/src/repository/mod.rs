@@ -123,6 +123,32 @@ impl staves_deb::packages::PackageSource for SyncedRepository {
 }
 
 impl SyncedRepository {
+    /// Discards every index of this repository a read found damaged (its blocks are
+    /// checked as they are read), so that the next sync fetches it again; returns whether
+    /// there was one. Offline nothing can be fetched again: that is an error.
+    pub fn discard_damaged(&self, client: &Client, cache: &Cache) -> Result<bool, RepoError> {
+        let mut any = false;
+        for (component, arch, index) in &self.indices {
+            let (Some(reason), Some(source)) = (index.damage(), index.source()) else {
+                continue;
+            };
+            let what = format!(
+                "{}/dists/{}/{component}/binary-{arch}/Packages",
+                self.config.uri, self.config.suite
+            );
+            if client.is_offline() {
+                return Err(RepoError::Damaged {
+                    path: PackageIndex::text_path(cache, source),
+                    reason: format!("{reason} ({what})"),
+                });
+            }
+            client.progress().repaired(&what, &reason);
+            PackageIndex::discard(cache, source)?;
+            any = true;
+        }
+        Ok(any)
+    }
+
     /// Its pin priority: the configured one, else what its release implies (apt's rules).
     pub fn priority(&self) -> i32 {
         self.config.priority.unwrap_or_else(|| {

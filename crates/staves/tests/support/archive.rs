@@ -28,6 +28,7 @@ pub const TOKEN: &str = "0123456789abcdef0123456789abcdef";
 
 /// `staves serve --dir ROOT/archive` on a free port, with [`TOKEN`] and `extra` options.
 pub fn serve(root: &Path, extra: &[&str]) -> Served {
+    staves_test_support::loopback();
     let tokens = root.join("tokens");
     std::fs::write(&tokens, format!("# uploaders\n{TOKEN}\n")).expect("tokens");
     let dir = root.join("archive");
@@ -45,6 +46,7 @@ pub fn serve(root: &Path, extra: &[&str]) -> Served {
 
 /// `staves serve --config CONFIG` serving `dir`; the configuration listens on port 0.
 pub fn serve_config(config: &Path, dir: &Path) -> Served {
+    staves_test_support::loopback();
     let mut command = Command::new(env!("CARGO_BIN_EXE_staves"));
     command.arg("serve").arg("--config").arg(config);
     start(command, dir.to_owned())

@@ -18,6 +18,7 @@ pub use staves_test_support::run;
 /// The staves binary with `args`, a cache, and an environment that does not depend on the
 /// caller's terminal or `SOURCE_DATE_EPOCH`.
 pub fn staves_command(args: &[&str], cache: &Path) -> Command {
+    staves_test_support::loopback();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_staves"));
     cmd.args(args)
         .arg("--cache")
@@ -302,6 +303,7 @@ pub fn spec(
 
 /// Runs the staves binary.
 pub fn staves(args: &[&str], cache: &Path) -> Output {
+    staves_test_support::loopback();
     Command::new(env!("CARGO_BIN_EXE_staves"))
         .args(args)
         .arg("--cache")

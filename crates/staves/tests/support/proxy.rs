@@ -13,6 +13,7 @@ pub struct Proxy {
 
 impl Proxy {
     pub fn start() -> Proxy {
+        staves_test_support::loopback();
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
         let address = format!("http://{}", listener.local_addr().expect("addr"));
         let tunnels = Arc::new(Mutex::new(Vec::new()));

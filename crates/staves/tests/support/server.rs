@@ -28,6 +28,7 @@ pub struct Server {
 
 impl Server {
     pub fn start(root: PathBuf) -> Server {
+        staves_test_support::loopback();
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
         let faults = Arc::new(Mutex::new(Faults::default()));
