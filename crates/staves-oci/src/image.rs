@@ -235,9 +235,19 @@ pub struct LayerBlob {
 }
 
 /// An OCI image layout directory being written.
-#[derive(Debug)]
 pub struct Layout {
     root: PathBuf,
+    /// Where gzip layers take blocks compressed before from, and keep new ones.
+    deflate_cache: Option<std::sync::Arc<dyn crate::gzip::DeflateCache>>,
+}
+
+impl std::fmt::Debug for Layout {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Layout")
+            .field("root", &self.root)
+            .field("deflate_cache", &self.deflate_cache.is_some())
+            .finish()
+    }
 }
 
 /// A layer blob being written (see [`Layout::layer_writer`]).
@@ -378,6 +388,7 @@ impl Layout {
         }
         let layout = Layout {
             root: root.to_owned(),
+            deflate_cache: None,
         };
         layout.write_file("oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#)?;
         Ok(layout)
@@ -434,6 +445,16 @@ impl Layout {
         writer.finish().map(Ok)
     }
 
+    /// Gzip layers written from now on take blocks compressed before from `cache` (checked
+    /// to inflate back to their bytes) and keep new ones there.
+    pub fn with_deflate_cache(
+        mut self,
+        cache: std::sync::Arc<dyn crate::gzip::DeflateCache>,
+    ) -> Layout {
+        self.deflate_cache = Some(cache);
+        self
+    }
+
     /// A layer being written: the uncompressed tar goes in, [`LayerWriter::finish`] stores
     /// the compressed blob. Several may be open at once (an image's layers written together).
     pub fn layer_writer(
@@ -450,7 +471,13 @@ impl Layout {
             bytes: 0,
         };
         let encoder: Encoder<_> = match compression {
-            LayerCompression::Gzip => Encoder::Gzip(ParallelGzip::new(compressed, 3, threads)),
+            LayerCompression::Gzip => {
+                let gzip = ParallelGzip::new(compressed, 3, threads);
+                Encoder::Gzip(match &self.deflate_cache {
+                    Some(cache) => gzip.with_cache(cache.clone()),
+                    None => gzip,
+                })
+            }
             LayerCompression::Zstd => {
                 let mut z = zstd::stream::write::Encoder::new(compressed, 3)
                     .map_err(OciError::io(tmp.path()))?;
@@ -537,6 +564,7 @@ impl Layout {
         }
         Ok(Layout {
             root: root.to_owned(),
+            deflate_cache: None,
         })
     }
 

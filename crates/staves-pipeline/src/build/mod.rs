@@ -209,7 +209,10 @@ pub fn build(workspace: &Workspace, options: &BuildOptions) -> Result<Build, Pip
         }
     };
 
-    let mut layout = Layout::create(&layout_dir)?;
+    // Compressed blocks of earlier layers are kept beside the image cache: an image
+    // assembled again compresses only what changed.
+    let deflate = staves_oci::gzip::DirDeflateCache::new(workspace.cache.root().join("deflate"));
+    let mut layout = Layout::create(&layout_dir)?.with_deflate_cache(std::sync::Arc::new(deflate));
     let mut built = Vec::new();
     let mut targets = Vec::new();
     for arch in &workspace.selected {
