@@ -5,6 +5,7 @@
 //! * [`relation`]: `Depends`-style fields: alternatives, version constraints, arch qualifiers.
 //! * [`sources`]: the host's apt sources, deb822 `*.sources` and one-line `sources.list`.
 //! * [`date`]: the RFC 2822 dates of release files, read and written.
+//! * [`release`]: `Release` files, parsed and written.
 //! * [`arch`]: Debian architecture names and the host's own.
 //! * [`source`]: source packages: their files and build relationships, reduced.
 //! * [`deb`]: `.deb` files: control files read up front, contents as a decompressing stream.
@@ -19,6 +20,7 @@ pub mod deb;
 pub mod deb822;
 pub mod packages;
 pub mod relation;
+pub mod release;
 pub mod source;
 pub mod sources;
 pub mod tar_guard;

@@ -90,7 +90,9 @@ pub struct ParallelGzip<W: Write> {
     level: Compression,
     buffer: Vec<u8>,
     gear: u64,
-    pending: VecDeque<Receiver<io::Result<Vec<u8>>>>,
+    pending: VecDeque<Receiver<io::Result<Compressed>>>,
+    /// Block buffers back from the workers, to fill again (fresh ones cost page faults).
+    spare: Vec<Vec<u8>>,
     max_pending: usize,
     crc: crc32fast::Hasher,
     length: u64,
@@ -107,6 +109,7 @@ impl<W: Write> ParallelGzip<W> {
             buffer: Vec::with_capacity(MIN_BLOCK * 2),
             gear: 0,
             pending: VecDeque::new(),
+            spare: Vec::new(),
             max_pending: threads.max(1) * 2,
             crc: crc32fast::Hasher::new(),
             length: 0,
@@ -135,13 +138,18 @@ impl<W: Write> ParallelGzip<W> {
         while self.pending.len() >= self.max_pending {
             self.drain_one()?;
         }
-        let block = std::mem::replace(&mut self.buffer, Vec::with_capacity(MIN_BLOCK * 2));
+        let next = self
+            .spare
+            .pop()
+            .unwrap_or_else(|| Vec::with_capacity(MIN_BLOCK * 2));
+        let block = std::mem::replace(&mut self.buffer, next);
         self.gear = 0;
         let level = self.level;
         let cache = self.cache.clone();
         let (tx, rx) = sync_channel(1);
         std::thread::spawn(move || {
-            let _ = tx.send(deflate_cached(&block, level, cache.as_deref()));
+            let deflated = deflate_cached(&block, level, cache.as_deref());
+            let _ = tx.send(deflated.map(|deflated| Compressed { deflated, block }));
         });
         self.pending.push_back(rx);
         Ok(())
@@ -149,11 +157,16 @@ impl<W: Write> ParallelGzip<W> {
 
     fn drain_one(&mut self) -> io::Result<()> {
         if let Some(rx) = self.pending.pop_front() {
-            let block = rx
+            let Compressed {
+                deflated,
+                mut block,
+            } = rx
                 .recv()
                 .map_err(|_| io::Error::other("compression worker died"))??;
             self.write_header()?;
-            self.out.write_all(&block)?;
+            self.out.write_all(&deflated)?;
+            block.clear();
+            self.spare.push(block);
         }
         Ok(())
     }
@@ -176,6 +189,12 @@ impl<W: Write> ParallelGzip<W> {
         self.out.flush()?;
         Ok(self.out)
     }
+}
+
+/// A block compressed by a worker, and its buffer to fill again.
+struct Compressed {
+    deflated: Vec<u8>,
+    block: Vec<u8>,
 }
 
 /// What identifies the compressor's output for a level: a hash of what it makes of a fixed
@@ -203,11 +222,21 @@ fn deflate_cached(
     let Some(cache) = cache else {
         return compress_block(block, level, false);
     };
-    let mut hasher = Sha256::new();
-    hasher.update(compressor_identity(level));
-    hasher.update([level.level() as u8]);
-    hasher.update(block);
-    let key = hex::encode(hasher.finalize());
+    // The key need not resist forgery: a cached block is used only when it inflates back to
+    // `block`. Two CRC-32s (with different starting values) and the length find it.
+    let crc_with = |init: u32| {
+        let mut crc = crc32fast::Hasher::new_with_initial(init);
+        crc.update(block);
+        crc.finalize()
+    };
+    let key = format!(
+        "{}-{}-{}-{:08x}{:08x}",
+        hex::encode(&compressor_identity(level)[..8]),
+        level.level(),
+        block.len(),
+        crc_with(0),
+        crc_with(0x5354_4156)
+    );
     if let Some(deflated) = cache.get(&key)
         && inflates_to(&deflated, block)
     {
@@ -218,17 +247,35 @@ fn deflate_cached(
     Ok(deflated)
 }
 
-/// Whether raw deflate `deflated` (ending in a sync flush) inflates to exactly `block`.
+/// Whether raw deflate `deflated` (ending in a sync flush) inflates to exactly `block`,
+/// compared piece by piece through one small buffer.
 fn inflates_to(deflated: &[u8], block: &[u8]) -> bool {
     let mut inflater = Decompress::new(false);
-    let mut out = Vec::with_capacity(block.len() + 1);
-    match inflater.decompress_vec(deflated, &mut out, FlushDecompress::Sync) {
-        Ok(_) => {
-            inflater.total_in() as usize == deflated.len()
-                && out.len() == block.len()
-                && out == block
+    let mut piece = [0u8; 64 * 1024];
+    let mut matched = 0usize;
+    loop {
+        let (in_before, out_before) = (inflater.total_in(), inflater.total_out());
+        let input = &deflated[in_before as usize..];
+        if inflater
+            .decompress(input, &mut piece, FlushDecompress::Sync)
+            .is_err()
+        {
+            return false;
         }
-        Err(_) => false,
+        let produced = (inflater.total_out() - out_before) as usize;
+        if matched + produced > block.len()
+            || piece[..produced] != block[matched..matched + produced]
+        {
+            return false;
+        }
+        matched += produced;
+        let consumed_all = inflater.total_in() as usize == deflated.len();
+        if consumed_all && produced < piece.len() {
+            return matched == block.len();
+        }
+        if produced == 0 && inflater.total_in() == in_before {
+            return false; // no progress: truncated or damaged
+        }
     }
 }
 

@@ -143,6 +143,15 @@ pub enum RepoError {
     },
 }
 
+impl From<staves_deb::release::ReleaseError> for RepoError {
+    fn from(e: staves_deb::release::ReleaseError) -> Self {
+        RepoError::Malformed {
+            what: e.what,
+            message: e.message,
+        }
+    }
+}
+
 impl staves_net::Transient for RepoError {
     /// Network trouble that may pass, and bytes that arrived damaged, are tried again.
     fn is_transient(&self) -> bool {
