@@ -10,11 +10,14 @@ use staves_deb::relation::{self};
 use crate::ImageError;
 use crate::effects::apply_alternatives;
 use crate::layer::Layer;
-use crate::options::*;
-use crate::phases::*;
-use crate::plan::*;
-use crate::stream::*;
-use crate::walk::*;
+use crate::options::{ExtraPath, Options, PackageInput, Summary};
+use crate::phases::{
+    add_spec_content, run_time_checks, write_accounts, write_ca_bundle, write_dpkg_database,
+    write_generated, write_skeleton,
+};
+use crate::plan::{ScriptPlan, plan};
+use crate::stream::{Opened, Rules, Split, Streamed, name_owner, stream_packages, unpack_limit};
+use crate::walk::{MAX_WALKS, configure_order, scan_ahead, script_facts};
 
 /// Writes the image's single layer for `packages` (in the given order) to `out`.
 pub fn assemble<W: Write>(
@@ -287,7 +290,7 @@ fn assemble_opened<W: Write>(
 
 #[cfg(test)]
 mod tests {
-    use super::relocate_link;
+    use crate::stream::relocate_link;
 
     #[test]
     fn relocated_links_reach_the_same_place() {

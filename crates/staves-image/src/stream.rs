@@ -16,9 +16,11 @@ use crate::dpkg::{self, Installed, PackageFacts};
 use crate::features::Features;
 use crate::layer::{Kind, Layer, Meta};
 use crate::needs::{Need, Sniffer};
-use crate::options::*;
-use crate::paths::*;
-use crate::plan::*;
+use crate::options::{LayerContents, Options, PackageInput};
+use crate::paths::{
+    GENERATED, MERGED_DIRS, is_certificate, merge_usr, normalize, symlink_stays_inside,
+};
+use crate::plan::{Migration, relocate};
 use crate::prefetch::{Prefetch, Source};
 
 /// The most a file scripts copy may hold to be copied into another layer.

@@ -9,7 +9,7 @@ use staves_deb::deb822;
 use crate::ImageError;
 use crate::dpkg::{self};
 use crate::layer::Kind;
-use crate::paths::*;
+use crate::paths::{merge_usr, normalize};
 use crate::stream::{MAX_COPIED, Opened, read_small};
 
 /// How many times the scripts are walked, at most, for the files they read.

@@ -91,8 +91,9 @@ struct Shared {
     credentials: Credentials,
     /// Extra CA files for addresses under a prefix (a repository's `ca-cert`).
     scoped: Vec<(String, Vec<PathBuf>)>,
-    /// One agent per set of CA files, built on first use.
-    agents: Mutex<HashMap<Vec<PathBuf>, Arc<Connector>>>,
+    /// One agent per set of CA files (`None`: plain HTTP, which reads no certificate
+    /// store), built on first use.
+    agents: Mutex<HashMap<Option<Vec<PathBuf>>, Arc<Connector>>>,
 }
 
 /// An agent and the trust it was built with.
@@ -172,7 +173,14 @@ impl Client {
             proxies_from_env: false,
             ..NetOptions::default()
         };
-        Client::new(options).unwrap_or_default()
+        Client {
+            shared: Arc::new(Shared::new(
+                options,
+                Proxies::default(),
+                Credentials::default(),
+            )),
+            progress: Arc::new(NoProgress),
+        }
     }
 
     /// This client reporting to `progress`, sharing its connections.
@@ -239,6 +247,8 @@ impl Client {
     /// The agent for `url`: this client's trust, with the CA files scoped to the longest
     /// prefix of `url` (built on first use).
     fn agent(&self, url: &str) -> Result<Arc<Connector>, NetError> {
+        // Plain HTTP (Debian's mirrors, as a rule) needs no trust: no store is read for it.
+        let plain = url.starts_with("http://");
         let mut files = self.shared.options.ca_certificates.clone();
         if let Some((_, extra)) = self
             .shared
@@ -253,10 +263,14 @@ impl Client {
             path: PathBuf::from("agents"),
             message: "a thread failed while building an agent".into(),
         })?;
-        if let Some(found) = agents.get(&files) {
+        let key = (!plain).then_some(files);
+        if let Some(found) = agents.get(&key) {
             return Ok(found.clone());
         }
-        let trust = Trust::load(&files)?;
+        let trust = match &key {
+            Some(files) => Trust::load(files)?,
+            None => Trust::none(),
+        };
         let config = ureq::Agent::config_builder()
             .timeout_connect(Some(Duration::from_secs(15)))
             .timeout_recv_response(Some(Duration::from_secs(30)))
@@ -274,7 +288,7 @@ impl Client {
             CachingResolver::default(),
         );
         let built = Arc::new((agent, trust));
-        agents.insert(files, built.clone());
+        agents.insert(key, built.clone());
         Ok(built)
     }
 
@@ -384,10 +398,11 @@ impl Client {
 
     /// One GET, following redirects; each hop gets its own proxy and credentials.
     fn call(&self, url: &str, from: u64) -> Result<ureq::http::Response<ureq::Body>, NetError> {
-        let agent_and_trust = self.agent(url)?;
-        let (agent, trust) = &*agent_and_trust;
         let mut current = url.to_owned();
         for _ in 0..=MAX_REDIRECTS {
+            // Per hop: a redirect from HTTP to HTTPS gets the trust HTTPS needs.
+            let agent_and_trust = self.agent(&current)?;
+            let (agent, trust) = &*agent_and_trust;
             let uri: ureq::http::Uri = current.parse().map_err(|_| NetError::Refused {
                 url: current.clone(),
                 message: "not a URL".into(),

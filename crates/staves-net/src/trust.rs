@@ -50,6 +50,14 @@ impl Trust {
         })
     }
 
+    /// No authority at all: for an agent that speaks plain HTTP only.
+    pub fn none() -> Trust {
+        Trust {
+            certificates: Arc::new(Vec::new()),
+            sources: vec!["nothing (plain HTTP)".into()],
+        }
+    }
+
     /// ureq's TLS settings for these roots.
     pub fn tls_config(&self) -> TlsConfig {
         let roots = if self.certificates.is_empty() {

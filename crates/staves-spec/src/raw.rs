@@ -9,7 +9,9 @@ use serde::Deserialize;
 use serde::de::{self, MapAccess, Visitor};
 use toml::Spanned;
 
-use crate::*;
+use crate::{
+    AccountSpec, BuildEnv, PackageOptions, PathSpec, RepositorySpec, ServiceSpec, TaskSpec,
+};
 
 /// Where `key = …` starts at the top level of the spec, for a message about it.
 pub(crate) fn top_level_key_span(source: &str, key: &str) -> Range<usize> {

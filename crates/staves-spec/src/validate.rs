@@ -6,7 +6,13 @@ use std::path::Path;
 
 use toml::Spanned;
 
-use crate::*;
+use std::collections::BTreeMap;
+
+use crate::{
+    AccountSpec, BaseRef, BuildEnv, Diagnostic, KNOWN_KEYS, MAX_LAYERS, PackageOptions,
+    PackageRequest, PathSpec, RESERVED_REPOSITORIES, RawSpec, RepositorySpec, Spec, SpecError,
+    USE_FLAGS, hints, parse_request, request, services, top_level_key_span,
+};
 
 impl Spec {
     /// Parses and validates spec text; `path` is used for messages and relative paths.

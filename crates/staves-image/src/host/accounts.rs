@@ -1,7 +1,9 @@
 //! Accounts as scripts make them: `adduser`, `useradd` and their groups applied to the image's
 //! accounts, ids given from the top as useradd allocates them.
 
-use super::*;
+use super::Host;
+use crate::accounts::Accounts;
+use crate::scripts::{AccountChange, Directory};
 
 impl Host<'_> {
     /// Gives a useradd or groupadd account without a fixed id the highest free one.

@@ -1,7 +1,12 @@
 //! `a2enmod`, `a2enconf` and `a2ensite`: the links, the `# Depends:` they follow and the marks
 //! the maintainer scripts leave.
 
-use super::*;
+use std::collections::BTreeSet;
+
+use staves_maintscript::{Image, Ran, Status};
+
+use super::{Host, Known};
+use crate::paths::image_path;
 
 impl Host<'_> {
     /// apache2's `a2enmod`, `a2enconf` and `a2ensite` (Perl, modelled): each name linked

@@ -1,7 +1,11 @@
 //! File commands: `mkdir`, `install`, `ln`, `cp`, `mv`, `rm`, `rmdir`, `touch` and `ucf`, on the
 //! paths the packages ship and what earlier scripts made.
 
-use super::*;
+use staves_maintscript::{Image, Ran, Status};
+
+use super::{Host, Known};
+use crate::paths::image_path;
+use crate::scripts::{ModeChange, Override, parse_mkdir};
 
 impl Host<'_> {
     pub(super) fn exists(&self, path: &str) -> bool {

@@ -10,8 +10,7 @@ use staves_maintscript::{FileTest, Image, Ran, Status};
 use crate::accounts::Accounts;
 use crate::paths::image_path;
 use crate::scripts::{
-    AccountChange, Directory, Effects, ModeChange, Override, parse_addgroup, parse_adduser,
-    parse_alternative, parse_mkdir,
+    Directory, Effects, ModeChange, Override, parse_addgroup, parse_adduser, parse_alternative,
 };
 
 mod accounts;

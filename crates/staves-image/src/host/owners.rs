@@ -1,7 +1,11 @@
 //! Owners and modes: `chown`, `chgrp`, `chmod` and `dpkg-statoverride`, recorded as overrides
 //! applied while the packages stream in.
 
-use super::*;
+use staves_maintscript::{Ran, Status};
+
+use super::Host;
+use crate::paths::image_path;
+use crate::scripts::{ModeChange, Override};
 
 impl Host<'_> {
     pub(super) fn override_path(&mut self, path: &str, change: Override) {

@@ -1,7 +1,10 @@
 //! Questions scripts ask of the system: `getent`, `id`, `dpkg -L/-s/--compare-versions`,
 //! `dpkg-query`, `dpkg-divert`, `dpkg-realpath` and the like, answered from the package set.
 
-use super::*;
+use staves_maintscript::{Image, Ran, Status};
+
+use super::Host;
+use crate::paths::image_path;
 
 impl Host<'_> {
     pub(super) fn query(&mut self, argv: &[String]) -> Option<Ran> {

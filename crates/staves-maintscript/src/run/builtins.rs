@@ -2,7 +2,10 @@
 //! text utilities on known text, scripts a package ships (walked as child shells), and the
 //! rest handed to the image's model.
 
-use super::*;
+use brush_parser::ast::SimpleCommand;
+
+use super::{Flow, MAX_DEPTH, Shell};
+use crate::{NoteKind, Ran, Status};
 
 impl Shell<'_> {
     /// Runs a function, builtin or external command.

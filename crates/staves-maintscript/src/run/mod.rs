@@ -11,7 +11,7 @@ use brush_parser::ast::{
 };
 
 use crate::expand::Mode;
-use crate::{Image, Invocation, Note, NoteKind, Ran, Report, Status};
+use crate::{Image, Invocation, Note, NoteKind, Report, Status};
 
 /// Calls nested deeper than this (a function calling itself) stop the walk there.
 mod builtins;

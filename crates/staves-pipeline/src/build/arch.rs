@@ -1,7 +1,14 @@
 //! One architecture's image assembled: the packages streamed into layers (or the layers
 //! reused), the config and manifest written into the layout.
 
-use super::*;
+use std::path::PathBuf;
+
+use staves_image::{ImageError, PackageInput, Summary};
+use staves_oci::{LayerBlob, LayerCompression, Layout, Platform};
+use staves_resolve::LockedTarget;
+
+use super::{BuiltImage, Located, layered, options, sbom};
+use crate::{PipelineError, Workspace};
 
 /// Assembles and writes one architecture's image into `layout` from its downloaded `.deb`s.
 /// What one architecture's image is made from.

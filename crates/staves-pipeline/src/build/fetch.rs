@@ -1,7 +1,14 @@
 //! The locked packages found in the cache or fetched: each `.deb` located in its repository,
 //! and every architecture's downloaded in one parallel run.
 
-use super::*;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use staves_repo::debs::{DebFetch, fetch_debs};
+use staves_resolve::{LockedTarget, Lockfile};
+
+use super::Located;
+use crate::{PipelineError, Workspace};
 
 /// The target's packages with the URL of each `.deb`, and of its copy in the repository's
 /// snapshot archive (`<snapshot>/<YYYYMMDDTHHMMSSZ>/<Filename>`, at the time the lock read

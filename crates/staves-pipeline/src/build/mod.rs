@@ -13,11 +13,10 @@ mod sbom;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use staves_image::{ImageError, PackageInput, Summary};
+use staves_image::Summary;
 use staves_oci::{BlobRef, LayerBlob, LayerCompression, Layout, Platform};
 use staves_registry::ImageName;
-use staves_repo::debs::{DebFetch, fetch_debs};
-use staves_resolve::{LockedPackage, LockedTarget, Lockfile};
+use staves_resolve::LockedPackage;
 
 use crate::error::PipelineError;
 

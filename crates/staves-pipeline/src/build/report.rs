@@ -2,7 +2,8 @@
 //! unmodelled or to the first start, and files whose libraries or interpreters the image
 //! lacks, with the package that would bring them.
 
-use super::*;
+use super::BuiltImage;
+use crate::{PipelineError, Workspace};
 
 /// What maintainer scripts did that the image does not reproduce, once per package, in
 /// the verbose log (`staves build -v`); `staves scripts` lists it on demand.

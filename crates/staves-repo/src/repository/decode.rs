@@ -2,8 +2,15 @@
 //! checksum while they are decompressed into the cache, bounded against bombs, and refused
 //! whole when the checksum or the size is wrong.
 
-use super::*;
-use crate::index::TextHasher;
+use std::io::{Read, Write};
+use std::path::Path;
+
+use sha2::{Digest, Sha256};
+use staves_net::network;
+
+use crate::RepoError;
+use crate::index::{TextDigest, TextHasher};
+use crate::release::FileEntry;
 
 /// Without a signed uncompressed size, an index may expand to this multiple of its
 /// compressed size (Debian's xz indices expand about six times)…

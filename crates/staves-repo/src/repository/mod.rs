@@ -1,7 +1,6 @@
 //! One configured repository, synchronised into verified, indexed `Packages` files.
 
-use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 use sha2::{Digest, Sha256};
@@ -10,9 +9,8 @@ use crate::Client;
 use crate::cache::Cache;
 use crate::error::RepoError;
 use crate::index::{Damage, PackageIndex, TextDigest};
-use crate::keyring::{Keyring, Signer};
+use crate::keyring::Keyring;
 use crate::release::{FileEntry, Release};
-use staves_net::network;
 
 mod decode;
 mod release;

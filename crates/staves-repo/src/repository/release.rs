@@ -2,8 +2,16 @@
 //! against the keyring under the signature policy, and kept with a digest of its verification
 //! so a later run believes the cached copy only while it still matches.
 
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::SystemTime;
+
+use sha2::{Digest, Sha256};
+
 use super::decode::read_bounded;
-use super::*;
+use crate::keyring::Signer;
+use crate::release::Release;
+use crate::{Cache, Client, Freshness, KeySource, RepoError, RepositoryConfig};
 
 pub(super) const DETACHED_MAGIC: &[u8; 16] = b"STAVES-DETACHED\n";
 

@@ -18,10 +18,8 @@
 //! * Every marked package remembers its [`Origin`], so `why` questions have the answer apt
 //!   itself would give: the first dependency that brought it in.
 
-use std::rc::Rc;
-
 use staves_deb::VersionOp;
-use staves_deb::relation::{Dependency, Relation};
+use staves_deb::relation::Relation;
 
 use crate::error::{Failure, ResolveError};
 use crate::marked::MarkedSet;

@@ -2,7 +2,12 @@
 //! tried in turn, as frames on a heap-allocated stack rather than recursion, with the reasons
 //! each candidate failed kept for the explanation.
 
-use super::*;
+use std::rc::Rc;
+
+use staves_deb::relation::{Dependency, Relation};
+
+use crate::resolver::{MAX_REASONS, RESOLUTION_BUDGET, Solver};
+use crate::{Failure, Origin, Package, PackageRef, ResolveError, USR_IS_MERGED};
 
 /// Which of a package's dependency groups.
 #[derive(Debug, Clone, Copy)]
