@@ -349,7 +349,7 @@ impl Client {
                     .open_range(url, 0)
                     .map_err(E::from)
                     .and_then(|(mut body, _)| {
-                        consume(&mut Counted::new(&mut *body, &*self.progress))
+                        consume(&mut Counted::new(&mut *body, |n| self.progress.advanced(n)))
                     });
                 self.progress.finished(url);
                 result

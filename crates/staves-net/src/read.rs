@@ -1,38 +1,40 @@
-//! Readers that watch the bytes going by: counted into a progress sink, or hashed with
+//! Readers that watch the bytes going by: counted (into a progress bar), or hashed with
 //! SHA-256 while they stream, so nothing is read twice to be checked.
 
 use std::io::Read;
 
 use sha2::{Digest, Sha256};
 
-use crate::Progress;
-
-/// Counts body bytes into a progress sink as they are read.
-pub struct Counted<'a, R: ?Sized> {
-    inner: &'a mut R,
-    progress: &'a dyn Progress,
+/// Tells `count` of every byte read through it: a progress bar's downloads, or a request
+/// body's bytes sent.
+pub struct Counted<R, F> {
+    inner: R,
+    count: F,
 }
 
-impl<'a, R: Read + ?Sized> Counted<'a, R> {
-    /// Reads `inner`, telling `progress` of every byte.
-    pub fn new(inner: &'a mut R, progress: &'a dyn Progress) -> Self {
-        Counted { inner, progress }
+impl<R: Read, F: FnMut(u64)> Counted<R, F> {
+    /// Reads `inner`, calling `count` with each read's length.
+    pub fn new(inner: R, count: F) -> Self {
+        Counted { inner, count }
     }
 }
 
-impl<R: Read + ?Sized> Read for Counted<'_, R> {
+impl<R: Read, F: FnMut(u64)> Read for Counted<R, F> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
-        self.progress.advanced(n as u64);
+        (self.count)(n as u64);
         Ok(n)
     }
 }
 
-/// Hashes (SHA-256) and counts what is read through it.
+/// Hashes (SHA-256) and counts what is read through it. A read error of the source is kept
+/// ([`Hashing::take_error`]): a decoder reading through it turns errors into its own, and
+/// the caller must still be able to tell a broken connection from corrupt data.
 pub struct Hashing<R> {
     inner: R,
     hasher: Sha256,
     bytes: u64,
+    error: Option<std::io::Error>,
 }
 
 impl<R: Read> Hashing<R> {
@@ -48,7 +50,13 @@ impl<R: Read> Hashing<R> {
             inner,
             hasher,
             bytes,
+            error: None,
         }
+    }
+
+    /// The read error of the source, if one happened.
+    pub fn take_error(&mut self) -> Option<std::io::Error> {
+        self.error.take()
     }
 
     /// Bytes read so far (with those already hashed when resumed).
@@ -69,10 +77,18 @@ impl<R: Read> Hashing<R> {
 
 impl<R: Read> Read for Hashing<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.hasher.update(&buf[..n]);
-        self.bytes += n as u64;
-        Ok(n)
+        match self.inner.read(buf) {
+            Ok(n) => {
+                self.hasher.update(&buf[..n]);
+                self.bytes += n as u64;
+                Ok(n)
+            }
+            Err(e) => {
+                let kind = e.kind();
+                self.error = Some(e);
+                Err(std::io::Error::new(kind, "the source failed"))
+            }
+        }
     }
 }
 

@@ -342,10 +342,11 @@ impl Session {
                         message: e.to_string(),
                     }
                 })?;
-                let mut part = Counted {
-                    inner: std::io::BufReader::with_capacity(1 << 20, file).take(*len),
-                    progress: &*self.progress,
-                };
+                let progress = &*self.progress;
+                let mut part = staves_net::Counted::new(
+                    std::io::BufReader::with_capacity(1 << 20, file).take(*len),
+                    |n| progress.sent(n),
+                );
                 let request = request
                     .header("Content-Length", len.to_string())
                     .body(ureq::SendBody::from_reader(&mut part))
@@ -395,20 +396,6 @@ impl Session {
                 other => self.network(method, url, other.to_string()),
             },
         }
-    }
-}
-
-/// Reports bytes as the transport reads them from a request body.
-struct Counted<'a, R> {
-    inner: R,
-    progress: &'a dyn Progress,
-}
-
-impl<R: Read> Read for Counted<'_, R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.progress.sent(n as u64);
-        Ok(n)
     }
 }
 

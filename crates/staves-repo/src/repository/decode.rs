@@ -5,7 +5,6 @@
 use std::io::{Read, Write};
 use std::path::Path;
 
-use sha2::{Digest, Sha256};
 use staves_net::network;
 
 use crate::RepoError;
@@ -38,12 +37,7 @@ pub(super) fn decode_verified(
 ) -> Result<TextDigest, RepoError> {
     // One byte more than signed is enough to know the size is wrong.
     let mut bounded = body.take(entry.size.saturating_add(1));
-    let mut hashing = HashingReader {
-        inner: &mut bounded,
-        hasher: Sha256::new(),
-        bytes: 0,
-        error: None,
-    };
+    let mut hashing = staves_net::Hashing::new(&mut bounded);
     let mut writer = GuardedWriter {
         inner: std::io::BufWriter::with_capacity(1 << 16, out),
         hasher: TextHasher::default(),
@@ -64,7 +58,7 @@ pub(super) fn decode_verified(
     } else {
         std::io::copy(&mut hashing, &mut writer)
     };
-    if let Some(e) = hashing.error.take() {
+    if let Some(e) = hashing.take_error() {
         return Err(network(url)(e).into());
     }
     // A full disk is the disk's fault, not the data's: say so, and do not retry.
@@ -89,14 +83,14 @@ pub(super) fn decode_verified(
     // Trailing bytes after the compressed stream still count towards size and hash.
     std::io::copy(&mut hashing, &mut std::io::sink()).map_err(network(url))?;
     std::io::Write::flush(&mut writer.inner).map_err(RepoError::io("writing", target))?;
-    if hashing.bytes != entry.size {
+    let (actual, received) = hashing.finish();
+    if received != entry.size {
         return Err(RepoError::Size {
             what: url.to_owned(),
             expected: entry.size,
-            actual: hashing.bytes,
+            actual: received,
         });
     }
-    let actual = hex::encode(hashing.hasher.finalize());
     if actual != entry.sha256 {
         return Err(RepoError::Checksum {
             what: url.to_owned(),
@@ -144,31 +138,5 @@ impl<W: Write> Write for GuardedWriter<W> {
 
     fn flush(&mut self) -> std::io::Result<()> {
         self.inner.flush()
-    }
-}
-
-/// Hashes and counts bytes on their way through; remembers a read error of the source so it
-/// is reported as a network failure rather than as corrupt data.
-struct HashingReader<'a> {
-    inner: &'a mut dyn Read,
-    hasher: Sha256,
-    bytes: u64,
-    error: Option<std::io::Error>,
-}
-
-impl Read for HashingReader<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        match self.inner.read(buf) {
-            Ok(n) => {
-                self.hasher.update(&buf[..n]);
-                self.bytes += n as u64;
-                Ok(n)
-            }
-            Err(e) => {
-                let kind = e.kind();
-                self.error = Some(e);
-                Err(std::io::Error::new(kind, "network read failed"))
-            }
-        }
     }
 }
