@@ -23,8 +23,11 @@ pub struct Package<'a> {
     pub copyright: Option<&'a str>,
     /// SHA-256 of the `.deb`.
     pub sha256: &'a str,
-    /// Where the `.deb` was fetched from.
+    /// Where the `.deb` was fetched from (`NOASSERTION` when it was made on this host).
     pub download_location: Option<String>,
+    /// How it came about, when not fetched (SPDX `sourceInfo`): built from source or by a
+    /// recipe, or a local `.deb`, named as the lock names it.
+    pub source_info: Option<String>,
 }
 
 /// The packages of one architecture's image.
@@ -297,6 +300,9 @@ fn deb_package(
     let Some(map) = value.as_object_mut() else {
         return value;
     };
+    if let Some(info) = &p.source_info {
+        map.insert("sourceInfo".into(), json!(info));
+    }
     if let Some(supplier) = supplier(maintainer) {
         map.insert("supplier".into(), supplier.into());
     }
@@ -383,6 +389,7 @@ mod tests {
             copyright: None,
             sha256: sha,
             download_location: None,
+            source_info: None,
         }
     }
 

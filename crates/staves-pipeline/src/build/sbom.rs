@@ -58,7 +58,8 @@ fn sbom_image<'a>(
                     control: &f.control,
                     copyright: f.copyright.as_deref(),
                     sha256: &l.package.sha256,
-                    download_location: Some(l.url.clone()),
+                    download_location: fetched_from(l),
+                    source_info: made_here(l),
                 })
             })
             .collect(),
@@ -91,4 +92,28 @@ pub fn sbom_document(
         },
         &images,
     )
+}
+
+/// Where a package was fetched from: its repository's URL. None for a package made on
+/// this host (built from source, by a recipe, or a local `.deb`): its `.deb` lives in this
+/// host's cache, and no path of this host may reach an image (the same spec gives the same
+/// bytes whatever the cache directory).
+fn fetched_from(l: &Located) -> Option<String> {
+    made_here(l).is_none().then(|| l.url.clone())
+}
+
+/// How a package made on this host came about, named as the lock names it.
+fn made_here(l: &Located) -> Option<String> {
+    use crate::from_source::{BUILT, BUILT_URI, LOCAL, LOCAL_URI};
+    match l.package.repository.as_str() {
+        BUILT => Some(format!(
+            "built by Staves (from Debian source or a recipe): {BUILT_URI}/{}",
+            l.package.filename
+        )),
+        LOCAL => Some(format!(
+            "a local .deb the spec names: {LOCAL_URI}/{}",
+            l.package.filename
+        )),
+        _ => None,
+    }
 }
