@@ -42,9 +42,11 @@ pub(crate) fn explain(
         && let Some(table) = &table
     {
         let field = message.split('`').nth(1).unwrap_or_default();
-        if let Some(known) = similar_key(table) {
+        // `[servics.web]` is the table `servics` holding `web`: a misspelt `[services.web]`.
+        let outer = table.split('.').next().unwrap_or(table);
+        if let Some(known) = similar_key(outer) {
             return (
-                format!("`[{table}]` is not a key of the spec"),
+                format!("`[{outer}]` is not a key of the spec"),
                 Some(format!(
                     "did you mean `[{known}]`? (a table named after a package takes that package's `version`, `recommends` and `use`)"
                 )),
@@ -63,11 +65,24 @@ pub(crate) fn explain(
     (message.to_owned(), help)
 }
 
+/// The top-level key `name` most likely misspells, tables included (`comand` → `command`).
+pub(crate) fn similar_any_key(name: &str) -> Option<&'static str> {
+    KNOWN_KEYS
+        .iter()
+        .map(|k| (strsim::jaro_winkler(name, k), *k))
+        .filter(|(score, _)| *score > 0.85)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, k)| k)
+}
+
 /// The known key `name` most likely misspells, if any.
 pub(crate) fn similar_key(name: &str) -> Option<&'static str> {
     // A table can only be a misspelt key that is itself a table (`[lables]`): `[bash]` is
     // a package's options, never `base = "…"`.
     const TABLES: &[&str] = &[
+        "services",
+        "tasks",
+        "env",
         "repositories",
         "environment",
         "labels",
@@ -188,5 +203,15 @@ mod tests {
             "unknown field `versoin`, expected one of `version`",
         );
         assert_eq!(m, "unknown key `versoin` in the options of package `nginx`");
+        let (m, help) = at(
+            "[servics.web]\ncommand = [\"x\"]\n",
+            "command",
+            "unknown field `web`, expected one of `version`",
+        );
+        assert_eq!(m, "`[servics]` is not a key of the spec");
+        assert!(help.is_some_and(|h| h.contains("`[services]`")));
+        assert_eq!(similar_any_key("comand"), Some("command"));
+        assert_eq!(similar_any_key("enviroment"), Some("environment"));
+        assert_eq!(similar_any_key("nginx"), None);
     }
 }

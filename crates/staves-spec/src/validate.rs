@@ -160,14 +160,18 @@ impl Place<'_> {
 
     fn known_keys(&self, raw: &RawSpec) -> Result<(), SpecError> {
         if let Some(key) = raw.unknown.first() {
-            return Err(self.error(
-                key.span(),
-                format!("unknown key `{}`", key.get_ref()),
-                Some(format!(
+            let help = match hints::similar_any_key(key.get_ref()) {
+                Some(known) => format!("did you mean `{known}`?"),
+                None => format!(
                     "known keys are: {}; a table (`['{}']`) sets options for one package",
                     KNOWN_KEYS.join(", "),
                     key.get_ref()
-                )),
+                ),
+            };
+            return Err(self.error(
+                key.span(),
+                format!("unknown key `{}`", key.get_ref()),
+                Some(help),
             ));
         }
         Ok(())

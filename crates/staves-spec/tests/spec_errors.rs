@@ -214,7 +214,10 @@ fn binary_and_huge_specs_are_refused_plainly() {
 
 #[test]
 fn the_known_keys_hint_lists_every_key_the_parser_takes() {
-    let (_, _, msg) = error_of("name = \"x\"\npackages = [\"bash\"]\nnmae = 1\n");
+    // A key close to none: the hint lists them all (a close one is named instead).
+    let (_, _, close) = error_of("name = \"x\"\npackages = [\"bash\"]\ncomand = 1\n");
+    assert!(close.contains("did you mean `command`?"), "{close}");
+    let (_, _, msg) = error_of("name = \"x\"\npackages = [\"bash\"]\nzzqq = 1\n");
     let hint = msg
         .split("known keys are: ")
         .nth(1)
