@@ -273,6 +273,16 @@ pub enum Command {
     Include(IncludeArgs),
     /// Print a shell completion script: `staves completions bash > /etc/bash_completion.d/staves`.
     Completions(CompletionsArgs),
+    /// Check this host: the cache, apt sources, bubblewrap, a container engine, and the
+    /// trust, credentials and proxies every fetch uses; each missing item with its fix.
+    Doctor(DoctorArgs),
+}
+
+/// `staves doctor`.
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    #[command(flatten)]
+    pub cache: CacheArgs,
 }
 
 /// The archive an offline command or a server opens: a configuration file, or options.

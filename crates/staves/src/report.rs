@@ -22,6 +22,9 @@ pub enum CliError {
     Upload(#[from] staves_archive::client::UploadError),
     #[error("internal error: {0}")]
     Internal(String),
+    /// The host lacks what Staves needs (`staves doctor`).
+    #[error("{0}")]
+    Host(String),
 }
 
 /// Errors of the crates below the pipeline reach the CLI as the pipeline's.

@@ -2,6 +2,7 @@
 
 mod build;
 mod completions;
+mod doctor;
 mod init;
 mod inspect;
 mod lock;
@@ -33,6 +34,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Remove(args) => upload::remove(args),
         Command::Include(args) => serve::include(args),
         Command::Completions(args) => completions::run(args),
+        Command::Doctor(args) => doctor::run(args),
     }
 }
 
