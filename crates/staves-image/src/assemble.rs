@@ -284,6 +284,8 @@ fn assemble_opened<W: Write>(
         packages: facts,
         layers: split.contents(opened),
         scripts: last.reports.clone(),
+        users: accounts.users.iter().map(|u| u.name.clone()).collect(),
+        groups: accounts.groups.iter().map(|g| g.name.clone()).collect(),
     };
     Ok((layer.finish_all()?, summary))
 }

@@ -110,4 +110,8 @@ pub struct Summary {
     pub layers: Vec<LayerContents>,
     /// What each package's `postinst` did that Staves does not reproduce.
     pub scripts: Vec<crate::plan::ScriptReport>,
+    /// The user names of the image's `/etc/passwd`.
+    pub users: Vec<String>,
+    /// The group names of its `/etc/group`.
+    pub groups: Vec<String>,
 }

@@ -124,6 +124,7 @@ pub(super) fn build_arch(
             write_layers()??
         }
     };
+    super::users::check(spec, &summary)?;
 
     let mut annotations = spec.annotations.clone();
     annotations.insert(

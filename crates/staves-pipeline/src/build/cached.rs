@@ -20,8 +20,9 @@ use staves_resolve::LockedTarget;
 
 use crate::base::BaseImage;
 
-/// Changes whenever what Staves writes for the same inputs may change.
-const FORMAT: &str = concat!("staves-image-cache 2 ", env!("CARGO_PKG_VERSION"));
+/// Changes whenever what Staves writes for the same inputs may change (3: gzip layers cut
+/// into content-defined blocks, ended by an empty final block; SBOMs name no host path).
+const FORMAT: &str = concat!("staves-image-cache 3 ", env!("CARGO_PKG_VERSION"));
 
 /// What a cached image is made of.
 #[derive(Debug, Clone)]

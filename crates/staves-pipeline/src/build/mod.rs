@@ -9,6 +9,7 @@ mod layered;
 mod options;
 mod report;
 mod sbom;
+mod users;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
