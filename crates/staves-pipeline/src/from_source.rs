@@ -299,7 +299,7 @@ impl Workspace {
                 self.reporter().status(
                     "Reused",
                     &format!(
-                        "{} {} as locked (kept in the cache)",
+                        "{} {}, built before and kept in the cache",
                         package.name, package.version
                     ),
                 );

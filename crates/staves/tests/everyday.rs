@@ -807,6 +807,9 @@ fn an_unchanged_image_is_taken_from_the_cache_and_a_damaged_entry_rebuilt() {
     let index = std::fs::read(out.join("index.json")).expect("index");
     let again = case.ok(&["build", "-o", out.to_str().expect("utf8")]);
     assert!(stderr(&again).contains("Unchanged"), "{}", stderr(&again));
+    assert!(stderr(&first).contains("Built"), "{}", stderr(&first));
+    // Said once: not `Unchanged` and then `Built` for the same image.
+    assert!(!stderr(&again).contains("Built"), "{}", stderr(&again));
     assert_eq!(std::fs::read(out.join("index.json")).expect("index"), index);
     // Every blob the layout names is there, digests checked.
     let inspected = std::process::Command::new(env!("CARGO_BIN_EXE_staves"))

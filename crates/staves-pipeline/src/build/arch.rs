@@ -156,6 +156,7 @@ pub(super) fn build_arch(
         summary,
         packages: located,
         listed,
+        reused: false,
     })
 }
 

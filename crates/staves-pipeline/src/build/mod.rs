@@ -95,6 +95,8 @@ pub struct BuiltImage {
     pub packages: Vec<Located>,
     /// What its SBOM lists: the base's packages, then its own.
     pub listed: Vec<Located>,
+    /// Taken from the image cache as it was built before (nothing assembled this run).
+    pub reused: bool,
 }
 
 /// What a build produced.
@@ -288,6 +290,7 @@ pub fn build(workspace: &Workspace, options: &BuildOptions) -> Result<Build, Pip
                 },
                 packages: located,
                 listed,
+                reused: true,
             });
             continue;
         }
@@ -368,7 +371,9 @@ pub fn build(workspace: &Workspace, options: &BuildOptions) -> Result<Build, Pip
         .sbom
         .then(|| sbom::sbom_document(&reference, Some(&entry.digest), &built, created).to_json());
     let several = built.len() > 1;
-    for b in &built {
+    // An image taken from the cache was reported as `Unchanged`; only what was assembled
+    // now is `Built` (with what assembly found).
+    for b in built.iter().filter(|b| !b.reused) {
         report_scripts(workspace, b);
         report_missing_libraries(workspace, b, several)?;
         for unmet in &b.summary.unmet {
