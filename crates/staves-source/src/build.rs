@@ -168,10 +168,11 @@ impl Builder<'_> {
         self.reporter.status(
             "Built",
             &format!(
-                "{label}: {} in {:.1} s ({})",
+                "{label}: {} in {:.1} s ({}); log: {}",
                 debs.join(", "),
                 started.elapsed().as_secs_f64(),
                 built.cflags(),
+                built.log.display(),
             ),
         );
     }

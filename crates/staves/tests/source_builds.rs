@@ -75,9 +75,16 @@ fn hello_rebuilt_with_o3_runs_and_an_unchanged_rebuild_does_no_work() {
     let said = stderr(&lock);
     assert!(
         said.lines()
-            .any(|l| l.contains("hello 2.10") && l.contains("CFLAGS=") && l.ends_with("-O3)")),
+            .any(|l| l.contains("hello 2.10") && l.contains("CFLAGS=") && l.contains("-O3)")),
         "{said}"
     );
+    // A build says where its log is kept.
+    if let Some(built) = said
+        .lines()
+        .find(|l| l.trim_start().starts_with("Built hello"))
+    {
+        assert!(built.ends_with("/build.log"), "{built}");
+    }
     let text = std::fs::read_to_string(dir.path().join("staves.lock")).expect("lock");
     let hello = text
         .split("[[target.package]]")
