@@ -187,39 +187,34 @@ fn fetch_one(
         // Carried over attempts: a broken transfer resumes where it stopped.
         let mut hasher = Sha256::new();
         let mut written = 0u64;
-        let size = (file.size != UNKNOWN_SIZE).then_some(file.size);
-        client.progress().started(&file.url, size);
-        let mut result = client.retry().run(
-            || {
-                receive(client, file, &file.url, out, &mut hasher, &mut written)?;
-                verify(file, written, hasher.clone())
-            },
-            |e, delay| client.progress().retrying(&file.url, e, delay),
-        );
-        client.progress().finished(&file.url);
-        if matches!(&result, Err(e) if e.is_not_found()) {
-            result = match &file.elsewhere {
+        let mut from = |url: &str| {
+            let size = (file.size != UNKNOWN_SIZE).then_some(file.size);
+            client.progress().started(url, size);
+            let result = client.retry().run(
+                || {
+                    receive(client, file, url, out, &mut hasher, &mut written)?;
+                    verify(file, written, hasher.clone())
+                },
+                |e, delay| client.progress().retrying(url, e, delay),
+            );
+            client.progress().finished(url);
+            result
+        };
+        match from(&file.url) {
+            Err(e) if e.is_not_found() => match &file.elsewhere {
                 Some((url, place)) => {
                     client.progress().note(&format!(
                         "{} is gone from its repository; fetched from {place}",
                         file.package
                     ));
-                    restart(out, &mut hasher, &mut written, url)?;
-                    client.progress().started(url, size);
-                    let again = client.retry().run(
-                        || {
-                            receive(client, file, url, out, &mut hasher, &mut written)?;
-                            verify(file, written, hasher.clone())
-                        },
-                        |e, delay| client.progress().retrying(url, e, delay),
-                    );
-                    client.progress().finished(url);
-                    again.map_err(|e| gone(file, Some(url), e))
+                    // Whatever arrived already is the same file (the hash decides), so a
+                    // place that honours the range resumes it; `receive` starts over otherwise.
+                    from(url).map_err(|e| gone(file, Some(url), e))
                 }
-                None => result.map_err(|e| gone(file, None, e)),
-            };
+                None => Err(gone(file, None, e)),
+            },
+            other => other,
         }
-        result
     })
 }
 

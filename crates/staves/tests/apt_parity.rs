@@ -44,12 +44,9 @@ fn apt_root() -> &'static AptRoot {
     })
 }
 
-fn apt_choice(packages: &[&str]) -> Vec<String> {
-    let out = run(Command::new("apt-get")
-        .args(apt_root().options())
-        .args(["--simulate", "--no-install-recommends", "install"])
-        .args(packages));
-    let mut chosen: Vec<String> = String::from_utf8_lossy(&out.stdout)
+/// `name version` of every package an `apt-get --simulate install` plan installs, sorted.
+fn apt_plan(stdout: &[u8]) -> Vec<String> {
+    let mut chosen: Vec<String> = String::from_utf8_lossy(stdout)
         .lines()
         .filter_map(|l| l.strip_prefix("Inst "))
         .map(|l| {
@@ -63,6 +60,37 @@ fn apt_choice(packages: &[&str]) -> Vec<String> {
     chosen
 }
 
+/// `name version` of every package `staves resolve` chooses for the spec, sorted.
+fn staves_resolution(spec: &Path) -> Vec<String> {
+    let cache = Path::new(env!("CARGO_TARGET_TMPDIR")).join("staves-cache");
+    let out = staves(&["resolve", "-f", spec.to_str().expect("utf8")], &cache);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let mut chosen: Vec<String> = stdout(&out)
+        .lines()
+        .map(|l| l.split_whitespace().take(2).collect::<Vec<_>>().join(" "))
+        .collect();
+    chosen.sort();
+    chosen
+}
+
+/// Staves' set equals apt's, or the assertion names what differs for `what`.
+fn assert_same(ours: &[String], apt: &[String], what: &str) {
+    let missing: Vec<_> = apt.iter().filter(|p| !ours.contains(p)).collect();
+    let extra: Vec<_> = ours.iter().filter(|p| !apt.contains(p)).collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "{what}: staves lacks {missing:?} and adds {extra:?}"
+    );
+}
+
+fn apt_choice(packages: &[&str]) -> Vec<String> {
+    let out = run(Command::new("apt-get")
+        .args(apt_root().options())
+        .args(["--simulate", "--no-install-recommends", "install"])
+        .args(packages));
+    apt_plan(&out.stdout)
+}
+
 fn staves_choice(package: &str) -> Vec<String> {
     let dir = tempfile::tempdir().expect("tmp");
     let spec_path = dir.path().join("staves.toml");
@@ -71,18 +99,7 @@ fn staves_choice(package: &str) -> Vec<String> {
         format!("name = \"{package}\"\npackages = [\"{package}\"]\n"),
     )
     .expect("spec");
-    let cache = Path::new(env!("CARGO_TARGET_TMPDIR")).join("staves-cache");
-    let out = staves(
-        &["resolve", "-f", spec_path.to_str().expect("utf8")],
-        &cache,
-    );
-    assert!(out.status.success(), "{}", stderr(&out));
-    let mut chosen: Vec<String> = stdout(&out)
-        .lines()
-        .map(|l| l.split_whitespace().take(2).collect::<Vec<_>>().join(" "))
-        .collect();
-    chosen.sort();
-    chosen
+    staves_resolution(&spec_path)
 }
 
 /// Staves differs from apt in one documented way: a merged-/usr image meets `usrmerge |
@@ -108,12 +125,7 @@ fn assert_parity(package: &str) {
         !ours.iter().any(|p| p.starts_with("usrmerge ")),
         "{package}: usrmerge chosen although the image is merged-/usr"
     );
-    let missing: Vec<_> = apt.iter().filter(|p| !ours.contains(p)).collect();
-    let extra: Vec<_> = ours.iter().filter(|p| !apt.contains(p)).collect();
-    assert!(
-        missing.is_empty() && extra.is_empty(),
-        "{package}: staves lacks {missing:?} and adds {extra:?}"
-    );
+    assert_same(&ours, &apt, package);
 }
 
 #[test]
@@ -268,18 +280,7 @@ fn apt_with_backports(packages: &[&str], priority: Option<i32>) -> Vec<String> {
         .args(backports_options(&b.apt.dir, preferences.as_deref()))
         .args(["--simulate", "--no-install-recommends", "install"])
         .args(packages));
-    let mut chosen: Vec<String> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| l.strip_prefix("Inst "))
-        .map(|l| {
-            let mut parts = l.split_whitespace();
-            let name = parts.next().unwrap_or_default();
-            let version = parts.next().unwrap_or_default().trim_start_matches('(');
-            format!("{name} {version}")
-        })
-        .collect();
-    chosen.sort();
-    chosen
+    apt_plan(&out.stdout)
 }
 
 /// What Staves resolves for `packages` from the same two suites.
@@ -308,18 +309,7 @@ fn staves_with_backports(packages: &[&str], priority: Option<i32>) -> Vec<String
         ),
     )
     .expect("spec");
-    let cache = Path::new(env!("CARGO_TARGET_TMPDIR")).join("staves-cache");
-    let out = staves(
-        &["resolve", "-f", spec_path.to_str().expect("utf8")],
-        &cache,
-    );
-    assert!(out.status.success(), "{}", stderr(&out));
-    let mut chosen: Vec<String> = stdout(&out)
-        .lines()
-        .map(|l| l.split_whitespace().take(2).collect::<Vec<_>>().join(" "))
-        .collect();
-    chosen.sort();
-    chosen
+    staves_resolution(&spec_path)
 }
 
 /// Staves and apt agree on `packages` with backports at `priority`.
@@ -332,11 +322,10 @@ fn assert_backports_parity(packages: &[&str], priority: Option<i32>) {
     }
     let apt = apt_with_backports(&asked, priority);
     assert!(apt.len() > 3, "apt chose almost nothing: {apt:?}");
-    let missing: Vec<_> = apt.iter().filter(|p| !ours.contains(p)).collect();
-    let extra: Vec<_> = ours.iter().filter(|p| !apt.contains(p)).collect();
-    assert!(
-        missing.is_empty() && extra.is_empty(),
-        "{packages:?} with backports at {priority:?}: staves lacks {missing:?} and adds {extra:?}"
+    assert_same(
+        &ours,
+        &apt,
+        &format!("{packages:?} with backports at {priority:?}"),
     );
 }
 

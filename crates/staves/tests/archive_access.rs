@@ -261,22 +261,8 @@ architectures = ["{arch}"]
 fn an_https_archive_serves_apt_and_uploads_with_a_private_authority() {
     let dir = tempfile::tempdir().expect("tmp");
     let root = dir.path();
-    let pki = support::pki::local_ca(root);
-    std::fs::write(root.join("tokens"), format!("{TOKEN}\n")).expect("tokens");
-    let config = root.join("archive.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "dir = \"archive\"\nlisten = \"127.0.0.1:0\"\ntoken-file = \"tokens\"\n[tls]\ncertificate = \"{}\"\nkey = \"{}\"\n[[suites]]\nname = \"stable\"\narchitectures = [\"{}\"]\n",
-            pki.server_cert.display(),
-            pki.server_key.display(),
-            support::host_arch()
-        ),
-    )
-    .expect("config");
-    let mut served = serve_config(&config, &root.join("archive"));
-    assert!(served.base.starts_with("https://"), "{}", served.base);
-    served.ca = Some(pki.ca_cert.clone());
+    let served = support::archive::serve_tls(root);
+    let ca = served.ca.clone().expect("the archive's authority");
     let package = deb(root, "tls-hello", "1.0", "encrypted");
 
     // Without the authority the client refuses the certificate; with it, the upload lands.
@@ -288,7 +274,7 @@ fn an_https_archive_serves_apt_and_uploads_with_a_private_authority() {
     assert!(!untrusted.status.success());
     let trusted = Command::new(env!("CARGO_BIN_EXE_staves"))
         .args(["upload", &served.base, "--token", TOKEN, "--ca-cert"])
-        .arg(&pki.ca_cert)
+        .arg(&ca)
         .arg(&package)
         .output()
         .expect("staves upload");

@@ -7,7 +7,7 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use support::archive::{Served, TOKEN, curl, deb, serve_config};
+use support::archive::{Served, TOKEN, curl, deb};
 use support::proxy::Proxy;
 use support::server::Server;
 use support::*;
@@ -34,24 +34,12 @@ fn text(output: &Output) -> String {
 /// uploaded package; returns it, the authority's certificate and the archive's key.
 fn private_https_archive(root: &Path) -> (Served, PathBuf, PathBuf) {
     std::fs::create_dir_all(root).expect("archive root");
-    let pki = support::pki::local_ca(root);
-    std::fs::write(root.join("tokens"), format!("{TOKEN}\n")).expect("tokens");
-    let config = root.join("archive.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "dir = \"archive\"\nlisten = \"127.0.0.1:0\"\ntoken-file = \"tokens\"\n[tls]\ncertificate = \"{}\"\nkey = \"{}\"\n[[suites]]\nname = \"stable\"\narchitectures = [\"{}\"]\n",
-            pki.server_cert.display(),
-            pki.server_key.display(),
-            host_arch()
-        ),
-    )
-    .expect("config");
-    let served = serve_config(&config, &root.join("archive"));
+    let served = support::archive::serve_tls(root);
+    let ca = served.ca.clone().expect("the archive's authority");
     let package = deb(root, "private-tool", "1.0", "from a private archive");
     let upload = Command::new(env!("CARGO_BIN_EXE_staves"))
         .args(["upload", &served.base, "--token", TOKEN, "--ca-cert"])
-        .arg(&pki.ca_cert)
+        .arg(&ca)
         .arg(&package)
         .output()
         .expect("staves upload");
@@ -59,13 +47,13 @@ fn private_https_archive(root: &Path) -> (Served, PathBuf, PathBuf) {
     let key = root.join("archive.gpg");
     let (code, _) = curl(&[
         "--cacert",
-        pki.ca_cert.to_str().expect("utf8"),
+        ca.to_str().expect("utf8"),
         "-o",
         key.to_str().expect("utf8"),
         &format!("{}/key.gpg", served.base),
     ]);
     assert_eq!(code, 200);
-    (served, pki.ca_cert, key)
+    (served, ca, key)
 }
 
 /// A spec of `private-tool` from `uri`, with `repository_extra` in its repository table.
@@ -160,12 +148,10 @@ fn a_private_authority_is_refused_clearly_then_trusted_three_ways() {
     );
 }
 
-const PASSWORD: &str = "s3cret-pa55-9f27";
-
-/// A signed repository of `private-tool` served over HTTP, answering 401 without
-/// `alice`'s credentials; returns the server and the repository's key.
-fn repository_behind_basic_auth(root: &Path) -> (Server, Key) {
-    let key = Key::generate(root, "auth");
+/// A signed repository of `private-tool` (suite `stable`) served over HTTP on 127.0.0.1,
+/// signed by a key named `key_name`.
+fn served_repository(root: &Path, key_name: &str) -> (Server, Key) {
+    let key = Key::generate(root, key_name);
     let repo = Repo::new(&root.join("repo"));
     repo.publish(
         "stable",
@@ -174,7 +160,15 @@ fn repository_behind_basic_auth(root: &Path) -> (Server, Key) {
         Signing::Both,
         None,
     );
-    let server = Server::start(repo.root.clone());
+    (Server::start(repo.root.clone()), key)
+}
+
+const PASSWORD: &str = "s3cret-pa55-9f27";
+
+/// A signed repository of `private-tool` served over HTTP, answering 401 without
+/// `alice`'s credentials; returns the server and the repository's key.
+fn repository_behind_basic_auth(root: &Path) -> (Server, Key) {
+    let (server, key) = served_repository(root, "auth");
     let header = {
         let out = Command::new("sh")
             .arg("-c")
@@ -298,16 +292,7 @@ fn a_connect_proxy_carries_every_request_unless_no_proxy_names_the_host() {
 
     // Plain HTTP under a name only the proxy resolves: a request that went around the
     // proxy could not have reached the repository at all.
-    let key = Key::generate(root, "proxied");
-    let repo = Repo::new(&root.join("repo"));
-    repo.publish(
-        "stable",
-        &[pkg("private-tool", "1.0", &[])],
-        &key,
-        Signing::Both,
-        None,
-    );
-    let server = Server::start(repo.root.clone());
+    let (server, key) = served_repository(root, "proxied");
     let port = server.base.rsplit(':').next().expect("port");
     let hidden = format!("http://repository.staves-test.invalid:{port}");
     let spec = private_spec(&root.join("hidden"), &hidden, &key.binary, "");

@@ -78,17 +78,21 @@ fn a_locked_package_the_mirror_dropped_comes_from_the_snapshot_checked_by_the_lo
     }
 
     let layout = root.join("layout");
-    let build = staves(
-        &[
-            "build",
-            "--locked",
-            "-f",
-            spec_arg,
-            "-o",
-            layout.to_str().expect("utf8"),
-        ],
-        &root.join("c1"),
-    );
+    // A locked build with a cache of its own: nothing of the mirror's files cached.
+    let build_locked = |cache: &Path| {
+        staves(
+            &[
+                "build",
+                "--locked",
+                "-f",
+                spec_arg,
+                "-o",
+                layout.to_str().expect("utf8"),
+            ],
+            cache,
+        )
+    };
+    let build = build_locked(&root.join("c1"));
     assert!(build.status.success(), "{}", text(&build));
     assert!(
         text(&build).contains("fetched from the snapshot of mirror at"),
@@ -113,33 +117,13 @@ fn a_locked_package_the_mirror_dropped_comes_from_the_snapshot_checked_by_the_lo
     let middle = bytes.len() / 2;
     bytes[middle] ^= 0xff;
     std::fs::write(&copy, &bytes).expect("tamper");
-    let tampered = staves(
-        &[
-            "build",
-            "--locked",
-            "-f",
-            spec_arg,
-            "-o",
-            layout.to_str().expect("utf8"),
-        ],
-        &root.join("c2"),
-    );
+    let tampered = build_locked(&root.join("c2"));
     assert!(!tampered.status.success());
     assert!(text(&tampered).contains("checksum"), "{}", text(&tampered));
 
     // Without a snapshot: the package, its locked version, and the two ways out.
     write_spec(&spec_dir, &mirror.base, &key.binary, None);
-    let gone = staves(
-        &[
-            "build",
-            "--locked",
-            "-f",
-            spec_arg,
-            "-o",
-            layout.to_str().expect("utf8"),
-        ],
-        &root.join("c3"),
-    );
+    let gone = build_locked(&root.join("c3"));
     assert!(!gone.status.success());
     let message = text(&gone);
     for expected in [

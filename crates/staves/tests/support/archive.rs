@@ -44,6 +44,28 @@ pub fn serve(root: &Path, extra: &[&str]) -> Served {
     start(command, dir)
 }
 
+/// `staves serve` over HTTPS on 127.0.0.1 with a certificate a throwaway authority (made
+/// in `root`) signed, one suite `stable`, and [`TOKEN`]; `ca` is that authority.
+pub fn serve_tls(root: &Path) -> Served {
+    let pki = super::pki::local_ca(root);
+    std::fs::write(root.join("tokens"), format!("{TOKEN}\n")).expect("tokens");
+    let config = root.join("archive.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "dir = \"archive\"\nlisten = \"127.0.0.1:0\"\ntoken-file = \"tokens\"\n[tls]\ncertificate = \"{}\"\nkey = \"{}\"\n[[suites]]\nname = \"stable\"\narchitectures = [\"{}\"]\n",
+            pki.server_cert.display(),
+            pki.server_key.display(),
+            super::host_arch()
+        ),
+    )
+    .expect("config");
+    let mut served = serve_config(&config, &root.join("archive"));
+    assert!(served.base.starts_with("https://"), "{}", served.base);
+    served.ca = Some(pki.ca_cert);
+    served
+}
+
 /// `staves serve --config CONFIG` serving `dir`; the configuration listens on port 0.
 pub fn serve_config(config: &Path, dir: &Path) -> Served {
     staves_test_support::loopback();
