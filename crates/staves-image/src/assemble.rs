@@ -267,7 +267,7 @@ fn assemble_opened<W: Write>(
         streamed.facts = facts;
     }
     write_generated(&mut layer, options, &streamed.facts, mtime)?;
-    let (unmet, missing_libraries) =
+    let (unmet, missing_libraries, missing_programs) =
         run_time_checks(&layer, options, std::mem::take(&mut streamed.needs));
 
     let Streamed {
@@ -275,6 +275,7 @@ fn assemble_opened<W: Write>(
     } = streamed;
     let summary = Summary {
         missing_libraries,
+        missing_programs,
         unmet,
         entries: layer.entries,
         content_bytes: layer.content_bytes,

@@ -21,10 +21,12 @@ const CLASSES: &[(&str, &[&str])] = &[
     ("gconv", &["usr/lib/*/gconv/"]),
     ("lintian", &["usr/share/lintian/"]),
     ("bash-completion", &["usr/share/bash-completion/"]),
+    // Statically linked copies of programs a package also ships dynamically linked.
+    ("static", &["usr/bin/tini-static"]),
 ];
 
 /// Classes dropped unless asked for.
-const OFF_BY_DEFAULT: &[&str] = &["doc", "man", "info", "nls"];
+const OFF_BY_DEFAULT: &[&str] = &["doc", "man", "info", "nls", "static"];
 
 /// Which content classes an image keeps.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,7 +73,7 @@ impl Default for Features {
 }
 
 impl Features {
-    /// Defaults (`-doc -man -info -nls`) overridden by the global flags.
+    /// Defaults (`-doc -man -info -nls -static`) overridden by the global flags.
     pub fn new(global: &[String]) -> Result<Self, UnknownFeature> {
         let mut features = Features::default();
         features.global.extend(parse(global)?);

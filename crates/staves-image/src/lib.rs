@@ -44,6 +44,8 @@ pub use error::ImageError;
 pub use features::Features;
 pub use libraries::MissingLibrary;
 pub use needs::{Need, Unmet};
-pub use options::{ExtraPath, GeneratedFile, LayerContents, Options, PackageInput, Summary};
+pub use options::{
+    ExtraPath, GeneratedFile, LayerContents, Options, PackageInput, Program, Summary,
+};
 pub use plan::ScriptReport;
 pub use prefetch::{DamagedCopy, unpacked_copy_is_intact};

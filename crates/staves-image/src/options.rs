@@ -54,6 +54,19 @@ pub struct Options {
     /// listed first in the layer's status file, and its shells, certificates and
     /// alternatives are merged with the new ones. `accounts` must start from its accounts.
     pub base: Option<std::sync::Arc<crate::Base>>,
+    /// Programs the image is to run (its command, its services' and tasks'): each one
+    /// missing from the finished image is listed in [`Summary::missing_programs`].
+    pub programs: Vec<Program>,
+}
+
+/// A program the image runs, and the paths it may be at: its own when it names one, else
+/// one in each directory of `PATH`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Program {
+    /// As the spec writes it.
+    pub name: String,
+    /// Absolute paths; the program is there when any of them exists.
+    pub candidates: Vec<String>,
 }
 
 /// What one layer of a split image holds.
@@ -114,4 +127,6 @@ pub struct Summary {
     pub users: Vec<String>,
     /// The group names of its `/etc/group`.
     pub groups: Vec<String>,
+    /// Indexes into [`Options::programs`] of the programs the image does not hold.
+    pub missing_programs: Vec<usize>,
 }

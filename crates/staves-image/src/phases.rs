@@ -277,7 +277,7 @@ pub(crate) fn write_generated<W: Write>(
 }
 
 /// Phase 8: what the finished image lacks at run time: shells that files need, libraries
-/// the spec's programs need.
+/// the spec's programs need, the programs the spec runs.
 pub(crate) fn run_time_checks<W: Write>(
     layer: &Layer<W>,
     options: &Options,
@@ -285,6 +285,7 @@ pub(crate) fn run_time_checks<W: Write>(
 ) -> (
     Vec<crate::needs::Unmet>,
     Vec<crate::libraries::MissingLibrary>,
+    Vec<usize>,
 ) {
     let exists = |wanted: &str| {
         let path = merge_usr(wanted.trim_start_matches('/'));
@@ -294,6 +295,13 @@ pub(crate) fn run_time_checks<W: Write>(
                 .is_ok_and(|real| layer.get(&real).is_some())
     };
     let unmet = crate::needs::unmet(needs, exists);
+    let missing_programs = options
+        .programs
+        .iter()
+        .enumerate()
+        .filter(|(_, program)| !program.candidates.iter().any(|c| exists(c)))
+        .map(|(index, _)| index)
+        .collect();
     let lib_dirs: Vec<String> = layer
         .paths()
         .filter_map(|p| p.strip_prefix("usr/lib/"))
@@ -309,7 +317,7 @@ pub(crate) fn run_time_checks<W: Write>(
             missing_libraries.extend(crate::libraries::missing(&file, &needs, &lib_dirs, exists));
         }
     }
-    (unmet, missing_libraries)
+    (unmet, missing_libraries, missing_programs)
 }
 
 /// Each volume exists, with the owner and mode [`crate::effects::declared_dirs`] gives it.

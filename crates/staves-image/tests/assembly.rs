@@ -142,6 +142,7 @@ fn options() -> Options {
         extra_paths: Vec::new(),
         generated: Vec::new(),
         build_info: false,
+        programs: Vec::new(),
         temp_dir: None,
         volumes: Vec::new(),
         user: None,

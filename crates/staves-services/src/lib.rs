@@ -2,11 +2,13 @@
 //! directories and execline scripts, written into the image at build time. Nothing runs
 //! or is compiled while building, so the image stays reproducible.
 //!
-//! At container start `/etc/staves/init` (PID 1) makes its state directory, then runs
-//! `s6-svscan` on `/etc/staves/services` under execline's `trap`, which reaps orphans and
-//! turns SIGTERM, SIGINT and SIGQUIT into an ordered stop. Service directories stay in
-//! the image, read-only if the container's root is: `supervise`, `event` and
-//! `.s6-svscan` are links into the state directory, where s6 creates them.
+//! At container start `/etc/staves/init` (PID 1) makes its state directory, then becomes
+//! `s6-svscan` on `/etc/staves/services`, which reaps orphans, turns SIGTERM, SIGINT and
+//! SIGQUIT into an ordered stop (its `.s6-svscan/SIG*` scripts), and at the end becomes
+//! `.s6-svscan/finish`, which exits with the main service's code — 128 + N for a service
+//! killed by signal N. Service directories stay in the image, read-only if the
+//! container's root is: `supervise` and `event` are links into the state directory,
+//! where s6 creates them, and the scan's control fifo is a pipe PID 1 opens at start.
 //!
 //! The state lives in `/dev/shm/staves`: `/dev/shm` is a tmpfs that Docker, podman and
 //! Kubernetes mount fresh at every start, writable by any account and present under

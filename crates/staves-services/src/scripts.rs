@@ -20,6 +20,10 @@ const DEFAULT_CHECK_INTERVAL_MS: u64 = 1000;
 const CHECK_FD: u32 = 3;
 /// Where the container's exit code is kept; empty until something decides it.
 const EXIT_CODE: &str = "/dev/shm/staves/exit-code";
+/// The two ends of the pipe that serves as s6-svscan's control fifo. Programs the spec
+/// names get neither: [`close_control`] drops them before they run.
+const CONTROL_FD: u32 = 7;
+const CONTROL_WRITE_FD: u32 = 8;
 
 /// Everything the scripts are generated from.
 pub struct Plan<'a> {
@@ -72,8 +76,8 @@ impl Plan<'_> {
             file(INIT.into(), 0o755, self.init()),
             file(STOP.into(), 0o755, self.stop()),
             dir(SCAN.into()),
-            link(format!("{SCAN}/.s6-svscan"), format!("{RUN}/svscan")),
         ];
+        self.scan_control(&mut entries);
         let starter = format!("{SCAN}/{STARTER}");
         entries.push(dir(starter.clone()));
         entries.push(file(format!("{starter}/run"), 0o755, self.starter()));
@@ -101,13 +105,11 @@ impl Plan<'_> {
         entries
     }
 
-    /// PID 1: make the run directory, run the scan under `trap`, exit with the code the
-    /// stop recorded.
+    /// PID 1: make the run directory, open the scan's control pipe, become `s6-svscan`.
     fn init(&self) -> Vec<u8> {
-        let stop = format!("{STOP} 0 0");
         Script::new(
             "-P",
-            "PID 1, written by Staves. Runs s6-svscan on the service directories; SIGTERM,\nSIGINT and SIGQUIT stop the services in order; exits with the main service's code.",
+            "PID 1, written by Staves. Becomes s6-svscan on the service directories; SIGTERM,\nSIGINT and SIGQUIT stop the services in order; the scan's finish exits with the\nmain service's code.",
         )
         .line(format!(
             "{} {{ {} -w 2 /dev/null {} {RUN} }}",
@@ -124,18 +126,58 @@ impl Plan<'_> {
             )),
             x("exit")
         ))
-        .line(format!("{} {{ {} {RUN}/svscan }}", x("if"), s6("s6-mkfifodir")))
         .line(format!("{} {{ {} -w 1 {EXIT_CODE} {} 0 }}", x("if"), x("redirfd"), x("exit")))
-        .line(format!(
-            "{} {{ SIGTERM {{ {stop} }} SIGINT {{ {stop} }} SIGQUIT {{ {stop} }} }}",
-            x("trap")
-        ))
-        .line(format!("{} {{ {} {SCAN} }}", x("foreground"), s6("s6-svscan")))
-        .line(format!("{} -n {{ {} -s {EXIT_CODE} }} {{ {} 0 }}", x("ifelse"), x("eltest"), x("exit")))
-        .line(format!("{} -r 0 {EXIT_CODE}", x("redirfd")))
-        .line(format!("{} -E code", x("withstdinas")))
-        .line(format!("{} ${{code}}", x("exit")))
+        // The scan's control fifo is this pipe, reached through `/proc/self/fd`: nothing
+        // else can make a fifo at start on a read-only root (see `scan_control`).
+        .line(format!("{} {CONTROL_FD} {CONTROL_WRITE_FD}", x("piperw")))
+        .line(format!("{} {SCAN}", s6("s6-svscan")))
         .into_bytes()
+    }
+
+    /// The scan's control directory. s6-svscan runs `SIGTERM`, `SIGINT` and `SIGQUIT`
+    /// when it gets them, and when it ends it becomes `finish` — as PID 1, so the code
+    /// `finish` exits with is the container's whole (under execline's `trap`, any code
+    /// from 128 up came out as 128). The directory is in the image, read-only like the
+    /// rest: `lock` is created through its link into the run directory, and `control`,
+    /// a fifo s6 cannot create there, is the pipe PID 1 opened before it became the scan,
+    /// which every process s6 starts inherits.
+    fn scan_control(&self, entries: &mut Vec<ExtraPath>) {
+        let control = format!("{SCAN}/.s6-svscan");
+        entries.push(dir(control.clone()));
+        entries.push(link(
+            format!("{control}/control"),
+            format!("/proc/self/fd/{CONTROL_FD}"),
+        ));
+        entries.push(link(
+            format!("{control}/lock"),
+            format!("{RUN}/svscan.lock"),
+        ));
+        entries.push(file(
+            format!("{control}/SIGTERM"),
+            0o755,
+            Script::new(
+                "-P",
+                "Turns a stop signal into the ordered stop, written by Staves.",
+            )
+            .line(format!("{STOP} 0 0"))
+            .into_bytes(),
+        ));
+        for signal in ["SIGINT", "SIGQUIT"] {
+            entries.push(link(format!("{control}/{signal}"), "SIGTERM".into()));
+        }
+        entries.push(file(
+            format!("{control}/finish"),
+            0o755,
+            Script::new(
+                "-P",
+                "The container's last step, written by Staves: exit with the code the stop\nrecorded, or 0.",
+            )
+            .line(format!("{} -n {{ {} -s {EXIT_CODE} }} {{ {} 0 }}", x("ifelse"), x("eltest"), x("exit")))
+            .line(format!("{} -r 0 {EXIT_CODE}", x("redirfd")))
+            .line(format!("{} -E code", x("withstdinas")))
+            .line(format!("{} ${{code}}", x("exit")))
+            .into_bytes(),
+        ));
     }
 
     /// The ordered stop: record the exit code (first caller wins), stop the starter, stop
@@ -242,8 +284,21 @@ impl Plan<'_> {
                     .and_then(|r| r.timeout)
                     .map_or(DEFAULT_READY_TIMEOUT_MS, |t| t.0);
                 let flag = if ready.is_some() { "-U" } else { "-u" };
+                let last_check = if ready.is_some_and(|r| r.check.is_some()) {
+                    format!(
+                        "{} {} {{ {} -c 1 2 {} -r 0 {} {} }} ",
+                        say(&format!("staves: the last readiness check of {dep} said:")),
+                        x("foreground"),
+                        x("fdmove"),
+                        x("redirfd"),
+                        check_output(dep),
+                        s6("s6-tai64nlocal")
+                    )
+                } else {
+                    String::new()
+                };
                 waits.push_str(&format!(
-                    "{} {{ {} {{ {} {flag} -t {timeout} {SCAN}/{dep} }} {{ {} 0 }} {} {} -d {{ {STOP} 1 0 }} {} 1 }} ",
+                    "{} {{ {} {{ {} {flag} -t {timeout} {SCAN}/{dep} }} {{ {} 0 }} {} {last_check}{} -d {{ {STOP} 1 0 }} {} 1 }} ",
                     x("if"),
                     x("ifelse"),
                     s6("s6-svwait"),
@@ -284,11 +339,19 @@ impl Plan<'_> {
                         format!("{dir_path}/data/check"),
                         0o755,
                         // Run as the service runs: its directory, environment, account.
+                        // Its output is kept, each attempt over the last, and shown only
+                        // if the service never becomes ready.
                         Script::new(
                             "-P",
                             &format!("Readiness check of {name}, written by Staves."),
                         )
-                        .lines(self.chain(service.process(), check.get_ref()))
+                        .line(format!(
+                            "{} -w 1 {} {} -c 2 1",
+                            x("redirfd"),
+                            check_output(name),
+                            x("fdmove")
+                        ))
+                        .lines(self.chain(service.process(), check.get_ref(), None))
                         .into_bytes(),
                     ));
                     let interval = ready.interval.map_or(DEFAULT_CHECK_INTERVAL_MS, |i| i.0);
@@ -310,7 +373,13 @@ impl Plan<'_> {
                 format!("{fd}\n").into_bytes(),
             ));
         }
-        run = run.lines(self.chain(service.process(), service.command.get_ref()));
+        let notify = service.ready.as_ref().map(|r| {
+            r.get_ref()
+                .notify_fd
+                .as_ref()
+                .map_or(CHECK_FD, |fd| *fd.get_ref())
+        });
+        run = run.lines(self.chain(service.process(), service.command.get_ref(), notify));
         entries.push(file(format!("{dir_path}/run"), 0o755, run.into_bytes()));
         entries.push(file(
             format!("{dir_path}/finish"),
@@ -358,8 +427,9 @@ impl Plan<'_> {
 
     /// The lines that run `argv` as `process` says: working directory, environment and
     /// account, in the order that lets each apply, then the program itself.
-    fn chain(&self, process: Process<'_>, argv: &[String]) -> Vec<String> {
-        let mut lines = Vec::new();
+    /// `keep` is a descriptor the program is handed (a service's notification fd).
+    fn chain(&self, process: Process<'_>, argv: &[String], keep: Option<u32>) -> Vec<String> {
+        let mut lines = vec![close_control(keep)];
         if let Some(dir) = process.workdir {
             lines.push(format!("{} {}", x("cd"), quote(dir.get_ref())));
         }
@@ -405,7 +475,9 @@ impl Plan<'_> {
         script = script.line(say(&format!("staves: task {name}: running")));
         // The task's own command sits inside this block: it is consumed before `importas`
         // substitutes anything, so a `$` in it stays as written.
-        let body = self.chain(task.process(), task.command.get_ref()).join(" ");
+        let body = self
+            .chain(task.process(), task.command.get_ref(), None)
+            .join(" ");
         script
             .line(format!("{} {{ {body} }}", x("foreground")))
             .line(format!("{} -u ? ?", x("importas")))
@@ -422,6 +494,17 @@ impl Plan<'_> {
             .line(format!("{} 1", x("exit")))
             .into_bytes()
     }
+}
+
+/// Closes the control pipe's ends, but for `keep`: s6 hands its pipe to every process it
+/// starts, and what the spec runs has no business writing to PID 1's control.
+fn close_control(keep: Option<u32>) -> String {
+    [CONTROL_FD, CONTROL_WRITE_FD]
+        .into_iter()
+        .filter(|fd| Some(*fd) != keep)
+        .map(|fd| format!("{} {fd}", x("fdclose")))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// What happens when a service's process ends, by its restart policy and `main`.
@@ -470,6 +553,11 @@ fn finish(name: &str, service: &ServiceSpec) -> Vec<u8> {
         }
     };
     script.into_bytes()
+}
+
+/// Where a service's last readiness check wrote its output.
+fn check_output(service: &str) -> String {
+    format!("{RUN}/{service}.check-output")
 }
 
 fn seconds(ms: u64) -> String {

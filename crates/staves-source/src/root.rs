@@ -196,6 +196,7 @@ fn unpack_assembled(
         extra_paths: Vec::new(),
         generated: Vec::new(),
         build_info: true,
+        programs: Vec::new(),
         temp_dir: Some(cache.tmp_dir()),
         volumes: Vec::new(),
         user: None,

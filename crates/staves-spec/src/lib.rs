@@ -43,6 +43,7 @@ pub const USE_FLAGS: &[&str] = &[
     "gconv",
     "lintian",
     "bash-completion",
+    "static",
 ];
 
 use std::collections::BTreeMap;
@@ -143,7 +144,7 @@ pub struct PathSpec {
     /// Octal mode as a string (`"0755"`).
     pub mode: Option<Spanned<String>>,
     /// Owner (user name).
-    pub owner: Option<String>,
+    pub owner: Option<Spanned<String>>,
     /// File content.
     pub content: Option<String>,
     /// Local file whose content is copied, relative to the spec.
@@ -426,6 +427,11 @@ impl Spec {
             Some(p) if !p.as_os_str().is_empty() => p,
             _ => Path::new("."),
         }
+    }
+
+    /// Where top-level `key` is written (the start of the spec when it is not).
+    pub fn key_span(&self, key: &str) -> Range<usize> {
+        top_level_key_span(&self.source, key)
     }
 
     /// A diagnostic pointing at `span` of this spec.

@@ -49,6 +49,7 @@ impl Spec {
         };
         let layers = at.layers(&raw)?;
         at.supervision(&raw, &mut packages)?;
+        let init = wants_init(&raw);
         let env = raw.env.unwrap_or_default();
         env.check()
             .map_err(|p| at.error(p.span, p.message, p.help))?;
@@ -62,7 +63,7 @@ impl Spec {
             layers,
             services: raw.services.unwrap_or_default(),
             tasks: raw.tasks.unwrap_or_default(),
-            init: raw.init.as_ref().is_some_and(|i| *i.get_ref()),
+            init,
             packages,
             command: raw.command.unwrap_or_default(),
             arch: raw.arch,
@@ -438,7 +439,9 @@ impl Place<'_> {
         let no_tasks = BTreeMap::new();
         let services = raw.services.as_ref().unwrap_or(&no_services);
         let tasks = raw.tasks.as_ref().unwrap_or(&no_tasks);
-        let mut implied: Vec<&str> = Vec::new();
+        // Each implied package points at what implies it, for errors about it.
+        let mut implied: Vec<(&str, Range<usize>)> = Vec::new();
+        let services_at = services.values().next().map_or(0..0, |s| s.span());
         if !services.is_empty() || !tasks.is_empty() {
             services::check(
                 services,
@@ -473,14 +476,17 @@ impl Place<'_> {
             }
             // The supervisor and the language of its scripts join the image; switching
             // accounts looks them up through NSS, which needs libc-bin's nsswitch.conf.
-            implied.extend(["s6", "execline"]);
+            implied.extend([
+                ("s6", services_at.clone()),
+                ("execline", services_at.clone()),
+            ]);
             let switches_user = services.values().any(|s| s.get_ref().user.is_some())
                 || tasks.values().any(|t| t.get_ref().user.is_some());
             if switches_user {
-                implied.push("libc-bin");
+                implied.push(("libc-bin", services_at.clone()));
             }
         }
-        if raw.init.as_ref().is_some_and(|i| *i.get_ref()) {
+        if wants_init(raw) {
             if raw.command.is_none() {
                 return Err(self.error(
                     raw.init.as_ref().map_or(0..0, |i| i.span()),
@@ -488,11 +494,16 @@ impl Place<'_> {
                     Some("add `command = [\"program\", …]`".into()),
                 ));
             }
-            implied.push("tini");
+            let at = match &raw.init {
+                Some(init) => init.span(),
+                None => top_level_key_span(self.source, "command"),
+            };
+            implied.push(("tini", at));
         }
-        for name in implied {
+        for (name, at) in implied {
             if !packages.iter().any(|p| p.name == name) {
-                packages.push(parse_request(name).map_err(|m| self.error(0..0, m, None))?);
+                let request = parse_request(name).map_err(|m| self.error(0..0, m, None))?;
+                packages.push(request.with_span(at));
             }
         }
         Ok(())
@@ -563,4 +574,37 @@ pub(super) fn check_tag(tag: &str) -> Result<(), String> {
     } else {
         Err(format!("`{}` is not an image tag", tag.escape_debug()))
     }
+}
+
+/// Programs that are a PID 1 themselves: a command naming one gets no `init` by default.
+const INITS: &[&str] = &[
+    "tini",
+    "tini-static",
+    "dumb-init",
+    "catatonit",
+    "docker-init",
+    "s6-svscan",
+    "runsvdir",
+    "runit",
+    "init",
+    "systemd",
+    "supervisord",
+];
+
+/// Whether `command` runs under tini: as the spec says, else whenever there is a command
+/// that is not an init itself and no services. A program as PID 1 gets no default signal
+/// handlers from the kernel, so one that sets none ignores `docker stop`'s SIGTERM and is
+/// killed 10 s later (137); under tini it gets the signal as any process would.
+fn wants_init(raw: &RawSpec) -> bool {
+    if let Some(init) = &raw.init {
+        return *init.get_ref();
+    }
+    let has_services = raw.services.as_ref().is_some_and(|s| !s.is_empty())
+        || raw.tasks.as_ref().is_some_and(|t| !t.is_empty());
+    let program = raw
+        .command
+        .as_ref()
+        .and_then(|c| c.first())
+        .map(|p| p.rsplit('/').next().unwrap_or(p));
+    !has_services && program.is_some_and(|p| !INITS.contains(&p))
 }

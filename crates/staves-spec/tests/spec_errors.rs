@@ -15,6 +15,27 @@ fn error_of(text: &str) -> (usize, usize, String) {
     }
 }
 
+/// `init` is on for a plain command, off for one that is an init itself, for services and
+/// when the spec says `init = false`; tini joins the packages exactly when it is on.
+#[test]
+fn init_is_on_by_default_for_a_plain_command() {
+    let cases = [
+        ("command = [\"sleep\", \"1d\"]\n", true),
+        ("command = [\"/usr/bin/sleep\"]\ninit = false\n", false),
+        ("command = [\"/usr/bin/dumb-init\", \"app\"]\n", false),
+        ("command = [\"tini\", \"--\", \"app\"]\n", false),
+        ("", false),
+        ("[services.web]\ncommand = [\"app\"]\n", false),
+    ];
+    for (tail, init) in cases {
+        let text = format!("name = \"x\"\npackages = [\"coreutils\"]\n{tail}");
+        let spec = Spec::parse(&text, Path::new("staves.toml")).expect("valid");
+        assert_eq!(spec.init, init, "{text}");
+        let tini = spec.packages.iter().any(|p| p.name == "tini");
+        assert_eq!(tini, init, "{text}");
+    }
+}
+
 #[test]
 fn accepts_a_full_spec() {
     let text = r#"
@@ -36,7 +57,10 @@ recommends = true
 version = ">= 1.22"
 "#;
     let spec = Spec::parse(text, Path::new("dir/staves.toml")).expect("valid");
-    assert_eq!(spec.packages.len(), 4);
+    // The four asked for, and tini: a plain command runs under it by default.
+    assert_eq!(spec.packages.len(), 5);
+    assert!(spec.init);
+    assert_eq!(spec.packages[4].name, "tini");
     assert_eq!(spec.packages[2].to_string(), "bash (= 5.2.15-2+b2)");
     assert_eq!(&text[spec.packages[1].span.clone()], "\"curl (>= 7.0)\"");
     assert_eq!(

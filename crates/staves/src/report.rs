@@ -219,6 +219,8 @@ fn resolve_message(error: &ResolveError) -> (String, Option<String>) {
         } => (
             format!("no package named `{name}` is available"),
             Some(match suggestions.as_slice() {
+                [] if name == "tini" => "a `command` runs under tini by default so that `docker stop` works: add a repository that carries it (Debian's main does), or set `init = false`".into(),
+                [] if ["s6", "execline"].contains(&name.as_str()) => "services run under s6 and execline: add a repository that carries them (Debian's main does)".into(),
                 [] => "check the name, and that the repository carrying it is configured".into(),
                 names => format!(
                     "did you mean {}?",

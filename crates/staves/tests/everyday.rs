@@ -15,6 +15,15 @@ struct Fixture {
     key: Key,
 }
 
+/// The program the specs' `command` names: the fixture's packages ship no files, and a
+/// command the image lacks is refused at build time.
+const APP_PROGRAM: &str = "
+[[paths]]
+path = \"/usr/bin/app\"
+content = \"#!/usr/bin/env app\\n\"
+mode = \"0755\"
+";
+
 fn fixture() -> &'static Fixture {
     static FIXTURE: OnceLock<Fixture> = OnceLock::new();
     FIXTURE.get_or_init(|| {
@@ -313,6 +322,9 @@ fn init_writes_a_commented_spec_that_loads_and_does_not_overwrite() {
     assert!(text.contains("name = \"tool\""), "{text}");
     assert!(text.contains("packages = [\"tool\", \"helper\"]"), "{text}");
     assert!(text.lines().filter(|l| l.starts_with('#')).count() > 10);
+    // A package's name is seldom its program's: none is offered as the command.
+    assert!(!text.contains("command = [\"tool\""), "{text}");
+    assert!(text.contains("# init = true"), "{text}");
 
     let out = init(&["other"]);
     assert!(!out.status.success(), "overwrote without --force");
@@ -382,7 +394,9 @@ fn each_command_shows_only_its_own_options_with_an_example() {
 fn inspect_lists_packages_files_and_config_of_layouts_and_archives() {
     let case = Case::new(
         &["app"],
-        "command = [\"/usr/bin/app\"]\nports = [\"8080\"]\nuser = \"nobody\"\n",
+        &format!(
+            "command = [\"/usr/bin/app\"]\ninit = false\nports = [\"8080\"]\nuser = \"nobody\"\n{APP_PROGRAM}"
+        ),
     );
     let layout = case.path("layout");
     let archive = case.path("image.tar");
@@ -762,7 +776,9 @@ fn re_resolving_a_stale_lock_changes_only_what_must_change() {
 fn a_built_image_reads_back_as_a_base_and_one_without_dpkg_is_refused() {
     let case = Case::new(
         &["app"],
-        "command = [\"/usr/bin/app\"]\n[[accounts]]\nname = \"svc\"\nuid = 1001\n",
+        &format!(
+            "command = [\"/usr/bin/app\"]\ninit = false\n[[accounts]]\nname = \"svc\"\nuid = 1001\n{APP_PROGRAM}"
+        ),
     );
     let layout = case.path("base-layout");
     case.ok(&["build", "-o", layout.to_str().expect("utf8")]);

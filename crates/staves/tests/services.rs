@@ -1,6 +1,7 @@
 //! Services under s6 as PID 1, run by the real engine: start order by readiness, `docker
 //! stop` with 1, 3 and 10 services, restarts, orphans reaped, the main service's exit code,
-//! first-start tasks, read-only roots, non-root images, `init = true`.
+//! first-start tasks, read-only roots, non-root images, `init` (on by default for a plain
+//! command), readiness checks that speak only on failure.
 
 mod support;
 
@@ -313,6 +314,75 @@ command = [\"/bin/sleep\", \"1000\"]
         logs.contains("staves: broken failed and its restart is never; stopping the container"),
         "{logs}"
     );
+
+    // Killed by a signal (an OOM kill is SIGKILL): 128 + N, as a shell reports it.
+    image(
+        dir.path(),
+        "svc-killed",
+        &format!(
+            "{SHELL}
+[services.job]
+command = [\"/bin/sh\", \"-c\", \"sleep 0.3; kill -9 $$\"]
+main = true
+"
+        ),
+    );
+    let c = Running::start("svc-killed", &[]);
+    assert_eq!(c.wait(), 137, "{}", c.logs());
+    assert!(
+        c.logs().contains("staves: job was killed by signal 9"),
+        "{}",
+        c.logs()
+    );
+}
+
+/// A readiness check's output is shown once, when the service never becomes ready — not
+/// at every start.
+#[test]
+#[cfg_attr(
+    not(feature = "online-tests"),
+    ignore = "needs Debian's archive or a container engine; run with --features staves/online-tests"
+)]
+fn readiness_checks_speak_only_when_the_service_never_gets_ready() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let body = |check: &str| {
+        format!(
+            "{SHELL}
+[services.slow]
+command = [\"/bin/sleep\", \"1000\"]
+ready = {{ check = [\"/bin/sh\", \"-c\", \"echo noisy check output; {check}\"], interval = \"100ms\", timeout = \"2s\" }}
+
+[services.app]
+command = [\"/bin/sh\", \"-c\", \"echo app started; exec sleep 1000\"]
+after = [\"slow\"]
+"
+        )
+    };
+    // Fails twice, then passes.
+    image(
+        dir.path(),
+        "svc-check-ok",
+        &body("test -e /tmp/2 && exit 0; test -e /tmp/1 && touch /tmp/2; touch /tmp/1; exit 1"),
+    );
+    let c = Running::start("svc-check-ok", &[]);
+    let logs = c.wait_for("app started", 1, Duration::from_secs(20));
+    assert!(!logs.contains("noisy check output"), "{logs}");
+    c.stop();
+
+    image(dir.path(), "svc-check-never", &body("exit 1"));
+    let c = Running::start("svc-check-never", &[]);
+    assert_eq!(c.wait(), 1, "{}", c.logs());
+    let logs = c.logs();
+    assert!(
+        logs.contains("staves: slow was not ready within 2s"),
+        "{logs}"
+    );
+    assert!(
+        logs.contains("the last readiness check of slow said:"),
+        "{logs}"
+    );
+    assert_eq!(logs.matches("noisy check output").count(), 1, "{logs}");
+    assert!(!logs.contains("app started"), "{logs}");
 }
 
 #[test]
@@ -394,6 +464,32 @@ command = [\"/bin/sh\", \"-c\", \"trap 'echo got TERM; exit 0' TERM; for i in 1 
     let took = c.stop();
     assert_eq!(c.wait(), 0, "{}", c.logs());
     assert!(c.logs().contains("got TERM"));
+    assert!(took < Duration::from_secs(5), "{took:?}");
+
+    // Without `init`, a plain command runs under tini too: `sleep` sets no handler, and as
+    // PID 1 it would ignore SIGTERM until the engine's kill 10 s later (137).
+    image(
+        dir.path(),
+        "svc-default-init",
+        &format!("{SHELL}command = [\"/bin/sleep\", \"1000\"]\n"),
+    );
+    let c = Running::start("svc-default-init", &[]);
+    let start = Instant::now();
+    while !c.processes().iter().any(|(n, _)| n == "sleep") {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "{:?}",
+            c.processes()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        c.processes().iter().any(|(n, _)| n == "tini"),
+        "{:?}",
+        c.processes()
+    );
+    let took = c.stop();
+    assert_eq!(c.wait(), 143, "{}", c.logs());
     assert!(took < Duration::from_secs(5), "{took:?}");
 }
 

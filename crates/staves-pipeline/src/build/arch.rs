@@ -125,6 +125,7 @@ pub(super) fn build_arch(
         }
     };
     super::users::check(spec, &summary)?;
+    super::programs::check(spec, &summary)?;
 
     let mut annotations = spec.annotations.clone();
     annotations.insert(

@@ -7,6 +7,7 @@ mod cached;
 mod fetch;
 mod layered;
 mod options;
+mod programs;
 mod report;
 mod sbom;
 mod users;

@@ -74,10 +74,11 @@ pub fn options(
                 "dir"
             });
         let path = p.path.get_ref().clone();
+        let owner = p.owner.as_ref().map(|o| o.get_ref().clone());
         if let Some(source) = &p.source {
             let dir = spec.base_dir().join(source.get_ref());
             if dir.is_dir() {
-                copy_tree(&mut extra_paths, &dir, &path, mode, &p.owner)?;
+                copy_tree(&mut extra_paths, &dir, &path, mode, &owner)?;
                 continue;
             }
         }
@@ -103,14 +104,14 @@ pub fn options(
                 ExtraPath::File {
                     path,
                     mode: mode.unwrap_or(0o644),
-                    owner: p.owner.clone(),
+                    owner: owner.clone(),
                     content,
                 }
             }
             _ => ExtraPath::Dir {
                 path,
                 mode: mode.unwrap_or(0o755),
-                owner: p.owner.clone(),
+                owner: owner.clone(),
             },
         });
     }
@@ -126,6 +127,10 @@ pub fn options(
         volumes: spec.volumes.clone(),
         base: base.map(|b| b.system.clone()),
         user: spec.user.as_ref().map(|u| u.get_ref().clone()),
+        programs: super::programs::wanted(spec)
+            .into_iter()
+            .map(|(program, _)| program)
+            .collect(),
     })
 }
 

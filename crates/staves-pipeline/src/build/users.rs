@@ -1,4 +1,4 @@
-//! The accounts the spec runs things as, checked against the image's own `/etc/passwd` and
+//! The accounts the spec runs things as, and owns paths by, checked against the image's own `/etc/passwd` and
 //! `/etc/group` once it is assembled: a name no account defines is a spec error at its
 //! place, not a container that restart-loops on `unknown user` at `docker run`.
 
@@ -25,6 +25,15 @@ pub(super) fn check(spec: &Spec, summary: &Summary) -> Result<(), PipelineError>
         wanted.extend(task.user.iter().map(|u| (u, Kind::User)));
         wanted.extend(task.group.iter().map(|g| (g, Kind::Group)));
     }
+    // A path's owner, a volume's mount point among them, must be an account by name:
+    // one the image lacks would leave the path to root, and the service that writes it
+    // failing at run time.
+    wanted.extend(
+        spec.paths
+            .iter()
+            .filter_map(|p| p.owner.as_ref())
+            .map(|o| (o, Kind::Owner)),
+    );
     for (value, kind) in wanted {
         let text = value.get_ref();
         let (user, group) = match kind {
@@ -32,18 +41,26 @@ pub(super) fn check(spec: &Spec, summary: &Summary) -> Result<(), PipelineError>
                 Some((user, group)) => (Some(user), Some(group)),
                 None => (Some(text.as_str()), None),
             },
-            Kind::User => (Some(text.as_str()), None),
+            Kind::User | Kind::Owner => (Some(text.as_str()), None),
             Kind::Group => (None, Some(text.as_str())),
         };
-        if let Some(user) = user.filter(|u| !is_id(u))
+        if let Some(user) = user.filter(|u| !is_id(u) || matches!(kind, Kind::Owner))
             && !summary.users.iter().any(|u| u == user)
         {
-            return Err(unknown(spec, value, "account", user, &summary.users));
+            let numeric = !matches!(kind, Kind::Owner);
+            return Err(unknown(
+                spec,
+                value,
+                "account",
+                user,
+                &summary.users,
+                numeric,
+            ));
         }
         if let Some(group) = group.filter(|g| !is_id(g))
             && !summary.groups.iter().any(|g| g == group)
         {
-            return Err(unknown(spec, value, "group", group, &summary.groups));
+            return Err(unknown(spec, value, "group", group, &summary.groups, true));
         }
     }
     Ok(())
@@ -55,6 +72,8 @@ enum Kind {
     UserAndGroup,
     User,
     Group,
+    /// A `[[paths]]` owner: a name only, since it is looked up when the image is written.
+    Owner,
 }
 
 /// Numeric ids need no entry: engines and s6 take them as they are.
@@ -68,9 +87,15 @@ fn unknown(
     what: &str,
     name: &str,
     known: &[String],
+    numeric: bool,
 ) -> PipelineError {
     let help = format!(
-        "add it as `[[accounts]]` with `name = \"{name}\"`, install the package that creates it, or run as a numeric id; the image has: {}",
+        "add it as `[[accounts]]` with `name = \"{name}\"`{} install the package that creates it; the image has: {}",
+        if numeric {
+            ", run as a numeric id, or"
+        } else {
+            " or"
+        },
         known.join(", ")
     );
     PipelineError::Spec(SpecError::Invalid(Box::new(spec.diagnostic(

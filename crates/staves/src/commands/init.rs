@@ -88,10 +88,6 @@ fn template(name: &str, packages: &[String]) -> String {
         .map(|p| format!("\"{p}\""))
         .collect::<Vec<_>>()
         .join(", ");
-    let command = packages
-        .first()
-        .map(|p| p.split([' ', '=', ':', '(']).next().unwrap_or_default())
-        .unwrap_or("sh");
     format!(
         r#"# A Staves image spec. Build and run it:
 #   staves build --load && docker run --rm {name}
@@ -102,9 +98,15 @@ name = "{name}"
 # Their dependencies come along; nothing else does (no shell unless something needs one).
 packages = [{list}]
 
-# What the container runs: the entrypoint, and default arguments to it.
-# command = ["{command}"]
+# What the container runs: the entrypoint, and default arguments to it. A package's name
+# is seldom its program's: `staves build` then `staves inspect {name}.tar --files` lists
+# what the image holds (programs are in /usr/bin and /usr/sbin).
+# command = ["/usr/sbin/PROGRAM", "--foreground"]
 # cmd = []
+# A command runs under tini, which passes `docker stop`'s SIGTERM on and reaps orphans;
+# `init = false` makes the program PID 1 itself (one that is an init, or that handles
+# SIGTERM and starts no children).
+# init = true
 
 # Run as an unprivileged account, created in the image with its home directory.
 # user = "app"
@@ -124,7 +126,7 @@ packages = [{list}]
 # owner = "app"
 # mode = "0755"              # quoted: an octal string
 
-# Content classes to drop or keep: doc, man, info and nls are dropped by default.
+# Content classes to drop or keep: doc, man, info, nls and static are dropped by default.
 # use = ["-gconv", "-bash-completion"]
 
 # Where packages come from; the host's apt sources when absent.
