@@ -33,10 +33,11 @@ pub fn assemble<W: Write>(
 }
 
 /// Writes the image for `packages` (in the given order) as up to `outs.len()` layers, bottom
-/// first: packages grouped by source package over all but the last layer used (see
-/// [`crate::layering`]), and what is generated from all of them (the dpkg database,
-/// accounts, the SBOM) in the last. [`Summary::layers`] says which writers were used; the
-/// rest are given nothing. One writer is one layer holding everything.
+/// first: the archive's packages grouped by source package (see [`crate::layering`]), then
+/// what is generated from all of them (the dpkg database, accounts, the SBOM), then — when
+/// the spec has any — the spec's own paths, volumes, services and packages (`own`), so a
+/// change to them ships one layer. [`Summary::layers`] says which writers were used and
+/// what each holds; the rest are given nothing. One writer is one layer holding everything.
 pub fn assemble_layers<W: Write>(
     packages: &[PackageInput],
     options: &Options,
@@ -164,7 +165,8 @@ fn assemble_opened<W: Write>(
     let (script_dirs, migrations, accounts) =
         (script_dirs, migrations.as_slice(), accounts.clone());
     let base = options.base.as_deref();
-    let split = Split::new(opened, outs.len(), mtime);
+    let own_content = !options.extra_paths.is_empty() || !options.volumes.is_empty();
+    let split = Split::new(opened, outs.len(), mtime, own_content);
     let mut layer = Layer::split(outs);
     if let Some(base) = base {
         layer = layer.over(base.paths.iter().cloned());
@@ -258,7 +260,11 @@ fn assemble_opened<W: Write>(
         mtime,
     )?;
     let alternatives = apply_alternatives(&mut layer, &alternatives, base, mtime)?;
+    // The spec's own files go to its own layer when it has one; what is generated after
+    // them goes back to the generated files' layer.
+    layer.select(split.own.unwrap_or(split.top));
     add_spec_content(&mut layer, options, &accounts, mtime, &mut streamed)?;
+    layer.select(split.top);
     write_ca_bundle(&mut layer, &streamed.certificates, base, mtime)?;
     if let Some(base) = base {
         // What is generated from the installed packages covers the whole image.

@@ -45,7 +45,7 @@ pub use features::Features;
 pub use libraries::MissingLibrary;
 pub use needs::{Need, Unmet};
 pub use options::{
-    ExtraPath, GeneratedFile, LayerContents, Options, PackageInput, Program, Summary,
+    ExtraPath, GeneratedFile, LayerContents, LayerRole, Options, PackageInput, Program, Summary,
 };
 pub use plan::ScriptReport;
 pub use prefetch::{DamagedCopy, unpacked_copy_is_intact};

@@ -50,8 +50,17 @@ const NOT_RUN: &[&str] = &[
     "/usr/share/bug/",
 ];
 
+/// Programs whose whole job Staves does while it builds the image, which a container has no
+/// reason to run again.
+const DONE_BY_STAVES: &[&str] = &["/usr/sbin/update-ca-certificates"];
+
 /// Packages that implement `system()`/`popen()` rather than use them.
 const SHELL_IMPLEMENTERS: &[&str] = &["libc6", "libc6-dev", "libc-bin", "musl"];
+
+/// Packages Staves adds for services and runs only through scripts it writes, which never
+/// reach their shell: `s6-log` runs `/bin/sh` only for a processor directive, and Staves
+/// gives it a prefix alone.
+const RUN_BY_STAVES: &[&str] = &["s6", "execline"];
 
 /// A file's need for another path of the image.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -115,7 +124,10 @@ impl<R: Read> Sniffer<R> {
             path: path.to_owned(),
             why,
         };
-        if NOT_RUN.iter().any(|dir| path.starts_with(dir)) {
+        if NOT_RUN.iter().any(|dir| path.starts_with(dir))
+            || RUN_BY_STAVES.contains(&package)
+            || DONE_BY_STAVES.contains(&path)
+        {
             return Vec::new();
         }
         if self.head.starts_with(b"\x7fELF") {
@@ -200,6 +212,8 @@ impl<R: Read> Read for Sniffer<R> {
 pub fn worth_scanning(package: &str, path: &str, executable: bool) -> bool {
     executable
         && !SHELL_IMPLEMENTERS.contains(&package)
+        && !RUN_BY_STAVES.contains(&package)
+        && !DONE_BY_STAVES.contains(&path)
         && !NOT_RUN.iter().any(|dir| path.starts_with(dir))
         && ["/bin/", "/sbin/", "/libexec/"]
             .iter()

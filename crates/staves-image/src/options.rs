@@ -25,6 +25,9 @@ pub struct PackageInput {
     /// Where a zstd copy of the decompressed data archive is kept between builds (a cache
     /// entry), or `None` to always decompress the `.deb`.
     pub unpacked: Option<PathBuf>,
+    /// The spec's own software (built from source, by a recipe, or a local `.deb`): in a
+    /// split image it goes to the top layer with the spec's paths, which change together.
+    pub own: bool,
 }
 
 /// How to assemble.
@@ -76,6 +79,20 @@ pub struct LayerContents {
     pub sources: Vec<String>,
     /// Those packages, in install order.
     pub packages: Vec<String>,
+    /// What this layer holds besides packages.
+    pub holds: LayerRole,
+}
+
+/// What a layer of a split image holds besides packages.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum LayerRole {
+    /// Packages only.
+    #[default]
+    Packages,
+    /// The files generated from every package: dpkg database, accounts, the SBOM.
+    Generated,
+    /// The spec's own: its paths, volumes and services, and its own packages.
+    Own,
 }
 
 /// A file whose content depends on the installed packages, written last.

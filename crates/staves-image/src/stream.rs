@@ -16,7 +16,7 @@ use crate::dpkg::{self, Installed, PackageFacts};
 use crate::features::Features;
 use crate::layer::{Kind, Layer, Meta};
 use crate::needs::{Need, Sniffer};
-use crate::options::{LayerContents, Options, PackageInput};
+use crate::options::{LayerContents, LayerRole, Options, PackageInput};
 use crate::paths::{
     GENERATED, MERGED_DIRS, is_certificate, merge_usr, normalize, symlink_stays_inside,
 };
@@ -557,8 +557,11 @@ pub(crate) fn relocate_link(original: &str, merged: &str, target: &str) -> Strin
 pub(crate) struct Split {
     /// Each package's layer.
     pub(crate) layer_of: Vec<usize>,
-    /// The layer of the generated files, above every package's.
+    /// The layer of the generated files, above every archive package's.
     pub(crate) top: usize,
+    /// The layer of the spec's own content and packages, when it has one: the topmost,
+    /// so that a change to the spec's own files ships that layer alone.
+    pub(crate) own: Option<usize>,
     /// The date each package's entries are clamped to: the newest of its layer's packages
     /// (never after the image's), so a layer's bytes do not depend on the other layers.
     pub(crate) mtime_of: Vec<u64>,
@@ -570,26 +573,50 @@ pub(crate) struct Split {
 }
 
 impl Split {
-    pub(crate) fn new(opened: &[Opened], budget: usize, mtime: u64) -> Split {
+    /// `own_content`: the spec adds paths, volumes or services of its own.
+    pub(crate) fn new(opened: &[Opened], budget: usize, mtime: u64, own_content: bool) -> Split {
         if budget <= 1 {
             return Split {
                 layer_of: vec![0; opened.len()],
                 top: 0,
+                own: None,
                 mtime_of: vec![mtime; opened.len()],
                 order: (0..opened.len()).collect(),
                 several: false,
             };
         }
-        let members: Vec<crate::layering::Member<'_>> = opened
+        let has_own = own_content || opened.iter().any(|p| p.input.own);
+        // The spec's own layer is the last of the budget; the archive's packages and the
+        // generated files share the rest as before (with two layers, one).
+        let shared_budget = if has_own { budget - 1 } else { budget };
+        let archive: Vec<crate::layering::Member<'_>> = opened
             .iter()
+            .filter(|p| !(has_own && p.input.own))
             .map(|p| crate::layering::Member {
                 source: &p.source,
                 size: p.size,
             })
             .collect();
-        let layer_of = crate::layering::plan(&members, budget);
-        let top = layer_of.iter().max().map_or(0, |m| m + 1);
-        let mut newest = vec![0; top];
+        let mut planned = if shared_budget >= 2 {
+            crate::layering::plan(&archive, shared_budget)
+        } else {
+            vec![0; archive.len()]
+        }
+        .into_iter();
+        let top = match shared_budget {
+            1 => 0,
+            _ => planned.clone().max().map_or(0, |m| m + 1),
+        };
+        let own = has_own.then_some(top + 1);
+        let layer_of: Vec<usize> = opened
+            .iter()
+            .map(|p| match own {
+                Some(own) if p.input.own => own,
+                _ => planned.next().unwrap_or(0),
+            })
+            .collect();
+        let layers = own.unwrap_or(top) + 1;
+        let mut newest = vec![0; layers];
         for (p, &l) in opened.iter().zip(&layer_of) {
             newest[l] = newest[l].max(p.deb.control.mtime);
         }
@@ -599,6 +626,7 @@ impl Split {
         Split {
             layer_of,
             top,
+            own,
             mtime_of,
             order,
             several: true,
@@ -610,7 +638,11 @@ impl Split {
         if !self.several {
             return Vec::new();
         }
-        let mut layers = vec![LayerContents::default(); self.top + 1];
+        let mut layers = vec![LayerContents::default(); self.own.unwrap_or(self.top) + 1];
+        layers[self.top].holds = LayerRole::Generated;
+        if let Some(own) = self.own {
+            layers[own].holds = LayerRole::Own;
+        }
         for (p, &l) in opened.iter().zip(&self.layer_of) {
             if !layers[l].sources.contains(&p.source) {
                 layers[l].sources.push(p.source.clone());

@@ -125,6 +125,7 @@ fn write_scripted_deb(
 
 fn input(name: &str, deb: PathBuf) -> PackageInput {
     PackageInput {
+        own: false,
         name: name.into(),
         version: "1.0".into(),
         arch: "all".into(),

@@ -166,6 +166,8 @@ impl Workspace {
         let mut built = Made::default();
         if !names.is_empty() || !self.recipes.is_empty() {
             self.build_all(arch, synced, &names, &mut built)?;
+            self.reported_builds
+                .store(true, std::sync::atomic::Ordering::Relaxed);
         }
         let mut local = Made::default();
         for path in local_debs(&self.spec)? {
@@ -295,7 +297,10 @@ impl Workspace {
                     })
                 })
                 .partition(|p| staves_repo::debs::deb_path(&self.cache, &p.sha256).is_file());
-            for package in kept {
+            let said = self
+                .reported_builds
+                .load(std::sync::atomic::Ordering::Relaxed);
+            for package in kept.iter().filter(|_| !said) {
                 self.reporter().status(
                     "Reused",
                     &format!(

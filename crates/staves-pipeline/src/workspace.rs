@@ -77,6 +77,9 @@ pub struct Workspace {
     /// The base image of each architecture, when the spec builds on one: its installed
     /// packages are kept, never resolved again.
     bases: Vec<Arc<BaseImage>>,
+    /// Whether this run has built (or taken from the cache) the spec's own packages and said
+    /// so already: the later check of the lock's says nothing more of them.
+    pub(crate) reported_builds: std::sync::atomic::AtomicBool,
 }
 
 impl Workspace {
@@ -125,6 +128,7 @@ impl Workspace {
             inputs,
             reporter,
             bases: Vec::new(),
+            reported_builds: std::sync::atomic::AtomicBool::new(false),
         })
     }
 

@@ -105,6 +105,20 @@ pub enum RepoError {
         /// Their total size.
         bytes: u64,
     },
+    /// The repository has no release for the suite (a misspelled suite, or one the
+    /// archive does not carry).
+    #[error("repository `{repository}` has no suite `{suite}`: {url} and its Release are not found (404){}", if available.is_empty() { String::new() } else { format!("; it has {}", available.join(", ")) })]
+    UnknownSuite {
+        /// The repository's name.
+        repository: String,
+        /// The suite asked for.
+        suite: String,
+        /// The `InRelease` that was not found.
+        url: String,
+        /// Suites the archive does serve, as their releases name them (`stable
+        /// (bookworm)`), among the usual ones.
+        available: Vec<String>,
+    },
     /// A file its repository no longer serves (a mirror dropped a superseded version).
     #[error("{what}: the repository no longer has {url}{}", elsewhere.as_deref().map(|e| format!(", nor has {e}")).unwrap_or_default())]
     Gone {

@@ -159,6 +159,7 @@ pub fn assemble(
         .iter()
         .zip(debs)
         .map(|(p, deb)| staves_image::PackageInput {
+            own: false,
             name: p.name.clone(),
             version: p.version.to_string(),
             arch: p.arch.clone(),

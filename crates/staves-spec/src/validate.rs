@@ -418,13 +418,6 @@ impl Place<'_> {
                 Some("8 shares the largest source packages between images; 1 is one layer".into()),
             ));
         }
-        if raw.base.is_some() && value > 1 {
-            return Err(self.error(
-                n.span(),
-                "`layers` and `base` are both given".into(),
-                Some("an image on a base adds one layer to the base's; set `layers` in the base's spec".into()),
-            ));
-        }
         Ok(value as usize)
     }
 

@@ -159,6 +159,10 @@ impl CliError {
             {
                 Some("the disk is full: free some space, or put the cache elsewhere with `--cache DIR`".into())
             }
+            P::Repo(RepoError::UnknownSuite { .. }) => Some(
+                "check the repository's `suite` (in the spec, or the apt sources it came from)"
+                    .into(),
+            ),
             P::StaleLock { .. } => Some("run `staves lock` to update it".into()),
             P::NoRepositories => {
                 Some("add a [[repositories]] table to the spec, or configure apt sources".into())

@@ -715,6 +715,21 @@ fn exit_codes_tell_usage_errors_from_failures() {
     let case = Case::new(&["no-such-package"], "");
     let out = case.run(&["resolve"]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    // A suite the archive lacks, as a package is: which URL was not found, and the
+    // suites the archive has.
+    let case = Case::in_suite("stabel", &["tool"], "");
+    let out = case.run(&["resolve"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let message = stderr(&out);
+    for expected in [
+        "has no suite `stabel`",
+        "/dists/stabel/InRelease",
+        "(404)",
+        "it has stable",
+        "check the repository's `suite`",
+    ] {
+        assert!(message.contains(expected), "{expected}: {message}");
+    }
 }
 
 #[test]

@@ -971,3 +971,85 @@ fn an_image_is_built_on_a_base_pulled_by_digest_and_rebuilt_offline_from_the_cac
         stderr(&out)
     );
 }
+
+/// The layer digests and sizes of what the registry serves for `reference`.
+fn remote_layers(registry: &Registry, reference: &str) -> Vec<(String, u64)> {
+    let mut cmd = Command::new("skopeo");
+    cmd.args(["inspect", "--raw"])
+        .args(registry.skopeo_args())
+        .arg(format!("docker://{reference}"));
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&run(&mut cmd).stdout).expect("manifest");
+    manifest["layers"]
+        .as_array()
+        .expect("layers")
+        .iter()
+        .map(|l| {
+            (
+                l["digest"].as_str().expect("digest").to_owned(),
+                l["size"].as_u64().expect("size"),
+            )
+        })
+        .collect()
+}
+
+/// Code on a base: with `layers`, the added packages split as on their own and the spec's
+/// own files are the top layer, so a one-line change pushes that layer and the config —
+/// not the packages' layers again.
+#[test]
+#[cfg_attr(
+    not(feature = "online-tests"),
+    ignore = "needs Debian's archive or a container engine; run with --features staves/online-tests"
+)]
+fn a_one_line_code_change_on_a_base_pushes_only_the_code_layer() {
+    let registry = Registry::start();
+    let dir = tempfile::tempdir().expect("tmp");
+    let app = dir.path().join("app");
+    std::fs::create_dir_all(app.join("src")).expect("src");
+    std::fs::write(
+        app.join("staves.toml"),
+        format!(
+            "name = \"code-app\"\nbase = \"{}\"\npackages = [\"hello\"]\nlayers = 3\ncommand = [\"hello\"]\n\n[[paths]]\npath = \"/srv/app\"\nsource = \"src\"\n",
+            examples().join("stack/base").display()
+        ),
+    )
+    .expect("spec");
+    let push = |version: &str, line: &str| {
+        std::fs::write(
+            app.join("src/settings.txt"),
+            format!("greeting = {line}\ncolour = blue\n"),
+        )
+        .expect("code");
+        let reference = format!("{}/staves/code-app:{version}", registry.host());
+        let spec = app.join("staves.toml");
+        let out = staves(
+            &registry,
+            &[
+                "build",
+                "-f",
+                spec.to_str().expect("utf8"),
+                "--push",
+                &reference,
+            ],
+        );
+        pushed_digest(&out);
+        (stderr(&out), remote_layers(&registry, &reference))
+    };
+    let (_, first) = push("1", "hello");
+    let (log, second) = push("2", "hello, world");
+    // The base's layer, the packages' and the generated files' are the same blobs; only
+    // the top one differs.
+    assert!(first.len() >= 3, "{first:?}");
+    assert_eq!(first.len(), second.len());
+    let (top, below) = second.split_last().expect("layers");
+    assert_eq!(below, &first[..first.len() - 1]);
+    assert_ne!(top, first.last().expect("top"));
+    let whole: u64 = second.iter().map(|(_, size)| size).sum();
+    assert!(top.1 * 100 < whole, "top layer {} of {whole} bytes", top.1);
+    // What went up: that layer and the image's config; the rest was there already.
+    assert!(log.contains("2 blob(s) uploaded"), "{log}");
+    assert!(
+        log.contains(&format!("{} already there", second.len() - 1)),
+        "{log}"
+    );
+}

@@ -45,6 +45,8 @@ pub(super) fn build_arch(
             arch: l.package.arch.clone(),
             deb,
             sha256: l.package.sha256.clone(),
+            own: [crate::from_source::BUILT, crate::from_source::LOCAL]
+                .contains(&l.package.repository.as_str()),
             // Decoded once, kept as zstd: warm builds skip xz.
             unpacked: Some(
                 workspace
@@ -161,21 +163,30 @@ pub(super) fn build_arch(
     })
 }
 
-/// The history comment of each layer of a split image: the source packages it holds, or
-/// for the last, what is generated.
+/// The history comment of each layer of a split image: the source packages it holds, and
+/// what else.
 pub(super) fn layer_comments(layers: &[staves_image::LayerContents]) -> Vec<String> {
+    use staves_image::LayerRole;
     layers
         .iter()
         .map(|l| {
-            if l.packages.is_empty() {
-                "dpkg database, accounts and generated files".to_owned()
-            } else {
+            let packages = (!l.packages.is_empty()).then(|| {
                 format!(
                     "{} Debian packages from {}",
                     l.packages.len(),
                     l.sources.join(", ")
                 )
-            }
+            });
+            let other = match l.holds {
+                LayerRole::Packages => None,
+                LayerRole::Generated => Some("dpkg database, accounts and generated files"),
+                LayerRole::Own => Some("the spec's own paths, services and packages"),
+            };
+            packages
+                .into_iter()
+                .chain(other.map(str::to_owned))
+                .collect::<Vec<_>>()
+                .join("; ")
         })
         .collect()
 }

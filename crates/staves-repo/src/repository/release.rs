@@ -87,7 +87,11 @@ impl RepositoryConfig {
         now: SystemTime,
     ) -> Result<(Vec<u8>, Release), RepoError> {
         let what = format!("{}/Release", self.dists());
-        let data = client.get_bytes(&what, MAX_RELEASE)?;
+        let data = match client.get_bytes(&what, MAX_RELEASE) {
+            Ok(data) => data,
+            Err(e) if e.is_not_found() => return Err(self.unknown_suite(client)),
+            Err(e) => return Err(e.into()),
+        };
         let signature = match client.get_bytes(&format!("{what}.gpg"), MAX_SIGNATURE) {
             Ok(sig) => Some(sig),
             Err(e) if e.is_not_found() => None,
@@ -101,6 +105,54 @@ impl RepositoryConfig {
         combined.extend_from_slice(&data);
         combined.extend_from_slice(signature.as_deref().unwrap_or_default());
         Ok((combined, release))
+    }
+
+    /// Neither `InRelease` nor `Release` exists: which suites the archive does have, from
+    /// the releases of the usual names (their `Suite` and `Codename` fields, unverified:
+    /// they only word the error).
+    fn unknown_suite(&self, client: &Client) -> RepoError {
+        /// Debian's suite names and the codenames around the current releases.
+        const USUAL: &[&str] = &[
+            "oldoldstable",
+            "oldstable",
+            "stable",
+            "testing",
+            "unstable",
+            "bullseye",
+            "bookworm",
+            "trixie",
+            "forky",
+            "sid",
+        ];
+        let mut available: Vec<String> = Vec::new();
+        for name in USUAL.iter().filter(|n| **n != self.suite) {
+            let url = format!("{}/dists/{name}/InRelease", self.uri);
+            let Ok(bytes) = client.get_bytes(&url, MAX_RELEASE) else {
+                continue;
+            };
+            let text = String::from_utf8_lossy(&bytes);
+            let field = |key: &str| {
+                text.lines()
+                    .find_map(|l| l.strip_prefix(key)?.strip_prefix(':'))
+                    .map(|v| v.trim().to_owned())
+            };
+            let named = match (field("Suite"), field("Codename")) {
+                (Some(suite), Some(codename)) if suite != codename => {
+                    format!("{suite} ({codename})")
+                }
+                (Some(one), _) | (None, Some(one)) => one,
+                (None, None) => (*name).to_owned(),
+            };
+            if !available.contains(&named) {
+                available.push(named);
+            }
+        }
+        RepoError::UnknownSuite {
+            repository: self.name.clone(),
+            suite: self.suite.clone(),
+            url: format!("{}/InRelease", self.dists()),
+            available,
+        }
     }
 
     /// Verifies (unless trusted) and parses a release, refusing expired ones.
