@@ -463,3 +463,53 @@ fn offline_names_every_missing_package_at_once() {
     let _ = f.staves(&["build", "--offline", "--locked", "-o", "/dev/null"]);
     assert_eq!(f.server.requests().len(), before);
 }
+
+/// A changed keyring is not damage: the cached release is verified against the new one, and
+/// one it no longer verifies is fetched again — with the keyring's own error, never a
+/// "Repairing" line.
+#[test]
+fn a_changed_keyring_is_verified_afresh_without_repairing() {
+    let f = Fixture::new();
+    ok(&f.staves(&["resolve"]));
+    let text = std::fs::read_to_string(&f.spec).expect("spec");
+    let keyring_line = text
+        .lines()
+        .find(|l| l.starts_with("keyring = "))
+        .expect("keyring line")
+        .to_owned();
+    let old = keyring_line
+        .trim_start_matches("keyring = \"")
+        .trim_end_matches('"')
+        .to_owned();
+    // The same key and one more: still verifies, silently.
+    let other = Key::generate(f.dir.path(), "other");
+    let both = f.dir.path().join("both.asc");
+    let joined = format!(
+        "{}\n{}",
+        std::fs::read_to_string(&old).expect("key"),
+        std::fs::read_to_string(&other.armored).expect("key")
+    );
+    std::fs::write(&both, joined).expect("keyring");
+    std::fs::write(
+        &f.spec,
+        text.replace(&keyring_line, &format!("keyring = \"{}\"", both.display())),
+    )
+    .expect("spec");
+    let out = f.staves(&["resolve"]);
+    assert!(ok(&out).contains("app 1.1"));
+    assert!(!stderr(&out).contains("Repairing"), "{}", stderr(&out));
+
+    // Only a key that did not sign it: the signature error, no repair.
+    std::fs::write(
+        &f.spec,
+        text.replace(
+            &keyring_line,
+            &format!("keyring = \"{}\"", other.armored.display()),
+        ),
+    )
+    .expect("spec");
+    let out = f.staves(&["resolve"]);
+    assert!(!out.status.success());
+    assert!(!stderr(&out).contains("Repairing"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("keyring"), "{}", stderr(&out));
+}

@@ -645,3 +645,109 @@ fn example_openssh_makes_its_host_key_at_first_start() {
     c.stop();
     assert_eq!(c.wait(), 0, "{}", c.logs());
 }
+
+/// The Debian release the host does not run (Debian 13 on a Debian 12 host, and the other
+/// way round), from the host's mirror: its s6 and execline run the same generated scripts.
+#[test]
+#[cfg_attr(
+    not(feature = "online-tests"),
+    ignore = "needs Debian's archive or a container engine; run with --features staves/online-tests"
+)]
+fn the_other_debian_release_runs_services_stops_them_and_reports_a_kill() {
+    let os_release = std::fs::read_to_string("/etc/os-release").expect("os-release");
+    let codename = os_release
+        .lines()
+        .find_map(|l| l.strip_prefix("VERSION_CODENAME="))
+        .expect("VERSION_CODENAME")
+        .trim_matches('"')
+        .to_owned();
+    let other = if codename == "bookworm" {
+        "trixie"
+    } else {
+        "bookworm"
+    };
+    let entries = staves_deb::sources::read_host_sources(Path::new("/")).expect("sources");
+    let uri = &entries
+        .iter()
+        .find(|e| e.suite == codename)
+        .expect("the host's apt sources name its release")
+        .uri;
+    let repository = format!(
+        "[[repositories]]\nname = \"{other}\"\nuri = \"{uri}\"\nsuite = \"{other}\"\nkeyring = \"/usr/share/keyrings/debian-archive-keyring.gpg\"\n"
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    image(
+        dir.path(),
+        "svc-other-release",
+        &format!(
+            "{SHELL}
+[services.db]
+command = [\"/bin/sh\", \"-c\", \"trap 'echo db stopping; exit 0' TERM; echo db up; while :; do sleep 0.1; done\"]
+
+[services.app]
+command = [\"/bin/sh\", \"-c\", \"trap 'echo app stopping; exit 0' TERM; echo app up; while :; do sleep 0.1; done\"]
+after = [\"db\"]
+
+{repository}"
+        ),
+    );
+    let c = Running::start("svc-other-release", &[]);
+    c.wait_for("app up", 1, Duration::from_secs(20));
+    let os = c.exec(&["/bin/cat", "/etc/os-release"]);
+    assert!(os.contains(other), "{os}");
+    let took = c.stop();
+    let logs = c.logs();
+    assert!(
+        position(&logs, "app stopping") < position(&logs, "db stopping"),
+        "{logs}"
+    );
+    assert_eq!(c.wait(), 0, "{logs}");
+    assert!(took < Duration::from_secs(5), "{took:?}");
+
+    image(
+        dir.path(),
+        "svc-other-killed",
+        &format!(
+            "{SHELL}
+[services.job]
+command = [\"/bin/sh\", \"-c\", \"sleep 0.3; kill -9 $$\"]
+main = true
+
+{repository}"
+        ),
+    );
+    let c = Running::start("svc-other-killed", &[]);
+    assert_eq!(c.wait(), 137, "{}", c.logs());
+}
+
+/// Configuration rendered at start, as GUIDE shows it: a task fills a template from the
+/// container's environment before the service that reads it starts.
+#[test]
+#[cfg_attr(
+    not(feature = "online-tests"),
+    ignore = "needs Debian's archive or a container engine; run with --features staves/online-tests"
+)]
+fn a_task_renders_configuration_from_the_environment_before_the_service_starts() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    image(
+        dir.path(),
+        "svc-render",
+        "packages = [\"dash\", \"coreutils\", \"gettext-base\"]
+environment = { GREETING = \"hello\" }
+
+[[paths]]
+path = \"/etc/app/app.conf.template\"
+content = \"greeting = ${GREETING}\\nport = ${PORT}\\n\"
+
+[tasks.render]
+command = [\"/bin/sh\", \"-c\", \"envsubst '$GREETING $PORT' < /etc/app/app.conf.template > /dev/shm/app.conf\"]
+
+[services.app]
+command = [\"/bin/sh\", \"-c\", \"cat /dev/shm/app.conf; exec sleep 1000\"]
+after = [\"render\"]
+",
+    );
+    let c = Running::start("svc-render", &["-e", "PORT=8080", "--read-only"]);
+    let logs = c.wait_for("port = 8080", 1, Duration::from_secs(20));
+    assert!(logs.contains("greeting = hello"), "{logs}");
+}

@@ -49,6 +49,11 @@ impl RepositoryConfig {
                 Ok(release) => return Ok(release),
                 // Offline there is nothing to repair it with; say what is wrong.
                 Err(e) if freshness == Freshness::Offline => return Err(e),
+                // A copy refused after the keyring changed is not damage: fetch it again
+                // without saying "repairing"; the fresh copy gives the real answer.
+                Err(_) if self.keyring_changed(cache)? => {
+                    cache.discard(&cached)?;
+                }
                 Err(e) => {
                     client
                         .progress()
@@ -76,7 +81,25 @@ impl RepositoryConfig {
             f.write_all(&signed)
                 .map_err(RepoError::io("writing", &cached))
         })?;
+        let record = self.keyring_record(cache);
+        let digest = self.keyring_digest()?;
+        cache.write_atomic(&record, |f| {
+            f.write_all(digest.as_bytes())
+                .map_err(RepoError::io("writing", &record))
+        })?;
         Ok(release)
+    }
+
+    /// Where the digest of the keyring the cached release was last verified with is kept.
+    fn keyring_record(&self, cache: &Cache) -> PathBuf {
+        cache.release_path(&format!("{}.keyring", self.cache_key()))
+    }
+
+    /// Whether the keyring differs from the one the cached release was verified with (or
+    /// that is not known): a refused copy is then the keyring's doing, not damage.
+    fn keyring_changed(&self, cache: &Cache) -> Result<bool, RepoError> {
+        let recorded = std::fs::read_to_string(self.keyring_record(cache)).ok();
+        Ok(recorded.as_deref() != Some(self.keyring_digest()?.as_str()))
     }
 
     /// `Release` + `Release.gpg`, for repositories without `InRelease`.
@@ -280,6 +303,13 @@ impl RepositoryConfig {
             hasher.update((part.len() as u64).to_le_bytes());
             hasher.update(part);
         }
+        hasher.update(self.keyring_digest()?.as_bytes());
+        Ok(hex::encode(hasher.finalize()))
+    }
+
+    /// A digest of the keyring's bytes, inline or in its files.
+    fn keyring_digest(&self) -> Result<String, RepoError> {
+        let mut hasher = Sha256::new();
         let files = match &self.keys {
             KeySource::Inline(text) => {
                 hasher.update(text.as_bytes());
