@@ -22,5 +22,5 @@ pub use build::{Build, BuildOptions, BuiltImage, Located, Output, build};
 pub use error::{LocatedResolveError, PipelineError};
 pub use reporter::{NoReporter, Reporter};
 pub use staves_net::NetOptions;
-pub use staves_source::BuildLimits;
+pub use staves_source::{BuildLimits, SourceError};
 pub use workspace::{NetworkMode, Workspace, WorkspaceOptions};

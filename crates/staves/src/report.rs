@@ -163,6 +163,11 @@ impl CliError {
                 "check the repository's `suite` (in the spec, or the apt sources it came from)"
                     .into(),
             ),
+            P::Source(staves_pipeline::SourceError::Sandbox(e))
+                if e.kind() == std::io::ErrorKind::NotFound =>
+            {
+                Some("source builds and recipes run in bubblewrap: `apt-get install bubblewrap` (`staves doctor` checks the rest)".into())
+            }
             P::StaleLock { .. } => Some("run `staves lock` to update it".into()),
             P::NoRepositories => {
                 Some("add a [[repositories]] table to the spec, or configure apt sources".into())

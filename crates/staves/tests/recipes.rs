@@ -549,3 +549,38 @@ fn a_recipe_cannot_copy_host_files_from_outside_the_context() {
         stderr(&out)
     );
 }
+
+/// Without bubblewrap on the host, a recipe build says what to install.
+#[test]
+#[cfg_attr(
+    not(feature = "online-tests"),
+    ignore = "needs Debian's archive or a container engine; run with --features staves/online-tests"
+)]
+fn a_recipe_build_without_bubblewrap_says_to_install_it() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let spec = example(dir.path(), "recipe", "no-bwrap");
+    // Inputs no earlier run built, so the sandbox is needed.
+    let text = std::fs::read_to_string(&spec).expect("spec");
+    let nonce = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_nanos();
+    std::fs::write(
+        &spec,
+        text.replace("-O3\"", &format!("-O3 -DSTAVES_NONCE={nonce}\"")),
+    )
+    .expect("spec");
+    let out = support::staves_command(
+        &["build", "-f", spec.to_str().expect("utf8"), "-o", "/dev/null"],
+        &support::shared_cache(),
+    )
+    .env("PATH", dir.path().join("no-programs-here"))
+    .output()
+    .expect("run staves");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("apt-get install bubblewrap"),
+        "{}",
+        stderr(&out)
+    );
+}
