@@ -474,3 +474,46 @@ fn zstd_layers_decompress_to_their_diff_id() {
         Some(digest.as_str())
     );
 }
+
+/// Every shipped example builds without a warning: a warning a user cannot act on (a shell
+/// for a script no container runs, s6's own) teaches them to ignore the real ones.
+#[test]
+#[cfg_attr(
+    not(feature = "online-tests"),
+    ignore = "needs Debian's archive or a container engine; run with --features staves/online-tests"
+)]
+fn the_shipped_examples_build_without_a_warning() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut built = 0;
+    for entry in std::fs::read_dir(examples()).expect("examples").flatten() {
+        let spec = entry.path().join("staves.toml");
+        let name = entry.file_name().to_string_lossy().into_owned();
+        // `repository` needs its server running; `stack` is a tree (its own test builds it).
+        if !spec.is_file() || name == "repository" {
+            continue;
+        }
+        let out = staves(
+            &[
+                "build",
+                "-f",
+                spec.to_str().expect("utf8"),
+                "-o",
+                dir.path()
+                    .join(format!("{name}.tar"))
+                    .to_str()
+                    .expect("utf8"),
+            ],
+            &shared_cache(),
+            &[],
+        );
+        let log = stderr(&out);
+        assert!(out.status.success(), "{name}: {log}");
+        let warnings: Vec<&str> = log
+            .lines()
+            .filter(|l| l.trim_start().starts_with("Warning"))
+            .collect();
+        assert!(warnings.is_empty(), "{name}: {warnings:#?}");
+        built += 1;
+    }
+    assert!(built >= 10, "{built} examples");
+}

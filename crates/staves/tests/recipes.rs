@@ -571,7 +571,13 @@ fn a_recipe_build_without_bubblewrap_says_to_install_it() {
     )
     .expect("spec");
     let out = support::staves_command(
-        &["build", "-f", spec.to_str().expect("utf8"), "-o", "/dev/null"],
+        &[
+            "build",
+            "-f",
+            spec.to_str().expect("utf8"),
+            "-o",
+            "/dev/null",
+        ],
         &support::shared_cache(),
     )
     .env("PATH", dir.path().join("no-programs-here"))
