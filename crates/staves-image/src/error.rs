@@ -52,6 +52,15 @@ pub enum ImageError {
         /// Why.
         reason: String,
     },
+    /// A path that is not a layer path (empty, absolute, or with `..`) reached the layer:
+    /// a bug in what produced it, named rather than left to the tar writer.
+    #[error(
+        "`{path}` is not a path inside the image (an entry the assembly made itself; please report it)"
+    )]
+    NotALayerPath {
+        /// The path as it was given.
+        path: String,
+    },
     /// Two packages ship the same path.
     #[error("`/{path}` is shipped by both {first} and {second}, and neither Replaces the other")]
     Conflict {

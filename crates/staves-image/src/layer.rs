@@ -183,6 +183,22 @@ impl<W: Write> Layer<W> {
         }
     }
 
+    /// Every entry's path is relative, non-empty and free of `.` and `..` components: what
+    /// a script walk or the spec produced has been normalised before it gets here.
+    fn check(path: &str) -> Result<(), ImageError> {
+        let bad = path.is_empty()
+            || path.starts_with('/')
+            || path
+                .split('/')
+                .any(|c| c.is_empty() || c == "." || c == "..");
+        match bad {
+            true => Err(ImageError::NotALayerPath {
+                path: path.to_owned(),
+            }),
+            false => Ok(()),
+        }
+    }
+
     fn header(kind: tar::EntryType, meta: Meta, size: u64) -> tar::Header {
         let mut header = tar::Header::new_gnu();
         header.set_entry_type(kind);
@@ -219,6 +235,7 @@ impl<W: Write> Layer<W> {
     /// Adds a directory unless one is already there (in the selected layer: a directory of
     /// a layer below is written again, so that this layer holds its own).
     pub fn dir(&mut self, path: &str, meta: Meta, owner: Option<usize>) -> Result<(), ImageError> {
+        Self::check(path)?;
         let meta = self.declared.get(path).copied().unwrap_or(meta);
         let elsewhere = match self.seen.get(path) {
             None => false,
@@ -269,6 +286,7 @@ impl<W: Write> Layer<W> {
         data: impl Read,
         owner: Option<usize>,
     ) -> Result<(), ImageError> {
+        Self::check(path)?;
         let mut header = Self::header(tar::EntryType::Regular, meta, size);
         let mut counted = Counted {
             inner: data.take(size),
@@ -338,6 +356,7 @@ impl<W: Write> Layer<W> {
         owner: Option<usize>,
         kind: Kind,
     ) -> Result<(), ImageError> {
+        Self::check(path)?;
         let mut header = Self::header(entry_type, meta, 0);
         self.tar()
             .append_link(&mut header, path, target)

@@ -13,7 +13,6 @@ use crate::accounts::Accounts;
 use crate::host::{Host, Known};
 use crate::layer::Meta;
 use crate::paths::image_path;
-use crate::paths::{merge_usr, normalize};
 use crate::scripts::{Alternative, Directory, ModeChange, Override};
 
 /// A shipped directory that a script replaces by a symbolic link (`/var/run` → `/run`).
@@ -213,7 +212,8 @@ pub(crate) fn plan(
         host.package = package.to_owned();
         host.cwd = "/".into();
         let report = staves_maintscript::run(script, &invocation, &mut host);
-        let effects = std::mem::take(&mut host.effects);
+        let mut effects = std::mem::take(&mut host.effects);
+        let mut notes: Vec<String> = not_image_paths(&mut effects);
         plan.alternatives.extend(effects.alternatives);
         plan.shells.extend(effects.shells);
         plan.links.extend(effects.links);
@@ -233,7 +233,6 @@ pub(crate) fn plan(
                 });
             }
         }
-        let mut notes: Vec<String> = Vec::new();
         for n in &report.notes {
             let note = format!("line {}: {}: {}", n.line, n.kind, n.text);
             if !notes.contains(&note) {
@@ -275,8 +274,7 @@ pub(crate) fn plan(
         .collect();
     for dir in directories {
         let meta = dir_meta(&dir, &plan.accounts, mtime);
-        if let Ok(path) = normalize(std::path::Path::new(dir.path.trim_start_matches('/'))) {
-            let path = merge_usr(&path);
+        if let Some(path) = image_path(&dir.path) {
             let meta = plan.overrides.apply(&path, meta);
             plan.script_dirs.insert(path, meta);
         }
@@ -299,6 +297,30 @@ pub(crate) fn plan(
         *dest = relocate_absolute(dest);
     }
     Ok(plan)
+}
+
+/// Drops the effects whose path is no path in the image (empty, `/` itself, or leaving it
+/// through `..`: a variable the walk could not know, a script's own guard), each as a
+/// "not followed" note instead of an entry the layer would refuse.
+fn not_image_paths(effects: &mut crate::scripts::Effects) -> Vec<String> {
+    let mut notes = Vec::new();
+    let mut keep = |what: &str, path: &str| {
+        let inside = image_path(path).is_some();
+        // `/` itself is always there: nothing to say.
+        let root = path.starts_with('/') && path.trim_matches('/').is_empty();
+        if !inside && !root {
+            notes.push(format!(
+                "not followed: {what} `{path}`, which is no path inside the image"
+            ));
+        }
+        inside
+    };
+    effects
+        .directories
+        .retain(|d| keep("a directory at", &d.path));
+    effects.links.retain(|(link, _)| keep("a link at", link));
+    effects.copies.retain(|(_, dest)| keep("a copy to", dest));
+    notes
 }
 
 /// `path` (a layer path) moved below the target of a migrated directory it lies in.

@@ -515,6 +515,44 @@ migrate_directory /var/run /run
     );
 }
 
+/// A script's paths that are no path in the image — `/` itself, `..` out of it — are
+/// skipped or "not followed" notes, never a build failure (slapd's postinst made `/`).
+#[test]
+fn paths_outside_the_image_from_a_script_are_noted_not_fatal() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let postinst = r#"#!/bin/sh
+EMPTY=""
+mkdir -p "$EMPTY" /
+mkdir -p /var/lib/ok
+ln -s /etc/target "$EMPTY"
+cp /etc/app.conf "$EMPTY"
+mkdir -p /../..
+"#;
+    let deb = write_scripted_deb(
+        dir.path(),
+        "app",
+        "",
+        data_tar(&[E::Dir("./etc/"), E::File("./etc/app.conf", "x")]),
+        "data.tar",
+        Some(postinst),
+    );
+    let (layer, summary) = assemble(&[input("app", deb)], &options(), Vec::new()).expect("builds");
+    let all = entries(&layer);
+    assert!(all.iter().any(|(p, _, _)| p == "var/lib/ok/"), "{all:?}");
+    let notes: Vec<&String> = summary
+        .scripts
+        .iter()
+        .flat_map(|r| &r.notes)
+        .filter(|n| n.starts_with("not followed"))
+        .collect();
+    // `/` itself (slapd's postinst made it, and the build failed) is there already: no
+    // note; a path leaving the image is one.
+    assert_eq!(
+        notes,
+        ["not followed: a directory at `/../..`, which is no path inside the image"]
+    );
+}
+
 /// A data.tar written by hand: `(raw header bytes, body)` per entry.
 fn raw_tar(entries: &[(tar::Header, Vec<u8>)]) -> Vec<u8> {
     let mut out = Vec::new();

@@ -517,3 +517,29 @@ fn the_shipped_examples_build_without_a_warning() {
     }
     assert!(built >= 10, "{built} examples");
 }
+
+/// slapd's postinst once made the build fail (a directory at `/` reached the layer); it
+/// builds, and its daemon runs.
+#[test]
+#[cfg_attr(
+    not(feature = "online-tests"),
+    ignore = "needs Debian's archive or a container engine; run with --features staves/online-tests"
+)]
+fn slapd_builds_and_its_daemon_runs() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let spec = dir.path().join("staves.toml");
+    std::fs::write(&spec, "name = \"staves-slapd\"\npackages = [\"slapd\"]\n").expect("spec");
+    let archive = dir.path().join("slapd.tar");
+    build(&spec, &archive);
+    load(&archive);
+    let out = container(&[
+        "run",
+        "--rm",
+        "--entrypoint",
+        "/usr/sbin/slapd",
+        "staves-slapd:latest",
+        "-VV",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("slapd 2."), "{}", stderr(&out));
+}
