@@ -236,6 +236,16 @@ fn assemble_opened<W: Write>(
         },
         mtime,
     )?;
+    // ca-certificates' configuration lists what its `config` script found, which the walk
+    // cannot run: every certificate, as a first install enables them.
+    if let Some(conf) = writes.get_mut("etc/ca-certificates.conf") {
+        let below = base.map(|b| b.certificates.keys());
+        let all = below
+            .into_iter()
+            .flatten()
+            .chain(streamed.certificates.keys());
+        *conf = crate::certs_dir::conf(all);
+    }
     crate::effects::write_files(&mut layer, &writes, overrides, mtime)?;
     write_dpkg_database(
         &mut layer,

@@ -15,10 +15,11 @@
 pub mod accounts;
 pub mod features;
 pub use staves_deb::tar_guard as guard;
+mod certs_dir;
 pub mod layer;
 pub mod layering;
 pub mod libraries;
-pub mod needs;
+mod needs;
 pub mod paths;
 pub mod scripts;
 

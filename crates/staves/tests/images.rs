@@ -543,3 +543,73 @@ fn slapd_builds_and_its_daemon_runs() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stderr(&out).contains("slapd 2."), "{}", stderr(&out));
 }
+
+/// `/etc/ssl/certs` is the directory `update-ca-certificates` leaves: OpenSSL finds a
+/// packaged root and a local one (added by `[[paths]]`) by subject hash through `-CApath`.
+#[test]
+#[cfg_attr(
+    not(feature = "online-tests"),
+    ignore = "needs Debian's archive or a container engine; run with --features staves/online-tests"
+)]
+fn openssl_finds_packaged_and_local_roots_through_capath() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let ca = dir.path().join("test-ca.crt");
+    let key = dir.path().join("test-ca.key");
+    run(Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+        ])
+        .args([
+            "-nodes",
+            "-days",
+            "30",
+            "-subj",
+            "/CN=Staves  Test\tCA/O=Example",
+        ])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&ca));
+    let spec = dir.path().join("staves.toml");
+    std::fs::write(
+        &spec,
+        "name = \"staves-capath\"\npackages = [\"openssl\", \"ca-certificates\"]\ninit = false\n\n[[paths]]\npath = \"/usr/local/share/ca-certificates/test-ca.crt\"\nsource = \"test-ca.crt\"\n",
+    )
+    .expect("spec");
+    let archive = dir.path().join("capath.tar");
+    build(&spec, &archive);
+    load(&archive);
+    let verify = |capath: &str, certificate: &str| {
+        container(&[
+            "run",
+            "--rm",
+            "--entrypoint",
+            "/usr/bin/openssl",
+            "staves-capath:latest",
+            "verify",
+            // Only the directory given: no bundle, no default directory, no store.
+            "-no-CAfile",
+            "-no-CApath",
+            "-no-CAstore",
+            "-CApath",
+            capath,
+            certificate,
+        ])
+    };
+    for certificate in [
+        "/usr/share/ca-certificates/mozilla/ISRG_Root_X1.crt",
+        "/usr/local/share/ca-certificates/test-ca.crt",
+    ] {
+        let out = verify("/etc/ssl/certs", certificate);
+        assert!(out.status.success(), "{certificate}: {}", stderr(&out));
+        assert!(stdout(&out).contains(": OK"), "{}", stdout(&out));
+        // Not through the bundle: an empty directory finds nothing.
+        let out = verify("/usr/share/doc", certificate);
+        assert!(!out.status.success(), "{certificate}: {}", stdout(&out));
+    }
+}
