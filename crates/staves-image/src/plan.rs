@@ -240,7 +240,15 @@ pub(crate) fn plan(
             }
         }
         // What the script did up to a failure stands; a real install would stop there too.
-        if let Some(staves_maintscript::Status::Failure(code)) = report.status {
+        // A failure reached past a condition only the run could decide (libc6's kernel
+        // version check) is the walk's guess, not what an install does: not claimed.
+        let guessed = report
+            .notes
+            .iter()
+            .any(|n| n.kind == staves_maintscript::NoteKind::Undecided);
+        if let Some(staves_maintscript::Status::Failure(code)) = report.status
+            && !guessed
+        {
             notes.push(format!(
                 "its {} exits with status {code} on a first install",
                 invocation.script

@@ -459,6 +459,10 @@ pub struct WhyArgs {
 pub struct ScriptsArgs {
     #[command(flatten)]
     pub spec: SpecArgs,
+    /// Every command in full; by default calls of one program are counted and the first
+    /// shown, cut short.
+    #[arg(long)]
+    pub all: bool,
 }
 
 #[derive(Debug, Args)]

@@ -218,3 +218,33 @@ fn postgresql_scripts_give_its_directories_to_postgres_and_register_man_alternat
         .expect("createcluster.conf");
     assert!(conf.contains("\nssl = on\n"), "{conf}");
 }
+
+/// `staves scripts` says what matters: calls of one program counted with the first cut
+/// short (`--all` gives every one in full), and no failure claimed that a real install
+/// would not have — libc6's `preinst` passes its kernel check on any host that runs it.
+#[test]
+#[cfg_attr(
+    not(feature = "online-tests"),
+    ignore = "needs Debian's archive or a container engine; run with --features staves/online-tests"
+)]
+fn the_scripts_report_is_short_and_claims_nothing_false() {
+    let spec = support::examples().join("python3/staves.toml");
+    let report = |extra: &[&str]| {
+        let mut args = vec!["scripts", "-f", spec.to_str().expect("utf8")];
+        args.extend(extra);
+        let out = support::staves(&args, &shared_cache());
+        assert!(out.status.success(), "{}", stderr(&out));
+        support::stdout(&out)
+    };
+    let short = report(&[]);
+    assert!(short.len() < 4096, "{} bytes:\n{short}", short.len());
+    assert!(short.lines().all(|l| l.chars().count() < 200), "{short}");
+    assert!(
+        short.contains("2 calls, the first: /usr/bin/python3.11"),
+        "{short}"
+    );
+    assert!(!short.contains("exits with status"), "{short}");
+    let all = report(&["--all"]);
+    assert!(all.len() > 10 * short.len(), "{} bytes", all.len());
+    assert!(all.contains("/usr/lib/python3.11/zipfile.py"));
+}

@@ -35,10 +35,10 @@ pub fn run(args: &ScriptsArgs) -> Result<(), CliError> {
         }
         for report in &image.summary.scripts {
             println!("{}", report.package);
-            for command in &report.unmodelled {
+            for command in summarize(&report.unmodelled, args.all) {
                 println!("  not modelled: {command}");
             }
-            for command in &report.run_time {
+            for command in summarize(&report.run_time, args.all) {
                 println!("  first start:  {command}");
             }
             for note in &report.notes {
@@ -47,4 +47,58 @@ pub fn run(args: &ScriptsArgs) -> Result<(), CliError> {
         }
     }
     Ok(())
+}
+
+/// The longest command line shown whole without `--all`.
+const SHOWN: usize = 100;
+
+/// Commands as printed: with `all` each in full; else the calls of one program as one line,
+/// counted, with the first call cut to [`SHOWN`] characters (a byte-compilation names
+/// hundreds of files, which say nothing a reader can act on).
+fn summarize(commands: &[String], all: bool) -> Vec<String> {
+    if all {
+        return commands.to_vec();
+    }
+    let mut groups: Vec<(&str, usize, &str)> = Vec::new();
+    for command in commands {
+        let program = command.split_whitespace().next().unwrap_or_default();
+        match groups.iter_mut().find(|(p, _, _)| *p == program) {
+            Some(group) => group.1 += 1,
+            None => groups.push((program, 1, command)),
+        }
+    }
+    groups
+        .into_iter()
+        .map(|(program, count, first)| {
+            let shown = match first.char_indices().nth(SHOWN) {
+                Some((cut, _)) => format!("{} …", &first[..cut]),
+                None => first.to_owned(),
+            };
+            match count {
+                1 => shown,
+                n => format!("{program}, {n} calls, the first: {shown}"),
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn calls_of_one_program_are_counted_and_long_ones_cut() {
+        let long = format!("/usr/bin/python3 -E {}", "/usr/lib/x.py ".repeat(50));
+        let commands = vec![long.clone(), format!("{long} -O"), "ldconfig".to_owned()];
+        let lines = summarize(&commands, false);
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        assert!(lines[0].starts_with("/usr/bin/python3, 2 calls, the first: /usr/bin/python3 -E"));
+        assert!(
+            lines[0].ends_with(" …") && lines[0].len() < 200,
+            "{}",
+            lines[0]
+        );
+        assert_eq!(lines[1], "ldconfig");
+        assert_eq!(summarize(&commands, true), commands);
+    }
 }
