@@ -578,28 +578,11 @@ fn locked_versions(
 
 /// What changed between two locks, in words: `2 added, 1 removed, 3 changed`.
 fn lock_changes(old: &Lockfile, new: &Lockfile) -> String {
-    use std::collections::BTreeMap;
-    let set = |lock: &Lockfile| -> BTreeMap<(String, String, String), String> {
-        lock.targets
-            .iter()
-            .flat_map(|t| {
-                t.packages.iter().map(|p| {
-                    (
-                        (t.arch.clone(), p.name.clone(), p.arch.clone()),
-                        p.version.clone(),
-                    )
-                })
-            })
-            .collect()
-    };
-    let (old, new) = (set(old), set(new));
-    let added = new.keys().filter(|k| !old.contains_key(*k)).count();
-    let removed = old.keys().filter(|k| !new.contains_key(*k)).count();
-    let changed = new
-        .iter()
-        .filter(|(k, v)| old.get(*k).is_some_and(|o| o != *v))
-        .count();
-    if added + removed + changed == 0 {
+    let changes = staves_resolve::changes(old, new);
+    let added = changes.iter().filter(|c| c.before.is_none()).count();
+    let removed = changes.iter().filter(|c| c.after.is_none()).count();
+    let changed = changes.len() - added - removed;
+    if changes.is_empty() {
         return "the same packages".into();
     }
     format!("{added} added, {removed} removed, {changed} changed")

@@ -15,6 +15,6 @@ pub mod universe;
 pub mod why;
 
 pub use error::{Failure, ResolveError};
-pub use lockfile::{LockedPackage, LockedRepository, LockedTarget, Lockfile};
+pub use lockfile::{LockChange, LockedPackage, LockedRepository, LockedTarget, Lockfile, changes};
 pub use resolver::{BASE_FILES, Origin, Request, Resolution, Task, USR_IS_MERGED, resolve};
 pub use universe::{INSTALLED, MultiArch, Package, PackageRef, Universe, installed_from_status};

@@ -115,6 +115,51 @@ pub fn fingerprint<I: IntoIterator<Item = S>, S: AsRef<str>>(inputs: I) -> Strin
     format!("sha256:{}", hex::encode(hasher.finalize()))
 }
 
+/// A package whose locked version differs between two locks of a spec.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LockChange {
+    /// The target architecture whose set it is in.
+    pub target: String,
+    /// The package, `name` or `name:arch` when its architecture is not the target's.
+    pub package: String,
+    /// Its version before; `None`: added.
+    pub before: Option<String>,
+    /// Its version after; `None`: removed.
+    pub after: Option<String>,
+}
+
+/// What moved from `old` to `new`: every package added, removed or at another version, by
+/// target and name.
+pub fn changes(old: &Lockfile, new: &Lockfile) -> Vec<LockChange> {
+    use std::collections::BTreeMap;
+    let set = |lock: &Lockfile| -> BTreeMap<(String, String), String> {
+        lock.targets
+            .iter()
+            .flat_map(|t| {
+                t.packages.iter().map(|p| {
+                    let package = match p.arch == t.arch || p.arch == "all" {
+                        true => p.name.clone(),
+                        false => format!("{}:{}", p.name, p.arch),
+                    };
+                    ((t.arch.clone(), package), p.version.clone())
+                })
+            })
+            .collect()
+    };
+    let (old, new) = (set(old), set(new));
+    let keys: std::collections::BTreeSet<&(String, String)> =
+        old.keys().chain(new.keys()).collect();
+    keys.into_iter()
+        .filter(|k| old.get(*k) != new.get(*k))
+        .map(|(target, package)| LockChange {
+            target: target.clone(),
+            package: package.clone(),
+            before: old.get(&(target.clone(), package.clone())).cloned(),
+            after: new.get(&(target.clone(), package.clone())).cloned(),
+        })
+        .collect()
+}
+
 impl Lockfile {
     /// The package set of `arch`.
     pub fn target(&self, arch: &str) -> Option<&LockedTarget> {

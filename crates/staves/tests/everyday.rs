@@ -785,6 +785,19 @@ fn re_resolving_a_stale_lock_changes_only_what_must_change() {
     // A fresh resolution takes the newest.
     let out = run_ok(&["resolve", "--ignore-lock"]);
     assert!(stdout(&out).contains("tool 2.0"), "{}", stdout(&out));
+    // `staves lock` resolves afresh and says what moved, package by package.
+    let err = stderr(&run_ok(&["lock"]));
+    assert!(err.contains("Updating tool 1.0 -> 2.0"), "{err}");
+    assert!(!err.contains("extra"), "{err}");
+    std::fs::write(
+        &spec_path,
+        std::fs::read_to_string(&spec_path)
+            .expect("spec")
+            .replace("\"tool\", \"extra\"", "\"tool\""),
+    )
+    .expect("edit");
+    let err = stderr(&run_ok(&["lock"]));
+    assert!(err.contains("Removing extra 1.0"), "{err}");
 }
 
 #[test]
