@@ -1,7 +1,8 @@
 //! OCI output: an image layout (`oci-layout`, `index.json`, `blobs/sha256/…`) written blob by
 //! blob, and a docker-archive made from it that `docker load` and `podman load` accept.
 //!
-//! [`read`] opens an image again (a layout or a docker-archive) to list what it holds.
+//! [`read`] opens an image again (a layout or a docker-archive) to list what it holds;
+//! [`engine`] saves one from Docker's or podman's store to read it the same way.
 //!
 //! Layers are compressed on every core ([`gzip`]) while being hashed twice — the
 //! uncompressed stream for the `diff_id`, the compressed one for the blob digest — so a layer
@@ -11,6 +12,7 @@
 
 pub mod archive;
 pub mod digest;
+pub mod engine;
 pub mod gzip;
 pub mod image;
 pub mod read;

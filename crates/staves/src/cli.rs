@@ -491,7 +491,8 @@ pub struct InitArgs {
 
 #[derive(Debug, Args)]
 pub struct InspectArgs {
-    /// An OCI image layout directory (`DIR` or `DIR:TAG`) or a docker-archive (`.tar`).
+    /// An OCI image layout directory (`DIR` or `DIR:TAG`), a docker-archive (`.tar`), or an
+    /// image in an engine's store (`docker:NAME[:TAG]`, `podman:NAME[:TAG]`).
     pub image: String,
     /// Also list every file with its mode, owner and size.
     #[arg(long)]

@@ -613,3 +613,51 @@ fn openssl_finds_packaged_and_local_roots_through_capath() {
         assert!(!out.status.success(), "{certificate}: {}", stdout(&out));
     }
 }
+
+/// An image loaded into the engine reads back as the archive it was loaded from:
+/// `inspect docker:NAME` (or `podman:NAME`) lists the same packages, configuration and
+/// files.
+#[test]
+#[cfg_attr(
+    not(feature = "online-tests"),
+    ignore = "needs Debian's archive or a container engine; run with --features staves/online-tests"
+)]
+fn an_image_in_the_engine_store_inspects_as_its_archive() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let spec = dir.path().join("staves.toml");
+    std::fs::write(
+        &spec,
+        "name = \"staves-inspect-store\"\npackages = [\"dash\"]\ncommand = [\"/bin/sh\"]\n",
+    )
+    .expect("spec");
+    let archive = dir.path().join("image.tar");
+    build(&spec, &archive);
+    load(&archive);
+    let inspect = |target: &str| {
+        let out = run(Command::new(env!("CARGO_BIN_EXE_staves"))
+            .args(["inspect", "--files", "--json", target]));
+        let mut json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+        // Only what an engine keeps is compared: it re-packs layers (their digests) and
+        // may drop the manifest's own.
+        json.as_object_mut().expect("object").remove("digest");
+        json
+    };
+    let engine = if support::engine::is_podman() {
+        "podman"
+    } else {
+        "docker"
+    };
+    let from_store = inspect(&format!("{engine}:staves-inspect-store:latest"));
+    let from_archive = inspect(archive.to_str().expect("utf8"));
+    assert_eq!(from_store["packages"], from_archive["packages"]);
+    assert_eq!(from_store["config"], from_archive["config"]);
+    assert_eq!(from_store["files"], from_archive["files"]);
+    assert!(from_store["file_count"].as_u64().is_some_and(|n| n > 100));
+
+    let missing = Command::new(env!("CARGO_BIN_EXE_staves"))
+        .args(["inspect", &format!("{engine}:staves-no-such-image:latest")])
+        .output()
+        .expect("run");
+    assert!(!missing.status.success());
+    assert!(stderr(&missing).contains("save"), "{}", stderr(&missing));
+}

@@ -49,8 +49,23 @@ struct FileLine {
 }
 
 pub fn run(args: &InspectArgs) -> Result<(), CliError> {
-    let (path, select) = split_selection(&args.image);
-    let image = ImageReader::open(Path::new(path), select, args.arch.as_deref())?;
+    // An image in an engine's store is saved to a temporary archive first, kept until the
+    // report is written.
+    let mut _saved = None;
+    let image = match staves_oci::engine::Engine::parse(&args.image) {
+        Some((engine, name)) => {
+            let dir = tempfile::tempdir()?;
+            let archive = dir.path().join("image.tar");
+            engine.save(name, &archive)?;
+            let image = ImageReader::open(&archive, None, args.arch.as_deref())?;
+            _saved = Some(dir);
+            image
+        }
+        None => {
+            let (path, select) = split_selection(&args.image);
+            ImageReader::open(Path::new(path), select, args.arch.as_deref())?
+        }
+    };
     let tree = image.tree(&[STATUS], MAX_STATUS)?;
     let status = tree
         .contents
