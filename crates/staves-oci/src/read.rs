@@ -206,6 +206,9 @@ pub struct FileEntry {
     pub size: u64,
     /// A link's target.
     pub link: Option<String>,
+    /// The SHA-256 of a regular file's content (lower-case hex), when the tree was read
+    /// with [`ImageReader::tree_hashed`].
+    pub sha256: Option<String>,
 }
 
 /// An image's file system: every path (absolute) after all layers, and the contents of the
@@ -232,6 +235,16 @@ impl ImageReader {
     /// accepts (by absolute path). A kept file larger than `limit` is an error, not a
     /// truncated copy.
     pub fn tree_keeping(&self, keep: impl Fn(&str) -> bool, limit: u64) -> Result<Tree, OciError> {
+        self.walk(keep, limit, false)
+    }
+
+    /// Like [`ImageReader::tree_keeping`], with every regular file's content hashed
+    /// ([`FileEntry::sha256`]): what comparing two images needs.
+    pub fn tree_hashed(&self, keep: impl Fn(&str) -> bool, limit: u64) -> Result<Tree, OciError> {
+        self.walk(keep, limit, true)
+    }
+
+    fn walk(&self, keep: impl Fn(&str) -> bool, limit: u64, hash: bool) -> Result<Tree, OciError> {
         let mut tree = Tree::default();
         for index in 0..self.layer_count() {
             let location = self.layers[index].location.clone();
@@ -271,7 +284,8 @@ impl ImageReader {
                     tar::EntryType::Fifo => 'p',
                     _ => '-',
                 };
-                let file = FileEntry {
+                let mut file = FileEntry {
+                    sha256: None,
                     kind,
                     mode: header.mode().unwrap_or(0) & 0o7777,
                     uid: header.uid().unwrap_or(0),
@@ -294,7 +308,14 @@ impl ImageReader {
                         .take(limit)
                         .read_to_end(&mut bytes)
                         .map_err(OciError::io(&location))?;
+                    if hash {
+                        file.sha256 = Some(hex::encode(Sha256::digest(&bytes)));
+                    }
                     tree.contents.insert(path.clone(), bytes);
+                } else if kind == '-' && hash {
+                    let mut hasher = HashingSink(Sha256::new());
+                    io::copy(&mut entry, &mut hasher).map_err(OciError::io(&location))?;
+                    file.sha256 = Some(hex::encode(hasher.0.finalize()));
                 }
                 tree.files.insert(path, file);
             }
@@ -306,6 +327,19 @@ impl ImageReader {
         }
         tree.files.remove("/");
         Ok(tree)
+    }
+}
+
+/// Hashes what is written to it.
+struct HashingSink(Sha256);
+
+impl io::Write for HashingSink {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.0.update(data);
+        Ok(data.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
     }
 }
 

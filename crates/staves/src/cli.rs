@@ -240,6 +240,14 @@ pub enum Command {
   staves inspect image.tar
   staves inspect layout/ --files")]
     Inspect(InspectArgs),
+    /// Compare two images (layouts, docker-archives, `docker:NAME`, `podman:NAME`) or two
+    /// lockfiles: packages, files, configuration and layers. Exit 0 when they are the same,
+    /// 1 when they differ.
+    #[command(after_help = "Examples:
+  staves diff old.tar new.tar
+  staves diff docker:web:1 docker:web:2 --json
+  staves diff old/staves.lock staves.lock")]
+    Diff(DiffArgs),
     /// Build a stack: every spec of a directory tree (or those a staves-workspace.toml
     /// lists), bases first, each image on the layers of its base.
     #[command(after_help = "Examples:
@@ -497,6 +505,20 @@ pub struct InspectArgs {
     /// Also list every file with its mode, owner and size.
     #[arg(long)]
     pub files: bool,
+    /// Which image of a multi-architecture index.
+    #[arg(long)]
+    pub arch: Option<String>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// The image (or lockfile) before.
+    pub before: String,
+    /// The image (or lockfile) after.
+    pub after: String,
     /// Which image of a multi-architecture index.
     #[arg(long)]
     pub arch: Option<String>,

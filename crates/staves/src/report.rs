@@ -25,6 +25,9 @@ pub enum CliError {
     /// The host lacks what Staves needs (`staves doctor`).
     #[error("{0}")]
     Host(String),
+    /// What was compared differs (`staves diff`): said already, exit 1 without a message.
+    #[error("they differ")]
+    Differs,
 }
 
 /// Errors of the crates below the pipeline reach the CLI as the pipeline's.
@@ -199,6 +202,7 @@ pub fn print(error: &CliError) -> ExitCode {
             let d = Diagnostic::new(&located.path, &located.source_text, span, message, help);
             eprintln!("{}", render(&renderer, &d));
         }
+        CliError::Differs => {}
         other => {
             eprintln!("error: {other}");
             if let Some(hint) = other.hint() {

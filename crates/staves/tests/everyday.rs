@@ -893,3 +893,62 @@ fn an_unchanged_image_is_taken_from_the_cache_and_a_damaged_entry_rebuilt() {
     );
     assert_ne!(std::fs::read(out.join("index.json")).expect("index"), index);
 }
+
+/// `staves diff`: two images' packages, files, configuration and layers; two lockfiles'
+/// packages; exit 0 when identical, 1 when not.
+#[test]
+fn diff_says_what_changed_between_two_images_and_two_locks() {
+    let case = Case::new(&["tool"], "");
+    let before = case.path("before.tar");
+    case.ok(&["build", "-o", before.to_str().expect("utf8")]);
+    case.ok(&["lock"]);
+    let old_lock = case.path("old.lock");
+    std::fs::copy(case.path("staves.lock"), &old_lock).expect("copy lock");
+    let text = std::fs::read_to_string(&case.spec).expect("spec");
+    std::fs::write(
+        &case.spec,
+        text.replace(
+            "packages = [\"tool\"]",
+            "packages = [\"tool\", \"extra\"]\nenvironment = { MODE = \"new\" }",
+        ),
+    )
+    .expect("spec");
+    case.ok(&["lock"]);
+    let after = case.path("after.tar");
+    case.ok(&["build", "-o", after.to_str().expect("utf8")]);
+
+    let diff = |a: &std::path::Path, b: &std::path::Path, json: bool| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_staves"));
+        command.arg("diff").arg(a).arg(b);
+        if json {
+            command.arg("--json");
+        }
+        command.output().expect("run")
+    };
+    let same = diff(&before, &before, false);
+    assert_eq!(same.status.code(), Some(0), "{}", stderr(&same));
+    assert_eq!(stdout(&same).trim(), "identical");
+
+    let out = diff(&before, &after, true);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(json["identical"], false);
+    assert_eq!(
+        json["packages"],
+        serde_json::json!([{ "name": "extra", "before": null, "after": "1.0" }])
+    );
+    let env = json["config"]
+        .as_array()
+        .expect("config")
+        .iter()
+        .find(|c| c["key"] == "Env")
+        .expect("Env changed");
+    assert!(env["after"].to_string().contains("MODE=new"), "{env}");
+    assert!(json["layers"]["new"].as_u64().is_some_and(|n| n >= 1));
+    let text = stdout(&diff(&before, &after, false));
+    assert!(text.contains("+ extra 1.0"), "{text}");
+
+    let locks = diff(&old_lock, &case.path("staves.lock"), false);
+    assert_eq!(locks.status.code(), Some(1), "{}", stderr(&locks));
+    assert!(stdout(&locks).contains("+ extra 1.0"), "{}", stdout(&locks));
+}

@@ -12,8 +12,8 @@ use crate::cli::InspectArgs;
 use crate::report::CliError;
 
 /// The dpkg status file, read whole: bounded, as everything from an image.
-const MAX_STATUS: u64 = 64 << 20;
-const STATUS: &str = "/var/lib/dpkg/status";
+pub(crate) const MAX_STATUS: u64 = 64 << 20;
+pub(crate) const STATUS: &str = "/var/lib/dpkg/status";
 
 #[derive(Serialize)]
 struct Report {
@@ -30,9 +30,9 @@ struct Report {
 }
 
 #[derive(Serialize)]
-struct PackageLine {
-    name: String,
-    version: String,
+pub(crate) struct PackageLine {
+    pub(crate) name: String,
+    pub(crate) version: String,
     architecture: String,
     installed_size_kib: u64,
 }
@@ -49,23 +49,7 @@ struct FileLine {
 }
 
 pub fn run(args: &InspectArgs) -> Result<(), CliError> {
-    // An image in an engine's store is saved to a temporary archive first, kept until the
-    // report is written.
-    let mut _saved = None;
-    let image = match staves_oci::engine::Engine::parse(&args.image) {
-        Some((engine, name)) => {
-            let dir = tempfile::tempdir()?;
-            let archive = dir.path().join("image.tar");
-            engine.save(name, &archive)?;
-            let image = ImageReader::open(&archive, None, args.arch.as_deref())?;
-            _saved = Some(dir);
-            image
-        }
-        None => {
-            let (path, select) = split_selection(&args.image);
-            ImageReader::open(Path::new(path), select, args.arch.as_deref())?
-        }
-    };
+    let (image, _saved) = open_image(&args.image, args.arch.as_deref())?;
     let tree = image.tree(&[STATUS], MAX_STATUS)?;
     let status = tree
         .contents
@@ -110,6 +94,27 @@ pub fn run(args: &InspectArgs) -> Result<(), CliError> {
         .or_else(super::resolve::ignore_broken_pipe)
 }
 
+/// An image named on the command line: a layout (`DIR` or `DIR:TAG`), a docker-archive, or
+/// an image in an engine's store, saved to a temporary archive that lives as long as the
+/// returned directory.
+pub(crate) fn open_image(
+    text: &str,
+    arch: Option<&str>,
+) -> Result<(ImageReader, Option<tempfile::TempDir>), CliError> {
+    match staves_oci::engine::Engine::parse(text).filter(|_| !Path::new(text).exists()) {
+        Some((engine, name)) => {
+            let dir = tempfile::tempdir()?;
+            let archive = dir.path().join("image.tar");
+            engine.save(name, &archive)?;
+            Ok((ImageReader::open(&archive, None, arch)?, Some(dir)))
+        }
+        None => {
+            let (path, select) = split_selection(text);
+            Ok((ImageReader::open(Path::new(path), select, arch)?, None))
+        }
+    }
+}
+
 /// `DIR:TAG` picks an entry of a layout; a path that exists as given is taken whole.
 fn split_selection(text: &str) -> (&str, Option<&str>) {
     if Path::new(text).exists() {
@@ -121,7 +126,7 @@ fn split_selection(text: &str) -> (&str, Option<&str>) {
     }
 }
 
-fn packages(status: &str) -> Vec<PackageLine> {
+pub(crate) fn packages(status: &str) -> Vec<PackageLine> {
     let mut list: Vec<PackageLine> = staves_deb::deb822::paragraphs(status)
         .filter(|p| p.get("Status").is_some_and(|s| s.ends_with(" installed")))
         .map(|p| PackageLine {

@@ -2,6 +2,7 @@
 
 mod build;
 mod completions;
+mod diff;
 mod doctor;
 mod init;
 mod inspect;
@@ -28,6 +29,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Push(args) => push::run(args),
         Command::Init(args) => init::run(args),
         Command::Inspect(args) => inspect::run(args),
+        Command::Diff(args) => diff::run(args),
         Command::Stack(args) => stack::run(args),
         Command::Serve(args) => serve::run(args),
         Command::Upload(args) => upload::run(args),
