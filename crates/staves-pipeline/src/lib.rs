@@ -14,6 +14,7 @@ pub mod base;
 pub mod build;
 mod error;
 mod from_source;
+pub mod outdated;
 pub mod publish;
 mod reporter;
 mod workspace;

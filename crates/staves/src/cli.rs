@@ -248,6 +248,13 @@ pub enum Command {
   staves diff docker:web:1 docker:web:2 --json
   staves diff old/staves.lock staves.lock")]
     Diff(DiffArgs),
+    /// List the locked packages the repositories have newer versions of: from which
+    /// suite, whether it is a security update, and the CVEs the new version's changelog
+    /// names. Exit 1 when a security update is waiting (a CI gate), else 0.
+    #[command(after_help = "Examples:
+  staves outdated
+  staves outdated -f web/staves.toml --json")]
+    Outdated(OutdatedArgs),
     /// Build a stack: every spec of a directory tree (or those a staves-workspace.toml
     /// lists), bases first, each image on the layers of its base.
     #[command(after_help = "Examples:
@@ -508,6 +515,15 @@ pub struct InspectArgs {
     /// Which image of a multi-architecture index.
     #[arg(long)]
     pub arch: Option<String>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct OutdatedArgs {
+    #[command(flatten)]
+    pub spec: SpecArgs,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,

@@ -25,7 +25,8 @@ pub enum CliError {
     /// The host lacks what Staves needs (`staves doctor`).
     #[error("{0}")]
     Host(String),
-    /// What was compared differs (`staves diff`): said already, exit 1 without a message.
+    /// What was compared differs (`staves diff`), or a security update waits (`staves
+    /// outdated`): said already, exit 1 without a message.
     #[error("they differ")]
     Differs,
 }

@@ -13,7 +13,7 @@ use crate::{PipelineError, Workspace};
 /// The target's packages with the URL of each `.deb`, and of its copy in the repository's
 /// snapshot archive (`<snapshot>/<YYYYMMDDTHHMMSSZ>/<Filename>`, at the time the lock read
 /// the repository) when the spec names one.
-pub(super) fn locate(
+pub(crate) fn locate(
     lock: &Lockfile,
     target: &LockedTarget,
     workspace: &Workspace,
@@ -61,7 +61,7 @@ pub(super) fn locate(
 }
 
 /// Every `.deb` of `located`, from the cache or the network, verified.
-pub(super) fn download(
+pub(crate) fn download(
     workspace: &Workspace,
     located: &[Located],
     jobs: usize,

@@ -4,7 +4,7 @@
 
 mod arch;
 mod cached;
-mod fetch;
+pub(crate) mod fetch;
 mod layered;
 mod options;
 mod programs;

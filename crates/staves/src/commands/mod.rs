@@ -7,6 +7,7 @@ mod doctor;
 mod init;
 mod inspect;
 mod lock;
+mod outdated;
 mod push;
 mod resolve;
 mod scripts;
@@ -30,6 +31,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Init(args) => init::run(args),
         Command::Inspect(args) => inspect::run(args),
         Command::Diff(args) => diff::run(args),
+        Command::Outdated(args) => outdated::run(args),
         Command::Stack(args) => stack::run(args),
         Command::Serve(args) => serve::run(args),
         Command::Upload(args) => upload::run(args),

@@ -1,0 +1,249 @@
+//! What a lock is behind on: each locked package the repositories now have a newer version
+//! of, the suite that version comes from (a `-security` suite marks a security update), the
+//! urgency Debian gave it, and the CVE identifiers its changelog names between the locked
+//! version and the new one — read from the new `.deb`'s `changelog.Debian.gz`, which is
+//! fetched into the cache, where a build needs it anyway. No tracker or other service.
+
+use std::io::Read;
+
+use staves_deb::version::Version;
+use staves_resolve::{LockedTarget, Lockfile};
+
+use crate::{PipelineError, Workspace};
+
+/// One package with a newer version than its lock's.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Update {
+    /// The target architecture.
+    pub target: String,
+    /// The package.
+    pub package: String,
+    /// The locked version.
+    pub locked: String,
+    /// The newest version the repositories have.
+    pub candidate: String,
+    /// The suite the candidate comes from.
+    pub suite: String,
+    /// Whether it comes from a security suite.
+    pub security: bool,
+    /// The highest urgency among the changelog entries between the two versions.
+    pub urgency: Option<String>,
+    /// CVE identifiers those entries name, in the order first named.
+    pub cves: Vec<String>,
+}
+
+/// The largest changelog read.
+const MAX_CHANGELOG: u64 = 16 << 20;
+
+/// Every locked package with a newer candidate, for every target of the lock beside the
+/// spec (read as it is, even when the spec moved on: adding a security suite is how one
+/// learns what it brings).
+pub fn outdated(workspace: &Workspace) -> Result<Vec<Update>, PipelineError> {
+    let path = workspace.lock_path();
+    let locked = Lockfile::read(&path)?.ok_or(PipelineError::StaleLock {
+        path: path.clone(),
+        missing: true,
+    })?;
+    let newest = workspace.resolve(&workspace.archs)?;
+    let mut updates = Vec::new();
+    for target in &newest.targets {
+        let Some(old) = locked.target(&target.arch) else {
+            continue;
+        };
+        let mut candidates: Vec<staves_resolve::LockedPackage> = Vec::new();
+        for package in &target.packages {
+            let Some(before) = old
+                .packages
+                .iter()
+                .find(|p| p.name == package.name && p.arch == package.arch)
+            else {
+                continue;
+            };
+            let newer = match (
+                Version::parse(&package.version),
+                Version::parse(&before.version),
+            ) {
+                (Ok(new), Ok(old)) => new > old,
+                _ => false,
+            };
+            if newer {
+                candidates.push(package.clone());
+            }
+        }
+        if candidates.is_empty() {
+            continue;
+        }
+        let only = Lockfile {
+            targets: vec![LockedTarget {
+                arch: target.arch.clone(),
+                packages: candidates.clone(),
+            }],
+            ..newest.clone()
+        };
+        let located = crate::build::fetch::locate(&only, &only.targets[0], workspace)?;
+        let debs = crate::build::fetch::download(workspace, &located, 4)?;
+        for (package, deb) in candidates.iter().zip(debs) {
+            let before = old
+                .packages
+                .iter()
+                .find(|p| p.name == package.name && p.arch == package.arch)
+                .map(|p| p.version.clone())
+                .unwrap_or_default();
+            let suite = newest
+                .repositories
+                .iter()
+                .find(|r| r.name == package.repository)
+                .map(|r| r.suite.clone())
+                .unwrap_or_default();
+            let changelog = read_changelog(&deb, &package.name).unwrap_or_default();
+            let (urgency, cves) = between(&changelog, &before);
+            updates.push(Update {
+                target: target.arch.clone(),
+                package: package.name.clone(),
+                locked: before,
+                candidate: package.version.clone(),
+                security: suite.ends_with("-security") || suite.ends_with("/updates"),
+                suite,
+                urgency,
+                cves,
+            });
+        }
+    }
+    Ok(updates)
+}
+
+/// The package's `changelog.Debian.gz` (or the first one it ships, when its documentation
+/// directory is another package's), decompressed.
+fn read_changelog(deb: &std::path::Path, package: &str) -> Option<String> {
+    let file = staves_deb::deb::DebFile::open(deb).ok()?;
+    let mut archive = tar::Archive::new(file.data().ok()?);
+    let own = format!("usr/share/doc/{package}/changelog.Debian.gz");
+    let mut first: Option<String> = None;
+    for entry in archive.entries().ok()? {
+        let mut entry = entry.ok()?;
+        let path = entry.path().ok()?.to_string_lossy().into_owned();
+        let path = path.trim_start_matches("./");
+        if !(path.starts_with("usr/share/doc/") && path.ends_with("/changelog.Debian.gz")) {
+            continue;
+        }
+        let mut text = String::new();
+        flate2::read::GzDecoder::new((&mut entry).take(MAX_CHANGELOG))
+            .take(MAX_CHANGELOG)
+            .read_to_string(&mut text)
+            .ok()?;
+        if path == own {
+            return Some(text);
+        }
+        first.get_or_insert(text);
+    }
+    first
+}
+
+/// The highest urgency and the CVEs of the changelog entries newer than `locked`.
+fn between(changelog: &str, locked: &str) -> (Option<String>, Vec<String>) {
+    let locked = Version::parse(locked).ok();
+    let rank = |u: &str| match u {
+        "low" => 0,
+        "medium" => 1,
+        "high" => 2,
+        "emergency" | "critical" => 3,
+        _ => 0,
+    };
+    let mut urgency: Option<String> = None;
+    let mut cves: Vec<String> = Vec::new();
+    let mut inside = false;
+    for line in changelog.lines() {
+        if !line.starts_with([' ', '\t']) && !line.is_empty() {
+            // `package (version) suite; urgency=high`: an entry's first line.
+            let version = line
+                .split_once('(')
+                .and_then(|(_, rest)| rest.split_once(')'))
+                .and_then(|(v, _)| Version::parse(v).ok());
+            if version.is_none() {
+                continue;
+            }
+            inside = match (&version, &locked) {
+                (Some(v), Some(l)) => v > l,
+                _ => false,
+            };
+            if !inside {
+                break;
+            }
+            if let Some(u) = line.split("urgency=").nth(1) {
+                let u = u
+                    .split([',', ' '])
+                    .next()
+                    .unwrap_or(u)
+                    .trim()
+                    .to_lowercase();
+                if urgency.as_deref().is_none_or(|old| rank(&u) > rank(old)) {
+                    urgency = Some(u);
+                }
+            }
+            continue;
+        }
+        if inside {
+            for cve in cve_ids(line) {
+                if !cves.contains(&cve) {
+                    cves.push(cve);
+                }
+            }
+        }
+    }
+    (urgency, cves)
+}
+
+/// `CVE-YYYY-NNNN…` identifiers in a line.
+fn cve_ids(line: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut rest = line;
+    while let Some(at) = rest.find("CVE-") {
+        let tail = &rest[at + 4..];
+        let year: String = tail.chars().take_while(char::is_ascii_digit).collect();
+        let after_year = &tail[year.len()..];
+        let number: String = after_year
+            .strip_prefix('-')
+            .map(|n| n.chars().take_while(char::is_ascii_digit).collect())
+            .unwrap_or_default();
+        if year.len() == 4 && number.len() >= 4 {
+            found.push(format!("CVE-{year}-{number}"));
+        }
+        rest = tail;
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CHANGELOG: &str = "\
+openssl (3.0.17-1~deb12u2) bookworm-security; urgency=medium
+
+  * Fix CVE-2025-9230 and CVE-2025-9232 (out-of-bounds read).
+  * Also CVE-2025-9230 again, and CVE-12-1 which is none.
+
+ -- Maintainer <m@example.org>  Tue, 30 Sep 2025 00:00:00 +0000
+
+openssl (3.0.17-1~deb12u1) bookworm; urgency=high
+
+  * New upstream release, fixes CVE-2025-4575.
+
+ -- Maintainer <m@example.org>  Mon, 01 Jul 2025 00:00:00 +0000
+
+openssl (3.0.16-1~deb12u1) bookworm; urgency=medium
+
+  * CVE-2024-13176.
+";
+
+    #[test]
+    fn entries_newer_than_the_lock_give_their_cves_and_highest_urgency() {
+        let (urgency, cves) = between(CHANGELOG, "3.0.16-1~deb12u1");
+        assert_eq!(urgency.as_deref(), Some("high"));
+        assert_eq!(cves, ["CVE-2025-9230", "CVE-2025-9232", "CVE-2025-4575"]);
+        let (urgency, cves) = between(CHANGELOG, "3.0.17-1~deb12u1");
+        assert_eq!(urgency.as_deref(), Some("medium"));
+        assert_eq!(cves, ["CVE-2025-9230", "CVE-2025-9232"]);
+        assert_eq!(between(CHANGELOG, "3.0.17-1~deb12u2"), (None, vec![]));
+    }
+}

@@ -1,0 +1,84 @@
+//! `staves outdated` against the real archive: a spec locked against the host's release
+//! alone, then given its security suite, lists the real security updates of its packages
+//! with the CVE identifiers their changelogs name, and exits 1 for CI.
+
+mod support;
+
+use std::path::Path;
+
+use support::{shared_cache, stderr, stdout};
+
+#[test]
+#[cfg_attr(
+    not(feature = "online-tests"),
+    ignore = "needs Debian's archive or a container engine; run with --features staves/online-tests"
+)]
+fn a_security_suite_added_to_a_locked_spec_shows_its_updates_and_cves() {
+    let os_release = std::fs::read_to_string("/etc/os-release").expect("os-release");
+    let codename = os_release
+        .lines()
+        .find_map(|l| l.strip_prefix("VERSION_CODENAME="))
+        .expect("VERSION_CODENAME")
+        .trim_matches('"')
+        .to_owned();
+    let entries = staves_deb::sources::read_host_sources(Path::new("/")).expect("sources");
+    let uri_of = |suite: &str| {
+        entries
+            .iter()
+            .find(|e| e.suite == suite)
+            .map(|e| e.uri.clone())
+            .unwrap_or_else(|| panic!("the host's apt sources name {suite}"))
+    };
+    let repository = |name: &str, suite: &str| {
+        format!(
+            "\n[[repositories]]\nname = \"{name}\"\nuri = \"{}\"\nsuite = \"{suite}\"\nkeyring = \"/usr/share/keyrings/debian-archive-keyring.gpg\"\n",
+            uri_of(suite)
+        )
+    };
+    let dir = tempfile::tempdir().expect("tmp");
+    let spec = dir.path().join("staves.toml");
+    let body = "name = \"outdated\"\npackages = [\"openssl\", \"curl\"]\n";
+    std::fs::write(&spec, format!("{body}{}", repository("main", &codename))).expect("spec");
+    let run = |args: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend(["-f", spec.to_str().expect("utf8")]);
+        support::staves(&all, &shared_cache())
+    };
+    let locked = run(&["lock"]);
+    assert!(locked.status.success(), "{}", stderr(&locked));
+    // Against what it was locked from, nothing is waiting.
+    let current = run(&["outdated"]);
+    assert_eq!(current.status.code(), Some(0), "{}", stderr(&current));
+
+    std::fs::write(
+        &spec,
+        format!(
+            "{body}{}{}",
+            repository("main", &codename),
+            repository("security", &format!("{codename}-security"))
+        ),
+    )
+    .expect("spec");
+    let out = run(&["outdated", "--json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let updates: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).expect("json");
+    assert!(!updates.is_empty(), "{}", stdout(&out));
+    for update in &updates {
+        assert_eq!(update["security"], true, "{update}");
+        assert_eq!(update["suite"], format!("{codename}-security"));
+    }
+    // Real identifiers, read from the new versions' changelogs.
+    let cves: Vec<&str> = updates
+        .iter()
+        .flat_map(|u| u["cves"].as_array().into_iter().flatten())
+        .filter_map(|c| c.as_str())
+        .collect();
+    assert!(!cves.is_empty(), "{}", stdout(&out));
+    assert!(
+        cves.iter().all(|c| c.starts_with("CVE-") && c.len() >= 13),
+        "{cves:?}"
+    );
+    // The lock itself is not touched.
+    let lock = std::fs::read_to_string(dir.path().join("staves.lock")).expect("lock");
+    assert!(!lock.contains("-security"), "{lock}");
+}
