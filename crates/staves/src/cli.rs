@@ -250,10 +250,12 @@ pub enum Command {
     Diff(DiffArgs),
     /// List the locked packages the repositories have newer versions of: from which
     /// suite, whether it is a security update, and the CVEs the new version's changelog
-    /// names. Exit 1 when a security update is waiting (a CI gate), else 0.
+    /// names; `-f DIR` for every image of a stack, bases first. Exit 1 when a security
+    /// update is waiting (a CI gate), else 0.
     #[command(after_help = "Examples:
   staves outdated
-  staves outdated -f web/staves.toml --json")]
+  staves outdated -f web/staves.toml --json
+  staves outdated -f examples/stack")]
     Outdated(OutdatedArgs),
     /// Build a stack: every spec of a directory tree (or those a staves-workspace.toml
     /// lists), bases first, each image on the layers of its base.

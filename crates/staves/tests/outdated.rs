@@ -82,3 +82,50 @@ fn a_security_suite_added_to_a_locked_spec_shows_its_updates_and_cves() {
     let lock = std::fs::read_to_string(dir.path().join("staves.lock")).expect("lock");
     assert!(!lock.contains("-security"), "{lock}");
 }
+
+/// With a directory, every image of the stack is reported, bases first; one never locked
+/// says so instead of failing the others.
+#[test]
+#[cfg_attr(
+    not(feature = "online-tests"),
+    ignore = "needs Debian's archive or a container engine; run with --features staves/online-tests"
+)]
+fn a_stack_directory_is_reported_image_by_image_bases_first() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let stack = dir.path().join("stack");
+    let copy = |from: &Path, to: &Path| {
+        let out = std::process::Command::new("cp")
+            .arg("-r")
+            .arg(from)
+            .arg(to)
+            .output()
+            .expect("cp");
+        assert!(out.status.success());
+    };
+    copy(&support::examples().join("stack"), &stack);
+    let base = stack.join("base/staves.toml");
+    let locked = support::staves(
+        &["lock", "-f", base.to_str().expect("utf8")],
+        &shared_cache(),
+    );
+    assert!(locked.status.success(), "{}", stderr(&locked));
+    let out = support::staves(
+        &["outdated", "--json", "-f", stack.to_str().expect("utf8")],
+        &shared_cache(),
+    );
+    // The host's sources are what the lock was made from: nothing is waiting.
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let images: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).expect("json");
+    let names: Vec<&str> = images.iter().filter_map(|i| i["image"].as_str()).collect();
+    assert_eq!(names.first(), Some(&"stack-base"), "{names:?}");
+    assert_eq!(names.len(), 4, "{names:?}");
+    let unlocked = images
+        .iter()
+        .filter(|i| {
+            i["note"]
+                .as_str()
+                .is_some_and(|n| n.contains("staves lock"))
+        })
+        .count();
+    assert_eq!(unlocked, 3, "{images:?}");
+}
