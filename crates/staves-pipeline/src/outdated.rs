@@ -247,3 +247,47 @@ openssl (3.0.16-1~deb12u1) bookworm; urgency=medium
         assert_eq!(between(CHANGELOG, "3.0.17-1~deb12u2"), (None, vec![]));
     }
 }
+
+/// What [`update`] did: the lock written, and the updates it took.
+#[derive(Debug)]
+pub struct Updated {
+    /// The lock before.
+    pub before: Lockfile,
+    /// The lock written.
+    pub after: Lockfile,
+    /// The updates taken, with their CVEs.
+    pub taken: Vec<Update>,
+}
+
+/// Moves the lock by the smallest steps: the packages with updates (with `security_only`,
+/// security updates alone) take their newest versions, everything else keeps its locked
+/// one unless a new dependency requires otherwise. The lock is rewritten.
+pub fn update(workspace: &Workspace, security_only: bool) -> Result<Updated, PipelineError> {
+    let updates = outdated(workspace)?;
+    let taken: Vec<Update> = updates
+        .into_iter()
+        .filter(|u| u.security || !security_only)
+        .collect();
+    let path = workspace.lock_path();
+    let before = Lockfile::read(&path)?.ok_or(PipelineError::StaleLock {
+        path: path.clone(),
+        missing: true,
+    })?;
+    // The previous lock without the packages to move: the resolver keeps every other
+    // locked version it still can.
+    let mut keep = before.clone();
+    for target in &mut keep.targets {
+        target.packages.retain(|p| {
+            !taken
+                .iter()
+                .any(|u| u.target == target.arch && u.package == p.name)
+        });
+    }
+    let after = workspace.resolve_from(&workspace.archs, Some(&keep))?;
+    after.write(&path)?;
+    Ok(Updated {
+        before,
+        after,
+        taken,
+    })
+}

@@ -257,6 +257,12 @@ pub enum Command {
   staves outdated -f web/staves.toml --json
   staves outdated -f examples/stack")]
     Outdated(OutdatedArgs),
+    /// Move the lock by the smallest steps: the packages `outdated` lists (with
+    /// `--security-only`, its security updates) take their new versions, the rest keep
+    /// theirs; prints each move with the CVEs it fixes.
+    #[command(after_help = "Examples:
+  staves update --security-only && staves build -o image.tar")]
+    Update(UpdateArgs),
     /// Build a stack: every spec of a directory tree (or those a staves-workspace.toml
     /// lists), bases first, each image on the layers of its base.
     #[command(after_help = "Examples:
@@ -529,6 +535,15 @@ pub struct OutdatedArgs {
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct UpdateArgs {
+    #[command(flatten)]
+    pub spec: SpecArgs,
+    /// Take security updates only.
+    #[arg(long)]
+    pub security_only: bool,
 }
 
 #[derive(Debug, Args)]

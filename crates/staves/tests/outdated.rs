@@ -79,8 +79,39 @@ fn a_security_suite_added_to_a_locked_spec_shows_its_updates_and_cves() {
         "{cves:?}"
     );
     // The lock itself is not touched.
-    let lock = std::fs::read_to_string(dir.path().join("staves.lock")).expect("lock");
+    let lock_path = dir.path().join("staves.lock");
+    let lock = std::fs::read_to_string(&lock_path).expect("lock");
     assert!(!lock.contains("-security"), "{lock}");
+
+    // `update --security-only` moves exactly those packages, says what each fixes, and
+    // leaves nothing waiting.
+    let before = dir.path().join("before.lock");
+    std::fs::copy(&lock_path, &before).expect("copy");
+    let updated = run(&["update", "--security-only"]);
+    assert!(updated.status.success(), "{}", stderr(&updated));
+    let said = stderr(&updated);
+    for update in &updates {
+        let package = update["package"].as_str().expect("package");
+        assert!(
+            said.contains(&format!("Updating {package} ")),
+            "{package}: {said}"
+        );
+    }
+    assert!(said.contains("Fixes"), "{said}");
+    let moved = std::process::Command::new(env!("CARGO_BIN_EXE_staves"))
+        .args(["diff", "--json"])
+        .arg(&before)
+        .arg(&lock_path)
+        .output()
+        .expect("staves diff");
+    let moved: serde_json::Value = serde_json::from_slice(&moved.stdout).expect("json");
+    assert_eq!(
+        moved["packages"].as_array().map(Vec::len),
+        Some(updates.len()),
+        "{moved}"
+    );
+    let after = run(&["outdated"]);
+    assert_eq!(after.status.code(), Some(0), "{}", stdout(&after));
 }
 
 /// With a directory, every image of the stack is reported, bases first; one never locked

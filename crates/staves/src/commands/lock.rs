@@ -42,7 +42,7 @@ pub fn run(args: &LockArgs) -> Result<(), CliError> {
 
 /// One line per package that moved, as cargo reports a lock update: `Updating nginx
 /// 1.22.1-9 -> 1.22.1-9+deb12u1`, `Adding`, `Removing`.
-fn print_changes(changes: &[staves_resolve::LockChange], several: bool) {
+pub(crate) fn print_changes(changes: &[staves_resolve::LockChange], several: bool) {
     for change in changes {
         let on = if several {
             format!(" ({})", change.target)

@@ -13,6 +13,7 @@ mod resolve;
 mod scripts;
 mod serve;
 mod stack;
+mod update;
 mod upload;
 mod why;
 
@@ -32,6 +33,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Inspect(args) => inspect::run(args),
         Command::Diff(args) => diff::run(args),
         Command::Outdated(args) => outdated::run(args),
+        Command::Update(args) => update::run(args),
         Command::Stack(args) => stack::run(args),
         Command::Serve(args) => serve::run(args),
         Command::Upload(args) => upload::run(args),
