@@ -194,13 +194,7 @@ struct Backports {
 fn backports() -> &'static Backports {
     static ROOT: OnceLock<Backports> = OnceLock::new();
     ROOT.get_or_init(|| {
-        let os_release = std::fs::read_to_string("/etc/os-release").expect("os-release");
-        let codename = os_release
-            .lines()
-            .find_map(|l| l.strip_prefix("VERSION_CODENAME="))
-            .expect("VERSION_CODENAME")
-            .trim_matches('"')
-            .to_owned();
+        let codename = support::host_codename();
         let entries = staves_deb::sources::read_host_sources(Path::new("/")).expect("sources");
         let entry = entries
             .iter()

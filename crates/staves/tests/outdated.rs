@@ -14,25 +14,11 @@ use support::{shared_cache, stderr, stdout};
     ignore = "needs Debian's archive or a container engine; run with --features staves/online-tests"
 )]
 fn a_security_suite_added_to_a_locked_spec_shows_its_updates_and_cves() {
-    let os_release = std::fs::read_to_string("/etc/os-release").expect("os-release");
-    let codename = os_release
-        .lines()
-        .find_map(|l| l.strip_prefix("VERSION_CODENAME="))
-        .expect("VERSION_CODENAME")
-        .trim_matches('"')
-        .to_owned();
-    let entries = staves_deb::sources::read_host_sources(Path::new("/")).expect("sources");
-    let uri_of = |suite: &str| {
-        entries
-            .iter()
-            .find(|e| e.suite == suite)
-            .map(|e| e.uri.clone())
-            .unwrap_or_else(|| panic!("the host's apt sources name {suite}"))
-    };
+    let codename = support::host_codename();
     let repository = |name: &str, suite: &str| {
         format!(
             "\n[[repositories]]\nname = \"{name}\"\nuri = \"{}\"\nsuite = \"{suite}\"\nkeyring = \"/usr/share/keyrings/debian-archive-keyring.gpg\"\n",
-            uri_of(suite)
+            support::host_uri(suite)
         )
     };
     let dir = tempfile::tempdir().expect("tmp");

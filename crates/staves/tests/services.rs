@@ -654,24 +654,13 @@ fn example_openssh_makes_its_host_key_at_first_start() {
     ignore = "needs Debian's archive or a container engine; run with --features staves/online-tests"
 )]
 fn the_other_debian_release_runs_services_stops_them_and_reports_a_kill() {
-    let os_release = std::fs::read_to_string("/etc/os-release").expect("os-release");
-    let codename = os_release
-        .lines()
-        .find_map(|l| l.strip_prefix("VERSION_CODENAME="))
-        .expect("VERSION_CODENAME")
-        .trim_matches('"')
-        .to_owned();
+    let codename = support::host_codename();
     let other = if codename == "bookworm" {
         "trixie"
     } else {
         "bookworm"
     };
-    let entries = staves_deb::sources::read_host_sources(Path::new("/")).expect("sources");
-    let uri = &entries
-        .iter()
-        .find(|e| e.suite == codename)
-        .expect("the host's apt sources name its release")
-        .uri;
+    let uri = support::host_uri(&codename);
     let repository = format!(
         "[[repositories]]\nname = \"{other}\"\nuri = \"{uri}\"\nsuite = \"{other}\"\nkeyring = \"/usr/share/keyrings/debian-archive-keyring.gpg\"\n"
     );

@@ -88,28 +88,17 @@ pub fn run(args: &DiffArgs) -> Result<(), CliError> {
     } else {
         image_diff(args)?
     };
-    let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::new(stdout.lock());
-    let written = if args.json {
-        #[derive(Serialize)]
-        struct Json<'a> {
-            identical: bool,
-            #[serde(flatten)]
-            report: &'a Report,
-        }
-        let json = Json {
-            identical: report.identical(),
-            report: &report,
-        };
-        serde_json::to_writer_pretty(&mut out, &json)
-            .map_err(std::io::Error::other)
-            .and_then(|()| writeln!(out))
-    } else {
-        print_text(&mut out, &report)
+    #[derive(Serialize)]
+    struct Json<'a> {
+        identical: bool,
+        #[serde(flatten)]
+        report: &'a Report,
+    }
+    let json = Json {
+        identical: report.identical(),
+        report: &report,
     };
-    written
-        .and_then(|()| out.flush())
-        .or_else(super::resolve::ignore_broken_pipe)?;
+    super::resolve::print_report(args.json, &json, |out| print_text(out, &report))?;
     match report.identical() {
         true => Ok(()),
         false => Err(CliError::Differs),

@@ -80,18 +80,7 @@ pub fn run(args: &InspectArgs) -> Result<(), CliError> {
         total_size: files.iter().map(|f| f.size).sum(),
         files: if args.files { files } else { Vec::new() },
     };
-    let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::new(stdout.lock());
-    let written = if args.json {
-        serde_json::to_writer_pretty(&mut out, &report)
-            .map_err(std::io::Error::other)
-            .and_then(|()| writeln!(out))
-    } else {
-        print_text(&mut out, &report)
-    };
-    written
-        .and_then(|()| out.flush())
-        .or_else(super::resolve::ignore_broken_pipe)
+    super::resolve::print_report(args.json, &report, |out| print_text(out, &report))
 }
 
 /// An image named on the command line: a layout (`DIR` or `DIR:TAG`), a docker-archive, or

@@ -64,30 +64,23 @@ pub fn run(args: &OutdatedArgs) -> Result<(), CliError> {
             note,
         });
     }
-    let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::new(stdout.lock());
-    let written = if args.json {
-        let json = match several {
-            true => serde_json::to_value(&all),
-            false => serde_json::to_value(&all[0].updates),
-        };
-        json.map_err(std::io::Error::other)
-            .and_then(|v| serde_json::to_writer_pretty(&mut out, &v).map_err(std::io::Error::other))
-            .and_then(|()| writeln!(out))
-    } else {
+    // One spec: its updates; a stack: each image with its own.
+    let json = match several {
+        true => serde_json::to_value(&all),
+        false => serde_json::to_value(&all[0].updates),
+    }
+    .map_err(|e| CliError::Internal(e.to_string()))?;
+    super::resolve::print_report(args.json, &json, |out| {
         all.iter().try_for_each(|image| {
             if several {
                 writeln!(out, "[{}] {}", image.image, image.spec)?;
             }
             match &image.note {
                 Some(note) => writeln!(out, "{note}"),
-                None => print_table(&mut out, &image.updates),
+                None => print_table(out, &image.updates),
             }
         })
-    };
-    written
-        .and_then(|()| out.flush())
-        .or_else(super::resolve::ignore_broken_pipe)?;
+    })?;
     match all.iter().flat_map(|i| &i.updates).any(|u| u.security) {
         true => Err(CliError::Differs),
         false => Ok(()),

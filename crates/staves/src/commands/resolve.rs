@@ -56,6 +56,28 @@ fn print_targets(targets: &[&LockedTarget], json: bool) -> Result<(), CliError> 
         .or_else(ignore_broken_pipe)
 }
 
+/// A report on stdout: `value` as pretty JSON with `json`, else what `text` writes; a
+/// closed pipe (`| head`) is not an error.
+pub fn print_report(
+    json: bool,
+    value: &impl serde::Serialize,
+    text: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>,
+) -> Result<(), CliError> {
+    use std::io::Write;
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let written = if json {
+        serde_json::to_writer_pretty(&mut out, value)
+            .map_err(std::io::Error::other)
+            .and_then(|()| writeln!(out))
+    } else {
+        text(&mut out)
+    };
+    written
+        .and_then(|()| out.flush())
+        .or_else(ignore_broken_pipe)
+}
+
 /// A closed pipe (`staves resolve | head`) is not an error.
 pub fn ignore_broken_pipe(e: std::io::Error) -> Result<(), CliError> {
     if e.kind() == std::io::ErrorKind::BrokenPipe {

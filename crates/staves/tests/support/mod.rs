@@ -49,6 +49,28 @@ pub fn shared_cache() -> PathBuf {
     Path::new(env!("CARGO_TARGET_TMPDIR")).join("staves-cache")
 }
 
+/// The host's Debian release (`bookworm`, `trixie`), from `/etc/os-release`.
+pub fn host_codename() -> String {
+    let os_release = std::fs::read_to_string("/etc/os-release").expect("os-release");
+    os_release
+        .lines()
+        .find_map(|l| l.strip_prefix("VERSION_CODENAME="))
+        .expect("VERSION_CODENAME")
+        .trim_matches('"')
+        .to_owned()
+}
+
+/// The archive URI the host's apt sources give for `suite`: tests reach Debian as the
+/// host does, never by a name written here.
+pub fn host_uri(suite: &str) -> String {
+    let entries = staves_deb::sources::read_host_sources(Path::new("/")).expect("sources");
+    entries
+        .iter()
+        .find(|e| e.suite == suite)
+        .map(|e| e.uri.clone())
+        .unwrap_or_else(|| panic!("the host's apt sources name {suite}"))
+}
+
 /// The examples directory of the repository.
 pub fn examples() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples")
