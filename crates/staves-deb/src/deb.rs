@@ -200,6 +200,22 @@ impl DebFile {
         self.data_compression
     }
 
+    /// The most bytes of tar stream the data archive may unpack to. Debian's
+    /// `Installed-Size` (in KiB) bounds a package's file content; tar headers and padding
+    /// add up to a few KiB per file, so twice that plus 64 MiB leaves room. Whatever the
+    /// package declares, it may not expand more than a thousand times (xz on real files
+    /// stays below fifty).
+    pub fn unpack_limit(&self) -> u64 {
+        const SLACK: u64 = 64 << 20;
+        let by_ratio = self.data_size.saturating_mul(1000).saturating_add(SLACK);
+        let declared = crate::deb822::paragraphs(&self.control.control)
+            .next()
+            .and_then(|p| p.get("Installed-Size").map(str::to_owned))
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(|kib| kib.saturating_mul(2048).saturating_add(SLACK));
+        declared.map_or(by_ratio, |d| d.min(by_ratio))
+    }
+
     /// The data archive as an uncompressed tar stream.
     pub fn data(&self) -> Result<Box<dyn Read>, DebError> {
         let io_err = |source| DebError::Io {

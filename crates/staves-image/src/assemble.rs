@@ -16,7 +16,7 @@ use crate::phases::{
     write_generated, write_skeleton,
 };
 use crate::plan::{ScriptPlan, plan};
-use crate::stream::{Opened, Rules, Split, Streamed, name_owner, stream_packages, unpack_limit};
+use crate::stream::{Opened, Rules, Split, Streamed, name_owner, stream_packages};
 use crate::walk::{MAX_WALKS, configure_order, scan_ahead, script_facts};
 
 /// Writes the image's single layer for `packages` (in the given order) to `out`.
@@ -63,7 +63,7 @@ pub fn assemble_layers<W: Write>(
                 .collect();
             let multi_arch_same = field("Multi-Arch") == "same";
             let required = field("Priority") == "required";
-            let limit = unpack_limit(&deb, para.as_ref());
+            let limit = deb.unpack_limit();
             let (source, _) = staves_deb::source::source_of(
                 &input.name,
                 &input.version,

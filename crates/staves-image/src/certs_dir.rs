@@ -62,9 +62,9 @@ pub(crate) struct CertLink {
 /// `openssl rehash` make them: names in byte order, a certificate already linked under
 /// another name (the same bytes) skipped, colliding hashes numbered in that order.
 /// Certificates that do not parse get their `NAME.pem` link only, as rehash skips them.
-pub(crate) fn links(certificates: &BTreeMap<String, Vec<u8>>) -> Vec<CertLink> {
+pub(crate) fn links(certificates: &BTreeMap<&String, &Vec<u8>>) -> Vec<CertLink> {
     let mut pems: BTreeMap<String, &String> = BTreeMap::new();
-    for path in certificates.keys() {
+    for &path in certificates.keys() {
         let name = path.rsplit('/').next().unwrap_or(path);
         let stem = name.strip_suffix(".crt").unwrap_or(name);
         let pem = stem.replace([' ', ','], "_").replace(['(', ')'], "=");

@@ -242,11 +242,7 @@ pub(crate) fn write_ca_bundle<W: Write>(
         layer.text(CA_BUNDLE, 0o644, mtime, &bundle)?;
         // The directory's links: those of the new certificates (a base has its own), numbered
         // among all of them.
-        let all: BTreeMap<String, Vec<u8>> = certificates
-            .into_iter()
-            .map(|(path, pem)| (path.clone(), pem.clone()))
-            .collect();
-        for link in crate::certs_dir::links(&all) {
+        for link in crate::certs_dir::links(&certificates) {
             if new.contains_key(&link.certificate) && layer.get(&link.path).is_none() {
                 layer.parents(&link.path, mtime)?;
                 layer.symlink(&link.path, &link.target, Meta::root(0o777, mtime), None)?;

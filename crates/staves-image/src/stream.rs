@@ -8,7 +8,6 @@ use std::io::Write;
 
 use staves_deb::Version;
 use staves_deb::deb::DebFile;
-use staves_deb::deb822;
 use staves_deb::relation::Relation;
 
 use crate::ImageError;
@@ -42,20 +41,6 @@ pub(crate) struct Opened {
     pub(crate) required: bool,
     /// The most bytes its data archive may unpack to.
     pub(crate) limit: u64,
-}
-
-/// The most bytes of tar stream a data archive may unpack to. Debian's `Installed-Size` (in
-/// KiB) bounds a package's file content; tar headers and padding add up to a few KiB per
-/// file, so twice that plus 64 MiB leaves room. Whatever the package declares, it may not
-/// expand more than a thousand times (xz on real files stays below fifty).
-pub(crate) fn unpack_limit(deb: &DebFile, control: Option<&deb822::Paragraph<'_>>) -> u64 {
-    const SLACK: u64 = 64 << 20;
-    let by_ratio = deb.data_size().saturating_mul(1000).saturating_add(SLACK);
-    let declared = control
-        .and_then(|p| p.get("Installed-Size"))
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .map(|kib| kib.saturating_mul(2048).saturating_add(SLACK));
-    declared.map_or(by_ratio, |d| d.min(by_ratio))
 }
 
 /// Names the package behind a [`ImageError::Reserved`] error.
@@ -597,16 +582,16 @@ impl Split {
                 size: p.size,
             })
             .collect();
-        let mut planned = if shared_budget >= 2 {
+        let planned = if shared_budget >= 2 {
             crate::layering::plan(&archive, shared_budget)
         } else {
             vec![0; archive.len()]
-        }
-        .into_iter();
+        };
         let top = match shared_budget {
             1 => 0,
-            _ => planned.clone().max().map_or(0, |m| m + 1),
+            _ => planned.iter().max().map_or(0, |m| m + 1),
         };
+        let mut planned = planned.into_iter();
         let own = has_own.then_some(top + 1);
         let layer_of: Vec<usize> = opened
             .iter()

@@ -39,18 +39,29 @@ const MAX_CHANGELOG: u64 = 16 << 20;
 /// spec (read as it is, even when the spec moved on: adding a security suite is how one
 /// learns what it brings).
 pub fn outdated(workspace: &Workspace) -> Result<Vec<Update>, PipelineError> {
+    updates_of(workspace, &read_lock(workspace)?)
+}
+
+/// The lock beside the spec, whether or not it still matches it.
+fn read_lock(workspace: &Workspace) -> Result<Lockfile, PipelineError> {
     let path = workspace.lock_path();
-    let locked = Lockfile::read(&path)?.ok_or(PipelineError::StaleLock {
+    Lockfile::read(&path)?.ok_or(PipelineError::StaleLock {
         path: path.clone(),
         missing: true,
-    })?;
+    })
+}
+
+/// The updates of `locked`, against a fresh resolution.
+fn updates_of(workspace: &Workspace, locked: &Lockfile) -> Result<Vec<Update>, PipelineError> {
     let newest = workspace.resolve(&workspace.archs)?;
     let mut updates = Vec::new();
     for target in &newest.targets {
         let Some(old) = locked.target(&target.arch) else {
             continue;
         };
+        // Each package with a newer version than its locked one, and that locked version.
         let mut candidates: Vec<staves_resolve::LockedPackage> = Vec::new();
+        let mut locked_versions: Vec<String> = Vec::new();
         for package in &target.packages {
             let Some(before) = old
                 .packages
@@ -68,6 +79,7 @@ pub fn outdated(workspace: &Workspace) -> Result<Vec<Update>, PipelineError> {
             };
             if newer {
                 candidates.push(package.clone());
+                locked_versions.push(before.version.clone());
             }
         }
         if candidates.is_empty() {
@@ -82,13 +94,7 @@ pub fn outdated(workspace: &Workspace) -> Result<Vec<Update>, PipelineError> {
         };
         let located = crate::build::fetch::locate(&only, &only.targets[0], workspace)?;
         let debs = crate::build::fetch::download(workspace, &located, 4)?;
-        for (package, deb) in candidates.iter().zip(debs) {
-            let before = old
-                .packages
-                .iter()
-                .find(|p| p.name == package.name && p.arch == package.arch)
-                .map(|p| p.version.clone())
-                .unwrap_or_default();
+        for ((package, deb), before) in candidates.iter().zip(debs).zip(locked_versions) {
             let suite = newest
                 .repositories
                 .iter()
@@ -116,7 +122,8 @@ pub fn outdated(workspace: &Workspace) -> Result<Vec<Update>, PipelineError> {
 /// directory is another package's), decompressed.
 fn read_changelog(deb: &std::path::Path, package: &str) -> Option<String> {
     let file = staves_deb::deb::DebFile::open(deb).ok()?;
-    let mut archive = tar::Archive::new(file.data().ok()?);
+    let guarded = staves_deb::tar_guard::TarGuard::new(file.data().ok()?, file.unpack_limit());
+    let mut archive = tar::Archive::new(guarded);
     let own = format!("usr/share/doc/{package}/changelog.Debian.gz");
     let mut first: Option<String> = None;
     for entry in archive.entries().ok()? {
@@ -263,16 +270,11 @@ pub struct Updated {
 /// security updates alone) take their newest versions, everything else keeps its locked
 /// one unless a new dependency requires otherwise. The lock is rewritten.
 pub fn update(workspace: &Workspace, security_only: bool) -> Result<Updated, PipelineError> {
-    let updates = outdated(workspace)?;
-    let taken: Vec<Update> = updates
+    let before = read_lock(workspace)?;
+    let taken: Vec<Update> = updates_of(workspace, &before)?
         .into_iter()
         .filter(|u| u.security || !security_only)
         .collect();
-    let path = workspace.lock_path();
-    let before = Lockfile::read(&path)?.ok_or(PipelineError::StaleLock {
-        path: path.clone(),
-        missing: true,
-    })?;
     // The previous lock without the packages to move: the resolver keeps every other
     // locked version it still can.
     let mut keep = before.clone();
@@ -284,7 +286,7 @@ pub fn update(workspace: &Workspace, security_only: bool) -> Result<Updated, Pip
         });
     }
     let after = workspace.resolve_from(&workspace.archs, Some(&keep))?;
-    after.write(&path)?;
+    after.write(&workspace.lock_path())?;
     Ok(Updated {
         before,
         after,

@@ -48,8 +48,8 @@ impl Spec {
             None => None,
         };
         let layers = at.layers(&raw)?;
-        at.supervision(&raw, &mut packages)?;
         let init = wants_init(&raw);
+        at.supervision(&raw, init, &mut packages)?;
         let env = raw.env.unwrap_or_default();
         env.check()
             .map_err(|p| at.error(p.span, p.message, p.help))?;
@@ -426,6 +426,7 @@ impl Place<'_> {
     fn supervision(
         &self,
         raw: &RawSpec,
+        init: bool,
         packages: &mut Vec<PackageRequest>,
     ) -> Result<(), SpecError> {
         let no_services = BTreeMap::new();
@@ -479,7 +480,7 @@ impl Place<'_> {
                 implied.push(("libc-bin", services_at.clone()));
             }
         }
-        if wants_init(raw) {
+        if init {
             if raw.command.is_none() {
                 return Err(self.error(
                     raw.init.as_ref().map_or(0..0, |i| i.span()),

@@ -25,10 +25,10 @@ pub enum CliError {
     /// The host lacks what Staves needs (`staves doctor`).
     #[error("{0}")]
     Host(String),
-    /// What was compared differs (`staves diff`), or a security update waits (`staves
-    /// outdated`): said already, exit 1 without a message.
-    #[error("they differ")]
-    Differs,
+    /// A finding already printed — two things differ (`staves diff`), a security update
+    /// waits (`staves outdated`): exit 1 without a message.
+    #[error("exit 1: see the report above")]
+    Reported,
 }
 
 /// Errors of the crates below the pipeline reach the CLI as the pipeline's.
@@ -203,7 +203,7 @@ pub fn print(error: &CliError) -> ExitCode {
             let d = Diagnostic::new(&located.path, &located.source_text, span, message, help);
             eprintln!("{}", render(&renderer, &d));
         }
-        CliError::Differs => {}
+        CliError::Reported => {}
         other => {
             eprintln!("error: {other}");
             if let Some(hint) = other.hint() {

@@ -8,9 +8,9 @@ use std::io::Write;
 use std::path::Path;
 
 use serde::Serialize;
-use staves_oci::{FileEntry, Tree};
+use staves_oci::Tree;
 
-use super::inspect::{MAX_STATUS, STATUS, open_image, packages};
+use super::inspect::{FileState, MAX_STATUS, STATUS, open_image, packages};
 use crate::cli::DiffArgs;
 use crate::report::CliError;
 
@@ -41,18 +41,6 @@ struct FileChange {
     package: Option<String>,
     before: Option<FileState>,
     after: Option<FileState>,
-}
-
-#[derive(Serialize, PartialEq, Eq, Clone)]
-struct FileState {
-    kind: char,
-    mode: String,
-    owner: String,
-    size: u64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    link: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    sha256: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -101,7 +89,7 @@ pub fn run(args: &DiffArgs) -> Result<(), CliError> {
     super::resolve::print_report(args.json, &json, |out| print_text(out, &report))?;
     match report.identical() {
         true => Ok(()),
-        false => Err(CliError::Differs),
+        false => Err(CliError::Reported),
     }
 }
 
@@ -162,24 +150,20 @@ fn image_diff(args: &DiffArgs) -> Result<Report, CliError> {
         })
         .collect();
 
-    let owners = owners(&after).into_iter().chain(owners(&before)).fold(
-        BTreeMap::new(),
-        |mut all, (path, package)| {
-            all.entry(path).or_insert(package);
-            all
-        },
-    );
+    // The package that ships a path now, else the one that shipped it before.
+    let mut owner_of = owners(&before);
+    owner_of.extend(owners(&after));
     let paths: BTreeSet<&String> = before.files.keys().chain(after.files.keys()).collect();
     let files = paths
         .into_iter()
         // dpkg's own records change with the packages; they are said above.
         .filter(|p| !p.starts_with("/var/lib/dpkg/"))
         .filter_map(|path| {
-            let was = before.files.get(path).map(state);
-            let is = after.files.get(path).map(state);
+            let was = before.files.get(path).map(FileState::from);
+            let is = after.files.get(path).map(FileState::from);
             (was != is).then(|| FileChange {
                 path: path.clone(),
-                package: owners.get(path.as_str()).cloned(),
+                package: owner_of.get(path.as_str()).cloned(),
                 before: was,
                 after: is,
             })
@@ -216,17 +200,6 @@ fn image_diff(args: &DiffArgs) -> Result<Report, CliError> {
             new: after.diff_ids.len() - shared,
         }),
     })
-}
-
-fn state(f: &FileEntry) -> FileState {
-    FileState {
-        kind: f.kind,
-        mode: format!("{:04o}", f.mode),
-        owner: format!("{}:{}", f.uid, f.gid),
-        size: f.size,
-        link: f.link.clone(),
-        sha256: f.sha256.clone(),
-    }
 }
 
 /// Path → the package whose dpkg list names it.

@@ -40,12 +40,35 @@ pub(crate) struct PackageLine {
 #[derive(Serialize)]
 struct FileLine {
     path: String,
-    kind: char,
-    mode: String,
-    owner: String,
-    size: u64,
+    #[serde(flatten)]
+    state: FileState,
+}
+
+/// A file as reports show it: kind, octal mode, `uid:gid`, size, link target, and its
+/// content digest when the tree was read hashed.
+#[derive(Serialize, PartialEq, Eq, Clone)]
+pub(crate) struct FileState {
+    pub(crate) kind: char,
+    pub(crate) mode: String,
+    pub(crate) owner: String,
+    pub(crate) size: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
-    link: Option<String>,
+    pub(crate) link: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) sha256: Option<String>,
+}
+
+impl From<&staves_oci::FileEntry> for FileState {
+    fn from(f: &staves_oci::FileEntry) -> Self {
+        FileState {
+            kind: f.kind,
+            mode: format!("{:04o}", f.mode),
+            owner: format!("{}:{}", f.uid, f.gid),
+            size: f.size,
+            link: f.link.clone(),
+            sha256: f.sha256.clone(),
+        }
+    }
 }
 
 pub fn run(args: &InspectArgs) -> Result<(), CliError> {
@@ -61,11 +84,7 @@ pub fn run(args: &InspectArgs) -> Result<(), CliError> {
         .iter()
         .map(|(path, f)| FileLine {
             path: path.clone(),
-            kind: f.kind,
-            mode: format!("{:04o}", f.mode),
-            owner: format!("{}:{}", f.uid, f.gid),
-            size: f.size,
-            link: f.link.clone(),
+            state: f.into(),
         })
         .collect();
     let config = &image.config;
@@ -77,7 +96,7 @@ pub fn run(args: &InspectArgs) -> Result<(), CliError> {
         config: config["config"].clone(),
         packages: packages(&status),
         file_count: files.len(),
-        total_size: files.iter().map(|f| f.size).sum(),
+        total_size: files.iter().map(|f| f.state.size).sum(),
         files: if args.files { files } else { Vec::new() },
     };
     super::resolve::print_report(args.json, &report, |out| print_text(out, &report))
@@ -193,6 +212,7 @@ fn print_text(out: &mut dyn Write, r: &Report) -> std::io::Result<()> {
     }
     for f in &r.files {
         let link = f
+            .state
             .link
             .as_deref()
             .map(|l| format!(" -> {l}"))
@@ -200,7 +220,7 @@ fn print_text(out: &mut dyn Write, r: &Report) -> std::io::Result<()> {
         writeln!(
             out,
             "{}{} {:>11} {:>10} {}{link}",
-            f.kind, f.mode, f.owner, f.size, f.path
+            f.state.kind, f.state.mode, f.state.owner, f.state.size, f.path
         )?;
     }
     Ok(())

@@ -82,7 +82,7 @@ pub fn run(args: &OutdatedArgs) -> Result<(), CliError> {
         })
     })?;
     match all.iter().flat_map(|i| &i.updates).any(|u| u.security) {
-        true => Err(CliError::Differs),
+        true => Err(CliError::Reported),
         false => Ok(()),
     }
 }
