@@ -23,6 +23,8 @@ pub mod media {
     pub const LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
     /// zstd-compressed layer.
     pub const LAYER_ZSTD: &str = "application/vnd.oci.image.layer.v1.tar+zstd";
+    /// Uncompressed layer (what `docker save` writes).
+    pub const LAYER_TAR: &str = "application/vnd.oci.image.layer.v1.tar";
     /// Docker's image manifest, which registries still serve for older images.
     pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
     /// Docker's manifest list (its image index).
@@ -429,6 +431,54 @@ impl Layout {
             platform: None,
             annotations: BTreeMap::new(),
         })
+    }
+
+    /// Stores what `reader` gives as a blob, streamed and hashed on the way (the reader
+    /// checks what it reads against whatever it was promised).
+    pub fn put_blob_from(
+        &self,
+        media_type: &str,
+        reader: &mut dyn io::Read,
+    ) -> Result<BlobRef, OciError> {
+        let dir = self.root.join("blobs/sha256");
+        let tmp = staves_fs::temp_file_in(&dir).map_err(OciError::io(&dir))?;
+        let mut hashing = Hashing {
+            inner: BufWriter::with_capacity(1 << 20, tmp.reopen().map_err(OciError::io(&dir))?),
+            hasher: Sha256::new(),
+            bytes: 0,
+        };
+        io::copy(reader, &mut hashing).map_err(OciError::io(tmp.path()))?;
+        hashing.flush().map_err(OciError::io(tmp.path()))?;
+        let digest = crate::Digest::from_sha256(hashing.hasher.finalize().into());
+        let path = self.blob_path(&digest);
+        staves_fs::persist(tmp, &path).map_err(OciError::io(&path))?;
+        Ok(BlobRef {
+            media_type: media_type.into(),
+            digest,
+            size: hashing.bytes,
+            platform: None,
+            annotations: BTreeMap::new(),
+        })
+    }
+
+    /// Writes the manifest of `config` and `layers` (blobs already in the layout).
+    pub fn put_manifest(
+        &self,
+        config: BlobRef,
+        layers: Vec<BlobRef>,
+        platform: Option<Platform>,
+    ) -> Result<BlobRef, OciError> {
+        let manifest = Manifest {
+            schema_version: 2,
+            media_type: media::MANIFEST.into(),
+            config,
+            layers,
+            annotations: BTreeMap::new(),
+        };
+        let json = serde_json::to_vec(&manifest).map_err(|e| OciError::Layout(e.to_string()))?;
+        let mut reference = self.put_blob(media::MANIFEST, &json)?;
+        reference.platform = platform;
+        Ok(reference)
     }
 
     /// Writes a layer: `produce` writes the uncompressed tar into the writer it is given.

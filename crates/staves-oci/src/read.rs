@@ -45,6 +45,8 @@ pub struct ImageReader {
     layers: Vec<Blob>,
     /// The manifest's layer descriptors (an OCI layout's; a docker-archive has none).
     pub descriptors: Vec<BlobRef>,
+    /// Where the config is.
+    config_blob: Blob,
 }
 
 enum Source {
@@ -127,6 +129,38 @@ impl ImageReader {
             ),
             location: blob.location.clone(),
         })
+    }
+
+    /// Writes the image into `layout` as it is: its config and every layer byte for byte
+    /// (a blob promised a digest is checked against it on the way), under a new manifest,
+    /// which is returned. This is how a docker-archive, which has no manifest of its own,
+    /// becomes an image in a layout.
+    pub fn write_into(&self, layout: &Layout) -> Result<BlobRef, OciError> {
+        let mut config = self.open_blob(&self.config_blob)?;
+        let config = layout.put_blob_from(media::CONFIG, &mut (&mut config).take(MAX_JSON))?;
+        let mut layers = Vec::new();
+        for blob in &self.layers {
+            let raw = self.open_blob(blob)?;
+            let mut buffered = BufReader::with_capacity(1 << 16, raw);
+            let head = buffered.fill_buf().map_err(OciError::io(&blob.location))?;
+            let media_type = if head.starts_with(&[0x1f, 0x8b]) {
+                media::LAYER_GZIP
+            } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+                media::LAYER_ZSTD
+            } else {
+                media::LAYER_TAR
+            };
+            layers.push(layout.put_blob_from(media_type, &mut buffered)?);
+        }
+        let platform = Platform {
+            architecture: self.config["architecture"]
+                .as_str()
+                .unwrap_or("amd64")
+                .to_owned(),
+            os: self.config["os"].as_str().unwrap_or("linux").to_owned(),
+            variant: self.config["variant"].as_str().map(str::to_owned),
+        };
+        layout.put_manifest(config, layers, Some(platform))
     }
 
     fn open_blob(&self, blob: &Blob) -> Result<Verifying<Box<dyn Read + '_>>, OciError> {
@@ -392,13 +426,19 @@ fn open_layout(
         config: serde_json::Value::Null,
         layers: Vec::new(),
         descriptors: Vec::new(),
+        config_blob: Blob {
+            location: String::new(),
+            digest: None,
+            size: None,
+        },
     };
     let manifest_json = reader.read_json(&by_digest(&manifest))?;
     let config: BlobRef = serde_json::from_value(manifest_json["config"].clone())
         .map_err(|e| OciError::Layout(format!("manifest config: {e}")))?;
     let layers: Vec<BlobRef> = serde_json::from_value(manifest_json["layers"].clone())
         .map_err(|e| OciError::Layout(format!("manifest layers: {e}")))?;
-    reader.config = reader.read_json(&by_digest(&config))?;
+    reader.config_blob = by_digest(&config);
+    reader.config = reader.read_json(&reader.config_blob)?;
     reader.layers = layers.iter().map(by_digest).collect();
     reader.descriptors = layers;
     Ok(reader)
@@ -484,6 +524,11 @@ fn open_archive(path: &Path) -> Result<ImageReader, OciError> {
         config: serde_json::Value::Null,
         layers: Vec::new(),
         descriptors: Vec::new(),
+        config_blob: Blob {
+            location: String::new(),
+            digest: None,
+            size: None,
+        },
     };
     let legacy = reader.read_json(&Blob {
         location: "manifest.json".into(),
@@ -508,7 +553,8 @@ fn open_archive(path: &Path) -> Result<ImageReader, OciError> {
     let config_name = first["Config"]
         .as_str()
         .ok_or_else(|| OciError::Layout("manifest.json: no Config".into()))?;
-    reader.config = reader.read_json(&member(config_name)?)?;
+    reader.config_blob = member(config_name)?;
+    reader.config = reader.read_json(&reader.config_blob)?;
     reader.names = first["RepoTags"]
         .as_array()
         .map(|tags| {

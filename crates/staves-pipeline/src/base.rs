@@ -60,6 +60,56 @@ impl BaseImage {
     }
 }
 
+/// Copies image `name` out of an engine's store (`docker save`, `podman save`) into an
+/// OCI layout in the cache, named by its manifest's digest, and returns the layout: the
+/// same image read again gives the same layout, a moved tag another one. Every layer
+/// comes over byte for byte; the engine's archive is scratch, removed after.
+pub fn engine_base(
+    engine: staves_oci::engine::Engine,
+    name: &str,
+    archs: &[String],
+    cache: &Path,
+) -> Result<PathBuf, PipelineError> {
+    let cache = staves_repo::Cache::open(cache)?;
+    let scratch = cache.scratch_dir()?;
+    let archive = scratch.path().join("saved.tar");
+    engine.save(name, &archive)?;
+    let image = ImageReader::open(&archive, None, None)?;
+    let found = staves_oci::Platform {
+        architecture: image.config["architecture"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
+        os: "linux".into(),
+        variant: image.config["variant"].as_str().map(str::to_owned),
+    };
+    for arch in archs {
+        let wanted = staves_oci::Platform::from_debian(arch);
+        if wanted.architecture != found.architecture {
+            return Err(PipelineError::BaseArch {
+                name: name.to_owned(),
+                found: found.architecture.clone(),
+                wanted: wanted.architecture,
+            });
+        }
+    }
+    let staged = scratch.path().join("layout");
+    let layout = Layout::create(&staged)?;
+    let manifest = image.write_into(&layout)?;
+    layout.put_index(std::slice::from_ref(&manifest))?;
+    let dir = cache
+        .root()
+        .join("bases")
+        .join(format!("engine-{}", manifest.digest.hex()));
+    if !dir.join("index.json").is_file() {
+        if let Some(parent) = dir.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        staves_fs::replace_dir(&staged, &dir)?;
+    }
+    Ok(dir)
+}
+
 /// Reads the base at `path`, an OCI layout (`select` picks an entry by name, `arch` an
 /// image of an index), as `name`. Layer digests are checked while reading.
 pub fn read_base(

@@ -111,11 +111,23 @@ pub enum PipelineError {
     ImageName(String),
     /// A base given as a docker-archive.
     #[error(
-        "{name}: a base must be an OCI image layout, a spec or a registry image pinned by digest; a docker-archive holds no compressed layers to share"
+        "{name}: a base must be an OCI image layout, a spec, a registry image pinned by digest or an image in an engine's store (`docker:NAME`); give a docker-archive as `docker load -i FILE` and then `docker:NAME`"
     )]
     BaseNotALayout {
         /// The base.
         name: String,
+    },
+    /// A base from an engine's store built for another architecture.
+    #[error(
+        "{name} in the engine's store is an image for {found}; this spec builds for {wanted}: pull or load the {wanted} image, or build with `--arch`"
+    )]
+    BaseArch {
+        /// The base.
+        name: String,
+        /// Its architecture (OCI's name).
+        found: String,
+        /// The architecture asked for (OCI's name).
+        wanted: String,
     },
     /// A base without a dpkg database.
     #[error(
@@ -249,6 +261,7 @@ impl PipelineError {
                 | PipelineError::NoImageName
                 | PipelineError::ImageName(_)
                 | PipelineError::BaseNotALayout { .. }
+                | PipelineError::BaseArch { .. }
                 | PipelineError::BaseWithoutDatabase { .. }
                 | PipelineError::BaseAccounts { .. }
                 | PipelineError::BaseLayerCount { .. }

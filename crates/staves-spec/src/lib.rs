@@ -159,7 +159,8 @@ pub const RESERVED_REPOSITORIES: &[&str] = &["built", "debs"];
 /// The largest spec read: real ones are a few KB.
 pub const MAX_SPEC: u64 = 1 << 20;
 
-/// What `base = …` names: another spec, an OCI image layout, or a registry image.
+/// What `base = …` names: another spec, an OCI image layout, a registry image, or an
+/// image in an engine's store.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BaseRef {
     /// A path (relative to the spec's directory): a directory holding a `staves.toml` or
@@ -172,6 +173,15 @@ pub enum BaseRef {
         /// The manifest (or index) digest.
         digest: String,
     },
+    /// `docker:NAME[:TAG]` or `podman:NAME[:TAG]`: an image in an engine's local store
+    /// (one loaded with `--load`, say). A tag there can move: the image built records the
+    /// base's digest, and an image built on another base is another image.
+    Engine {
+        /// `docker` or `podman`.
+        engine: String,
+        /// The image's name in the store.
+        name: String,
+    },
 }
 
 impl BaseRef {
@@ -180,6 +190,23 @@ impl BaseRef {
     pub fn parse(text: &str) -> Result<BaseRef, (String, String)> {
         if text.starts_with('.') || text.starts_with('/') {
             return Ok(BaseRef::Path(text.to_owned()));
+        }
+        for engine in ["docker", "podman"] {
+            if let Some(name) = text
+                .strip_prefix(engine)
+                .and_then(|rest| rest.strip_prefix(':'))
+            {
+                if name.is_empty() || name.starts_with('-') || name.contains(char::is_whitespace) {
+                    return Err((
+                        format!("`{text}` names no image"),
+                        format!("write `{engine}:NAME[:TAG]`, as `{engine} images` lists it"),
+                    ));
+                }
+                return Ok(BaseRef::Engine {
+                    engine: engine.to_owned(),
+                    name: name.to_owned(),
+                });
+            }
         }
         let Some((name, digest)) = text.split_once('@') else {
             return Err((

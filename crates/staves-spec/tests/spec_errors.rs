@@ -409,3 +409,36 @@ fn use_flags_are_checked_when_the_spec_is_read() {
         .is_ok()
     );
 }
+
+#[test]
+fn a_base_is_a_path_a_pinned_registry_image_or_an_engine_image() {
+    use staves_spec::BaseRef;
+    assert_eq!(
+        BaseRef::parse("docker:app:1.0"),
+        Ok(BaseRef::Engine {
+            engine: "docker".into(),
+            name: "app:1.0".into()
+        })
+    );
+    assert!(matches!(
+        BaseRef::parse("podman:localhost/app"),
+        Ok(BaseRef::Engine { engine, .. }) if engine == "podman"
+    ));
+    assert_eq!(BaseRef::parse("./base"), Ok(BaseRef::Path("./base".into())));
+    // A registry tag can move under the lock; an engine name with no image, or one read
+    // as an option, is refused.
+    for bad in [
+        "registry.example/app:1.0",
+        "docker:",
+        "podman:-x",
+        "docker:a b",
+    ] {
+        let error = BaseRef::parse(bad).expect_err(bad);
+        assert!(!error.1.is_empty(), "{bad}: a hint");
+    }
+    let spec = Spec::parse(
+        "name = \"a\"\nbase = \"docker:\"\n",
+        Path::new("staves.toml"),
+    );
+    assert!(spec.is_err());
+}

@@ -57,6 +57,8 @@ pub struct BuiltNode {
     pub entry: BlobRef,
     /// The docker-archive written, when asked for.
     pub archive: Option<PathBuf>,
+    /// Every architecture taken from the image cache: nothing was assembled.
+    pub reused: bool,
 }
 
 /// Bases already read in this run, by layout and architecture: the children of one base
@@ -184,6 +186,7 @@ fn build_one(
         layout,
         entry: result.entry.clone(),
         archive,
+        reused: result.images.iter().all(|i| i.reused),
     })
 }
 
@@ -225,6 +228,14 @@ fn read_bases(
             )
             .map_err(failed)?;
             (dir, format!("{name}@{digest}"))
+        }
+        Some(BaseSource::Engine { engine, name }) => {
+            let reference = format!("{engine}:{name}");
+            let (engine, name) = staves_oci::engine::Engine::parse(&reference)
+                .ok_or_else(|| StackError::Internal(format!("{reference} is no engine")))?;
+            let dir = staves_pipeline::base::engine_base(engine, name, archs, &options.cache)
+                .map_err(failed)?;
+            (dir, reference)
         }
     };
     let read = |arch: &String| -> Result<Arc<BaseImage>, PipelineError> {

@@ -28,6 +28,13 @@ pub enum BaseSource {
         /// `sha256:…`.
         digest: String,
     },
+    /// An image in an engine's local store.
+    Engine {
+        /// `docker` or `podman`.
+        engine: String,
+        /// Its name there.
+        name: String,
+    },
 }
 
 /// One image of the stack.
@@ -127,6 +134,7 @@ impl Stack {
                 Some(BaseRef::Registry { name, digest }) => {
                     Some(BaseSource::Registry { name, digest })
                 }
+                Some(BaseRef::Engine { engine, name }) => Some(BaseSource::Engine { engine, name }),
                 Some(BaseRef::Path(relative)) => {
                     let target = dir.join(&relative);
                     if is_spec(&target) {
@@ -172,6 +180,26 @@ impl Stack {
             Some(BaseSource::Spec(base)) => Some(base),
             _ => None,
         }
+    }
+
+    /// `changed` and every image built on one of them, however far up: what a change to
+    /// them makes stale. Sorted.
+    pub fn with_dependents(&self, changed: &[usize]) -> Vec<usize> {
+        let stale = |mut index: usize| {
+            // A circle is refused by `order`; here it only must not loop: no chain of
+            // bases is longer than the stack.
+            for _ in 0..=self.nodes.len() {
+                if changed.contains(&index) {
+                    return true;
+                }
+                match self.base_of(index) {
+                    Some(base) => index = base,
+                    None => return false,
+                }
+            }
+            false
+        };
+        (0..self.nodes.len()).filter(|&i| stale(i)).collect()
     }
 
     /// The images to build, bases before what is built on them: all of them, or those

@@ -50,6 +50,14 @@ fn bases_come_first_and_only_narrows_to_what_is_needed() {
         .expect("orders");
     assert_eq!(names(&stack, &only), ["golden", "runtime", "app"]);
 
+    // A change to runtime makes app stale, not golden or web; a change to golden, all.
+    let find = |n: &str| stack.find(n).expect("known");
+    let mut stale = names(&stack, &stack.with_dependents(&[find("runtime")]));
+    stale.sort();
+    assert_eq!(stale, ["app", "runtime"]);
+    assert_eq!(stack.with_dependents(&[find("golden")]).len(), 4);
+    assert!(stack.with_dependents(&[]).is_empty());
+
     // A workspace file lists members instead of the walk.
     std::fs::write(root.join(WORKSPACE_FILE), "members = [\"web\"]\n").expect("file");
     let listed = Stack::discover(&root).expect("discovers");
@@ -66,6 +74,8 @@ fn circles_duplicates_and_unknown_bases_are_refused() {
     spec(&tmp.path().join("c"), "c", Some("../a"));
     let stack = Stack::discover(tmp.path()).expect("discovers");
     let error = stack.order(&[]).expect_err("a circle").to_string();
+    // Following bases around a circle ends.
+    assert_eq!(stack.with_dependents(&[]), Vec::<usize>::new());
     assert!(
         error.contains("a is built on b is built on c is built on a"),
         "{error}"

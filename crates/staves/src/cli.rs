@@ -261,7 +261,8 @@ pub enum Command {
     /// `--security-only`, its security updates) take their new versions, the rest keep
     /// theirs; prints each move with the CVEs it fixes.
     #[command(after_help = "Examples:
-  staves update --security-only && staves build -o image.tar")]
+  staves update --security-only --build -o out
+  staves update -f images/ --security-only --push registry.example/team")]
     Update(UpdateArgs),
     /// Build a stack: every spec of a directory tree (or those a staves-workspace.toml
     /// lists), bases first, each image on the layers of its base.
@@ -544,6 +545,29 @@ pub struct UpdateArgs {
     /// Take security updates only.
     #[arg(long)]
     pub security_only: bool,
+    /// Then rebuild the images whose lock or base changed (and only those), bases first.
+    #[arg(long)]
+    pub build: bool,
+    /// Write each rebuilt image's OCI layout to `DIR/NAME` (implies --build).
+    #[arg(long, short, value_name = "DIR")]
+    pub output: Option<PathBuf>,
+    /// Load each rebuilt image into docker (or podman) (implies --build).
+    #[arg(long)]
+    pub load: bool,
+    /// Push each rebuilt image as `PREFIX/NAME:TAG` (implies --build).
+    #[arg(long, value_name = "PREFIX")]
+    pub push: Option<String>,
+    /// Images built at the same time.
+    #[arg(long, default_value_t = 2)]
+    pub parallel: usize,
+    /// Parallel downloads per image.
+    #[arg(long, default_value_t = 8)]
+    pub jobs: usize,
+    /// Layer compression.
+    #[arg(long, value_enum, default_value_t = Compression::Gzip)]
+    pub compression: Compression,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
 }
 
 #[derive(Debug, Args)]

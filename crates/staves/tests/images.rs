@@ -660,4 +660,49 @@ fn an_image_in_the_engine_store_inspects_as_its_archive() {
         .expect("run");
     assert!(!missing.status.success());
     assert!(stderr(&missing).contains("save"), "{}", stderr(&missing));
+
+    // The image in the store is a base: its layers come over byte for byte beneath the
+    // new one, its dpkg database says what is installed, and the result runs.
+    let child = dir.path().join("child");
+    std::fs::create_dir_all(&child).expect("dir");
+    std::fs::write(
+        child.join("staves.toml"),
+        format!(
+            "name = \"staves-on-store-base\"\nbase = \"{engine}:staves-inspect-store:latest\"\npackages = [\"netbase\"]\ncommand = [\"/bin/sh\", \"-c\", \"test -s /etc/protocols && echo on-the-store-base\"]\n"
+        ),
+    )
+    .expect("spec");
+    let child_archive = dir.path().join("child.tar");
+    build(&child.join("staves.toml"), &child_archive);
+    let on_base = inspect(child_archive.to_str().expect("utf8"));
+    let names: Vec<&str> = on_base["packages"]
+        .as_array()
+        .expect("packages")
+        .iter()
+        .filter_map(|p| p["name"].as_str())
+        .collect();
+    assert!(
+        names.contains(&"dash") && names.contains(&"netbase"),
+        "{names:?}"
+    );
+    load(&child_archive);
+    let ran = container(&["run", "--rm", "staves-on-store-base:latest"]);
+    assert!(
+        stdout(&ran).contains("on-the-store-base"),
+        "{}",
+        stderr(&ran)
+    );
+    // Read again, the same store image is the same base: nothing is rebuilt.
+    let again = staves(
+        &[
+            "build",
+            "-f",
+            child.join("staves.toml").to_str().expect("utf8"),
+            "-o",
+            child_archive.to_str().expect("utf8"),
+        ],
+        &shared_cache(),
+        &[],
+    );
+    assert!(stderr(&again).contains("Unchanged"), "{}", stderr(&again));
 }

@@ -146,3 +146,115 @@ fn a_stack_directory_is_reported_image_by_image_bases_first() {
         .count();
     assert_eq!(unlocked, 3, "{images:?}");
 }
+
+/// `update --build` over a 4-image stack given its security suite: every lock with a
+/// security update waiting moves, and exactly the images whose lock or base moved are
+/// rebuilt — an image on an unchanged base is not, an image on a changed one is.
+#[test]
+#[cfg_attr(
+    not(feature = "online-tests"),
+    ignore = "needs Debian's archive or a container engine; run with --features staves/online-tests"
+)]
+fn update_build_rebuilds_only_the_images_whose_lock_or_base_moved() {
+    let codename = support::host_codename();
+    let repositories = |security: bool| {
+        let mut suites = vec![codename.clone()];
+        if security {
+            suites.push(format!("{codename}-security"));
+        }
+        suites
+            .iter()
+            .enumerate()
+            .map(|(i, suite)| {
+                format!(
+                    "\n[[repositories]]\nname = \"r{i}\"\nuri = \"{}\"\nsuite = \"{suite}\"\nkeyring = \"/usr/share/keyrings/debian-archive-keyring.gpg\"\n",
+                    support::host_uri(suite)
+                )
+            })
+            .collect::<String>()
+    };
+    let dir = tempfile::tempdir().expect("tmp");
+    let stack = dir.path().join("stack");
+    // base: a package never patched by a security update; tls on it: openssl, which
+    // has had many; web on base; app on tls with nothing of its own.
+    let images = [
+        ("base", None, "packages = [\"netbase\"]"),
+        ("tls", Some("../base"), "packages = [\"openssl\"]"),
+        ("web", Some("../base"), "packages = [\"media-types\"]"),
+        (
+            "app",
+            Some("../tls"),
+            "command = [\"openssl\", \"version\"]\nexclude = [\"dash\"]",
+        ),
+    ];
+    let write = |security: bool| {
+        for (name, base, body) in &images {
+            let base = base
+                .map(|b| format!("base = \"{b}\"\n"))
+                .unwrap_or_default();
+            std::fs::create_dir_all(stack.join(name)).expect("dir");
+            std::fs::write(
+                stack.join(name).join("staves.toml"),
+                format!(
+                    "name = \"{name}\"\n{base}{body}\n{}",
+                    repositories(security)
+                ),
+            )
+            .expect("spec");
+        }
+    };
+    write(false);
+    let cache = shared_cache();
+    let root = stack.to_str().expect("utf8");
+    for (name, ..) in &images {
+        let spec = stack.join(name).join("staves.toml");
+        let locked = support::staves(&["lock", "-f", spec.to_str().expect("utf8")], &cache);
+        assert!(locked.status.success(), "{name}: {}", stderr(&locked));
+    }
+    let built = support::staves(&["stack", root], &cache);
+    assert!(built.status.success(), "{}", stderr(&built));
+
+    write(true);
+    let out = support::staves(&["outdated", "--json", "-f", root], &cache);
+    let waiting: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).expect("json");
+    let behind: Vec<&str> = waiting
+        .iter()
+        .filter(|i| i["updates"].as_array().is_some_and(|u| !u.is_empty()))
+        .filter_map(|i| i["image"].as_str())
+        .collect();
+    assert_eq!(behind, ["tls"], "{}", stdout(&out));
+
+    let output = dir.path().join("out");
+    let updated = support::staves(
+        &[
+            "update",
+            "--security-only",
+            "-f",
+            root,
+            "-o",
+            output.to_str().expect("utf8"),
+        ],
+        &cache,
+    );
+    let said = stderr(&updated);
+    assert!(updated.status.success(), "{said}");
+    let rebuilt: Vec<&str> = said
+        .lines()
+        .filter_map(|l| l.trim_start().strip_prefix("Rebuilt "))
+        .filter_map(|l| l.split(' ').next())
+        .collect();
+    assert_eq!(rebuilt, ["tls:latest", "app:latest"], "{said}");
+    assert!(said.contains("Unchanged base:latest"), "{said}");
+    assert!(!output.join("web").exists(), "web is not stale: {said}");
+    let after = support::staves(&["outdated", "-f", root], &cache);
+    assert_eq!(after.status.code(), Some(0), "{}", stdout(&after));
+
+    // Nothing moved: nothing is rebuilt.
+    let again = support::staves(&["update", "--build", "-f", root], &cache);
+    assert!(again.status.success(), "{}", stderr(&again));
+    assert!(
+        stderr(&again).contains("nothing to rebuild"),
+        "{}",
+        stderr(&again)
+    );
+}

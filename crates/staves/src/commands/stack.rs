@@ -1,20 +1,16 @@
 //! `staves stack`: a directory of specs built as one stack, then loaded or pushed.
 
+use std::path::PathBuf;
 use std::time::Instant;
 
 use staves_pipeline::PipelineError;
 use staves_registry::Reference;
-use staves_stack::{Stack, StackError};
+use staves_stack::{BuiltNode, Stack, StackError};
 
-use crate::cli::StackArgs;
+use crate::cli::{RegistryArgs, SourceArgs, StackArgs};
 use crate::report::{CliError, status};
 
 pub fn run(args: &StackArgs) -> Result<(), CliError> {
-    let started = Instant::now();
-    // A bad destination fails before minutes of work, not after.
-    if let Some(prefix) = &args.push {
-        Reference::parse(&format!("{}/x", prefix.trim_end_matches('/')))?;
-    }
     let stack = Stack::discover(&args.root).map_err(from_stack)?;
     let only = args
         .only
@@ -23,64 +19,123 @@ pub fn run(args: &StackArgs) -> Result<(), CliError> {
         .collect::<Result<Vec<_>, _>>()
         .map_err(from_stack)?;
     let order = stack.order(&only).map_err(from_stack)?;
-    // Without `--output`, layouts go to scratch space in the cache, swept by a later run.
-    let scratch = match &args.output {
-        Some(_) => None,
-        None => Some(staves_repo::Cache::open(args.source.cache.root())?.scratch_dir()?),
-    };
-    let output = match (&args.output, &scratch) {
-        (Some(out), _) => out.clone(),
-        (None, Some(dir)) => dir.path().to_owned(),
-        (None, None) => return Err(CliError::Internal("no output directory".into())),
-    };
-    std::fs::create_dir_all(&output)?;
-    let options = args.source.stack_options(crate::cli::StackBuild {
-        output,
-        archives: args.load,
-        jobs: args.jobs,
-        compression: super::build::compression(args.compression),
-        locked: args.locked,
+    let ship = Ship {
+        output: args.output.clone(),
+        load: args.load,
+        push: args.push.clone(),
         parallel: args.parallel,
-        source_date_epoch: super::source_date_epoch()?,
-    });
-    let built = staves_stack::build(&stack, &order, &options, crate::report::reporter())
-        .map_err(from_stack)?;
-    for node in &built {
-        if let Some(archive) = &node.archive {
-            super::build::load(archive, &[node.name.to_string()])?;
+        jobs: args.jobs,
+        compression: args.compression,
+        locked: args.locked,
+    };
+    let built = ship.build(&stack, &order, &args.source)?;
+    ship.push_all(&built.nodes, &args.source, &args.registry)
+}
+
+/// The images of a stack, built; their layouts last as long as this.
+pub(crate) struct Shipped {
+    pub nodes: Vec<BuiltNode>,
+    _scratch: Option<staves_fs::TempDir>,
+}
+
+/// What to do with the images of a stack: where their layouts go, whether they are
+/// loaded into an engine or pushed, and how they are built.
+pub(crate) struct Ship {
+    pub output: Option<PathBuf>,
+    pub load: bool,
+    pub push: Option<String>,
+    pub parallel: usize,
+    pub jobs: usize,
+    pub compression: crate::cli::Compression,
+    pub locked: bool,
+}
+
+impl Ship {
+    /// Builds the images `order` lists (bases first) and loads them when asked.
+    pub fn build(
+        &self,
+        stack: &Stack,
+        order: &[usize],
+        source: &SourceArgs,
+    ) -> Result<Shipped, CliError> {
+        let started = Instant::now();
+        // A bad destination fails before minutes of work, not after.
+        if let Some(prefix) = &self.push {
+            Reference::parse(&format!("{}/x", prefix.trim_end_matches('/')))?;
         }
-    }
-    status(
-        "Finished",
-        &format!(
-            "{} image(s) into {} in {:.2}s",
-            built.len(),
-            match (&args.output, args.load) {
-                (Some(out), _) => out.display().to_string(),
-                (None, true) => "the local image store".into(),
-                (None, false) => "a scratch directory".into(),
-            },
-            started.elapsed().as_secs_f64()
-        ),
-    );
-    if let Some(prefix) = &args.push {
-        let prefix = prefix.trim_end_matches('/');
+        // Without `--output`, layouts go to scratch space in the cache, swept by a later run.
+        let scratch = match &self.output {
+            Some(_) => None,
+            None => Some(staves_repo::Cache::open(source.cache.root())?.scratch_dir()?),
+        };
+        let output = match (&self.output, &scratch) {
+            (Some(out), _) => out.clone(),
+            (None, Some(dir)) => dir.path().to_owned(),
+            (None, None) => return Err(CliError::Internal("no output directory".into())),
+        };
+        std::fs::create_dir_all(&output)?;
+        let options = source.stack_options(crate::cli::StackBuild {
+            output,
+            archives: self.load,
+            jobs: self.jobs,
+            compression: super::build::compression(self.compression),
+            locked: self.locked,
+            parallel: self.parallel,
+            source_date_epoch: super::source_date_epoch()?,
+        });
+        let built = staves_stack::build(stack, order, &options, crate::report::reporter())
+            .map_err(from_stack)?;
         for node in &built {
+            if let Some(archive) = &node.archive {
+                super::build::load(archive, &[node.name.to_string()])?;
+            }
+        }
+        status(
+            "Finished",
+            &format!(
+                "{} image(s) into {} in {:.2}s",
+                built.len(),
+                match (&self.output, self.load) {
+                    (Some(out), _) => out.display().to_string(),
+                    (None, true) => "the local image store".into(),
+                    (None, false) => "a scratch directory".into(),
+                },
+                started.elapsed().as_secs_f64()
+            ),
+        );
+        Ok(Shipped {
+            nodes: built,
+            _scratch: scratch,
+        })
+    }
+
+    /// Pushes each of `nodes` as `PREFIX/NAME:TAG`, when a prefix was given.
+    pub fn push_all(
+        &self,
+        nodes: &[BuiltNode],
+        source: &SourceArgs,
+        registry: &RegistryArgs,
+    ) -> Result<(), CliError> {
+        let Some(prefix) = &self.push else {
+            return Ok(());
+        };
+        let prefix = prefix.trim_end_matches('/');
+        for node in nodes {
             let reference = Reference::parse(&format!(
                 "{prefix}/{}:{}",
                 node.name.repository, node.name.tag
             ))?;
             let layout = staves_oci::Layout::open(&node.layout)?;
             super::push::push_entry(
-                (&args.source.cache, &args.source.reach),
+                (&source.cache, &source.reach),
                 &layout,
                 &node.entry,
                 &reference,
-                &args.registry,
+                registry,
             )?;
         }
+        Ok(())
     }
-    Ok(())
 }
 
 /// A stack's errors as the command line reports them: a failed image's own error (its
