@@ -12,6 +12,7 @@
 
 pub mod base;
 pub mod build;
+pub mod cache_space;
 mod error;
 mod from_source;
 pub mod outdated;

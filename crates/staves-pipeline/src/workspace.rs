@@ -80,6 +80,8 @@ pub struct Workspace {
     /// Whether this run has built (or taken from the cache) the spec's own packages and said
     /// so already: the later check of the lock's says nothing more of them.
     pub(crate) reported_builds: std::sync::atomic::AtomicBool,
+    /// Held while the workspace lives: `staves cache prune` waits for it.
+    _in_use: staves_repo::CacheLock,
 }
 
 impl Workspace {
@@ -92,6 +94,7 @@ impl Workspace {
         let (archs, selected) = target_archs(&spec, args.arch.as_deref())?;
         let repositories = repositories(&spec)?;
         let cache = Cache::open(&args.cache)?;
+        let in_use = cache.in_use()?;
         let freshness = match args.network {
             NetworkMode::Offline => Freshness::Offline,
             NetworkMode::Refresh => Freshness::Refresh,
@@ -129,6 +132,7 @@ impl Workspace {
             reporter,
             bases: Vec::new(),
             reported_builds: std::sync::atomic::AtomicBool::new(false),
+            _in_use: in_use,
         })
     }
 

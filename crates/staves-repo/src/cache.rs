@@ -108,6 +108,44 @@ impl Cache {
         Ok(CacheLock { _file: file })
     }
 
+    /// Says this process uses the cache (a shared lock, held until dropped): a prune waits
+    /// until no process does, so nothing a build has looked up vanishes under it.
+    pub fn in_use(&self) -> Result<CacheLock, RepoError> {
+        let (file, path) = self.use_lock_file()?;
+        file.lock_shared()
+            .map_err(RepoError::io("locking", &path))?;
+        Ok(CacheLock { _file: file })
+    }
+
+    /// Takes the cache for itself (an exclusive lock on what [`Cache::in_use`] shares):
+    /// `None` at once when another process uses it, so the caller can say it waits.
+    pub fn try_exclusive(&self) -> Result<Option<CacheLock>, RepoError> {
+        let (file, path) = self.use_lock_file()?;
+        match file.try_lock() {
+            Ok(()) => Ok(Some(CacheLock { _file: file })),
+            Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+            Err(std::fs::TryLockError::Error(e)) => Err(RepoError::io("locking", &path)(e)),
+        }
+    }
+
+    /// Takes the cache for itself, waiting for every process that uses it.
+    pub fn exclusive(&self) -> Result<CacheLock, RepoError> {
+        let (file, path) = self.use_lock_file()?;
+        file.lock().map_err(RepoError::io("locking", &path))?;
+        Ok(CacheLock { _file: file })
+    }
+
+    fn use_lock_file(&self) -> Result<(File, PathBuf), RepoError> {
+        let path = self.root.join("locks").join("in-use.lock");
+        let file = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(RepoError::io("opening lock", &path))?;
+        Ok((file, path))
+    }
+
     /// Writes `path` atomically: `fill` writes into a temporary file, which is flushed to
     /// disk and renamed over `path` only when `fill` succeeds.
     pub fn write_atomic<T>(
@@ -126,5 +164,25 @@ impl Cache {
             .map_err(RepoError::io("writing", path))?;
         staves_fs::persist(tmp, path).map_err(RepoError::io("writing", path))?;
         Ok(value)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_prune_cannot_take_the_cache_while_a_build_uses_it() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let cache = Cache::open(dir.path()).expect("cache");
+        let build = cache.in_use().expect("shared");
+        let other_build = cache.in_use().expect("builds share it");
+        assert!(cache.try_exclusive().expect("tries").is_none());
+        drop(build);
+        assert!(cache.try_exclusive().expect("tries").is_none());
+        drop(other_build);
+        let prune = cache.try_exclusive().expect("tries").expect("free now");
+        drop(prune);
+        assert!(cache.try_exclusive().expect("tries").is_some());
     }
 }

@@ -30,7 +30,7 @@ pub use staves_openpgp::verify as keyring;
 pub mod release;
 pub mod repository;
 
-pub use cache::Cache;
+pub use cache::{Cache, CacheLock};
 pub use error::RepoError;
 pub use index::PackageIndex;
 pub use keyring::{Keyring, Signer};

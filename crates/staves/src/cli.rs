@@ -295,11 +295,80 @@ pub enum Command {
   staves include --dir /srv/archive build/*.deb
   staves include --config archive.toml --into-suite testing vendor/")]
     Include(IncludeArgs),
+    /// What the cache holds, and pruning it without breaking a locked build.
+    #[command(
+        subcommand,
+        after_help = "Examples:
+  staves cache du
+  staves cache prune --keep-locked ~/src/images --older-than 30d
+  staves cache prune --keep-locked . --dry-run"
+    )]
+    Cache(CacheCommand),
     /// Print a shell completion script: `staves completions bash > /etc/bash_completion.d/staves`.
     Completions(CompletionsArgs),
     /// Check this host: the cache, apt sources, bubblewrap, a container engine, and the
     /// trust, credentials and proxies every fetch uses; each missing item with its fix.
     Doctor(DoctorArgs),
+}
+
+/// `staves cache …`.
+#[derive(Debug, Subcommand)]
+pub enum CacheCommand {
+    /// The space each kind of entry takes: .debs, unpacked copies, indices, image layers
+    /// and records, bases, source build roots and results.
+    Du(CacheDuArgs),
+    /// Remove what no lock under the given directories needs (with --older-than, only what
+    /// has not been used for that long); waits for builds using the cache.
+    Prune(CachePruneArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CacheDuArgs {
+    #[command(flatten)]
+    pub cache: CacheArgs,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CachePruneArgs {
+    #[command(flatten)]
+    pub cache: CacheArgs,
+    /// Keep everything each `staves.lock` below DIR needs to build --offline (repeatable).
+    #[arg(long, value_name = "DIR")]
+    pub keep_locked: Vec<PathBuf>,
+    /// Remove only what has not been used for this long: `30d`, `12h`, `2w`, `90m`.
+    #[arg(long, value_name = "AGE", value_parser = parse_age)]
+    pub older_than: Option<std::time::Duration>,
+    /// Say what would be removed; remove nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `30d`, `12h`, `2w`, `90m`, `45s` as a duration.
+fn parse_age(text: &str) -> Result<std::time::Duration, String> {
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not an age; write 30d, 12h, 2w or 90m"))?;
+    let seconds = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        "w" => 7 * 86_400,
+        _ => return Err(format!("`{text}`: the unit is one of s, m, h, d, w")),
+    };
+    n.checked_mul(seconds)
+        .map(std::time::Duration::from_secs)
+        .ok_or_else(|| format!("`{text}` is too long"))
 }
 
 /// `staves doctor`.

@@ -1,6 +1,7 @@
 //! One module per command.
 
 mod build;
+mod cache;
 mod completions;
 mod diff;
 mod doctor;
@@ -41,6 +42,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Include(args) => serve::include(args),
         Command::Completions(args) => completions::run(args),
         Command::Doctor(args) => doctor::run(args),
+        Command::Cache(command) => cache::run(command),
     }
 }
 
