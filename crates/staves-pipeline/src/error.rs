@@ -129,6 +129,9 @@ pub enum PipelineError {
         /// The architecture asked for (OCI's name).
         wanted: String,
     },
+    /// The debug variant's tools could not be added.
+    #[error("the debug variant: {0}")]
+    DebugTools(String),
     /// A base without a dpkg database.
     #[error(
         "{name} has no dpkg database (/var/lib/dpkg/status), so nothing says what it holds; a base must be a Debian system (built by Staves, or any image with dpkg)"

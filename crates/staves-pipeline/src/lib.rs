@@ -20,7 +20,7 @@ pub mod publish;
 mod reporter;
 mod workspace;
 
-pub use build::{Build, BuildOptions, BuiltImage, Located, Output, build};
+pub use build::{Build, BuildOptions, BuiltImage, Located, Output, build, build_debug};
 pub use error::{LocatedResolveError, PipelineError};
 pub use reporter::{NoReporter, Reporter};
 pub use staves_net::NetOptions;

@@ -82,6 +82,8 @@ pub struct Workspace {
     pub(crate) reported_builds: std::sync::atomic::AtomicBool,
     /// Held while the workspace lives: `staves cache prune` waits for it.
     _in_use: staves_repo::CacheLock,
+    /// Where the lock is, when not `staves.lock` beside the spec.
+    lock_file: Option<PathBuf>,
 }
 
 impl Workspace {
@@ -133,6 +135,30 @@ impl Workspace {
             bases: Vec::new(),
             reported_builds: std::sync::atomic::AtomicBool::new(false),
             _in_use: in_use,
+            lock_file: None,
+        })
+    }
+
+    /// The same repositories, cache and client for another spec (a variant of this one:
+    /// a debug image, say), whose lock is `lock_file`. It is on no base until given one.
+    pub fn variant(&self, spec: Spec, lock_file: PathBuf) -> Result<Workspace, PipelineError> {
+        let inputs = inputs_fingerprint(&spec, &self.archs, &self.repositories);
+        Ok(Workspace {
+            spec,
+            archs: self.archs.clone(),
+            selected: self.selected.clone(),
+            repositories: self.repositories.clone(),
+            cache: self.cache.clone(),
+            recipes: Vec::new(),
+            freshness: self.freshness,
+            client: self.client.clone(),
+            build_limits: self.build_limits,
+            inputs,
+            reporter: self.reporter.clone(),
+            bases: Vec::new(),
+            reported_builds: std::sync::atomic::AtomicBool::new(false),
+            _in_use: self.cache.in_use()?,
+            lock_file: Some(lock_file),
         })
     }
 
@@ -184,7 +210,10 @@ impl Workspace {
 
     /// `staves.lock` beside the spec.
     pub fn lock_path(&self) -> PathBuf {
-        self.spec.base_dir().join("staves.lock")
+        match &self.lock_file {
+            Some(path) => path.clone(),
+            None => self.spec.base_dir().join("staves.lock"),
+        }
     }
 
     /// The lockfile when it exists and matches the spec; with `required`, anything else is

@@ -300,6 +300,10 @@ pub struct Spec {
     /// Local `.deb` files and directories of them (relative to the spec) that join the
     /// resolution.
     pub debs: Vec<Spanned<String>>,
+    /// Also build the debug variant, `TAG-debug` (as `staves build --debug`).
+    pub debug: bool,
+    /// What the debug variant adds on top (Debian's static busybox when empty).
+    pub debug_packages: Vec<PackageRequest>,
     /// Where the spec was read from.
     pub path: PathBuf,
     /// Its text, for diagnostics and the lockfile's fingerprint.

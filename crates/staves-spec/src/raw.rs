@@ -66,6 +66,8 @@ pub(crate) struct RawSpec {
     pub(crate) env: Option<BuildEnv>,
     pub(crate) recipes: Option<Vec<Spanned<String>>>,
     pub(crate) debs: Option<Vec<Spanned<String>>>,
+    pub(crate) debug: Option<bool>,
+    pub(crate) debug_packages: Option<Vec<Spanned<String>>>,
 }
 
 /// The most layers `layers` may ask for (engines handle up to 127; far fewer pay).
@@ -123,6 +125,8 @@ spec_keys! {
     "env" => env,
     "recipes" => recipes,
     "debs" => debs,
+    "debug" => debug,
+    "debug-packages" => debug_packages,
 }
 
 /// A per-package table, or any other value under a key nobody knows.

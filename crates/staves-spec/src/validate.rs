@@ -85,6 +85,8 @@ impl Spec {
             stop_signal: raw.stop_signal,
             accounts: raw.accounts.unwrap_or_default(),
             paths: raw.paths.unwrap_or_default(),
+            debug: raw.debug.unwrap_or(false),
+            debug_packages: at.requests(raw.debug_packages.as_deref().unwrap_or_default())?,
             path: path.to_owned(),
             source: source.to_owned(),
         };
@@ -178,20 +180,31 @@ impl Place<'_> {
         Ok(())
     }
 
+    /// Package requests, each where it is written.
+    fn requests(&self, entries: &[Spanned<String>]) -> Result<Vec<PackageRequest>, SpecError> {
+        entries
+            .iter()
+            .map(|entry| {
+                parse_request(entry.get_ref())
+                    .map(|r| r.with_span(entry.span()))
+                    .map_err(|message| {
+                        self.error(
+                            entry.span(),
+                            message,
+                            Some(
+                                "write `name`, `name=version`, `name (>= version)` or `name:arch`"
+                                    .into(),
+                            ),
+                        )
+                    })
+            })
+            .collect()
+    }
+
     /// The requested packages, and the package tables that name them.
     fn packages(&self, raw: &RawSpec) -> Result<Vec<PackageRequest>, SpecError> {
         let packages_key = raw.packages.as_ref().map_or(0..0, |p| p.span());
-        let mut packages = Vec::new();
-        for entry in raw.packages.iter().flat_map(|p| p.get_ref()) {
-            let request = parse_request(entry.get_ref()).map_err(|message| {
-                self.error(
-                    entry.span(),
-                    message,
-                    Some("write `name`, `name=version`, `name (>= version)` or `name:arch`".into()),
-                )
-            })?;
-            packages.push(request.with_span(entry.span()));
-        }
+        let packages = self.requests(raw.packages.as_ref().map_or(&[][..], |p| p.get_ref()))?;
         // An image on a base may add only files and configuration.
         if packages.is_empty() && raw.base.is_none() {
             return Err(self.error(

@@ -442,3 +442,25 @@ fn a_base_is_a_path_a_pinned_registry_image_or_an_engine_image() {
     );
     assert!(spec.is_err());
 }
+
+#[test]
+fn debug_packages_are_package_requests_pointed_at_when_wrong() {
+    let spec = Spec::parse(
+        "name = \"a\"\npackages = [\"bash\"]\ndebug = true\ndebug-packages = [\"strace\", \"gdb (>= 13)\"]\n",
+        Path::new("staves.toml"),
+    )
+    .expect("parses");
+    assert!(spec.debug);
+    let names: Vec<&str> = spec
+        .debug_packages
+        .iter()
+        .map(|p| p.name.as_str())
+        .collect();
+    assert_eq!(names, ["strace", "gdb"]);
+    let error = Spec::parse(
+        "name = \"a\"\npackages = [\"bash\"]\ndebug-packages = [\"no such thing!\"]\n",
+        Path::new("staves.toml"),
+    )
+    .expect_err("not a package");
+    assert!(error.to_string().contains("no such thing"), "{error}");
+}

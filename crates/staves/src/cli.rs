@@ -670,6 +670,10 @@ pub struct BuildArgs {
     /// Fail unless `staves.lock` exists and matches the spec.
     #[arg(long)]
     pub locked: bool,
+    /// Also build the debug variant `NAME:TAG-debug`: the image with busybox (or the spec's
+    /// `debug-packages`) in one layer on top, every other layer shared (as `debug = true`).
+    #[arg(long)]
+    pub debug: bool,
     /// Where to write the image: a path ending in `.tar` is a docker-archive, anything else
     /// an OCI image layout directory.
     #[arg(long, short)]

@@ -706,3 +706,165 @@ fn an_image_in_the_engine_store_inspects_as_its_archive() {
     );
     assert!(stderr(&again).contains("Unchanged"), "{}", stderr(&again));
 }
+
+/// `build --debug`: the image and `TAG-debug` in one layout, the variant's layers the
+/// image's plus one; the variant has busybox's commands on PATH, the image none of them;
+/// and the variant debugs a running container of the image by sharing its processes.
+#[test]
+#[cfg_attr(
+    not(feature = "online-tests"),
+    ignore = "needs Debian's archive or a container engine; run with --features staves/online-tests"
+)]
+fn a_debug_variant_shares_every_layer_and_debugs_the_running_image() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let spec = dir.path().join("staves.toml");
+    std::fs::write(
+        &spec,
+        "name = \"staves-debuggee\"\npackages = [\"coreutils\"]\nexclude = [\"dash\"]\ncommand = [\"sleep\", \"600\"]\n",
+    )
+    .expect("spec");
+    let layout = dir.path().join("layout");
+    let out = staves(
+        &[
+            "build",
+            "--debug",
+            "-f",
+            spec.to_str().expect("utf8"),
+            "-o",
+            layout.to_str().expect("utf8"),
+        ],
+        &shared_cache(),
+        &[],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let read = |path: &Path| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(path).expect("read")).expect("json")
+    };
+    let index = read(&layout.join("index.json"));
+    let manifest_of = |tag: &str| {
+        let entry = index["manifests"]
+            .as_array()
+            .expect("manifests")
+            .iter()
+            .find(|m| m["annotations"]["org.opencontainers.image.ref.name"] == tag)
+            .unwrap_or_else(|| panic!("{tag} in {index}"));
+        let digest = entry["digest"].as_str().expect("digest");
+        read(&layout.join("blobs/sha256").join(&digest[7..]))
+    };
+    let layers = |m: &serde_json::Value| -> Vec<String> {
+        m["layers"]
+            .as_array()
+            .expect("layers")
+            .iter()
+            .map(|l| l["digest"].as_str().expect("digest").to_owned())
+            .collect()
+    };
+    let image = layers(&manifest_of("latest"));
+    let debug = layers(&manifest_of("latest-debug"));
+    assert_eq!(debug.len(), image.len() + 1);
+    assert_eq!(debug[..image.len()], image[..], "every layer shared");
+
+    let archive = dir.path().join("image.tar");
+    let out = staves(
+        &[
+            "build",
+            "--debug",
+            "-f",
+            spec.to_str().expect("utf8"),
+            "-o",
+            archive.to_str().expect("utf8"),
+        ],
+        &shared_cache(),
+        &[],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    load(&archive);
+    load(&dir.path().join("image-debug.tar"));
+    // The image has no shell; its variant has busybox's, and its commands on PATH.
+    let no_shell = container(&[
+        "run",
+        "--rm",
+        "--entrypoint",
+        "/busybox/sh",
+        "staves-debuggee:latest",
+    ]);
+    assert!(!no_shell.status.success());
+    let listed = container(&[
+        "run",
+        "--rm",
+        "--entrypoint",
+        "/busybox/sh",
+        "staves-debuggee:latest-debug",
+        "-c",
+        "ls /busybox | wc -l; wget --help 2>&1 | head -1",
+    ]);
+    let said = stdout(&listed);
+    let count: usize = said
+        .lines()
+        .next()
+        .and_then(|l| l.trim().parse().ok())
+        .unwrap_or_default();
+    assert!(count > 100, "{said} {}", stderr(&listed));
+
+    // The sidecar way: the variant joins a running container's processes.
+    let name = format!("staves-debuggee-{}", std::process::id());
+    let started = container(&[
+        "run",
+        "-d",
+        "--rm",
+        "--name",
+        &name,
+        "staves-debuggee:latest",
+    ]);
+    assert!(started.status.success(), "{}", stderr(&started));
+    let pid = format!("container:{name}");
+    let ps = container(&[
+        "run",
+        "--rm",
+        "--pid",
+        &pid,
+        "--entrypoint",
+        "/busybox/ps",
+        "staves-debuggee:latest-debug",
+    ]);
+    let _ = container(&["rm", "-f", &name]);
+    assert!(
+        stdout(&ps).contains("sleep 600"),
+        "{}{}",
+        stdout(&ps),
+        stderr(&ps)
+    );
+
+    // `debug = true` in the spec, with the tools it names instead of busybox: resolved on
+    // top of what the image holds.
+    std::fs::write(
+        &spec,
+        "name = \"staves-debuggee\"\npackages = [\"coreutils\"]\nexclude = [\"dash\"]\ncommand = [\"sleep\", \"600\"]\ndebug = true\ndebug-packages = [\"procps\"]\n",
+    )
+    .expect("spec");
+    let layout = dir.path().join("named");
+    let out = staves(
+        &[
+            "build",
+            "-f",
+            spec.to_str().expect("utf8"),
+            "-o",
+            layout.to_str().expect("utf8"),
+        ],
+        &shared_cache(),
+        &[],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let files = |tag: &str| {
+        let out = run(Command::new(env!("CARGO_BIN_EXE_staves")).args([
+            "inspect",
+            "--files",
+            "--json",
+            &format!("{}:{tag}", layout.display()),
+        ]));
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+        json["files"].to_string()
+    };
+    assert!(files("latest-debug").contains("/usr/bin/ps"));
+    assert!(!files("latest").contains("/usr/bin/ps"));
+}

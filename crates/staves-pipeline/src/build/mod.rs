@@ -4,6 +4,7 @@
 
 mod arch;
 mod cached;
+mod debug;
 pub(crate) mod fetch;
 mod layered;
 mod options;
@@ -27,6 +28,7 @@ use arch::{Inputs, build_arch};
 use fetch::{download, locate};
 use report::{PROVIDERS, report_missing_libraries, report_scripts, unmet_message};
 
+pub use debug::{BUSYBOX, build_debug};
 pub use sbom::SBOM_PATH;
 
 /// Where a build's image goes.

@@ -8,7 +8,8 @@ use staves_spec::sources::TreeEntry;
 use crate::base::BaseImage;
 use crate::error::PipelineError;
 
-const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+pub(super) const DEFAULT_PATH: &str =
+    "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// Assembly options from the spec, on `base` when it builds on one.
 pub fn options(

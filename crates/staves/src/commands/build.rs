@@ -99,6 +99,35 @@ pub fn run(args: &BuildArgs) -> Result<(), CliError> {
             )?;
         }
     }
+    if args.debug || workspace.spec.debug {
+        let debug = staves_pipeline::build_debug(&workspace, &built, &options)?;
+        let names: Vec<String> = references.iter().map(|r| format!("{r}-debug")).collect();
+        if args.load {
+            let archive = debug
+                .archive
+                .as_deref()
+                .ok_or_else(|| CliError::Internal("no docker-archive to load".into()))?;
+            load(archive, &names)?;
+        }
+        status(
+            "Finished",
+            &format!("{} ({}), the debug variant", names[0], debug.entry.digest),
+        );
+        if let Some(reference) = &push_to {
+            let mut reference = reference.clone();
+            reference.tag = Some(format!(
+                "{}-debug",
+                reference.tag.as_deref().unwrap_or("latest")
+            ));
+            super::push::push_entry(
+                (&args.spec.source.cache, &args.spec.source.reach),
+                &debug.layout,
+                &debug.entry,
+                &reference,
+                &args.registry,
+            )?;
+        }
+    }
     Ok(())
 }
 
