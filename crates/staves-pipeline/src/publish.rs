@@ -75,6 +75,27 @@ pub fn attach_sbom(
     )?)
 }
 
+/// Pulls the image `reference` names — by its digest, or the digest its tag names now —
+/// into the cache as [`pull_base`] does, for reading (`staves inspect`, `staves diff`).
+/// Returns the layout and the digest.
+pub fn pull_image(
+    reference: &Reference,
+    archs: &[String],
+    options: &RegistryOptions,
+    reporter: &dyn Reporter,
+) -> Result<(PathBuf, String), PipelineError> {
+    let name = format!("{}/{}", reference.registry, reference.repository);
+    let digest = match (&reference.digest, &reference.tag) {
+        (Some(digest), _) => digest.clone(),
+        (None, tag) => {
+            let session = Session::open_to_pull(reference, &session_options(options))?;
+            staves_registry::pull::resolve_tag(&session, tag.as_deref().unwrap_or("latest"))?
+        }
+    };
+    let dir = pull_base(&name, &digest, archs, false, options, reporter)?;
+    Ok((dir, digest))
+}
+
 /// Pulls `name@digest` (the images of an index for `archs` only) into the cache, where
 /// it stays under its digest: the layout's path is returned. What the cache already holds
 /// is not fetched again, so a base pulled once needs no network; `offline` refuses to

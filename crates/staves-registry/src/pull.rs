@@ -105,6 +105,32 @@ pub fn pull(
     Ok(report)
 }
 
+/// The digest of what `tag` names in the session's repository now: the manifest (or index)
+/// fetched and hashed here, so the digest is what the bytes are, whatever the registry
+/// says in its headers. Pull it with [`pull`], which fetches and checks it again.
+pub fn resolve_tag(session: &Session, tag: &str) -> Result<String, RegistryError> {
+    let url = session.repo_url(&format!("manifests/{tag}"));
+    let bytes = retrying(5, session.progress(), || {
+        let response = session.send("GET", &url, &[("Accept", ACCEPT)], &Body::Empty)?;
+        let response = session.expect(response, "GET", &url, &[200])?;
+        let mut bytes = Vec::new();
+        response
+            .into_body()
+            .into_reader()
+            .take(MAX_MANIFEST + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| session.network("GET", &url, e.to_string()))?;
+        Ok(bytes)
+    })?;
+    if bytes.len() as u64 > MAX_MANIFEST {
+        return Err(RegistryError::Protocol {
+            registry: session.reference().registry.clone(),
+            message: format!("the manifest of {tag} is larger than {MAX_MANIFEST} bytes"),
+        });
+    }
+    Ok(sha256(&bytes).to_string())
+}
+
 fn is_index(media_type: &str) -> bool {
     media_type == media::INDEX || media_type == media::DOCKER_LIST
 }

@@ -584,8 +584,9 @@ pub struct InitArgs {
 
 #[derive(Debug, Args)]
 pub struct InspectArgs {
-    /// An OCI image layout directory (`DIR` or `DIR:TAG`), a docker-archive (`.tar`), or an
-    /// image in an engine's store (`docker:NAME[:TAG]`, `podman:NAME[:TAG]`).
+    /// An OCI image layout directory (`DIR` or `DIR:TAG`), a docker-archive (`.tar`), an
+    /// image in an engine's store (`docker:NAME[:TAG]`, `podman:NAME[:TAG]`), or a registry
+    /// image (`HOST[:PORT]/NAME[:TAG|@DIGEST]`, pulled into the cache).
     pub image: String,
     /// Also list every file with its mode, owner and size.
     #[arg(long)]
@@ -596,6 +597,17 @@ pub struct InspectArgs {
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub pull: PullArgs,
+}
+
+/// Where a registry image read by `inspect` or `diff` is pulled to, and how.
+#[derive(Debug, Args)]
+pub struct PullArgs {
+    #[command(flatten)]
+    pub cache: CacheArgs,
+    #[command(flatten)]
+    pub reach: ReachArgs,
 }
 
 #[derive(Debug, Args)]
@@ -651,6 +663,8 @@ pub struct DiffArgs {
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub pull: PullArgs,
 }
 
 #[derive(Debug, Args)]

@@ -156,6 +156,37 @@ fn pushes_an_image_that_pulls_back_identically_and_runs() {
         &[],
     );
 
+    // Read back straight from the registry, by tag and by digest: the same image as the
+    // copy skopeo checked, and no difference between them.
+    let certs = registry.certs_dir.to_str().expect("utf8").to_owned();
+    let copied = format!("{}:1", copy.display());
+    let inspect = |target: &str| -> serde_json::Value {
+        let out = staves(
+            &registry,
+            &[
+                "inspect",
+                "--files",
+                "--json",
+                "--certs-dir",
+                &certs,
+                target,
+            ],
+        );
+        assert!(out.status.success(), "{target}: {}", stderr(&out));
+        serde_json::from_slice(&out.stdout).expect("json")
+    };
+    let remote = inspect(&reference);
+    assert_eq!(remote, inspect(&copied));
+    assert_eq!(
+        remote,
+        inspect(&format!("{}/staves/bash@{digest}", registry.host()))
+    );
+    let same = staves(
+        &registry,
+        &["diff", "--certs-dir", &certs, &reference, &copied],
+    );
+    assert_eq!(same.status.code(), Some(0), "{}", stdout(&same));
+
     // And the engine pulls it from the registry and runs it.
     let pulled = if is_podman() {
         container(&[

@@ -120,7 +120,7 @@ fn lock_diff(before: &str, after: &str) -> Result<Report, CliError> {
 fn image_diff(args: &DiffArgs) -> Result<Report, CliError> {
     let keep = |path: &str| path == STATUS || (path.starts_with(LISTS) && path.ends_with(".list"));
     let read = |text: &str| -> Result<(Tree, serde_json::Value), CliError> {
-        let (image, _saved) = open_image(text, args.arch.as_deref())?;
+        let (image, _saved) = open_image(text, args.arch.as_deref(), &args.pull)?;
         let tree = image.tree_hashed(keep, MAX_STATUS)?;
         Ok((tree, image.config.clone()))
     };

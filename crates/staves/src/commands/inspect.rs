@@ -72,7 +72,7 @@ impl From<&staves_oci::FileEntry> for FileState {
 }
 
 pub fn run(args: &InspectArgs) -> Result<(), CliError> {
-    let (image, _saved) = open_image(&args.image, args.arch.as_deref())?;
+    let (image, _saved) = open_image(&args.image, args.arch.as_deref(), &args.pull)?;
     let tree = image.tree(&[STATUS], MAX_STATUS)?;
     let status = tree
         .contents
@@ -102,13 +102,24 @@ pub fn run(args: &InspectArgs) -> Result<(), CliError> {
     super::resolve::print_report(args.json, &report, |out| print_text(out, &report))
 }
 
-/// An image named on the command line: a layout (`DIR` or `DIR:TAG`), a docker-archive, or
-/// an image in an engine's store, saved to a temporary archive that lives as long as the
-/// returned directory.
+/// An image named on the command line: a layout (`DIR` or `DIR:TAG`), a docker-archive, an
+/// image in an engine's store (saved to a temporary archive that lives as long as the
+/// returned directory), or a registry image (pulled into the cache, every blob checked).
 pub(crate) fn open_image(
     text: &str,
     arch: Option<&str>,
+    pull: &crate::cli::PullArgs,
 ) -> Result<(ImageReader, Option<tempfile::TempDir>), CliError> {
+    if let Some(reference) = registry_reference(text) {
+        let archs = vec![arch.unwrap_or(staves_deb::arch::host()).to_owned()];
+        let (layout, _digest) = staves_pipeline::publish::pull_image(
+            &reference,
+            &archs,
+            &pull.reach.options(&pull.cache, 64),
+            crate::report::reporter().as_ref(),
+        )?;
+        return Ok((ImageReader::open(&layout, None, arch)?, None));
+    }
     match staves_oci::engine::Engine::parse(text).filter(|_| !Path::new(text).exists()) {
         Some((engine, name)) => {
             let dir = tempfile::tempdir()?;
@@ -121,6 +132,20 @@ pub(crate) fn open_image(
             Ok((ImageReader::open(Path::new(path), select, arch)?, None))
         }
     }
+}
+
+/// `HOST[:PORT]/NAME[:TAG|@DIGEST]` when `text` is no path and its first part names a
+/// registry host (a dot, a port, or `localhost`), as docker tells a registry from a path.
+fn registry_reference(text: &str) -> Option<staves_registry::Reference> {
+    if Path::new(text).exists() || text.starts_with(['.', '/']) {
+        return None;
+    }
+    let (host, rest) = text.split_once('/')?;
+    let names_a_host = host.contains(['.', ':']) || host == "localhost";
+    if !names_a_host || rest.is_empty() || Path::new(host).exists() {
+        return None;
+    }
+    staves_registry::Reference::parse(text).ok()
 }
 
 /// `DIR:TAG` picks an entry of a layout; a path that exists as given is taken whole.
