@@ -15,13 +15,23 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 export STAVES_CACHE=${STAVES_CACHE:-$work/cache}
 
-# The host's archive, from its apt sources, never named here.
-uri=$(grep -h '^URIs:' /etc/apt/sources.list.d/*.sources | head -1 | awk '{print $2}')
+# The host's archive for each suite, from its apt sources, never named here.
+uri_of() {
+  python3 - "$1" /etc/apt/sources.list.d/*.sources <<'PY'
+import sys
+suite = sys.argv[1]
+for path in sys.argv[2:]:
+    for stanza in open(path).read().split("\n\n"):
+        fields = dict(l.split(":", 1) for l in stanza.splitlines() if ":" in l and not l.startswith("#"))
+        if suite in fields.get("Suites", "").split():
+            print(fields["URIs"].split()[0]); sys.exit()
+PY
+}
 codename=$(. /etc/os-release && echo "$VERSION_CODENAME")
 repos() {
   for suite in "$@"; do
     printf '\n[[repositories]]\nname = "%s"\nuri = "%s"\nsuite = "%s"\nkeyring = "/usr/share/keyrings/debian-archive-keyring.gpg"\n' \
-      "${suite//-/_}" "$uri" "$suite"
+      "${suite//-/_}" "$(uri_of "$suite")" "$suite"
   done
 }
 
@@ -53,7 +63,7 @@ mkdir -p "$work/pg"
 { printf 'name = "pg"\npackages = ["postgresql"]\n'; repos "$codename" "$codename-security"; } >"$work/pg/staves.toml"
 "$staves" update --security-only -f "$work/pg/staves.toml" >/dev/null 2>&1
 "$staves" build -f "$work/pg/staves.toml" -o "$work/pg-after.tar" >/dev/null 2>&1
-moved=$("$staves" diff --json "$work/pg-before.tar" "$work/pg-after.tar" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(len(d["packages"]), "packages,", sum(len(g["files"]) for g in d["files"]) if isinstance(d["files"], list) else len(d["files"]), "file groups")' || true)
+moved=$("$staves" diff --json "$work/pg-before.tar" "$work/pg-after.tar" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(len(d["packages"]), "packages and", len(d["files"]), "files changed")' || true)
 echo "diff: $moved"
 
 hyperfine -N -w 1 -r 5 -i \

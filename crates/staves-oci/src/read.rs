@@ -99,6 +99,10 @@ impl ImageReader {
     /// bytes), guarded against huge long names and bombs. Its digest is checked when the
     /// stream is [finished](LayerStream::finish), which reads the blob to its end.
     pub fn layer(&self, index: usize) -> Result<LayerStream<'_>, OciError> {
+        self.layer_stream(index, true)
+    }
+
+    fn layer_stream(&self, index: usize, diff_id: bool) -> Result<LayerStream<'_>, OciError> {
         let blob = self
             .layers
             .get(index)
@@ -123,7 +127,7 @@ impl ImageReader {
             guard: staves_deb::tar_guard::TarGuard::new(
                 Hashing {
                     inner: decoded,
-                    hasher: Sha256::new(),
+                    hasher: diff_id.then(Sha256::new),
                 },
                 MAX_LAYER,
             ),
@@ -269,20 +273,28 @@ impl ImageReader {
     /// accepts (by absolute path). A kept file larger than `limit` is an error, not a
     /// truncated copy.
     pub fn tree_keeping(&self, keep: impl Fn(&str) -> bool, limit: u64) -> Result<Tree, OciError> {
-        self.walk(keep, limit, false)
+        self.walk(keep, limit, false, true)
     }
 
     /// Like [`ImageReader::tree_keeping`], with every regular file's content hashed
-    /// ([`FileEntry::sha256`]): what comparing two images needs.
+    /// ([`FileEntry::sha256`]): what comparing two images needs. Layers are still checked
+    /// against their digests, but their `diff_id`s are not computed (`Tree::diff_ids` is
+    /// empty): the config's are what a comparison of layers reads.
     pub fn tree_hashed(&self, keep: impl Fn(&str) -> bool, limit: u64) -> Result<Tree, OciError> {
-        self.walk(keep, limit, true)
+        self.walk(keep, limit, true, false)
     }
 
-    fn walk(&self, keep: impl Fn(&str) -> bool, limit: u64, hash: bool) -> Result<Tree, OciError> {
+    fn walk(
+        &self,
+        keep: impl Fn(&str) -> bool,
+        limit: u64,
+        hash: bool,
+        diff_ids: bool,
+    ) -> Result<Tree, OciError> {
         let mut tree = Tree::default();
         for index in 0..self.layer_count() {
             let location = self.layers[index].location.clone();
-            let mut archive = tar::Archive::new(self.layer(index)?);
+            let mut archive = tar::Archive::new(self.layer_stream(index, diff_ids)?);
             for entry in archive.entries().map_err(OciError::io(&location))? {
                 let mut entry = entry.map_err(OciError::io(&location))?;
                 let raw = entry
@@ -357,7 +369,7 @@ impl ImageReader {
                 .into_inner()
                 .finish()
                 .map_err(OciError::io(&location))?;
-            tree.diff_ids.push(diff_id);
+            tree.diff_ids.extend(diff_id);
         }
         tree.files.remove("/");
         Ok(tree)
@@ -657,13 +669,16 @@ impl<R: BufRead> Decoded<R> {
 /// Hashes what passes: a layer's uncompressed stream, for its `diff_id`.
 struct Hashing<R> {
     inner: R,
-    hasher: Sha256,
+    /// None when nobody asked for the `diff_id`.
+    hasher: Option<Sha256>,
 }
 
 impl<R: Read> Read for Hashing<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
-        self.hasher.update(&buf[..n]);
+        if let Some(hasher) = &mut self.hasher {
+            hasher.update(&buf[..n]);
+        }
         Ok(n)
     }
 }
@@ -686,8 +701,8 @@ impl Read for LayerStream<'_> {
 
 impl LayerStream<'_> {
     /// Reads the layer to its end and checks its digest; returns the digest of its
-    /// uncompressed stream (its `diff_id`).
-    pub fn finish(mut self) -> io::Result<Digest> {
+    /// uncompressed stream (its `diff_id`), unless it was opened without hashing it.
+    pub fn finish(mut self) -> io::Result<Option<Digest>> {
         let trailer = io::copy(
             &mut (&mut self.guard).take(MAX_TRAILER + 1),
             &mut io::sink(),
@@ -702,7 +717,9 @@ impl LayerStream<'_> {
             ));
         }
         let hashing = self.guard.into_inner();
-        let diff_id = Digest::from_sha256(hashing.hasher.finalize().into());
+        let diff_id = hashing
+            .hasher
+            .map(|h| Digest::from_sha256(h.finalize().into()));
         let mut raw = hashing.inner.into_raw();
         io::copy(&mut raw, &mut io::sink())?;
         raw.into_inner().finish()?;

@@ -31,6 +31,11 @@ const KINDS: &[(&str, &str, Layout)] = &[
         Layout::Fanned,
     ),
     ("deflate", "compressed gzip blocks", Layout::Fanned),
+    (
+        "changelogs",
+        "changelogs read for `outdated`",
+        Layout::Fanned,
+    ),
     ("bases", "base images pulled or saved", Layout::Dirs),
     ("roots", "source build roots", Layout::Dirs),
     ("built", "source build results", Layout::Dirs),

@@ -101,7 +101,7 @@ fn updates_of(workspace: &Workspace, locked: &Lockfile) -> Result<Vec<Update>, P
                 .find(|r| r.name == package.repository)
                 .map(|r| r.suite.clone())
                 .unwrap_or_default();
-            let changelog = read_changelog(&deb, &package.name).unwrap_or_default();
+            let changelog = changelog_of(workspace, &deb, package);
             let (urgency, cves) = between(&changelog, &before);
             updates.push(Update {
                 target: target.arch.clone(),
@@ -116,6 +116,28 @@ fn updates_of(workspace: &Workspace, locked: &Lockfile) -> Result<Vec<Update>, P
         }
     }
     Ok(updates)
+}
+
+/// The candidate's changelog, read from its `.deb` once and then kept in the cache under
+/// the `.deb`'s SHA-256 (which the download checked): decompressing a whole data archive
+/// for a few kilobytes of text is what a report over a stack would otherwise spend its
+/// time on. What is kept only feeds the report (its CVEs), never an image.
+fn changelog_of(
+    workspace: &Workspace,
+    deb: &std::path::Path,
+    package: &staves_resolve::LockedPackage,
+) -> String {
+    let kept = workspace.cache.entry("changelogs", &package.sha256, ".txt");
+    if let Ok(bytes) = staves_fs::read_regular(&kept, MAX_CHANGELOG) {
+        return String::from_utf8_lossy(&bytes).into_owned();
+    }
+    let text = read_changelog(deb, &package.name).unwrap_or_default();
+    // Keeping it is an optimisation: a cache that cannot take it costs the next run.
+    let _ = workspace.cache.write_atomic(&kept, |file| {
+        std::io::Write::write_all(file, text.as_bytes())
+            .map_err(staves_repo::RepoError::io("writing", &kept))
+    });
+    text
 }
 
 /// The package's `changelog.Debian.gz` (or the first one it ships, when its documentation

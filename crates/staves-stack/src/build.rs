@@ -63,7 +63,8 @@ pub struct BuiltNode {
 
 /// Bases already read in this run, by layout and architecture: the children of one base
 /// read its layers once.
-type BaseMemo = std::sync::Mutex<std::collections::HashMap<(PathBuf, String), Arc<BaseImage>>>;
+pub(crate) type BaseMemo =
+    std::sync::Mutex<std::collections::HashMap<(PathBuf, String), Arc<BaseImage>>>;
 
 /// Builds the images `order` lists (bases first, as [`Stack::order`] gives them).
 pub fn build(
@@ -193,7 +194,7 @@ fn build_one(
 /// The base image `index` is built on, for each of `archs`: a base of the stack from its
 /// built layout (in `built`), a layout as it is, a registry image pulled into the cache.
 /// `None` when it names no base.
-fn read_bases(
+pub(crate) fn read_bases(
     stack: &Stack,
     index: usize,
     built: &[Option<BuiltNode>],

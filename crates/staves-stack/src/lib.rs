@@ -19,4 +19,4 @@ mod open;
 pub use build::{BuiltNode, StackOptions, bases_of, build};
 pub use discover::{BaseSource, Node, Stack, WORKSPACE_FILE};
 pub use error::StackError;
-pub use open::{OpenedWorkspace, open_workspace};
+pub use open::{OpenedWorkspace, open_each, open_workspace};

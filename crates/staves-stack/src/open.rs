@@ -58,3 +58,69 @@ pub fn open_workspace(
         _bases: Some(scratch),
     })
 }
+
+/// Opens every image `order` lists (bases first), each as [`open_workspace`] opens one, but
+/// with each base of the stack built (or taken from the image cache) and read once for all
+/// the images on it, and hands each to `each`: what a read-only pass over a whole stack
+/// (`staves outdated DIR`) needs. An image that fails to open is handed its error.
+pub fn open_each(
+    stack: &crate::Stack,
+    order: &[usize],
+    options: &StackOptions,
+    reporter: Arc<dyn Reporter>,
+    mut each: impl FnMut(usize, Result<Workspace, StackError>) -> Result<(), StackError>,
+) -> Result<(), StackError> {
+    let open = |e| StackError::Open(Box::new(e));
+    // Scratch space in the cache's own temporaries, swept there if this run is killed.
+    let tmp = options.cache.join("tmp");
+    let scratch = std::fs::create_dir_all(&tmp)
+        .and_then(|()| staves_fs::temp_dir_in(&tmp))
+        .map_err(|source| StackError::Io { path: tmp, source })?;
+    let stacked = StackOptions {
+        output: scratch.path().to_owned(),
+        archives: false,
+        ..options.clone()
+    };
+    let bases: Vec<usize> = order.iter().filter_map(|&i| stack.base_of(i)).collect();
+    let mut built = vec![None; stack.nodes.len()];
+    if !bases.is_empty() {
+        for node in crate::build::build(stack, &stack.order(&bases)?, &stacked, reporter.clone())? {
+            let index = node.index;
+            built[index] = Some(node);
+        }
+    }
+    let memo = crate::build::BaseMemo::default();
+    for &index in order {
+        let node = &stack.nodes[index];
+        let opened = Workspace::load(
+            &WorkspaceOptions {
+                file: node.spec.clone(),
+                cache: options.cache.clone(),
+                arch: options.arch.clone(),
+                network: options.network,
+                context: None,
+                build_limits: options.build_limits,
+                net: options.net.clone(),
+            },
+            reporter.clone(),
+        )
+        .map_err(open)
+        .and_then(|mut workspace| {
+            let selected = workspace.selected.clone();
+            if let Some(found) = crate::build::read_bases(
+                stack,
+                index,
+                &built,
+                &memo,
+                &selected,
+                &stacked,
+                reporter.as_ref(),
+            )? {
+                workspace.on_base(found);
+            }
+            Ok(workspace)
+        });
+        each(index, opened)?;
+    }
+    Ok(())
+}

@@ -124,8 +124,17 @@ fn image_diff(args: &DiffArgs) -> Result<Report, CliError> {
         let tree = image.tree_hashed(keep, MAX_STATUS)?;
         Ok((tree, image.config.clone()))
     };
-    let (before, before_config) = read(&args.before)?;
-    let (after, after_config) = read(&args.after)?;
+    // Each image is decompressed and hashed on a core of its own.
+    let (before, after) = std::thread::scope(|scope| {
+        let before = scope.spawn(|| read(&args.before));
+        let after = read(&args.after);
+        let before = before
+            .join()
+            .unwrap_or_else(|_| Err(CliError::Internal("reading an image panicked".into())));
+        (before, after)
+    });
+    let (before, before_config) = before?;
+    let (after, after_config) = after?;
 
     let versions = |tree: &Tree| -> BTreeMap<String, String> {
         let status = tree
@@ -186,18 +195,25 @@ fn image_diff(args: &DiffArgs) -> Result<Report, CliError> {
         })
         .collect();
 
-    let shared = after
-        .diff_ids
-        .iter()
-        .filter(|d| before.diff_ids.contains(d))
-        .count();
+    // The configs' diff_ids say what each layer unpacks to (the configs are checked
+    // against their digests): a layer of the second is reused when the first has it.
+    let diff_ids = |config: &serde_json::Value| -> Vec<String> {
+        config["rootfs"]["diff_ids"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|d| d.as_str().map(str::to_owned))
+            .collect()
+    };
+    let (old_layers, new_layers) = (diff_ids(&before_config), diff_ids(&after_config));
+    let shared = new_layers.iter().filter(|d| old_layers.contains(d)).count();
     Ok(Report {
         packages: moved,
         files,
         config,
         layers: Some(Layers {
             shared,
-            new: after.diff_ids.len() - shared,
+            new: new_layers.len() - shared,
         }),
     })
 }

@@ -23,47 +23,68 @@ struct ImageUpdates {
 }
 
 pub fn run(args: &OutdatedArgs) -> Result<(), CliError> {
-    let specs = if args.spec.file.is_dir() {
-        let stack =
-            staves_stack::Stack::discover(&args.spec.file).map_err(super::stack::from_stack)?;
-        let order = stack.order(&[]).map_err(super::stack::from_stack)?;
-        order
-            .into_iter()
-            .map(|i| {
-                let spec = &stack.nodes[i].spec;
-                let shown = spec.canonicalize().unwrap_or_else(|_| spec.clone());
-                (stack.nodes[i].name.clone(), shown)
-            })
-            .collect()
-    } else {
-        vec![(String::new(), args.spec.file.clone())]
+    let stack = staves_stack::Stack::discover(&args.spec.file).map_err(super::stack::from_stack)?;
+    // A directory: every image of it, bases first. A spec: itself alone (the first image
+    // found), on its bases.
+    let order = match args.spec.file.is_dir() {
+        true => stack.order(&[]).map_err(super::stack::from_stack)?,
+        false => vec![0],
     };
-    let several = specs.len() > 1;
+    let several = order.len() > 1;
+    let options = args.spec.source.stack_options(crate::cli::StackBuild {
+        output: std::path::PathBuf::new(),
+        archives: false,
+        jobs: 8,
+        compression: staves_oci::LayerCompression::Gzip,
+        locked: false,
+        parallel: 1,
+        source_date_epoch: super::source_date_epoch()?,
+    });
     let mut all = Vec::new();
-    for (name, spec) in specs {
-        let mut one = args.spec.clone();
-        one.file = spec.clone();
-        let workspace = super::open_workspace(&one, false, 8, staves_oci::LayerCompression::Gzip)?;
-        let (updates, note) = match staves_pipeline::outdated::outdated(&workspace) {
-            Ok(updates) => (updates, None),
-            // In a stack, an image never locked has nothing to be behind on; say so.
-            Err(staves_pipeline::PipelineError::StaleLock { missing: true, .. }) if several => (
-                Vec::new(),
-                Some("no staves.lock: `staves lock` writes one".to_owned()),
-            ),
-            Err(e) => return Err(e.into()),
-        };
-        let name = match name.is_empty() {
-            true => workspace.spec.name.get_ref().clone(),
-            false => name,
-        };
-        all.push(ImageUpdates {
-            image: name,
-            spec: spec.display().to_string(),
-            updates,
-            note,
-        });
-    }
+    let mut failed: Option<CliError> = None;
+    // Each base is built (or taken from the image cache) and read once for every image on it.
+    staves_stack::open_each(
+        &stack,
+        &order,
+        &options,
+        crate::report::reporter(),
+        |index, opened| {
+            let node = &stack.nodes[index];
+            let spec = node
+                .spec
+                .canonicalize()
+                .unwrap_or_else(|_| node.spec.clone());
+            let found = opened
+                .map_err(super::stack::from_stack)
+                .and_then(|workspace| Ok(staves_pipeline::outdated::outdated(&workspace)?));
+            let (updates, note) = match found {
+                Ok(updates) => (updates, None),
+                // In a stack, an image never locked has nothing to be behind on; say so.
+                Err(CliError::Pipeline(staves_pipeline::PipelineError::StaleLock {
+                    missing: true,
+                    ..
+                })) if several => (
+                    Vec::new(),
+                    Some("no staves.lock: `staves lock` writes one".to_owned()),
+                ),
+                Err(e) => {
+                    failed.get_or_insert(e);
+                    return Err(staves_stack::StackError::Internal("stopped".into()));
+                }
+            };
+            all.push(ImageUpdates {
+                image: node.name.clone(),
+                spec: spec.display().to_string(),
+                updates,
+                note,
+            });
+            Ok(())
+        },
+    )
+    .map_err(|e| match failed.take() {
+        Some(first) => first,
+        None => super::stack::from_stack(e),
+    })?;
     // One spec: its updates; a stack: each image with its own.
     let json = match several {
         true => serde_json::to_value(&all),
