@@ -27,14 +27,16 @@ if ! docker info >/dev/null 2>&1; then
   $SUDO apt-get install -y -qq --no-install-recommends podman runc >/dev/null
 fi
 
-# The SPDX 2.3 JSON schema (shipped in lib4sbom) and the SPDX tools' validator check SBOMs,
-# from a virtual environment: Debian's Python refuses system-wide pip installs (PEP 668).
+# The SPDX 2.3 JSON schema (shipped in lib4sbom) and the SPDX tools' validator check SBOMs;
+# securesystemslib checks DSSE signatures and cyclonedx-python-lib CycloneDX documents, from
+# a virtual environment: Debian's Python refuses system-wide pip installs (PEP 668).
 venv="target/python"
 if [ ! -x "$venv/bin/python3" ]; then
   python3 -m venv "$venv"
 fi
 "$venv/bin/python3" -m pip install --quiet --disable-pip-version-check \
-  lib4sbom==0.10.4 spdx-tools==0.8.5 jsonschema
+  lib4sbom==0.10.4 spdx-tools==0.8.5 jsonschema \
+  'securesystemslib[crypto]==1.6.0' 'cyclonedx-python-lib[json-validation]==11.12.0'
 export PATH="$PWD/$venv/bin:$PATH"
 
 cargo test --workspace --locked --features staves/online-tests "$@"

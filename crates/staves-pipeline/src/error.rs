@@ -129,6 +129,17 @@ pub enum PipelineError {
         /// The architecture asked for (OCI's name).
         wanted: String,
     },
+    /// A key, signature or attestation could not be made or read.
+    #[error(transparent)]
+    Attest(#[from] staves_attest::AttestError),
+    /// An image whose signatures or attestations do not verify.
+    #[error("{reference}: {why}")]
+    NotVerified {
+        /// The image.
+        reference: String,
+        /// What failed.
+        why: String,
+    },
     /// The debug variant's tools could not be added.
     #[error("the debug variant: {0}")]
     DebugTools(String),

@@ -18,6 +18,7 @@ mod from_source;
 pub mod outdated;
 pub mod publish;
 mod reporter;
+pub mod signing;
 mod workspace;
 
 pub use build::{Build, BuildOptions, BuiltImage, Located, Output, build, build_debug};

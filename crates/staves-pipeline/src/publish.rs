@@ -25,7 +25,7 @@ pub struct RegistryOptions {
 }
 
 /// A session with `reference`'s registry and the push options.
-fn connect(
+pub(crate) fn connect(
     reference: &Reference,
     options: &RegistryOptions,
 ) -> Result<(Session, PushOptions), PipelineError> {
@@ -142,7 +142,7 @@ pub fn pull_base(
     Ok(dir)
 }
 
-fn session_options(options: &RegistryOptions) -> SessionOptions {
+pub(crate) fn session_options(options: &RegistryOptions) -> SessionOptions {
     SessionOptions {
         insecure: options.insecure.clone(),
         certs_dir: options.certs_dir.clone(),

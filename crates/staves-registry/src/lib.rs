@@ -18,6 +18,7 @@ use std::path::PathBuf;
 
 pub mod attach;
 mod auth;
+pub mod cosign;
 pub mod credentials;
 pub mod pull;
 pub mod push;

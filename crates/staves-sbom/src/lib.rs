@@ -11,6 +11,7 @@
 //! * [`spdx`]: the document.
 
 pub mod copyright;
+pub mod cyclonedx;
 pub mod spdx;
 
 pub use spdx::{Document, Image, Package, Subject};

@@ -229,6 +229,11 @@ impl Document {
         out
     }
 
+    /// A document read back from its JSON.
+    pub fn from_value(value: Value) -> Document {
+        Document(value)
+    }
+
     /// The document as a JSON value.
     pub fn value(&self) -> &Value {
         &self.0

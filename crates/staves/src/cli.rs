@@ -295,6 +295,21 @@ pub enum Command {
   staves include --dir /srv/archive build/*.deb
   staves include --config archive.toml --into-suite testing vendor/")]
     Include(IncludeArgs),
+    /// Write a signing key pair: PREFIX.key (ECDSA P-256, PKCS#8 PEM, mode 0600) and
+    /// PREFIX.pub.
+    #[command(after_help = "Examples:
+  staves keygen release && staves build --push registry.example/app:1.0 --sign release.key")]
+    Keygen(KeygenArgs),
+    /// Sign an image already in a registry, as cosign does (the `sha256-<digest>.sig` tag).
+    #[command(after_help = "Examples:
+  staves sign registry.example/app:1.0 --key release.key
+  staves sign registry.example/app:1.0 --sign-with 'kms-sign --key app' --sign-key kms.pub")]
+    Sign(SignArgs),
+    /// Verify an image's signatures and attestations with a public key; exit 1 when they
+    /// do not verify.
+    #[command(after_help = "Examples:
+  staves verify registry.example/app:1.0 --key release.pub")]
+    Verify(VerifyArgs),
     /// What the cache holds, and pruning it without breaking a locked build.
     #[command(
         subcommand,
@@ -719,7 +734,75 @@ pub struct BuildArgs {
     #[arg(long, requires = "push")]
     pub attach_sbom: bool,
     #[command(flatten)]
+    pub signing: SigningArgs,
+    #[command(flatten)]
     pub registry: RegistryArgs,
+}
+
+/// How to sign: a key file, the `STAVES_SIGNING_KEY` variable, or a command.
+#[derive(Debug, Args, Clone)]
+pub struct SigningArgs {
+    /// With `--push`: sign the image with this private key (PKCS#8 PEM, as `staves keygen`
+    /// writes) and attach signed SLSA provenance, SPDX and CycloneDX attestations;
+    /// `env` reads the key from `STAVES_SIGNING_KEY`.
+    #[arg(long, value_name = "KEY|env")]
+    pub sign: Option<String>,
+    /// Sign with this command instead: it gets each payload on stdin and prints the
+    /// signature (base64); `--sign-key PUB` checks what it prints.
+    #[arg(long, value_name = "CMD", conflicts_with = "sign")]
+    pub sign_with: Option<String>,
+    /// The public key of `--sign-with`'s signer.
+    #[arg(long, value_name = "PUB", requires = "sign_with")]
+    pub sign_key: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct KeygenArgs {
+    /// Writes PREFIX.key (mode 0600) and PREFIX.pub.
+    #[arg(default_value = "staves")]
+    pub prefix: PathBuf,
+    /// Ed25519 instead of ECDSA P-256.
+    #[arg(long)]
+    pub ed25519: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SignArgs {
+    /// The pushed image: `HOST[:PORT]/REPOSITORY[:TAG|@DIGEST]`.
+    #[arg(value_name = "REF")]
+    pub reference: String,
+    /// The private key (`env`: from `STAVES_SIGNING_KEY`).
+    #[arg(long, value_name = "KEY|env", required_unless_present = "sign_with")]
+    pub key: Option<String>,
+    /// Sign with this command instead (payload on stdin, base64 signature on stdout).
+    #[arg(long, value_name = "CMD", conflicts_with = "key")]
+    pub sign_with: Option<String>,
+    /// The public key of `--sign-with`'s signer.
+    #[arg(long, value_name = "PUB", requires = "sign_with")]
+    pub sign_key: Option<PathBuf>,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+    #[command(flatten)]
+    pub reach: ReachArgs,
+    #[command(flatten)]
+    pub cache: CacheArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The image: `HOST[:PORT]/REPOSITORY[:TAG|@DIGEST]`.
+    #[arg(value_name = "REF")]
+    pub reference: String,
+    /// The public key (SPKI PEM, as `staves keygen` writes `PREFIX.pub`).
+    #[arg(long, value_name = "PUB")]
+    pub key: PathBuf,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub reach: ReachArgs,
+    #[command(flatten)]
+    pub cache: CacheArgs,
 }
 
 #[derive(Debug, Args)]

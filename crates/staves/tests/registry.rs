@@ -1084,3 +1084,178 @@ fn a_one_line_code_change_on_a_base_pushes_only_the_code_layer() {
         "{log}"
     );
 }
+
+/// Checks every DSSE envelope in `dir` (skopeo's `dir:` copy of an `.att` tag) with
+/// securesystemslib, and the CycloneDX predicate against the 1.6 schema with
+/// cyclonedx-python-lib: implementations that are not Staves'. Prints the predicate types.
+const INDEPENDENT_CHECK: &str = r#"
+import base64, json, pathlib, sys
+from cryptography.hazmat.primitives.serialization import load_pem_public_key
+from securesystemslib.dsse import Envelope
+from securesystemslib.signer import SSlibKey
+from cyclonedx.schema import SchemaVersion
+from cyclonedx.validation.json import JsonStrictValidator
+public = load_pem_public_key(pathlib.Path(sys.argv[1]).read_bytes())
+found = SSlibKey.from_crypto(public)
+# cosign's envelopes (and Staves') name no key: the empty keyid is the one to match.
+key = SSlibKey("", found.keytype, found.scheme, found.keyval)
+digest = sys.argv[3]
+manifest = json.loads((pathlib.Path(sys.argv[2]) / "manifest.json").read_text())
+for layer in manifest["layers"]:
+    assert layer["mediaType"] == "application/vnd.dsse.envelope.v1+json", layer
+    envelope = Envelope.from_dict(json.loads((pathlib.Path(sys.argv[2]) / layer["digest"][7:]).read_text()))
+    envelope.verify([key], 1)
+    statement = json.loads(envelope.pae().split(b" ", 4)[4])
+    assert statement["_type"] == "https://in-toto.io/Statement/v1"
+    assert statement["subject"][0]["digest"]["sha256"] == digest[7:], statement["subject"]
+    assert layer["annotations"]["predicateType"] == statement["predicateType"]
+    if statement["predicateType"] == "https://cyclonedx.org/bom":
+        errors = JsonStrictValidator(SchemaVersion.V1_6).validate_str(json.dumps(statement["predicate"]))
+        assert errors is None, errors
+        assert any(c.get("purl", "").startswith("pkg:deb/debian/bash@") for c in statement["predicate"]["components"])
+    print(statement["predicateType"])
+"#;
+
+/// `staves keygen`, `build --push --sign`, `staves verify`: signatures and attestations in
+/// cosign's tag scheme on Debian's docker-registry (no referrers API), checked by
+/// securesystemslib and cyclonedx-python-lib and read back with skopeo; and the refusals —
+/// another key, a tag moved to another image (altered envelopes: `staves-attest`'s tests).
+#[test]
+#[cfg_attr(
+    not(feature = "online-tests"),
+    ignore = "needs Debian's archive or a container engine; run with --features staves/online-tests"
+)]
+fn signed_images_verify_with_their_key_only_and_independent_tools_agree() {
+    let registry = Registry::start();
+    let dir = tempfile::tempdir().expect("tmp");
+    let prefix = dir.path().join("release");
+    let prefix_arg = prefix.to_str().expect("utf8");
+    let keygen = |prefix: &str| {
+        Command::new(env!("CARGO_BIN_EXE_staves"))
+            .args(["keygen", prefix])
+            .output()
+            .expect("keygen")
+    };
+    let out = keygen(prefix_arg);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let (key, public) = (prefix.with_extension("key"), prefix.with_extension("pub"));
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(&key).expect("key").permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o600);
+    // Never over an existing key.
+    assert!(!keygen(prefix_arg).status.success());
+
+    let reference = format!("{}/staves/signed:1", registry.host());
+    let out = push_example(
+        &registry,
+        "bash",
+        &reference,
+        &["--sign", key.to_str().expect("utf8")],
+    );
+    let digest = pushed_digest(&out);
+    assert!(stderr(&out).contains("Signed"), "{}", stderr(&out));
+    let certs = registry.certs_dir.to_str().expect("utf8").to_owned();
+    let verify = |key: &Path, target: &str| {
+        staves(
+            &registry,
+            &[
+                "verify",
+                "--json",
+                "--certs-dir",
+                &certs,
+                "--key",
+                key.to_str().expect("utf8"),
+                target,
+            ],
+        )
+    };
+    let out = verify(&public, &reference);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(report["digest"], digest.as_str());
+    let kinds: Vec<&str> = report["attestations"]
+        .as_array()
+        .expect("attestations")
+        .iter()
+        .filter_map(|a| a.as_str())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "https://slsa.dev/provenance/v1",
+            "https://spdx.dev/Document",
+            "https://cyclonedx.org/bom"
+        ]
+    );
+    assert!(
+        report["dependencies"].as_u64().is_some_and(|n| n > 5),
+        "{report}"
+    );
+
+    // The tag-scheme artifacts, read back by skopeo and checked by other implementations.
+    let tag = |suffix: &str| {
+        format!(
+            "{}/staves/signed:{}.{suffix}",
+            registry.host(),
+            digest.replace(':', "-")
+        )
+    };
+    let att = dir.path().join("att");
+    skopeo_copy(
+        &registry,
+        &tag("att"),
+        &format!("dir:{}", att.display()),
+        &[],
+    );
+    let sig = dir.path().join("sig");
+    skopeo_copy(
+        &registry,
+        &tag("sig"),
+        &format!("dir:{}", sig.display()),
+        &[],
+    );
+    let checked = Command::new("python3")
+        .args(["-c", INDEPENDENT_CHECK])
+        .arg(&public)
+        .arg(&att)
+        .arg(&digest)
+        .output()
+        .expect("python3");
+    assert!(checked.status.success(), "{}", stderr(&checked));
+    assert_eq!(stdout(&checked).lines().count(), 3, "{}", stdout(&checked));
+
+    // Refusals: another key; the tag moved to another image (whose signature is by
+    // nobody); an envelope altered after signing.
+    let other = dir.path().join("other");
+    assert!(keygen(other.to_str().expect("utf8")).status.success());
+    let out = verify(&other.with_extension("pub"), &reference);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("does not verify"), "{}", stderr(&out));
+
+    let moved = push_example(&registry, "python3", &reference, &[]);
+    assert!(moved.status.success(), "{}", stderr(&moved));
+    let out = verify(&public, &reference);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("no signature"), "{}", stderr(&out));
+    // The signed digest itself still verifies.
+    let pinned = format!("{}/staves/signed@{digest}", registry.host());
+    assert!(verify(&public, &pinned).status.success());
+
+    // `staves sign` signs an image already there: now the moved tag verifies, with
+    // signatures but no attestations.
+    let out = staves(
+        &registry,
+        &[
+            "sign",
+            "--certs-dir",
+            &certs,
+            "--key",
+            key.to_str().expect("utf8"),
+            &reference,
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = verify(&public, &reference);
+    assert!(out.status.success(), "{}", stderr(&out));
+}

@@ -25,6 +25,12 @@ pub fn run(args: &BuildArgs) -> Result<(), CliError> {
         .as_deref()
         .map(staves_registry::Reference::parse)
         .transpose()?;
+    let signer = super::sign::build_signer(&args.signing)?;
+    if signer.is_some() && push_to.is_none() {
+        return Err(CliError::Usage(
+            "--sign signs what is pushed: add `--push REF`".into(),
+        ));
+    }
     let workspace = super::open_workspace(
         &args.spec,
         args.locked,
@@ -48,7 +54,7 @@ pub fn run(args: &BuildArgs) -> Result<(), CliError> {
         jobs: args.jobs,
         compression: compression(args.compression),
         locked: args.locked,
-        sbom: args.sbom.is_some() || args.attach_sbom,
+        sbom: args.sbom.is_some() || args.attach_sbom || signer.is_some(),
         fresh: args.fresh,
         source_date_epoch: super::source_date_epoch()?,
     };
@@ -97,6 +103,35 @@ pub fn run(args: &BuildArgs) -> Result<(), CliError> {
                 &args.registry,
                 json,
             )?;
+        }
+        if let Some(signer) = &signer {
+            let attestations =
+                super::sign::attestations(&args.spec, &workspace, &built, &names, started)?;
+            let signed = staves_pipeline::signing::sign(
+                &built.layout,
+                &built.entry,
+                reference,
+                &args.spec.source.reach.options(
+                    &args.spec.source.cache,
+                    args.registry.chunk_size.max(1) << 20,
+                ),
+                signer.as_ref(),
+                &attestations,
+            )?;
+            status(
+                "Signed",
+                &format!(
+                    "{reference}@{}: {} manifest(s), {} attestation(s) ({})",
+                    built.entry.digest,
+                    signed.signed.len(),
+                    signed.attestations,
+                    attestations
+                        .iter()
+                        .map(|a| a.predicate_type.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            );
         }
     }
     if args.debug || workspace.spec.debug {

@@ -13,6 +13,7 @@ mod push;
 mod resolve;
 mod scripts;
 mod serve;
+mod sign;
 mod stack;
 mod update;
 mod upload;
@@ -43,6 +44,9 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Completions(args) => completions::run(args),
         Command::Doctor(args) => doctor::run(args),
         Command::Cache(command) => cache::run(command),
+        Command::Keygen(args) => sign::keygen(args),
+        Command::Sign(args) => sign::sign(args),
+        Command::Verify(args) => sign::verify(args),
     }
 }
 

@@ -1,0 +1,265 @@
+//! `staves keygen`, `staves sign` and `staves verify`, and the signer `build --sign` uses.
+
+use staves_attest::{CommandSigner, PublicKey, Signer, SigningKey};
+use staves_registry::Reference;
+
+use crate::cli::{KeygenArgs, SignArgs, SigningArgs, VerifyArgs};
+use crate::report::{CliError, status};
+
+/// The variable a private key (PEM) may come from.
+const KEY_VARIABLE: &str = "STAVES_SIGNING_KEY";
+
+pub fn keygen(args: &KeygenArgs) -> Result<(), CliError> {
+    let key = match args.ed25519 {
+        true => SigningKey::generate_ed25519(),
+        false => SigningKey::generate(),
+    };
+    let (private, public) = key
+        .write_pair(&args.prefix)
+        .map_err(staves_pipeline::PipelineError::from)?;
+    status(
+        "Wrote",
+        &format!(
+            "{} (private, mode 0600: keep it secret) and {} (public: give it to verifiers)",
+            private.display(),
+            public.display()
+        ),
+    );
+    Ok(())
+}
+
+/// The signer `--sign`/`--key`, `STAVES_SIGNING_KEY` or `--sign-with` name, if any.
+pub(crate) fn signer(
+    key: Option<&str>,
+    command: Option<&str>,
+    command_key: Option<&std::path::Path>,
+) -> Result<Option<Box<dyn Signer>>, CliError> {
+    let pipeline = staves_pipeline::PipelineError::from;
+    if let Some(command) = command {
+        let argv = shlex::split(command)
+            .filter(|a| !a.is_empty())
+            .ok_or_else(|| {
+                CliError::Usage(format!("--sign-with `{command}`: not a command line"))
+            })?;
+        let public = command_key
+            .map(PublicKey::read)
+            .transpose()
+            .map_err(pipeline)?;
+        return Ok(Some(Box::new(CommandSigner { argv, public })));
+    }
+    let Some(key) = key else { return Ok(None) };
+    let key = if key == "env" {
+        let pem = std::env::var(KEY_VARIABLE).map_err(|_| {
+            CliError::Usage(format!("`env` names {KEY_VARIABLE}, which is not set"))
+        })?;
+        SigningKey::from_pem(&pem).map_err(|e| CliError::Usage(format!("{KEY_VARIABLE}: {e}")))?
+    } else {
+        SigningKey::read(std::path::Path::new(key)).map_err(pipeline)?
+    };
+    Ok(Some(Box::new(key)))
+}
+
+/// The signer of `build --sign`.
+pub(crate) fn build_signer(args: &SigningArgs) -> Result<Option<Box<dyn Signer>>, CliError> {
+    signer(
+        args.sign.as_deref(),
+        args.sign_with.as_deref(),
+        args.sign_key.as_deref(),
+    )
+}
+
+pub fn sign(args: &SignArgs) -> Result<(), CliError> {
+    let reference = Reference::parse(&args.reference)?;
+    let Some(signer) = signer(
+        args.key.as_deref(),
+        args.sign_with.as_deref(),
+        args.sign_key.as_deref(),
+    )?
+    else {
+        return Err(CliError::Usage(
+            "say how to sign: --key or --sign-with".into(),
+        ));
+    };
+    let options = args
+        .reach
+        .options(&args.cache, args.registry.chunk_size.max(1) << 20);
+    // What the reference names now, pulled into the cache (every blob checked): signing
+    // an image means vouching for those bytes.
+    let archs = vec![staves_deb::arch::host().to_owned()];
+    let (dir, digest) = staves_pipeline::publish::pull_image(
+        &reference,
+        &archs,
+        &options,
+        crate::report::reporter().as_ref(),
+    )?;
+    let layout = staves_oci::Layout::open(&dir)?;
+    let entry = layout
+        .index()?
+        .into_iter()
+        .find(|e| e.digest.as_ref() == digest)
+        .ok_or_else(|| CliError::Internal(format!("{digest} is not in the pulled layout")))?;
+    let signed = staves_pipeline::signing::sign(
+        &layout,
+        &entry,
+        &reference,
+        &options,
+        signer.as_ref(),
+        &[],
+    )?;
+    status(
+        "Signed",
+        &format!(
+            "{reference}@{digest}: {} manifest(s), {} new signature(s)",
+            signed.signed.len(),
+            signed.new
+        ),
+    );
+    Ok(())
+}
+
+pub fn verify(args: &VerifyArgs) -> Result<(), CliError> {
+    let reference = Reference::parse(&args.reference)?;
+    let key = PublicKey::read(&args.key).map_err(staves_pipeline::PipelineError::from)?;
+    let options = args.reach.options(&args.cache, 64 << 20);
+    let verified = staves_pipeline::signing::verify(&reference, &key, &options)?;
+    let provenance = verified.provenance.as_ref();
+    let report = serde_json::json!({
+        "reference": reference.to_string(),
+        "digest": verified.digest,
+        "signed": verified.signed,
+        "attestations": verified.attestations,
+        "builder": provenance.map(|p| p["runDetails"]["builder"]["id"].clone()),
+        "started": provenance.map(|p| p["runDetails"]["metadata"]["startedOn"].clone()),
+        "finished": provenance.map(|p| p["runDetails"]["metadata"]["finishedOn"].clone()),
+        "spec": provenance.map(|p| p["buildDefinition"]["externalParameters"]["spec"].clone()),
+        "dependencies": provenance.map(|p| p["buildDefinition"]["resolvedDependencies"].as_array().map_or(0, Vec::len)),
+    });
+    super::resolve::print_report(args.json, &report, |out| {
+        writeln!(out, "{reference}@{}: verified", verified.digest)?;
+        writeln!(out, "  signed: {}", verified.signed.join(", "))?;
+        for kind in &verified.attestations {
+            writeln!(out, "  attestation: {kind}")?;
+        }
+        if let Some(p) = provenance {
+            let run = &p["runDetails"];
+            writeln!(
+                out,
+                "  built by {} (staves {}) from {} with {} inputs, {} to {}",
+                run["builder"]["id"].as_str().unwrap_or("?"),
+                run["builder"]["version"]["staves"].as_str().unwrap_or("?"),
+                p["buildDefinition"]["externalParameters"]["spec"]["path"]
+                    .as_str()
+                    .unwrap_or("?"),
+                p["buildDefinition"]["resolvedDependencies"]
+                    .as_array()
+                    .map_or(0, Vec::len),
+                run["metadata"]["startedOn"].as_str().unwrap_or("?"),
+                run["metadata"]["finishedOn"].as_str().unwrap_or("?"),
+            )?;
+        }
+        Ok(())
+    })
+}
+
+/// What `build --sign` attests of the image it pushed: SLSA provenance (the spec and lock
+/// by digest, every `.deb` and base by digest, the builder, start and end), and the SBOM as
+/// SPDX and as CycloneDX.
+pub(crate) fn attestations(
+    spec_args: &crate::cli::SpecArgs,
+    workspace: &staves_pipeline::Workspace,
+    built: &staves_pipeline::Build,
+    names: &[staves_registry::ImageName],
+    started: std::time::Instant,
+) -> Result<Vec<staves_pipeline::signing::Attestation>, CliError> {
+    use sha2::Digest as _;
+    use staves_pipeline::signing::Attestation;
+    let sha256 = |path: &std::path::Path| -> Option<String> {
+        std::fs::read(path)
+            .ok()
+            .map(|bytes| hex::encode(sha2::Sha256::digest(&bytes)))
+    };
+    let mut dependencies: Vec<staves_attest::Dependency> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for image in &built.images {
+        if let Some(base) = workspace.base(&image.arch)?
+            && let Some(digest) = &base.digest
+            && seen.insert(digest.clone())
+        {
+            dependencies.push(staves_attest::Dependency {
+                uri: base.name.clone(),
+                sha256: digest.trim_start_matches("sha256:").to_owned(),
+                name: Some("base image".into()),
+            });
+        }
+        for l in &image.listed {
+            if seen.insert(l.package.sha256.clone()) {
+                dependencies.push(staves_attest::Dependency {
+                    uri: l.url.clone(),
+                    sha256: l.package.sha256.clone(),
+                    name: Some(format!(
+                        "{} {} {}",
+                        l.package.name, l.package.version, l.package.arch
+                    )),
+                });
+            }
+        }
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let began = now.saturating_sub(started.elapsed().as_secs());
+    let builder_id = std::env::var("STAVES_BUILDER_ID").unwrap_or_else(|_| {
+        let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
+        format!("staves://{}", host.trim())
+    });
+    let mut invocation = [0u8; 16];
+    rand_bytes(&mut invocation);
+    let provenance = staves_attest::Provenance {
+        builder_id,
+        version: env!("CARGO_PKG_VERSION").into(),
+        spec: (
+            spec_args.file.display().to_string(),
+            sha256(&spec_args.file).unwrap_or_default(),
+        ),
+        lock: sha256(&workspace.lock_path()),
+        names: names.iter().map(ToString::to_string).collect(),
+        archs: workspace.selected.clone(),
+        source_date_epoch: super::source_date_epoch()?,
+        dependencies,
+        invocation_id: hex::encode(invocation),
+        started: staves_oci::image::rfc3339(began),
+        finished: staves_oci::image::rfc3339(now),
+    };
+    let mut out = vec![Attestation {
+        predicate_type: staves_attest::SLSA_PROVENANCE.into(),
+        predicate: provenance.predicate(),
+    }];
+    if let Some(spdx) = &built.sbom {
+        let value: serde_json::Value = serde_json::from_slice(spdx)
+            .map_err(|e| CliError::Internal(format!("the SBOM: {e}")))?;
+        let document = staves_sbom::Document::from_value(value.clone());
+        out.push(Attestation {
+            predicate_type: "https://spdx.dev/Document".into(),
+            predicate: value,
+        });
+        out.push(Attestation {
+            predicate_type: "https://cyclonedx.org/bom".into(),
+            predicate: staves_sbom::cyclonedx::from_spdx(&document),
+        });
+    }
+    Ok(out)
+}
+
+/// Random bytes for an invocation id (no secret: uniqueness is all it needs).
+fn rand_bytes(out: &mut [u8]) {
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    use sha2::Digest as _;
+    let hash = sha2::Sha256::digest(format!("{seed} {}", std::process::id()).as_bytes());
+    for (o, h) in out.iter_mut().zip(hash.iter()) {
+        *o = *h;
+    }
+}
