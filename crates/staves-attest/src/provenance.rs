@@ -38,6 +38,8 @@ pub struct Provenance {
     pub archs: Vec<String>,
     /// `SOURCE_DATE_EPOCH`, when set.
     pub source_date_epoch: Option<u64>,
+    /// The layer compression (`gzip`, `zstd`): the bytes depend on it.
+    pub compression: String,
     /// Every input read, by digest.
     pub dependencies: Vec<Dependency>,
     /// An identifier of this build.
@@ -66,6 +68,7 @@ impl Provenance {
             "spec": { "path": self.spec.0, "digest": { "sha256": self.spec.1 } },
             "names": self.names,
             "archs": self.archs,
+            "compression": self.compression,
         });
         if let Some(map) = external.as_object_mut() {
             if let Some(lock) = &self.lock {

@@ -799,10 +799,13 @@ pub struct VerifyArgs {
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
+    /// Also rebuild the image from the spec (`-f`) and its lock — which must be the ones
+    /// the signed provenance names, by digest — and check that the rebuilt digest is the
+    /// signed one; else print the first file that differs.
+    #[arg(long)]
+    pub rebuild: bool,
     #[command(flatten)]
-    pub reach: ReachArgs,
-    #[command(flatten)]
-    pub cache: CacheArgs,
+    pub spec: SpecArgs,
 }
 
 #[derive(Debug, Args)]

@@ -1259,3 +1259,93 @@ fn signed_images_verify_with_their_key_only_and_independent_tools_agree() {
     let out = verify(&public, &reference);
     assert!(out.status.success(), "{}", stderr(&out));
 }
+
+/// `verify --rebuild`: the image rebuilt from the spec and lock the signed provenance
+/// names has the signed digest; an image whose content differs from what that spec and
+/// lock give (here a file changed under the builder) is refused, naming the file.
+#[test]
+#[cfg_attr(
+    not(feature = "online-tests"),
+    ignore = "needs Debian's archive or a container engine; run with --features staves/online-tests"
+)]
+fn verify_rebuild_confirms_the_signed_digest_and_names_what_differs() {
+    let registry = Registry::start();
+    let dir = tempfile::tempdir().expect("tmp");
+    let prefix = dir.path().join("key");
+    let out = Command::new(env!("CARGO_BIN_EXE_staves"))
+        .args(["keygen", prefix.to_str().expect("utf8")])
+        .output()
+        .expect("keygen");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let spec = dir.path().join("staves.toml");
+    std::fs::write(
+        &spec,
+        "name = \"rebuilt\"\npackages = [\"dash\"]\ncommand = [\"/bin/sh\"]\n[[paths]]\npath = \"/srv/hello.txt\"\nsource = \"hello.txt\"\n",
+    )
+    .expect("spec");
+    std::fs::write(dir.path().join("hello.txt"), "hello\n").expect("file");
+    let spec_arg = spec.to_str().expect("utf8");
+    let out = staves(&registry, &["lock", "-f", spec_arg]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let certs = registry.certs_dir.to_str().expect("utf8").to_owned();
+    let push = |tag: &str| {
+        let reference = format!("{}/staves/rebuilt:{tag}", registry.host());
+        let out = staves(
+            &registry,
+            &[
+                "build",
+                "-f",
+                spec_arg,
+                "--push",
+                &reference,
+                "--sign",
+                prefix.with_extension("key").to_str().expect("utf8"),
+            ],
+        );
+        assert!(out.status.success(), "{}", stderr(&out));
+        reference
+    };
+    let verify = |reference: &str| {
+        staves(
+            &registry,
+            &[
+                "verify",
+                "--rebuild",
+                "--certs-dir",
+                &certs,
+                "--key",
+                prefix.with_extension("pub").to_str().expect("utf8"),
+                "-f",
+                spec_arg,
+                reference,
+            ],
+        )
+    };
+    let good = push("good");
+    let out = verify(&good);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("rebuilt from the spec and lock"),
+        "{}",
+        stdout(&out)
+    );
+
+    // The builder's copy of a file differed from the one verifiers have: same spec, same
+    // lock, another image.
+    std::fs::write(dir.path().join("hello.txt"), "hello, altered\n").expect("file");
+    let altered = push("altered");
+    std::fs::write(dir.path().join("hello.txt"), "hello\n").expect("file");
+    let out = verify(&altered);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("/srv/hello.txt"), "{}", stderr(&out));
+
+    // Another spec than the provenance names is refused before anything is built.
+    std::fs::write(
+        &spec,
+        std::fs::read_to_string(&spec).expect("spec") + "\n# edited\n",
+    )
+    .expect("spec");
+    let out = verify(&good);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("not the spec"), "{}", stderr(&out));
+}

@@ -105,8 +105,17 @@ pub fn run(args: &BuildArgs) -> Result<(), CliError> {
             )?;
         }
         if let Some(signer) = &signer {
-            let attestations =
-                super::sign::attestations(&args.spec, &workspace, &built, &names, started)?;
+            let attestations = super::sign::attestations(
+                &args.spec,
+                &workspace,
+                &built,
+                &names,
+                started,
+                match args.compression {
+                    crate::cli::Compression::Gzip => "gzip",
+                    crate::cli::Compression::Zstd => "zstd",
+                },
+            )?;
             let signed = staves_pipeline::signing::sign(
                 &built.layout,
                 &built.entry,

@@ -120,8 +120,16 @@ pub fn sign(args: &SignArgs) -> Result<(), CliError> {
 pub fn verify(args: &VerifyArgs) -> Result<(), CliError> {
     let reference = Reference::parse(&args.reference)?;
     let key = PublicKey::read(&args.key).map_err(staves_pipeline::PipelineError::from)?;
-    let options = args.reach.options(&args.cache, 64 << 20);
+    let options = args
+        .spec
+        .source
+        .reach
+        .options(&args.spec.source.cache, 64 << 20);
     let verified = staves_pipeline::signing::verify(&reference, &key, &options)?;
+    let rebuilt = match args.rebuild {
+        true => Some(rebuild(args, &reference, &verified, &options)?),
+        false => None,
+    };
     let provenance = verified.provenance.as_ref();
     let report = serde_json::json!({
         "reference": reference.to_string(),
@@ -133,6 +141,7 @@ pub fn verify(args: &VerifyArgs) -> Result<(), CliError> {
         "finished": provenance.map(|p| p["runDetails"]["metadata"]["finishedOn"].clone()),
         "spec": provenance.map(|p| p["buildDefinition"]["externalParameters"]["spec"].clone()),
         "dependencies": provenance.map(|p| p["buildDefinition"]["resolvedDependencies"].as_array().map_or(0, Vec::len)),
+        "rebuilt": rebuilt,
     });
     super::resolve::print_report(args.json, &report, |out| {
         writeln!(out, "{reference}@{}: verified", verified.digest)?;
@@ -157,8 +166,128 @@ pub fn verify(args: &VerifyArgs) -> Result<(), CliError> {
                 run["metadata"]["finishedOn"].as_str().unwrap_or("?"),
             )?;
         }
+        if let Some(digest) = &rebuilt {
+            writeln!(
+                out,
+                "  rebuilt from the spec and lock: {digest}, the signed digest"
+            )?;
+        }
         Ok(())
     })
+}
+
+/// Rebuilds the image from the spec and lock the provenance names (checked by digest),
+/// with what else it records (compression, `SOURCE_DATE_EPOCH`), and compares digests:
+/// verification without trusting the builder. Returns the rebuilt digest, equal to the
+/// signed one; a difference is an error naming the first file that differs.
+fn rebuild(
+    args: &VerifyArgs,
+    reference: &Reference,
+    verified: &staves_pipeline::signing::Verified,
+    options: &staves_pipeline::publish::RegistryOptions,
+) -> Result<String, CliError> {
+    use sha2::Digest as _;
+    let refused = |why: String| {
+        CliError::Pipeline(staves_pipeline::PipelineError::NotVerified {
+            reference: reference.to_string(),
+            why,
+        })
+    };
+    let provenance = verified.provenance.as_ref().ok_or_else(|| {
+        refused("no provenance is attested: nothing says how it was built".into())
+    })?;
+    let external = &provenance["buildDefinition"]["externalParameters"];
+    let sha256 = |path: &std::path::Path| {
+        std::fs::read(path)
+            .map(|bytes| hex::encode(sha2::Sha256::digest(&bytes)))
+            .map_err(|e| CliError::Usage(format!("{}: {e}", path.display())))
+    };
+    let spec = &args.spec.file;
+    if external["spec"]["digest"]["sha256"] != sha256(spec)?.as_str() {
+        return Err(refused(format!(
+            "{} is not the spec the image was built from ({} by SHA-256)",
+            spec.display(),
+            external["spec"]["path"].as_str().unwrap_or("?")
+        )));
+    }
+    let lock = spec.with_file_name("staves.lock");
+    if let Some(signed) = external["lock"]["digest"]["sha256"].as_str()
+        && sha256(&lock)? != signed
+    {
+        return Err(refused(format!(
+            "{} is not the lock the image was built from",
+            lock.display()
+        )));
+    }
+    let compression = match external["compression"].as_str() {
+        Some("zstd") => staves_oci::LayerCompression::Zstd,
+        _ => staves_oci::LayerCompression::Gzip,
+    };
+    let workspace = super::open_workspace(&args.spec, true, 8, compression)?;
+    let names = external["names"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|n| n.as_str())
+        .map(staves_registry::ImageName::parse)
+        .collect::<Result<Vec<_>, _>>()?;
+    let built = staves_pipeline::build(
+        &workspace,
+        &staves_pipeline::BuildOptions {
+            names: if names.is_empty() {
+                super::build::image_names(&workspace.spec, &[])?
+            } else {
+                names
+            },
+            output: staves_pipeline::Output::Scratch { archive: false },
+            context: workspace.spec.base_dir().to_owned(),
+            jobs: 8,
+            compression,
+            locked: true,
+            sbom: false,
+            fresh: false,
+            source_date_epoch: external["sourceDateEpoch"].as_u64(),
+        },
+    )?;
+    let digest = built.entry.digest.to_string();
+    if digest == verified.digest {
+        status(
+            "Rebuilt",
+            &format!("{digest}: the signed digest, bit for bit"),
+        );
+        return Ok(digest);
+    }
+    // Where they part: the first file that differs, of the host's image.
+    let archs = vec![staves_deb::arch::host().to_owned()];
+    let pinned = Reference::parse(&format!(
+        "{}/{}@{}",
+        reference.registry, reference.repository, verified.digest
+    ))?;
+    let (signed_dir, _) = staves_pipeline::publish::pull_image(
+        &pinned,
+        &archs,
+        options,
+        crate::report::reporter().as_ref(),
+    )?;
+    let tree = |path: &std::path::Path| -> Result<staves_oci::Tree, CliError> {
+        let image = staves_oci::ImageReader::open(path, None, Some(&archs[0]))?;
+        Ok(image.tree_hashed(|_| false, 0)?)
+    };
+    let (signed, ours) = (tree(&signed_dir)?, tree(built.layout.root())?);
+    let first = signed
+        .files
+        .keys()
+        .chain(ours.files.keys())
+        .filter(|path| signed.files.get(*path) != ours.files.get(*path))
+        .min()
+        .cloned()
+        .unwrap_or_else(|| {
+            "(no file: the difference is in the configuration or the layers' packing)".into()
+        });
+    Err(refused(format!(
+        "rebuilt from the spec and lock as {digest}, not the signed {}; the first file that differs: {first}",
+        verified.digest
+    )))
 }
 
 /// What `build --sign` attests of the image it pushed: SLSA provenance (the spec and lock
@@ -170,6 +299,7 @@ pub(crate) fn attestations(
     built: &staves_pipeline::Build,
     names: &[staves_registry::ImageName],
     started: std::time::Instant,
+    compression: &str,
 ) -> Result<Vec<staves_pipeline::signing::Attestation>, CliError> {
     use sha2::Digest as _;
     use staves_pipeline::signing::Attestation;
@@ -226,6 +356,7 @@ pub(crate) fn attestations(
         names: names.iter().map(ToString::to_string).collect(),
         archs: workspace.selected.clone(),
         source_date_epoch: super::source_date_epoch()?,
+        compression: compression.into(),
         dependencies,
         invocation_id: hex::encode(invocation),
         started: staves_oci::image::rfc3339(began),
