@@ -176,6 +176,30 @@ fn nginx_sbom_is_valid_spdx_and_matches_the_lock_and_the_image() {
         inside["packages"].as_array().map(Vec::len),
         Some(packages.len())
     );
+
+    // Built again, the image comes from the image cache, and so does what its SBOM needs:
+    // the same SBOM, byte for byte, without assembling anything.
+    let again = dir.path().join("again.spdx.json");
+    let out = support::staves_command(
+        &[
+            "build",
+            "--locked",
+            "-o",
+            dir.path().join("again").to_str().expect("utf8"),
+            "--sbom",
+            again.to_str().expect("utf8"),
+        ],
+        &shared_cache(),
+    )
+    .arg("-f")
+    .arg(&spec)
+    .output()
+    .expect("staves");
+    assert!(stderr(&out).contains("Unchanged"), "{}", stderr(&out));
+    assert_eq!(
+        std::fs::read(&again).expect("sbom"),
+        std::fs::read(&sbom).expect("sbom")
+    );
 }
 
 #[test]

@@ -37,6 +37,8 @@ pub(super) struct Record {
     pub mtime: u64,
     /// Files left out by `use`.
     pub filtered: usize,
+    /// What an SBOM needs of its packages, when asked for and kept.
+    pub facts: Option<Vec<staves_image::PackageFacts>>,
 }
 
 impl Record {
@@ -87,8 +89,16 @@ pub(super) fn blob_path(cache: &Cache, digest: &str) -> PathBuf {
     cache.entry("blobs", digest.trim_start_matches("sha256:"), "")
 }
 
-/// The record under `key`, when it and every blob it names are there.
-pub(super) fn lookup(cache: &Cache, key: &str) -> Option<Record> {
+fn facts_path(cache: &Cache, key: &str) -> PathBuf {
+    cache.entry("images", key, ".facts.json")
+}
+
+/// The most a kept package-facts file may hold (copyright files are most of it).
+const MAX_FACTS: u64 = 64 << 20;
+
+/// The record under `key`, when it and every blob it names are there — and, with `facts`,
+/// what an SBOM needs of its packages (kept beside it).
+pub(super) fn lookup(cache: &Cache, key: &str, facts: bool) -> Option<Record> {
     let bytes = staves_fs::read_regular(&record_path(cache, key), 1 << 20).ok()?;
     let value: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
     let blob = |v: &serde_json::Value| serde_json::from_value::<BlobRef>(v.clone()).ok();
@@ -108,6 +118,10 @@ pub(super) fn lookup(cache: &Cache, key: &str) -> Option<Record> {
             .collect::<Option<Vec<_>>>()?,
         mtime: value["mtime"].as_u64()?,
         filtered: usize::try_from(value["filtered"].as_u64()?).ok()?,
+        facts: match facts {
+            true => Some(read_facts(&facts_path(cache, key))?),
+            false => None,
+        },
     };
     // The base's blobs need no check: reading the base has just read every one of them.
     let whole = record
@@ -141,7 +155,44 @@ pub(super) fn store(
     });
     let path = record_path(cache, key);
     std::fs::create_dir_all(staves_fs::parent_of(&path))?;
+    // The facts first: a record whose facts are missing is only a miss for an SBOM build.
+    if let Some(facts) = &record.facts {
+        let list: Vec<serde_json::Value> = facts
+            .iter()
+            .map(|f| {
+                json!({
+                    "name": f.name,
+                    "version": f.version,
+                    "arch": f.arch,
+                    "control": f.control,
+                    "copyright": f.copyright,
+                })
+            })
+            .collect();
+        staves_fs::write_atomic(
+            &facts_path(cache, key),
+            serde_json::Value::from(list).to_string().as_bytes(),
+        )?;
+    }
     staves_fs::write_atomic(&path, value.to_string().as_bytes())
+}
+
+fn read_facts(path: &std::path::Path) -> Option<Vec<staves_image::PackageFacts>> {
+    let bytes = staves_fs::read_regular(path, MAX_FACTS).ok()?;
+    let value: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    value
+        .as_array()?
+        .iter()
+        .map(|f| {
+            Some(staves_image::PackageFacts {
+                name: f["name"].as_str()?.to_owned(),
+                version: f["version"].as_str()?.to_owned(),
+                arch: f["arch"].as_str()?.to_owned(),
+                control: f["control"].as_str()?.to_owned(),
+                copyright: f["copyright"].as_str().map(str::to_owned),
+            })
+        })
+        .collect()
 }
 
 /// Puts the cached image's blobs (and its base's) into `layout`.

@@ -61,8 +61,8 @@ pub struct BuildOptions {
     pub compression: LayerCompression,
     /// Refuse a missing or stale lock instead of re-resolving.
     pub locked: bool,
-    /// Also render an SBOM of every image built (the images are then assembled afresh: the
-    /// SBOM is made of what assembly reads).
+    /// Also render an SBOM of every image built (from what assembly read of each package,
+    /// kept in the image cache with the image).
     pub sbom: bool,
     /// Assemble afresh even when the image cache holds an image built from the same inputs.
     pub fresh: bool,
@@ -227,8 +227,8 @@ pub fn build(workspace: &Workspace, options: &BuildOptions) -> Result<Build, Pip
         targets.push((target, locate(&lock, target, workspace)?));
     }
     // An image built before from the same inputs is taken from the cache as it is: nothing
-    // downloaded, decoded or compressed. (With an SBOM asked for, everything is rebuilt:
-    // the SBOM needs what assembly reads from every package.)
+    // downloaded, decoded or compressed. (With an SBOM asked for, the facts assembly read
+    // from every package must have been kept with it, or the image is assembled again.)
     let mut plans = Vec::new();
     for (target, located) in targets {
         let base = workspace.base(&target.arch)?.map(|b| b.as_ref());
@@ -240,8 +240,8 @@ pub fn build(workspace: &Workspace, options: &BuildOptions) -> Result<Build, Pip
             base,
             options.compression,
         );
-        let hit = (!options.sbom && !options.fresh)
-            .then(|| cached::lookup(&workspace.cache, &key))
+        let hit = (!options.fresh)
+            .then(|| cached::lookup(&workspace.cache, &key, options.sbom))
             .flatten();
         plans.push((target, located, assembly, key, hit));
     }
@@ -289,6 +289,7 @@ pub fn build(workspace: &Workspace, options: &BuildOptions) -> Result<Build, Pip
                 summary: Summary {
                     mtime: record.mtime,
                     filtered: record.filtered,
+                    packages: record.facts.clone().unwrap_or_default(),
                     ..Summary::default()
                 },
                 packages: located,
@@ -325,6 +326,7 @@ pub fn build(workspace: &Workspace, options: &BuildOptions) -> Result<Build, Pip
             layers: image.layers.clone(),
             mtime: image.summary.mtime,
             filtered: image.summary.filtered,
+            facts: Some(image.summary.packages.clone()),
         };
         // Keeping it is an optimisation: a cache that cannot take it costs the next build.
         if let Err(e) = cached::store(&workspace.cache, &key, &record, &layout) {
