@@ -335,6 +335,12 @@ fn several_architectures_push_as_one_index() {
 
     let reference = format!("{}/staves/hello:multi", registry.host());
     let layout = dir.path().join("layout");
+    let key = dir.path().join("key");
+    let keygen = Command::new(env!("CARGO_BIN_EXE_staves"))
+        .args(["keygen", key.to_str().expect("utf8")])
+        .output()
+        .expect("keygen");
+    assert!(keygen.status.success(), "{}", stderr(&keygen));
     let out = staves(
         &registry,
         &[
@@ -346,10 +352,34 @@ fn several_architectures_push_as_one_index() {
             layout.to_str().expect("utf8"),
             "--push",
             &reference,
+            "--sign",
+            key.with_extension("key").to_str().expect("utf8"),
         ],
     );
     let digest = pushed_digest(&out);
     assert_eq!(remote_digest(&registry, &reference), digest);
+    // Signed: the index and each platform's manifest.
+    let certs = registry.certs_dir.to_str().expect("utf8").to_owned();
+    let verified = staves(
+        &registry,
+        &[
+            "verify",
+            "--json",
+            "--certs-dir",
+            &certs,
+            "--key",
+            key.with_extension("pub").to_str().expect("utf8"),
+            &reference,
+        ],
+    );
+    assert!(verified.status.success(), "{}", stderr(&verified));
+    let verified: serde_json::Value = serde_json::from_slice(&verified.stdout).expect("json");
+    assert_eq!(
+        verified["signed"].as_array().map(Vec::len),
+        Some(3),
+        "{verified}"
+    );
+    assert_eq!(verified["signed"][0], digest.as_str());
 
     // The registry serves an index whose entries are per-platform manifests.
     let mut cmd = Command::new("skopeo");
@@ -1258,6 +1288,33 @@ fn signed_images_verify_with_their_key_only_and_independent_tools_agree() {
     assert!(out.status.success(), "{}", stderr(&out));
     let out = verify(&public, &reference);
     assert!(out.status.success(), "{}", stderr(&out));
+
+    // The first image's attestations put under the second's tag: signed by the key, but
+    // about another image.
+    let now = remote_digest(&registry, &reference);
+    let cert_dir = registry.certs_dir.join(registry.host());
+    skopeo_copy(
+        &registry,
+        &tag("att"),
+        &format!(
+            "docker://{}/staves/signed:{}.att",
+            registry.host(),
+            now.replace(':', "-")
+        ),
+        &[
+            "--dest-creds",
+            &format!("{USER}:{PASSWORD}"),
+            "--dest-cert-dir",
+            cert_dir.to_str().expect("utf8"),
+        ],
+    );
+    let out = verify(&public, &reference);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("about another image"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 /// `verify --rebuild`: the image rebuilt from the spec and lock the signed provenance
