@@ -47,6 +47,14 @@ pub struct BlobRef {
     /// Annotations.
     #[serde(skip_serializing_if = "BTreeMap::is_empty", default)]
     pub annotations: BTreeMap<String, String>,
+    /// What an artifact is (an index entry of a manifest that refers to another: a
+    /// signature, an attestation); none for an image.
+    #[serde(
+        rename = "artifactType",
+        skip_serializing_if = "Option::is_none",
+        default
+    )]
+    pub artifact_type: Option<String>,
 }
 
 /// An OCI platform.
@@ -300,6 +308,7 @@ impl LayerWriter {
                 size,
                 platform: None,
                 annotations: BTreeMap::new(),
+                artifact_type: None,
             },
             diff_id: sha256_ref(diff_hasher).to_string(),
             uncompressed_size,
@@ -430,6 +439,7 @@ impl Layout {
             size: bytes.len() as u64,
             platform: None,
             annotations: BTreeMap::new(),
+            artifact_type: None,
         })
     }
 
@@ -458,6 +468,7 @@ impl Layout {
             size: hashing.bytes,
             platform: None,
             annotations: BTreeMap::new(),
+            artifact_type: None,
         })
     }
 

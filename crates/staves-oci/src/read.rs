@@ -417,8 +417,10 @@ fn open_layout(
                     names_of(&entries).join(", ")
                 ))
             })?,
+        // Artifacts (signatures, attestations) refer to images; they are not one.
         None => entries
-            .first()
+            .iter()
+            .find(|e| e.artifact_type.is_none())
             .ok_or_else(|| OciError::Layout(format!("{} holds no image", root.display())))?,
     };
     let names = entries

@@ -19,6 +19,8 @@ use crate::publish::RegistryOptions;
 const SIGNATURE_ANNOTATION: &str = "dev.cosignproject.cosign/signature";
 /// The media type of an attestation layer.
 const DSSE: &str = "application/vnd.dsse.envelope.v1+json";
+/// OCI's empty descriptor, the config of an artifact.
+const EMPTY: &str = "application/vnd.oci.empty.v1+json";
 
 /// One attestation to attach: a predicate and its type.
 #[derive(Debug, Clone)]
@@ -40,6 +42,201 @@ pub struct Signed {
     pub attestations: usize,
 }
 
+/// The digests a signature covers: `entry`, and each manifest of an index.
+fn covered(layout: &Layout, entry: &BlobRef) -> Result<Vec<String>, PipelineError> {
+    let mut digests = vec![entry.digest.to_string()];
+    if entry.media_type == staves_oci::image::media::INDEX {
+        digests.extend(layout.children(entry)?.iter().map(|c| c.digest.to_string()));
+    }
+    Ok(digests)
+}
+
+/// The signature document of `digest` as the image `repository`.
+fn signature_document(
+    repository: &str,
+    digest: &str,
+    signer: &dyn Signer,
+) -> Result<Document, PipelineError> {
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let payload = staves_attest::simple_signing_payload(repository, digest);
+    let signature = signer.sign(&payload)?;
+    Ok(Document {
+        media_type: staves_attest::SIMPLE_SIGNING.into(),
+        bytes: payload,
+        annotations: BTreeMap::from([(SIGNATURE_ANNOTATION.into(), b64.encode(signature))]),
+    })
+}
+
+/// The attestation documents about `digest` of `repository`.
+fn attestation_documents(
+    repository: &str,
+    digest: &str,
+    attestations: &[Attestation],
+    signer: &dyn Signer,
+) -> Result<Vec<Document>, PipelineError> {
+    attestations
+        .iter()
+        .map(|a| {
+            let statement =
+                Statement::about(repository, digest, &a.predicate_type, a.predicate.clone());
+            let envelope = Envelope::sign(IN_TOTO, &statement.to_json(), signer)?;
+            Ok(Document {
+                media_type: DSSE.into(),
+                bytes: envelope.to_json(),
+                annotations: BTreeMap::from([("predicateType".into(), a.predicate_type.clone())]),
+            })
+        })
+        .collect()
+}
+
+/// Writes into `layout` the signatures of `entry` (an index: it and each of its manifests)
+/// as the image `repository`, and `attestations` about it, as OCI 1.1 artifacts whose
+/// `subject` is what they sign, listed in `index.json` with their `artifactType`. `staves
+/// push` carries them to the registry. Returns how many were written.
+pub fn sign_layout(
+    layout: &Layout,
+    entry: &BlobRef,
+    repository: &str,
+    signer: &dyn Signer,
+    attestations: &[Attestation],
+) -> Result<usize, PipelineError> {
+    let mut artifacts = Vec::new();
+    let subjects: Vec<BlobRef> = {
+        let mut all = vec![entry.clone()];
+        if entry.media_type == staves_oci::image::media::INDEX {
+            all.extend(layout.children(entry)?);
+        }
+        all
+    };
+    for subject in &subjects {
+        let document = signature_document(repository, subject.digest.as_ref(), signer)?;
+        artifacts.push(write_artifact(layout, subject, &document)?);
+    }
+    for document in attestation_documents(repository, entry.digest.as_ref(), attestations, signer)?
+    {
+        artifacts.push(write_artifact(layout, entry, &document)?);
+    }
+    let mut index = layout.index()?;
+    let written = artifacts.len();
+    for artifact in artifacts {
+        if !index.iter().any(|e| e.digest == artifact.digest) {
+            index.push(artifact);
+        }
+    }
+    layout.put_index(&index)?;
+    Ok(written)
+}
+
+/// An artifact manifest: the empty config, `document` as its one layer, `subject` as what
+/// it refers to (image-spec 1.1). Returns its index entry.
+fn write_artifact(
+    layout: &Layout,
+    subject: &BlobRef,
+    document: &Document,
+) -> Result<BlobRef, PipelineError> {
+    let config = layout.put_blob(EMPTY, b"{}")?;
+    let mut layer = layout.put_blob(&document.media_type, &document.bytes)?;
+    layer.annotations = document.annotations.clone();
+    let subject = BlobRef {
+        platform: None,
+        annotations: BTreeMap::new(),
+        artifact_type: None,
+        ..subject.clone()
+    };
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": staves_oci::image::media::MANIFEST,
+        "artifactType": document.media_type,
+        "config": config,
+        "layers": [layer],
+        "subject": subject,
+    });
+    let bytes = serde_json::to_vec(&manifest)
+        .map_err(|e| PipelineError::Io(std::io::Error::other(e.to_string())))?;
+    let mut entry = layout.put_blob(staves_oci::image::media::MANIFEST, &bytes)?;
+    entry.artifact_type = Some(document.media_type.clone());
+    Ok(entry)
+}
+
+/// The artifacts of `layout` that refer to `digest`, their documents read back.
+fn layout_documents(
+    layout: &Layout,
+    digest: &str,
+    kind: Kind,
+) -> Result<Vec<staves_registry::cosign::Attached>, PipelineError> {
+    let wanted = match kind {
+        Kind::Signatures => staves_attest::SIMPLE_SIGNING,
+        Kind::Attestations => DSSE,
+    };
+    let mut found = Vec::new();
+    for entry in layout.index()? {
+        if entry.artifact_type.as_deref() != Some(wanted) {
+            continue;
+        }
+        let manifest: Value = serde_json::from_slice(&read_blob(layout, &entry)?)
+            .map_err(|e| PipelineError::Io(std::io::Error::other(e.to_string())))?;
+        if manifest["subject"]["digest"] != digest {
+            continue;
+        }
+        let layers: Vec<BlobRef> = serde_json::from_value(manifest["layers"].clone())
+            .map_err(|e| PipelineError::Io(std::io::Error::other(e.to_string())))?;
+        for descriptor in layers {
+            let bytes = read_blob(layout, &descriptor)?;
+            found.push(staves_registry::cosign::Attached { descriptor, bytes });
+        }
+    }
+    Ok(found)
+}
+
+/// A blob of `layout`, checked against its digest.
+fn read_blob(layout: &Layout, blob: &BlobRef) -> Result<Vec<u8>, PipelineError> {
+    let bytes = staves_fs::read_regular(&layout.blob_path(&blob.digest), 64 << 20)?;
+    if staves_oci::Digest::of(&bytes) != blob.digest {
+        return Err(PipelineError::Io(std::io::Error::other(format!(
+            "{}: the blob is damaged (its digest differs)",
+            blob.digest
+        ))));
+    }
+    Ok(bytes)
+}
+
+/// Pushes the signatures and attestations `layout` holds for `entry` (and an index's
+/// manifests) to `reference`, where `entry` already is, in cosign's tag scheme. Returns how
+/// many documents were new there.
+pub fn carry(
+    layout: &Layout,
+    entry: &BlobRef,
+    reference: &Reference,
+    options: &RegistryOptions,
+) -> Result<usize, PipelineError> {
+    let mut pending = Vec::new();
+    for digest in covered(layout, entry)? {
+        for kind in [Kind::Signatures, Kind::Attestations] {
+            let documents: Vec<Document> = layout_documents(layout, &digest, kind)?
+                .into_iter()
+                .map(|a| Document {
+                    media_type: a.descriptor.media_type,
+                    bytes: a.bytes,
+                    annotations: a.descriptor.annotations,
+                })
+                .collect();
+            if !documents.is_empty() {
+                pending.push((digest.clone(), kind, documents));
+            }
+        }
+    }
+    if pending.is_empty() {
+        return Ok(0);
+    }
+    let (session, push) = crate::publish::connect(reference, options)?;
+    let mut new = 0;
+    for (digest, kind, documents) in pending {
+        new +=
+            staves_registry::cosign::append(&session, layout, &digest, kind, &documents, &push)?.1;
+    }
+    Ok(new)
+}
+
 /// Signs `entry` of `layout`, already pushed to `reference` (an index: it and each of its
 /// manifests), and attaches `attestations` about it, each signed by `signer`.
 pub fn sign(
@@ -52,48 +249,22 @@ pub fn sign(
 ) -> Result<Signed, PipelineError> {
     let (session, push) = crate::publish::connect(reference, options)?;
     let repository = format!("{}/{}", reference.registry, reference.repository);
-    let b64 = base64::engine::general_purpose::STANDARD;
-    let mut digests = vec![entry.digest.to_string()];
-    if entry.media_type == staves_oci::image::media::INDEX {
-        digests.extend(layout.children(entry)?.iter().map(|c| c.digest.to_string()));
-    }
     let mut signed = Signed::default();
-    for digest in &digests {
-        let payload = staves_attest::simple_signing_payload(&repository, digest);
-        let signature = signer.sign(&payload)?;
-        let document = Document {
-            media_type: staves_attest::SIMPLE_SIGNING.into(),
-            bytes: payload,
-            annotations: BTreeMap::from([(SIGNATURE_ANNOTATION.into(), b64.encode(signature))]),
-        };
+    for digest in covered(layout, entry)? {
+        let document = signature_document(&repository, &digest, signer)?;
         let (_, new) = staves_registry::cosign::append(
             &session,
             layout,
-            digest,
+            &digest,
             Kind::Signatures,
             &[document],
             &push,
         )?;
         signed.new += new;
-        signed.signed.push(digest.clone());
+        signed.signed.push(digest);
     }
-    let documents = attestations
-        .iter()
-        .map(|a| {
-            let statement = Statement::about(
-                &repository,
-                entry.digest.as_ref(),
-                &a.predicate_type,
-                a.predicate.clone(),
-            );
-            let envelope = Envelope::sign(IN_TOTO, &statement.to_json(), signer)?;
-            Ok(Document {
-                media_type: DSSE.into(),
-                bytes: envelope.to_json(),
-                annotations: BTreeMap::from([("predicateType".into(), a.predicate_type.clone())]),
-            })
-        })
-        .collect::<Result<Vec<_>, PipelineError>>()?;
+    let documents =
+        attestation_documents(&repository, entry.digest.as_ref(), attestations, signer)?;
     if !documents.is_empty() {
         let (_, new) = staves_registry::cosign::append(
             &session,
@@ -155,18 +326,53 @@ pub fn verify(
                 .map(|c| c.digest.to_string()),
         );
     }
+    let fetch =
+        |one: &str, kind: Kind| -> Result<Vec<staves_registry::cosign::Attached>, PipelineError> {
+            Ok(staves_registry::cosign::read(
+                &connect, &session, &layout, one, kind,
+            )?)
+        };
+    check(&reference.to_string(), &digest, &digests, key, fetch)
+}
+
+/// Verifies the image an OCI layout holds (`select` picks an entry by its name) from the
+/// signatures and attestations written into the layout with it.
+pub fn verify_layout(
+    layout: &Layout,
+    select: Option<&str>,
+    key: &PublicKey,
+) -> Result<Verified, PipelineError> {
+    let entry = staves_registry::push::select(layout, select)?;
+    let digests = covered(layout, &entry)?;
+    check(
+        &layout.root().display().to_string(),
+        entry.digest.as_ref(),
+        &digests,
+        key,
+        |one, kind| layout_documents(layout, one, kind),
+    )
+}
+
+/// The checks of a verification, wherever the documents come from: a signature by `key`
+/// of each of `digests`, every attestation signed by `key` and about `digest`.
+fn check(
+    name: &str,
+    digest: &str,
+    digests: &[String],
+    key: &PublicKey,
+    fetch: impl Fn(&str, Kind) -> Result<Vec<staves_registry::cosign::Attached>, PipelineError>,
+) -> Result<Verified, PipelineError> {
     let refused = |why: String| PipelineError::NotVerified {
-        reference: reference.to_string(),
+        reference: name.to_owned(),
         why,
     };
     let b64 = base64::engine::general_purpose::STANDARD;
     let mut verified = Verified {
-        digest: digest.clone(),
+        digest: digest.to_owned(),
         ..Verified::default()
     };
-    for one in &digests {
-        let documents =
-            staves_registry::cosign::read(&connect, &session, &layout, one, Kind::Signatures)?;
+    for one in digests {
+        let documents = fetch(one, Kind::Signatures)?;
         if documents.is_empty() {
             return Err(refused(format!(
                 "{one} has no signature ({})",
@@ -200,15 +406,13 @@ pub fn verify(
         }
         verified.signed.push(one.clone());
     }
-    let documents =
-        staves_registry::cosign::read(&connect, &session, &layout, &digest, Kind::Attestations)?;
-    for d in documents {
+    for d in fetch(digest, Kind::Attestations)? {
         let envelope = staves_attest::Envelope::from_json(&d.bytes)?;
         let payload = envelope
             .verify(key)
             .map_err(|e| refused(format!("an attestation: {e}")))?;
         let statement = Statement::from_json(&payload)?;
-        if !statement.names(&digest) {
+        if !statement.names(digest) {
             return Err(refused(format!(
                 "an attestation ({}) is about another image, not {digest}",
                 statement.predicate_type

@@ -93,6 +93,7 @@ pub fn pull(
         size: top.len() as u64,
         platform: None,
         annotations: Default::default(),
+        artifact_type: None,
     };
     entry
         .annotations

@@ -1406,3 +1406,107 @@ fn verify_rebuild_confirms_the_signed_digest_and_names_what_differs() {
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(stderr(&out).contains("not the spec"), "{}", stderr(&out));
 }
+
+/// `build -o DIR --sign`: signatures and attestations written into the layout as OCI 1.1
+/// artifacts referring to the image (checked against image-spec 1.1's rules), verified
+/// from the layout, and carried by `staves push` into the registry, where they verify too.
+#[test]
+#[cfg_attr(
+    not(feature = "online-tests"),
+    ignore = "needs Debian's archive or a container engine; run with --features staves/online-tests"
+)]
+fn a_layout_signed_offline_carries_its_signatures_when_pushed() {
+    let registry = Registry::start();
+    let dir = tempfile::tempdir().expect("tmp");
+    let key = dir.path().join("key");
+    let out = Command::new(env!("CARGO_BIN_EXE_staves"))
+        .args(["keygen", key.to_str().expect("utf8")])
+        .output()
+        .expect("keygen");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let (private, public) = (key.with_extension("key"), key.with_extension("pub"));
+    let layout = dir.path().join("layout");
+    let spec = examples().join("bash").join("staves.toml");
+    let out = staves(
+        &registry,
+        &[
+            "build",
+            "-f",
+            spec.to_str().expect("utf8"),
+            "-o",
+            layout.to_str().expect("utf8"),
+            "--sign",
+            private.to_str().expect("utf8"),
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    // image-spec 1.1: each artifact is a manifest with an artifactType, the empty config,
+    // and a subject that is the image's descriptor; the index lists it with its type.
+    let read = |path: &Path| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(path).expect("read")).expect("json")
+    };
+    let index = read(&layout.join("index.json"));
+    let entries = index["manifests"].as_array().expect("manifests");
+    let image = entries
+        .iter()
+        .find(|e| e.get("artifactType").is_none())
+        .expect("the image");
+    let artifacts: Vec<&serde_json::Value> = entries
+        .iter()
+        .filter(|e| e.get("artifactType").is_some())
+        .collect();
+    assert_eq!(
+        artifacts.len(),
+        4,
+        "a signature and three attestations: {index}"
+    );
+    for entry in &artifacts {
+        let digest = entry["digest"].as_str().expect("digest");
+        let manifest = read(&layout.join("blobs/sha256").join(&digest[7..]));
+        assert_eq!(
+            manifest["mediaType"],
+            "application/vnd.oci.image.manifest.v1+json"
+        );
+        assert_eq!(manifest["artifactType"], entry["artifactType"]);
+        assert_eq!(
+            manifest["config"]["mediaType"],
+            "application/vnd.oci.empty.v1+json"
+        );
+        assert_eq!(manifest["config"]["size"], 2);
+        assert_eq!(manifest["subject"]["digest"], image["digest"]);
+        assert_eq!(manifest["subject"]["size"], image["size"]);
+        assert_eq!(manifest["subject"]["mediaType"], image["mediaType"]);
+    }
+    let verify = |target: &str| {
+        staves(
+            &registry,
+            &[
+                "verify",
+                "--json",
+                "--certs-dir",
+                registry.certs_dir.to_str().expect("utf8"),
+                "--key",
+                public.to_str().expect("utf8"),
+                target,
+            ],
+        )
+    };
+    let out = verify(layout.to_str().expect("utf8"));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(report["attestations"].as_array().map(Vec::len), Some(3));
+
+    let reference = format!("{}/staves/offline:1", registry.host());
+    let out = staves(
+        &registry,
+        &["push", layout.to_str().expect("utf8"), &reference],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("Carried 4"), "{}", stderr(&out));
+    let out = verify(&reference);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(report["digest"], image["digest"]);
+    assert_eq!(report["attestations"].as_array().map(Vec::len), Some(3));
+}

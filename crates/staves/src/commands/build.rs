@@ -26,9 +26,14 @@ pub fn run(args: &BuildArgs) -> Result<(), CliError> {
         .map(staves_registry::Reference::parse)
         .transpose()?;
     let signer = super::sign::build_signer(&args.signing)?;
-    if signer.is_some() && push_to.is_none() {
+    let layout_out = args
+        .output
+        .as_ref()
+        .filter(|out| out.extension().is_none_or(|e| e != "tar"));
+    if signer.is_some() && push_to.is_none() && layout_out.is_none() {
         return Err(CliError::Usage(
-            "--sign signs what is pushed: add `--push REF`".into(),
+            "--sign signs what is pushed or written as a layout: add `--push REF` or `-o DIR`"
+                .into(),
         ));
     }
     let workspace = super::open_workspace(
@@ -69,6 +74,30 @@ pub fn run(args: &BuildArgs) -> Result<(), CliError> {
     }
     if let (Some(path), Some(json)) = (&args.sbom, &built.sbom) {
         super::write_atomic(path, json)?;
+    }
+    if let (Some(signer), Some(_)) = (&signer, layout_out) {
+        let attestations = super::sign::attestations(
+            &args.spec,
+            &workspace,
+            &built,
+            &names,
+            started,
+            compression_name(args.compression),
+        )?;
+        let written = staves_pipeline::signing::sign_layout(
+            &built.layout,
+            &built.entry,
+            &names[0].repository,
+            signer.as_ref(),
+            &attestations,
+        )?;
+        status(
+            "Signed",
+            &format!(
+                "{} in the layout: {written} signature(s) and attestation(s) as artifacts referring to it",
+                built.entry.digest
+            ),
+        );
     }
     let target = match (&args.output, args.load) {
         (Some(out), _) => out.display().to_string(),
@@ -173,6 +202,13 @@ pub fn run(args: &BuildArgs) -> Result<(), CliError> {
         }
     }
     Ok(())
+}
+
+fn compression_name(compression: crate::cli::Compression) -> &'static str {
+    match compression {
+        crate::cli::Compression::Gzip => "gzip",
+        crate::cli::Compression::Zstd => "zstd",
+    }
 }
 
 /// The names the image gets: `--tag`s as `docker build -t` reads them, else the spec's

@@ -25,7 +25,21 @@ pub fn run(args: &PushCommandArgs) -> Result<(), CliError> {
         &entry,
         &reference,
         &args.registry,
-    )
+    )?;
+    // Signatures and attestations written into the layout go with the image.
+    let carried = staves_pipeline::signing::carry(
+        &layout,
+        &entry,
+        &reference,
+        &options((&args.cache, &args.reach), &args.registry),
+    )?;
+    if carried > 0 {
+        status(
+            "Carried",
+            &format!("{carried} signature(s) and attestation(s) from the layout to {reference}"),
+        );
+    }
+    Ok(())
 }
 
 /// The pipeline's registry options from the command line.

@@ -118,8 +118,23 @@ pub fn sign(args: &SignArgs) -> Result<(), CliError> {
 }
 
 pub fn verify(args: &VerifyArgs) -> Result<(), CliError> {
-    let reference = Reference::parse(&args.reference)?;
     let key = PublicKey::read(&args.key).map_err(staves_pipeline::PipelineError::from)?;
+    // A layout (`DIR` or `DIR:TAG`): what was signed into it.
+    let (dir, tag) = match args.reference.rsplit_once(':') {
+        Some((dir, tag)) if !std::path::Path::new(&args.reference).exists() => (dir, Some(tag)),
+        _ => (args.reference.as_str(), None),
+    };
+    if std::path::Path::new(dir).join("oci-layout").is_file() {
+        if args.rebuild {
+            return Err(CliError::Usage(
+                "--rebuild compares with a registry image: push the layout first".into(),
+            ));
+        }
+        let layout = staves_oci::Layout::open(std::path::Path::new(dir))?;
+        let verified = staves_pipeline::signing::verify_layout(&layout, tag, &key)?;
+        return print_verified(args, &args.reference, &verified, None);
+    }
+    let reference = Reference::parse(&args.reference)?;
     let options = args
         .spec
         .source
@@ -130,9 +145,18 @@ pub fn verify(args: &VerifyArgs) -> Result<(), CliError> {
         true => Some(rebuild(args, &reference, &verified, &options)?),
         false => None,
     };
+    print_verified(args, &reference.to_string(), &verified, rebuilt)
+}
+
+fn print_verified(
+    args: &VerifyArgs,
+    reference: &str,
+    verified: &staves_pipeline::signing::Verified,
+    rebuilt: Option<String>,
+) -> Result<(), CliError> {
     let provenance = verified.provenance.as_ref();
     let report = serde_json::json!({
-        "reference": reference.to_string(),
+        "reference": reference,
         "digest": verified.digest,
         "signed": verified.signed,
         "attestations": verified.attestations,
