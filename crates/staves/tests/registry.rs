@@ -1396,6 +1396,62 @@ fn verify_rebuild_confirms_the_signed_digest_and_names_what_differs() {
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(stderr(&out).contains("/srv/hello.txt"), "{}", stderr(&out));
 
+    // An image of a stack, on a base spec: rebuilt on its base as it was built.
+    let base = dir.path().join("base");
+    let child = dir.path().join("child");
+    std::fs::create_dir_all(&base).expect("dir");
+    std::fs::create_dir_all(&child).expect("dir");
+    std::fs::write(
+        base.join("staves.toml"),
+        "name = \"rebuilt-base\"\npackages = [\"dash\"]\n",
+    )
+    .expect("spec");
+    std::fs::write(
+        child.join("staves.toml"),
+        "name = \"rebuilt-child\"\nbase = \"../base\"\npackages = [\"netbase\"]\ncommand = [\"/bin/sh\"]\n",
+    )
+    .expect("spec");
+    for spec in [&base, &child] {
+        let spec = spec.join("staves.toml");
+        let out = staves(&registry, &["lock", "-f", spec.to_str().expect("utf8")]);
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    let child_spec = child.join("staves.toml");
+    let child_ref = format!("{}/staves/rebuilt-child:1", registry.host());
+    let out = staves(
+        &registry,
+        &[
+            "build",
+            "-f",
+            child_spec.to_str().expect("utf8"),
+            "--push",
+            &child_ref,
+            "--sign",
+            prefix.with_extension("key").to_str().expect("utf8"),
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = staves(
+        &registry,
+        &[
+            "verify",
+            "--rebuild",
+            "--certs-dir",
+            &certs,
+            "--key",
+            prefix.with_extension("pub").to_str().expect("utf8"),
+            "-f",
+            child_spec.to_str().expect("utf8"),
+            &child_ref,
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("rebuilt from the spec and lock"),
+        "{}",
+        stdout(&out)
+    );
+
     // Another spec than the provenance names is refused before anything is built.
     std::fs::write(
         &spec,
