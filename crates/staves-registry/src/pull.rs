@@ -110,7 +110,13 @@ pub fn pull(
 /// fetched and hashed here, so the digest is what the bytes are, whatever the registry
 /// says in its headers. Pull it with [`pull`], which fetches and checks it again.
 pub fn resolve_tag(session: &Session, tag: &str) -> Result<String, RegistryError> {
-    let url = session.repo_url(&format!("manifests/{tag}"));
+    Ok(sha256(&get_manifest(session, tag)?).to_string())
+}
+
+/// The manifest (or index) `reference` (a tag or a digest) names, at most
+/// [`MAX_MANIFEST`] bytes, retried on transient faults.
+fn get_manifest(session: &Session, reference: &str) -> Result<Vec<u8>, RegistryError> {
+    let url = session.repo_url(&format!("manifests/{reference}"));
     let bytes = retrying(5, session.progress(), || {
         let response = session.send("GET", &url, &[("Accept", ACCEPT)], &Body::Empty)?;
         let response = session.expect(response, "GET", &url, &[200])?;
@@ -126,10 +132,10 @@ pub fn resolve_tag(session: &Session, tag: &str) -> Result<String, RegistryError
     if bytes.len() as u64 > MAX_MANIFEST {
         return Err(RegistryError::Protocol {
             registry: session.reference().registry.clone(),
-            message: format!("the manifest of {tag} is larger than {MAX_MANIFEST} bytes"),
+            message: format!("the manifest {reference} is larger than {MAX_MANIFEST} bytes"),
         });
     }
-    Ok(sha256(&bytes).to_string())
+    Ok(bytes)
 }
 
 fn is_index(media_type: &str) -> bool {
@@ -161,26 +167,7 @@ impl Puller<'_> {
                 bytes
             }
             _ => {
-                let session = self.session()?;
-                let url = session.repo_url(&format!("manifests/{digest}"));
-                let bytes = retrying(5, session.progress(), || {
-                    let response =
-                        session.send("GET", &url, &[("Accept", ACCEPT)], &Body::Empty)?;
-                    let response = session.expect(response, "GET", &url, &[200])?;
-                    let mut bytes = Vec::new();
-                    response
-                        .into_body()
-                        .into_reader()
-                        .take(MAX_MANIFEST + 1)
-                        .read_to_end(&mut bytes)
-                        .map_err(|e| session.network("GET", &url, e.to_string()))?;
-                    Ok(bytes)
-                })?;
-                if bytes.len() as u64 > MAX_MANIFEST {
-                    return Err(self.protocol(format!(
-                        "the manifest {digest} is larger than {MAX_MANIFEST} bytes"
-                    )));
-                }
+                let bytes = get_manifest(self.session()?, digest.as_ref())?;
                 let actual = sha256(&bytes);
                 if actual != *digest {
                     return Err(self.protocol(format!(

@@ -129,19 +129,8 @@ fn build_one(
         name: node.name.clone(),
         source: Box::new(source),
     };
-    let mut workspace = Workspace::load(
-        &WorkspaceOptions {
-            file: node.spec.clone(),
-            cache: options.cache.clone(),
-            arch: options.arch.clone(),
-            network: options.network,
-            context: None,
-            build_limits: options.build_limits,
-            net: options.net.clone(),
-        },
-        reporter.clone(),
-    )
-    .map_err(failed)?;
+    let mut workspace =
+        Workspace::load(&workspace_options(node, options), reporter.clone()).map_err(failed)?;
     if let Some(bases) = read_bases(
         stack,
         index,
@@ -189,6 +178,19 @@ fn build_one(
         archive,
         reused: result.images.iter().all(|i| i.reused),
     })
+}
+
+/// How the workspace of the stack's image `node` is opened.
+pub(crate) fn workspace_options(node: &crate::Node, options: &StackOptions) -> WorkspaceOptions {
+    WorkspaceOptions {
+        file: node.spec.clone(),
+        cache: options.cache.clone(),
+        arch: options.arch.clone(),
+        network: options.network,
+        context: None,
+        build_limits: options.build_limits,
+        net: options.net.clone(),
+    }
 }
 
 /// The base image `index` is built on, for each of `archs`: a base of the stack from its

@@ -93,15 +93,7 @@ pub fn open_each(
     for &index in order {
         let node = &stack.nodes[index];
         let opened = Workspace::load(
-            &WorkspaceOptions {
-                file: node.spec.clone(),
-                cache: options.cache.clone(),
-                arch: options.arch.clone(),
-                network: options.network,
-                context: None,
-                build_limits: options.build_limits,
-                net: options.net.clone(),
-            },
+            &crate::build::workspace_options(node, options),
             reporter.clone(),
         )
         .map_err(open)

@@ -75,15 +75,19 @@ pub fn run(args: &BuildArgs) -> Result<(), CliError> {
     if let (Some(path), Some(json)) = (&args.sbom, &built.sbom) {
         super::write_atomic(path, json)?;
     }
-    if let (Some(signer), Some(_)) = (&signer, layout_out) {
-        let attestations = super::sign::attestations(
+    // What a signed image is attested with, made once for the layout and the registry.
+    let attestations = match &signer {
+        Some(_) => super::sign::attestations(
             &args.spec,
             &workspace,
             &built,
             &names,
             started,
             compression_name(args.compression),
-        )?;
+        )?,
+        None => Vec::new(),
+    };
+    if let (Some(signer), Some(_)) = (&signer, layout_out) {
         let written = staves_pipeline::signing::sign_layout(
             &built.layout,
             &built.entry,
@@ -134,17 +138,6 @@ pub fn run(args: &BuildArgs) -> Result<(), CliError> {
             )?;
         }
         if let Some(signer) = &signer {
-            let attestations = super::sign::attestations(
-                &args.spec,
-                &workspace,
-                &built,
-                &names,
-                started,
-                match args.compression {
-                    crate::cli::Compression::Gzip => "gzip",
-                    crate::cli::Compression::Zstd => "zstd",
-                },
-            )?;
             let signed = staves_pipeline::signing::sign(
                 &built.layout,
                 &built.entry,
