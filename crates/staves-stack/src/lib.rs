@@ -15,6 +15,7 @@ mod build;
 mod discover;
 mod error;
 mod open;
+pub mod plan;
 
 pub use build::{BuiltNode, StackOptions, bases_of, build};
 pub use discover::{BaseSource, Node, Stack, WORKSPACE_FILE};

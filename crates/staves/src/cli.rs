@@ -310,6 +310,14 @@ pub enum Command {
     #[command(after_help = "Examples:
   staves verify registry.example/app:1.0 --key release.pub")]
     Verify(VerifyArgs),
+    /// The stack as jobs for a CI engine: one per image, needing its base's, each running
+    /// `staves stack . --only NAME` from DIR, with a key of its inputs.
+    #[command(after_help = "Examples:
+  staves plan images/ --format gitlab > child-pipeline.yml
+  staves plan images/ --format github > .github/workflows/images.yml
+  staves plan images/ --format kubernetes --image registry.example/staves:1 | kubectl apply -f -
+  staves plan images/ --format json --push registry.example/team")]
+    Plan(PlanArgs),
     /// What the cache holds, and pruning it without breaking a locked build.
     #[command(
         subcommand,
@@ -754,6 +762,39 @@ pub struct SigningArgs {
     /// The public key of `--sign-with`'s signer.
     #[arg(long, value_name = "PUB", requires = "sign_with")]
     pub sign_key: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// The stack's directory (each job runs from it).
+    #[arg(default_value = ".", value_name = "DIR")]
+    pub root: PathBuf,
+    /// What to write.
+    #[arg(long, value_enum, default_value_t = PlanFormat::Json)]
+    pub format: PlanFormat,
+    /// The container image jobs run in (GitLab, Kubernetes): one with staves in it.
+    #[arg(long, default_value = "staves:latest")]
+    pub image: String,
+    /// The GitHub runner label.
+    #[arg(long, default_value = "ubuntu-latest")]
+    pub runs_on: String,
+    /// Carried into every job: push each image as `PREFIX/NAME:TAG`.
+    #[arg(long, value_name = "PREFIX")]
+    pub push: Option<String>,
+    /// Carried into every job.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub insecure_registry: Vec<String>,
+    /// Carried into every job.
+    #[arg(long, value_name = "DIR")]
+    pub certs_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PlanFormat {
+    Json,
+    Gitlab,
+    Github,
+    Kubernetes,
 }
 
 #[derive(Debug, Args)]

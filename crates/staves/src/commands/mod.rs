@@ -9,6 +9,7 @@ mod init;
 mod inspect;
 mod lock;
 mod outdated;
+mod plan;
 mod push;
 mod resolve;
 mod scripts;
@@ -45,6 +46,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Doctor(args) => doctor::run(args),
         Command::Cache(command) => cache::run(command),
         Command::Keygen(args) => sign::keygen(args),
+        Command::Plan(args) => plan::run(args),
         Command::Sign(args) => sign::sign(args),
         Command::Verify(args) => sign::verify(args),
     }

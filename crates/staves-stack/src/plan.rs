@@ -1,0 +1,279 @@
+//! A stack as jobs for the CI engines teams already run: one job per image, needing the
+//! job of its base, each running one `staves stack DIR --only NAME` from the stack's
+//! directory, with a key of all its inputs (spec, lock, recipes and local `.deb`s, the
+//! files `[[paths]]` copies in, the base's key) that changes whenever what it builds
+//! may. Rendered as the graph itself (JSON), a GitLab child pipeline, a GitHub Actions
+//! workflow (a job per level, a matrix of its images) or Kubernetes Indexed Jobs (one per
+//! level, applied in order). No scheduler: the engines schedule.
+
+use std::path::Path;
+
+use serde::Serialize;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::{Stack, StackError};
+
+/// GitHub expands a matrix to at most this many jobs.
+pub const GITHUB_MATRIX_LIMIT: usize = 256;
+
+/// One job of a plan.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Job {
+    /// The image's name, as engines accept a job name.
+    pub id: String,
+    /// The jobs that must finish first.
+    pub needs: Vec<String>,
+    /// The command, run from the stack's directory.
+    pub argv: Vec<String>,
+    /// SHA-256 of everything the job's image is made from.
+    pub key: String,
+    /// Its depth: 0 for an image on no image of the stack.
+    #[serde(skip)]
+    pub level: usize,
+}
+
+/// The stack's jobs, bases first.
+#[derive(Debug, Clone, Serialize)]
+pub struct Plan {
+    /// Always 1.
+    pub version: u32,
+    /// The jobs.
+    pub jobs: Vec<Job>,
+}
+
+/// Plans `stack`, found in `dir` (what each job's command names); `extra` options (`--push
+/// PREFIX`, `--insecure-registry`, …) are carried into every command.
+pub fn plan(stack: &Stack, dir: &str, extra: &[String]) -> Result<Plan, StackError> {
+    let order = stack.order(&[])?;
+    let mut keys: Vec<Option<String>> = vec![None; stack.nodes.len()];
+    let mut levels = vec![0usize; stack.nodes.len()];
+    let mut jobs = Vec::new();
+    for index in order {
+        let node = &stack.nodes[index];
+        let base = stack.base_of(index);
+        let mut hasher = Sha256::new();
+        hasher.update(b"staves-plan 1\n");
+        for file in inputs_of(&node.spec)? {
+            hasher.update(file.as_bytes());
+            hasher.update(b"\n");
+            if let Ok(bytes) = std::fs::read(&file) {
+                hasher.update(Sha256::digest(&bytes));
+            }
+        }
+        if let Some(base) = base {
+            hasher.update(keys[base].as_deref().unwrap_or_default().as_bytes());
+            levels[index] = levels[base] + 1;
+        }
+        let key = hex::encode(hasher.finalize());
+        keys[index] = Some(key.clone());
+        let mut argv = vec![
+            "staves".to_owned(),
+            "stack".to_owned(),
+            dir.to_owned(),
+            "--only".to_owned(),
+            node.name.clone(),
+        ];
+        argv.extend(extra.iter().cloned());
+        jobs.push(Job {
+            id: job_id(&node.name),
+            needs: base
+                .map(|b| job_id(&stack.nodes[b].name))
+                .into_iter()
+                .collect(),
+            argv,
+            key,
+            level: levels[index],
+        });
+    }
+    Ok(Plan { version: 1, jobs })
+}
+
+/// A job name every engine takes: lower-case letters, digits and `-`.
+fn job_id(name: &str) -> String {
+    let id: String = name
+        .chars()
+        .map(|c| match c {
+            'a'..='z' | '0'..='9' | '-' => c,
+            'A'..='Z' => c.to_ascii_lowercase(),
+            _ => '-',
+        })
+        .collect();
+    id.trim_matches('-').to_owned()
+}
+
+/// The files an image is made from: its spec, its lock, its recipes, local `.deb`s and the
+/// files `[[paths]]` copies in (what a spec names relative to its directory).
+fn inputs_of(spec_path: &Path) -> Result<Vec<String>, StackError> {
+    let spec = staves_spec::Spec::load(spec_path)?;
+    let dir = spec.base_dir().to_owned();
+    let mut files = vec![
+        spec_path.display().to_string(),
+        dir.join("staves.lock").display().to_string(),
+    ];
+    for recipe in &spec.recipes {
+        files.push(dir.join(recipe.get_ref()).display().to_string());
+    }
+    for deb in &spec.debs {
+        files.push(dir.join(deb.get_ref()).display().to_string());
+    }
+    for path in &spec.paths {
+        if let Some(source) = &path.source {
+            files.push(dir.join(source.get_ref()).display().to_string());
+        }
+    }
+    Ok(files)
+}
+
+impl Plan {
+    /// The jobs by level: each level's jobs need only jobs of earlier levels.
+    pub fn levels(&self) -> Vec<Vec<&Job>> {
+        let depth = self.jobs.iter().map(|j| j.level + 1).max().unwrap_or(0);
+        let mut levels: Vec<Vec<&Job>> = vec![Vec::new(); depth];
+        for job in &self.jobs {
+            levels[job.level].push(job);
+        }
+        levels
+    }
+
+    /// The graph itself: `{"version": 1, "jobs": [{id, needs, argv, key}]}`.
+    pub fn to_json(&self) -> Value {
+        serde_json::to_value(self).unwrap_or(Value::Null)
+    }
+
+    /// A GitLab child pipeline (JSON is YAML): a job per image with its `needs`, in one
+    /// stage, `image` the runner image with staves in it, each run in `dir` (the stack's
+    /// directory in the checkout).
+    pub fn to_gitlab(&self, image: &str, dir: &str) -> Value {
+        let mut pipeline = serde_json::Map::new();
+        pipeline.insert("stages".into(), json!(["build"]));
+        for job in &self.jobs {
+            pipeline.insert(
+                job.id.clone(),
+                json!({
+                    "stage": "build",
+                    "image": image,
+                    "script": [format!("cd {}", shell_line(&[dir.to_owned()])), shell_line(&job.argv)],
+                    "needs": job.needs,
+                    "variables": { "STAVES_JOB_KEY": job.key },
+                }),
+            );
+        }
+        Value::Object(pipeline)
+    }
+
+    /// A GitHub Actions workflow: a job per level (chunked by the matrix limit), whose
+    /// matrix is that level's images, each level needing the one before, run in `dir`.
+    pub fn to_github(&self, runs_on: &str, dir: &str) -> Value {
+        let mut jobs = serde_json::Map::new();
+        let mut previous: Vec<String> = Vec::new();
+        for (depth, level) in self.levels().iter().enumerate() {
+            let mut names = Vec::new();
+            for (part, chunk) in level.chunks(GITHUB_MATRIX_LIMIT).enumerate() {
+                let name = format!("level-{depth}-{part}");
+                let include: Vec<Value> = chunk
+                    .iter()
+                    .map(|j| json!({ "image": j.id, "command": shell_line(&j.argv), "key": j.key }))
+                    .collect();
+                let mut job = json!({
+                    "runs-on": runs_on,
+                    "strategy": { "fail-fast": false, "matrix": { "include": include } },
+                    "steps": [
+                        { "uses": "actions/checkout@v4" },
+                        {
+                            "name": "${{ matrix.image }}",
+                            "run": "${{ matrix.command }}",
+                            "working-directory": dir,
+                        },
+                    ],
+                });
+                if !previous.is_empty()
+                    && let Some(map) = job.as_object_mut()
+                {
+                    map.insert("needs".into(), json!(previous));
+                }
+                jobs.insert(name.clone(), job);
+                names.push(name);
+            }
+            previous = names;
+        }
+        json!({
+            "name": "staves",
+            "on": { "workflow_dispatch": {}, "push": {} },
+            "jobs": jobs,
+        })
+    }
+
+    /// Kubernetes: an Indexed Job per level (`JOB_COMPLETION_INDEX` picks the image), to be
+    /// applied in order, each after the one before completes (`kubectl wait`).
+    pub fn to_kubernetes(&self, image: &str, name: &str) -> Vec<Value> {
+        self.levels()
+            .iter()
+            .enumerate()
+            .map(|(depth, level)| {
+                let mut cases = String::from("case \"$JOB_COMPLETION_INDEX\" in\n");
+                for (index, job) in level.iter().enumerate() {
+                    cases.push_str(&format!("  {index}) exec {} ;;\n", shell_line(&job.argv)));
+                }
+                cases.push_str("  *) exit 2 ;;\nesac\n");
+                json!({
+                    "apiVersion": "batch/v1",
+                    "kind": "Job",
+                    "metadata": {
+                        "name": format!("{}-level-{depth}", job_id(name)),
+                        "labels": { "app.kubernetes.io/managed-by": "staves" },
+                        "annotations": { "staves.dev/level": depth.to_string() },
+                    },
+                    "spec": {
+                        "completionMode": "Indexed",
+                        "completions": level.len(),
+                        "parallelism": level.len(),
+                        "backoffLimit": 2,
+                        "template": {
+                            "spec": {
+                                "restartPolicy": "Never",
+                                "containers": [{
+                                    "name": "staves",
+                                    "image": image,
+                                    "command": ["sh", "-c", cases],
+                                }],
+                            },
+                        },
+                    },
+                })
+            })
+            .collect()
+    }
+}
+
+/// `argv` as one shell command line, each word quoted where it must be.
+fn shell_line(argv: &[String]) -> String {
+    argv.iter()
+        .map(|word| {
+            let plain = !word.is_empty()
+                && word
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_./:=@%+,".contains(c));
+            if plain {
+                word.clone()
+            } else {
+                format!("'{}'", word.replace('\'', "'\\''"))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn job_ids_and_command_lines_are_safe_for_every_engine() {
+        assert_eq!(job_id("Stack_Base.1"), "stack-base-1");
+        assert_eq!(
+            shell_line(&["staves".into(), "a b".into(), "it's".into()]),
+            "staves 'a b' 'it'\\''s'"
+        );
+    }
+}
