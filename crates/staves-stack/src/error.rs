@@ -67,6 +67,14 @@ pub enum StackError {
     /// The spec itself could not be opened.
     #[error(transparent)]
     Open(Box<staves_pipeline::PipelineError>),
+    /// Two images whose names give one job name in a plan.
+    #[error("`{image}` gives the job name `{id}`, as another image does; rename one of them")]
+    JobName {
+        /// The image.
+        image: String,
+        /// The job name both give.
+        id: String,
+    },
     /// Something that should not happen.
     #[error("internal error: {0}")]
     Internal(String),

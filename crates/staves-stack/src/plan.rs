@@ -75,8 +75,16 @@ pub fn plan(stack: &Stack, dir: &str, extra: &[String]) -> Result<Plan, StackErr
             node.name.clone(),
         ];
         argv.extend(extra.iter().cloned());
+        let id = job_id(&node.name);
+        // Two names that become one job name would make one job of two images.
+        if id.is_empty() || jobs.iter().any(|j: &Job| j.id == id) {
+            return Err(StackError::JobName {
+                image: node.name.clone(),
+                id,
+            });
+        }
         jobs.push(Job {
-            id: job_id(&node.name),
+            id,
             needs: base
                 .map(|b| job_id(&stack.nodes[b].name))
                 .into_iter()
@@ -267,6 +275,24 @@ fn shell_line(argv: &[String]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn two_names_that_make_one_job_name_are_refused() {
+        let dir = tempfile::tempdir().expect("tmp");
+        for (sub, name) in [("a", "web_app"), ("b", "web-app")] {
+            std::fs::create_dir_all(dir.path().join(sub)).expect("dir");
+            std::fs::write(
+                dir.path().join(sub).join("staves.toml"),
+                format!("name = \"{name}\"\npackages = [\"bash\"]\n"),
+            )
+            .expect("spec");
+        }
+        let stack = Stack::discover(dir.path()).expect("discovers");
+        assert!(matches!(
+            plan(&stack, ".", &[]),
+            Err(StackError::JobName { ref id, .. }) if id == "web-app"
+        ));
+    }
 
     #[test]
     fn job_ids_and_command_lines_are_safe_for_every_engine() {
