@@ -200,6 +200,31 @@ pub fn sweep(dir: &Path) -> io::Result<Vec<PathBuf>> {
     Ok(removed)
 }
 
+/// Every file named `name` below `dir` (itself included), in the order a depth-first walk
+/// finds them, skipping hidden directories and OCI image layouts (output, not sources).
+pub fn files_named(dir: &Path, name: &str) -> io::Result<Vec<PathBuf>> {
+    fn walk(dir: &Path, name: &str, found: &mut Vec<PathBuf>) -> io::Result<()> {
+        if dir.join("oci-layout").is_file() {
+            return Ok(());
+        }
+        let file = dir.join(name);
+        if file.is_file() {
+            found.push(file);
+        }
+        for entry in std::fs::read_dir(dir)? {
+            let entry = entry?;
+            let hidden = entry.file_name().to_string_lossy().starts_with('.');
+            if !hidden && entry.file_type()?.is_dir() {
+                walk(&entry.path(), name, found)?;
+            }
+        }
+        Ok(())
+    }
+    let mut found = Vec::new();
+    walk(dir, name, &mut found)?;
+    Ok(found)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

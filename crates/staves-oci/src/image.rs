@@ -629,7 +629,17 @@ impl Layout {
         })
     }
 
-    /// The entries of `index.json`.
+    /// The entries of `index.json` that are images (or image indexes): not the artifacts
+    /// (signatures, attestations) that refer to them.
+    pub fn images(&self) -> Result<Vec<BlobRef>, OciError> {
+        Ok(self
+            .index()?
+            .into_iter()
+            .filter(|e| e.artifact_type.is_none())
+            .collect())
+    }
+
+    /// Every entry of `index.json`, artifacts included.
     pub fn index(&self) -> Result<Vec<BlobRef>, OciError> {
         Index::read(&self.root.join("index.json"))
     }

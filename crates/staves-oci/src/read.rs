@@ -107,21 +107,16 @@ impl ImageReader {
             .layers
             .get(index)
             .ok_or_else(|| OciError::Layout(format!("the image has no layer {index}")))?;
-        let raw = self.open_blob(blob)?;
-        let mut buffered = BufReader::with_capacity(1 << 16, raw);
-        let head = buffered
-            .fill_buf()
-            .map_err(OciError::io(&blob.location))?
-            .to_vec();
-        let decoded = if head.starts_with(&[0x1f, 0x8b]) {
-            Decoded::Gzip(Box::new(flate2::read::MultiGzDecoder::new(buffered)))
-        } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-            Decoded::Zstd(
+        let (media_type, buffered) = self.open_layer_blob(blob)?;
+        let decoded = match media_type {
+            media::LAYER_GZIP => {
+                Decoded::Gzip(Box::new(flate2::read::MultiGzDecoder::new(buffered)))
+            }
+            media::LAYER_ZSTD => Decoded::Zstd(
                 zstd::stream::read::Decoder::with_buffer(buffered)
                     .map_err(OciError::io(&blob.location))?,
-            )
-        } else {
-            Decoded::Plain(buffered)
+            ),
+            _ => Decoded::Plain(buffered),
         };
         Ok(LayerStream {
             guard: staves_deb::tar_guard::TarGuard::new(
@@ -144,27 +139,37 @@ impl ImageReader {
         let config = layout.put_blob_from(media::CONFIG, &mut (&mut config).take(MAX_JSON))?;
         let mut layers = Vec::new();
         for blob in &self.layers {
-            let raw = self.open_blob(blob)?;
-            let mut buffered = BufReader::with_capacity(1 << 16, raw);
-            let head = buffered.fill_buf().map_err(OciError::io(&blob.location))?;
-            let media_type = if head.starts_with(&[0x1f, 0x8b]) {
-                media::LAYER_GZIP
-            } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-                media::LAYER_ZSTD
-            } else {
-                media::LAYER_TAR
-            };
+            let (media_type, mut buffered) = self.open_layer_blob(blob)?;
             layers.push(layout.put_blob_from(media_type, &mut buffered)?);
         }
-        let platform = Platform {
+        layout.put_manifest(config, layers, Some(self.platform()))
+    }
+
+    /// The platform the image's config names.
+    pub fn platform(&self) -> Platform {
+        Platform {
             architecture: self.config["architecture"]
                 .as_str()
-                .unwrap_or("amd64")
+                .unwrap_or_default()
                 .to_owned(),
             os: self.config["os"].as_str().unwrap_or("linux").to_owned(),
             variant: self.config["variant"].as_str().map(str::to_owned),
+        }
+    }
+
+    /// A layer's blob as it is stored, buffered, with the media type its first bytes say
+    /// (gzip, zstd, or a plain tar).
+    fn open_layer_blob(&self, blob: &Blob) -> Result<(&'static str, RawBlob<'_>), OciError> {
+        let mut buffered = BufReader::with_capacity(1 << 16, self.open_blob(blob)?);
+        let head = buffered.fill_buf().map_err(OciError::io(&blob.location))?;
+        let media_type = if head.starts_with(&[0x1f, 0x8b]) {
+            media::LAYER_GZIP
+        } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+            media::LAYER_ZSTD
+        } else {
+            media::LAYER_TAR
         };
-        layout.put_manifest(config, layers, Some(platform))
+        Ok((media_type, buffered))
     }
 
     fn open_blob(&self, blob: &Blob) -> Result<Verifying<Box<dyn Read + '_>>, OciError> {
@@ -403,7 +408,7 @@ fn open_layout(
     arch: Option<&str>,
 ) -> Result<ImageReader, OciError> {
     let layout = Layout::open(root)?;
-    let entries = layout.index()?;
+    let entries = layout.images()?;
     let entry = match select {
         Some(name) => entries
             .iter()
@@ -417,10 +422,8 @@ fn open_layout(
                     names_of(&entries).join(", ")
                 ))
             })?,
-        // Artifacts (signatures, attestations) refer to images; they are not one.
         None => entries
-            .iter()
-            .find(|e| e.artifact_type.is_none())
+            .first()
             .ok_or_else(|| OciError::Layout(format!("{} holds no image", root.display())))?,
     };
     let names = entries

@@ -75,14 +75,7 @@ pub fn engine_base(
     let archive = scratch.path().join("saved.tar");
     engine.save(name, &archive)?;
     let image = ImageReader::open(&archive, None, None)?;
-    let found = staves_oci::Platform {
-        architecture: image.config["architecture"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned(),
-        os: "linux".into(),
-        variant: image.config["variant"].as_str().map(str::to_owned),
-    };
+    let found = image.platform();
     for arch in archs {
         let wanted = staves_oci::Platform::from_debian(arch);
         if wanted.architecture != found.architecture {

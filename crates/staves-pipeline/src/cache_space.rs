@@ -211,7 +211,8 @@ impl Keep {
                     format!("--keep-locked {}: not a directory", dir.display()),
                 )));
             }
-            find_locks(dir, &mut keep.locks)?;
+            keep.locks
+                .extend(staves_fs::files_named(dir, "staves.lock")?);
         }
         for path in &keep.locks {
             // A lock that cannot be read would protect nothing: stop rather than guess.
@@ -253,25 +254,6 @@ impl Keep {
                 .is_some_and(|sha| self.debs.contains(sha))
         })
     }
-}
-
-/// Every `staves.lock` below `dir`, skipping hidden directories and OCI layouts.
-fn find_locks(dir: &Path, found: &mut Vec<PathBuf>) -> Result<(), PipelineError> {
-    if dir.join("oci-layout").is_file() {
-        return Ok(());
-    }
-    let lock = dir.join("staves.lock");
-    if lock.is_file() {
-        found.push(lock);
-    }
-    for entry in std::fs::read_dir(dir)? {
-        let entry = entry?;
-        let hidden = entry.file_name().to_string_lossy().starts_with('.');
-        if !hidden && entry.file_type()?.is_dir() {
-            find_locks(&entry.path(), found)?;
-        }
-    }
-    Ok(())
 }
 
 /// The blobs an image record names.

@@ -85,15 +85,25 @@ pub fn pull_image(
     reporter: &dyn Reporter,
 ) -> Result<(PathBuf, String), PipelineError> {
     let name = format!("{}/{}", reference.registry, reference.repository);
-    let digest = match (&reference.digest, &reference.tag) {
-        (Some(digest), _) => digest.clone(),
-        (None, tag) => {
-            let session = Session::open_to_pull(reference, &session_options(options))?;
-            staves_registry::pull::resolve_tag(&session, tag.as_deref().unwrap_or("latest"))?
-        }
+    let digest = match &reference.digest {
+        Some(digest) => digest.clone(),
+        None => digest_of(
+            reference,
+            &Session::open_to_pull(reference, &session_options(options))?,
+        )?,
     };
     let dir = pull_base(&name, &digest, archs, false, options, reporter)?;
     Ok((dir, digest))
+}
+
+/// The digest `reference` names: its own, or what its tag (`latest` when none) names now.
+pub(crate) fn digest_of(reference: &Reference, session: &Session) -> Result<String, PipelineError> {
+    Ok(match (&reference.digest, &reference.tag) {
+        (Some(digest), _) => digest.clone(),
+        (None, tag) => {
+            staves_registry::pull::resolve_tag(session, tag.as_deref().unwrap_or("latest"))?
+        }
+    })
 }
 
 /// Pulls `name@digest` (the images of an index for `archs` only) into the cache, where

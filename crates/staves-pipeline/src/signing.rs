@@ -31,6 +31,106 @@ pub struct Attestation {
     pub predicate: Value,
 }
 
+/// What the caller knows of a build that its provenance says.
+#[derive(Debug, Clone)]
+pub struct BuildFacts {
+    /// Who built it (a URI: a CI job, a host).
+    pub builder_id: String,
+    /// The spec file the build was given.
+    pub spec: std::path::PathBuf,
+    /// The image's names.
+    pub names: Vec<String>,
+    /// When the build started.
+    pub started: std::time::SystemTime,
+    /// The layer compression (`gzip`, `zstd`).
+    pub compression: String,
+    /// `SOURCE_DATE_EPOCH`, when set.
+    pub source_date_epoch: Option<u64>,
+}
+
+/// What a signed build attests of its image: SLSA provenance (the spec and lock by
+/// SHA-256, every `.deb` and base by digest, the builder, start and end), and, when the
+/// build made one, the SBOM as SPDX and as CycloneDX.
+pub fn attestations(
+    workspace: &crate::Workspace,
+    built: &crate::Build,
+    facts: &BuildFacts,
+) -> Result<Vec<Attestation>, PipelineError> {
+    let mut dependencies: Vec<staves_attest::Dependency> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for image in &built.images {
+        if let Some(base) = workspace.base(&image.arch)?
+            && let Some(digest) = &base.digest
+            && seen.insert(digest.clone())
+        {
+            dependencies.push(staves_attest::Dependency {
+                uri: base.name.clone(),
+                sha256: digest.trim_start_matches("sha256:").to_owned(),
+                name: Some("base image".into()),
+            });
+        }
+        for l in &image.listed {
+            if seen.insert(l.package.sha256.clone()) {
+                dependencies.push(staves_attest::Dependency {
+                    uri: l.url.clone(),
+                    sha256: l.package.sha256.clone(),
+                    name: Some(format!(
+                        "{} {} {}",
+                        l.package.name, l.package.version, l.package.arch
+                    )),
+                });
+            }
+        }
+    }
+    let seconds = |time: std::time::SystemTime| {
+        time.duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs())
+    };
+    let provenance = staves_attest::Provenance {
+        builder_id: facts.builder_id.clone(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        spec: (
+            facts.spec.display().to_string(),
+            file_sha256(&facts.spec).unwrap_or_default(),
+        ),
+        lock: file_sha256(&workspace.lock_path()),
+        names: facts.names.clone(),
+        archs: workspace.selected.clone(),
+        source_date_epoch: facts.source_date_epoch,
+        compression: facts.compression.clone(),
+        dependencies,
+        invocation_id: hex::encode(rand::random::<[u8; 16]>()),
+        started: staves_oci::image::rfc3339(seconds(facts.started)),
+        finished: staves_oci::image::rfc3339(seconds(std::time::SystemTime::now())),
+    };
+    let mut out = vec![Attestation {
+        predicate_type: SLSA_PROVENANCE.into(),
+        predicate: provenance.predicate(),
+    }];
+    if let Some(spdx) = &built.sbom {
+        let value: Value = serde_json::from_slice(spdx)
+            .map_err(|e| PipelineError::Io(std::io::Error::other(format!("the SBOM: {e}"))))?;
+        let cyclonedx =
+            staves_sbom::cyclonedx::from_spdx(&staves_sbom::Document::from_value(value.clone()));
+        out.push(Attestation {
+            predicate_type: "https://spdx.dev/Document".into(),
+            predicate: value,
+        });
+        out.push(Attestation {
+            predicate_type: "https://cyclonedx.org/bom".into(),
+            predicate: cyclonedx,
+        });
+    }
+    Ok(out)
+}
+
+/// The SHA-256 of the file at `path`, streamed; none when it cannot be read.
+pub fn file_sha256(path: &std::path::Path) -> Option<String> {
+    let mut hashing = staves_net::Hashing::new(std::fs::File::open(path).ok()?);
+    std::io::copy(&mut hashing, &mut std::io::sink()).ok()?;
+    Some(hashing.finish().0)
+}
+
 /// What signing did.
 #[derive(Debug, Clone, Default)]
 pub struct Signed {
@@ -43,12 +143,22 @@ pub struct Signed {
 }
 
 /// The digests a signature covers: `entry`, and each manifest of an index.
-fn covered(layout: &Layout, entry: &BlobRef) -> Result<Vec<String>, PipelineError> {
-    let mut digests = vec![entry.digest.to_string()];
-    if entry.media_type == staves_oci::image::media::INDEX {
-        digests.extend(layout.children(entry)?.iter().map(|c| c.digest.to_string()));
+fn covered(layout: &Layout, entry: &BlobRef) -> Result<Vec<BlobRef>, PipelineError> {
+    let mut covered = vec![entry.clone()];
+    if entry.media_type == staves_oci::image::media::INDEX
+        || entry.media_type == staves_oci::image::media::DOCKER_LIST
+    {
+        covered.extend(layout.children(entry)?);
     }
-    Ok(digests)
+    Ok(covered)
+}
+
+/// The digests a signature covers.
+fn covered_digests(layout: &Layout, entry: &BlobRef) -> Result<Vec<String>, PipelineError> {
+    Ok(covered(layout, entry)?
+        .iter()
+        .map(|b| b.digest.to_string())
+        .collect())
 }
 
 /// The signature document of `digest` as the image `repository`.
@@ -101,14 +211,7 @@ pub fn sign_layout(
     attestations: &[Attestation],
 ) -> Result<usize, PipelineError> {
     let mut artifacts = Vec::new();
-    let subjects: Vec<BlobRef> = {
-        let mut all = vec![entry.clone()];
-        if entry.media_type == staves_oci::image::media::INDEX {
-            all.extend(layout.children(entry)?);
-        }
-        all
-    };
-    for subject in &subjects {
+    for subject in &covered(layout, entry)? {
         let document = signature_document(repository, subject.digest.as_ref(), signer)?;
         artifacts.push(write_artifact(layout, subject, &document)?);
     }
@@ -210,7 +313,7 @@ pub fn carry(
     options: &RegistryOptions,
 ) -> Result<usize, PipelineError> {
     let mut pending = Vec::new();
-    for digest in covered(layout, entry)? {
+    for digest in covered_digests(layout, entry)? {
         for kind in [Kind::Signatures, Kind::Attestations] {
             let documents: Vec<Document> = layout_documents(layout, &digest, kind)?
                 .into_iter()
@@ -250,7 +353,7 @@ pub fn sign(
     let (session, push) = crate::publish::connect(reference, options)?;
     let repository = format!("{}/{}", reference.registry, reference.repository);
     let mut signed = Signed::default();
-    for digest in covered(layout, entry)? {
+    for digest in covered_digests(layout, entry)? {
         let document = signature_document(&repository, &digest, signer)?;
         let (_, new) = staves_registry::cosign::append(
             &session,
@@ -304,28 +407,16 @@ pub fn verify(
     let session_options = crate::publish::session_options(options);
     let connect = || Session::open_to_pull(reference, &session_options);
     let session = connect()?;
-    let digest = match (&reference.digest, &reference.tag) {
-        (Some(digest), _) => digest.clone(),
-        (None, tag) => {
-            staves_registry::pull::resolve_tag(&session, tag.as_deref().unwrap_or("latest"))?
-        }
-    };
+    let digest = crate::publish::digest_of(reference, &session)?;
     let cache = staves_repo::Cache::open(&options.cache)?;
     let scratch = cache.scratch_dir()?;
     let layout = Layout::create(scratch.path())?;
     let pulled = staves_registry::pull::pull(&connect, &digest, "verify", &[], &layout)?;
-    let mut digests = vec![digest.clone()];
-    if let Some(entry) = pulled.entry.filter(|e| {
-        e.media_type == staves_oci::image::media::INDEX
-            || e.media_type == staves_oci::image::media::DOCKER_LIST
-    }) {
-        digests.extend(
-            layout
-                .children(&entry)?
-                .iter()
-                .map(|c| c.digest.to_string()),
-        );
-    }
+    let entry = pulled.entry.ok_or_else(|| PipelineError::NotVerified {
+        reference: reference.to_string(),
+        why: format!("{digest} could not be read"),
+    })?;
+    let digests = covered_digests(&layout, &entry)?;
     let fetch =
         |one: &str, kind: Kind| -> Result<Vec<staves_registry::cosign::Attached>, PipelineError> {
             Ok(staves_registry::cosign::read(
@@ -343,7 +434,7 @@ pub fn verify_layout(
     key: &PublicKey,
 ) -> Result<Verified, PipelineError> {
     let entry = staves_registry::push::select(layout, select)?;
-    let digests = covered(layout, &entry)?;
+    let digests = covered_digests(layout, &entry)?;
     check(
         &layout.root().display().to_string(),
         entry.digest.as_ref(),

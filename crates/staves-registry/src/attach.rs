@@ -5,8 +5,6 @@
 //! manifest upload with `OCI-Subject`); for the others, the referrers tag schema is kept:
 //! an image index tagged `sha256-<hex of the image digest>` lists the image's artifacts.
 
-use std::io::Read;
-
 use serde_json::{Value, json};
 use staves_oci::image::media;
 use staves_oci::{BlobRef, Layout};
@@ -86,25 +84,9 @@ fn add_to_referrers_tag(
     artifact_type: &str,
 ) -> Result<(), RegistryError> {
     let tag = subject.digest.replace(':', "-");
-    let url = session.repo_url(&format!("manifests/{tag}"));
-    let headers = [("Accept", media::INDEX)];
-    let response = session.send("GET", &url, &headers, &Body::Empty)?;
-    let mut manifests: Vec<Value> = if response.status() == 404 {
-        Vec::new()
-    } else {
-        let response = session.expect(response, "GET", &url, &[200])?;
-        let mut text = String::new();
-        response
-            .into_body()
-            .into_reader()
-            .take(4 << 20)
-            .read_to_string(&mut text)
-            .map_err(|e| session.network("GET", &url, e.to_string()))?;
-        let index: Value = serde_json::from_str(&text).map_err(|e| RegistryError::Protocol {
-            registry: session.reference().registry.clone(),
-            message: format!("{tag} is not an image index: {e}"),
-        })?;
-        index["manifests"].as_array().cloned().unwrap_or_default()
+    let mut manifests: Vec<Value> = match crate::pull::tagged(session, &tag, media::INDEX)? {
+        Some((_, index)) => index["manifests"].as_array().cloned().unwrap_or_default(),
+        None => Vec::new(),
     };
     if manifests
         .iter()
@@ -127,6 +109,7 @@ fn add_to_referrers_tag(
         registry: session.reference().registry.clone(),
         message: e.to_string(),
     })?;
+    let url = session.repo_url(&format!("manifests/{tag}"));
     let headers = [("Content-Type", media::INDEX)];
     let response = session.send("PUT", &url, &headers, &Body::Bytes(&bytes))?;
     session.expect(response, "PUT", &url, &[200, 201])?;

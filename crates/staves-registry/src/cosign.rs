@@ -70,8 +70,11 @@ pub fn append(
         path: layout.root().to_owned(),
         message: e.to_string(),
     };
-    let mut layers: Vec<BlobRef> = match existing(session, &tag)? {
-        Some(manifest) => serde_json::from_value(manifest["layers"].clone()).unwrap_or_default(),
+    let existing = crate::pull::tagged(session, &tag, media::MANIFEST)?;
+    let mut layers: Vec<BlobRef> = match &existing {
+        Some((_, manifest)) => {
+            serde_json::from_value(manifest["layers"].clone()).unwrap_or_default()
+        }
         None => Vec::new(),
     };
     let mut new = Vec::new();
@@ -90,7 +93,7 @@ pub fn append(
         layers.push(blob);
     }
     if new.is_empty() {
-        let current = crate::pull::resolve_tag(session, &tag)?;
+        let current = existing.map(|(digest, _)| digest).unwrap_or_default();
         return Ok((current, 0));
     }
     // A config as cosign writes one: an image of no platform whose layers are the documents.
@@ -135,10 +138,9 @@ pub fn read(
     kind: Kind,
 ) -> Result<Vec<Attached>, RegistryError> {
     let tag = kind.tag(digest);
-    if existing(session, &tag)?.is_none() {
+    let Some((manifest_digest, _)) = crate::pull::tagged(session, &tag, media::MANIFEST)? else {
         return Ok(Vec::new());
-    }
-    let manifest_digest = crate::pull::resolve_tag(session, &tag)?;
+    };
     crate::pull::pull(connect, &manifest_digest, &tag, &[], layout)?;
     let parsed = Digest::parse(&manifest_digest).map_err(|e| protocol(session, e))?;
     let manifest: Value = read_json(layout, &parsed, session)?;
@@ -165,28 +167,6 @@ fn read_json(layout: &Layout, digest: &Digest, session: &Session) -> Result<Valu
         message: e.to_string(),
     })?;
     serde_json::from_slice(&bytes).map_err(|e| protocol(session, e))
-}
-
-/// The manifest under `tag`, if the repository has it.
-fn existing(session: &Session, tag: &str) -> Result<Option<Value>, RegistryError> {
-    use std::io::Read;
-    let url = session.repo_url(&format!("manifests/{tag}"));
-    let headers = [("Accept", media::MANIFEST)];
-    let response = session.send("GET", &url, &headers, &Body::Empty)?;
-    if response.status() == 404 {
-        return Ok(None);
-    }
-    let response = session.expect(response, "GET", &url, &[200])?;
-    let mut text = String::new();
-    response
-        .into_body()
-        .into_reader()
-        .take(4 << 20)
-        .read_to_string(&mut text)
-        .map_err(|e| session.network("GET", &url, e.to_string()))?;
-    serde_json::from_str(&text)
-        .map(Some)
-        .map_err(|e| protocol(session, format!("{tag} is not a manifest: {e}")))
 }
 
 fn protocol(session: &Session, e: impl std::fmt::Display) -> RegistryError {

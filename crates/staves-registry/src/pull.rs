@@ -113,6 +113,39 @@ pub fn resolve_tag(session: &Session, tag: &str) -> Result<String, RegistryError
     Ok(sha256(&get_manifest(session, tag)?).to_string())
 }
 
+/// The manifest (or index, as `accept` asks) under `tag`, if the repository has one: its
+/// digest (hashed here) and its JSON.
+pub(crate) fn tagged(
+    session: &Session,
+    tag: &str,
+    accept: &str,
+) -> Result<Option<(String, serde_json::Value)>, RegistryError> {
+    let url = session.repo_url(&format!("manifests/{tag}"));
+    let response = session.send("GET", &url, &[("Accept", accept)], &Body::Empty)?;
+    if response.status() == 404 {
+        return Ok(None);
+    }
+    let response = session.expect(response, "GET", &url, &[200])?;
+    let mut bytes = Vec::new();
+    response
+        .into_body()
+        .into_reader()
+        .take(MAX_MANIFEST + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| session.network("GET", &url, e.to_string()))?;
+    if bytes.len() as u64 > MAX_MANIFEST {
+        return Err(RegistryError::Protocol {
+            registry: session.reference().registry.clone(),
+            message: format!("the manifest {tag} is larger than {MAX_MANIFEST} bytes"),
+        });
+    }
+    let value = serde_json::from_slice(&bytes).map_err(|e| RegistryError::Protocol {
+        registry: session.reference().registry.clone(),
+        message: format!("{tag} is not a manifest: {e}"),
+    })?;
+    Ok(Some((sha256(&bytes).to_string(), value)))
+}
+
 /// The manifest (or index) `reference` (a tag or a digest) names, at most
 /// [`MAX_MANIFEST`] bytes, retried on transient faults.
 fn get_manifest(session: &Session, reference: &str) -> Result<Vec<u8>, RegistryError> {

@@ -60,13 +60,7 @@ pub struct PushReport {
 
 /// The `index.json` entry to push: the only one, or the one whose `ref.name` is `name`.
 pub fn select(layout: &Layout, name: Option<&str>) -> Result<BlobRef, RegistryError> {
-    // Artifacts (signatures, attestations) go with the image they refer to, not instead.
-    let entries: Vec<BlobRef> = layout
-        .index()
-        .map_err(layout_error(layout.root()))?
-        .into_iter()
-        .filter(|e| e.artifact_type.is_none())
-        .collect();
+    let entries = layout.images().map_err(layout_error(layout.root()))?;
     let ref_name = |e: &BlobRef| {
         e.annotations
             .get("org.opencontainers.image.ref.name")

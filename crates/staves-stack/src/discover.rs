@@ -86,8 +86,7 @@ impl Stack {
                 .map(|m| spec_file(&root.join(m)))
                 .collect()
         } else {
-            let mut found = Vec::new();
-            walk(root, &mut found).map_err(io(root))?;
+            let mut found = staves_fs::files_named(root, SPEC_FILE).map_err(io(root))?;
             found.sort();
             found
         };
@@ -264,23 +263,4 @@ fn spec_file(path: &Path) -> PathBuf {
     } else {
         path.to_owned()
     }
-}
-
-/// Every `staves.toml` below `dir`, skipping hidden directories and OCI layouts.
-fn walk(dir: &Path, found: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    if dir.join("oci-layout").is_file() {
-        return Ok(());
-    }
-    let spec = dir.join(SPEC_FILE);
-    if spec.is_file() {
-        found.push(spec);
-    }
-    for entry in std::fs::read_dir(dir)? {
-        let entry = entry?;
-        let hidden = entry.file_name().to_string_lossy().starts_with('.');
-        if !hidden && entry.file_type()?.is_dir() {
-            walk(&entry.path(), found)?;
-        }
-    }
-    Ok(())
 }

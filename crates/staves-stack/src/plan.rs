@@ -57,8 +57,12 @@ pub fn plan(stack: &Stack, dir: &str, extra: &[String]) -> Result<Plan, StackErr
         for file in inputs_of(&node.spec)? {
             hasher.update(file.as_bytes());
             hasher.update(b"\n");
-            if let Ok(bytes) = std::fs::read(&file) {
-                hasher.update(Sha256::digest(&bytes));
+            // Streamed: a `[[paths]]` source may be large.
+            let mut content = Sha256::new();
+            if let Ok(mut reader) = std::fs::File::open(&file)
+                && std::io::copy(&mut reader, &mut content).is_ok()
+            {
+                hasher.update(content.finalize());
             }
         }
         if let Some(base) = base {

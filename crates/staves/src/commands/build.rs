@@ -66,11 +66,7 @@ pub fn run(args: &BuildArgs) -> Result<(), CliError> {
     let built = staves_pipeline::build(&workspace, &options)?;
     let references: Vec<String> = names.iter().map(ToString::to_string).collect();
     if args.load {
-        let archive = built
-            .archive
-            .as_deref()
-            .ok_or_else(|| CliError::Internal("no docker-archive to load".into()))?;
-        load(archive, &references)?;
+        load_built(&built, &references)?;
     }
     if let (Some(path), Some(json)) = (&args.sbom, &built.sbom) {
         super::write_atomic(path, json)?;
@@ -142,9 +138,9 @@ pub fn run(args: &BuildArgs) -> Result<(), CliError> {
                 &built.layout,
                 &built.entry,
                 reference,
-                &args.spec.source.reach.options(
-                    &args.spec.source.cache,
-                    args.registry.chunk_size.max(1) << 20,
+                &super::push::options(
+                    (&args.spec.source.cache, &args.spec.source.reach),
+                    &args.registry,
                 ),
                 signer.as_ref(),
                 &attestations,
@@ -169,11 +165,7 @@ pub fn run(args: &BuildArgs) -> Result<(), CliError> {
         let debug = staves_pipeline::build_debug(&workspace, &built, &options)?;
         let names: Vec<String> = references.iter().map(|r| format!("{r}-debug")).collect();
         if args.load {
-            let archive = debug
-                .archive
-                .as_deref()
-                .ok_or_else(|| CliError::Internal("no docker-archive to load".into()))?;
-            load(archive, &names)?;
+            load_built(&debug, &names)?;
         }
         status(
             "Finished",
@@ -195,6 +187,15 @@ pub fn run(args: &BuildArgs) -> Result<(), CliError> {
         }
     }
     Ok(())
+}
+
+/// Loads the docker-archive a build wrote for `--load`, named `references`.
+fn load_built(built: &staves_pipeline::Build, references: &[String]) -> Result<(), CliError> {
+    let archive = built
+        .archive
+        .as_deref()
+        .ok_or_else(|| CliError::Internal("no docker-archive to load".into()))?;
+    load(archive, references)
 }
 
 fn compression_name(compression: crate::cli::Compression) -> &'static str {

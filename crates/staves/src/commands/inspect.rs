@@ -149,7 +149,7 @@ fn registry_reference(text: &str) -> Option<staves_registry::Reference> {
 }
 
 /// `DIR:TAG` picks an entry of a layout; a path that exists as given is taken whole.
-fn split_selection(text: &str) -> (&str, Option<&str>) {
+pub(crate) fn split_selection(text: &str) -> (&str, Option<&str>) {
     if Path::new(text).exists() {
         return (text, None);
     }

@@ -43,7 +43,7 @@ pub fn run(args: &PushCommandArgs) -> Result<(), CliError> {
 }
 
 /// The pipeline's registry options from the command line.
-fn options((cache, reach): Where<'_>, args: &RegistryArgs) -> RegistryOptions {
+pub(crate) fn options((cache, reach): Where<'_>, args: &RegistryArgs) -> RegistryOptions {
     reach.options(cache, args.chunk_size.max(1) << 20)
 }
 

@@ -80,9 +80,7 @@ pub fn sign(args: &SignArgs) -> Result<(), CliError> {
             "say how to sign: --key or --sign-with".into(),
         ));
     };
-    let options = args
-        .reach
-        .options(&args.cache, args.registry.chunk_size.max(1) << 20);
+    let options = super::push::options((&args.cache, &args.reach), &args.registry);
     // What the reference names now, pulled into the cache (every blob checked): signing
     // an image means vouching for those bytes.
     let archs = vec![staves_deb::arch::host().to_owned()];
@@ -120,10 +118,7 @@ pub fn sign(args: &SignArgs) -> Result<(), CliError> {
 pub fn verify(args: &VerifyArgs) -> Result<(), CliError> {
     let key = PublicKey::read(&args.key).map_err(staves_pipeline::PipelineError::from)?;
     // A layout (`DIR` or `DIR:TAG`): what was signed into it.
-    let (dir, tag) = match args.reference.rsplit_once(':') {
-        Some((dir, tag)) if !std::path::Path::new(&args.reference).exists() => (dir, Some(tag)),
-        _ => (args.reference.as_str(), None),
-    };
+    let (dir, tag) = super::inspect::split_selection(&args.reference);
     if std::path::Path::new(dir).join("oci-layout").is_file() {
         if args.rebuild {
             return Err(CliError::Usage(
@@ -210,7 +205,6 @@ fn rebuild(
     verified: &staves_pipeline::signing::Verified,
     options: &staves_pipeline::publish::RegistryOptions,
 ) -> Result<String, CliError> {
-    use sha2::Digest as _;
     let refused = |why: String| {
         CliError::Pipeline(staves_pipeline::PipelineError::NotVerified {
             reference: reference.to_string(),
@@ -222,9 +216,8 @@ fn rebuild(
     })?;
     let external = &provenance["buildDefinition"]["externalParameters"];
     let sha256 = |path: &std::path::Path| {
-        std::fs::read(path)
-            .map(|bytes| hex::encode(sha2::Sha256::digest(&bytes)))
-            .map_err(|e| CliError::Usage(format!("{}: {e}", path.display())))
+        staves_pipeline::signing::file_sha256(path)
+            .ok_or_else(|| CliError::Usage(format!("{}: cannot be read", path.display())))
     };
     let spec = &args.spec.file;
     if external["spec"]["digest"]["sha256"] != sha256(spec)?.as_str() {
@@ -314,9 +307,8 @@ fn rebuild(
     )))
 }
 
-/// What `build --sign` attests of the image it pushed: SLSA provenance (the spec and lock
-/// by digest, every `.deb` and base by digest, the builder, start and end), and the SBOM as
-/// SPDX and as CycloneDX.
+/// What `build --sign` attests of the image it built: the pipeline's attestations, with
+/// the builder this host or CI job is (`STAVES_BUILDER_ID`, else `staves://HOSTNAME`).
 pub(crate) fn attestations(
     spec_args: &crate::cli::SpecArgs,
     workspace: &staves_pipeline::Workspace,
@@ -325,96 +317,20 @@ pub(crate) fn attestations(
     started: std::time::Instant,
     compression: &str,
 ) -> Result<Vec<staves_pipeline::signing::Attestation>, CliError> {
-    use sha2::Digest as _;
-    use staves_pipeline::signing::Attestation;
-    let sha256 = |path: &std::path::Path| -> Option<String> {
-        std::fs::read(path)
-            .ok()
-            .map(|bytes| hex::encode(sha2::Sha256::digest(&bytes)))
-    };
-    let mut dependencies: Vec<staves_attest::Dependency> = Vec::new();
-    let mut seen = std::collections::HashSet::new();
-    for image in &built.images {
-        if let Some(base) = workspace.base(&image.arch)?
-            && let Some(digest) = &base.digest
-            && seen.insert(digest.clone())
-        {
-            dependencies.push(staves_attest::Dependency {
-                uri: base.name.clone(),
-                sha256: digest.trim_start_matches("sha256:").to_owned(),
-                name: Some("base image".into()),
-            });
-        }
-        for l in &image.listed {
-            if seen.insert(l.package.sha256.clone()) {
-                dependencies.push(staves_attest::Dependency {
-                    uri: l.url.clone(),
-                    sha256: l.package.sha256.clone(),
-                    name: Some(format!(
-                        "{} {} {}",
-                        l.package.name, l.package.version, l.package.arch
-                    )),
-                });
-            }
-        }
-    }
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let began = now.saturating_sub(started.elapsed().as_secs());
     let builder_id = std::env::var("STAVES_BUILDER_ID").unwrap_or_else(|_| {
         let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
         format!("staves://{}", host.trim())
     });
-    let mut invocation = [0u8; 16];
-    rand_bytes(&mut invocation);
-    let provenance = staves_attest::Provenance {
-        builder_id,
-        version: env!("CARGO_PKG_VERSION").into(),
-        spec: (
-            spec_args.file.display().to_string(),
-            sha256(&spec_args.file).unwrap_or_default(),
-        ),
-        lock: sha256(&workspace.lock_path()),
-        names: names.iter().map(ToString::to_string).collect(),
-        archs: workspace.selected.clone(),
-        source_date_epoch: super::source_date_epoch()?,
-        compression: compression.into(),
-        dependencies,
-        invocation_id: hex::encode(invocation),
-        started: staves_oci::image::rfc3339(began),
-        finished: staves_oci::image::rfc3339(now),
-    };
-    let mut out = vec![Attestation {
-        predicate_type: staves_attest::SLSA_PROVENANCE.into(),
-        predicate: provenance.predicate(),
-    }];
-    if let Some(spdx) = &built.sbom {
-        let value: serde_json::Value = serde_json::from_slice(spdx)
-            .map_err(|e| CliError::Internal(format!("the SBOM: {e}")))?;
-        let document = staves_sbom::Document::from_value(value.clone());
-        out.push(Attestation {
-            predicate_type: "https://spdx.dev/Document".into(),
-            predicate: value,
-        });
-        out.push(Attestation {
-            predicate_type: "https://cyclonedx.org/bom".into(),
-            predicate: staves_sbom::cyclonedx::from_spdx(&document),
-        });
-    }
-    Ok(out)
-}
-
-/// Random bytes for an invocation id (no secret: uniqueness is all it needs).
-fn rand_bytes(out: &mut [u8]) {
-    let seed = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    use sha2::Digest as _;
-    let hash = sha2::Sha256::digest(format!("{seed} {}", std::process::id()).as_bytes());
-    for (o, h) in out.iter_mut().zip(hash.iter()) {
-        *o = *h;
-    }
+    Ok(staves_pipeline::signing::attestations(
+        workspace,
+        built,
+        &staves_pipeline::signing::BuildFacts {
+            builder_id,
+            spec: spec_args.file.clone(),
+            names: names.iter().map(ToString::to_string).collect(),
+            started: std::time::SystemTime::now() - started.elapsed(),
+            compression: compression.to_owned(),
+            source_date_epoch: super::source_date_epoch()?,
+        },
+    )?)
 }
