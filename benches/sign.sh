@@ -2,8 +2,9 @@
 # What signing costs, in one run, against Debian's docker-registry on 127.0.0.1 (plain HTTP,
 # so that TLS does not blur the figures): the nginx example pushed unsigned and pushed with
 # `--sign` (a signature plus SLSA provenance, SPDX and CycloneDX attestations) to fresh
-# registries, with the time and bytes each adds; `staves verify` warm; and `staves verify
-# --rebuild` of the same image with a warm cache. Needs hyperfine and docker-registry.
+# registries (in cosign's tags, and as Sigstore bundles), with the time and bytes each adds;
+# `staves verify` warm; `staves verify --rebuild` of the same image with a warm cache, and in
+# an empty cache of its own. Needs hyperfine and docker-registry.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 for tool in hyperfine docker-registry; do
@@ -49,7 +50,8 @@ exit 1
 SH
 hyperfine -w 1 -r 5 --prepare "bash $work/fresh.sh" \
   -n "push to an empty registry, unsigned" "$staves build -f $spec --push $host/app:1 --insecure-registry $host" \
-  -n "push to an empty registry, with --sign" "$staves build -f $spec --push $host/app:1 --insecure-registry $host --sign $work/key.key"
+  -n "push to an empty registry, with --sign" "$staves build -f $spec --push $host/app:1 --insecure-registry $host --sign $work/key.key" \
+  -n "push to an empty registry, with --sign --signature-format bundle" "$staves build -f $spec --push $host/app:1 --insecure-registry $host --sign $work/key.key --signature-format bundle"
 pkill -f "serve $work/config.yml" || true
 
 # Bytes and uploads signing adds, on a fresh registry.
@@ -62,3 +64,5 @@ echo "signing added $((after - before)) bytes to the registry's storage"
 hyperfine -N -w 2 -r 10 \
   -n "verify" "$staves verify $host/app:1 --insecure-registry $host --key $work/key.pub" \
   -n "verify --rebuild" "$staves verify $host/app:1 --insecure-registry $host --key $work/key.pub --rebuild -f $spec"
+hyperfine -N -w 1 -r 3 \
+  -n "verify --rebuild --fresh-cache" "$staves verify $host/app:1 --insecure-registry $host --key $work/key.pub --rebuild --fresh-cache -f $spec"

@@ -28,15 +28,17 @@ if ! docker info >/dev/null 2>&1; then
 fi
 
 # The SPDX 2.3 JSON schema (shipped in lib4sbom) and the SPDX tools' validator check SBOMs;
-# securesystemslib checks DSSE signatures and cyclonedx-python-lib CycloneDX documents, from
-# a virtual environment: Debian's Python refuses system-wide pip installs (PEP 668).
+# securesystemslib checks DSSE signatures, cyclonedx-python-lib CycloneDX documents and the
+# Sigstore protobuf specs Sigstore bundles, from a virtual environment: Debian's Python
+# refuses system-wide pip installs (PEP 668).
 venv="target/python"
 if [ ! -x "$venv/bin/python3" ]; then
   python3 -m venv "$venv"
 fi
 "$venv/bin/python3" -m pip install --quiet --disable-pip-version-check \
   lib4sbom==0.10.4 spdx-tools==0.8.5 jsonschema \
-  'securesystemslib[crypto]==1.6.0' 'cyclonedx-python-lib[json-validation]==11.12.0'
+  'securesystemslib[crypto]==1.6.0' 'cyclonedx-python-lib[json-validation]==11.12.0' \
+  sigstore-protobuf-specs==0.5.2
 export PATH="$PWD/$venv/bin:$PATH"
 
 cargo test --workspace --locked --features staves/online-tests "$@"

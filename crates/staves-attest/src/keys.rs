@@ -201,6 +201,16 @@ impl PublicKey {
         .map_err(|e| AttestError::Key(e.to_string()))
     }
 
+    /// The key as SPKI DER.
+    pub fn to_der(&self) -> Vec<u8> {
+        match self {
+            PublicKey::P256(key) => key.to_public_key_der(),
+            PublicKey::Ed25519(key) => key.to_public_key_der(),
+        }
+        .map(|d| d.into_vec())
+        .unwrap_or_default()
+    }
+
     /// What securesystemslib and in-toto call its scheme.
     pub fn scheme(&self) -> &'static str {
         match self {

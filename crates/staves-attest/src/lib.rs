@@ -4,12 +4,14 @@
 //! SBOM) in DSSE envelopes, and the checks a verifier makes of each. Nothing here touches
 //! the network: moving these documents to and from a registry is the registry crate's job.
 
+mod bundle;
 mod dsse;
 mod error;
 mod keys;
 mod provenance;
 mod simple;
 
+pub use bundle::{BUNDLE, Bundle, COSIGN_SIGN};
 pub use dsse::{Envelope, IN_TOTO, Signature, Statement, pae};
 pub use error::AttestError;
 pub use keys::{CommandSigner, PublicKey, Signer, SigningKey};

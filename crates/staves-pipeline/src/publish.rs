@@ -69,7 +69,10 @@ pub fn attach_sbom(
         layout,
         subject,
         "application/spdx+json",
-        "sbom.spdx.json",
+        &std::collections::BTreeMap::from([(
+            "org.opencontainers.image.title".to_owned(),
+            "sbom.spdx.json".to_owned(),
+        )]),
         sbom,
         &push,
     )?)

@@ -144,6 +144,15 @@ pub fn read(
     crate::pull::pull(connect, &manifest_digest, &tag, &[], layout)?;
     let parsed = Digest::parse(&manifest_digest).map_err(|e| protocol(session, e))?;
     let manifest: Value = read_json(layout, &parsed, session)?;
+    layers(layout, &manifest, session)
+}
+
+/// The layers of `manifest`, read from `layout` (where a pull checked them).
+pub(crate) fn layers(
+    layout: &Layout,
+    manifest: &Value,
+    session: &Session,
+) -> Result<Vec<Attached>, RegistryError> {
     let layers: Vec<BlobRef> =
         serde_json::from_value(manifest["layers"].clone()).map_err(|e| protocol(session, e))?;
     layers
@@ -160,7 +169,11 @@ pub fn read(
         .collect()
 }
 
-fn read_json(layout: &Layout, digest: &Digest, session: &Session) -> Result<Value, RegistryError> {
+pub(crate) fn read_json(
+    layout: &Layout,
+    digest: &Digest,
+    session: &Session,
+) -> Result<Value, RegistryError> {
     let path = layout.blob_path(digest);
     let bytes = staves_fs::read_regular(&path, 4 << 20).map_err(|e| RegistryError::Layout {
         path: path.clone(),

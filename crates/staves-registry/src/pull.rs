@@ -126,19 +126,7 @@ pub(crate) fn tagged(
         return Ok(None);
     }
     let response = session.expect(response, "GET", &url, &[200])?;
-    let mut bytes = Vec::new();
-    response
-        .into_body()
-        .into_reader()
-        .take(MAX_MANIFEST + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| session.network("GET", &url, e.to_string()))?;
-    if bytes.len() as u64 > MAX_MANIFEST {
-        return Err(RegistryError::Protocol {
-            registry: session.reference().registry.clone(),
-            message: format!("the manifest {tag} is larger than {MAX_MANIFEST} bytes"),
-        });
-    }
+    let bytes = bounded_body(session, &url, response)?;
     let value = serde_json::from_slice(&bytes).map_err(|e| RegistryError::Protocol {
         registry: session.reference().registry.clone(),
         message: format!("{tag} is not a manifest: {e}"),
@@ -153,19 +141,28 @@ fn get_manifest(session: &Session, reference: &str) -> Result<Vec<u8>, RegistryE
     let bytes = retrying(5, session.progress(), || {
         let response = session.send("GET", &url, &[("Accept", ACCEPT)], &Body::Empty)?;
         let response = session.expect(response, "GET", &url, &[200])?;
-        let mut bytes = Vec::new();
-        response
-            .into_body()
-            .into_reader()
-            .take(MAX_MANIFEST + 1)
-            .read_to_end(&mut bytes)
-            .map_err(|e| session.network("GET", &url, e.to_string()))?;
-        Ok(bytes)
+        bounded_body(session, &url, response)
     })?;
+    Ok(bytes)
+}
+
+/// The body of a manifest or index response, refused beyond [`MAX_MANIFEST`] bytes.
+pub(crate) fn bounded_body(
+    session: &Session,
+    url: &str,
+    response: ureq::http::Response<ureq::Body>,
+) -> Result<Vec<u8>, RegistryError> {
+    let mut bytes = Vec::new();
+    response
+        .into_body()
+        .into_reader()
+        .take(MAX_MANIFEST + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| session.network("GET", url, e.to_string()))?;
     if bytes.len() as u64 > MAX_MANIFEST {
         return Err(RegistryError::Protocol {
             registry: session.reference().registry.clone(),
-            message: format!("the manifest {reference} is larger than {MAX_MANIFEST} bytes"),
+            message: format!("{url} answered more than {MAX_MANIFEST} bytes"),
         });
     }
     Ok(bytes)

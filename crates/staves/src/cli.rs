@@ -845,6 +845,11 @@ pub struct VerifyArgs {
     /// signed one; else print the first file that differs.
     #[arg(long)]
     pub rebuild: bool,
+    /// Rebuild in an empty cache of its own, so that nothing this machine kept — packages,
+    /// indices, bases — takes part: everything comes from the archive again, through its
+    /// signed chain.
+    #[arg(long, requires = "rebuild")]
+    pub fresh_cache: bool,
     #[command(flatten)]
     pub spec: SpecArgs,
 }
@@ -873,6 +878,30 @@ pub struct RegistryArgs {
     /// Upload blobs larger than this many MiB in chunks of this size.
     #[arg(long, value_name = "MIB", default_value_t = 64)]
     pub chunk_size: u64,
+    /// Where signatures and attestations go: Sigstore bundles as referrers where the
+    /// registry has the referrers API and cosign's `.sig`/`.att` tags elsewhere (`auto`),
+    /// or as asked.
+    #[arg(long, value_enum, default_value_t = SignatureFormat::Auto)]
+    pub signature_format: SignatureFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SignatureFormat {
+    Auto,
+    Tags,
+    Bundle,
+    Both,
+}
+
+impl From<SignatureFormat> for staves_pipeline::signing::SignatureFormat {
+    fn from(format: SignatureFormat) -> Self {
+        match format {
+            SignatureFormat::Auto => Self::Auto,
+            SignatureFormat::Tags => Self::Tags,
+            SignatureFormat::Bundle => Self::Bundles,
+            SignatureFormat::Both => Self::Both,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

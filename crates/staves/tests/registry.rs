@@ -1119,7 +1119,7 @@ fn a_one_line_code_change_on_a_base_pushes_only_the_code_layer() {
 /// securesystemslib, and the CycloneDX predicate against the 1.6 schema with
 /// cyclonedx-python-lib: implementations that are not Staves'. Prints the predicate types.
 const INDEPENDENT_CHECK: &str = r#"
-import base64, json, pathlib, sys
+import base64, json, pathlib, subprocess, sys
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from securesystemslib.dsse import Envelope
 from securesystemslib.signer import SSlibKey
@@ -1143,6 +1143,49 @@ for layer in manifest["layers"]:
         errors = JsonStrictValidator(SchemaVersion.V1_6).validate_str(json.dumps(statement["predicate"]))
         assert errors is None, errors
         assert any(c.get("purl", "").startswith("pkg:deb/debian/bash@") for c in statement["predicate"]["components"])
+    if statement["predicateType"] == "https://spdx.dev/Document":
+        # The predicate itself through the SPDX tools' parser and validator.
+        path = pathlib.Path(sys.argv[2]) / "predicate.spdx.json"
+        path.write_text(json.dumps(statement["predicate"]))
+        subprocess.run(["pyspdxtools", "-i", str(path)], check=True, capture_output=True)
+    print(statement["predicateType"])
+"#;
+
+/// Sigstore bundles read by the Sigstore protobuf specs' own parser (which must give the
+/// same document back), their DSSE envelopes verified by securesystemslib, and each
+/// Statement about the digest it is attached to. argv: public key, a `dir:` copy of the
+/// referrers index, the digest; then `DIGEST=DIR` for each bundle artifact copied.
+const BUNDLE_CHECK: &str = r#"
+import json, pathlib, sys
+from cryptography.hazmat.primitives.serialization import load_pem_public_key
+from securesystemslib.dsse import Envelope
+from securesystemslib.signer import SSlibKey
+from sigstore_protobuf_specs.dev.sigstore.bundle.v1 import Bundle
+public = load_pem_public_key(pathlib.Path(sys.argv[1]).read_bytes())
+found = SSlibKey.from_crypto(public)
+key = SSlibKey("", found.keytype, found.scheme, found.keyval)
+for arg in sys.argv[3:]:
+    subject, directory = arg.split("=", 1)
+    directory = pathlib.Path(directory)
+    manifest = json.loads((directory / "manifest.json").read_text())
+    assert manifest["artifactType"] == "application/vnd.dev.sigstore.bundle.v0.3+json", manifest
+    assert manifest["subject"]["digest"] == subject, manifest["subject"]
+    (layer,) = manifest["layers"]
+    assert layer["annotations"]["dev.sigstore.bundle.content"] == "dsse-envelope"
+    document = json.loads((directory / layer["digest"][7:]).read_text())
+    bundle = Bundle.from_dict(document)
+    assert bundle.media_type == "application/vnd.dev.sigstore.bundle.v0.3+json"
+    # Protobuf JSON leaves out default values: an empty keyid is no field of its own.
+    expected = json.loads(json.dumps(document))
+    for signature in expected["dsseEnvelope"]["signatures"]:
+        if signature.get("keyid") == "":
+            del signature["keyid"]
+    assert bundle.to_dict() == expected, (bundle.to_dict(), expected)
+    envelope = Envelope.from_dict(document["dsseEnvelope"])
+    envelope.verify([key], 1)
+    statement = json.loads(envelope.pae().split(b" ", 4)[4])
+    assert statement["subject"][0]["digest"]["sha256"] == subject[7:], statement["subject"]
+    assert layer["annotations"]["dev.sigstore.bundle.predicateType"] == statement["predicateType"]
     print(statement["predicateType"])
 "#;
 
@@ -1317,9 +1360,166 @@ fn signed_images_verify_with_their_key_only_and_independent_tools_agree() {
     );
 }
 
+/// `--signature-format bundle`: Sigstore bundles (v0.3) attached as OCI 1.1 referrers —
+/// on Debian's docker-registry, which has no referrers API, through the referrers tag —
+/// one per manifest of a two-platform index for its signature and one per attestation;
+/// read back with skopeo and checked by the Sigstore protobuf specs' parser and
+/// securesystemslib; `staves verify` finds them without cosign's tags, and refuses them for
+/// another key.
+#[test]
+#[cfg_attr(
+    not(feature = "online-tests"),
+    ignore = "needs Debian's archive or a container engine; run with --features staves/online-tests"
+)]
+fn bundles_attached_as_referrers_verify_independently() {
+    let registry = Registry::start();
+    let dir = tempfile::tempdir().expect("tmp");
+    let key = dir.path().join("key");
+    let other = dir.path().join("other");
+    for prefix in [&key, &other] {
+        let out = Command::new(env!("CARGO_BIN_EXE_staves"))
+            .args(["keygen", prefix.to_str().expect("utf8")])
+            .output()
+            .expect("keygen");
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    let reference = format!("{}/staves/bundled:1", registry.host());
+    let private = key.with_extension("key");
+    let spec = dir.path().join("staves.toml");
+    std::fs::write(
+        &spec,
+        "name = \"bundled\"\npackages = [\"bash\"]\narchs = [\"amd64\", \"arm64\"]\n",
+    )
+    .expect("spec");
+    let out = staves(
+        &registry,
+        &[
+            "build",
+            "-f",
+            spec.to_str().expect("utf8"),
+            "--push",
+            &reference,
+            "--sign",
+            private.to_str().expect("utf8"),
+            "--signature-format",
+            "bundle",
+        ],
+    );
+    let digest = pushed_digest(&out);
+    assert!(stderr(&out).contains("6 bundle(s)"), "{}", stderr(&out));
+    let host = registry.host();
+    let tag = |digest: &str, suffix: &str| {
+        format!("{host}/staves/bundled:{}{suffix}", digest.replace(':', "-"))
+    };
+    // No cosign tags were written.
+    let mut cmd = Command::new("skopeo");
+    cmd.args(["inspect", "--raw"])
+        .args(registry.skopeo_args())
+        .arg(format!("docker://{}", tag(&digest, ".sig")));
+    assert!(!cmd.output().expect("skopeo").status.success());
+
+    let index: serde_json::Value =
+        serde_json::from_slice(&raw(&registry, &format!("{host}/staves/bundled@{digest}")))
+            .expect("index");
+    let mut subjects = vec![digest.clone()];
+    subjects.extend(
+        index["manifests"]
+            .as_array()
+            .expect("manifests")
+            .iter()
+            .map(|m| m["digest"].as_str().expect("digest").to_owned()),
+    );
+    assert_eq!(subjects.len(), 3);
+    let mut args = Vec::new();
+    for subject in &subjects {
+        let referrers: serde_json::Value =
+            serde_json::from_slice(&raw(&registry, &tag(subject, ""))).expect("referrers");
+        for (n, artifact) in referrers["manifests"]
+            .as_array()
+            .expect("manifests")
+            .iter()
+            .enumerate()
+        {
+            let copy = dir.path().join(format!("{}-{n}", &subject[7..19]));
+            skopeo_copy(
+                &registry,
+                &format!(
+                    "{host}/staves/bundled@{}",
+                    artifact["digest"].as_str().expect("d")
+                ),
+                &format!("dir:{}", copy.display()),
+                &[],
+            );
+            args.push(format!("{subject}={}", copy.display()));
+        }
+    }
+    let checked = Command::new("python3")
+        .args(["-c", BUNDLE_CHECK])
+        .arg(key.with_extension("pub"))
+        .arg(&digest)
+        .args(&args)
+        .output()
+        .expect("python3");
+    assert!(checked.status.success(), "{}", stderr(&checked));
+    let printed = stdout(&checked);
+    let mut kinds: Vec<&str> = printed.lines().collect();
+    kinds.sort_unstable();
+    assert_eq!(
+        kinds,
+        [
+            "https://cyclonedx.org/bom",
+            "https://sigstore.dev/cosign/sign/v1",
+            "https://sigstore.dev/cosign/sign/v1",
+            "https://sigstore.dev/cosign/sign/v1",
+            "https://slsa.dev/provenance/v1",
+            "https://spdx.dev/Document",
+        ]
+    );
+
+    let verify = |public: &Path| {
+        staves(
+            &registry,
+            &[
+                "verify",
+                "--json",
+                "--certs-dir",
+                registry.certs_dir.to_str().expect("utf8"),
+                "--key",
+                public.to_str().expect("utf8"),
+                &reference,
+            ],
+        )
+    };
+    let out = verify(&key.with_extension("pub"));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(
+        report["signed"].as_array().map(Vec::len),
+        Some(3),
+        "{report}"
+    );
+    assert_eq!(report["bundles"], 6, "{report}");
+    assert_eq!(report["attestations"].as_array().map(Vec::len), Some(3));
+    assert_eq!(report["signed_as"][0], format!("{host}/staves/bundled"));
+    let out = verify(&other.with_extension("pub"));
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("no signature"), "{}", stderr(&out));
+}
+
+/// What the registry serves for `reference`, raw, through skopeo.
+fn raw(registry: &Registry, reference: &str) -> Vec<u8> {
+    let mut cmd = Command::new("skopeo");
+    cmd.args(["inspect", "--raw"])
+        .args(registry.skopeo_args())
+        .arg(format!("docker://{reference}"));
+    run(&mut cmd).stdout
+}
+
 /// `verify --rebuild`: the image rebuilt from the spec and lock the signed provenance
-/// names has the signed digest; an image whose content differs from what that spec and
-/// lock give (here a file changed under the builder) is refused, naming the file.
+/// names has the signed digest — a plain image, a stack's child on its base, nginx in an
+/// empty cache of its own; an image whose content differs from what that spec and lock
+/// give (here a file changed under the builder) is refused, naming the file, and so is one
+/// whose layer was altered in the registry after it was signed.
 #[test]
 #[cfg_attr(
     not(feature = "online-tests"),
@@ -1452,6 +1652,80 @@ fn verify_rebuild_confirms_the_signed_digest_and_names_what_differs() {
         stdout(&out)
     );
 
+    // nginx, rebuilt in an empty cache of its own: every package from the archive again.
+    let nginx = dir.path().join("nginx");
+    std::fs::create_dir_all(&nginx).expect("dir");
+    let nginx_spec = nginx.join("staves.toml");
+    std::fs::copy(examples().join("nginx").join("staves.toml"), &nginx_spec).expect("copy");
+    let nginx_arg = nginx_spec.to_str().expect("utf8");
+    let out = staves(&registry, &["lock", "-f", nginx_arg]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let nginx_ref = format!("{}/staves/rebuilt-nginx:1", registry.host());
+    let out = staves(
+        &registry,
+        &[
+            "build",
+            "-f",
+            nginx_arg,
+            "--push",
+            &nginx_ref,
+            "--sign",
+            prefix.with_extension("key").to_str().expect("utf8"),
+        ],
+    );
+    let nginx_digest = pushed_digest(&out);
+    let public = prefix.with_extension("pub");
+    let verify_nginx = |extra: &[&str]| {
+        let mut args = vec![
+            "verify",
+            "--rebuild",
+            "--certs-dir",
+            &certs,
+            "--key",
+            public.to_str().expect("utf8"),
+            "-f",
+            nginx_arg,
+            &nginx_ref,
+        ];
+        args.extend(extra);
+        staves(&registry, &args)
+    };
+    let out = verify_nginx(&["--fresh-cache"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains(&format!("rebuilt from the spec and lock: {nginx_digest}")),
+        "{}",
+        stdout(&out)
+    );
+    assert!(
+        stderr(&out).contains("package(s)") && stderr(&out).contains("into an empty cache"),
+        "{}",
+        stderr(&out)
+    );
+
+    // One of its layers altered in the registry's storage after the push: the signature
+    // still names the manifest, but the image is no longer what was signed.
+    let manifest: serde_json::Value = serde_json::from_slice(&raw(
+        &registry,
+        &format!("{}/staves/rebuilt-nginx@{nginx_digest}", registry.host()),
+    ))
+    .expect("manifest");
+    let layer = manifest["layers"][0]["digest"].as_str().expect("layer");
+    let stored = registry
+        .dir
+        .path()
+        .join("data/docker/registry/v2/blobs/sha256")
+        .join(&layer[7..9])
+        .join(&layer[7..])
+        .join("data");
+    let mut bytes = std::fs::read(&stored).expect("stored layer");
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    std::fs::write(&stored, bytes).expect("alter");
+    let out = verify_nginx(&[]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains(layer), "{}", stderr(&out));
+
     // Another spec than the provenance names is refused before anything is built.
     std::fs::write(
         &spec,
@@ -1512,10 +1786,21 @@ fn a_layout_signed_offline_carries_its_signatures_when_pushed() {
         .iter()
         .filter(|e| e.get("artifactType").is_some())
         .collect();
+    let of_type = |t: &str| artifacts.iter().filter(|e| e["artifactType"] == t).count();
     assert_eq!(
         artifacts.len(),
+        8,
+        "a signature and three attestations, in cosign's form and as bundles: {index}"
+    );
+    assert_eq!(
+        of_type("application/vnd.dev.sigstore.bundle.v0.3+json"),
         4,
-        "a signature and three attestations: {index}"
+        "{index}"
+    );
+    assert_eq!(
+        of_type("application/vnd.dev.cosign.simplesigning.v1+json"),
+        1,
+        "{index}"
     );
     for entry in &artifacts {
         let digest = entry["digest"].as_str().expect("digest");
@@ -1552,6 +1837,7 @@ fn a_layout_signed_offline_carries_its_signatures_when_pushed() {
     assert!(out.status.success(), "{}", stderr(&out));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(report["attestations"].as_array().map(Vec::len), Some(3));
+    assert_eq!(report["bundles"], 4, "{report}");
 
     let reference = format!("{}/staves/offline:1", registry.host());
     let out = staves(

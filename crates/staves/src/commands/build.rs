@@ -144,14 +144,16 @@ pub fn run(args: &BuildArgs) -> Result<(), CliError> {
                 ),
                 signer.as_ref(),
                 &attestations,
+                args.registry.signature_format.into(),
             )?;
             status(
                 "Signed",
                 &format!(
-                    "{reference}@{}: {} manifest(s), {} attestation(s) ({})",
+                    "{reference}@{}: {} manifest(s), {} attestation(s), {} bundle(s) ({})",
                     built.entry.digest,
                     signed.signed.len(),
                     signed.attestations,
+                    signed.bundles,
                     attestations
                         .iter()
                         .map(|a| a.predicate_type.as_str())

@@ -32,6 +32,7 @@ pub fn run(args: &PushCommandArgs) -> Result<(), CliError> {
         &entry,
         &reference,
         &options((&args.cache, &args.reach), &args.registry),
+        args.registry.signature_format.into(),
     )?;
     if carried > 0 {
         status(

@@ -103,13 +103,15 @@ pub fn sign(args: &SignArgs) -> Result<(), CliError> {
         &options,
         signer.as_ref(),
         &[],
+        args.registry.signature_format.into(),
     )?;
     status(
         "Signed",
         &format!(
-            "{reference}@{digest}: {} manifest(s), {} new signature(s)",
+            "{reference}@{digest}: {} manifest(s), {} new signature(s), {} bundle(s)",
             signed.signed.len(),
-            signed.new
+            signed.new,
+            signed.bundles
         ),
     );
     Ok(())
@@ -154,6 +156,8 @@ fn print_verified(
         "reference": reference,
         "digest": verified.digest,
         "signed": verified.signed,
+        "signed_as": verified.identities,
+        "bundles": verified.bundles,
         "attestations": verified.attestations,
         "builder": provenance.map(|p| p["runDetails"]["builder"]["id"].clone()),
         "started": provenance.map(|p| p["runDetails"]["metadata"]["startedOn"].clone()),
@@ -165,6 +169,10 @@ fn print_verified(
     super::resolve::print_report(args.json, &report, |out| {
         writeln!(out, "{reference}@{}: verified", verified.digest)?;
         writeln!(out, "  signed: {}", verified.signed.join(", "))?;
+        writeln!(out, "  signed as: {}", verified.identities.join(", "))?;
+        if verified.bundles > 0 {
+            writeln!(out, "  Sigstore bundles verified: {}", verified.bundles)?;
+        }
         for kind in &verified.attestations {
             writeln!(out, "  attestation: {kind}")?;
         }
@@ -240,7 +248,20 @@ fn rebuild(
         Some("zstd") => staves_oci::LayerCompression::Zstd,
         _ => staves_oci::LayerCompression::Gzip,
     };
-    let workspace = super::open_workspace(&args.spec, true, 8, compression)?;
+    // An empty cache for `--fresh-cache`, removed when the comparison is done.
+    let mut spec_args = args.spec.clone();
+    let fresh_cache = match args.fresh_cache {
+        true => {
+            let dir = tempfile::Builder::new()
+                .prefix("staves-rebuild-")
+                .tempdir()
+                .map_err(|e| CliError::Internal(format!("a fresh cache: {e}")))?;
+            spec_args.source.cache.dir = Some(dir.path().to_owned());
+            Some(dir)
+        }
+        false => None,
+    };
+    let workspace = super::open_workspace(&spec_args, true, 8, compression)?;
     let names = external["names"]
         .as_array()
         .into_iter()
@@ -262,11 +283,26 @@ fn rebuild(
             compression,
             locked: true,
             sbom: false,
-            fresh: false,
+            // Assembled here and now: an image-cache record is what this machine built
+            // before, which is no evidence about what the signer built.
+            fresh: true,
             source_date_epoch: external["sourceDateEpoch"].as_u64(),
         },
     )?;
     let digest = built.entry.digest.to_string();
+    if let Some(cache) = &fresh_cache
+        && let Ok(usage) = staves_pipeline::cache_space::usage(cache.path())
+        && let Some(debs) = usage.iter().find(|u| u.kind == "debs")
+    {
+        status(
+            "Fetched",
+            &format!(
+                "{} package(s), {:.1} MB, from the archive into an empty cache",
+                debs.entries,
+                debs.bytes as f64 / 1e6
+            ),
+        );
+    }
     if digest == verified.digest {
         status(
             "Rebuilt",
