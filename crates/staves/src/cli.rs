@@ -737,6 +737,10 @@ pub struct BuildArgs {
     /// Each image also carries its own at /var/lib/staves/sbom.spdx.json.
     #[arg(long, value_name = "FILE")]
     pub sbom: Option<PathBuf>,
+    /// The format of `--sbom`'s file: SPDX 2.3 JSON, or CycloneDX 1.6 JSON made from the
+    /// same document.
+    #[arg(long, value_enum, default_value_t = SbomFormat::Spdx, requires = "sbom")]
+    pub sbom_format: SbomFormat,
     /// With `--push`: also push the SBOM as an OCI artifact whose subject is the image (found
     /// through the referrers API, or the `sha256-<digest>` tag where the registry lacks it).
     #[arg(long, requires = "push")]
@@ -883,6 +887,12 @@ pub struct RegistryArgs {
     /// or as asked.
     #[arg(long, value_enum, default_value_t = SignatureFormat::Auto)]
     pub signature_format: SignatureFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SbomFormat {
+    Spdx,
+    Cyclonedx,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

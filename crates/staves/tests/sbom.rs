@@ -200,7 +200,43 @@ fn nginx_sbom_is_valid_spdx_and_matches_the_lock_and_the_image() {
         std::fs::read(&again).expect("sbom"),
         std::fs::read(&sbom).expect("sbom")
     );
+
+    // `--sbom-format cyclonedx`: CycloneDX 1.6 of the same packages, valid for
+    // cyclonedx-python-lib's strict validator.
+    let bom = dir.path().join("nginx.cdx.json");
+    staves(&[
+        "build",
+        "--locked",
+        "-o",
+        dir.path().join("cdx").to_str().expect("utf8"),
+        "--sbom",
+        bom.to_str().expect("utf8"),
+        "--sbom-format",
+        "cyclonedx",
+    ]);
+    let checked = Command::new("python3")
+        .args(["-c", CYCLONEDX_CHECK])
+        .arg(&bom)
+        .output()
+        .expect("python3");
+    assert!(checked.status.success(), "{}", stderr(&checked));
+    let components: BTreeSet<String> = read_json(&bom)["components"]
+        .as_array()
+        .expect("components")
+        .iter()
+        .filter_map(|c| c["name"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(components, locked.keys().cloned().collect());
 }
+
+/// A CycloneDX 1.6 document through cyclonedx-python-lib's strict JSON validator.
+const CYCLONEDX_CHECK: &str = r#"
+import pathlib, sys
+from cyclonedx.schema import SchemaVersion
+from cyclonedx.validation.json import JsonStrictValidator
+errors = JsonStrictValidator(SchemaVersion.V1_6).validate_str(pathlib.Path(sys.argv[1]).read_text())
+assert errors is None, errors
+"#;
 
 #[test]
 #[cfg_attr(

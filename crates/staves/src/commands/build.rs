@@ -69,7 +69,19 @@ pub fn run(args: &BuildArgs) -> Result<(), CliError> {
         load_built(&built, &references)?;
     }
     if let (Some(path), Some(json)) = (&args.sbom, &built.sbom) {
-        super::write_atomic(path, json)?;
+        match args.sbom_format {
+            crate::cli::SbomFormat::Spdx => super::write_atomic(path, json)?,
+            crate::cli::SbomFormat::Cyclonedx => {
+                let spdx: serde_json::Value = serde_json::from_slice(json)
+                    .map_err(|e| CliError::Internal(format!("the SBOM: {e}")))?;
+                let bom =
+                    staves_sbom::cyclonedx::from_spdx(&staves_sbom::Document::from_value(spdx));
+                let mut bytes = serde_json::to_vec_pretty(&bom)
+                    .map_err(|e| CliError::Internal(format!("the SBOM: {e}")))?;
+                bytes.push(b'\n');
+                super::write_atomic(path, &bytes)?;
+            }
+        }
     }
     // What a signed image is attested with, made once for the layout and the registry.
     let attestations = match &signer {
