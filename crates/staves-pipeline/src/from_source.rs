@@ -236,6 +236,7 @@ impl Workspace {
             jobs,
             reporter: &bridge,
             limits: self.build_limits,
+            shared: self.shared.as_deref(),
         };
         for name in names {
             let pin = self

@@ -38,6 +38,24 @@ pub(crate) fn connect(
     Ok((session, push))
 }
 
+/// The repository `reference` of a registry as the cache's shared tier: built images,
+/// source builds and recipes kept there as artifacts under their input keys, reached with
+/// the same trust and credentials as a push.
+pub fn shared_cache(
+    reference: &Reference,
+    options: &RegistryOptions,
+) -> std::sync::Arc<dyn staves_types::SharedCache> {
+    std::sync::Arc::new(staves_registry::keyed::RegistryCache {
+        reference: reference.clone(),
+        session: session_options(options),
+        push: PushOptions {
+            chunk_size: options.chunk_size.max(1 << 20),
+            ..PushOptions::default()
+        },
+        staging: options.cache.join("tmp"),
+    })
+}
+
 /// Pushes the `entry` of `layout` (an image or an index) to `reference`: missing blobs
 /// only, manifests last.
 pub fn push(

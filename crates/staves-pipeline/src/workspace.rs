@@ -38,6 +38,9 @@ pub struct WorkspaceOptions {
     /// Trust, credentials, proxies and retries for every fetch (its `offline` is set from
     /// `network`).
     pub net: staves_net::NetOptions,
+    /// The cache's tier shared with other machines (`--cache-registry`): built images,
+    /// source builds and recipes asked for before they are made, offered once made.
+    pub shared: Option<Arc<dyn staves_types::SharedCache>>,
 }
 
 /// How a run uses the network.
@@ -84,6 +87,8 @@ pub struct Workspace {
     _in_use: staves_repo::CacheLock,
     /// Where the lock is, when not `staves.lock` beside the spec.
     lock_file: Option<PathBuf>,
+    /// The cache's shared tier, when there is one.
+    pub shared: Option<Arc<dyn staves_types::SharedCache>>,
 }
 
 impl Workspace {
@@ -136,6 +141,7 @@ impl Workspace {
             reported_builds: std::sync::atomic::AtomicBool::new(false),
             _in_use: in_use,
             lock_file: None,
+            shared: args.shared.clone(),
         })
     }
 
@@ -159,6 +165,7 @@ impl Workspace {
             reported_builds: std::sync::atomic::AtomicBool::new(false),
             _in_use: self.cache.in_use()?,
             lock_file: Some(lock_file),
+            shared: self.shared.clone(),
         })
     }
 

@@ -20,6 +20,7 @@ pub mod attach;
 mod auth;
 pub mod cosign;
 pub mod credentials;
+pub mod keyed;
 pub mod pull;
 pub mod push;
 pub mod reference;

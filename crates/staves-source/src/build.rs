@@ -33,6 +33,9 @@ pub struct Builder<'a> {
     pub reporter: &'a dyn BuildReporter,
     /// Time, processes and scratch space each build may use.
     pub limits: crate::BuildLimits,
+    /// The cache's tier shared with other machines: asked before a build, offered its
+    /// result after.
+    pub shared: Option<&'a dyn staves_types::SharedCache>,
 }
 
 /// One package to build from source.
@@ -73,7 +76,7 @@ impl Builder<'_> {
         let dsc = format!("dsc {}", package.dsc.sha256);
         let key = self.key(BUILD_FORMAT, &dsc, &root_packages, &env, &[]);
         let _lock = self.cache.lock(&format!("built-{key}"))?;
-        if let Some(built) = store::lookup(self.cache, &key) {
+        if let Some(built) = self.lookup(&key, &label) {
             return Ok(built);
         }
         let started = Instant::now();
@@ -112,6 +115,7 @@ impl Builder<'_> {
         let made = made_debs(&work)?;
         let flags = read_flags(&work.join("flags"));
         let built = store::store(self.cache, &key, &label, &made, &flags, &log)?;
+        self.offer(&key, &label, &built);
         if !built.debs.iter().any(|d| d.name == request.binary) {
             return Err(SourceError::NotMade {
                 source_package: label,
@@ -157,6 +161,44 @@ impl Builder<'_> {
     }
 
     /// `Built …`: each package as `describe` puts it, the time, the C flags.
+    /// The build `key` from this cache, else from the shared tier (a failure there is
+    /// reported and the package built here).
+    pub(crate) fn lookup(&self, key: &str, label: &str) -> Option<Built> {
+        if let Some(built) = store::lookup(self.cache, key) {
+            return Some(built);
+        }
+        let shared = self.shared?;
+        match store::lookup_shared(self.cache, shared, key) {
+            Ok(Some(built)) => {
+                self.reporter.status(
+                    "Shared",
+                    &format!("{label}: built before on another machine, from the shared cache"),
+                );
+                Some(built)
+            }
+            Ok(None) => None,
+            Err(e) => {
+                self.reporter.status(
+                    "Skipped",
+                    &format!("{label} from the shared cache, built here instead: {e}"),
+                );
+                None
+            }
+        }
+    }
+
+    /// Offers a build just made to the shared tier; a failure costs other machines a build.
+    pub(crate) fn offer(&self, key: &str, label: &str, built: &Built) {
+        if let Some(shared) = self.shared
+            && let Err(e) = store::keep_shared(self.cache, shared, key, built)
+        {
+            self.reporter.status(
+                "Skipped",
+                &format!("offering {label} to the shared cache: {e}"),
+            );
+        }
+    }
+
     pub(crate) fn report_built(
         &self,
         label: &str,

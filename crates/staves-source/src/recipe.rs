@@ -148,7 +148,7 @@ impl Builder<'_> {
             recipe.text.as_bytes(),
         );
         let _lock = self.cache.lock(&format!("built-{key}"))?;
-        if let Some(built) = store::lookup(self.cache, &key) {
+        if let Some(built) = self.lookup(&key, &label) {
             return Ok(built);
         }
         let started = Instant::now();
@@ -208,6 +208,7 @@ impl Builder<'_> {
         )?;
         let flags = read_flags(&work.join("flags"));
         let built = store::store(self.cache, &key, &label, &made, &flags, &log)?;
+        self.offer(&key, &label, &built);
         self.report_built(&label, &built, started, |d| {
             format!("{} [{}]", d.name, depends_of(&d.control))
         });

@@ -232,3 +232,73 @@ pub fn store(
         reused: false,
     })
 }
+
+/// What a build entry of the shared tier is called.
+const SHARED_KIND: &str = "built";
+
+/// Asks the shared tier for the build `key` this cache lacks: its `.deb`s, log and manifest
+/// (written last) are brought into this cache, and the build is looked up as a local one —
+/// which hashes every `.deb` again against the manifest.
+pub fn lookup_shared(
+    cache: &Cache,
+    shared: &dyn staves_types::SharedCache,
+    key: &str,
+) -> Result<Option<Built>, staves_types::SharedError> {
+    let scratch = cache.scratch_dir()?;
+    let Some(files) = shared.fetch(SHARED_KIND, key, scratch.path())? else {
+        return Ok(None);
+    };
+    let dir = entry(cache, key);
+    std::fs::create_dir_all(&dir)?;
+    let mut manifest = None;
+    for file in &files {
+        match file.name.as_str() {
+            "manifest" => manifest = Some(&file.path),
+            "build.log" => {
+                staves_fs::write_atomic(&dir.join("build.log"), &std::fs::read(&file.path)?)?
+            }
+            name if name.starts_with("deb-") => {
+                let to = deb_path(cache, &file.sha256);
+                std::fs::create_dir_all(staves_fs::parent_of(&to))?;
+                staves_fs::link_or_copy(&file.path, &to)?;
+            }
+            _ => {}
+        }
+    }
+    let Some(manifest) = manifest else {
+        return Err(format!("the shared entry of build {key} has no manifest").into());
+    };
+    staves_fs::write_atomic(&dir.join("manifest"), &std::fs::read(manifest)?)?;
+    match lookup(cache, key) {
+        Some(built) => Ok(Some(built)),
+        None => Err(format!("the shared entry of build {key} is not whole").into()),
+    }
+}
+
+/// Offers the build kept under `key` to the shared tier.
+pub fn keep_shared(
+    cache: &Cache,
+    shared: &dyn staves_types::SharedCache,
+    key: &str,
+    built: &Built,
+) -> Result<(), staves_types::SharedError> {
+    let dir = entry(cache, key);
+    let mut files = Vec::new();
+    for name in ["manifest", "build.log"] {
+        let path = dir.join(name);
+        let (_, sha256) = hash_file(&path)?;
+        files.push(staves_types::KeptFile {
+            name: name.to_owned(),
+            path,
+            sha256,
+        });
+    }
+    for deb in &built.debs {
+        files.push(staves_types::KeptFile {
+            name: format!("deb-{}", deb.sha256),
+            path: deb.path.clone(),
+            sha256: deb.sha256.clone(),
+        });
+    }
+    shared.keep(SHARED_KIND, key, &files)
+}

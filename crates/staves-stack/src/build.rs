@@ -42,6 +42,8 @@ pub struct StackOptions {
     pub build_limits: staves_pipeline::BuildLimits,
     /// The date of every file of every image (`SOURCE_DATE_EPOCH`), when set.
     pub source_date_epoch: Option<u64>,
+    /// The cache's tier shared with other machines (`--cache-registry`).
+    pub shared: Option<std::sync::Arc<dyn staves_types::SharedCache>>,
 }
 
 /// One image of the stack, built.
@@ -116,6 +118,32 @@ pub fn build(
     Ok(order.iter().filter_map(|&i| built[i].clone()).collect())
 }
 
+/// Builds (or takes from the caches, the shared tier included) the packages the images
+/// `nodes` build from source or by a recipe, for every architecture each targets, and no
+/// image: what a plan's job for source builds and recipes several images share runs.
+/// Returns how many `.deb`s there are.
+pub fn build_packages(
+    stack: &Stack,
+    nodes: &[usize],
+    options: &StackOptions,
+    reporter: Arc<dyn Reporter>,
+) -> Result<usize, StackError> {
+    let mut count = 0;
+    for &index in nodes {
+        let node = &stack.nodes[index];
+        let failed = |source: PipelineError| StackError::Build {
+            name: node.name.clone(),
+            source: Box::new(source),
+        };
+        let workspace = Workspace::load(&workspace_options(stack, node, options), reporter.clone())
+            .map_err(failed)?;
+        for arch in &workspace.selected {
+            count += workspace.built_packages(arch).map_err(failed)?.len();
+        }
+    }
+    Ok(count)
+}
+
 fn build_one(
     stack: &Stack,
     index: usize,
@@ -129,8 +157,8 @@ fn build_one(
         name: node.name.clone(),
         source: Box::new(source),
     };
-    let mut workspace =
-        Workspace::load(&workspace_options(node, options), reporter.clone()).map_err(failed)?;
+    let mut workspace = Workspace::load(&workspace_options(stack, node, options), reporter.clone())
+        .map_err(failed)?;
     if let Some(bases) = read_bases(
         stack,
         index,
@@ -181,15 +209,26 @@ fn build_one(
 }
 
 /// How the workspace of the stack's image `node` is opened.
-pub(crate) fn workspace_options(node: &crate::Node, options: &StackOptions) -> WorkspaceOptions {
+pub(crate) fn workspace_options(
+    stack: &Stack,
+    node: &crate::Node,
+    options: &StackOptions,
+) -> WorkspaceOptions {
+    // The stack's directory is the context of the specs inside it; one outside it (a base
+    // named by a relative path) keeps its own directory.
+    let inside = node
+        .spec
+        .canonicalize()
+        .is_ok_and(|spec| spec.starts_with(&stack.root));
     WorkspaceOptions {
         file: node.spec.clone(),
         cache: options.cache.clone(),
         arch: options.arch.clone(),
         network: options.network,
-        context: None,
+        context: inside.then(|| stack.root.clone()),
         build_limits: options.build_limits,
         net: options.net.clone(),
+        shared: options.shared.clone(),
     }
 }
 

@@ -53,12 +53,28 @@ pub struct Node {
 pub struct Stack {
     /// Every image, in the order found (a spec's base may come after it).
     pub nodes: Vec<Node>,
+    /// The registry repository the workspace file's `[cache] registry` names as the
+    /// cache's shared tier.
+    pub cache_registry: Option<String>,
+    /// The stack's directory: the build context of every spec inside it, so that images
+    /// may share a recipe (or files `[[paths]]` copies in) kept beside them.
+    pub root: PathBuf,
 }
 
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 struct WorkspaceFile {
     members: Vec<String>,
+    #[serde(default)]
+    cache: CacheSection,
+}
+
+/// `[cache]` of a workspace file.
+#[derive(serde::Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct CacheSection {
+    /// `HOST[:PORT]/NAME`: the shared tier every build of the workspace uses.
+    registry: Option<String>,
 }
 
 impl Stack {
@@ -70,6 +86,7 @@ impl Stack {
             let path = path.to_owned();
             move |source| StackError::Io { path, source }
         };
+        let mut cache_registry = None;
         let mut pending: Vec<PathBuf> = if root.is_file() {
             vec![root.to_owned()]
         } else if root.join(WORKSPACE_FILE).is_file() {
@@ -80,6 +97,7 @@ impl Stack {
                     path: file.clone(),
                     message: e.to_string(),
                 })?;
+            cache_registry = parsed.cache.registry;
             parsed
                 .members
                 .iter()
@@ -154,7 +172,15 @@ impl Stack {
                 }
             };
         }
-        Ok(Stack { nodes })
+        let dir = match root.is_file() {
+            true => root.parent().unwrap_or(Path::new(".")),
+            false => root,
+        };
+        Ok(Stack {
+            nodes,
+            cache_registry,
+            root: dir.canonicalize().map_err(io(dir))?,
+        })
     }
 
     /// The index of the image named `name`.

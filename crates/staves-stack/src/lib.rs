@@ -17,7 +17,7 @@ mod error;
 mod open;
 pub mod plan;
 
-pub use build::{BuiltNode, StackOptions, bases_of, build};
+pub use build::{BuiltNode, StackOptions, bases_of, build, build_packages};
 pub use discover::{BaseSource, Node, Stack, WORKSPACE_FILE};
 pub use error::StackError;
 pub use open::{OpenedWorkspace, open_each, open_workspace};

@@ -93,7 +93,7 @@ pub fn open_each(
     for &index in order {
         let node = &stack.nodes[index];
         let opened = Workspace::load(
-            &crate::build::workspace_options(node, options),
+            &crate::build::workspace_options(stack, node, options),
             reporter.clone(),
         )
         .map_err(open)

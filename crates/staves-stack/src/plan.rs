@@ -1,6 +1,6 @@
 //! A stack as jobs for the CI engines teams already run: one job per image, needing the
-//! job of its base, each running one `staves stack DIR --only NAME` from the stack's
-//! directory, with a key of all its inputs (spec, lock, recipes and local `.deb`s, the
+//! job of its base (and of the source builds and recipes it shares with other images),
+//! each running one `staves stack DIR --only NAME` from the stack's directory, with a key of all its inputs (spec, lock, recipes and local `.deb`s, the
 //! files `[[paths]]` copies in, the base's key) that changes whenever what it builds
 //! may. Rendered as the graph itself (JSON), a GitLab child pipeline, a GitHub Actions
 //! workflow (a job per level, a matrix of its images) or Kubernetes Indexed Jobs (one per
@@ -42,13 +42,43 @@ pub struct Plan {
     pub jobs: Vec<Job>,
 }
 
-/// Plans `stack`, found in `dir` (what each job's command names); `extra` options (`--push
-/// PREFIX`, `--insecure-registry`, …) are carried into every command.
-pub fn plan(stack: &Stack, dir: &str, extra: &[String]) -> Result<Plan, StackError> {
+/// Plans `stack`, found in `dir` (what each job's command names). `extra` options
+/// (`--insecure-registry`, `--cache-registry`, …) are carried into every command, `push`
+/// (`--push PREFIX`) into every image's.
+///
+/// A recipe (by file) or a package built from source (by name) that several images build
+/// gets a job of its own, `staves stack DIR --only NAME --packages` for the first image
+/// using it, that those images' jobs need: with a shared cache, it is built once and every
+/// image's job takes it from there, instead of each racing to build it.
+pub fn plan(
+    stack: &Stack,
+    dir: &str,
+    extra: &[String],
+    push: Option<&str>,
+) -> Result<Plan, StackError> {
     let order = stack.order(&[])?;
     let mut keys: Vec<Option<String>> = vec![None; stack.nodes.len()];
     let mut levels = vec![0usize; stack.nodes.len()];
     let mut jobs = Vec::new();
+    let shared = shared_builds(stack, &order)?;
+    for build in &shared {
+        let mut argv = vec![
+            "staves".to_owned(),
+            "stack".to_owned(),
+            dir.to_owned(),
+            "--only".to_owned(),
+            stack.nodes[build.first].name.clone(),
+            "--packages".to_owned(),
+        ];
+        argv.extend(extra.iter().cloned());
+        jobs.push(Job {
+            id: build.id.clone(),
+            needs: Vec::new(),
+            argv,
+            key: build.key.clone(),
+            level: 0,
+        });
+    }
     for index in order {
         let node = &stack.nodes[index];
         let base = stack.base_of(index);
@@ -56,7 +86,6 @@ pub fn plan(stack: &Stack, dir: &str, extra: &[String]) -> Result<Plan, StackErr
         hasher.update(b"staves-plan 1\n");
         for file in inputs_of(&node.spec)? {
             hasher.update(file.as_bytes());
-            hasher.update(b"\n");
             // Streamed: a `[[paths]]` source may be large.
             let mut content = Sha256::new();
             if let Ok(mut reader) = std::fs::File::open(&file)
@@ -65,9 +94,15 @@ pub fn plan(stack: &Stack, dir: &str, extra: &[String]) -> Result<Plan, StackErr
                 hasher.update(content.finalize());
             }
         }
+        let mut needs: Vec<String> = Vec::new();
         if let Some(base) = base {
             hasher.update(keys[base].as_deref().unwrap_or_default().as_bytes());
             levels[index] = levels[base] + 1;
+            needs.push(job_id(&stack.nodes[base].name));
+        }
+        for build in shared.iter().filter(|b| b.users.contains(&index)) {
+            levels[index] = levels[index].max(1);
+            needs.push(build.id.clone());
         }
         let key = hex::encode(hasher.finalize());
         keys[index] = Some(key.clone());
@@ -78,6 +113,9 @@ pub fn plan(stack: &Stack, dir: &str, extra: &[String]) -> Result<Plan, StackErr
             "--only".to_owned(),
             node.name.clone(),
         ];
+        if let Some(prefix) = push {
+            argv.extend(["--push".to_owned(), prefix.to_owned()]);
+        }
         argv.extend(extra.iter().cloned());
         let id = job_id(&node.name);
         // Two names that become one job name would make one job of two images.
@@ -89,16 +127,78 @@ pub fn plan(stack: &Stack, dir: &str, extra: &[String]) -> Result<Plan, StackErr
         }
         jobs.push(Job {
             id,
-            needs: base
-                .map(|b| job_id(&stack.nodes[b].name))
-                .into_iter()
-                .collect(),
+            needs,
             argv,
             key,
             level: levels[index],
         });
     }
     Ok(Plan { version: 1, jobs })
+}
+
+/// A build several images share.
+struct SharedBuild {
+    /// Its job's id: `recipe-NAME` or `source-NAME`.
+    id: String,
+    /// The images that build it; the first is the one its job names.
+    users: Vec<usize>,
+    first: usize,
+    /// SHA-256 of what it is built from, as far as the plan can tell: the recipe file's
+    /// bytes, or the package's name and the first user's spec.
+    key: String,
+}
+
+/// The recipes (by file) and source builds (by package) more than one image builds.
+fn shared_builds(stack: &Stack, order: &[usize]) -> Result<Vec<SharedBuild>, StackError> {
+    let mut by_what: std::collections::BTreeMap<String, Vec<usize>> = Default::default();
+    for &index in order {
+        let spec = staves_spec::Spec::load(&stack.nodes[index].spec)?;
+        let dir = spec.base_dir().to_owned();
+        for recipe in &spec.recipes {
+            let path = dir.join(recipe.get_ref());
+            let path = path.canonicalize().unwrap_or(path);
+            by_what
+                .entry(format!("recipe {}", path.display()))
+                .or_default()
+                .push(index);
+        }
+        for name in spec.source_builds() {
+            by_what
+                .entry(format!("source {name}"))
+                .or_default()
+                .push(index);
+        }
+    }
+    let mut shared = Vec::new();
+    for (what, users) in by_what {
+        if users.len() < 2 {
+            continue;
+        }
+        let (kind, target) = what.split_once(' ').unwrap_or(("", &what));
+        let stem = Path::new(target)
+            .file_stem()
+            .map_or_else(|| target.to_owned(), |s| s.to_string_lossy().into_owned());
+        let mut id = format!("{kind}-{}", job_id(&stem));
+        while shared.iter().any(|b: &SharedBuild| b.id == id) {
+            id.push_str("-x");
+        }
+        let mut hasher = Sha256::new();
+        hasher.update(what.as_bytes());
+        let file = match kind {
+            "recipe" => Path::new(target).to_owned(),
+            _ => stack.nodes[users[0]].spec.clone(),
+        };
+        if let Ok(mut reader) = std::fs::File::open(&file) {
+            let _ = std::io::copy(&mut reader, &mut hasher);
+        }
+        shared.push(SharedBuild {
+            id,
+            first: users[0],
+            users,
+            key: hex::encode(hasher.finalize()),
+        });
+    }
+    Ok(shared)
 }
 
 /// A job name every engine takes: lower-case letters, digits and `-`.
@@ -293,7 +393,7 @@ mod tests {
         }
         let stack = Stack::discover(dir.path()).expect("discovers");
         assert!(matches!(
-            plan(&stack, ".", &[]),
+            plan(&stack, ".", &[], None),
             Err(StackError::JobName { ref id, .. }) if id == "web-app"
         ));
     }

@@ -67,6 +67,7 @@ fn a_spec_on_a_base_builds_through_the_library_and_never_without_its_base() {
         registry: Default::default(),
         build_limits: Default::default(),
         source_date_epoch: None,
+        shared: None,
         net: Default::default(),
     };
     let opened =

@@ -53,8 +53,17 @@ pub struct SourceArgs {
     /// Scratch space a source or recipe build may write (its tree, `/tmp` and the packages).
     #[arg(long, value_name = "MIB", default_value_t = 64 << 10, value_parser = clap::value_parser!(u64).range(1..))]
     pub build_scratch_mib: u64,
+    /// Share built images, source builds and recipes with every machine that names the same
+    /// registry repository: what the cache lacks is asked for there before it is made, and
+    /// offered there once made (with the trust and credentials of a push).
+    #[arg(long, value_name = "HOST[:PORT]/NAME", env = "STAVES_CACHE_REGISTRY", value_parser = parse_reference)]
+    pub cache_registry: Option<staves_registry::Reference>,
     #[command(flatten)]
     pub reach: ReachArgs,
+}
+
+fn parse_reference(text: &str) -> Result<staves_registry::Reference, String> {
+    staves_registry::Reference::parse(text).map_err(|e| e.to_string())
 }
 
 /// Trust and credentials for every fetch (repositories, recipe sources, registries).
@@ -128,7 +137,17 @@ impl SourceArgs {
             build_limits: self.build_limits(),
             source_date_epoch: build.source_date_epoch,
             registry: self.reach.options(&self.cache, 64 << 20),
+            shared: self.shared(),
         }
+    }
+
+    /// The cache's shared tier, when `--cache-registry` names one.
+    pub fn shared(&self) -> Option<std::sync::Arc<dyn staves_types::SharedCache>> {
+        let reference = self.cache_registry.as_ref()?;
+        Some(staves_pipeline::publish::shared_cache(
+            reference,
+            &self.reach.options(&self.cache, 64 << 20),
+        ))
     }
 }
 
@@ -174,6 +193,7 @@ impl SpecArgs {
             context: self.context.clone(),
             build_limits: self.source.build_limits(),
             net: self.source.reach.net.options(),
+            shared: self.source.shared(),
         }
     }
 }
@@ -496,6 +516,16 @@ pub struct UploadArgs {
     /// included), building what the cache lacks.
     #[arg(long, value_name = "SPEC")]
     pub built: Option<PathBuf>,
+    /// With `--built`: the cache's tier shared with other machines, asked for each build
+    /// before it is made (see `staves build --cache-registry`).
+    #[arg(long, value_name = "HOST[:PORT]/NAME", env = "STAVES_CACHE_REGISTRY", value_parser = parse_reference, requires = "built")]
+    pub cache_registry: Option<staves_registry::Reference>,
+    /// Speak plain HTTP to this `HOST:PORT` of `--cache-registry` (repeatable).
+    #[arg(long, value_name = "HOST:PORT")]
+    pub insecure_registry: Vec<String>,
+    /// Directory of per-registry CA certificates (`DIR/HOST:PORT/ca.crt`).
+    #[arg(long, value_name = "DIR", default_value = staves_registry::session::DOCKER_CERTS_DIR)]
+    pub certs_dir: PathBuf,
     #[command(flatten)]
     pub cache: CacheArgs,
 }
@@ -530,6 +560,10 @@ pub struct StackArgs {
     /// Build only this image and the images it is built on (repeatable).
     #[arg(long, value_name = "NAME")]
     pub only: Vec<String>,
+    /// Build only the packages the `--only` images (all, without it) build from source or
+    /// by a recipe, not the images: a plan's job for builds several images share.
+    #[arg(long, conflicts_with_all = ["load", "push", "output"])]
+    pub packages: bool,
     /// Refuse a missing or stale lock of any image instead of re-resolving.
     #[arg(long)]
     pub locked: bool,
@@ -791,6 +825,9 @@ pub struct PlanArgs {
     /// Carried into every job.
     #[arg(long, value_name = "DIR")]
     pub certs_dir: Option<PathBuf>,
+    /// Carried into every job: the cache's tier shared by every runner.
+    #[arg(long, value_name = "HOST[:PORT]/NAME")]
+    pub cache_registry: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

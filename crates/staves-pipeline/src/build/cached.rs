@@ -213,3 +213,94 @@ pub(super) fn restore(
     }
     Ok(())
 }
+
+/// What an image entry of the shared tier is called.
+const SHARED_KIND: &str = "image";
+
+/// Asks the shared tier for the image `key` that this cache lacks: a whole entry (its
+/// blobs, each checked against its digest, then its facts and record, written last) is
+/// brought into this cache and looked up as a local one. A failure is a miss, reported.
+pub(super) fn lookup_shared(
+    cache: &Cache,
+    shared: &dyn staves_types::SharedCache,
+    key: &str,
+    facts: bool,
+    reporter: &dyn crate::Reporter,
+) -> Option<Record> {
+    let scratch = cache.scratch_dir().ok()?;
+    let files = match shared.fetch(SHARED_KIND, key, scratch.path()) {
+        Ok(Some(files)) => files,
+        Ok(None) => return None,
+        Err(e) => {
+            reporter.warning(&format!(
+                "the shared cache's image {key} is not used, the image is built here: {e}"
+            ));
+            return None;
+        }
+    };
+    let bring = || -> std::io::Result<()> {
+        let mut record = None;
+        let mut facts_file = None;
+        for file in &files {
+            match file.name.as_str() {
+                "record.json" => record = Some(&file.path),
+                "facts.json" => facts_file = Some(&file.path),
+                name if name.starts_with("blob-") => {
+                    let to = blob_path(cache, &file.sha256);
+                    std::fs::create_dir_all(staves_fs::parent_of(&to))?;
+                    staves_fs::link_or_copy(&file.path, &to)?;
+                }
+                _ => {}
+            }
+        }
+        let to = record_path(cache, key);
+        std::fs::create_dir_all(staves_fs::parent_of(&to))?;
+        if let Some(path) = facts_file {
+            staves_fs::write_atomic(&facts_path(cache, key), &std::fs::read(path)?)?;
+        }
+        if let Some(path) = record {
+            staves_fs::write_atomic(&to, &std::fs::read(path)?)?;
+        }
+        Ok(())
+    };
+    if let Err(e) = bring() {
+        reporter.warning(&format!("the shared cache's image {key}: {e}"));
+        return None;
+    }
+    lookup(cache, key, facts)
+}
+
+/// Offers the image `record` (kept in this cache under `key`) to the shared tier.
+pub(super) fn keep_shared(
+    cache: &Cache,
+    shared: &dyn staves_types::SharedCache,
+    key: &str,
+    record: &Record,
+) -> Result<(), staves_types::SharedError> {
+    let file = |name: String, path: PathBuf| -> std::io::Result<staves_types::KeptFile> {
+        let mut hashing = staves_net::Hashing::new(std::fs::File::open(&path)?);
+        std::io::copy(&mut hashing, &mut std::io::sink())?;
+        Ok(staves_types::KeptFile {
+            name,
+            path,
+            sha256: hashing.finish().0,
+        })
+    };
+    let mut files = vec![file("record.json".into(), record_path(cache, key))?];
+    if record.facts.is_some() {
+        files.push(file("facts.json".into(), facts_path(cache, key))?);
+    }
+    for blob in record.blobs() {
+        let hex = blob
+            .digest
+            .as_ref()
+            .trim_start_matches("sha256:")
+            .to_owned();
+        files.push(staves_types::KeptFile {
+            name: format!("blob-{hex}"),
+            path: blob_path(cache, &hex),
+            sha256: hex,
+        });
+    }
+    shared.keep(SHARED_KIND, key, &files)
+}

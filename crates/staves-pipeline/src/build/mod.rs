@@ -241,7 +241,26 @@ pub fn build(workspace: &Workspace, options: &BuildOptions) -> Result<Build, Pip
             options.compression,
         );
         let hit = (!options.fresh)
-            .then(|| cached::lookup(&workspace.cache, &key, options.sbom))
+            .then(|| {
+                cached::lookup(&workspace.cache, &key, options.sbom).or_else(|| {
+                    let shared = workspace.shared.as_deref()?;
+                    let record = cached::lookup_shared(
+                        &workspace.cache,
+                        shared,
+                        &key,
+                        options.sbom,
+                        workspace.reporter(),
+                    )?;
+                    workspace.reporter().status(
+                        "Shared",
+                        &format!(
+                            "{reference} for {}: taken from the shared cache",
+                            target.arch
+                        ),
+                    );
+                    Some(record)
+                })
+            })
             .flatten();
         plans.push((target, located, assembly, key, hit));
     }
@@ -329,10 +348,19 @@ pub fn build(workspace: &Workspace, options: &BuildOptions) -> Result<Build, Pip
             facts: Some(image.summary.packages.clone()),
         };
         // Keeping it is an optimisation: a cache that cannot take it costs the next build.
-        if let Err(e) = cached::store(&workspace.cache, &key, &record, &layout) {
-            workspace
+        match cached::store(&workspace.cache, &key, &record, &layout) {
+            Err(e) => workspace
                 .reporter()
-                .status("Skipped", &format!("keeping the image in the cache: {e}"));
+                .status("Skipped", &format!("keeping the image in the cache: {e}")),
+            Ok(()) => {
+                if let Some(shared) = workspace.shared.as_deref()
+                    && let Err(e) = cached::keep_shared(&workspace.cache, shared, &key, &record)
+                {
+                    workspace
+                        .reporter()
+                        .warning(&format!("offering the image to the shared cache: {e}"));
+                }
+            }
         }
         built.push(image);
     }

@@ -10,17 +10,18 @@ use crate::report::CliError;
 pub fn run(args: &PlanArgs) -> Result<(), CliError> {
     let stack = Stack::discover(&args.root).map_err(super::stack::from_stack)?;
     let mut extra = Vec::new();
-    if let Some(prefix) = &args.push {
-        extra.extend(["--push".to_owned(), prefix.clone()]);
-    }
     for host in &args.insecure_registry {
         extra.extend(["--insecure-registry".to_owned(), host.clone()]);
     }
     if let Some(dir) = &args.certs_dir {
         extra.extend(["--certs-dir".to_owned(), dir.display().to_string()]);
     }
+    if let Some(reference) = &args.cache_registry {
+        extra.extend(["--cache-registry".to_owned(), reference.clone()]);
+    }
     // Each job runs from the stack's directory.
-    let plan = staves_stack::plan::plan(&stack, ".", &extra).map_err(super::stack::from_stack)?;
+    let plan = staves_stack::plan::plan(&stack, ".", &extra, args.push.as_deref())
+        .map_err(super::stack::from_stack)?;
     let name = args
         .root
         .canonicalize()

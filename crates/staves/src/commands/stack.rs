@@ -28,8 +28,38 @@ pub fn run(args: &StackArgs) -> Result<(), CliError> {
         compression: args.compression,
         locked: args.locked,
     };
-    let built = ship.build(&stack, &order, &args.source)?;
-    ship.push_all(&built.nodes, &args.source, &args.registry)
+    // The workspace file's `[cache] registry`, unless `--cache-registry` names another.
+    let mut source = args.source.clone();
+    if source.cache_registry.is_none()
+        && let Some(text) = &stack.cache_registry
+    {
+        source.cache_registry = Some(staves_registry::Reference::parse(text)?);
+    }
+    if args.packages {
+        let nodes = match only.is_empty() {
+            true => (0..stack.nodes.len()).collect(),
+            false => only,
+        };
+        let options = source.stack_options(crate::cli::StackBuild {
+            output: std::env::temp_dir(),
+            archives: false,
+            jobs: args.jobs,
+            compression: super::build::compression(args.compression),
+            locked: args.locked,
+            parallel: args.parallel,
+            source_date_epoch: super::source_date_epoch()?,
+        });
+        let count =
+            staves_stack::build_packages(&stack, &nodes, &options, crate::report::reporter())
+                .map_err(from_stack)?;
+        status(
+            "Finished",
+            &format!("{count} package(s) built from source or by recipes"),
+        );
+        return Ok(());
+    }
+    let built = ship.build(&stack, &order, &source)?;
+    ship.push_all(&built.nodes, &source, &args.registry)
 }
 
 /// The images of a stack, built; their layouts last as long as this.

@@ -50,7 +50,7 @@ pub fn run(args: &UploadArgs) -> Result<(), CliError> {
     let to = connection(&args.remote)?;
     let mut files = args.files.clone();
     if let Some(spec) = &args.built {
-        files.extend(built(spec, &args.cache)?);
+        files.extend(built(spec, args)?);
     }
     let said = client::upload(&to, &args.remote.suite, &args.remote.component, &files)?;
     print(&said, &args.remote);
@@ -59,13 +59,24 @@ pub fn run(args: &UploadArgs) -> Result<(), CliError> {
 
 /// Every package `spec` builds, for each of its architectures; built now if the cache
 /// lacks it.
-fn built(
-    spec: &std::path::Path,
-    cache: &crate::cli::CacheArgs,
-) -> Result<Vec<std::path::PathBuf>, CliError> {
+fn built(spec: &std::path::Path, args: &UploadArgs) -> Result<Vec<std::path::PathBuf>, CliError> {
+    let cache = &args.cache;
+    let shared = args.cache_registry.as_ref().map(|reference| {
+        staves_pipeline::publish::shared_cache(
+            reference,
+            &staves_pipeline::publish::RegistryOptions {
+                insecure: args.insecure_registry.clone(),
+                certs_dir: args.certs_dir.clone(),
+                chunk_size: 64 << 20,
+                cache: cache.root(),
+                ca_certificates: Vec::new(),
+            },
+        )
+    });
     let options = staves_pipeline::WorkspaceOptions {
         file: spec.to_owned(),
         cache: cache.root(),
+        shared,
         ..Default::default()
     };
     let workspace = staves_pipeline::Workspace::load(&options, crate::report::reporter())?;
