@@ -16,6 +16,8 @@ $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends \
   apt-utils dpkg-dev gnupg xz-utils debian-archive-keyring ca-certificates \
   openssl python3 python3-venv skopeo umoci zstd docker-registry apache2-utils >/dev/null
+# `stack --changed-since` asks git what changed.
+$SUDO apt-get install -y -qq --no-install-recommends git >/dev/null
 # Source builds and recipes run in bubblewrap; the tests stop them with pkill/pgrep.
 $SUDO apt-get install -y -qq --no-install-recommends bubblewrap procps iproute2 >/dev/null
 # Clients the service examples' tests talk to their containers with; libcurl4 is also the

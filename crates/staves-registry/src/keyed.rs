@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use serde_json::{Value, json};
+use serde_json::json;
 use staves_oci::image::media;
 use staves_oci::{BlobRef, Digest, Layout};
 use staves_types::{KeptFile, SharedCache, SharedError};
@@ -181,9 +181,4 @@ fn layout_error(path: &Path, e: impl std::fmt::Display) -> RegistryError {
         path: path.to_owned(),
         message: e.to_string(),
     }
-}
-
-/// The manifest's annotations, for tests and tools that list a cache.
-pub fn entry_key(manifest: &Value) -> Option<&str> {
-    manifest["annotations"][KEY_ANNOTATION].as_str()
 }

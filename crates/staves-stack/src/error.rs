@@ -75,6 +75,14 @@ pub enum StackError {
         /// The job name both give.
         id: String,
     },
+    /// Git could not say what changed (`--changed-since`).
+    #[error("git {args}: {message}")]
+    Git {
+        /// What git was asked.
+        args: String,
+        /// What it said.
+        message: String,
+    },
     /// Something that should not happen.
     #[error("internal error: {0}")]
     Internal(String),

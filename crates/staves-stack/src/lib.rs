@@ -12,6 +12,7 @@
 //!   layout, through the pipeline.
 
 mod build;
+pub mod changed;
 mod discover;
 mod error;
 mod open;

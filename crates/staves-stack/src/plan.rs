@@ -71,6 +71,7 @@ pub fn plan(
             "--packages".to_owned(),
         ];
         argv.extend(extra.iter().cloned());
+        argv.extend(["--job-key".to_owned(), build.key.clone()]);
         jobs.push(Job {
             id: build.id.clone(),
             needs: Vec::new(),
@@ -117,6 +118,7 @@ pub fn plan(
             argv.extend(["--push".to_owned(), prefix.to_owned()]);
         }
         argv.extend(extra.iter().cloned());
+        argv.extend(["--job-key".to_owned(), key.clone()]);
         let id = job_id(&node.name);
         // Two names that become one job name would make one job of two images.
         if id.is_empty() || jobs.iter().any(|j: &Job| j.id == id) {
@@ -201,6 +203,18 @@ fn shared_builds(stack: &Stack, order: &[usize]) -> Result<Vec<SharedBuild>, Sta
     Ok(shared)
 }
 
+/// The name a job's completion is kept under in the shared cache: its plan key with what
+/// else decides what the job does (the images, whether packages only, where it pushes) and
+/// the Staves version that ran it. A job finding it there has nothing to do.
+pub fn done_marker(key: &str, only: &[String], packages: bool, push: Option<&str>) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(format!(
+        "staves-job 1 {}\n{key}\n{only:?}\n{packages}\n{push:?}\n",
+        env!("CARGO_PKG_VERSION")
+    ));
+    hex::encode(hasher.finalize())
+}
+
 /// A job name every engine takes: lower-case letters, digits and `-`.
 fn job_id(name: &str) -> String {
     let id: String = name
@@ -238,6 +252,38 @@ fn inputs_of(spec_path: &Path) -> Result<Vec<String>, StackError> {
 }
 
 impl Plan {
+    /// Keeps only the jobs of the images `nodes` of `stack` (and the package jobs they
+    /// need); a need of a job left out is dropped — what it built is in the caches — and
+    /// levels are counted again.
+    pub fn only(&mut self, stack: &Stack, nodes: &[usize]) {
+        let images: Vec<String> = nodes
+            .iter()
+            .map(|&i| job_id(&stack.nodes[i].name))
+            .collect();
+        let needed: std::collections::HashSet<String> = self
+            .jobs
+            .iter()
+            .filter(|j| images.contains(&j.id))
+            .flat_map(|j| j.needs.iter().cloned())
+            .collect();
+        let is_image = |id: &str| stack.nodes.iter().any(|n| job_id(&n.name) == id);
+        self.jobs
+            .retain(|j| images.contains(&j.id) || (!is_image(&j.id) && needed.contains(&j.id)));
+        let kept: Vec<String> = self.jobs.iter().map(|j| j.id.clone()).collect();
+        let mut levels: std::collections::HashMap<String, usize> = Default::default();
+        for job in &mut self.jobs {
+            job.needs.retain(|n| kept.contains(n));
+            job.level = job
+                .needs
+                .iter()
+                .filter_map(|n| levels.get(n))
+                .map(|l| l + 1)
+                .max()
+                .unwrap_or(0);
+            levels.insert(job.id.clone(), job.level);
+        }
+    }
+
     /// The jobs by level: each level's jobs need only jobs of earlier levels.
     pub fn levels(&self) -> Vec<Vec<&Job>> {
         let depth = self.jobs.iter().map(|j| j.level + 1).max().unwrap_or(0);

@@ -564,6 +564,15 @@ pub struct StackArgs {
     /// by a recipe, not the images: a plan's job for builds several images share.
     #[arg(long, conflicts_with_all = ["load", "push", "output"])]
     pub packages: bool,
+    /// Only the images whose spec, lock, recipes, local `.deb`s or copied files changed
+    /// since this git commit (the working tree's changes included), and those built on them.
+    #[arg(long, value_name = "GIT_REF")]
+    pub changed_since: Option<String>,
+    /// The plan's key of this job: with a shared cache, a job another runner finished (with
+    /// the same images, packages and pushes) is skipped after one request, and a finished
+    /// job says so there. Never skipped with `-o` or `--load`, whose results are local.
+    #[arg(long, value_name = "KEY")]
+    pub job_key: Option<String>,
     /// Refuse a missing or stale lock of any image instead of re-resolving.
     #[arg(long)]
     pub locked: bool,
@@ -828,6 +837,10 @@ pub struct PlanArgs {
     /// Carried into every job: the cache's tier shared by every runner.
     #[arg(long, value_name = "HOST[:PORT]/NAME")]
     pub cache_registry: Option<String>,
+    /// Only the images whose spec, lock, recipes, local `.deb`s or copied files changed
+    /// since this git commit (the working tree's changes included), and those built on them.
+    #[arg(long, value_name = "GIT_REF")]
+    pub changed_since: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -61,7 +61,15 @@ fn jobs_come_bases_first_and_keys_move_with_what_is_under_them() {
     assert_eq!(job("base")["needs"], serde_json::json!([]));
     assert_eq!(
         job("app1")["argv"],
-        serde_json::json!(["staves", "stack", ".", "--only", "app1"])
+        serde_json::json!([
+            "staves",
+            "stack",
+            ".",
+            "--only",
+            "app1",
+            "--job-key",
+            job("app1")["key"]
+        ])
     );
 
     // A lock for app0: its key and its child's move, nothing else's.
@@ -98,11 +106,14 @@ fn jobs_come_bases_first_and_keys_move_with_what_is_under_them() {
             .iter()
             .filter_map(|a| a.as_str())
             .collect();
+        let key = job["key"].as_str().expect("key");
         assert!(argv.ends_with(&[
             "--push",
             "registry.example/team",
             "--insecure-registry",
-            "127.0.0.1:5000"
+            "127.0.0.1:5000",
+            "--job-key",
+            key
         ]));
     }
 }
@@ -168,4 +179,98 @@ fn plans_are_valid_for_gitlab_github_and_kubernetes_small_and_wide() {
         }
         assert_eq!(kubernetes.matches("\"kind\": \"Job\"").count(), 3);
     }
+}
+
+/// `--changed-since GIT_REF`: only the images whose inputs git sees changed since the
+/// commit (the working tree's changes and new files included), and what is built on them.
+#[test]
+#[cfg_attr(
+    not(feature = "online-tests"),
+    ignore = "needs git, which the test command installs; run with --features staves/online-tests"
+)]
+fn changed_since_plans_what_a_change_touches_and_what_sits_on_it() {
+    let dir = tempfile::tempdir().expect("tmp");
+    stack(dir.path(), 3);
+    let git = |args: &[&str]| {
+        let out = Command::new("git")
+            .arg("-C")
+            .arg(dir.path())
+            .args(["-c", "user.name=t", "-c", "user.email=t@example.invalid"])
+            .args(args)
+            .output()
+            .expect("git");
+        assert!(out.status.success(), "{}", stderr(&out));
+    };
+    git(&["init", "-q"]);
+    git(&["add", "."]);
+    git(&["commit", "-q", "-m", "stack"]);
+    let changed = |extra: &[&str]| -> Vec<String> {
+        let mut args = vec!["--changed-since", "HEAD"];
+        args.extend(extra);
+        let json: serde_json::Value =
+            serde_json::from_str(&plan(dir.path(), "json", &args)).expect("json");
+        json["jobs"]
+            .as_array()
+            .expect("jobs")
+            .iter()
+            .map(|j| j["id"].as_str().expect("id").to_owned())
+            .collect()
+    };
+    assert!(changed(&[]).is_empty());
+    // A new lock (untracked) for app0: app0 and leaf, on it; leaf needs nothing planned
+    // but app0.
+    std::fs::write(dir.path().join("app0/staves.lock"), "# a lock\n").expect("lock");
+    assert_eq!(changed(&[]), ["app0", "leaf"]);
+    git(&["add", "."]);
+    git(&["commit", "-q", "-m", "lock"]);
+    assert!(changed(&[]).is_empty());
+    // The base's spec edited: everything.
+    let base = dir.path().join("base/staves.toml");
+    let text = std::fs::read_to_string(&base).expect("spec") + "# edited\n";
+    std::fs::write(&base, text).expect("spec");
+    assert_eq!(changed(&[]).len(), 5);
+    git(&["commit", "-q", "-am", "base"]);
+    // Against the commit before: the same, from history.
+    let json: serde_json::Value =
+        serde_json::from_str(&plan(dir.path(), "json", &["--changed-since", "HEAD~1"]))
+            .expect("json");
+    assert_eq!(json["jobs"].as_array().map(Vec::len), Some(5));
+    let leaf = json["jobs"]
+        .as_array()
+        .expect("jobs")
+        .iter()
+        .find(|j| j["id"] == "leaf")
+        .expect("leaf")
+        .clone();
+    assert_eq!(leaf["needs"], serde_json::json!(["app0"]));
+    // A ref git does not know: a clear error.
+    let out = Command::new(env!("CARGO_BIN_EXE_staves"))
+        .args([
+            "plan",
+            dir.path().to_str().expect("utf8"),
+            "--changed-since",
+            "no-such-ref",
+        ])
+        .output()
+        .expect("plan");
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("no-such-ref"), "{}", stderr(&out));
+    // `staves stack --changed-since` with nothing changed builds nothing.
+    let out = support::staves_command(
+        &[
+            "stack",
+            dir.path().to_str().expect("utf8"),
+            "--changed-since",
+            "HEAD",
+        ],
+        &dir.path().join("cache"),
+    )
+    .output()
+    .expect("stack");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("nothing changed since HEAD"),
+        "{}",
+        stderr(&out)
+    );
 }

@@ -339,7 +339,19 @@ fn three_runners_build_each_thing_once_through_a_cache_registry() {
         .output()
         .expect("third");
     assert!(third.status.success(), "{}", stderr(&third));
-    assert!(stderr(&third).contains("Shared"), "{}", stderr(&third));
+    // The job is done (the racers said so): one request, nothing built.
+    assert!(stderr(&third).contains("Skipped job"), "{}", stderr(&third));
+    assert!(!stderr(&third).contains("Built"), "{}", stderr(&third));
+    // With a layout to write, the job runs, and takes the image from the shared cache.
+    let fourth = staves_command(&args, &racers[2])
+        .arg("-o")
+        .arg(dir.path().join("fourth"))
+        .current_dir(root)
+        .output()
+        .expect("fourth");
+    assert!(fourth.status.success(), "{}", stderr(&fourth));
+    assert!(stderr(&fourth).contains("Shared"), "{}", stderr(&fourth));
+    assert!(!stderr(&fourth).contains("Built"), "{}", stderr(&fourth));
 }
 
 /// Flips a byte of one blob of one image entry of `repository`; returns the entry's tag

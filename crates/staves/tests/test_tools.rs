@@ -37,6 +37,7 @@ const PROGRAMS: &[(&str, Source)] = &[
     ("dpkg-query", Source::Base),
     ("dpkg-shlibdeps", Source::Package("dpkg-dev")),
     ("dpkg-source", Source::Package("dpkg-dev")),
+    ("git", Source::Package("git")),
     ("gpg", Source::Package("gnupg")),
     ("gzip", Source::Base),
     ("htpasswd", Source::Package("apache2-utils")),

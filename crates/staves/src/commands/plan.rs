@@ -20,8 +20,13 @@ pub fn run(args: &PlanArgs) -> Result<(), CliError> {
         extra.extend(["--cache-registry".to_owned(), reference.clone()]);
     }
     // Each job runs from the stack's directory.
-    let plan = staves_stack::plan::plan(&stack, ".", &extra, args.push.as_deref())
+    let mut plan = staves_stack::plan::plan(&stack, ".", &extra, args.push.as_deref())
         .map_err(super::stack::from_stack)?;
+    if let Some(git_ref) = &args.changed_since {
+        let changed = staves_stack::changed::changed_since(&stack, git_ref)
+            .map_err(super::stack::from_stack)?;
+        plan.only(&stack, &changed);
+    }
     let name = args
         .root
         .canonicalize()

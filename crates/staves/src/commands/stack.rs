@@ -12,12 +12,25 @@ use crate::report::{CliError, status};
 
 pub fn run(args: &StackArgs) -> Result<(), CliError> {
     let stack = Stack::discover(&args.root).map_err(from_stack)?;
-    let only = args
+    let mut only = args
         .only
         .iter()
         .map(|name| stack.find(name))
         .collect::<Result<Vec<_>, _>>()
         .map_err(from_stack)?;
+    if let Some(git_ref) = &args.changed_since {
+        let changed = staves_stack::changed::changed_since(&stack, git_ref).map_err(from_stack)?;
+        only = match only.is_empty() {
+            true => changed,
+            false => only.into_iter().filter(|i| changed.contains(i)).collect(),
+        };
+        if only.is_empty() {
+            status("Finished", &format!("nothing changed since {git_ref}"));
+            return Ok(());
+        }
+        let names: Vec<&str> = only.iter().map(|&i| stack.nodes[i].name.as_str()).collect();
+        status("Changed", &format!("since {git_ref}: {}", names.join(", ")));
+    }
     let order = stack.order(&only).map_err(from_stack)?;
     let ship = Ship {
         output: args.output.clone(),
@@ -35,6 +48,85 @@ pub fn run(args: &StackArgs) -> Result<(), CliError> {
     {
         source.cache_registry = Some(staves_registry::Reference::parse(text)?);
     }
+    // A job another runner finished: one request, nothing to do.
+    let marker = match (&args.job_key, source.shared()) {
+        (Some(key), Some(shared)) if args.output.is_none() && !args.load => {
+            let marker = staves_stack::plan::done_marker(
+                key,
+                &args.only,
+                args.packages,
+                args.push.as_deref(),
+            );
+            if job_done(&source, shared.as_ref(), &marker)? {
+                status(
+                    "Skipped",
+                    &format!("job {key}: another runner finished it (the shared cache says so)"),
+                );
+                return Ok(());
+            }
+            Some((shared, marker))
+        }
+        _ => None,
+    };
+    run_job(args, &stack, only, order, ship, &source)?;
+    if let Some((shared, marker)) = marker {
+        mark_done(
+            &source,
+            shared.as_ref(),
+            &marker,
+            args.job_key.as_deref().unwrap_or(""),
+        )?;
+    }
+    Ok(())
+}
+
+/// Whether the shared cache holds `marker`; a failure to ask is a warning and the job runs.
+fn job_done(
+    source: &SourceArgs,
+    shared: &dyn staves_types::SharedCache,
+    marker: &str,
+) -> Result<bool, CliError> {
+    let scratch = staves_repo::Cache::open(source.cache.root())?.scratch_dir()?;
+    match shared.fetch("job", marker, scratch.path()) {
+        Ok(found) => Ok(found.is_some()),
+        Err(e) => {
+            crate::report::warning(&format!("asking the shared cache about this job: {e}"));
+            Ok(false)
+        }
+    }
+}
+
+/// Keeps `marker` in the shared cache: a small file saying which job finished.
+fn mark_done(
+    source: &SourceArgs,
+    shared: &dyn staves_types::SharedCache,
+    marker: &str,
+    key: &str,
+) -> Result<(), CliError> {
+    let scratch = staves_repo::Cache::open(source.cache.root())?.scratch_dir()?;
+    let path = scratch.path().join("job.json");
+    let text = serde_json::json!({ "key": key, "marker": marker }).to_string();
+    std::fs::write(&path, &text)?;
+    let file = staves_types::KeptFile {
+        name: "job.json".into(),
+        path,
+        sha256: hex::encode(<sha2::Sha256 as sha2::Digest>::digest(text.as_bytes())),
+    };
+    if let Err(e) = shared.keep("job", marker, &[file]) {
+        crate::report::warning(&format!("telling the shared cache this job finished: {e}"));
+    }
+    Ok(())
+}
+
+/// The job itself: the packages, or the images (built, then pushed).
+fn run_job(
+    args: &StackArgs,
+    stack: &Stack,
+    only: Vec<usize>,
+    order: Vec<usize>,
+    ship: Ship,
+    source: &SourceArgs,
+) -> Result<(), CliError> {
     if args.packages {
         let nodes = match only.is_empty() {
             true => (0..stack.nodes.len()).collect(),
@@ -50,7 +142,7 @@ pub fn run(args: &StackArgs) -> Result<(), CliError> {
             source_date_epoch: super::source_date_epoch()?,
         });
         let count =
-            staves_stack::build_packages(&stack, &nodes, &options, crate::report::reporter())
+            staves_stack::build_packages(stack, &nodes, &options, crate::report::reporter())
                 .map_err(from_stack)?;
         status(
             "Finished",
@@ -58,8 +150,8 @@ pub fn run(args: &StackArgs) -> Result<(), CliError> {
         );
         return Ok(());
     }
-    let built = ship.build(&stack, &order, &source)?;
-    ship.push_all(&built.nodes, &source, &args.registry)
+    let built = ship.build(stack, &order, source)?;
+    ship.push_all(&built.nodes, source, &args.registry)
 }
 
 /// The images of a stack, built; their layouts last as long as this.
