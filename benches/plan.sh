@@ -64,19 +64,23 @@ spec leaf 'name = "leaf"
 base = "../py"
 packages = ["media-types"]'
 # Locked first, in a cache of its own, as a repository's stack is.
-"$staves" stack "$root" --cache "$work/lock-cache" >/dev/null 2>&1
+for d in base py $(cd "$root" && ls -d img* tool-* hello-* leaf); do
+  "$staves" lock -f "$root/$d/staves.toml" --context "$root" --cache "$work/lock-cache" >/dev/null 2>"$work/lock.log" ||
+    { tail -5 "$work/lock.log"; exit 1; }
+done
 
 # 1. One machine, empty cache.
 start=$(date +%s.%N)
-"$staves" stack "$root" --locked --cache "$work/one" >/dev/null 2>"$work/one.log"
+"$staves" stack "$root" --locked --cache "$work/one" >/dev/null 2>"$work/one.log" || { tail -5 "$work/one.log"; exit 1; }
 one=$(python3 -c "import time; print(f'{time.time() - $start:.1f}')")
 
 # 2 and 3. The plan's jobs, cold then warm.
 "$staves" plan "$root" --format json --cache-registry "$host/cache" --insecure-registry "$host" >"$work/plan.json"
-run_plan() { # $1: pass name; prints one line per job: id seconds bytes
-  python3 - "$work/plan.json" "$staves" "$root" "$work/$1" <<'PY'
+run_plan() { # $1: pass name, $2: "out" to write layouts (a job then always runs);
+  # prints one line per job: id seconds bytes
+  python3 - "$work/plan.json" "$staves" "$root" "$work/$1" "${2:-}" <<'PY'
 import json, os, subprocess, sys, time
-plan, staves, root, base = sys.argv[1:5]
+plan, staves, root, base, out = sys.argv[1:6]
 jobs = json.load(open(plan))["jobs"]
 done = {}
 while len(done) < len(jobs):
@@ -84,7 +88,8 @@ while len(done) < len(jobs):
         cache = os.path.join(base, job["id"])
         os.makedirs(cache)
         start = time.time()
-        subprocess.run([staves] + job["argv"][1:] + ["--locked", "--cache", cache], cwd=root,
+        extra = ["-o", os.path.join(base, "out")] if out and "--packages" not in job["argv"] else []
+        subprocess.run([staves] + job["argv"][1:] + ["--locked", "--cache", cache] + extra, cwd=root,
                        check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         took = time.time() - start
         size = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(cache)
@@ -96,12 +101,14 @@ PY
 run_plan cold >"$work/cold.txt"
 registry_bytes=$(du -sb "$work/data" | cut -f1)
 run_plan warm >"$work/warm.txt"
+run_plan layouts out >"$work/layouts.txt"
 
-python3 - "$work/plan.json" "$work/cold.txt" "$work/warm.txt" "$one" "$registry_bytes" <<'PY'
+python3 - "$work/plan.json" "$work/cold.txt" "$work/warm.txt" "$one" "$registry_bytes" "$work/layouts.txt" <<'PY'
 import json, sys
 plan = json.load(open(sys.argv[1]))["jobs"]
 cold = {l.split()[0]: float(l.split()[1]) for l in open(sys.argv[2])}
 warm = {l.split()[0]: (float(l.split()[1]), int(l.split()[2])) for l in open(sys.argv[3])}
+layouts = {l.split()[0]: (float(l.split()[1]), int(l.split()[2])) for l in open(sys.argv[6])}
 one, registry = float(sys.argv[4]), int(sys.argv[5])
 needs = {j["id"]: j["needs"] for j in plan}
 level = {}
@@ -127,13 +134,19 @@ def makespan(runners, times):
     return max(end.values())
 print(f"jobs: {len(plan)}, levels: {max(level.values()) + 1}, critical path (cold): {critical:.1f} s")
 print(f"one machine, `staves stack`, empty cache: {one:.1f} s")
-print("job times (cold, empty runner; warm, empty runner and warm registry):")
+print("job times: cold (empty runner, empty registry); warm (empty runner, warm registry: the")
+print("job's marker is found); warm with -o (a layout to write: the job runs, pulling what it needs)")
 for j in plan:
-    print(f"  {j['id']:<20} level {level[j['id']]}  cold {cold[j['id']]:7.2f} s   warm {warm[j['id']][0]:6.2f} s, {warm[j['id']][1] / 1e6:6.1f} MB pulled")
+    i = j["id"]
+    print(f"  {i:<18} level {level[i]}  cold {cold[i]:6.2f} s  warm {warm[i][0]:5.2f} s"
+          f"  warm -o {layouts[i][0]:5.2f} s, {layouts[i][1] / 1e6:5.1f} MB pulled")
 for n in (1, 2, 4, 8, 16):
     m = makespan(n, cold)
     print(f"projected makespan, {n:>2} runner(s), cold: {m:7.1f} s  ({m / one:.2f} of one machine)")
-m = makespan(8, {k: v[0] for k, v in warm.items()})
-print(f"projected makespan,  8 runners, warm: {m:7.1f} s  ({m / one:.2f} of one machine)")
-print(f"registry after the cold run: {registry / 1e6:.1f} MB; warm jobs pulled {sum(v[1] for v in warm.values()) / 1e6:.1f} MB in all")
+for name, times in (("warm", warm), ("warm -o", layouts)):
+    m = makespan(8, {k: v[0] for k, v in times.items()})
+    print(f"projected makespan,  8 runners, {name}: {m:6.1f} s  ({m / one:.3f} of one machine)")
+print(f"registry after the cold run: {registry / 1e6:.1f} MB; warm -o jobs pulled "
+      f"{sum(v[1] for v in layouts.values()) / 1e6:.1f} MB in all, at most "
+      f"{max(v[1] for v in layouts.values()) / 1e6:.1f} MB one")
 PY
