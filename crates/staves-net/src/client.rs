@@ -333,6 +333,37 @@ impl Client {
         })
     }
 
+    /// Fetches `url` into memory asking for the content type `accept` (an index that
+    /// negotiates, as PEP 691 does), refusing more than `limit` bytes; retried while the
+    /// failure is transient.
+    pub fn get_accepting(&self, url: &str, accept: &str, limit: u64) -> Result<Vec<u8>, NetError> {
+        if self.is_offline() {
+            return Err(NetError::Offline {
+                url: url.to_owned(),
+            });
+        }
+        self.retry().run(
+            || {
+                let response = self.call(url, 0, Some(accept))?;
+                let mut out = Vec::new();
+                response
+                    .into_body()
+                    .into_reader()
+                    .take(limit + 1)
+                    .read_to_end(&mut out)
+                    .map_err(network(url))?;
+                if out.len() as u64 > limit {
+                    return Err(NetError::TooLarge {
+                        url: url.to_owned(),
+                        limit,
+                    });
+                }
+                Ok(out)
+            },
+            |e, delay| self.progress.retrying(url, e, delay),
+        )
+    }
+
     /// Opens `url` and hands the body to `consume`, retrying the whole exchange (with what
     /// `consume` checks) while it fails transiently. `consume` must start afresh on each
     /// call; read errors of the body are mapped with [`network`].
@@ -391,13 +422,18 @@ impl Client {
                 url: url.to_owned(),
             });
         }
-        let response = self.call(url, from)?;
+        let response = self.call(url, from, None)?;
         let partial = response.status() == 206;
         Ok((Box::new(response.into_body().into_reader()), partial))
     }
 
     /// One GET, following redirects; each hop gets its own proxy and credentials.
-    fn call(&self, url: &str, from: u64) -> Result<ureq::http::Response<ureq::Body>, NetError> {
+    fn call(
+        &self,
+        url: &str,
+        from: u64,
+        accept: Option<&str>,
+    ) -> Result<ureq::http::Response<ureq::Body>, NetError> {
         let mut current = url.to_owned();
         for _ in 0..=MAX_REDIRECTS {
             // Per hop: a redirect from HTTP to HTTPS gets the trust HTTPS needs.
@@ -411,6 +447,9 @@ impl Client {
             let mut request = agent.get(&current);
             if from > 0 {
                 request = request.header("Range", format!("bytes={from}-"));
+            }
+            if let Some(accept) = accept {
+                request = request.header("Accept", accept);
             }
             let auth = self.shared.credentials.for_url(&current);
             if let Some(entry) = auth {

@@ -63,7 +63,18 @@ pub(crate) fn inputs(
             .iter()
             .map(|(k, v)| format!("{k}={v}"))
             .collect();
-        lines.push(format!("recipe={text} tree={digest} env={env:?}"));
+        // The language packages it fetches, by the hashes their lock file lists.
+        let fetched = match recipe.pip_requirements() {
+            Some(file) => {
+                let bytes = staves_fs::read_regular(&file, 4 << 20)
+                    .map_err(|e| PipelineError::Repo(RepoError::io("reading", &file)(e)))?;
+                hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes))
+            }
+            None => String::new(),
+        };
+        lines.push(format!(
+            "recipe={text} tree={digest} env={env:?} pip={fetched}"
+        ));
     }
     for path in local_debs(spec)? {
         let mut hasher = <sha2::Sha256 as sha2::Digest>::new();

@@ -8,6 +8,9 @@ pub enum SourceError {
     /// Fetching or verifying repository data failed.
     #[error(transparent)]
     Repo(#[from] staves_repo::RepoError),
+    /// Fetching a recipe's language packages failed.
+    #[error(transparent)]
+    Fetch(#[from] staves_lang::LangError),
     /// The build dependencies cannot be resolved.
     #[error("the build dependencies of {source_package} cannot be installed: {error}")]
     BuildDepends {

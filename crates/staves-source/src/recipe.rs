@@ -139,7 +139,12 @@ impl Builder<'_> {
             None => source_digest(recipe)?,
         };
         let epoch = recipe.source_date_epoch.unwrap_or(0);
-        let built_from = format!("tree {digest}\nepoch {epoch}");
+        let fetched = self.fetch_languages(recipe)?;
+        let mut built_from = format!("tree {digest}\nepoch {epoch}");
+        // Every fetched file by hash: another lock is another build.
+        for file in &fetched {
+            built_from.push_str(&format!("\npip {} {}", file.sha256, file.filename));
+        }
         let key = self.key(
             RECIPE_FORMAT,
             &built_from,
@@ -167,6 +172,17 @@ impl Builder<'_> {
         if let Some(tree) = &tree {
             tree.copy(&work.join("src"), epoch)?;
         }
+        if !fetched.is_empty() {
+            // The fetched files under their own names, read-only at /build/pip.
+            let dir = scratch.path().join("pip");
+            std::fs::create_dir_all(&dir).map_err(SourceError::io("creating", &dir))?;
+            for file in &fetched {
+                let to = dir.join(&file.filename);
+                staves_fs::link_or_copy(&file.path, &to)
+                    .map_err(SourceError::io("linking", &to))?;
+            }
+            inputs.push((dir, "pip".to_owned()));
+        }
         if let Some(tarball) = tarball {
             inputs.push((tarball, "source.tar".to_owned()));
             script.push_str(&UNPACK.replace("{STEP}", STEP_MARKER));
@@ -186,6 +202,10 @@ impl Builder<'_> {
             .collect();
         vars.push(("SOURCE_DATE_EPOCH".into(), epoch.to_string()));
         vars.push(("DESTDIR".into(), "/build/root".into()));
+        if !fetched.is_empty() {
+            vars.push(("PIP_NO_INDEX".into(), "1".into()));
+            vars.push(("PIP_FIND_LINKS".into(), "/build/pip".into()));
+        }
         let sandbox = Sandbox {
             root: &root.dir,
             work: &work,
@@ -217,6 +237,25 @@ impl Builder<'_> {
 }
 
 impl Builder<'_> {
+    /// The language packages `[fetch]` names, in the cache (fetched now when missing).
+    fn fetch_languages(&self, recipe: &Recipe) -> Result<Vec<staves_lang::Fetched>, SourceError> {
+        let Some(file) = recipe.pip_requirements() else {
+            return Ok(Vec::new());
+        };
+        let requirements = staves_lang::requirements::Requirements::load(&file)?;
+        let index = match &recipe.fetch.pip_index {
+            Some(url) => Some(url.get_ref().clone()),
+            None => std::env::var("PIP_INDEX_URL").ok(),
+        };
+        Ok(staves_lang::pypi::fetch(
+            self.client,
+            self.cache,
+            &requirements,
+            index.as_deref(),
+            self.jobs,
+        )?)
+    }
+
     /// Downloads a recipe's tarball into the cache, believed only by its SHA-256.
     fn fetch_tarball(&self, recipe: &Recipe, label: &str) -> Result<PathBuf, SourceError> {
         let (Some(url), Some(sha256)) = (&recipe.url, &recipe.sha256) else {

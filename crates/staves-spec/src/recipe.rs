@@ -16,6 +16,9 @@
 //! [packages.hello-curl-doc]            # a split package
 //! files = ["usr/share/doc/**"]
 //! architecture = "all"
+//!
+//! [fetch]                               # language packages, fetched by hash before the build
+//! pip = "requirements.txt"
 //! ```
 
 use std::collections::BTreeMap;
@@ -80,12 +83,39 @@ pub struct Recipe {
     /// Split packages, by name.
     #[serde(default)]
     pub packages: BTreeMap<String, Spanned<SplitPackage>>,
+    /// Language packages fetched before the build, by hash.
+    #[serde(default)]
+    pub fetch: Fetch,
     /// Where the recipe was read from.
     #[serde(skip)]
     pub path: PathBuf,
     /// Its text.
     #[serde(skip)]
     pub text: String,
+}
+
+/// `[fetch]`: language packages downloaded before the sandbox (which has no network),
+/// each checked against the hash its lock file gives, and offered to the build read-only.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Fetch {
+    /// A pip requirements file (relative to the recipe) in hash-checking mode: its files
+    /// are in `/build/pip`, and `PIP_NO_INDEX` and `PIP_FIND_LINKS` make `pip install`
+    /// take them from there.
+    #[serde(default)]
+    pub pip: Option<Spanned<String>>,
+    /// The PEP 691 simple index they come from (`https://…/simple`); else the host's
+    /// `PIP_INDEX_URL`.
+    #[serde(default)]
+    pub pip_index: Option<Spanned<String>>,
+}
+
+impl Recipe {
+    /// The requirements file `[fetch] pip` names, relative to the recipe.
+    pub fn pip_requirements(&self) -> Option<PathBuf> {
+        let file = self.fetch.pip.as_ref()?;
+        Some(staves_fs::parent_of(&self.path).join(file.get_ref()))
+    }
 }
 
 /// A package made of some of the files a recipe installs.

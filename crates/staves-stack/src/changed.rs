@@ -36,10 +36,9 @@ fn inputs(spec_path: &Path) -> Result<Vec<PathBuf>, StackError> {
     let mut inputs = vec![absolute(spec_path), dir.join("staves.lock")];
     for recipe in &spec.recipes {
         let path = dir.join(recipe.get_ref());
-        if let Ok(loaded) = staves_spec::recipe::Recipe::load(&path)
-            && let Some(source) = loaded.source_dir()
-        {
-            inputs.push(absolute(&source));
+        if let Ok(loaded) = staves_spec::recipe::Recipe::load(&path) {
+            inputs.extend(loaded.source_dir().map(|d| absolute(&d)));
+            inputs.extend(loaded.pip_requirements().map(|f| absolute(&f)));
         }
         inputs.push(absolute(&path));
     }

@@ -238,7 +238,14 @@ fn inputs_of(spec_path: &Path) -> Result<Vec<String>, StackError> {
         dir.join("staves.lock").display().to_string(),
     ];
     for recipe in &spec.recipes {
-        files.push(dir.join(recipe.get_ref()).display().to_string());
+        let path = dir.join(recipe.get_ref());
+        if let Some(requirements) = staves_spec::recipe::Recipe::load(&path)
+            .ok()
+            .and_then(|r| r.pip_requirements())
+        {
+            files.push(requirements.display().to_string());
+        }
+        files.push(path.display().to_string());
     }
     for deb in &spec.debs {
         files.push(dir.join(deb.get_ref()).display().to_string());

@@ -100,7 +100,13 @@ fn serve(
                 continue;
             }
         }
-        let file = root.join(path.trim_start_matches('/'));
+        // A query is not part of the file's name; a directory is served by its index.html
+        // (as a PEP 691 index answers `NAME/?format=…`).
+        let path = path.split('?').next().unwrap_or_default();
+        let mut file = root.join(path.trim_start_matches('/'));
+        if file.is_dir() {
+            file = file.join("index.html");
+        }
         let body = match std::fs::read(&file) {
             Ok(b) if !path.contains("..") => b,
             _ => {

@@ -1,0 +1,26 @@
+//! Language packages a recipe builds with, fetched before its sandbox — where the build has
+//! no network — and content-addressed like every other input:
+//!
+//! * [`requirements`]: a pip requirements file in hash-checking mode (every requirement
+//!   `name==version` with its `--hash=sha256:…`), read with the place of every problem;
+//! * [`pypi`]: each requirement's files found on a PEP 691 (JSON) simple index, only those
+//!   whose SHA-256 the file lists, downloaded through the one network layer and kept in the
+//!   cache under their hash, so that every recipe and image shares them and `--offline`
+//!   needs nothing else.
+
+mod error;
+pub mod pypi;
+pub mod requirements;
+
+pub use error::LangError;
+
+/// One fetched file, in the cache.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fetched {
+    /// The distribution's file name (`six-1.16.0-py2.py3-none-any.whl`), as pip reads it.
+    pub filename: String,
+    /// Its SHA-256.
+    pub sha256: String,
+    /// Where the cache keeps it.
+    pub path: std::path::PathBuf,
+}
