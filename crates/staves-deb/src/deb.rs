@@ -83,6 +83,9 @@ pub struct ControlFiles {
     pub postinst: Option<String>,
     /// `preinst`, when shipped (read like `postinst`: its effects, never run).
     pub preinst: Option<String>,
+    /// `config`, when shipped: the debconf script that asks (and may set) the questions
+    /// `postinst` reads; read like `postinst`, never run.
+    pub config: Option<String>,
     /// `templates`, when shipped: the debconf questions and their defaults.
     pub templates: Option<String>,
     /// `shlibs`, `symbols` and `triggers`, when shipped: what `dpkg-shlibdeps` and
@@ -262,6 +265,7 @@ fn read_control(reader: Box<dyn Read + '_>) -> io::Result<ControlFiles> {
             "postinst" => Some(&mut files.postinst),
             "templates" => Some(&mut files.templates),
             "preinst" => Some(&mut files.preinst),
+            "config" => Some(&mut files.config),
             "shlibs" | "symbols" | "triggers" => None,
             _ => continue,
         };
@@ -281,8 +285,15 @@ fn read_control(reader: Box<dyn Read + '_>) -> io::Result<ControlFiles> {
                 entry.size()
             )));
         }
-        let mut text = String::new();
-        (&mut entry).take(limit).read_to_string(&mut text)?;
+        let mut bytes = Vec::new();
+        (&mut entry).take(limit).read_to_end(&mut bytes)?;
+        // Scripts are read for what they do, and some carry Latin-1 in a comment or a
+        // message (exim4-config's `config`): those bytes are not what is walked.
+        let text = match String::from_utf8(bytes) {
+            Ok(text) => text,
+            Err(e) if path != "control" => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+            Err(_) => return Err(io::Error::other("the control file is not UTF-8")),
+        };
         match slot {
             None if path == "control" => files.control = text,
             None => files.build_info.push((path, text)),

@@ -455,7 +455,7 @@ impl Accounts {
         if let Some(group) = self.group(name) {
             return Ok(group.gid);
         }
-        check_name(name)?;
+        check_system_name(name)?;
         let gid = match gid {
             Some(gid) if self.groups.iter().any(|g| g.gid == gid) => {
                 return Err(AccountError::Clash(name.to_owned()));
@@ -480,7 +480,7 @@ impl Accounts {
         if self.user(&account.name).is_some() {
             return Ok(());
         }
-        check_name(&account.name)?;
+        check_system_name(&account.name)?;
         let uid = match account.uid {
             Some(uid) if self.users.iter().any(|u| u.uid == uid) => {
                 return Err(AccountError::Clash(account.name.clone()));
@@ -606,8 +606,46 @@ fn check_name(name: &str) -> Result<(), AccountError> {
     }
 }
 
+/// Names of system accounts a package's script adds: those adduser takes with
+/// `--allow-bad-names` too (`Debian-exim`, `Debian-snmp`), which a package whose script
+/// lacks the flag could not have shipped; what would break `/etc/passwd` never.
+fn check_system_name(name: &str) -> Result<(), AccountError> {
+    let valid = !name.is_empty()
+        && name.len() <= 32
+        && !name.starts_with(['-', '+', '~'])
+        && !name.bytes().all(|b| b.is_ascii_digit())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_-.$@".contains(&b));
+    if valid {
+        Ok(())
+    } else {
+        Err(AccountError::BadName(name.to_owned()))
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn system_accounts_may_have_the_names_debian_packages_give_them() {
+        let mut a = super::Accounts::debian_base();
+        a.add_system_user(&super::SystemAccount {
+            name: "Debian-exim".into(),
+            uid: None,
+            group: super::SystemGroup::Own,
+            home: Some("/var/spool/exim4".into()),
+            shell: None,
+            gecos: None,
+        })
+        .expect("adds");
+        assert!(a.user("Debian-exim").is_some());
+        assert!(a.group("Debian-exim").is_some());
+        for bad in ["a:b", "with space", "-x", "1234", ""] {
+            assert!(super::check_system_name(bad).is_err(), "{bad}");
+        }
+        assert!(super::check_name("Debian-exim").is_err());
+    }
+
     #[test]
     fn a_base_images_files_read_back_to_the_same_accounts() {
         let mut written = super::Accounts::debian_base();

@@ -111,6 +111,7 @@ fn assemble_opened<W: Write>(
             package: p.input.name.as_str(),
             preinst: p.deb.control.preinst.as_deref(),
             postinst: p.deb.control.postinst.as_deref(),
+            config: p.deb.control.config.as_deref(),
         })
         .collect();
     let mut facts = script_facts(opened, options.base.as_deref());

@@ -155,9 +155,12 @@ pub(crate) struct Scripts<'a> {
     pub preinst: Option<&'a str>,
     /// `postinst configure`.
     pub postinst: Option<&'a str>,
+    /// `config configure`, the debconf script: what it sets, `postinst` reads.
+    pub config: Option<&'a str>,
 }
 
-/// Walks every package's `preinst` and `postinst`, in configure order.
+/// Walks every package's `config`, `preinst` and `postinst`, in configure order (as
+/// `dpkg-preconfigure` runs `config` before the package is unpacked).
 pub(crate) fn plan(
     scripts: &[Scripts<'_>],
     base: &Accounts,
@@ -193,6 +196,11 @@ pub(crate) fn plan(
     let mut directories: Vec<Directory> = Vec::new();
     let mut overrides: Vec<(String, Override)> = Vec::new();
     let walks = scripts.iter().flat_map(|s| {
+        let config = s.config.map(|text| {
+            let mut invocation = Invocation::first_configure(s.package, &facts.arch);
+            invocation.script = "config".into();
+            (s.package, text, invocation)
+        });
         let preinst = s.preinst.map(|text| {
             let mut invocation = Invocation::first_configure(s.package, &facts.arch);
             invocation.script = "preinst".into();
@@ -206,7 +214,7 @@ pub(crate) fn plan(
                 Invocation::first_configure(s.package, &facts.arch),
             )
         });
-        preinst.into_iter().chain(postinst)
+        config.into_iter().chain(preinst).chain(postinst)
     });
     for (package, script, invocation) in walks {
         host.package = package.to_owned();
@@ -359,5 +367,75 @@ fn dir_meta(dir: &Directory, accounts: &Accounts, mtime: u64) -> Meta {
         uid: u64::from(uid),
         gid: u64::from(gid),
         mtime,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A package whose `config` sets a question from what it finds, and whose `postinst`
+    /// writes the answer, as exim4-config and tzdata do.
+    #[test]
+    fn what_a_config_script_sets_is_what_postinst_reads() {
+        let config = r#"#!/bin/sh -e
+. /usr/share/debconf/confmodule
+db_get pkg/mailname
+if [ -z "$RET" ]; then
+    db_set pkg/mailname "mail.example.org"
+fi
+db_input medium pkg/mailname || true
+db_go
+"#;
+        let postinst = r#"#!/bin/sh -e
+. /usr/share/debconf/confmodule
+if [ "$1" = configure ]; then
+    db_get pkg/mailname
+    echo "$RET" > /etc/mailname
+    db_get pkg/mode
+    echo "$RET" > /etc/pkg.mode
+fi
+"#;
+        let facts = Facts {
+            files: HashMap::from([("etc".to_owned(), Known::Dir)]),
+            installed: BTreeSet::from(["pkg".to_owned()]),
+            lists: HashMap::new(),
+            debconf: HashMap::from([
+                ("pkg/mailname".to_owned(), String::new()),
+                ("pkg/mode".to_owned(), "local".to_owned()),
+            ]),
+            arch: "amd64".into(),
+        };
+        let walked = |config: Option<&str>| {
+            let scripts = [Scripts {
+                package: "pkg",
+                preinst: None,
+                postinst: Some(postinst),
+                config,
+            }];
+            plan(
+                &scripts,
+                &Accounts::debian_base(),
+                &facts,
+                &BTreeMap::new(),
+                0,
+            )
+            .expect("walks")
+        };
+        let with = walked(Some(config));
+        assert_eq!(
+            with.writes.get("etc/mailname").map(String::as_str),
+            Some("mail.example.org\n")
+        );
+        assert_eq!(
+            with.writes.get("etc/pkg.mode").map(String::as_str),
+            Some("local\n")
+        );
+        // Without the config script, the template's empty default.
+        let without = walked(None);
+        assert_eq!(
+            without.writes.get("etc/mailname").map(String::as_str),
+            Some("\n")
+        );
     }
 }

@@ -113,8 +113,8 @@ pub(crate) fn script_facts(opened: &[Opened], base: Option<&crate::Base>) -> cra
     let mut lists: HashMap<String, Vec<String>> = HashMap::new();
     let mut debconf: HashMap<String, String> = HashMap::new();
     for p in opened {
-        // Unattended, debconf answers each question with its default (the `config`
-        // scripts that would set some first are not walked).
+        // Unattended, debconf answers each question with its default, unless a `config`
+        // script (walked before `postinst`) sets it.
         for para in deb822::paragraphs(p.deb.control.templates.as_deref().unwrap_or_default()) {
             let Some(question) = para.get("Template") else {
                 continue;

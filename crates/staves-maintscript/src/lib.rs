@@ -112,8 +112,11 @@ pub trait Image {
     fn run(&mut self, argv: &[String], stdin: Option<&str>) -> Option<Ran>;
     /// Records a command that neither the image nor the walk can follow.
     fn unmodelled(&mut self, argv: &[String]);
-    /// The answer debconf gives to `question` when nobody is asked: its default.
+    /// The answer debconf gives to `question` when nobody is asked: what a script set it
+    /// to (`db_set`), else its default.
     fn debconf(&self, question: &str) -> Option<String>;
+    /// `db_set QUESTION VALUE`: the answer later `db_get`s read.
+    fn debconf_set(&mut self, question: &str, value: &str);
     /// Answers a file test, `None` when it cannot be known.
     fn test(&self, path: &str, test: FileTest) -> Option<bool>;
     /// The paths of the image matching a glob pattern, sorted; `None` when unknown.

@@ -19,6 +19,7 @@ impl Image for Files {
     fn debconf(&self, question: &str) -> Option<String> {
         (question == "pkg/ssl").then(|| "true".into())
     }
+    fn debconf_set(&mut self, _question: &str, _value: &str) {}
     fn run(&mut self, argv: &[String], stdin: Option<&str>) -> Option<Ran> {
         self.ran.push(argv.join(" "));
         Some(match argv[0].as_str() {

@@ -219,6 +219,26 @@ fn postgresql_scripts_give_its_directories_to_postgres_and_register_man_alternat
     assert!(conf.contains("\nssl = on\n"), "{conf}");
 }
 
+/// exim4: its `config` script is walked before `postinst` (what it `db_set`s, `postinst`
+/// reads), a `config` with Latin-1 bytes is read, and the account Debian's scripts name
+/// `Debian-exim` (with `--force-badname`) is made, owning its spool and `passwd.client`.
+#[test]
+#[cfg_attr(
+    not(feature = "online-tests"),
+    ignore = "needs Debian's archive or a container engine; run with --features staves/online-tests"
+)]
+fn exim4_gets_its_account_and_the_owners_its_scripts_give() {
+    let tree = image_of(&["exim4-daemon-light"], &[]);
+    let exim = id_of(&tree, "etc/passwd", "Debian-exim");
+    let exim_group = id_of(&tree, "etc/group", "Debian-exim");
+    assert_eq!(tree["var/spool/exim4"].uid, exim);
+    let client = &tree["etc/exim4/passwd.client"];
+    assert_eq!(
+        (client.mode, client.uid, client.gid),
+        (0o640, 0, exim_group)
+    );
+}
+
 /// `staves scripts` says what matters: calls of one program counted with the first cut
 /// short (`--all` gives every one in full), and no failure claimed that a real install
 /// would not have — libc6's `preinst` passes its kernel check on any host that runs it.

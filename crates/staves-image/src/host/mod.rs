@@ -108,8 +108,9 @@ pub(crate) struct Host<'a> {
     pub(crate) installed: &'a BTreeSet<String>,
     /// Each package's files, as `dpkg -L` lists them.
     pub(crate) lists: &'a HashMap<String, Vec<String>>,
-    /// debconf questions and their defaults, from the packages' `templates`.
-    pub(crate) debconf: &'a HashMap<String, String>,
+    /// debconf questions and their answers: the packages' `templates` defaults, then what
+    /// `config` and `postinst` scripts set.
+    pub(crate) debconf: HashMap<String, String>,
     pub(crate) arch: String,
     statoverrides: BTreeSet<String>,
     /// Shipped directories a script removed (`rmdir`), to become links.
@@ -127,7 +128,7 @@ impl<'a> Host<'a> {
         accounts: Accounts,
         installed: &'a BTreeSet<String>,
         lists: &'a HashMap<String, Vec<String>>,
-        debconf: &'a HashMap<String, String>,
+        debconf: &HashMap<String, String>,
         contents: &'a BTreeMap<String, Vec<u8>>,
         arch: &str,
     ) -> Self {
@@ -142,7 +143,7 @@ impl<'a> Host<'a> {
             accounts,
             installed,
             lists,
-            debconf,
+            debconf: debconf.clone(),
             arch: arch.to_owned(),
             statoverrides: BTreeSet::new(),
             removed_dirs: BTreeSet::new(),
@@ -372,6 +373,10 @@ impl Image for Host<'_> {
 
     fn debconf(&self, question: &str) -> Option<String> {
         self.debconf.get(question).cloned()
+    }
+
+    fn debconf_set(&mut self, question: &str, value: &str) {
+        self.debconf.insert(question.to_owned(), value.to_owned());
     }
 
     fn run(&mut self, argv: &[String], _stdin: Option<&str>) -> Option<Ran> {

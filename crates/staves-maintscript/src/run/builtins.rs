@@ -232,6 +232,16 @@ impl Shell<'_> {
                 self.vars.insert("RET".into(), answer);
                 self.done(status)
             }
+            "db_set" => {
+                // `db_set QUESTION VALUE…`: the value is the rest of the line.
+                match args.split_first() {
+                    Some((question, value)) => {
+                        self.image.debconf_set(question, &value.join(" "));
+                        self.done(Status::Success)
+                    }
+                    None => self.done(Status::Failure(10)),
+                }
+            }
             "db_metaget" => {
                 self.vars.insert("RET".into(), None);
                 self.done(Status::Success)
