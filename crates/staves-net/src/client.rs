@@ -318,19 +318,7 @@ impl Client {
 
     /// Fetches `url` into memory, refusing more than `limit` bytes.
     pub fn get_bytes(&self, url: &str, limit: u64) -> Result<Vec<u8>, NetError> {
-        self.stream(url, None, |body| {
-            let mut out = Vec::new();
-            body.take(limit + 1)
-                .read_to_end(&mut out)
-                .map_err(network(url))?;
-            if out.len() as u64 > limit {
-                return Err(NetError::TooLarge {
-                    url: url.to_owned(),
-                    limit,
-                });
-            }
-            Ok(out)
-        })
+        self.stream(url, None, |body| read_bounded(body, url, limit))
     }
 
     /// Fetches `url` into memory asking for the content type `accept` (an index that
@@ -345,20 +333,7 @@ impl Client {
         self.retry().run(
             || {
                 let response = self.call(url, 0, Some(accept))?;
-                let mut out = Vec::new();
-                response
-                    .into_body()
-                    .into_reader()
-                    .take(limit + 1)
-                    .read_to_end(&mut out)
-                    .map_err(network(url))?;
-                if out.len() as u64 > limit {
-                    return Err(NetError::TooLarge {
-                        url: url.to_owned(),
-                        limit,
-                    });
-                }
-                Ok(out)
+                read_bounded(&mut response.into_body().into_reader(), url, limit)
             },
             |e, delay| self.progress.retrying(url, e, delay),
         )
@@ -589,6 +564,21 @@ impl ureq::unversioned::resolver::Resolver for CachingResolver {
         }
         Ok(found)
     }
+}
+
+/// The whole of `body`, refused beyond `limit` bytes.
+fn read_bounded(body: &mut dyn Read, url: &str, limit: u64) -> Result<Vec<u8>, NetError> {
+    let mut out = Vec::new();
+    body.take(limit + 1)
+        .read_to_end(&mut out)
+        .map_err(network(url))?;
+    if out.len() as u64 > limit {
+        return Err(NetError::TooLarge {
+            url: url.to_owned(),
+            limit,
+        });
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -129,6 +129,21 @@ fn build(spec: &Path, cache: &Path, extra: &[&str], envs: &[(&str, &str)]) -> Ou
     cmd.output().expect("staves build")
 }
 
+/// The SHA-256 of every `.deb` the recipes built in `cache`, from the builds' manifests.
+fn built_debs(cache: &Path) -> std::collections::BTreeSet<String> {
+    support::walk(&cache.join("built"))
+        .iter()
+        .filter(|p| p.file_name().is_some_and(|n| n == "manifest"))
+        .flat_map(|p| {
+            std::fs::read_to_string(p)
+                .expect("manifest")
+                .lines()
+                .filter_map(|l| l.strip_prefix("deb ").map(|r| r[..64].to_owned()))
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
 fn run_image(spec: &Path) -> String {
     let archive = spec.with_file_name("image.tar");
     let loaded = container(&["load", "-i", archive.to_str().expect("utf8")]);
@@ -173,6 +188,13 @@ fn pip_requirements_are_fetched_by_hash_and_installed_without_network() {
         "{:?}",
         server.requests()
     );
+
+    // The same inputs in an empty cache: the same package, byte for byte.
+    let again = dir.path().join("cache-again");
+    let out = build(&spec, &again, &[], &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(built_debs(&cache), built_debs(&again));
+    assert_eq!(built_debs(&cache).len(), 1);
 
     // Offline, from the cache alone: the index is not asked.
     let asked = server.requests().len();
