@@ -6,11 +6,13 @@
 //! * [`pypi`]: each requirement's files found on a PEP 691 (JSON) simple index, only those
 //!   whose SHA-256 the file lists, downloaded through the one network layer and kept in the
 //!   cache under their hash, so that every recipe and image shares them and `--offline`
-//!   needs nothing else.
+//!   needs nothing else;
+//! * [`wheel`]: the libraries a manylinux wheel bundles, refused unless allowed.
 
 mod error;
 pub mod pypi;
 pub mod requirements;
+pub mod wheel;
 
 pub use error::LangError;
 

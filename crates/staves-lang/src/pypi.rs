@@ -47,19 +47,23 @@ impl File {
 
 /// Every file the requirements allow (by hash) that the index has, in the cache; the index
 /// is `index` (its simple root, `…/simple`). A requirement none of whose hashes the index
-/// has, or only in a yanked file, is an error at its line.
+/// has, or only in a yanked file, is an error at its line; so is a manylinux wheel that
+/// bundles copies of system libraries, unless `allow_bundled`.
 pub fn fetch(
     client: &Client,
     cache: &Cache,
     requirements: &Requirements,
     index: Option<&str>,
+    allow_bundled: bool,
     jobs: usize,
 ) -> Result<Vec<Fetched>, LangError> {
     let mut fetched = Vec::new();
     let mut wanted: Vec<(DebFetch, String)> = Vec::new();
+    let mut of: Vec<(String, &Requirement)> = Vec::new();
     for requirement in &requirements.requirements {
         let cached = cached(cache, requirement);
         if !cached.is_empty() {
+            of.extend(cached.iter().map(|f| (f.sha256.clone(), requirement)));
             fetched.extend(cached);
             continue;
         }
@@ -75,6 +79,7 @@ pub fn fetch(
         };
         for file in files_of(client, requirements, requirement, index)? {
             let sha256 = file.hashes.get("sha256").cloned().unwrap_or_default();
+            of.push((sha256.clone(), requirement));
             let url = absolute(index, &requirement.name, &file.url);
             wanted.push((
                 DebFetch {
@@ -106,6 +111,30 @@ pub fn fetch(
     }
     fetched.sort_by(|a, b| a.filename.cmp(&b.filename));
     fetched.dedup_by(|a, b| a.sha256 == b.sha256);
+    if !allow_bundled {
+        for file in fetched
+            .iter()
+            .filter(|f| crate::wheel::is_linux_binary(&f.filename))
+        {
+            let bundled = crate::wheel::bundled_libraries(&file.path)?;
+            let Some((_, requirement)) = of.iter().find(|(sha, _)| *sha == file.sha256) else {
+                continue;
+            };
+            if let Some(first) = bundled.first() {
+                return Err(requirements.error_at(
+                    requirement,
+                    format!(
+                        "{} bundles its own copies of {} system librar{} ({first}{}): Debian's security updates would never reach them",
+                        file.filename,
+                        bundled.len(),
+                        if bundled.len() == 1 { "y" } else { "ies" },
+                        if bundled.len() > 1 { ", …" } else { "" },
+                    ),
+                    "list only the sdist's hash (built against Debian's -dev packages), or set `allow-bundled-libraries = true` in [fetch]",
+                ));
+            }
+        }
+    }
     Ok(fetched)
 }
 

@@ -252,6 +252,7 @@ impl Builder<'_> {
             self.cache,
             &requirements,
             index.as_deref(),
+            recipe.fetch.allow_bundled_libraries,
             self.jobs,
         )?)
     }

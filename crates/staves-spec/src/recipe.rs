@@ -108,6 +108,10 @@ pub struct Fetch {
     /// `PIP_INDEX_URL`.
     #[serde(default)]
     pub pip_index: Option<Spanned<String>>,
+    /// Take manylinux wheels that bundle their own copies of system libraries (refused
+    /// by default: Debian's security updates never reach those copies).
+    #[serde(default)]
+    pub allow_bundled_libraries: bool,
 }
 
 impl Recipe {

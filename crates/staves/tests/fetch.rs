@@ -242,6 +242,47 @@ fn pip_requirements_are_fetched_by_hash_and_installed_without_network() {
         std::fs::remove_dir_all(root.join("simple/greet")).expect("remove");
     });
     assert!(message.contains("no project greet"), "{message}");
+    // A manylinux wheel with its own copy of a system library.
+    let bundling = dir.path().join("bundling");
+    std::fs::create_dir_all(&bundling).expect("dir");
+    let manylinux = bundling.join("greet-1.0-cp311-cp311-manylinux_2_17_x86_64.whl");
+    let script = "import sys, zipfile\nwith zipfile.ZipFile(sys.argv[1], 'w') as z:\n    z.writestr('greet/__init__.py', '')\n    z.writestr('greet.libs/libjpeg-77ae51ab.so.62', 'elf')\n";
+    let made = Command::new("python3")
+        .args(["-c", script])
+        .arg(&manylinux)
+        .output()
+        .expect("python3");
+    assert!(made.status.success(), "{}", stderr(&made));
+    let bundled_hash = sha256(&manylinux);
+    let message = refused(
+        "bundled",
+        &format!("greet==1.0 --hash=sha256:{bundled_hash}\n"),
+        &|root| {
+            std::fs::copy(
+                &manylinux,
+                root.join("files")
+                    .join(manylinux.file_name().expect("name")),
+            )
+            .expect("copy");
+            let json = serde_json::json!({
+                "meta": {"api-version": "1.0"},
+                "name": "greet",
+                "files": [{
+                    "filename": manylinux.file_name().expect("name").to_str().expect("utf8"),
+                    "url": format!("../../files/{}", manylinux.file_name().expect("name").to_str().expect("utf8")),
+                    "hashes": {"sha256": bundled_hash},
+                }],
+            });
+            std::fs::write(root.join("simple/greet/index.html"), json.to_string()).expect("page");
+        },
+    );
+    assert!(
+        message.contains("requirements.txt:1:1")
+            && message.contains("greet.libs/libjpeg-77ae51ab.so.62")
+            && message.contains("allow-bundled-libraries"),
+        "{message}"
+    );
+
     // The index lists the good hash, but serves other bytes.
     let message = refused("mismatch", &requirement, &|root| {
         wheel(&root.join("files"), "hello from a tampered wheel");
