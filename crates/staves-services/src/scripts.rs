@@ -340,18 +340,34 @@ impl Plan<'_> {
                         0o755,
                         // Run as the service runs: its directory, environment, account.
                         // Its output is kept, each attempt over the last, and shown only
-                        // if the service never becomes ready.
+                        // if the service never becomes ready. Each attempt writes a file
+                        // of its own, copied over the kept one when it ends: a starter
+                        // giving up while an attempt has just begun still shows the
+                        // last whole one.
                         Script::new(
                             "-P",
                             &format!("Readiness check of {name}, written by Staves."),
                         )
                         .line(format!(
-                            "{} -w 1 {} {} -c 2 1",
+                            "{} {{ {} -w 1 {}.new {} -c 2 1 {} }}",
+                            x("foreground"),
                             x("redirfd"),
                             check_output(name),
-                            x("fdmove")
+                            x("fdmove"),
+                            self.chain(service.process(), check.get_ref(), None)
+                                .join(" ")
                         ))
-                        .lines(self.chain(service.process(), check.get_ref(), None))
+                        .line(format!("{} -u ? ?", x("importas")))
+                        .line(format!(
+                            "{} {{ {} -r 0 {}.new {} -w 1 {} {} }}",
+                            x("foreground"),
+                            x("redirfd"),
+                            check_output(name),
+                            x("redirfd"),
+                            check_output(name),
+                            s6("s6-tai64nlocal")
+                        ))
+                        .line(format!("{} ${{?}}", x("exit")))
                         .into_bytes(),
                     ));
                     let interval = ready.interval.map_or(DEFAULT_CHECK_INTERVAL_MS, |i| i.0);
