@@ -15,7 +15,10 @@ pub fn changed_since(stack: &Stack, git_ref: &str) -> Result<Vec<usize>, StackEr
     let files = changed_files(&stack.root, git_ref)?;
     let mut changed = Vec::new();
     for (index, node) in stack.nodes.iter().enumerate() {
-        let inputs = inputs(&node.spec)?;
+        let inputs: Vec<PathBuf> = crate::plan::inputs_of(&node.spec)?
+            .iter()
+            .map(|p| absolute(p))
+            .collect();
         let touched = files.iter().any(|file| {
             inputs
                 .iter()
@@ -26,31 +29,6 @@ pub fn changed_since(stack: &Stack, git_ref: &str) -> Result<Vec<usize>, StackEr
         }
     }
     Ok(stack.with_dependents(&changed))
-}
-
-/// What an image is made of, as absolute paths: its spec and lock, its recipes and the
-/// directories they build from, local `.deb`s, and `[[paths]]` sources.
-fn inputs(spec_path: &Path) -> Result<Vec<PathBuf>, StackError> {
-    let spec = staves_spec::Spec::load(spec_path)?;
-    let dir = absolute(spec.base_dir());
-    let mut inputs = vec![absolute(spec_path), dir.join("staves.lock")];
-    for recipe in &spec.recipes {
-        let path = dir.join(recipe.get_ref());
-        if let Ok(loaded) = staves_spec::recipe::Recipe::load(&path) {
-            inputs.extend(loaded.source_dir().map(|d| absolute(&d)));
-            inputs.extend(loaded.pip_requirements().map(|f| absolute(&f)));
-        }
-        inputs.push(absolute(&path));
-    }
-    for deb in &spec.debs {
-        inputs.push(absolute(&dir.join(deb.get_ref())));
-    }
-    for path in &spec.paths {
-        if let Some(source) = &path.source {
-            inputs.push(absolute(&dir.join(source.get_ref())));
-        }
-    }
-    Ok(inputs)
 }
 
 fn absolute(path: &Path) -> PathBuf {

@@ -6,7 +6,7 @@
 //! workflow (a job per level, a matrix of its images) or Kubernetes Indexed Jobs (one per
 //! level, applied in order). No scheduler: the engines schedule.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -86,14 +86,8 @@ pub fn plan(
         let mut hasher = Sha256::new();
         hasher.update(b"staves-plan 1\n");
         for file in inputs_of(&node.spec)? {
-            hasher.update(file.as_bytes());
-            // Streamed: a `[[paths]]` source may be large.
-            let mut content = Sha256::new();
-            if let Ok(mut reader) = std::fs::File::open(&file)
-                && std::io::copy(&mut reader, &mut content).is_ok()
-            {
-                hasher.update(content.finalize());
-            }
+            hasher.update(file.display().to_string().as_bytes());
+            hash_content(&file, &mut hasher);
         }
         let mut needs: Vec<String> = Vec::new();
         if let Some(base) = base {
@@ -145,8 +139,7 @@ struct SharedBuild {
     /// The images that build it; the first is the one its job names.
     users: Vec<usize>,
     first: usize,
-    /// SHA-256 of what it is built from, as far as the plan can tell: the recipe file's
-    /// bytes, or the package's name and the first user's spec.
+    /// SHA-256 of what it is built from: what it is, and every input of the first user.
     key: String,
 }
 
@@ -184,14 +177,12 @@ fn shared_builds(stack: &Stack, order: &[usize]) -> Result<Vec<SharedBuild>, Sta
         while shared.iter().any(|b: &SharedBuild| b.id == id) {
             id.push_str("-x");
         }
+        // The job builds every package of the first user's spec: all its inputs count.
         let mut hasher = Sha256::new();
         hasher.update(what.as_bytes());
-        let file = match kind {
-            "recipe" => Path::new(target).to_owned(),
-            _ => stack.nodes[users[0]].spec.clone(),
-        };
-        if let Ok(mut reader) = std::fs::File::open(&file) {
-            let _ = std::io::copy(&mut reader, &mut hasher);
+        for file in inputs_of(&stack.nodes[users[0]].spec)? {
+            hasher.update(file.display().to_string().as_bytes());
+            hash_content(&file, &mut hasher);
         }
         shared.push(SharedBuild {
             id,
@@ -228,31 +219,64 @@ fn job_id(name: &str) -> String {
     id.trim_matches('-').to_owned()
 }
 
-/// The files an image is made from: its spec, its lock, its recipes, local `.deb`s and the
-/// files `[[paths]]` copies in (what a spec names relative to its directory).
-fn inputs_of(spec_path: &Path) -> Result<Vec<String>, StackError> {
+/// Feeds `path`'s content to `hasher`: a file's bytes (streamed: a `[[paths]]` source may
+/// be large), a directory's entries by name and content in order, a link's target; nothing
+/// for what is missing. A job's key must move with a recipe's source tree, or a job marker
+/// would skip a build whose sources changed.
+fn hash_content(path: &Path, hasher: &mut Sha256) {
+    let Ok(meta) = std::fs::symlink_metadata(path) else {
+        return;
+    };
+    if meta.is_symlink() {
+        if let Ok(target) = std::fs::read_link(path) {
+            hasher.update(b"link ");
+            hasher.update(target.display().to_string().as_bytes());
+        }
+    } else if meta.is_dir() {
+        let mut names: Vec<_> = std::fs::read_dir(path)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        names.sort();
+        for name in names {
+            hasher.update(b"entry ");
+            hasher.update(name.as_encoded_bytes());
+            hash_content(&path.join(&name), hasher);
+        }
+    } else {
+        let mut content = Sha256::new();
+        if let Ok(mut reader) = std::fs::File::open(path)
+            && std::io::copy(&mut reader, &mut content).is_ok()
+        {
+            hasher.update(content.finalize());
+        }
+    }
+}
+
+/// What an image is made of, relative to nothing (paths as the spec names them): its spec
+/// and lock, each recipe with its requirements file and the directory it builds from, local
+/// `.deb`s, and the files `[[paths]]` copies in. The plan's keys hash them; `--changed-since`
+/// looks for them among what git says changed.
+pub(crate) fn inputs_of(spec_path: &Path) -> Result<Vec<PathBuf>, StackError> {
     let spec = staves_spec::Spec::load(spec_path)?;
     let dir = spec.base_dir().to_owned();
-    let mut files = vec![
-        spec_path.display().to_string(),
-        dir.join("staves.lock").display().to_string(),
-    ];
+    let mut files = vec![spec_path.to_owned(), dir.join("staves.lock")];
     for recipe in &spec.recipes {
         let path = dir.join(recipe.get_ref());
-        if let Some(requirements) = staves_spec::recipe::Recipe::load(&path)
-            .ok()
-            .and_then(|r| r.pip_requirements())
-        {
-            files.push(requirements.display().to_string());
+        if let Ok(loaded) = staves_spec::recipe::Recipe::load(&path) {
+            files.extend(loaded.pip_requirements());
+            files.extend(loaded.source_dir());
         }
-        files.push(path.display().to_string());
+        files.push(path);
     }
     for deb in &spec.debs {
-        files.push(dir.join(deb.get_ref()).display().to_string());
+        files.push(dir.join(deb.get_ref()));
     }
     for path in &spec.paths {
         if let Some(source) = &path.source {
-            files.push(dir.join(source.get_ref()).display().to_string());
+            files.push(dir.join(source.get_ref()));
         }
     }
     Ok(files)
