@@ -7,8 +7,11 @@
 //!   whose SHA-256 the file lists, downloaded through the one network layer and kept in the
 //!   cache under their hash, so that every recipe and image shares them and `--offline`
 //!   needs nothing else;
-//! * [`wheel`]: the libraries a manylinux wheel bundles, refused unless allowed.
+//! * [`wheel`]: the libraries a manylinux wheel bundles, refused unless allowed;
+//! * [`cargo`]: the crates a `Cargo.lock` pins, by its checksums, from a registry's download
+//!   template, and the cargo configuration that vendors them for an offline build.
 
+pub mod cargo;
 mod error;
 pub mod pypi;
 pub mod requirements;
@@ -19,7 +22,8 @@ pub use error::LangError;
 /// One fetched file, in the cache.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Fetched {
-    /// The distribution's file name (`six-1.16.0-py2.py3-none-any.whl`), as pip reads it.
+    /// The file's name as its tool reads it (`six-1.16.0-py2.py3-none-any.whl`,
+    /// `itoa-1.0.11.crate`).
     pub filename: String,
     /// Its SHA-256.
     pub sha256: String,

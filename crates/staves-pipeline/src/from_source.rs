@@ -63,15 +63,13 @@ pub(crate) fn inputs(
             .iter()
             .map(|(k, v)| format!("{k}={v}"))
             .collect();
-        // The language packages it fetches, by the hashes their lock file lists.
-        let fetched = match recipe.pip_requirements() {
-            Some(file) => {
-                let bytes = staves_fs::read_regular(&file, 4 << 20)
-                    .map_err(|e| PipelineError::Repo(RepoError::io("reading", &file)(e)))?;
-                hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes))
-            }
-            None => String::new(),
-        };
+        // The language packages it fetches, by the hashes their lock files list.
+        let mut fetched = String::new();
+        for file in recipe.lock_files() {
+            let bytes = staves_fs::read_regular(&file, 16 << 20)
+                .map_err(|e| PipelineError::Repo(RepoError::io("reading", &file)(e)))?;
+            fetched.push_str(&hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes)));
+        }
         lines.push(format!(
             "recipe={text} tree={digest} env={env:?} pip={fetched}"
         ));

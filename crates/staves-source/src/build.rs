@@ -100,6 +100,7 @@ impl Builder<'_> {
                 .iter()
                 .map(|(path, name)| (path.clone(), name.clone()))
                 .collect(),
+            caches: Vec::new(),
             env: env
                 .vars
                 .iter()

@@ -23,6 +23,7 @@
 //! * [`store`]: built packages in the cache, written whole or not at all.
 
 mod build;
+mod build_cache;
 pub mod env;
 mod error;
 pub mod limits;

@@ -15,6 +15,7 @@ use staves_repo::SyncedRepository;
 use staves_spec::recipe::Recipe;
 
 use crate::build::{Builder, read_flags};
+use crate::build_cache::BuildCaches;
 use crate::env::BuildEnvironment;
 use crate::error::SourceError;
 use crate::sandbox::{STEP_MARKER, Sandbox};
@@ -33,13 +34,23 @@ const SKIPPED: &[&str] = &[".git", ".hg", ".svn"];
 struct SourceTree {
     entries: Vec<Entry>,
     digest: String,
+    /// Each file's SHA-256, by path.
+    hashes: std::collections::BTreeMap<String, String>,
 }
 
 impl SourceTree {
-    /// Lists `dir` and hashes every name, kind, mode and content, in sorted order.
-    fn read(dir: &Path) -> Result<SourceTree, SourceError> {
-        let entries = walk(dir, SKIPPED)?;
+    /// Lists `dir` and hashes every name, kind, mode and content, in sorted order; the
+    /// directories in `kept` (build caches, relative to `dir`) are not source.
+    fn read(dir: &Path, kept: &[PathBuf]) -> Result<SourceTree, SourceError> {
+        let skip = |path: &Path| {
+            kept.iter().any(|k| k == path)
+                || path
+                    .file_name()
+                    .is_some_and(|n| SKIPPED.iter().any(|s| n == *s))
+        };
+        let entries = walk(dir, &skip)?;
         let mut hasher = Sha256::new();
+        let mut hashes = std::collections::BTreeMap::new();
         for entry in &entries {
             hasher.update(entry.path.as_bytes());
             match &entry.kind {
@@ -58,22 +69,28 @@ impl SourceTree {
                     });
                     let mut file =
                         std::fs::File::open(source).map_err(SourceError::io("reading", source))?;
-                    let size = std::io::copy(&mut file, &mut hasher)
+                    let mut content = Sha256::new();
+                    let size = std::io::copy(&mut file, &mut content)
                         .map_err(SourceError::io("reading", source))?;
+                    let content = content.finalize();
+                    hasher.update(content);
                     hasher.update(size.to_le_bytes());
+                    hashes.insert(entry.path.clone(), hex::encode(content));
                 }
             }
         }
         Ok(SourceTree {
             entries,
             digest: hex::encode(hasher.finalize()),
+            hashes,
         })
     }
 
     /// Copies the tree into `to`, which the build may change at will, every file dated
-    /// `epoch`: tools that record modification times see the same ones every build.
-    fn copy(&self, to: &Path, epoch: u64) -> Result<(), SourceError> {
-        let date = std::time::UNIX_EPOCH + std::time::Duration::from_secs(epoch);
+    /// `epoch` — tools that record modification times see the same ones every build —
+    /// unless the build caches hold outputs of another content ([`BuildCaches::date`]).
+    fn copy(&self, to: &Path, epoch: u64, caches: &BuildCaches) -> Result<(), SourceError> {
+        let always = std::time::UNIX_EPOCH + std::time::Duration::from_secs(epoch);
         std::fs::create_dir_all(to).map_err(SourceError::io("creating", to))?;
         for entry in &self.entries {
             let target = to.join(&entry.path);
@@ -83,6 +100,8 @@ impl SourceTree {
                 EntryKind::Symlink { target: link } => std::os::unix::fs::symlink(link, &target)
                     .map_err(SourceError::io("creating", &target))?,
                 EntryKind::File { source, .. } => {
+                    let hash = self.hashes.get(&entry.path).map_or("", String::as_str);
+                    let date = caches.date(&entry.path, hash, always);
                     std::fs::copy(source, &target)
                         .and_then(|_| std::fs::File::options().write(true).open(&target))
                         .and_then(|f| f.set_modified(date))
@@ -98,13 +117,23 @@ impl SourceTree {
 /// the tarball's checksum.
 pub fn source_digest(recipe: &Recipe) -> Result<String, SourceError> {
     match (recipe.source_dir(), &recipe.url, &recipe.sha256) {
-        (Some(dir), _, _) => Ok(SourceTree::read(&dir)?.digest),
+        (Some(dir), _, _) => Ok(SourceTree::read(&dir, &kept_in_source(recipe))?.digest),
         (None, Some(url), Some(sha256)) => Ok(format!("{} {}", url.get_ref(), sha256.get_ref())),
         _ => Err(SourceError::Malformed {
             what: recipe.path.display().to_string(),
             message: "the recipe has no source".into(),
         }),
     }
+}
+
+/// The build caches a recipe keeps inside its source directory, relative to it.
+fn kept_in_source(recipe: &Recipe) -> Vec<PathBuf> {
+    recipe
+        .cache
+        .iter()
+        .filter(|dir| !dir.get_ref().starts_with("~/"))
+        .map(|dir| PathBuf::from(dir.get_ref().trim_end_matches('/')))
+        .collect()
 }
 
 impl Builder<'_> {
@@ -131,7 +160,7 @@ impl Builder<'_> {
         }
         let root_packages = root::resolve_packages(synced, self.arch, &relations, &label)?;
         let tree = match recipe.source_dir() {
-            Some(dir) => Some(SourceTree::read(&dir)?),
+            Some(dir) => Some(SourceTree::read(&dir, &kept_in_source(recipe))?),
             None => None,
         };
         let digest = match &tree {
@@ -142,8 +171,11 @@ impl Builder<'_> {
         let fetched = self.fetch_languages(recipe)?;
         let mut built_from = format!("tree {digest}\nepoch {epoch}");
         // Every fetched file by hash: another lock is another build.
-        for file in &fetched {
+        for file in &fetched.pip {
             built_from.push_str(&format!("\npip {} {}", file.sha256, file.filename));
+        }
+        for file in fetched.crates.iter().flat_map(|(_, files)| files) {
+            built_from.push_str(&format!("\ncrate {} {}", file.sha256, file.filename));
         }
         let key = self.key(
             RECIPE_FORMAT,
@@ -169,19 +201,37 @@ impl Builder<'_> {
         let work = scratch.path().join("build");
         let mut inputs = Vec::new();
         let mut script = String::new();
+        // The recipe's build caches, kept between its builds (one build at a time).
+        let _caches_lock = self
+            .cache
+            .lock(&format!("build-cache-{}", recipe.name.get_ref()))?;
+        let caches = BuildCaches::open(self.cache, recipe, self.arch)?;
         if let Some(tree) = &tree {
-            tree.copy(&work.join("src"), epoch)?;
+            tree.copy(&work.join("src"), epoch, &caches)?;
         }
-        if !fetched.is_empty() {
+        if !fetched.pip.is_empty() {
             // The fetched files under their own names, read-only at /build/pip.
-            let dir = scratch.path().join("pip");
-            std::fs::create_dir_all(&dir).map_err(SourceError::io("creating", &dir))?;
-            for file in &fetched {
-                let to = dir.join(&file.filename);
-                staves_fs::link_or_copy(&file.path, &to)
-                    .map_err(SourceError::io("linking", &to))?;
+            inputs.push((
+                offer(scratch.path(), "pip", &fetched.pip)?,
+                "pip".to_owned(),
+            ));
+        }
+        if let Some((lock, files)) = &fetched.crates {
+            // The crates read-only at /build/crates, unpacked into /build/vendor by the
+            // script, which cargo's configuration in /build/cargo names for every registry.
+            inputs.push((offer(scratch.path(), "crates", files)?, "crates".to_owned()));
+            let home = work.join("cargo");
+            std::fs::create_dir_all(&home).map_err(SourceError::io("creating", &home))?;
+            let config = staves_lang::cargo::vendor_config(lock, "/build/vendor");
+            let list: String = files
+                .iter()
+                .map(|f| format!("{} {}\n", f.filename, f.sha256))
+                .collect();
+            for (name, text) in [("config.toml", config), ("crates.list", list)] {
+                let path = home.join(name);
+                std::fs::write(&path, text).map_err(SourceError::io("writing", &path))?;
             }
-            inputs.push((dir, "pip".to_owned()));
+            script.push_str(&VENDOR.replace("{STEP}", STEP_MARKER));
         }
         if let Some(tarball) = tarball {
             inputs.push((tarball, "source.tar".to_owned()));
@@ -202,14 +252,18 @@ impl Builder<'_> {
             .collect();
         vars.push(("SOURCE_DATE_EPOCH".into(), epoch.to_string()));
         vars.push(("DESTDIR".into(), "/build/root".into()));
-        if !fetched.is_empty() {
+        if !fetched.pip.is_empty() {
             vars.push(("PIP_NO_INDEX".into(), "1".into()));
             vars.push(("PIP_FIND_LINKS".into(), "/build/pip".into()));
+        }
+        if fetched.crates.is_some() {
+            vars.push(("CARGO_HOME".into(), "/build/cargo".into()));
         }
         let sandbox = Sandbox {
             root: &root.dir,
             work: &work,
             inputs,
+            caches: caches.mounts.clone(),
             env: vars,
             limits: self.limits,
         };
@@ -218,6 +272,9 @@ impl Builder<'_> {
         let outcome = sandbox.run(&script, &log, self.reporter, name)?;
         if outcome.code != 0 {
             return Err(self.failed(label, name, recipe.version.get_ref(), outcome, &log));
+        }
+        if let Some(tree) = &tree {
+            caches.remember(&tree.hashes)?;
         }
         let made = package::make_debs(
             recipe,
@@ -236,25 +293,65 @@ impl Builder<'_> {
     }
 }
 
+/// What `[fetch]` got for a build.
+#[derive(Debug, Default)]
+struct Fetches {
+    /// Python distributions, for `/build/pip`.
+    pip: Vec<staves_lang::Fetched>,
+    /// The lock and its crates, for `/build/vendor`.
+    crates: Option<(staves_lang::cargo::CargoLock, Vec<staves_lang::Fetched>)>,
+}
+
+/// A directory `name` in `scratch` holding `files` under their own names.
+fn offer(
+    scratch: &Path,
+    name: &str,
+    files: &[staves_lang::Fetched],
+) -> Result<PathBuf, SourceError> {
+    let dir = scratch.join(name);
+    std::fs::create_dir_all(&dir).map_err(SourceError::io("creating", &dir))?;
+    for file in files {
+        let to = dir.join(&file.filename);
+        staves_fs::link_or_copy(&file.path, &to).map_err(SourceError::io("linking", &to))?;
+    }
+    Ok(dir)
+}
+
 impl Builder<'_> {
     /// The language packages `[fetch]` names, in the cache (fetched now when missing).
-    fn fetch_languages(&self, recipe: &Recipe) -> Result<Vec<staves_lang::Fetched>, SourceError> {
-        let Some(file) = recipe.pip_requirements() else {
-            return Ok(Vec::new());
-        };
-        let requirements = staves_lang::requirements::Requirements::load(&file)?;
-        let index = match &recipe.fetch.pip_index {
-            Some(url) => Some(url.get_ref().clone()),
-            None => std::env::var("PIP_INDEX_URL").ok(),
-        };
-        Ok(staves_lang::pypi::fetch(
-            self.client,
-            self.cache,
-            &requirements,
-            index.as_deref(),
-            recipe.fetch.allow_bundled_libraries,
-            self.jobs,
-        )?)
+    fn fetch_languages(&self, recipe: &Recipe) -> Result<Fetches, SourceError> {
+        let mut fetches = Fetches::default();
+        if let Some(file) = recipe.pip_requirements() {
+            let requirements = staves_lang::requirements::Requirements::load(&file)?;
+            let index = match &recipe.fetch.pip_index {
+                Some(url) => Some(url.get_ref().clone()),
+                None => std::env::var("PIP_INDEX_URL").ok(),
+            };
+            fetches.pip = staves_lang::pypi::fetch(
+                self.client,
+                self.cache,
+                &requirements,
+                index.as_deref(),
+                recipe.fetch.allow_bundled_libraries,
+                self.jobs,
+            )?;
+        }
+        if let Some(file) = recipe.cargo_lock() {
+            let lock = staves_lang::cargo::CargoLock::load(&file)?;
+            let index = match &recipe.fetch.cargo_index {
+                Some(url) => Some(url.get_ref().clone()),
+                None => staves_lang::cargo::host_registry(),
+            };
+            let files = staves_lang::cargo::fetch(
+                self.client,
+                self.cache,
+                &lock,
+                index.as_deref(),
+                self.jobs,
+            )?;
+            fetches.crates = Some((lock, files));
+        }
+        Ok(fetches)
     }
 
     /// Downloads a recipe's tarball into the cache, believed only by its SHA-256.
@@ -296,6 +393,17 @@ set -- /build/src/*
 if [ $# = 1 ] && [ -d \"$1\" ]; then mv \"$1\" /build/unpacked && rmdir /build/src && mv /build/unpacked /build/src; fi
 ";
 
+/// Crates unpacked where cargo's configuration names them, each with the checksum cargo
+/// checks against the lock (`files` empty: the `.crate` was checked whole before the build).
+const VENDOR: &str = "\
+echo '{STEP}vendor'
+mkdir -p /build/vendor
+while read -r file sum; do
+  tar -xzf \"/build/crates/$file\" -C /build/vendor --no-same-owner --no-same-permissions
+  printf '{\"files\":{},\"package\":\"%s\"}' \"$sum\" > \"/build/vendor/${file%.crate}/.cargo-checksum.json\"
+done < /build/cargo/crates.list
+";
+
 /// The script a recipe runs in: Debian's build flags exported (the spec's `[env]` changes
 /// them as it does for source packages), then `build` and `install` in the source copy.
 const SCRIPT: &str = "\
@@ -328,19 +436,33 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::create_dir_all(dir.path().join(".git")).expect("mkdir");
         std::fs::write(dir.path().join("main.c"), "int main(){}\n").expect("write");
-        let first = SourceTree::read(dir.path()).expect("read").digest;
+        let first = SourceTree::read(dir.path(), &[]).expect("read").digest;
         std::fs::write(dir.path().join(".git/HEAD"), "x").expect("write");
-        assert_eq!(SourceTree::read(dir.path()).expect("read").digest, first);
+        assert_eq!(
+            SourceTree::read(dir.path(), &[]).expect("read").digest,
+            first
+        );
         let file = dir.path().join("main.c");
         std::fs::set_permissions(&file, std::os::unix::fs::PermissionsExt::from_mode(0o755))
             .expect("chmod");
-        let exec = SourceTree::read(dir.path()).expect("read").digest;
+        let exec = SourceTree::read(dir.path(), &[]).expect("read").digest;
         assert_ne!(exec, first);
         std::fs::write(&file, "int main(){return 1;}\n").expect("write");
-        assert_ne!(SourceTree::read(dir.path()).expect("read").digest, exec);
+        assert_ne!(
+            SourceTree::read(dir.path(), &[]).expect("read").digest,
+            exec
+        );
         let copy = dir.path().join("copy");
-        let tree = SourceTree::read(dir.path()).expect("read");
-        tree.copy(&copy, 86400).expect("copy");
+        let tree = SourceTree::read(dir.path(), &[]).expect("read");
+        let dir2 = tempfile::tempdir().expect("tempdir");
+        let cache = staves_repo::Cache::open(dir2.path()).expect("cache");
+        let recipe = Recipe::parse(
+            "name = \"ab\"\nversion = \"1-1\"\nsource = \".\"\ninstall = \"true\"\n",
+            &dir.path().join("r.toml"),
+        )
+        .expect("recipe");
+        let caches = BuildCaches::open(&cache, &recipe, "amd64").expect("caches");
+        tree.copy(&copy, 86400, &caches).expect("copy");
         assert!(copy.join("main.c").is_file() && !copy.join(".git").exists());
         let modified = std::fs::metadata(copy.join("main.c"))
             .and_then(|m| m.modified())

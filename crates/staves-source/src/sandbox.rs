@@ -1,6 +1,6 @@
 //! The sandbox: bubblewrap with its own user, network, PID, IPC, UTS and mount namespaces.
 //! The build root is mounted read-only as `/`, the build directory read-write as `/build`,
-//! the source files read-only inside it, fresh `/proc` and `/dev`, and empty `/tmp`,
+//! the source files read-only inside it, a recipe's build caches read-write, fresh `/proc` and `/dev`, and empty `/tmp`,
 //! `/var/tmp`, `/run` and `/dev/shm` from directories beside the build directory — on disk,
 //! not in RAM, so that [`crate::limits`] counts them with the build's scratch space. No other
 //! host path is visible and there is no network but a loopback device.
@@ -30,6 +30,9 @@ pub struct Sandbox<'a> {
     pub work: &'a Path,
     /// Host files mounted read-only at `/build/NAME`.
     pub inputs: Vec<(PathBuf, String)>,
+    /// Host directories mounted read-write at absolute paths under `/build` (a recipe's
+    /// build caches), over what is there.
+    pub caches: Vec<(PathBuf, String)>,
     /// Variables set besides `PATH`, `HOME`, `LANG` and `TMPDIR`.
     pub env: Vec<(String, String)>,
     /// Time, processes and scratch space the run may use.
@@ -75,6 +78,9 @@ impl Sandbox<'_> {
                 .arg("--ro-bind")
                 .arg(host)
                 .arg(format!("/build/{name}"));
+        }
+        for (host, inside) in &self.caches {
+            command.arg("--bind").arg(host).arg(inside);
         }
         command.args(["--dev", "/dev", "--proc", "/proc"]);
         for (name, inside) in SCRATCH {

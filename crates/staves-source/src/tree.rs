@@ -8,21 +8,21 @@ use staves_deb::write::{Entry, EntryKind};
 
 use crate::error::SourceError;
 
-/// Lists `root` recursively, leaving out entries named as in `skip` (and what is below
-/// them): every path relative to it, sorted, with its kind. Anything but files,
+/// Lists `root` recursively, leaving out entries whose path relative to it `skip` picks
+/// (and what is below them): every path relative to it, sorted, with its kind. Anything but files,
 /// directories and symbolic links (a FIFO, a socket, a device) is refused, as are names
 /// that are not UTF-8: neither belongs in a package or its source.
-pub(crate) fn walk(root: &Path, skip: &[&str]) -> Result<Vec<Entry>, SourceError> {
+pub(crate) fn walk(root: &Path, skip: &dyn Fn(&Path) -> bool) -> Result<Vec<Entry>, SourceError> {
     let mut out = Vec::new();
     let mut pending = vec![PathBuf::new()];
     while let Some(relative) = pending.pop() {
         let dir = root.join(&relative);
         for item in std::fs::read_dir(&dir).map_err(SourceError::io("reading", &dir))? {
             let item = item.map_err(SourceError::io("reading", &dir))?;
-            if skip.iter().any(|s| item.file_name() == *s) {
+            let path = relative.join(item.file_name());
+            if skip(&path) {
                 continue;
             }
-            let path = relative.join(item.file_name());
             let full = root.join(&path);
             let name = path.to_str().ok_or_else(|| SourceError::Malformed {
                 what: full.display().to_string(),

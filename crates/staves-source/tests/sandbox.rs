@@ -72,6 +72,7 @@ fn sandbox<'a>(root: &'a Path, work: &'a Path) -> Sandbox<'a> {
         root,
         work,
         inputs: Vec::new(),
+        caches: Vec::new(),
         env: vec![("STAVES_TEST".into(), "1".into())],
         limits: staves_source::BuildLimits::default(),
     }

@@ -17,8 +17,11 @@
 //! files = ["usr/share/doc/**"]
 //! architecture = "all"
 //!
+//! cache = ["target"]                   # build caches kept between builds (never in the key)
+//!
 //! [fetch]                               # language packages, fetched by hash before the build
 //! pip = "requirements.txt"
+//! cargo = "Cargo.lock"
 //! ```
 
 use std::collections::BTreeMap;
@@ -86,6 +89,12 @@ pub struct Recipe {
     /// Language packages fetched before the build, by hash.
     #[serde(default)]
     pub fetch: Fetch,
+    /// Directories kept between builds of this recipe (cargo's `target`, `~/.cache/pip`,
+    /// `~/.ccache`): relative to the source directory, or to the build's home with `~/`.
+    /// They make builds faster, never different: they are neither in the build key nor
+    /// in the source tree's digest.
+    #[serde(default)]
+    pub cache: Vec<Spanned<String>>,
     /// Where the recipe was read from.
     #[serde(skip)]
     pub path: PathBuf,
@@ -112,6 +121,15 @@ pub struct Fetch {
     /// by default: Debian's security updates never reach those copies).
     #[serde(default)]
     pub allow_bundled_libraries: bool,
+    /// A `Cargo.lock` (relative to the recipe): every registry crate it pins, checked
+    /// against its checksum and vendored, with `$CARGO_HOME/config.toml` replacing the
+    /// registry with them, so `cargo build --offline --locked` works.
+    #[serde(default)]
+    pub cargo: Option<Spanned<String>>,
+    /// The sparse index of the registry they come from (`sparse+https://…/`); else the
+    /// one the host's cargo configuration puts in place of crates-io.
+    #[serde(default)]
+    pub cargo_index: Option<Spanned<String>>,
 }
 
 impl Recipe {
@@ -119,6 +137,32 @@ impl Recipe {
     pub fn pip_requirements(&self) -> Option<PathBuf> {
         let file = self.fetch.pip.as_ref()?;
         Some(staves_fs::parent_of(&self.path).join(file.get_ref()))
+    }
+
+    /// The files that pin what `[fetch]` gets: the requirements file and the cargo lock.
+    pub fn lock_files(&self) -> Vec<PathBuf> {
+        self.pip_requirements()
+            .into_iter()
+            .chain(self.cargo_lock())
+            .collect()
+    }
+
+    /// The lock file `[fetch] cargo` names, relative to the recipe.
+    pub fn cargo_lock(&self) -> Option<PathBuf> {
+        let file = self.fetch.cargo.as_ref()?;
+        Some(staves_fs::parent_of(&self.path).join(file.get_ref()))
+    }
+
+    /// The build caches, as paths inside the sandbox (`/build/src/target`,
+    /// `/build/.cache/pip`).
+    pub fn cache_dirs(&self) -> Vec<String> {
+        self.cache
+            .iter()
+            .map(|dir| match dir.get_ref().strip_prefix("~/") {
+                Some(home) => format!("/build/{}", home.trim_end_matches('/')),
+                None => format!("/build/src/{}", dir.get_ref().trim_end_matches('/')),
+            })
+            .collect()
     }
 }
 
@@ -264,6 +308,40 @@ impl Recipe {
                 ));
             }
         }
+        for dir in &recipe.cache {
+            let path = dir.get_ref().strip_prefix("~/").unwrap_or(dir.get_ref());
+            let inside = !path.is_empty()
+                && !path.starts_with('/')
+                && path
+                    .trim_end_matches('/')
+                    .split('/')
+                    .all(|c| !matches!(c, "" | "." | ".."));
+            // The build's home is /build, where Staves puts the build's own directories.
+            let reserved = dir.get_ref().starts_with("~/")
+                && matches!(
+                    path.split('/').next(),
+                    Some(
+                        "src"
+                            | "root"
+                            | "pip"
+                            | "crates"
+                            | "vendor"
+                            | "cargo"
+                            | "steps"
+                            | "out"
+                            | "flags"
+                    )
+                );
+            if !inside || reserved {
+                return Err(diag(
+                    dir.span(),
+                    format!("`{}` is not a directory a build may keep", dir.get_ref()),
+                    Some(
+                        "a path inside the source directory (`target`) or the build's home (`~/.cache/pip`), without `..`",
+                    ),
+                ));
+            }
+        }
         match (&recipe.source, &recipe.url, &recipe.sha256) {
             (Some(source), None, None) => {
                 let dir = recipe.source_dir().unwrap_or_default();
@@ -365,6 +443,24 @@ mod tests {
 
     const GOOD: &str =
         "name = \"hello\"\nversion = \"1.0-1\"\nsource = \"src\"\ninstall = \"true\"\n";
+
+    #[test]
+    fn build_caches_stay_inside_the_build() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir(dir.path().join("src")).expect("mkdir");
+        let path = dir.path().join("r.toml");
+        let base = "name = \"ab\"\nversion = \"1-1\"\nsource = \"src\"\ninstall = \"true\"\n";
+        let ok = Recipe::parse(
+            &format!("{base}cache = [\"target\", \"~/.cache/pip\"]\n"),
+            &path,
+        )
+        .expect("recipe");
+        assert_eq!(ok.cache_dirs(), ["/build/src/target", "/build/.cache/pip"]);
+        for bad in ["../x", "/tmp", "~/src", "a/../../b", "~/", ""] {
+            let e = Recipe::parse(&format!("{base}cache = [\"{bad}\"]\n"), &path).expect_err(bad);
+            assert!(e.to_string().contains("a build may keep"), "{bad}: {e}");
+        }
+    }
 
     #[test]
     fn a_minimal_recipe_reads() {

@@ -16,6 +16,7 @@ pub fn changed_since(stack: &Stack, git_ref: &str) -> Result<Vec<usize>, StackEr
     let mut changed = Vec::new();
     for (index, node) in stack.nodes.iter().enumerate() {
         let inputs: Vec<PathBuf> = crate::plan::inputs_of(&node.spec)?
+            .files
             .iter()
             .map(|p| absolute(p))
             .collect();

@@ -85,10 +85,7 @@ pub fn plan(
         let base = stack.base_of(index);
         let mut hasher = Sha256::new();
         hasher.update(b"staves-plan 1\n");
-        for file in inputs_of(&node.spec)? {
-            hasher.update(file.display().to_string().as_bytes());
-            hash_content(&file, &mut hasher);
-        }
+        inputs_of(&node.spec)?.hash_into(&mut hasher);
         let mut needs: Vec<String> = Vec::new();
         if let Some(base) = base {
             hasher.update(keys[base].as_deref().unwrap_or_default().as_bytes());
@@ -180,10 +177,7 @@ fn shared_builds(stack: &Stack, order: &[usize]) -> Result<Vec<SharedBuild>, Sta
         // The job builds every package of the first user's spec: all its inputs count.
         let mut hasher = Sha256::new();
         hasher.update(what.as_bytes());
-        for file in inputs_of(&stack.nodes[users[0]].spec)? {
-            hasher.update(file.display().to_string().as_bytes());
-            hash_content(&file, &mut hasher);
-        }
+        inputs_of(&stack.nodes[users[0]].spec)?.hash_into(&mut hasher);
         shared.push(SharedBuild {
             id,
             first: users[0],
@@ -223,7 +217,10 @@ fn job_id(name: &str) -> String {
 /// be large), a directory's entries by name and content in order, a link's target; nothing
 /// for what is missing. A job's key must move with a recipe's source tree, or a job marker
 /// would skip a build whose sources changed.
-fn hash_content(path: &Path, hasher: &mut Sha256) {
+fn hash_content(path: &Path, kept: &[PathBuf], hasher: &mut Sha256) {
+    if kept.iter().any(|k| k == path) {
+        return;
+    }
     let Ok(meta) = std::fs::symlink_metadata(path) else {
         return;
     };
@@ -243,7 +240,7 @@ fn hash_content(path: &Path, hasher: &mut Sha256) {
         for name in names {
             hasher.update(b"entry ");
             hasher.update(name.as_encoded_bytes());
-            hash_content(&path.join(&name), hasher);
+            hash_content(&path.join(&name), kept, hasher);
         }
     } else {
         let mut content = Sha256::new();
@@ -255,19 +252,47 @@ fn hash_content(path: &Path, hasher: &mut Sha256) {
     }
 }
 
-/// What an image is made of, relative to nothing (paths as the spec names them): its spec
-/// and lock, each recipe with its requirements file and the directory it builds from, local
-/// `.deb`s, and the files `[[paths]]` copies in. The plan's keys hash them; `--changed-since`
-/// looks for them among what git says changed.
-pub(crate) fn inputs_of(spec_path: &Path) -> Result<Vec<PathBuf>, StackError> {
+/// What an image is made of (paths as the spec names them), and the build caches inside
+/// recipes' source directories, which are not.
+pub(crate) struct Inputs {
+    /// The spec and lock, each recipe with its lock files and the directory it builds from,
+    /// local `.deb`s, and the files `[[paths]]` copies in.
+    pub files: Vec<PathBuf>,
+    /// Build caches (`cache = ["target"]`) below those directories.
+    pub kept: Vec<PathBuf>,
+}
+
+impl Inputs {
+    /// Every input's name and content into `hasher`, build caches left out.
+    fn hash_into(&self, hasher: &mut Sha256) {
+        for file in &self.files {
+            hasher.update(file.display().to_string().as_bytes());
+            hash_content(file, &self.kept, hasher);
+        }
+    }
+}
+
+/// What an image is made of. The plan's keys hash it; `--changed-since` looks for its files
+/// among what git says changed.
+pub(crate) fn inputs_of(spec_path: &Path) -> Result<Inputs, StackError> {
     let spec = staves_spec::Spec::load(spec_path)?;
     let dir = spec.base_dir().to_owned();
     let mut files = vec![spec_path.to_owned(), dir.join("staves.lock")];
+    let mut kept = Vec::new();
     for recipe in &spec.recipes {
         let path = dir.join(recipe.get_ref());
         if let Ok(loaded) = staves_spec::recipe::Recipe::load(&path) {
-            files.extend(loaded.pip_requirements());
-            files.extend(loaded.source_dir());
+            files.extend(loaded.lock_files());
+            if let Some(source) = loaded.source_dir() {
+                kept.extend(
+                    loaded
+                        .cache
+                        .iter()
+                        .filter(|c| !c.get_ref().starts_with("~/"))
+                        .map(|c| source.join(c.get_ref().trim_end_matches('/'))),
+                );
+                files.push(source);
+            }
         }
         files.push(path);
     }
@@ -279,7 +304,7 @@ pub(crate) fn inputs_of(spec_path: &Path) -> Result<Vec<PathBuf>, StackError> {
             files.push(dir.join(source.get_ref()));
         }
     }
-    Ok(files)
+    Ok(Inputs { files, kept })
 }
 
 impl Plan {
