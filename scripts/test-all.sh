@@ -24,6 +24,10 @@ $SUDO apt-get install -y -qq --no-install-recommends bubblewrap procps iproute2 
 # host library dpkg-shlibdeps reads when the recipe tests compare Depends with it.
 $SUDO apt-get install -y -qq --no-install-recommends \
   postgresql-client curl libcurl4 openssh-client >/dev/null
+# The libraries Pillow's extension modules link, for dpkg-shlibdeps on the host to compare
+# the python-pillow example's Depends with.
+$SUDO apt-get install -y -qq --no-install-recommends \
+  libjpeg62-turbo libtiff6 libwebp7 libwebpdemux2 libwebpmux3 zlib1g >/dev/null
 # Images run in Docker; where no Docker engine answers, in podman with runc.
 if ! docker info >/dev/null 2>&1; then
   $SUDO apt-get install -y -qq --no-install-recommends podman runc >/dev/null

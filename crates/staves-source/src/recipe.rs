@@ -205,7 +205,8 @@ impl Builder<'_> {
         let _caches_lock = self
             .cache
             .lock(&format!("build-cache-{}", recipe.name.get_ref()))?;
-        let caches = BuildCaches::open(self.cache, recipe, self.arch)?;
+        let setting = self.key("build cache", "", &root_packages, &env, &[]);
+        let caches = BuildCaches::open(self.cache, recipe, self.arch, &setting)?;
         if let Some(tree) = &tree {
             tree.copy(&work.join("src"), epoch, &caches)?;
         }
@@ -321,21 +322,26 @@ impl Builder<'_> {
     /// The language packages `[fetch]` names, in the cache (fetched now when missing).
     fn fetch_languages(&self, recipe: &Recipe) -> Result<Fetches, SourceError> {
         let mut fetches = Fetches::default();
-        if let Some(file) = recipe.pip_requirements() {
+        let index = match &recipe.fetch.pip_index {
+            Some(url) => Some(url.get_ref().clone()),
+            None => std::env::var("PIP_INDEX_URL").ok(),
+        };
+        for file in [recipe.pip_requirements(), recipe.pip_build_requirements()]
+            .into_iter()
+            .flatten()
+        {
             let requirements = staves_lang::requirements::Requirements::load(&file)?;
-            let index = match &recipe.fetch.pip_index {
-                Some(url) => Some(url.get_ref().clone()),
-                None => std::env::var("PIP_INDEX_URL").ok(),
-            };
-            fetches.pip = staves_lang::pypi::fetch(
+            fetches.pip.extend(staves_lang::pypi::fetch(
                 self.client,
                 self.cache,
                 &requirements,
                 index.as_deref(),
                 recipe.fetch.allow_bundled_libraries,
                 self.jobs,
-            )?;
+            )?);
         }
+        fetches.pip.sort_by(|a, b| a.filename.cmp(&b.filename));
+        fetches.pip.dedup_by(|a, b| a.filename == b.filename);
         if let Some(file) = recipe.cargo_lock() {
             let lock = staves_lang::cargo::CargoLock::load(&file)?;
             let index = match &recipe.fetch.cargo_index {
@@ -461,7 +467,7 @@ mod tests {
             &dir.path().join("r.toml"),
         )
         .expect("recipe");
-        let caches = BuildCaches::open(&cache, &recipe, "amd64").expect("caches");
+        let caches = BuildCaches::open(&cache, &recipe, "amd64", "setting").expect("caches");
         tree.copy(&copy, 86400, &caches).expect("copy");
         assert!(copy.join("main.c").is_file() && !copy.join(".git").exists());
         let modified = std::fs::metadata(copy.join("main.c"))

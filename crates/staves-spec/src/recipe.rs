@@ -113,6 +113,12 @@ pub struct Fetch {
     /// take them from there.
     #[serde(default)]
     pub pip: Option<Spanned<String>>,
+    /// A second requirements file, fetched the same way but for the build alone: build
+    /// backends newer than Debian's (`setuptools>=77` for an sdist), which pip's build
+    /// isolation finds in `/build/pip` while `pip install -r requirements.txt` installs
+    /// only what the first file lists.
+    #[serde(default)]
+    pub pip_build: Option<Spanned<String>>,
     /// The PEP 691 simple index they come from (`https://…/simple`); else the host's
     /// `PIP_INDEX_URL`.
     #[serde(default)]
@@ -139,10 +145,17 @@ impl Recipe {
         Some(staves_fs::parent_of(&self.path).join(file.get_ref()))
     }
 
-    /// The files that pin what `[fetch]` gets: the requirements file and the cargo lock.
+    /// The build requirements file `[fetch] pip-build` names, relative to the recipe.
+    pub fn pip_build_requirements(&self) -> Option<PathBuf> {
+        let file = self.fetch.pip_build.as_ref()?;
+        Some(staves_fs::parent_of(&self.path).join(file.get_ref()))
+    }
+
+    /// The files that pin what `[fetch]` gets: the requirements files and the cargo lock.
     pub fn lock_files(&self) -> Vec<PathBuf> {
         self.pip_requirements()
             .into_iter()
+            .chain(self.pip_build_requirements())
             .chain(self.cargo_lock())
             .collect()
     }

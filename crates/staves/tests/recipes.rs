@@ -33,10 +33,13 @@ fn example(dir: &Path, name: &str, image: &str) -> PathBuf {
     copy_tree(&support::examples().join(name), &copy);
     let spec = copy.join("staves.toml");
     let text = std::fs::read_to_string(&spec).expect("spec");
+    // The image's name is the first `name`; later ones belong to tables ([[accounts]]).
+    let mut first = true;
     let renamed: Vec<String> = text
         .lines()
         .map(|l| {
-            if l.starts_with("name = ") {
+            if first && l.starts_with("name = ") {
+                first = false;
                 format!("name = \"{image}\"")
             } else {
                 l.to_owned()
@@ -589,4 +592,160 @@ fn a_recipe_build_without_bubblewrap_says_to_install_it() {
         "{}",
         stderr(&out)
     );
+}
+
+/// The seed's case, `examples/python-pillow`: Pillow built from its sdist in the sandbox
+/// (its build backend, newer than Debian's, fetched by hash for the build alone) against
+/// Debian's libjpeg, libtiff and zlib, with the `Depends` `dpkg-shlibdeps` derives from its
+/// extension modules; a PyPI-only wheel used as it is; Flask from Debian; the image serving a
+/// thumbnail as a non-root account. The index is the host pip's (never written here).
+#[test]
+#[cfg_attr(
+    not(feature = "online-tests"),
+    ignore = "needs Debian's archive or a container engine; run with --features staves/online-tests"
+)]
+fn pillow_is_built_from_its_sdist_against_debians_libraries_and_serves_thumbnails() {
+    let index = match std::env::var("PIP_INDEX_URL") {
+        Ok(index) => index,
+        Err(_) => {
+            let out = run(Command::new("python3").args([
+                "-c",
+                "from pip._internal.models.index import PyPI; print(PyPI.simple_url)",
+            ]));
+            stdout(&out).trim().to_owned()
+        }
+    };
+    let dir = tempfile::tempdir().expect("tmp");
+    let cache = shared_cache();
+    let spec = example(dir.path(), "python-pillow", "staves-test-pillow");
+    let spec = spec.to_str().expect("utf8");
+    let archive = dir.path().join("image.tar");
+    for args in [
+        vec!["lock", "-f", spec],
+        vec!["build", "-f", spec, "-o", archive.to_str().expect("utf8")],
+    ] {
+        let out = support::staves_command(&args, &cache)
+            .env("PIP_INDEX_URL", &index)
+            .output()
+            .expect("staves");
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    let lock =
+        std::fs::read_to_string(Path::new(spec).with_file_name("staves.lock")).expect("lock");
+    let deb = cached_deb(&cache, field(locked(&lock, "thumbnailer"), "sha256"));
+
+    // Built against Debian's libraries, not a wheel's copies of them.
+    let contents = stdout(&run(Command::new("dpkg-deb").arg("-c").arg(&deb)));
+    assert!(
+        contents.contains("/usr/lib/python3/dist-packages/PIL/_imaging.cpython-")
+            && contents.contains("/usr/lib/python3/dist-packages/ulid/")
+            && !contents.contains(".libs/"),
+        "{contents}"
+    );
+    let depends = stdout(&run(Command::new("dpkg-deb")
+        .arg("-f")
+        .arg(&deb)
+        .arg("Depends")));
+    let depends = depends.trim();
+    for library in [
+        "libjpeg62-turbo (>= ",
+        "libtiff6 (>= ",
+        "zlib1g (>= ",
+        "libc6 (>= ",
+    ] {
+        assert!(depends.contains(library), "{library} in {depends}");
+    }
+    // The derived part equals what dpkg-shlibdeps says of the same extension modules
+    // against the host's libraries (the host runs the same release); then the recipe's own.
+    let unpacked = dir.path().join("unpacked");
+    run(Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&unpacked));
+    let modules: Vec<PathBuf> = support::walk(&unpacked)
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "so"))
+        .collect();
+    assert!(modules.len() > 3, "{modules:?}");
+    let oracle = dir.path().join("oracle");
+    std::fs::create_dir_all(oracle.join("debian")).expect("mkdir");
+    std::fs::write(
+        oracle.join("debian/control"),
+        "Source: thumbnailer\n\nPackage: thumbnailer\nArchitecture: any\n",
+    )
+    .expect("control");
+    let shlibdeps = run(Command::new("dpkg-shlibdeps")
+        .arg("-O")
+        .args(&modules)
+        .current_dir(&oracle));
+    let derived = stdout(&shlibdeps);
+    let derived = derived
+        .trim()
+        .strip_prefix("shlibs:Depends=")
+        .expect("shlibs:Depends");
+    assert_eq!(
+        depends,
+        format!("{derived}, python3, python3-flask"),
+        "dpkg-shlibdeps agrees"
+    );
+
+    // The image serves a JPEG thumbnail, as a non-root account, with Debian's libraries.
+    let loaded = container(&["load", "-i", archive.to_str().expect("utf8")]);
+    assert!(loaded.status.success(), "{}", stderr(&loaded));
+    let name = format!("staves-pillow-{}", std::process::id());
+    let started = container(&[
+        "run",
+        "-d",
+        "--rm",
+        "--name",
+        &name,
+        "-p",
+        "127.0.0.1::8000",
+        "staves-test-pillow:latest",
+    ]);
+    assert!(started.status.success(), "{}", stderr(&started));
+    let address = stdout(&container(&["port", &name, "8000"]))
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_owned();
+    let thumbnail = dir.path().join("thumbnail.jpg");
+    let mut served = false;
+    for _ in 0..100 {
+        let got = Command::new("curl")
+            .args(["-fsS", "-o"])
+            .arg(&thumbnail)
+            .arg(format!("http://{address}/thumbnail.jpg"))
+            .output()
+            .expect("curl");
+        if got.status.success() {
+            served = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let health = Command::new("curl")
+        .args(["-fsS", &format!("http://{address}/healthz")])
+        .output()
+        .expect("curl");
+    let uid = container(&[
+        "exec",
+        &name,
+        "python3",
+        "-c",
+        "import os; print(os.getuid())",
+    ]);
+    let logs = container(&["logs", &name]);
+    container(&["stop", &name]);
+    container(&["rmi", "staves-test-pillow:latest"]);
+    assert!(served, "{}{}", stdout(&logs), stderr(&logs));
+    let jpeg = std::fs::read(&thumbnail).expect("thumbnail");
+    assert!(
+        jpeg.starts_with(&[0xff, 0xd8, 0xff]) && jpeg.len() > 500,
+        "a JPEG"
+    );
+    let health: serde_json::Value = serde_json::from_slice(&health.stdout).expect("json");
+    assert_eq!(
+        health,
+        serde_json::json!({"jpeg": true, "zlib": true, "libtiff": true})
+    );
+    assert_ne!(stdout(&uid).trim(), "0", "not root");
 }

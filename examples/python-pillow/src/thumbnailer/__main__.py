@@ -1,0 +1,3 @@
+from thumbnailer import main
+
+main()
