@@ -52,6 +52,9 @@ pub struct NewDeb<'a> {
     pub entries: &'a [Entry],
     /// The time every member and entry is dated (seconds since the epoch).
     pub mtime: u64,
+    /// Maintainer scripts (`postinst`, …) by name, written executable into the control
+    /// archive.
+    pub scripts: &'a [(&'a str, &'a str)],
 }
 
 /// `Installed-Size` as `dpkg-gencontrol` counts it: KiB per file rounded up, one per other
@@ -116,7 +119,7 @@ pub fn write_deb<W: Write + Seek>(mut out: W, deb: &NewDeb<'_>) -> io::Result<()
     out.flush()
 }
 
-/// `control.tar.xz`: `control`, `md5sums` and, when any, `conffiles`.
+/// `control.tar.xz`: `control`, `md5sums` and, when any, `conffiles` and maintainer scripts.
 fn control_archive(deb: &NewDeb<'_>, entries: &[&Entry]) -> io::Result<Vec<u8>> {
     let mut md5sums = String::new();
     let mut conffiles = String::new();
@@ -136,12 +139,15 @@ fn control_archive(deb: &NewDeb<'_>, entries: &[&Entry]) -> io::Result<Vec<u8>> 
     }
     let mut control = deb.control.trim_end().to_owned();
     control.push('\n');
-    let mut files: Vec<(&str, &[u8])> = vec![("control", control.as_bytes())];
+    let mut files: Vec<(&str, &[u8], u32)> = vec![("control", control.as_bytes(), 0o644)];
     if !md5sums.is_empty() {
-        files.push(("md5sums", md5sums.as_bytes()));
+        files.push(("md5sums", md5sums.as_bytes(), 0o644));
     }
     if !conffiles.is_empty() {
-        files.push(("conffiles", conffiles.as_bytes()));
+        files.push(("conffiles", conffiles.as_bytes(), 0o644));
+    }
+    for (name, text) in deb.scripts {
+        files.push((name, text.as_bytes(), 0o755));
     }
     files.sort();
     let mut xz = liblzma::write::XzEncoder::new(Vec::new(), 6);
@@ -151,11 +157,11 @@ fn control_archive(deb: &NewDeb<'_>, entries: &[&Entry]) -> io::Result<Vec<u8>> 
             &header("./", tar::EntryType::Directory, 0o755, 0, deb.mtime)?,
             io::empty(),
         )?;
-        for (name, bytes) in files {
+        for (name, bytes, mode) in files {
             let h = header(
                 &format!("./{name}"),
                 tar::EntryType::Regular,
-                0o644,
+                mode,
                 bytes.len() as u64,
                 deb.mtime,
             )?;
@@ -373,6 +379,7 @@ mod tests {
             control: &control,
             entries: &entries,
             mtime: 1_700_000_000,
+            scripts: &[],
         };
         write_deb(File::create(&path).expect("create"), &deb).expect("write");
         let read = DebFile::open(&path).expect("a valid .deb");
@@ -422,6 +429,7 @@ mod tests {
             control: "Package: x\n",
             entries: &entries,
             mtime: 0,
+            scripts: &[],
         };
         let out = std::io::Cursor::new(Vec::new());
         assert!(write_deb(out, &deb).is_err());
@@ -436,6 +444,7 @@ mod tests {
             control: "Package: x\n",
             entries: &entries,
             mtime: 0,
+            scripts: &[],
         };
         let out = std::io::Cursor::new(Vec::new());
         let error = write_deb(out, &deb).expect_err("refused");

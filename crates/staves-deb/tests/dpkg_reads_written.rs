@@ -73,6 +73,7 @@ fn dpkg_installs_a_package_staves_wrote() {
         control: &control,
         entries: &entries,
         mtime: 1_600_000_000,
+        scripts: &[],
     };
     write_deb(File::create(&deb).expect("create"), &new).expect("write");
 

@@ -22,6 +22,7 @@
 //!   same sandbox, and what it installed written as `.deb`s with derived `Depends`.
 //! * [`store`]: built packages in the cache, written whole or not at all.
 
+mod accounts;
 mod build;
 mod build_cache;
 pub mod env;

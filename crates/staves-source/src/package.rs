@@ -107,13 +107,16 @@ fn split<'a>(recipe: &'a Recipe, arch: &'a str, installed: Vec<Entry>) -> Vec<Pa
 }
 
 /// Writes the recipe's packages from what it installed under `installed`, into `out`;
-/// `root` is the build root whose dpkg database says who ships each library.
+/// `root` is the build root whose dpkg database says who ships each library; `dbgsym`, when
+/// the build stripped its ELF files, holds their debug symbols (with `dbgsym.list` beside
+/// it), which become a `-dbgsym` package for each package with any.
 pub fn make_debs(
     recipe: &Recipe,
     arch: &str,
     installed: &Path,
     root: &Path,
     out: &Path,
+    dbgsym: &Path,
 ) -> Result<Vec<PathBuf>, SourceError> {
     let parts = split(recipe, arch, walk(installed, &|_| false)?);
     let version = recipe.version.get_ref();
@@ -151,23 +154,130 @@ pub fn make_debs(
         }
         let mut depends = libraries.depends(&needs, &shipped, part.name, version)?;
         depends.extend(part.depends.iter().map(|d| (*d).to_owned()));
+        let main = part.name == recipe.name.get_ref();
+        let postinst = crate::accounts::postinst(recipe, part.name).filter(|_| main);
+        if postinst.is_some() && !recipe.users.is_empty() {
+            depends.push("adduser".into());
+        }
         let control = control(recipe, part, &depends, installed_size(&part.entries));
-        let file_version = version.split_once(':').map_or(version.as_str(), |(_, v)| v);
-        let path = out.join(format!(
-            "{}_{file_version}_{}.deb",
-            part.name, part.architecture
-        ));
-        let deb = NewDeb {
-            control: &control,
-            entries: &part.entries,
+        let scripts: Vec<(&str, &str)> =
+            postinst.iter().map(|p| ("postinst", p.as_str())).collect();
+        made.push(write(
+            out,
+            &control,
+            part.name,
+            version,
+            part.architecture,
+            &part.entries,
             mtime,
-        };
-        let file = std::fs::File::create(&path).map_err(SourceError::io("creating", &path))?;
-        write_deb(std::io::BufWriter::new(file), &deb)
-            .map_err(SourceError::io("writing", &path))?;
-        made.push(path);
+            &scripts,
+        )?);
+        let symbols = debug_symbols(dbgsym, &part.entries)?;
+        if !symbols.ids.is_empty() {
+            let name = format!("{}-dbgsym", part.name);
+            let control = dbgsym_control(recipe, part, &symbols);
+            made.push(write(
+                out,
+                &control,
+                &name,
+                version,
+                part.architecture,
+                &symbols.entries,
+                mtime,
+                &[],
+            )?);
+        }
     }
     Ok(made)
+}
+
+/// Writes one `.deb` into `out`, named as dpkg names it.
+#[allow(clippy::too_many_arguments)]
+fn write(
+    out: &Path,
+    control: &str,
+    name: &str,
+    version: &str,
+    architecture: &str,
+    entries: &[Entry],
+    mtime: u64,
+    scripts: &[(&str, &str)],
+) -> Result<PathBuf, SourceError> {
+    let file_version = version.split_once(':').map_or(version, |(_, v)| v);
+    let path = out.join(format!("{name}_{file_version}_{architecture}.deb"));
+    let deb = NewDeb {
+        control,
+        entries,
+        mtime,
+        scripts,
+    };
+    let file = std::fs::File::create(&path).map_err(SourceError::io("creating", &path))?;
+    write_deb(std::io::BufWriter::new(file), &deb).map_err(SourceError::io("writing", &path))?;
+    Ok(path)
+}
+
+/// The debug symbols of a package's stripped files.
+#[derive(Debug, Default)]
+struct DebugSymbols {
+    /// Their build ids, sorted.
+    ids: Vec<String>,
+    /// The `.debug` files and the directories above them.
+    entries: Vec<Entry>,
+}
+
+/// The debug files `dbgsym` holds for the files among `entries`, as `dbgsym.list` (build id
+/// and installed path, one a line) pairs them.
+fn debug_symbols(dbgsym: &Path, entries: &[Entry]) -> Result<DebugSymbols, SourceError> {
+    let list = dbgsym.with_file_name("dbgsym.list");
+    let Ok(text) = std::fs::read_to_string(&list) else {
+        return Ok(DebugSymbols::default());
+    };
+    let own: BTreeSet<&str> = entries.iter().map(|e| e.path.as_str()).collect();
+    let mut ids: Vec<String> = text
+        .lines()
+        .filter_map(|l| l.split_once(' '))
+        .filter(|(id, path)| own.contains(path) && id.len() > 2)
+        .map(|(id, _)| id.to_owned())
+        .collect();
+    ids.sort();
+    ids.dedup();
+    if ids.is_empty() {
+        return Ok(DebugSymbols::default());
+    }
+    let files: BTreeSet<String> = ids
+        .iter()
+        .map(|id| format!("usr/lib/debug/.build-id/{}/{}.debug", &id[..2], &id[2..]))
+        .collect();
+    let mut dirs = BTreeSet::new();
+    for file in &files {
+        let mut parent = file.as_str();
+        while let Some((up, _)) = parent.rsplit_once('/') {
+            dirs.insert(up.to_owned());
+            parent = up;
+        }
+    }
+    let entries = walk(dbgsym, &|_| false)?
+        .into_iter()
+        .filter(|e| files.contains(&e.path) || (e.kind == EntryKind::Dir && dirs.contains(&e.path)))
+        .collect();
+    Ok(DebugSymbols { ids, entries })
+}
+
+/// The control paragraph of a package's `-dbgsym`, as debhelper writes it.
+fn dbgsym_control(recipe: &Recipe, part: &Part<'_>, symbols: &DebugSymbols) -> String {
+    let version = recipe.version.get_ref();
+    format!(
+        "Package: {name}-dbgsym\nSource: {source}\nVersion: {version}\nAuto-Built-Package: debug-symbols\nArchitecture: {arch}\nMaintainer: {maintainer}\nInstalled-Size: {size}\nDepends: {name} (= {version})\nSection: debug\nPriority: optional\nDescription: debug symbols for {name}\nBuild-Ids: {ids}\n",
+        name = part.name,
+        source = recipe.name.get_ref(),
+        arch = part.architecture,
+        maintainer = recipe
+            .maintainer
+            .as_deref()
+            .unwrap_or("Staves recipe <root@localhost>"),
+        size = installed_size(&symbols.entries),
+        ids = symbols.ids.join(" "),
+    )
 }
 
 /// The control paragraph, fields in the order `dpkg-gencontrol` writes them.

@@ -24,7 +24,7 @@ use crate::tree::walk;
 use crate::{package, root};
 
 /// Changes whenever what a recipe build does changes, so older results are not reused.
-const RECIPE_FORMAT: &str = "staves recipe build 1";
+const RECIPE_FORMAT: &str = "staves recipe build 2";
 
 /// Directories of a source tree that are not the source: version control.
 const SKIPPED: &[&str] = &[".git", ".hg", ".svn"];
@@ -242,7 +242,16 @@ impl Builder<'_> {
         let steps = work.join("steps");
         std::fs::create_dir_all(&steps).map_err(SourceError::io("creating", &steps))?;
         let build = recipe.build.as_deref().unwrap_or_default();
-        for (name, text) in [("build", build), ("install", recipe.install.get_ref())] {
+        let check = recipe.check.as_deref().unwrap_or_default();
+        let mut steps_text = vec![
+            ("build", build),
+            ("check", check),
+            ("install", recipe.install.get_ref().as_str()),
+        ];
+        if recipe.strip.unwrap_or(true) {
+            steps_text.push(("strip", STRIP));
+        }
+        for (name, text) in steps_text {
             let path = steps.join(name);
             std::fs::write(&path, text).map_err(SourceError::io("writing", &path))?;
         }
@@ -283,6 +292,7 @@ impl Builder<'_> {
             &work.join("root"),
             &root.dir,
             &work.join("out"),
+            &work.join("dbgsym"),
         )?;
         let flags = read_flags(&work.join("flags"));
         let built = store::store(self.cache, &key, &label, &made, &flags, &log)?;
@@ -421,8 +431,39 @@ mkdir -p \"$DESTDIR\"
 cd /build/src
 echo '{STEP}build'
 sh -e /build/steps/build
+case \" ${DEB_BUILD_OPTIONS:-} ${DEB_BUILD_PROFILES:-} \" in
+  *\" nocheck \"*) echo 'check skipped (nocheck)' ;;
+  *) echo '{STEP}check'; sh -e /build/steps/check ;;
+esac
 echo '{STEP}install'
 sh -e /build/steps/install
+if [ -e /build/steps/strip ]; then echo '{STEP}strip'; sh -e /build/steps/strip; fi
+";
+
+/// ELF files stripped as `dh_strip` does (`.comment` and `.note` removed, shared objects of
+/// unneeded symbols, the rest of all), each one's debug symbols first kept by build id under
+/// `/build/dbgsym/usr/lib/debug/.build-id/` and linked with `--add-gnu-debuglink`;
+/// `/build/dbgsym.list` says which installed file each build id is of.
+const STRIP: &str = "\
+mkdir -p /build/dbgsym
+: > /build/dbgsym.list
+find \"$DESTDIR\" -type f ! -path \"$DESTDIR/usr/lib/debug/*\" | LC_ALL=C sort | while IFS= read -r f; do
+  [ \"$(head -c 4 \"$f\" | od -An -tx1 | tr -d ' \\n')\" = 7f454c46 ] || continue
+  case \"$f\" in *.o|*.a|*.ko) continue ;; esac
+  id=$(readelf -n \"$f\" 2>/dev/null | sed -n 's/^ *Build ID: *\\([0-9a-f]*\\).*/\\1/p' | head -n 1)
+  if [ -n \"$id\" ]; then
+    debug=usr/lib/debug/.build-id/$(printf %s \"$id\" | cut -c1-2)/$(printf %s \"$id\" | cut -c3-).debug
+    mkdir -p \"/build/dbgsym/${debug%/*}\"
+    objcopy --only-keep-debug --compress-debug-sections \"$f\" \"/build/dbgsym/$debug\"
+    chmod 0644 \"/build/dbgsym/$debug\"
+    echo \"$id ${f#\"$DESTDIR\"/}\" >> /build/dbgsym.list
+  fi
+  case \"${f##*/}\" in
+    *.so|*.so.*) strip --remove-section=.comment --remove-section=.note --strip-unneeded \"$f\" ;;
+    *) strip --remove-section=.comment --remove-section=.note \"$f\" ;;
+  esac
+  if [ -n \"$id\" ]; then objcopy --add-gnu-debuglink=\"/build/dbgsym/$debug\" \"$f\"; fi
+done
 ";
 
 /// The `Depends` field of a control paragraph, for the status line.

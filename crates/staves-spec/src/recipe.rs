@@ -77,8 +77,23 @@ pub struct Recipe {
     /// Shell run in the source directory to build.
     #[serde(default)]
     pub build: Option<String>,
+    /// Shell run in the source directory after `build` to run the tests; skipped when
+    /// `DEB_BUILD_OPTIONS` or `DEB_BUILD_PROFILES` has `nocheck`, as Debian's builds do.
+    #[serde(default)]
+    pub check: Option<String>,
     /// Shell run in the source directory to install under `$DESTDIR`.
     pub install: Spanned<String>,
+    /// Strip installed ELF files as `dh_strip` does, their debug symbols going to a
+    /// `NAME-dbgsym` package (default true).
+    #[serde(default)]
+    pub strip: Option<bool>,
+    /// System accounts the package needs, created by its `postinst` as Debian's packages
+    /// create theirs (`adduser --system`).
+    #[serde(default)]
+    pub users: Vec<Spanned<SystemUser>>,
+    /// Directories the package needs with an owner and mode, made by its `postinst`.
+    #[serde(default)]
+    pub dirs: Vec<Spanned<OwnedDir>>,
     /// The date of every file in the packages and `SOURCE_DATE_EPOCH` of the build (seconds
     /// since 1970); 0 when absent.
     #[serde(default)]
@@ -177,6 +192,37 @@ impl Recipe {
             })
             .collect()
     }
+}
+
+/// `[[users]]`: a system account a recipe's package creates when it is installed.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct SystemUser {
+    /// The account's name; a group of the same name is made with it.
+    pub name: String,
+    /// Its home directory (`/nonexistent` when absent, as adduser gives system accounts).
+    #[serde(default)]
+    pub home: Option<String>,
+    /// Its login shell (`/usr/sbin/nologin` when absent).
+    #[serde(default)]
+    pub shell: Option<String>,
+}
+
+/// `[[dirs]]`: a directory a recipe's package makes when it is installed.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct OwnedDir {
+    /// The absolute path.
+    pub path: String,
+    /// Its owner (`root` when absent).
+    #[serde(default)]
+    pub owner: Option<String>,
+    /// Its group (the owner's when absent).
+    #[serde(default)]
+    pub group: Option<String>,
+    /// Its mode, octal (`0755` when absent).
+    #[serde(default)]
+    pub mode: Option<String>,
 }
 
 /// A package made of some of the files a recipe installs.
@@ -318,6 +364,55 @@ impl Recipe {
                     split.span(),
                     format!("split package `{name}` takes no files"),
                     Some("add `files = [\"usr/share/doc/**\"]` or similar"),
+                ));
+            }
+        }
+        let plain_name = |n: &str| {
+            !n.is_empty()
+                && n.len() <= 32
+                && n.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
+                && n.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "-_".contains(c))
+        };
+        let plain_path = |p: &str| {
+            p.starts_with('/')
+                && p.len() > 1
+                && !p.split('/').any(|c| c == "..")
+                && p.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "/._-+@".contains(c))
+        };
+        for user in &recipe.users {
+            let u = user.get_ref();
+            let paths_ok = [&u.home, &u.shell]
+                .into_iter()
+                .flatten()
+                .all(|p| plain_path(p));
+            if !plain_name(&u.name) || !paths_ok {
+                return Err(diag(
+                    user.span(),
+                    format!("`{}` is not a system account a package can create", u.name),
+                    Some(
+                        "a lower-case name (`[a-z_][a-z0-9_-]*`), and absolute `home` and `shell`",
+                    ),
+                ));
+            }
+        }
+        for dir in &recipe.dirs {
+            let d = dir.get_ref();
+            let mode_ok = d.mode.as_deref().is_none_or(|m| {
+                (3..=4).contains(&m.len()) && m.chars().all(|c| ('0'..='7').contains(&c))
+            });
+            let names_ok = [&d.owner, &d.group]
+                .into_iter()
+                .flatten()
+                .all(|n| plain_name(n));
+            if !plain_path(&d.path) || !mode_ok || !names_ok {
+                return Err(diag(
+                    dir.span(),
+                    format!("`{}` is not a directory a package can make", d.path),
+                    Some(
+                        "an absolute `path` without `..`, account names for `owner` and `group`, an octal `mode` such as \"0750\"",
+                    ),
                 ));
             }
         }

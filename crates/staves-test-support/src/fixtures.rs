@@ -41,6 +41,7 @@ pub fn deb(dir: &Path, name: &str, file: &str, depends: &str) -> (String, Vec<u8
             control: &control,
             entries: &entries,
             mtime: 0,
+            scripts: &[],
         },
     )
     .expect("deb");

@@ -222,7 +222,7 @@ fn crates_are_fetched_by_the_locks_checksums_and_built_offline_by_debians_cargo(
     assert!(out.status.success(), "{}", stderr(&out));
     let warm_debs = built_debs(&cache);
     let cold_debs = built_debs(&cold);
-    assert_eq!(cold_debs.len(), 1);
+    assert_eq!(cold_debs.len(), 2, "the package and its -dbgsym");
     assert!(
         cold_debs.is_subset(&warm_debs),
         "the incremental build made other bytes: {warm_debs:?} vs {cold_debs:?}"
@@ -332,36 +332,96 @@ fn the_rust_service_example_is_built_from_the_real_registry_and_serves() {
     .output()
     .expect("staves build");
     assert!(out.status.success(), "{}", stderr(&out));
-    // Depends derived from the binary, in every build of it the cache holds.
-    let debs: Vec<String> = support::walk(&shared_cache().join("built"))
-        .iter()
+    // The newest build of it the cache holds: Depends derived from the binary (and adduser,
+    // for its postinst), the binary stripped with a debug link, its symbols in -dbgsym.
+    let manifest = support::walk(&shared_cache().join("built"))
+        .into_iter()
         .filter(|p| p.file_name().is_some_and(|n| n == "manifest"))
-        .filter_map(|p| std::fs::read_to_string(p).ok())
-        .filter(|m| m.starts_with("source hello-service "))
-        .flat_map(|m| {
-            m.lines()
-                .filter_map(|l| l.strip_prefix("deb ").map(|r| r[..64].to_owned()))
-                .collect::<Vec<_>>()
+        .filter(|p| {
+            std::fs::read_to_string(p).is_ok_and(|m| m.starts_with("source hello-service "))
+        })
+        .max_by_key(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok())
+        .expect("a build of hello-service");
+    let debs: Vec<PathBuf> = std::fs::read_to_string(manifest)
+        .expect("manifest")
+        .lines()
+        .filter_map(|l| l.strip_prefix("deb "))
+        .map(|r| {
+            let sha = &r[..64];
+            shared_cache()
+                .join("debs")
+                .join(&sha[..2])
+                .join(format!("{sha}.deb"))
         })
         .collect();
-    assert!(!debs.is_empty());
-    for sha in debs {
-        let deb = shared_cache()
-            .join("debs")
-            .join(&sha[..2])
-            .join(format!("{sha}.deb"));
-        let depends = Command::new("dpkg-deb")
+    let field = |deb: &Path, name: &str| {
+        let out = Command::new("dpkg-deb")
             .arg("-f")
-            .arg(&deb)
-            .arg("Depends")
+            .arg(deb)
+            .arg(name)
             .output()
             .expect("dpkg-deb");
-        let depends = stdout(&depends);
-        assert!(
-            depends.contains("libc6 (>= ") && depends.contains("libgcc-s1 (>= "),
-            "{depends}"
-        );
+        stdout(&out).trim().to_owned()
+    };
+    let main = debs
+        .iter()
+        .find(|d| field(d, "Package") == "hello-service")
+        .expect("the package");
+    let depends = field(main, "Depends");
+    assert!(
+        depends.contains("libc6 (>= ")
+            && depends.contains("libgcc-s1 (>= ")
+            && depends.contains("adduser"),
+        "{depends}"
+    );
+    let dbgsym = debs
+        .iter()
+        .find(|d| field(d, "Package") == "hello-service-dbgsym")
+        .expect("the -dbgsym package");
+    assert_eq!(field(dbgsym, "Auto-Built-Package"), "debug-symbols");
+    let build_id = field(dbgsym, "Build-Ids");
+    let unpacked = dir.path().join("unpacked");
+    for deb in [main, dbgsym] {
+        let out = Command::new("dpkg-deb")
+            .arg("-x")
+            .arg(deb)
+            .arg(&unpacked)
+            .output()
+            .expect("dpkg-deb");
+        assert!(out.status.success(), "{}", stderr(&out));
     }
+    let sections = Command::new("readelf")
+        .args(["-S", "-n"])
+        .arg(unpacked.join("usr/bin/hello-service"))
+        .output()
+        .expect("readelf");
+    let sections = stdout(&sections);
+    assert!(
+        sections.contains(".gnu_debuglink")
+            && !sections.contains(".symtab")
+            && sections.contains(&format!("Build ID: {build_id}")),
+        "{sections}"
+    );
+    assert!(
+        unpacked
+            .join(format!(
+                "usr/lib/debug/.build-id/{}/{}.debug",
+                &build_id[..2],
+                &build_id[2..]
+            ))
+            .is_file()
+    );
+    let postinst = Command::new("dpkg-deb")
+        .arg("-I")
+        .arg(main)
+        .arg("postinst")
+        .output()
+        .expect("dpkg-deb");
+    assert!(
+        stdout(&postinst).contains("adduser --system --group"),
+        "{}",
+        stdout(&postinst)
+    );
     let loaded = container(&["load", "-i", archive.to_str().expect("utf8")]);
     assert!(loaded.status.success(), "{}", stderr(&loaded));
     let name = format!("staves-rust-service-{}", std::process::id());
@@ -397,10 +457,44 @@ fn the_rust_service_example_is_built_from_the_real_registry_and_serves() {
     }
     let logs = container(&["logs", &name]);
     let whoami = container(&["exec", &name, "/usr/bin/hello-service", "--check"]);
+    // The account and directory its postinst makes, as the image has them.
+    let state = container(&["cp", &format!("{name}:/var/lib/hello-service"), "-"]);
+    let state = tar::Archive::new(state.stdout.as_slice())
+        .entries()
+        .expect("tar")
+        .next()
+        .expect("an entry")
+        .expect("entry")
+        .header()
+        .clone();
+    let passwd = container(&["cp", &format!("{name}:/etc/passwd"), "-"]);
+    let mut passwd_text = String::new();
+    std::io::Read::read_to_string(
+        &mut tar::Archive::new(passwd.stdout.as_slice())
+            .entries()
+            .expect("tar")
+            .next()
+            .expect("an entry")
+            .expect("entry"),
+        &mut passwd_text,
+    )
+    .expect("passwd");
     let stopped = container(&["stop", &name]);
     container(&["rmi", "rust-service:latest"]);
     assert_eq!(answer, "hello from rust-service\n", "{}", stderr(&logs));
     assert!(whoami.status.success(), "its own readiness check passes");
+    let hello = passwd_text
+        .lines()
+        .find(|l| l.starts_with("hello:"))
+        .expect("the account");
+    let uid: u64 = hello
+        .split(':')
+        .nth(2)
+        .and_then(|u| u.parse().ok())
+        .expect("uid");
+    assert!((100..1000).contains(&uid), "a system account: {hello}");
+    assert_eq!(state.mode().expect("mode") & 0o7777, 0o750);
+    assert_eq!(state.uid().expect("uid"), uid);
     assert!(stopped.status.success());
     assert!(
         stdout(&logs).contains("hello: hello-service: listening on 0.0.0.0:8080"),

@@ -155,12 +155,32 @@ fn a_c_program_with_libcurl_gets_dpkg_shlibdeps_depends_runs_and_rebuilds_the_sa
         .into_iter()
         .find(|(_, m)| m.contains(field(entry, "sha256")))
         .expect("the build's manifest");
-    let doc_sha = manifest
+    let package_of = |sha: &str| {
+        let deb = cached_deb(&cache, sha);
+        stdout(&run(Command::new("dpkg-deb")
+            .arg("-f")
+            .arg(&deb)
+            .arg("Package")))
+        .trim()
+        .to_owned()
+    };
+    let others: Vec<String> = manifest
         .lines()
         .filter_map(|l| l.strip_prefix("deb "))
-        .map(|l| l.split(' ').next().unwrap_or_default())
-        .find(|sha| *sha != field(entry, "sha256"))
-        .expect("a second package");
+        .map(|l| l.split(' ').next().unwrap_or_default().to_owned())
+        .filter(|sha| *sha != field(entry, "sha256"))
+        .collect();
+    let doc_sha = others
+        .iter()
+        .find(|sha| package_of(sha) == "url-status-doc")
+        .expect("the split package");
+    // The stripped program's debug symbols, in a package of their own.
+    assert!(
+        others
+            .iter()
+            .any(|sha| package_of(sha) == "url-status-dbgsym"),
+        "{others:?}"
+    );
     let doc_deb = cached_deb(&cache, doc_sha);
     let doc = stdout(&run(Command::new("dpkg-deb").arg("-I").arg(&doc_deb)));
     assert!(

@@ -217,6 +217,7 @@ mod tests {
             control: &control,
             entries: &entries,
             mtime: 0,
+            scripts: &[],
         };
         staves_deb::write::write_deb(file, &new).expect("write");
         path
