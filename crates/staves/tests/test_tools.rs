@@ -52,6 +52,7 @@ const PROGRAMS: &[(&str, Source)] = &[
     ("psql", Source::Package("postgresql-client")),
     ("pyspdxtools", Source::Pip("spdx-tools")),
     ("python3", Source::Package("python3")),
+    ("readelf", Source::Package("binutils")),
     ("setpriv", Source::Base),
     ("sh", Source::Base),
     ("sha256sum", Source::Base),
