@@ -646,6 +646,21 @@ pub struct InitArgs {
     /// Replace an existing spec.
     #[arg(long)]
     pub force: bool,
+    /// Also write a commented recipe for your own software in this language
+    /// (`NAME.toml` beside the spec, building `src/`), and list it in the spec.
+    #[arg(long, value_enum)]
+    pub recipe: Option<RecipeLanguage>,
+}
+
+/// The languages `init --recipe` writes a starting point for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RecipeLanguage {
+    /// pip from a hash-checked requirements file, against Debian's Python.
+    Python,
+    /// cargo from a Cargo.lock, with Debian's cargo and rustc.
+    Rust,
+    /// make, with Debian's compilers and -dev packages.
+    C,
 }
 
 #[derive(Debug, Args)]

@@ -769,3 +769,94 @@ fn pillow_is_built_from_its_sdist_against_debians_libraries_and_serves_thumbnail
     );
     assert_ne!(stdout(&uid).trim(), "0", "not root");
 }
+
+/// `staves init --recipe c|rust` writes a recipe and a spec that build as they are, around a
+/// source directory a developer would have (a Makefile; a Cargo project with its lock), and
+/// the image runs the program. `--recipe python`'s recipe loads.
+#[test]
+#[cfg_attr(
+    not(feature = "online-tests"),
+    ignore = "needs Debian's archive or a container engine; run with --features staves/online-tests"
+)]
+fn init_recipes_for_c_and_rust_build_as_written() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let init = |project: &Path, language: &str, name: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_staves"))
+            .arg("init")
+            .arg("-f")
+            .arg(project.join("staves.toml"))
+            .args(["--recipe", language, "--name", name])
+            .env("NO_COLOR", "1")
+            .output()
+            .expect("staves init");
+        assert!(out.status.success(), "{}", stderr(&out));
+        std::fs::read_to_string(project.join(format!("{name}.toml"))).expect("recipe")
+    };
+    let python = dir.path().join("python");
+    let text = init(&python, "python", "app-python");
+    assert!(text.contains("pip = \"src/requirements.txt\""), "{text}");
+
+    let c = dir.path().join("c");
+    std::fs::create_dir_all(c.join("src")).expect("mkdir");
+    std::fs::write(
+        c.join("src/hello.c"),
+        "#include <stdio.h>\nint main(void) { puts(\"hello from init c\"); return 0; }\n",
+    )
+    .expect("source");
+    std::fs::write(
+        c.join("src/Makefile"),
+        "PREFIX ?= /usr/local\nhello-c: hello.c\n\t$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(LDFLAGS)\ninstall: hello-c\n\tinstall -D -m 0755 hello-c $(DESTDIR)$(PREFIX)/bin/hello-c\n",
+    )
+    .expect("makefile");
+    init(&c, "c", "hello-c");
+
+    let rust = dir.path().join("rust");
+    std::fs::create_dir_all(rust.join("src/src")).expect("mkdir");
+    std::fs::write(
+        rust.join("src/Cargo.toml"),
+        "[package]\nname = \"hello-rust\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[workspace]\n",
+    )
+    .expect("manifest");
+    std::fs::write(
+        rust.join("src/src/main.rs"),
+        "fn main() {\n    println!(\"hello from init rust\");\n}\n\n#[test]\nfn checked() {\n    assert_eq!(1 + 1, 2);\n}\n",
+    )
+    .expect("main");
+    std::fs::write(
+        rust.join("src/Cargo.lock"),
+        "version = 3\n\n[[package]]\nname = \"hello-rust\"\nversion = \"0.1.0\"\n",
+    )
+    .expect("lock");
+    init(&rust, "rust", "hello-rust");
+
+    for (project, name, said) in [
+        (&c, "hello-c", "hello from init c"),
+        (&rust, "hello-rust", "hello from init rust"),
+    ] {
+        let archive = project.join("image.tar");
+        let spec = project.join("staves.toml");
+        let out = support::staves_command(
+            &[
+                "build",
+                "-f",
+                spec.to_str().expect("utf8"),
+                "-o",
+                archive.to_str().expect("utf8"),
+            ],
+            &shared_cache(),
+        )
+        .output()
+        .expect("staves build");
+        assert!(out.status.success(), "{name}: {}", stderr(&out));
+        let loaded = container(&["load", "-i", archive.to_str().expect("utf8")]);
+        assert!(loaded.status.success(), "{}", stderr(&loaded));
+        let ran = container(&[
+            "run",
+            "--rm",
+            &format!("{name}:latest"),
+            &format!("/usr/bin/{name}"),
+        ]);
+        container(&["rmi", &format!("{name}:latest")]);
+        assert_eq!(stdout(&ran).trim(), said, "{}", stderr(&ran));
+    }
+}
