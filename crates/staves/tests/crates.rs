@@ -1,6 +1,7 @@
 //! `[fetch] cargo`: the crates a recipe's `Cargo.lock` pins, fetched before its sandbox by
 //! the lock's checksums — from a registry served on 127.0.0.1 for what must fail (bytes that
-//! are not the checksum, a crate the registry does not have, a git dependency) and from the
+//! are not the checksum, a crate the registry does not have, a git dependency; HTTPS signed
+//! by a private authority) and from the
 //! real crates registry, reached as this machine's cargo reaches it — vendored so that Debian's
 //! `cargo build --offline --locked` just works without network; and a recipe's build cache
 //! (`cache = ["target"]`), which makes builds faster but never different.
@@ -501,5 +502,74 @@ fn the_rust_service_example_is_built_from_the_real_registry_and_serves() {
         "{}{}",
         stdout(&logs),
         stderr(&logs)
+    );
+}
+
+/// A registry behind HTTPS signed by a company's own authority (openssl's `s_server -WWW`
+/// serving its files): refused with an error naming the certificate and the ways out, then
+/// trusted by `--ca-cert` for the whole build — the crates included.
+#[test]
+#[cfg_attr(
+    not(feature = "online-tests"),
+    ignore = "needs Debian's archive or a container engine; run with --features staves/online-tests"
+)]
+fn a_registry_behind_a_private_authority_is_trusted_by_ca_cert() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let pki = support::pki::local_ca(dir.path());
+    let good = krate(&dir.path().join("crates"), "hello over a private authority");
+    let checksum = sha256(&good);
+    let served = dir.path().join("registry");
+    std::fs::create_dir_all(&served).expect("dir");
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.local_addr().expect("addr").port()
+    };
+    let base = format!("https://127.0.0.1:{port}");
+    registry(&served, &good, &base);
+    let mut server = Command::new("openssl")
+        .args(["s_server", "-quiet", "-WWW", "-accept"])
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("-cert")
+        .arg(&pki.server_cert)
+        .arg("-key")
+        .arg(&pki.server_key)
+        .current_dir(&served)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("openssl s_server");
+    for _ in 0..50 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let cache = dir.path().join("cache");
+    copy_debian_packages(&cache);
+    let spec = app(
+        &dir.path().join("app"),
+        &crates_io_source(),
+        &checksum,
+        Some(&format!("sparse+{base}/")),
+        MAIN,
+    );
+    let refused = build(&spec, &cache, &[]);
+    let message = stderr(&refused);
+    let ca = pki.ca_cert.to_str().expect("utf8");
+    let trusted = build(&spec, &cache, &["--ca-cert", ca]);
+    let _ = server.kill();
+    let _ = server.wait();
+    assert!(
+        !refused.status.success(),
+        "built without trusting the authority"
+    );
+    assert!(
+        message.contains("staves test CA") && message.contains("--ca-cert"),
+        "{message}"
+    );
+    assert!(trusted.status.success(), "{}", stderr(&trusted));
+    assert!(
+        run_image(&spec).contains("app says hello over a private authority"),
+        "the image runs the program built with the crate fetched over HTTPS"
     );
 }

@@ -1,7 +1,7 @@
 //! `[fetch] pip`: a recipe's Python requirements fetched before its sandbox by hash — from
 //! an index served on 127.0.0.1 for what must fail (a hash the index does not have, a file
 //! whose bytes are not its hash, a yanked release, an unknown project, a requirement
-//! without a hash), and from the real package index, named as the host's pip names it —
+//! without a hash, an index behind basic auth), and from the real package index, named as the host's pip names it —
 //! offered to the build read-only so that `pip install -r requirements.txt` just works
 //! without network, and run in the image.
 
@@ -323,4 +323,63 @@ fn a_requirement_from_the_real_index_is_fetched_by_its_hash() {
     let out = build(&spec, &shared_cache(), &[], &[("PIP_INDEX_URL", &index)]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(run_image(&spec).contains("six ok"));
+}
+
+/// A private index behind basic auth: a 401 that says where credentials are read, then the
+/// requirement fetched with apt's credential format (`--auth-file`), the password never
+/// printed.
+#[test]
+#[cfg_attr(
+    not(feature = "online-tests"),
+    ignore = "needs Debian's archive or a container engine; run with --features staves/online-tests"
+)]
+fn a_private_index_behind_basic_auth_reads_apt_credentials() {
+    const PASSWORD: &str = "index-pa55-71c3";
+    let dir = tempfile::tempdir().expect("tmp");
+    let wheels = dir.path().join("wheels");
+    std::fs::create_dir_all(&wheels).expect("dir");
+    let good = wheel(&wheels, "hello from a private index");
+    let hash = sha256(&good);
+    let served = dir.path().join("index");
+    index(&served, &good, &hash, false);
+    let server = Server::start(served);
+    let header = {
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg(format!("printf %s 'alice:{PASSWORD}' | base64 -w0"))
+            .output()
+            .expect("base64");
+        format!("Basic {}", String::from_utf8_lossy(&out.stdout))
+    };
+    server.faults.lock().expect("faults").authorization = Some(header);
+    let spec = app(
+        &dir.path().join("app"),
+        &format!("greet==1.0 --hash=sha256:{hash}\n"),
+        Some(&format!("{}/simple", server.base)),
+        "greet",
+    );
+    let cache = dir.path().join("cache");
+    let refused = build(&spec, &cache, &[], &[]);
+    assert!(!refused.status.success());
+    let message = stderr(&refused);
+    assert!(
+        message.contains("401") && message.contains("--auth-file"),
+        "{message}"
+    );
+    let authority = server.base.trim_start_matches("http://").to_owned();
+    let conf = dir.path().join("index.conf");
+    std::fs::write(
+        &conf,
+        format!("machine http://{authority}/ login alice password {PASSWORD}\n"),
+    )
+    .expect("auth");
+    let out = build(
+        &spec,
+        &cache,
+        &["--auth-file", conf.to_str().expect("utf8")],
+        &[],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!stderr(&out).contains(PASSWORD) && !stderr(&refused).contains(PASSWORD));
+    assert!(run_image(&spec).contains("greet ok hello from a private index"));
 }
