@@ -133,28 +133,11 @@ fn build(spec: &Path, cache: &Path, extra: &[&str]) -> Output {
     staves_command(&args, cache).output().expect("staves build")
 }
 
-/// The SHA-256 of every `.deb` the recipes built in `cache`, from the builds' manifests.
-fn built_debs(cache: &Path) -> std::collections::BTreeSet<String> {
-    support::walk(&cache.join("built"))
-        .iter()
-        .filter(|p| p.file_name().is_some_and(|n| n == "manifest"))
-        .flat_map(|p| {
-            std::fs::read_to_string(p)
-                .expect("manifest")
-                .lines()
-                .filter_map(|l| l.strip_prefix("deb ").map(|r| r[..64].to_owned()))
-                .collect::<Vec<_>>()
-        })
-        .collect()
-}
-
 fn run_image(spec: &Path) -> String {
-    let archive = spec.with_file_name("image.tar");
-    let loaded = container(&["load", "-i", archive.to_str().expect("utf8")]);
-    assert!(loaded.status.success(), "{}", stderr(&loaded));
-    let ran = container(&["run", "--rm", "staves-test-crates:latest"]);
-    container(&["rmi", "staves-test-crates:latest"]);
-    format!("{}{}", stdout(&ran), stderr(&ran))
+    support::run_archive(
+        &spec.with_file_name("image.tar"),
+        "staves-test-crates:latest",
+    )
 }
 
 const MAIN: &str = "fn main() {\n    println!(\"app says {}\", greet::hello());\n}\n";
@@ -221,8 +204,8 @@ fn crates_are_fetched_by_the_locks_checksums_and_built_offline_by_debians_cargo(
     copy_debian_packages(&cold);
     let out = build(&spec, &cold, &[]);
     assert!(out.status.success(), "{}", stderr(&out));
-    let warm_debs = built_debs(&cache);
-    let cold_debs = built_debs(&cold);
+    let warm_debs = support::built_debs(&cache);
+    let cold_debs = support::built_debs(&cold);
     assert_eq!(cold_debs.len(), 2, "the package and its -dbgsym");
     assert!(
         cold_debs.is_subset(&warm_debs),
@@ -234,7 +217,7 @@ fn crates_are_fetched_by_the_locks_checksums_and_built_offline_by_debians_cargo(
     let out = build(&spec, &cache, &[]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(
-        !stderr(&out).contains("Building crate-app") && built_debs(&cache) == warm_debs,
+        !stderr(&out).contains("Building crate-app") && support::built_debs(&cache) == warm_debs,
         "a target directory in the source changed the build: {}",
         stderr(&out)
     );

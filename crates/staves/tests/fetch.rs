@@ -11,7 +11,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use sha2::{Digest, Sha256};
-use support::engine::container;
 use support::server::Server;
 use support::{shared_cache, staves_command, stderr, stdout};
 
@@ -129,28 +128,11 @@ fn build(spec: &Path, cache: &Path, extra: &[&str], envs: &[(&str, &str)]) -> Ou
     cmd.output().expect("staves build")
 }
 
-/// The SHA-256 of every `.deb` the recipes built in `cache`, from the builds' manifests.
-fn built_debs(cache: &Path) -> std::collections::BTreeSet<String> {
-    support::walk(&cache.join("built"))
-        .iter()
-        .filter(|p| p.file_name().is_some_and(|n| n == "manifest"))
-        .flat_map(|p| {
-            std::fs::read_to_string(p)
-                .expect("manifest")
-                .lines()
-                .filter_map(|l| l.strip_prefix("deb ").map(|r| r[..64].to_owned()))
-                .collect::<Vec<_>>()
-        })
-        .collect()
-}
-
 fn run_image(spec: &Path) -> String {
-    let archive = spec.with_file_name("image.tar");
-    let loaded = container(&["load", "-i", archive.to_str().expect("utf8")]);
-    assert!(loaded.status.success(), "{}", stderr(&loaded));
-    let ran = container(&["run", "--rm", "staves-test-fetched:latest"]);
-    container(&["rmi", "staves-test-fetched:latest"]);
-    format!("{}{}", stdout(&ran), stderr(&ran))
+    support::run_archive(
+        &spec.with_file_name("image.tar"),
+        "staves-test-fetched:latest",
+    )
 }
 
 #[test]
@@ -193,8 +175,8 @@ fn pip_requirements_are_fetched_by_hash_and_installed_without_network() {
     let again = dir.path().join("cache-again");
     let out = build(&spec, &again, &[], &[]);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(built_debs(&cache), built_debs(&again));
-    assert_eq!(built_debs(&cache).len(), 1);
+    assert_eq!(support::built_debs(&cache), support::built_debs(&again));
+    assert_eq!(support::built_debs(&cache).len(), 1);
 
     // Offline, from the cache alone: the index is not asked.
     let asked = server.requests().len();

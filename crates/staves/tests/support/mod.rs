@@ -390,3 +390,28 @@ pub fn staves_measured(args: &[&str], cache: Option<&Path>, timeout: Option<u64>
         .expect("peak rss");
     (out, peak)
 }
+
+/// The SHA-256 of every `.deb` the recipes built in `cache`, from the builds' manifests.
+pub fn built_debs(cache: &Path) -> std::collections::BTreeSet<String> {
+    walk(&cache.join("built"))
+        .iter()
+        .filter(|p| p.file_name().is_some_and(|n| n == "manifest"))
+        .flat_map(|p| {
+            std::fs::read_to_string(p)
+                .expect("manifest")
+                .lines()
+                .filter_map(|l| l.strip_prefix("deb ").map(|r| r[..64].to_owned()))
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// Loads the docker-archive `archive` into the engine, runs `image` once (its own command)
+/// and removes it; what it printed, stdout then stderr.
+pub fn run_archive(archive: &Path, image: &str) -> String {
+    let loaded = engine::container(&["load", "-i", archive.to_str().expect("utf8")]);
+    assert!(loaded.status.success(), "{}", stderr(&loaded));
+    let ran = engine::container(&["run", "--rm", image]);
+    engine::container(&["rmi", image]);
+    format!("{}{}", stdout(&ran), stderr(&ran))
+}
