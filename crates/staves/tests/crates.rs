@@ -276,30 +276,8 @@ fn copy_debian_packages(cache: &Path) {
     ignore = "needs Debian's archive or a container engine; run with --features staves/online-tests"
 )]
 fn the_rust_service_example_is_built_from_the_real_registry_and_serves() {
-    let host_cargo = std::env::var_os("CARGO_HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cargo"));
-    let index_dir = std::fs::read_dir(host_cargo.join("registry/index"))
-        .expect("cargo's index cache")
-        .filter_map(Result::ok)
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .find(|n| n.contains('.'))
-        .expect("a registry cargo used");
-    // `HOST-HASH`: the host the crates came from.
-    let host = index_dir
-        .rsplit_once('-')
-        .map(|(host, _)| host.to_owned())
-        .expect("HOST-HASH");
     let dir = tempfile::tempdir().expect("tmp");
-    let cargo_home = dir.path().join("cargo-home");
-    std::fs::create_dir_all(&cargo_home).expect("dir");
-    std::fs::write(
-        cargo_home.join("config.toml"),
-        format!(
-            "[source.crates-io]\nreplace-with = \"mirror\"\n\n[source.mirror]\nregistry = \"sparse+https://{host}/\"\n"
-        ),
-    )
-    .expect("config");
+    let cargo_home = support::cargo_home_with_host_registry(dir.path());
     let spec = support::examples().join("rust-service/staves.toml");
     let archive = dir.path().join("image.tar");
     let out = staves_command(

@@ -12,7 +12,7 @@ use std::process::{Command, Output};
 
 use sha2::{Digest, Sha256};
 use support::server::Server;
-use support::{shared_cache, staves_command, stderr, stdout};
+use support::{shared_cache, staves_command, stderr};
 
 /// Writes the wheel `greet-1.0-py3-none-any.whl` (a module saying `said`) into `dir`.
 fn wheel(dir: &Path, said: &str) -> PathBuf {
@@ -286,15 +286,7 @@ fn pip_requirements_are_fetched_by_hash_and_installed_without_network() {
     ignore = "needs Debian's archive or a container engine; run with --features staves/online-tests"
 )]
 fn a_requirement_from_the_real_index_is_fetched_by_its_hash() {
-    let out = Command::new("python3")
-        .args([
-            "-c",
-            "from pip._internal.models.index import PyPI; print(PyPI.simple_url)",
-        ])
-        .output()
-        .expect("python3 with pip");
-    assert!(out.status.success(), "{}", stderr(&out));
-    let index = std::env::var("PIP_INDEX_URL").unwrap_or_else(|_| stdout(&out).trim().to_owned());
+    let index = support::pip_index();
     let dir = tempfile::tempdir().expect("tmp");
     let spec = app(
         dir.path(),

@@ -484,6 +484,10 @@ fn zstd_layers_decompress_to_their_diff_id() {
 )]
 fn the_shipped_examples_build_without_a_warning() {
     let dir = tempfile::tempdir().expect("tmp");
+    // The language examples fetch from the indices this machine's pip and cargo use.
+    let index = support::pip_index();
+    let cargo_home = support::cargo_home_with_host_registry(dir.path());
+    let cargo_home = cargo_home.to_str().expect("utf8");
     let mut built = 0;
     for entry in std::fs::read_dir(examples()).expect("examples").flatten() {
         let spec = entry.path().join("staves.toml");
@@ -504,7 +508,7 @@ fn the_shipped_examples_build_without_a_warning() {
                     .expect("utf8"),
             ],
             &shared_cache(),
-            &[],
+            &[("PIP_INDEX_URL", &index), ("CARGO_HOME", cargo_home)],
         );
         let log = stderr(&out);
         assert!(out.status.success(), "{name}: {log}");

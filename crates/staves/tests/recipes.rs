@@ -625,16 +625,7 @@ fn a_recipe_build_without_bubblewrap_says_to_install_it() {
     ignore = "needs Debian's archive or a container engine; run with --features staves/online-tests"
 )]
 fn pillow_is_built_from_its_sdist_against_debians_libraries_and_serves_thumbnails() {
-    let index = match std::env::var("PIP_INDEX_URL") {
-        Ok(index) => index,
-        Err(_) => {
-            let out = run(Command::new("python3").args([
-                "-c",
-                "from pip._internal.models.index import PyPI; print(PyPI.simple_url)",
-            ]));
-            stdout(&out).trim().to_owned()
-        }
-    };
+    let index = support::pip_index();
     let dir = tempfile::tempdir().expect("tmp");
     let cache = shared_cache();
     let spec = example(dir.path(), "python-pillow", "staves-test-pillow");

@@ -415,3 +415,49 @@ pub fn run_archive(archive: &Path, image: &str) -> String {
     engine::container(&["rmi", image]);
     format!("{}{}", stdout(&ran), stderr(&ran))
 }
+
+/// The package index the host's pip uses (`PIP_INDEX_URL`, else pip's own default), never
+/// written in the project.
+pub fn pip_index() -> String {
+    if let Ok(index) = std::env::var("PIP_INDEX_URL") {
+        return index;
+    }
+    let out = Command::new("python3")
+        .args([
+            "-c",
+            "from pip._internal.models.index import PyPI; print(PyPI.simple_url)",
+        ])
+        .output()
+        .expect("python3 with pip");
+    assert!(out.status.success(), "{}", stderr(&out));
+    stdout(&out).trim().to_owned()
+}
+
+/// A cargo home in `dir` whose configuration puts, in place of crates-io, the registry this
+/// machine's cargo fetched this workspace's crates from — named by the directory cargo
+/// keeps its index in (`HOST-HASH`), never written in the project.
+pub fn cargo_home_with_host_registry(dir: &Path) -> PathBuf {
+    let host_cargo = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cargo"));
+    let index_dir = std::fs::read_dir(host_cargo.join("registry/index"))
+        .expect("cargo's index cache")
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .find(|n| n.contains('.'))
+        .expect("a registry cargo used");
+    let host = index_dir
+        .rsplit_once('-')
+        .map(|(host, _)| host.to_owned())
+        .expect("HOST-HASH");
+    let home = dir.join("cargo-home");
+    std::fs::create_dir_all(&home).expect("dir");
+    std::fs::write(
+        home.join("config.toml"),
+        format!(
+            "[source.crates-io]\nreplace-with = \"mirror\"\n\n[source.mirror]\nregistry = \"sparse+https://{host}/\"\n"
+        ),
+    )
+    .expect("config");
+    home
+}
