@@ -173,16 +173,19 @@ fn assemble_opened<W: Write>(
         layer = layer.over(base.paths.iter().cloned());
     }
     layer.declare_dirs(crate::effects::declared_dirs(options, &accounts, mtime));
-    // Only a split image needs copies' content: one layer links the copy to its source.
-    let kept: HashSet<String> = if split.several {
-        first
-            .copies
-            .iter()
-            .filter_map(|(source, _)| crate::paths::image_path(source))
-            .collect()
-    } else {
-        HashSet::new()
-    };
+    // Copies' content is needed where a copy cannot be a hard link to its source: in
+    // another layer (a split image), or with an owner or mode of its own (a hard link
+    // shares its source's).
+    let kept: HashSet<String> = first
+        .copies
+        .iter()
+        .filter(|(_, dest)| {
+            split.several
+                || crate::paths::image_path(dest)
+                    .is_some_and(|d| crate::effects::owned_otherwise(overrides, &d, mtime))
+        })
+        .filter_map(|(source, _)| crate::paths::image_path(source))
+        .collect();
     let rules = Rules {
         base,
         features: &options.features,
@@ -234,6 +237,7 @@ fn assemble_opened<W: Write>(
         crate::effects::Copies {
             pairs: &copies,
             contents: &streamed.copy_sources,
+            overrides,
         },
         mtime,
     )?;

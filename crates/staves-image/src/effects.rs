@@ -17,6 +17,15 @@ use crate::scripts::Alternative;
 pub(crate) struct Copies<'a> {
     pub(crate) pairs: &'a [(String, String)],
     pub(crate) contents: &'a BTreeMap<String, Vec<u8>>,
+    /// Owners and modes scripts gave the copies.
+    pub(crate) overrides: &'a crate::plan::Overrides,
+}
+
+/// Whether scripts gave `path` an owner or mode other than a new file's (root, 0644).
+pub(crate) fn owned_otherwise(overrides: &crate::plan::Overrides, path: &str, mtime: u64) -> bool {
+    let plain = Meta::root(0o644, mtime);
+    let meta = overrides.apply(path, plain);
+    (meta.uid, meta.gid, meta.mode) != (plain.uid, plain.gid, plain.mode)
 }
 
 /// `ln -s` and `cp` of postinst scripts, where the link or copy does not exist yet and what
@@ -38,7 +47,11 @@ pub(crate) fn apply_links_and_copies<W: Write>(
             layer.symlink(&path, target, Meta::root(0o777, mtime), None)?;
         }
     }
-    let Copies { pairs, contents } = copies;
+    let Copies {
+        pairs,
+        contents,
+        overrides,
+    } = copies;
     for (source, dest) in pairs {
         let (Some(source), Some(dest)) = (merged(source), merged(dest)) else {
             continue;
@@ -49,8 +62,14 @@ pub(crate) fn apply_links_and_copies<W: Write>(
             continue;
         }
         if layer.get(&source).map(|s| &s.kind) == Some(&Kind::File) && layer.get(&dest).is_none() {
-            let meta = Meta::root(0o644, mtime);
-            if layer.holds(&source) {
+            let meta = overrides.apply(&dest, Meta::root(0o644, mtime));
+            let own = owned_otherwise(overrides, &dest, mtime);
+            if let Some(bytes) = contents.get(&source).filter(|_| own) {
+                // chrony's keys given to _chrony 0640: a file of its own, not a hard link
+                // sharing its source's owner and mode.
+                layer.parents(&dest, mtime)?;
+                layer.file(&dest, meta, bytes.len() as u64, bytes.as_slice(), None)?;
+            } else if layer.holds(&source) {
                 layer.parents(&dest, mtime)?;
                 layer.hardlink(&dest, &source, meta, None)?;
             } else if let Some(bytes) = contents.get(&source) {

@@ -38,7 +38,8 @@ pub(crate) fn run(argv: &[String], stdin: Option<&str>, image: &mut dyn Image) -
         }
         "cut" => {
             let mut delim = '\t';
-            let mut field = None;
+            // What is cut: fields (`-f`) or characters (`-b`, `-c`), by a list of ranges.
+            let mut list: Option<(bool, Vec<(usize, usize)>)> = None;
             let mut i = 0;
             while i < args.len() {
                 let a = args[i].as_str();
@@ -53,21 +54,36 @@ pub(crate) fn run(argv: &[String], stdin: Option<&str>, image: &mut dyn Image) -
                 if a.starts_with("-d") {
                     delim = value(&mut i)?.chars().next()?;
                 } else if a.starts_with("-f") {
-                    field = Some(value(&mut i)?.parse::<usize>().ok()?);
+                    list = Some((true, cut_ranges(&value(&mut i)?)?));
+                } else if a.starts_with("-b") || a.starts_with("-c") {
+                    list = Some((false, cut_ranges(&value(&mut i)?)?));
                 } else {
                     return None;
                 }
                 i += 1;
             }
-            let field = field?;
+            let (fields, ranges) = list?;
+            let wanted = |n: usize| ranges.iter().any(|&(from, to)| from <= n && n <= to);
             let text = stdin?
                 .lines()
                 .map(|l| {
-                    if l.contains(delim) {
-                        l.split(delim).nth(field - 1).unwrap_or_default().to_owned() + "\n"
+                    let kept: String = if !fields {
+                        l.chars()
+                            .enumerate()
+                            .filter(|(n, _)| wanted(n + 1))
+                            .map(|(_, c)| c)
+                            .collect()
+                    } else if l.contains(delim) {
+                        l.split(delim)
+                            .enumerate()
+                            .filter(|(n, _)| wanted(n + 1))
+                            .map(|(_, f)| f)
+                            .collect::<Vec<_>>()
+                            .join(&delim.to_string())
                     } else {
-                        format!("{l}\n")
-                    }
+                        l.to_owned()
+                    };
+                    kept + "\n"
                 })
                 .collect();
             Some(out(text))
@@ -461,6 +477,21 @@ fn sed(args: &[String], stdin: Option<&str>, image: &mut dyn Image) -> Option<Ra
         status: Status::Success,
         stdout: Some(apply_quietly(&edits, &text, quiet)),
     })
+}
+
+/// `cut`'s list (`3`, `2-`, `-7`, `1,4-5`) as inclusive 1-based ranges.
+fn cut_ranges(list: &str) -> Option<Vec<(usize, usize)>> {
+    list.split(',')
+        .map(|part| {
+            let number = |s: &str| s.parse::<usize>().ok().filter(|&n| n > 0);
+            match part.split_once('-') {
+                None => number(part).map(|n| (n, n)),
+                Some(("", to)) => Some((1, number(to)?)),
+                Some((from, "")) => Some((number(from)?, usize::MAX)),
+                Some((from, to)) => Some((number(from)?, number(to)?)),
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]

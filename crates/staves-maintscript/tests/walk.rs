@@ -318,3 +318,24 @@ fn set_e_does_not_judge_a_compound_by_an_exempt_failure() {
     );
     assert_eq!(image.ran, ["touch /reached"], "{:?}", report.notes);
 }
+
+#[test]
+fn cut_takes_ranges_of_characters_and_fields() {
+    // dovecot-core's postinst: only files outside conf.d/ get their group and mode.
+    let script = r#"for f in dovecot-sql.conf.ext conf.d/10-auth.conf; do
+  if [ "$(echo "$f" | cut -b -7)" != "conf.d/" ]; then chmod 0640 "/etc/$f"; fi
+done
+[ "$(echo x:y:z | cut -d: -f2-)" = "y:z" ] && touch /fields
+[ "$(echo abcdef | cut -c 2,4-5)" = "bde" ] && touch /characters
+"#;
+    let (image, report) = walk(script, &[]);
+    assert_eq!(
+        image.ran,
+        [
+            "chmod 0640 /etc/dovecot-sql.conf.ext",
+            "touch /fields",
+            "touch /characters"
+        ]
+    );
+    assert!(report.notes.is_empty(), "{:?}", report.notes);
+}

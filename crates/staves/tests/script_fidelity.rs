@@ -268,3 +268,41 @@ fn the_scripts_report_is_short_and_claims_nothing_false() {
     assert!(all.len() > 10 * short.len(), "{} bytes", all.len());
     assert!(all.contains("/usr/lib/python3.11/zipfile.py"));
 }
+
+/// chrony's postinst gives `chrony.keys` to `_chrony` (0640) and its state directory 0750
+/// when `chronyd -p` shows no `user` directive; dovecot-core's gives its
+/// SQL and dict configuration files group `dovecot` and 0640, all but those in `conf.d/`
+/// (a `cut -b -7` decides) — as Debian's own install leaves them.
+#[test]
+#[cfg_attr(
+    not(feature = "online-tests"),
+    ignore = "needs Debian's archive or a container engine; run with --features staves/online-tests"
+)]
+fn chrony_and_dovecot_configuration_gets_debians_groups_and_modes() {
+    let tree = image_of(&["chrony", "dovecot-core"], &[]);
+    let chrony = id_of(&tree, "etc/group", "_chrony");
+    let keys = &tree["etc/chrony/chrony.keys"];
+    assert_eq!((keys.mode, keys.uid, keys.gid), (0o640, 0, chrony));
+    let chrony_user = id_of(&tree, "etc/passwd", "_chrony");
+    // (/var/log/chrony is not shipped: the service makes it when it starts.)
+    let state = &tree["var/lib/chrony"];
+    assert_eq!((state.mode, state.uid), (0o750, chrony_user));
+    // dh_apparmor's local profile: `install --mode 644 /dev/null FILE`.
+    let local = &tree["etc/apparmor.d/local/usr.sbin.chronyd"];
+    assert_eq!((local.mode, local.text.as_deref()), (0o644, Some("")));
+    let dovecot = id_of(&tree, "etc/group", "dovecot");
+    for file in [
+        "etc/dovecot/dovecot-sql.conf.ext",
+        "etc/dovecot/dovecot-dict-sql.conf.ext",
+        "etc/dovecot/dovecot-dict-auth.conf.ext",
+    ] {
+        let entry = &tree[file];
+        assert_eq!(
+            (entry.mode, entry.uid, entry.gid),
+            (0o640, 0, dovecot),
+            "{file}"
+        );
+    }
+    let auth = &tree["etc/dovecot/conf.d/10-auth.conf"];
+    assert_eq!((auth.mode, auth.gid), (0o644, 0), "conf.d keeps its mode");
+}

@@ -14,6 +14,10 @@ impl Host<'_> {
 
     /// Copies `source` to `dest` as `cp` or `ucf` would on a first install.
     pub(super) fn copy(&mut self, source: &str, dest: &str) -> Status {
+        // `install -m 644 /dev/null FILE` (dh_apparmor's local profile): an empty file.
+        if source == "/dev/null" {
+            return self.write(dest, "", false);
+        }
         let (Some(from), Some(to)) = (image_path(source), image_path(dest)) else {
             return Status::Failure(1);
         };
@@ -27,9 +31,10 @@ impl Host<'_> {
             .map(|b| String::from_utf8(b.clone()))
         {
             self.texts.insert(to.clone(), text);
-        } else if to.starts_with("tmp/") {
-            // A scratch copy of something not read ahead: its content is not known yet,
-            // and is read ahead for the next walk.
+        } else {
+            // A copy of something not read ahead: its content is not known yet, and is read
+            // ahead for the next walk (a later command may read the copy: ucf's
+            // configuration files are read by the daemon the postinst asks).
             self.texts.remove(&to);
             if self.files.get(&from) == Some(&Known::File) {
                 self.wanted.borrow_mut().insert(from.clone());

@@ -1,5 +1,6 @@
 //! Questions scripts ask of the system: `getent`, `id`, `dpkg -L/-s/--compare-versions`,
-//! `dpkg-query`, `dpkg-divert`, `dpkg-realpath` and the like, answered from the package set.
+//! `dpkg-query`, `dpkg-divert`, `dpkg-realpath` and the like, answered from the package set;
+//! `chronyd -p` from its configuration file.
 
 use staves_maintscript::{Image, Ran, Status};
 
@@ -90,6 +91,23 @@ impl Host<'_> {
                 }
                 Ran::status(Status::from_bool(present))
             }
+            // `chronyd -p` prints the configuration it would run with, one directive a line:
+            // the directives of its file (comments and blank lines dropped). chrony's
+            // postinst asks it whether a `user` is configured before giving _chrony its
+            // files.
+            "chronyd" if args == ["-p"] => {
+                let conf = self.read("/etc/chrony/chrony.conf")?;
+                let directives: String = conf
+                    .lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty() && !l.starts_with(['#', '!', ';', '%']))
+                    .map(|l| format!("{l}\n"))
+                    .collect();
+                text(true, directives)
+            }
+            // AppArmor is the running kernel's business: a build has none enabled, and what
+            // a script does with it (load a profile) changes no file of the image.
+            "aa-enabled" => Ran::status(Status::Failure(1)),
             "mktemp" => {
                 self.scratch += 1;
                 let path = format!("/tmp/staves-script.{}", self.scratch);
