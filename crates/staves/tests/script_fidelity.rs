@@ -306,3 +306,43 @@ fn chrony_and_dovecot_configuration_gets_debians_groups_and_modes() {
     let auth = &tree["etc/dovecot/conf.d/10-auth.conf"];
     assert_eq!((auth.mode, auth.gid), (0o644, 0), "conf.d keeps its mode");
 }
+
+/// tomcat10's postinst makes its account with `systemd-sysusers` (from its `sysusers.d`
+/// file), installs its configuration from templates with `ucf` and gives it to group
+/// `tomcat` 0640, and its log directory comes from its `tmpfiles.d` file (2770
+/// tomcat:adm) — so the image holds what Tomcat needs to start.
+#[test]
+#[cfg_attr(
+    not(feature = "online-tests"),
+    ignore = "needs Debian's archive or a container engine; run with --features staves/online-tests"
+)]
+fn tomcat10_gets_its_account_configuration_and_directories() {
+    let tree = image_of(&["tomcat10"], &[]);
+    let tomcat = id_of(&tree, "etc/passwd", "tomcat");
+    let tomcat_group = id_of(&tree, "etc/group", "tomcat");
+    let adm = id_of(&tree, "etc/group", "adm");
+    assert!((100..1000).contains(&tomcat), "a system account");
+    for file in [
+        "server.xml",
+        "web.xml",
+        "context.xml",
+        "catalina.properties",
+        "logging.properties",
+        "jaspic-providers.xml",
+        "tomcat-users.xml",
+    ] {
+        let entry = &tree[&format!("etc/tomcat10/{file}")];
+        assert_eq!(
+            (entry.mode, entry.uid, entry.gid),
+            (0o640, 0, tomcat_group),
+            "{file}"
+        );
+    }
+    for file in ["etc/default/tomcat10", "etc/logrotate.d/tomcat10"] {
+        assert!(tree.contains_key(file), "{file}");
+    }
+    let catalina = &tree["etc/tomcat10/Catalina"];
+    assert_eq!((catalina.mode, catalina.gid), (0o775, tomcat_group));
+    let logs = &tree["var/log/tomcat10"];
+    assert_eq!((logs.mode, logs.uid, logs.gid), (0o2770, tomcat, adm));
+}

@@ -15,6 +15,7 @@ use crate::scripts::{
 
 mod accounts;
 mod apache;
+mod declarative;
 mod files;
 mod owners;
 mod queries;
@@ -50,8 +51,6 @@ const NOTHING_TO_DO: &[&str] = &[
     "fc-cache",
     "mandb",
     "install-info",
-    "systemd-tmpfiles",
-    "systemd-sysusers",
     "py3compile",
     "pycompile",
     "py3clean",
@@ -269,6 +268,8 @@ impl Host<'_> {
             "chgrp" => self.chown(args, true),
             "chmod" => self.chmod(args),
             "dpkg-statoverride" => self.statoverride(&argv),
+            "systemd-sysusers" => self.sysusers(&argv),
+            "systemd-tmpfiles" => self.tmpfiles(&argv),
             "ucf" => self.ucf(&argv),
             "update-alternatives" => {
                 if args.iter().any(|a| a == "--install") {
