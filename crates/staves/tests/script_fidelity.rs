@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::io::Read;
 use std::path::Path;
 
+use support::engine::container;
 use support::{shared_cache, stderr};
 
 /// An entry of the image: mode, owner and group ids, link target, and the text of small files.
@@ -345,4 +346,83 @@ fn tomcat10_gets_its_account_configuration_and_directories() {
     assert_eq!((catalina.mode, catalina.gid), (0o775, tomcat_group));
     let logs = &tree["var/log/tomcat10"];
     assert_eq!((logs.mode, logs.uid, logs.gid), (0o2770, tomcat, adm));
+}
+
+/// Tomcat starts as Debian's service starts it (its start script, as `tomcat`, with
+/// Debian's CATALINA_* variables) and answers HTTP with the default ROOT webapp its
+/// postinst copies (`cp -r`).
+#[test]
+#[cfg_attr(
+    not(feature = "online-tests"),
+    ignore = "needs Debian's archive or a container engine; run with --features staves/online-tests"
+)]
+fn tomcat10_answers_http_in_the_engine() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let spec = dir.path().join("staves.toml");
+    std::fs::write(
+        &spec,
+        r#"name = "staves-test-tomcat"
+packages = ["tomcat10", "dash", "coreutils"]
+user = "tomcat"
+command = ["/bin/sh", "/usr/libexec/tomcat10/tomcat-start.sh"]
+environment = { CATALINA_HOME = "/usr/share/tomcat10", CATALINA_BASE = "/var/lib/tomcat10", CATALINA_TMPDIR = "/tmp", JAVA_OPTS = "-Djava.awt.headless=true" }
+ports = ["8080"]
+"#,
+    )
+    .expect("spec");
+    let archive = dir.path().join("image.tar");
+    let out = support::staves_command(
+        &[
+            "build",
+            "-f",
+            spec.to_str().expect("utf8"),
+            "-o",
+            archive.to_str().expect("utf8"),
+        ],
+        &shared_cache(),
+    )
+    .output()
+    .expect("staves build");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let loaded = container(&["load", "-i", archive.to_str().expect("utf8")]);
+    assert!(loaded.status.success(), "{}", stderr(&loaded));
+    let name = format!("staves-tomcat-{}", std::process::id());
+    let started = container(&[
+        "run",
+        "-d",
+        "--rm",
+        "--name",
+        &name,
+        "-p",
+        "127.0.0.1::8080",
+        "staves-test-tomcat:latest",
+    ]);
+    assert!(started.status.success(), "{}", stderr(&started));
+    let address = support::stdout(&container(&["port", &name, "8080"]))
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_owned();
+    let mut page = String::new();
+    for _ in 0..120 {
+        let got = std::process::Command::new("curl")
+            .args(["-fsS", &format!("http://{address}/")])
+            .output()
+            .expect("curl");
+        if got.status.success() {
+            page = support::stdout(&got);
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+    let logs = container(&["logs", &name]);
+    container(&["stop", &name]);
+    container(&["rmi", "staves-test-tomcat:latest"]);
+    assert!(
+        page.contains("It works !"),
+        "{page}{}{}",
+        support::stdout(&logs),
+        stderr(&logs)
+    );
 }

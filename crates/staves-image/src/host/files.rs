@@ -13,6 +13,55 @@ impl Host<'_> {
     }
 
     /// Copies `source` to `dest` as `cp` or `ucf` would on a first install.
+    /// `cp -r DIR DEST`: DEST made (or DIR's name inside it, when DEST is a directory
+    /// already) with every directory and file below DIR copied into it; links below DIR are
+    /// not followed and make it unknown.
+    fn copy_tree(&mut self, from: &str, dest: &str) -> Ran {
+        let dest = self.absolute(dest);
+        let into = match image_path(&dest) {
+            Some(d) if self.files.get(&d) == Some(&Known::Dir) => {
+                format!(
+                    "{}/{}",
+                    dest.trim_end_matches('/'),
+                    from.rsplit('/').next().unwrap_or(from)
+                )
+            }
+            _ => dest,
+        };
+        let prefix = format!("{from}/");
+        let mut below: Vec<(String, Known)> = self
+            .files
+            .iter()
+            .filter(|(p, _)| p.starts_with(&prefix))
+            .map(|(p, k)| (p.clone(), k.clone()))
+            .collect();
+        below.sort_by(|a, b| a.0.cmp(&b.0));
+        self.make_dir(crate::scripts::Directory {
+            path: into.clone(),
+            mode: 0o755,
+            owner: None,
+            group: None,
+        });
+        for (path, kind) in below {
+            let target = format!("{into}/{}", &path[prefix.len()..]);
+            match kind {
+                Known::Dir => self.make_dir(crate::scripts::Directory {
+                    path: target,
+                    mode: 0o755,
+                    owner: None,
+                    group: None,
+                }),
+                Known::File => {
+                    if self.copy(&format!("/{path}"), &target) != Status::Success {
+                        return Ran::unknown();
+                    }
+                }
+                _ => return self.not_modelled(&[format!("cp -r of {from} (a link below it)")]),
+            }
+        }
+        Ran::ok()
+    }
+
     pub(super) fn copy(&mut self, source: &str, dest: &str) -> Status {
         // `install -m 644 /dev/null FILE` (dh_apparmor's local profile): an empty file.
         if source == "/dev/null" {
@@ -190,10 +239,24 @@ impl Host<'_> {
                 // `-Z` sets an SELinux context, which an image does not carry.
                 let plain = argv[1..].iter().filter(|w| w.starts_with('-')).all(|w| {
                     w == "--preserve"
-                        || (!w.starts_with("--") && w[1..].chars().all(|c| "apfZ".contains(c)))
+                        || w == "--recursive"
+                        || (!w.starts_with("--") && w[1..].chars().all(|c| "apfZrRd".contains(c)))
                 });
                 match args.as_slice() {
-                    [source, dest] if plain => Ran::status(self.copy(source, dest)),
+                    [source, dest] if plain => {
+                        let recursive = argv[1..].iter().any(|w| {
+                            w == "--recursive"
+                                || (w.starts_with('-')
+                                    && !w.starts_with("--")
+                                    && w.contains(['r', 'R', 'a']))
+                        });
+                        let from = image_path(&self.absolute(source)).unwrap_or_default();
+                        if recursive && self.files.get(&from) == Some(&Known::Dir) {
+                            self.copy_tree(&from, dest)
+                        } else {
+                            Ran::status(self.copy(source, dest))
+                        }
+                    }
                     _ => self.not_modelled(argv),
                 }
             }
