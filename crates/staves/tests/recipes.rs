@@ -343,6 +343,37 @@ fn a_failing_step_is_named_with_its_log() {
         said.contains("compiling"),
         "the last lines are shown: {said}"
     );
+
+    // A failing `check` fails the build at `check`; Debian's `nocheck` skips it.
+    std::fs::write(
+        dir.path().join("broken.toml"),
+        "name = \"broken\"\nversion = \"1-1\"\nsource = \"src\"\ncheck = \"echo testing; exit 4\"\ninstall = \"true\"\n",
+    )
+    .expect("recipe");
+    let out = support::staves(
+        &["lock", "-f", spec.to_str().expect("utf8")],
+        &shared_cache(),
+    );
+    let said = stderr(&out);
+    assert!(!out.status.success(), "{said}");
+    assert!(
+        said.contains("`check`") && said.contains("testing"),
+        "{said}"
+    );
+    std::fs::write(
+        &spec,
+        "name = \"broken\"\npackages = [\"broken\"]\nrecipes = [\"broken.toml\"]\n\n[env]\nDEB_BUILD_OPTIONS = \"nocheck\"\n",
+    )
+    .expect("spec");
+    let out = support::staves(
+        &["lock", "-f", spec.to_str().expect("utf8")],
+        &shared_cache(),
+    );
+    assert!(
+        out.status.success(),
+        "nocheck skips check: {}",
+        stderr(&out)
+    );
 }
 
 #[test]
