@@ -1,9 +1,9 @@
 //! `[fetch] pip`: a recipe's Python requirements fetched before its sandbox by hash — from
 //! an index served on 127.0.0.1 for what must fail (a hash the index does not have, a file
 //! whose bytes are not its hash, a yanked release, an unknown project, a requirement
-//! without a hash, an index behind basic auth), and from the real package index, named as the host's pip names it —
-//! offered to the build read-only so that `pip install -r requirements.txt` just works
-//! without network, and run in the image.
+//! without a hash) and for an index behind basic auth, and from the real package index,
+//! named as the host's pip names it — offered to the build read-only so that `pip install
+//! -r requirements.txt` just works without network, and run in the image.
 
 mod support;
 
