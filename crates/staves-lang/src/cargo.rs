@@ -89,12 +89,7 @@ struct Package {
 impl CargoLock {
     /// Reads and checks `path`.
     pub fn load(path: &Path) -> Result<CargoLock, LangError> {
-        let bytes = staves_fs::read_regular(path, MAX_LOCK).map_err(|source| LangError::Io {
-            path: path.to_owned(),
-            source,
-        })?;
-        let text = String::from_utf8_lossy(&bytes).into_owned();
-        CargoLock::parse(path, text)
+        CargoLock::parse(path, crate::read_text(path, MAX_LOCK)?)
     }
 
     /// Checks `text`, the content of `path`.

@@ -19,6 +19,16 @@ pub mod wheel;
 
 pub use error::LangError;
 
+/// A lock or requirements file's text, read bounded (bytes that are not UTF-8 replaced: the
+/// parsers point at what they cannot read).
+fn read_text(path: &std::path::Path, limit: u64) -> Result<String, LangError> {
+    let bytes = staves_fs::read_regular(path, limit).map_err(|source| LangError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
+}
+
 /// One fetched file, in the cache.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Fetched {

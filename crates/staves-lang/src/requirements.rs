@@ -39,12 +39,7 @@ pub struct Requirements {
 impl Requirements {
     /// Reads and checks `path`.
     pub fn load(path: &Path) -> Result<Requirements, LangError> {
-        let bytes = staves_fs::read_regular(path, 4 << 20).map_err(|source| LangError::Io {
-            path: path.to_owned(),
-            source,
-        })?;
-        let text = String::from_utf8_lossy(&bytes).into_owned();
-        Requirements::parse(path, text)
+        Requirements::parse(path, crate::read_text(path, 4 << 20)?)
     }
 
     /// Checks `text`, the content of `path`.

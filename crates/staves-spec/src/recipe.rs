@@ -156,14 +156,17 @@ pub struct Fetch {
 impl Recipe {
     /// The requirements file `[fetch] pip` names, relative to the recipe.
     pub fn pip_requirements(&self) -> Option<PathBuf> {
-        let file = self.fetch.pip.as_ref()?;
-        Some(staves_fs::parent_of(&self.path).join(file.get_ref()))
+        self.beside(self.fetch.pip.as_ref())
+    }
+
+    /// A file the recipe names, relative to the recipe.
+    fn beside(&self, file: Option<&Spanned<String>>) -> Option<PathBuf> {
+        Some(staves_fs::parent_of(&self.path).join(file?.get_ref()))
     }
 
     /// The build requirements file `[fetch] pip-build` names, relative to the recipe.
     pub fn pip_build_requirements(&self) -> Option<PathBuf> {
-        let file = self.fetch.pip_build.as_ref()?;
-        Some(staves_fs::parent_of(&self.path).join(file.get_ref()))
+        self.beside(self.fetch.pip_build.as_ref())
     }
 
     /// The files that pin what `[fetch]` gets: the requirements files and the cargo lock.
@@ -177,8 +180,7 @@ impl Recipe {
 
     /// The lock file `[fetch] cargo` names, relative to the recipe.
     pub fn cargo_lock(&self) -> Option<PathBuf> {
-        let file = self.fetch.cargo.as_ref()?;
-        Some(staves_fs::parent_of(&self.path).join(file.get_ref()))
+        self.beside(self.fetch.cargo.as_ref())
     }
 
     /// The build caches, as paths inside the sandbox (`/build/src/target`,

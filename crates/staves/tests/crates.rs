@@ -398,25 +398,10 @@ fn the_rust_service_example_is_built_from_the_real_registry_and_serves() {
         "rust-service:latest",
     ]);
     assert!(started.status.success(), "{}", stderr(&started));
-    let port = container(&["port", &name, "8080"]);
-    let address = stdout(&port)
-        .lines()
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_owned();
-    let mut answer = String::new();
-    for _ in 0..100 {
-        let got = Command::new("curl")
-            .args(["-fsS", &format!("http://{address}/")])
-            .output()
-            .expect("curl");
-        if got.status.success() {
-            answer = stdout(&got);
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
+    let address = support::engine::published(&name, "8080");
+    let answer = support::engine::served(&format!("http://{address}/"), 40)
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default();
     let logs = container(&["logs", &name]);
     let whoami = container(&["exec", &name, "/usr/bin/hello-service", "--check"]);
     // The account and directory its postinst makes, as the image has them.

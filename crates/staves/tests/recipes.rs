@@ -743,27 +743,8 @@ fn pillow_is_built_from_its_sdist_against_debians_libraries_and_serves_thumbnail
         "staves-test-pillow:latest",
     ]);
     assert!(started.status.success(), "{}", stderr(&started));
-    let address = stdout(&container(&["port", &name, "8000"]))
-        .lines()
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_owned();
-    let thumbnail = dir.path().join("thumbnail.jpg");
-    let mut served = false;
-    for _ in 0..100 {
-        let got = Command::new("curl")
-            .args(["-fsS", "-o"])
-            .arg(&thumbnail)
-            .arg(format!("http://{address}/thumbnail.jpg"))
-            .output()
-            .expect("curl");
-        if got.status.success() {
-            served = true;
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
+    let address = support::engine::published(&name, "8000");
+    let thumbnail = support::engine::served(&format!("http://{address}/thumbnail.jpg"), 40);
     let health = Command::new("curl")
         .args(["-fsS", &format!("http://{address}/healthz")])
         .output()
@@ -778,8 +759,9 @@ fn pillow_is_built_from_its_sdist_against_debians_libraries_and_serves_thumbnail
     let logs = container(&["logs", &name]);
     container(&["stop", &name]);
     container(&["rmi", "staves-test-pillow:latest"]);
-    assert!(served, "{}{}", stdout(&logs), stderr(&logs));
-    let jpeg = std::fs::read(&thumbnail).expect("thumbnail");
+    let Some(jpeg) = thumbnail else {
+        panic!("never served: {}{}", stdout(&logs), stderr(&logs));
+    };
     assert!(
         jpeg.starts_with(&[0xff, 0xd8, 0xff]) && jpeg.len() > 500,
         "a JPEG"

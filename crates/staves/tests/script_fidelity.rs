@@ -398,24 +398,10 @@ ports = ["8080"]
         "staves-test-tomcat:latest",
     ]);
     assert!(started.status.success(), "{}", stderr(&started));
-    let address = support::stdout(&container(&["port", &name, "8080"]))
-        .lines()
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_owned();
-    let mut page = String::new();
-    for _ in 0..120 {
-        let got = std::process::Command::new("curl")
-            .args(["-fsS", &format!("http://{address}/")])
-            .output()
-            .expect("curl");
-        if got.status.success() {
-            page = support::stdout(&got);
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(250));
-    }
+    let address = support::engine::published(&name, "8080");
+    let page = support::engine::served(&format!("http://{address}/"), 120)
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default();
     let logs = container(&["logs", &name]);
     container(&["stop", &name]);
     container(&["rmi", "staves-test-tomcat:latest"]);

@@ -42,3 +42,29 @@ pub fn container(args: &[&str]) -> Output {
     }
     cmd.output().expect("container engine")
 }
+
+/// The `127.0.0.1:PORT` the engine published container `name`'s `port` on.
+pub fn published(name: &str, port: &str) -> String {
+    String::from_utf8_lossy(&container(&["port", name, port]).stdout)
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_owned()
+}
+
+/// The body of `url` once it is served (curl `-f`), asked up to `tries` times a quarter
+/// second apart; `None` when it never was.
+pub fn served(url: &str, tries: usize) -> Option<Vec<u8>> {
+    for _ in 0..tries {
+        let got = Command::new("curl")
+            .args(["-fsS", url])
+            .output()
+            .expect("curl");
+        if got.status.success() {
+            return Some(got.stdout);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+    None
+}
