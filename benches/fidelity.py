@@ -58,7 +58,33 @@ def normalize(path, content):
         # configured in, and nothing reads /etc/shells in order.
         lines = content.decode("utf-8", "replace").splitlines()
         return ("\n".join(sorted(lines)) + "\n").encode()
+    if path == "etc/ssl/certs/java/cacerts" and content[:4] == b"\xfe\xed\xfe\xed":
+        return jks_entries(content)
     return content
+
+
+def jks_entries(store):
+    """A JKS keystore's trusted certificates (alias and certificate bytes) in alias order:
+    what Java trusts, without the entries' dates (the install's clock) or their order (a
+    hash table's in Java's writer)."""
+    import struct
+
+    def utf(at):
+        (n,) = struct.unpack_from(">H", store, at)
+        return store[at + 2 : at + 2 + n], at + 2 + n
+
+    (count,) = struct.unpack_from(">I", store, 8)
+    at, entries = 12, []
+    for _ in range(count):
+        (tag,) = struct.unpack_from(">I", store, at)
+        if tag != 2:  # not a trusted certificate: compare the bytes as they are
+            return store
+        alias, at = utf(at + 4)
+        _, at = utf(at + 8)  # the date, then the certificate type
+        (n,) = struct.unpack_from(">I", store, at)
+        entries.append(alias + b" " + hashlib.sha256(store[at + 4 : at + 4 + n]).hexdigest().encode())
+        at += 4 + n
+    return b"\n".join(sorted(entries)) + b"\n"
 
 
 def kind_of(member):

@@ -30,6 +30,8 @@ $SUDO apt-get install -y -qq --no-install-recommends \
   libjpeg62-turbo libtiff6 libwebp7 libwebpdemux2 libwebpmux3 zlib1g >/dev/null
 # readelf looks at what a recipe's build stripped (sections, build ids).
 $SUDO apt-get install -y -qq --no-install-recommends binutils >/dev/null
+# javac compiles the Java program a test runs in an image against its trust store.
+$SUDO apt-get install -y -qq --no-install-recommends default-jdk-headless >/dev/null
 # Images run in Docker; where no Docker engine answers, in podman with runc.
 if ! docker info >/dev/null 2>&1; then
   $SUDO apt-get install -y -qq --no-install-recommends podman runc >/dev/null

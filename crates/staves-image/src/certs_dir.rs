@@ -117,6 +117,13 @@ fn first_der(file: &[u8]) -> Option<Vec<u8>> {
         .ok()
 }
 
+/// The DER bytes of a certificate file (PEM or DER) that parses as a certificate.
+pub(crate) fn certificate_der(file: &[u8]) -> Option<Vec<u8>> {
+    let der = first_der(file)?;
+    x509_cert::Certificate::from_der(&der).ok()?;
+    Some(der)
+}
+
 /// OpenSSL's subject-name hash of a DER certificate.
 pub(crate) fn subject_hash(der: &[u8]) -> Option<u32> {
     let certificate = x509_cert::Certificate::from_der(der).ok()?;

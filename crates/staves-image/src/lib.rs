@@ -16,6 +16,7 @@ pub mod accounts;
 pub mod features;
 pub use staves_deb::tar_guard as guard;
 mod certs_dir;
+mod java_keystore;
 pub mod layer;
 pub mod layering;
 pub mod libraries;

@@ -226,11 +226,12 @@ pub(crate) fn write_ca_bundle<W: Write>(
     base: Option<&crate::Base>,
     mtime: u64,
 ) -> Result<(), ImageError> {
+    let below = base.map(|b| &b.certificates);
+    let certificates: BTreeMap<&String, &Vec<u8>> =
+        below.into_iter().flatten().chain(new).collect();
+    let links = crate::certs_dir::links(&certificates);
     let bundle_free = layer.get(CA_BUNDLE).is_none_or(|s| s.below);
     if !new.is_empty() && bundle_free {
-        let below = base.map(|b| &b.certificates);
-        let certificates: BTreeMap<&String, &Vec<u8>> =
-            below.into_iter().flatten().chain(new).collect();
         // update-ca-certificates: every packaged certificate (all are enabled by default),
         // then the local ones, concatenated in path order.
         let mut bundle = String::new();
@@ -242,13 +243,59 @@ pub(crate) fn write_ca_bundle<W: Write>(
         layer.text(CA_BUNDLE, 0o644, mtime, &bundle)?;
         // The directory's links: those of the new certificates (a base has its own), numbered
         // among all of them.
-        for link in crate::certs_dir::links(&certificates) {
+        for link in &links {
             if new.contains_key(&link.certificate) && layer.get(&link.path).is_none() {
                 layer.parents(&link.path, mtime)?;
                 layer.symlink(&link.path, &link.target, Meta::root(0o777, mtime), None)?;
             }
         }
     }
+    write_java_keystore(layer, &certificates, &links, !new.is_empty(), mtime)
+}
+
+/// Java's `cacerts`, when `ca-certificates-java` is in the image: made anew when this layer
+/// brings the tool or certificates, from every certificate below and in it.
+fn write_java_keystore<W: Write>(
+    layer: &mut Layer<W>,
+    certificates: &BTreeMap<&String, &Vec<u8>>,
+    links: &[crate::certs_dir::CertLink],
+    new_certificates: bool,
+    mtime: u64,
+) -> Result<(), ImageError> {
+    use crate::java_keystore::{CACERTS, DEFAULT_PASSWORD, TOOL, Trusted, alias, jks};
+    let Some(tool) = layer.get(TOOL) else {
+        return Ok(());
+    };
+    let store_free = layer.get(CACERTS).is_none_or(|s| s.below);
+    if !(store_free && (new_certificates || !tool.below)) {
+        return Ok(());
+    }
+    // The tool adds the certificate behind each `NAME.pem` link and skips what Java
+    // cannot parse.
+    let ders: Vec<(String, Vec<u8>)> = links
+        .iter()
+        .filter(|l| l.target.starts_with('/') && l.path.ends_with(".pem"))
+        .filter_map(|l| {
+            let der = crate::certs_dir::certificate_der(certificates.get(&l.certificate)?)?;
+            Some((alias(&l.path), der))
+        })
+        .collect();
+    let entries: Vec<Trusted<'_>> = ders
+        .iter()
+        .map(|(alias, der)| Trusted {
+            alias: alias.clone(),
+            der,
+        })
+        .collect();
+    let store = jks(&entries, DEFAULT_PASSWORD, mtime);
+    layer.parents(CACERTS, mtime)?;
+    layer.file(
+        CACERTS,
+        Meta::root(0o644, mtime),
+        store.len() as u64,
+        store.as_slice(),
+        None,
+    )?;
     Ok(())
 }
 

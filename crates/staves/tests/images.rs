@@ -618,6 +618,107 @@ fn openssl_finds_packaged_and_local_roots_through_capath() {
     }
 }
 
+/// Java's trust store is the keystore `ca-certificates-java` would build: a Java program in
+/// the image opens an HTTPS connection to a 127.0.0.1 server signed by a local authority
+/// added to the image, and is refused by one signed by an authority the image lacks.
+#[test]
+#[cfg_attr(
+    not(feature = "online-tests"),
+    ignore = "needs Debian's archive or a container engine; run with --features staves/online-tests"
+)]
+fn java_trusts_a_local_authority_through_its_cacerts() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let d = dir.path();
+    let trusted = support::pki::local_ca(d);
+    let other = d.join("other");
+    std::fs::create_dir_all(&other).expect("dir");
+    let untrusted = support::pki::local_ca(&other);
+    std::fs::write(
+        d.join("Fetch.java"),
+        "public class Fetch {\n  public static void main(String[] args) throws Exception {\n    try (var in = new java.net.URL(args[0]).openStream()) {\n      System.out.print(new String(in.readAllBytes()));\n    }\n  }\n}\n",
+    )
+    .expect("source");
+    run(Command::new("javac")
+        .current_dir(d)
+        .args(["--release", "11", "Fetch.java"]));
+    let spec = d.join("staves.toml");
+    std::fs::write(
+        &spec,
+        "name = \"staves-java-tls\"\npackages = [\"default-jre-headless\", \"ca-certificates-java\"]\ninit = false\n\n[[paths]]\npath = \"/usr/local/share/ca-certificates/test-ca.crt\"\nsource = \"ca.crt\"\n\n[[paths]]\npath = \"/opt/fetch/Fetch.class\"\nsource = \"Fetch.class\"\n",
+    )
+    .expect("spec");
+    let archive = d.join("java.tar");
+    build(&spec, &archive);
+    load(&archive);
+
+    // The store opens with Debian's password, so its integrity digest is right.
+    let out = container(&[
+        "run",
+        "--rm",
+        "--entrypoint",
+        "/usr/bin/keytool",
+        "staves-java-tls:latest",
+        "-list",
+        "-cacerts",
+        "-storepass",
+        "changeit",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("debian:test-ca.pem"),
+        "{}",
+        stdout(&out)
+    );
+
+    let fetch = |pki: &support::pki::Pki, served: &Path| {
+        std::fs::write(served.join("page.txt"), "hello from java\n").expect("page");
+        let port = free_port();
+        let mut server = Command::new("openssl")
+            .args(["s_server", "-quiet", "-WWW", "-accept"])
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("-cert")
+            .arg(&pki.server_cert)
+            .arg("-key")
+            .arg(&pki.server_key)
+            .current_dir(served)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("openssl s_server");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let url = format!("https://127.0.0.1:{port}/page.txt");
+        let out = container(&[
+            "run",
+            "--rm",
+            "--network",
+            "host",
+            "--entrypoint",
+            "/usr/bin/java",
+            "staves-java-tls:latest",
+            "-cp",
+            "/opt/fetch",
+            "Fetch",
+            &url,
+        ]);
+        let _ = server.kill();
+        let _ = server.wait();
+        out
+    };
+    let out = fetch(&trusted, d);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "hello from java\n");
+    let out = fetch(&untrusted, &other);
+    assert!(!out.status.success(), "{}", stdout(&out));
+    assert!(
+        stderr(&out).contains("SSLHandshakeException") && stderr(&out).contains("PKIX path"),
+        "{}",
+        stderr(&out)
+    );
+}
+
 /// An image loaded into the engine reads back as the archive it was loaded from:
 /// `inspect docker:NAME` (or `podman:NAME`) lists the same packages, configuration and
 /// files.

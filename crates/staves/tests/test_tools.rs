@@ -43,6 +43,7 @@ const PROGRAMS: &[(&str, Source)] = &[
     ("htpasswd", Source::Package("apache2-utils")),
     ("id", Source::Base),
     ("ip", Source::Package("iproute2")),
+    ("javac", Source::Package("default-jdk-headless")),
     ("kill", Source::Package("procps")),
     ("ldd", Source::Base),
     ("mkfifo", Source::Base),
