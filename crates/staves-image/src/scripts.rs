@@ -300,9 +300,21 @@ pub(crate) fn parse_mkdir(words: &[String]) -> Option<Vec<Directory>> {
                 group = Some(words.get(i + 1)?.clone());
                 i += 1;
             }
+            // Values joined to their option: `-m2750`, `-oDebian-exim`, `--group=adm`.
             _ if w.starts_with("-m") && w.len() > 2 => {
                 mode = u32::from_str_radix(&w[2..], 8).ok()?
             }
+            _ if w.starts_with("--mode=") => {
+                mode = u32::from_str_radix(&w["--mode=".len()..], 8).ok()?
+            }
+            _ if w.starts_with("-o") && w.len() > 2 && is_install => {
+                owner = Some(w[2..].to_owned())
+            }
+            _ if w.starts_with("--owner=") => owner = Some(w["--owner=".len()..].to_owned()),
+            _ if w.starts_with("-g") && w.len() > 2 && is_install => {
+                group = Some(w[2..].to_owned())
+            }
+            _ if w.starts_with("--group=") => group = Some(w["--group=".len()..].to_owned()),
             _ if w.starts_with('-') => return None, // an option we do not model
             _ if w.starts_with('/') => dirs.push(w.clone()),
             _ => return None,
@@ -331,10 +343,24 @@ mod tests {
 
     /// The effects of `script` on an image holding `files`.
     fn walk(script: &str, files: &[&str]) -> Effects {
+        walk_reading(script, files, &[])
+    }
+
+    /// The same, with the bytes of some files known (`PATH`, `TEXT`).
+    fn walk_reading(script: &str, files: &[&str], texts: &[(&str, &str)]) -> Effects {
         let installed = BTreeSet::new();
         let lists = HashMap::new();
         let debconf = HashMap::new();
-        let contents = BTreeMap::new();
+        let contents: BTreeMap<String, Vec<u8>> = texts
+            .iter()
+            .map(|(p, t)| (p.trim_start_matches('/').to_owned(), t.as_bytes().to_vec()))
+            .collect();
+        let files: Vec<&str> = files
+            .iter()
+            .copied()
+            .chain(texts.iter().map(|(p, _)| *p))
+            .collect();
+        let files = files.as_slice();
         let mut known = HashMap::new();
         for f in files {
             let path = f.trim_start_matches('/');
@@ -361,6 +387,68 @@ mod tests {
 
     fn postinst_effects(script: &str) -> Effects {
         walk(script, &[])
+    }
+
+    /// Ids as systemd-sysusers picks them: a user without one gets the highest id free as
+    /// both a uid and a gid, with a group of that number; `UID:GID` joins that group.
+    #[test]
+    fn sysusers_accounts_get_the_ids_systemd_gives_them() {
+        let conf = "g systemd-journal - -\nu systemd-network - \"systemd Network Management\"\nu _apt 42:65534 - /nonexistent /usr/sbin/nologin\nu tomcat - \"Apache Tomcat\" /var/lib/tomcat /usr/sbin/nologin\n";
+        let e = walk_reading(
+            "systemd-sysusers\n",
+            &[],
+            &[("/usr/lib/sysusers.d/basic.conf", conf)],
+        );
+        let got: Vec<String> = e
+            .accounts
+            .iter()
+            .map(|c| match c {
+                AccountChange::Group(name, gid) => format!("g {name} {gid:?}"),
+                AccountChange::User { account, .. } => {
+                    format!("u {} {:?} {:?}", account.name, account.uid, account.group)
+                }
+                AccountChange::Member(u, g) => format!("m {u} {g}"),
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                "g systemd-journal Some(999)",
+                "g systemd-network Some(998)",
+                "u systemd-network Some(998) Named(\"systemd-network\")",
+                "u _apt Some(42) Named(\"nogroup\")",
+                "g tomcat Some(997)",
+                "u tomcat Some(997) Named(\"tomcat\")",
+            ]
+        );
+        assert!(e.unmodelled.is_empty(), "{:?}", e.unmodelled);
+    }
+
+    /// systemd's own `tmpfiles.d` lines at install: boot-only (`!`) and credential (`^`)
+    /// lines do nothing, and a `:` mode is for a directory the line creates, not `/root`.
+    #[test]
+    fn tmpfiles_create_skips_boot_and_credential_lines() {
+        let conf = "d- /root :0700 root :root -\nf^ /etc/hosts - - - - network.hosts\nD! /tmp/.X11-unix 1777 root root 10d\nd /var/lib/app 0750 root adm -\nd- /srv/new :0711 - - -\n";
+        let e = walk_reading(
+            "systemd-tmpfiles --create app.conf\n",
+            &["/root/.profile"],
+            &[("/usr/lib/tmpfiles.d/app.conf", conf)],
+        );
+        let made: Vec<(&str, u32)> = e
+            .directories
+            .iter()
+            .map(|d| (d.path.as_str(), d.mode))
+            .collect();
+        assert_eq!(made, [("/var/lib/app", 0o750), ("/srv/new", 0o711)]);
+        assert!(e.unmodelled.is_empty(), "{:?}", e.unmodelled);
+        // The owner is set anew (root), the mode left alone.
+        assert!(
+            e.overrides
+                .iter()
+                .all(|(p, o)| p != "/root" || o.mode.is_none()),
+            "{:?}",
+            e.overrides
+        );
     }
 
     #[test]
@@ -635,6 +723,30 @@ some-tool --frobnicate
             }
         );
         assert_eq!(e.directories[1].path, "/var/lib/nginx");
+        // exim4-base writes the values joined to their options.
+        let e = postinst_effects(
+            "install -d -oDebian-exim -gadm -m2750 /var/log/exim4\ninstall -d --owner=a --group=b --mode=750 /x /y\n",
+        );
+        let got: Vec<_> = e
+            .directories
+            .iter()
+            .map(|d| {
+                (
+                    d.path.as_str(),
+                    d.mode,
+                    d.owner.as_deref(),
+                    d.group.as_deref(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("/var/log/exim4", 0o2750, Some("Debian-exim"), Some("adm")),
+                ("/x", 0o750, Some("a"), Some("b")),
+                ("/y", 0o750, Some("a"), Some("b"))
+            ]
+        );
         let site = "  ln -s /etc/nginx/sites-available/default /etc/nginx/sites-enabled/default\n  cp /usr/share/nginx/html/index.html /var/www/html/index.nginx-debian.html\nln /a /b\n";
         let e = walk(site, &["/usr/share/nginx/html/index.html"]);
         assert_eq!(

@@ -12,6 +12,8 @@
 //! system (the `then` branch) — both are recorded in the [`Report`], never silent.
 
 mod expand;
+mod getopt;
+mod parse;
 mod pattern;
 mod run;
 mod test_expr;

@@ -16,6 +16,7 @@ pub(crate) fn run(argv: &[String], stdin: Option<&str>, image: &mut dyn Image) -
     match name {
         "grep" | "egrep" | "fgrep" => grep(name, args, stdin, image),
         "sed" => sed(args, stdin, image),
+        "getopt" => crate::getopt::getopt(args),
         "basename" => {
             let path = args.first()?.trim_end_matches('/');
             let mut base = path.rsplit('/').next().unwrap_or(path).to_owned();
@@ -285,9 +286,9 @@ enum Edit {
 
 fn parse_edit(script: &str, extended: bool) -> Option<Vec<Edit>> {
     let mut edits = Vec::new();
-    for part in script
-        .split([';', '\n'])
-        .map(str::trim)
+    for part in sed_commands(script)
+        .iter()
+        .map(|p| p.trim())
         .filter(|p| !p.is_empty())
     {
         if let Some(range) = part.strip_prefix("0,/") {
@@ -344,6 +345,53 @@ fn parse_edit(script: &str, extended: bool) -> Option<Vec<Edit>> {
         }
     }
     Some(edits)
+}
+
+/// A sed script's commands, split at `;` and newlines outside the regular expressions and
+/// replacements (`s/[[:space:];]/,/g` is one command).
+fn sed_commands(script: &str) -> Vec<String> {
+    let mut commands = Vec::new();
+    let mut current = String::new();
+    let mut chars = script.chars().peekable();
+    // Delimited fields still to read in this command, and their delimiter.
+    let mut fields: Option<(char, usize)> = None;
+    let mut escaped = false;
+    while let Some(c) = chars.next() {
+        match fields {
+            Some((delim, left)) => {
+                current.push(c);
+                if escaped {
+                    escaped = false;
+                } else if c == '\\' {
+                    escaped = true;
+                } else if c == delim {
+                    fields = (left > 1).then_some((delim, left - 1));
+                }
+            }
+            None if c == ';' || c == '\n' => commands.push(std::mem::take(&mut current)),
+            None => {
+                let at_start = current.trim().is_empty() || current.trim_end().ends_with(',');
+                current.push(c);
+                if c == 's' && at_start_of_s(&current) {
+                    if let Some(&delim) = chars.peek() {
+                        current.push(delim);
+                        chars.next();
+                        fields = Some((delim, 2));
+                    }
+                } else if c == '/' && (at_start || current.trim_end().ends_with("0,/")) {
+                    fields = Some(('/', 1));
+                }
+            }
+        }
+    }
+    commands.push(current);
+    commands
+}
+
+/// Whether the `s` just pushed begins a substitution: alone, or after an address.
+fn at_start_of_s(current: &str) -> bool {
+    let before = current.trim_start().strip_suffix('s').unwrap_or_default();
+    before.is_empty() || before.ends_with('/')
 }
 
 /// Splits on `delim` where no backslash escapes it; `\delim` becomes `delim`.
@@ -443,6 +491,18 @@ fn sed(args: &[String], stdin: Option<&str>, image: &mut dyn Image) -> Option<Ra
                 i += 1;
                 scripts.push(args.get(i)?.clone());
             }
+            // `-ne SCRIPT`: flags, then the script in the next word.
+            _ if a.len() > 2
+                && a.starts_with('-')
+                && a.ends_with('e')
+                && a[1..a.len() - 1].chars().all(|c| "inEr".contains(c)) =>
+            {
+                in_place |= a.contains('i');
+                quiet |= a.contains('n');
+                extended |= a.contains(['E', 'r']);
+                i += 1;
+                scripts.push(args.get(i)?.clone());
+            }
             _ if a.starts_with("-e") => scripts.push(a[2..].to_owned()),
             _ if a.starts_with('-') => return None,
             _ if scripts.is_empty() => scripts.push(a.to_owned()),
@@ -497,6 +557,52 @@ fn cut_ranges(list: &str) -> Option<Vec<(usize, usize)>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An image that knows nothing: the text utilities read standard input only.
+    struct NoImage;
+
+    impl Image for NoImage {
+        fn run(&mut self, _: &[String], _: Option<&str>) -> Option<Ran> {
+            None
+        }
+        fn unmodelled(&mut self, _: &[String]) {}
+        fn debconf(&self, _: &str) -> Option<String> {
+            None
+        }
+        fn debconf_set(&mut self, _: &str, _: &str) {}
+        fn test(&self, _: &str, _: crate::FileTest) -> Option<bool> {
+            None
+        }
+        fn glob(&self, _: &str) -> Option<Vec<String>> {
+            None
+        }
+        fn read(&self, _: &str) -> Option<String> {
+            None
+        }
+        fn write(&mut self, _: &str, _: &str, _: bool) -> Status {
+            Status::Unknown
+        }
+    }
+
+    #[test]
+    fn sed_scripts_split_outside_expressions() {
+        assert_eq!(
+            sed_commands("s/[[:space:];][[:space:]]*/,/g;/^#/d\n0,/a;b/s/x/y/"),
+            ["s/[[:space:];][[:space:]]*/,/g", "/^#/d", "0,/a;b/s/x/y/"]
+        );
+        assert_eq!(sed_commands(r"s|a\|;|b|;p"), [r"s|a\|;|b|", "p"]);
+        let ran = sed(
+            &[
+                "-e".into(),
+                "s/^[[:space:]]*//".into(),
+                "-e".into(),
+                "s/[[:space:];][[:space:]]*/,/g".into(),
+            ],
+            Some("  a b;c\n"),
+            &mut NoImage,
+        );
+        assert_eq!(ran.and_then(|r| r.stdout).as_deref(), Some("a,b,c\n"));
+    }
 
     #[test]
     fn basic_regular_expressions_translate() {

@@ -209,7 +209,7 @@ fn unknown_values_are_reported_never_guessed() {
 
 #[test]
 fn here_documents_and_pipes_carry_text() {
-    let script = "V=1\ncat > /etc/conf <<EOF\nversion=$V\nEOF\ncat <<'EOF' > /etc/raw\n$V\nEOF\necho abc | tr a-z A-Z > /etc/upper\n";
+    let script = "V=1\ncat > /etc/conf <<EOF\nversion=$V\nEOF\ncat <<'EOF' > /etc/raw\n$V\nEOF\necho abc | tr a-z A-Z > /etc/upper\nF=/etc/braced\ncat << EOF > \"${F}\"\nv=${V}\nEOF\n";
     let (image, _) = walk(script, &[]);
     assert_eq!(
         image.written,
@@ -217,6 +217,7 @@ fn here_documents_and_pipes_carry_text() {
             ("/etc/conf".into(), "version=1\n".into(), false),
             ("/etc/raw".into(), "$V\n".into(), false),
             ("/etc/upper".into(), "ABC\n".into(), false),
+            ("/etc/braced".into(), "v=1\n".into(), false),
         ]
     );
 }
@@ -338,4 +339,50 @@ done
         ]
     );
     assert!(report.notes.is_empty(), "{:?}", report.notes);
+}
+
+/// Debian's helper scripts parse options with util-linux getopt and `eval set --`, and
+/// exim4-config pipes through an alias.
+#[test]
+fn getopt_eval_and_aliases_are_followed() {
+    let script = r#"set -e
+TEMP=$(getopt -n tool -l init,output: -- +fh "$@")
+eval set -- ${TEMP}
+while test "$1" != "--"; do
+  case $1 in
+    --init) INIT=yes ;;
+    --output) shift; OUT="$1" ;;
+  esac
+  shift
+done
+echo "$INIT $OUT" > /etc/opts
+alias strip="sed -e 's/^[[:blank:]]*//' -e 's/[[:blank:]]*$//'"
+v="$(printf '%s\n' '  spaced out  ' | strip)"
+echo "[$v]" > /etc/stripped
+eval "x='a b'"
+echo "$x" > /etc/evaluated
+"#;
+    let mut image = Files::default();
+    let report = run(
+        script,
+        &Invocation {
+            package: "pkg".into(),
+            script: "postinst".into(),
+            arch: "amd64".into(),
+            args: vec!["--output=/srv/o".into(), "--init".into()],
+        },
+        &mut image,
+    );
+    assert_eq!(
+        image.written,
+        [
+            ("/etc/opts".into(), "yes /srv/o\n".into(), false),
+            ("/etc/stripped".into(), "[spaced out]\n".into(), false),
+            ("/etc/evaluated".into(), "a b\n".into(), false),
+        ],
+        "{:?} {:?}",
+        report.notes,
+        image.ran
+    );
+    assert!(image.unmodelled.is_empty(), "{:?}", image.unmodelled);
 }

@@ -23,23 +23,37 @@ impl Host<'_> {
             for line in text.lines() {
                 let words = words(line);
                 let word = |i: usize| words.get(i).map(String::as_str).filter(|w| *w != "-");
-                let command: Vec<String> = match (word(0), word(1)) {
+                let commands: Vec<Vec<String>> = match (word(0), word(1)) {
                     (None, _) | (Some("r"), _) => continue,
                     (Some("u"), Some(name)) if self.accounts.user(name).is_none() => {
-                        let mut command = vec!["useradd", "-r", "-M"];
-                        // `ID` may be `UID:GID` or a path whose owner gives it: the number
-                        // only when it is one.
-                        let uid = word(2).and_then(|id| id.split(':').next());
-                        if let Some(uid) = uid.filter(|u| u.parse::<u32>().is_ok()) {
-                            command.extend(["-u", uid]);
+                        match self.sysusers_user(name, word(2)) {
+                            Some((uid, group, new_group)) => {
+                                let (uid, gecos) = (uid.to_string(), word(3));
+                                let mut useradd = vec!["useradd", "-r", "-M", "-u", &uid];
+                                useradd.extend(["-g", &group]);
+                                if let Some(gecos) = gecos {
+                                    useradd.extend(["-c", gecos]);
+                                }
+                                useradd.extend(["-d", word(4).unwrap_or("/")]);
+                                useradd.extend(["-s", word(5).unwrap_or("/usr/sbin/nologin")]);
+                                useradd.push(name);
+                                let mut commands = Vec::new();
+                                if let Some(gid) = new_group {
+                                    let gid = gid.to_string();
+                                    commands.push(
+                                        ["groupadd", "-r", "-g", &gid, name]
+                                            .map(str::to_owned)
+                                            .to_vec(),
+                                    );
+                                }
+                                commands.push(useradd.into_iter().map(str::to_owned).collect());
+                                commands
+                            }
+                            None => {
+                                known = false;
+                                continue;
+                            }
                         }
-                        if let Some(gecos) = word(3) {
-                            command.extend(["-c", gecos]);
-                        }
-                        command.extend(["-d", word(4).unwrap_or("/")]);
-                        command.extend(["-s", word(5).unwrap_or("/usr/sbin/nologin")]);
-                        command.push(name);
-                        command.into_iter().map(str::to_owned).collect()
                     }
                     (Some("g"), Some(name)) if self.accounts.group(name).is_none() => {
                         let mut command = vec!["groupadd", "-r"];
@@ -47,10 +61,10 @@ impl Host<'_> {
                             command.extend(["-g", gid]);
                         }
                         command.push(name);
-                        command.into_iter().map(str::to_owned).collect()
+                        vec![command.into_iter().map(str::to_owned).collect()]
                     }
                     (Some("m"), Some(user)) => match word(2) {
-                        Some(group) => vec!["adduser".into(), user.into(), group.into()],
+                        Some(group) => vec![vec!["adduser".into(), user.into(), group.into()]],
                         None => {
                             known = false;
                             continue;
@@ -62,11 +76,13 @@ impl Host<'_> {
                         continue;
                     }
                 };
-                if self
-                    .model(&command)
-                    .is_none_or(|ran| ran.status != Status::Success)
-                {
-                    known = false;
+                for command in commands {
+                    if self
+                        .model(&command)
+                        .is_none_or(|ran| ran.status != Status::Success)
+                    {
+                        known = false;
+                    }
                 }
             }
         }
@@ -77,6 +93,49 @@ impl Host<'_> {
         }
     }
 
+    /// The ids of a `u` line's new account as systemd-sysusers picks them: `UID:GID` (or a
+    /// group name) as given; a bare `UID` with a group of that number where it is free;
+    /// none, the highest system id free both as a user's and as a group's. Returns the uid,
+    /// the group for `useradd -g`, and the gid of a group to make first, if any; `None` for
+    /// an id taken from a path's owner, which the walk does not read.
+    fn sysusers_user(&self, name: &str, id: Option<&str>) -> Option<(u32, String, Option<u32>)> {
+        let users = &self.accounts.users;
+        let groups = &self.accounts.groups;
+        let uid_free = |id: u32| !users.iter().any(|u| u.uid == id);
+        let gid_free = |id: u32| !groups.iter().any(|g| g.gid == id);
+        let top_down = |free: &dyn Fn(u32) -> bool| (100..1000).rev().find(|id| free(*id));
+        let own_group = |gid: u32| match self.accounts.group(name) {
+            Some(_) => (name.to_owned(), None),
+            None => (name.to_owned(), Some(gid)),
+        };
+        match id {
+            Some(id) if id.contains(':') => {
+                let (uid, group) = id.split_once(':')?;
+                let uid: u32 = uid.parse().ok()?;
+                let group = match group.parse::<u32>() {
+                    Ok(gid) => groups.iter().find(|g| g.gid == gid)?.name.clone(),
+                    Err(_) => group.to_owned(),
+                };
+                Some((uid, group, None))
+            }
+            Some(id) => {
+                let uid: u32 = id.parse().ok()?;
+                let gid = if gid_free(uid) {
+                    uid
+                } else {
+                    top_down(&gid_free)?
+                };
+                let (group, new) = own_group(gid);
+                Some((uid, group, new))
+            }
+            None => {
+                let both = top_down(&|id| uid_free(id) && gid_free(id))?;
+                let (group, new) = own_group(both);
+                Some((both, group, new))
+            }
+        }
+    }
+
     /// `systemd-tmpfiles --create [FILE…]`: `d` and `D` lines make directories, `f` empty
     /// files that are missing, `L` links; ages, cleaning and removal concern a running
     /// system.
@@ -84,9 +143,10 @@ impl Host<'_> {
         if !argv.iter().any(|a| a == "--create") {
             return Ran::ok();
         }
-        let Some(files) = self.declarations(argv, "tmpfiles.d", &["--create"]) else {
+        let Some(files) = self.declarations(argv, "tmpfiles.d", &["--create", "--boot"]) else {
             return self.not_modelled(argv);
         };
+        let boot = argv.iter().any(|a| a == "--boot");
         let mut known = true;
         for file in files {
             let Some(text) = self.read(&file) else {
@@ -99,23 +159,39 @@ impl Host<'_> {
                 let (Some(kind), Some(path)) = (word(0), word(1)) else {
                     continue;
                 };
-                // `d!`, `d-`: boot-only and similar modifiers change nothing at install.
+                // `!`: only at boot, which `--create` alone is not. `^`: the argument is a
+                // credential, which a package's install has none of, and the line is
+                // skipped without one.
+                let modifiers = &kind[kind.len().min(1)..];
+                if (modifiers.contains('!') && !boot) || modifiers.contains('^') {
+                    continue;
+                }
                 let kind = kind.trim_end_matches(['!', '-', '=', '~', '^', '+']);
                 if path.contains('%') {
                     known = false; // specifiers (%h, %t) are the running system's
                     continue;
                 }
-                let mode =
-                    word(2).and_then(|m| u32::from_str_radix(m.trim_start_matches('~'), 8).ok());
-                let (owner, group) = (word(3).map(str::to_owned), word(4).map(str::to_owned));
+                // A `:` before a mode, user or group: used only when the line creates the
+                // path, not on one already there.
+                let exists = self.exists(path);
+                let only_new = |w: Option<&str>| match w {
+                    Some(w) if w.starts_with(':') => (!exists).then(|| w[1..].to_owned()),
+                    other => other.map(str::to_owned),
+                };
+                let mode = only_new(word(2))
+                    .and_then(|m| u32::from_str_radix(m.trim_start_matches('~'), 8).ok());
+                let (owner, group) = (only_new(word(3)), only_new(word(4)));
                 match kind {
                     "d" | "D" => {
-                        self.make_dir(Directory {
-                            path: path.to_owned(),
-                            mode: mode.unwrap_or(0o755),
-                            owner: owner.clone(),
-                            group: group.clone(),
-                        });
+                        // A directory already there keeps what the line does not set.
+                        if !exists {
+                            self.make_dir(Directory {
+                                path: path.to_owned(),
+                                mode: mode.unwrap_or(0o755),
+                                owner: owner.clone(),
+                                group: group.clone(),
+                            });
+                        }
                         self.override_path(
                             path,
                             Override {

@@ -429,6 +429,12 @@ impl Image for Host<'_> {
             return Some(text.clone());
         }
         match self.contents.get(&p) {
+            // A shipped script with Latin-1 in a comment or a message
+            // (update-exim4defaults) is still read for what it does, a byte a character.
+            Some(bytes) if bytes.starts_with(b"#!") => Some(
+                String::from_utf8(bytes.clone())
+                    .unwrap_or_else(|_| bytes.iter().map(|&b| char::from(b)).collect()),
+            ),
             Some(bytes) => String::from_utf8(bytes.clone()).ok(),
             None => {
                 if self.files.get(&p) == Some(&Known::File) {

@@ -125,9 +125,26 @@ impl Host<'_> {
                 );
                 Ran::ok()
             }
-            [flag, path] if flag.as_str() == "--list" => Ran::status(Status::from_bool(
-                self.statoverrides.contains(path.as_str()),
-            )),
+            [flag, path] if flag.as_str() == "--list" && !path.contains(['*', '?', '[']) => {
+                Ran::status(Status::from_bool(
+                    self.statoverrides.contains(path.as_str()),
+                ))
+            }
+            // `--list GLOB…` (exim4-base's loop over its directories): nothing listed and
+            // status 1 when no override made so far matches.
+            [flag, globs @ ..]
+                if flag.as_str() == "--list"
+                    && !self.statoverrides.iter().any(|path| {
+                        globs
+                            .iter()
+                            .any(|g| staves_maintscript::pattern_matches(g, path))
+                    }) =>
+            {
+                Ran {
+                    status: Status::Failure(1),
+                    stdout: Some(String::new()),
+                }
+            }
             [flag] if flag.as_str() == "--list" => Ran {
                 status: Status::from_bool(!self.statoverrides.is_empty()),
                 stdout: None,

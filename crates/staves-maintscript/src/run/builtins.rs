@@ -17,6 +17,16 @@ impl Shell<'_> {
         command: &SimpleCommand,
     ) -> (Flow, Option<String>) {
         let name = argv[0].as_str();
+        if let Some(words) = self.aliases.get(name).cloned() {
+            let expanded: Vec<String> = words.into_iter().chain(argv[1..].to_vec()).collect();
+            // An alias standing for itself (`alias ls='ls -F'`) is expanded once.
+            let saved = self.aliases.remove(name);
+            let ran = self.call(&expanded, stdin, line, command);
+            if let Some(words) = saved {
+                self.aliases.insert(name.to_owned(), words);
+            }
+            return ran;
+        }
         if let Some(body) = self.functions.get(name).cloned() {
             if self.depth >= MAX_DEPTH {
                 self.note(
@@ -197,25 +207,7 @@ impl Shell<'_> {
                 }
                 let text = args.first().and_then(|p| self.image.read(p));
                 match text {
-                    Some(text) => {
-                        let program = brush_parser::Parser::new(
-                            std::io::BufReader::new(text.as_bytes()),
-                            &self.options,
-                        )
-                        .parse_program();
-                        match program {
-                            Ok(program) => {
-                                for list in &program.complete_commands {
-                                    let flow = self.list(list);
-                                    if flow != Flow::Next {
-                                        return (flow, Some(String::new()));
-                                    }
-                                }
-                                (Flow::Next, Some(String::new()))
-                            }
-                            Err(_) => self.done(Status::Unknown),
-                        }
-                    }
+                    Some(text) => self.source(&text),
                     None => {
                         self.note(line, NoteKind::Unsupported, command.to_string());
                         self.done(Status::Unknown)
@@ -342,10 +334,25 @@ impl Shell<'_> {
                     }
                 }
             }
-            "eval" => {
-                self.note(line, NoteKind::Unsupported, command.to_string());
-                self.done(Status::Unknown)
+            "alias" => {
+                for definition in args {
+                    let words = definition
+                        .split_once('=')
+                        .and_then(|(name, value)| Some((name, alias_words(value)?)));
+                    match words {
+                        Some((name, words)) if !words.is_empty() => {
+                            self.aliases.insert(name.to_owned(), words);
+                        }
+                        _ => {
+                            self.note(line, NoteKind::Unsupported, command.to_string());
+                            return self.done(Status::Unknown);
+                        }
+                    }
+                }
+                self.done(Status::Success)
             }
+            // The words, every one known, joined and run here as a script of their own.
+            "eval" => self.source(&args.join(" ")),
             _ => {
                 let ran = match crate::utils::run(argv, stdin, &mut *self.image) {
                     Some(ran) => ran,
@@ -384,10 +391,7 @@ impl Shell<'_> {
         if self.depth >= MAX_DEPTH {
             return self.done(Status::Unknown);
         }
-        let Ok(program) =
-            brush_parser::Parser::new(std::io::BufReader::new(text.as_bytes()), &self.options)
-                .parse_program()
-        else {
+        let Ok(program) = crate::parse::program(text, &self.options) else {
             self.image.unmodelled(argv);
             return self.done(Status::Unknown);
         };
@@ -411,6 +415,21 @@ impl Shell<'_> {
         (self.vars, self.args, self.errexit, self.functions) = saved;
         self.depth -= 1;
         (Flow::Next, out)
+    }
+
+    /// Runs `text` in this shell, as `.` and `eval` do: its variables and functions stay.
+    fn source(&mut self, text: &str) -> (Flow, Option<String>) {
+        let Ok(program) = crate::parse::program(text, &self.options) else {
+            return self.done(Status::Unknown);
+        };
+        self.last = Status::Success;
+        for list in &program.complete_commands {
+            let flow = self.list(list);
+            if flow != Flow::Next {
+                return (flow, Some(String::new()));
+            }
+        }
+        (Flow::Next, Some(String::new()))
     }
 
     /// A builtin's end: its status, no output.
@@ -450,6 +469,43 @@ impl Shell<'_> {
     }
 }
 
+/// The words of an alias's value, split as the shell would: plain words and quoted ones
+/// (single quotes as written, double quotes without expansions). `None` for values that
+/// would expand something or carry operators, which are not followed.
+fn alias_words(value: &str) -> Option<Vec<String>> {
+    let mut words = Vec::new();
+    let mut word: Option<String> = None;
+    let mut chars = value.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            ' ' | '\t' => words.extend(word.take()),
+            '\'' => {
+                let w = word.get_or_insert_with(String::new);
+                loop {
+                    match chars.next()? {
+                        '\'' => break,
+                        c => w.push(c),
+                    }
+                }
+            }
+            '"' => {
+                let w = word.get_or_insert_with(String::new);
+                loop {
+                    match chars.next()? {
+                        '"' => break,
+                        '$' | '`' | '\\' => return None,
+                        c => w.push(c),
+                    }
+                }
+            }
+            '$' | '`' | '\\' | ';' | '|' | '&' | '<' | '>' | '(' | ')' => return None,
+            c => word.get_or_insert_with(String::new).push(c),
+        }
+    }
+    words.extend(word);
+    Some(words)
+}
+
 pub(super) fn is_builtin(name: &str) -> bool {
     matches!(
         name,
@@ -473,6 +529,7 @@ pub(super) fn is_builtin(name: &str) -> bool {
             | "umask"
             | "read"
             | "eval"
+            | "alias"
     )
 }
 

@@ -26,22 +26,19 @@ pub fn run(script: &str, invocation: &Invocation, image: &mut dyn Image) -> Repo
         sh_mode: true,
         ..ParserOptions::default()
     };
-    let program =
-        match brush_parser::Parser::new(std::io::BufReader::new(script.as_bytes()), &options)
-            .parse_program()
-        {
-            Ok(program) => program,
-            Err(e) => {
-                return Report {
-                    notes: vec![Note {
-                        line: 0,
-                        kind: NoteKind::Syntax,
-                        text: e.to_string(),
-                    }],
-                    status: None,
-                };
-            }
-        };
+    let program = match crate::parse::program(script, &options) {
+        Ok(program) => program,
+        Err(e) => {
+            return Report {
+                notes: vec![Note {
+                    line: 0,
+                    kind: NoteKind::Syntax,
+                    text: e,
+                }],
+                status: None,
+            };
+        }
+    };
     let mut shell = Shell {
         image,
         options,
@@ -49,6 +46,7 @@ pub fn run(script: &str, invocation: &Invocation, image: &mut dyn Image) -> Repo
         vars: HashMap::new(),
         args: invocation.args.clone(),
         functions: HashMap::new(),
+        aliases: HashMap::new(),
         last: Status::Success,
         errexit: false,
         conditions: 0,
@@ -95,6 +93,9 @@ pub(crate) struct Shell<'a> {
     pub(crate) vars: HashMap<String, Option<String>>,
     pub(crate) args: Vec<String>,
     functions: HashMap<String, Rc<CompoundCommand>>,
+    /// `alias NAME=VALUE`: the words a command name stands for (dash expands aliases in
+    /// scripts too).
+    aliases: HashMap<String, Vec<String>>,
     pub(crate) last: Status,
     pub(crate) errexit: bool,
     /// Inside a condition (`if`, `while`, `!`, left of `&&`/`||`): `set -e` does not apply.
@@ -170,19 +171,20 @@ impl Shell<'_> {
             self.command(only, None)
         } else {
             // Each command's output is the next one's input; the last one's status counts.
+            // The others run in subshells: `set -e` or `exit` there ends only the subshell.
             let mut input: Option<String> = None;
             let mut flow = Flow::Next;
             for (i, command) in pipeline.seq.iter().enumerate() {
                 let last = i + 1 == pipeline.seq.len();
                 if !last {
                     self.capture.push(Some(String::new()));
+                    self.conditions += 1;
                 }
                 flow = self.command(command, input.as_deref().or(Some("")).filter(|_| i > 0));
                 if !last {
+                    self.conditions -= 1;
                     input = self.capture.pop().flatten();
-                    if input.is_none() {
-                        input = None;
-                    }
+                    flow = Flow::Next;
                 }
                 if flow == Flow::Exit {
                     break;
@@ -508,6 +510,24 @@ impl Shell<'_> {
             }
             return Flow::Next;
         }
+        // `alias NAME=VALUE` parses as an assignment after the command name.
+        if argv[0] == "alias" {
+            for a in std::mem::take(&mut assignments) {
+                let (ast::AssignmentName::VariableName(name), ast::AssignmentValue::Scalar(word)) =
+                    (&a.name, &a.value)
+                else {
+                    continue;
+                };
+                match self.expand_single(&word.value) {
+                    Some(value) => argv.push(format!("{name}={value}")),
+                    None => {
+                        self.note(line, NoteKind::UnknownWord, command.to_string());
+                        self.last = Status::Unknown;
+                        return Flow::Next;
+                    }
+                }
+            }
+        }
         let (output, input) = self.redirections(&redirects, stdin);
         self.read_ifs = None;
         for a in &assignments {
@@ -647,10 +667,7 @@ impl Shell<'_> {
 
     /// A command substitution's output; `None` when unknown.
     pub(crate) fn substitute(&mut self, script: &str) -> Option<String> {
-        let program =
-            brush_parser::Parser::new(std::io::BufReader::new(script.as_bytes()), &self.options)
-                .parse_program()
-                .ok()?;
+        let program = crate::parse::program(script, &self.options).ok()?;
         let saved = (
             self.vars.clone(),
             self.args.clone(),
