@@ -42,8 +42,10 @@ def norm(name):
 def normalize(path, content):
     """What is compared of a file. /etc/shadow's third field is the day of the install
     (Staves writes none, so the image does not depend on the build date); `_apt` is the
-    account mmdebstrap makes for its own apt run (apt is not in the compared set)."""
-    if path in ("etc/shadow", "etc/passwd", "etc/shadow-", "etc/passwd-"):
+    account mmdebstrap makes for its own apt run (apt is not in the compared set). In
+    passwd and group, `x` ("see the shadow file", where systemd-sysusers puts a locked
+    `!*`) reads as `*` (locked in place): no account an install makes has a password."""
+    if path in ("etc/shadow", "etc/passwd", "etc/shadow-", "etc/passwd-", "etc/group"):
         lines = []
         for line in content.decode("utf-8", "replace").splitlines():
             fields = line.split(":")
@@ -51,6 +53,8 @@ def normalize(path, content):
                 continue
             if path.startswith("etc/shadow") and len(fields) > 2:
                 fields[2] = ""
+            if path in ("etc/passwd", "etc/group") and len(fields) > 1 and fields[1] == "x":
+                fields[1] = "*"
             lines.append(":".join(fields))
         return ("\n".join(lines) + "\n").encode()
     if path == "etc/shells":

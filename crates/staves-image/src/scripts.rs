@@ -389,6 +389,47 @@ mod tests {
         walk(script, &[])
     }
 
+    /// freeradius's `find … -exec chmod 640 '{}' \;` and freetds' `cp -a FILE DIR/`.
+    #[test]
+    fn find_runs_its_command_on_each_path_and_cp_copies_into_a_directory() {
+        let e = walk(
+            "find /etc/fr -type f -exec chmod 640 '{}' \\;\ncp -a /usr/share/f/f.conf /etc/f/\nfind /etc/fr -type d -empty -delete\ncp --remove-destination /usr/share/f/f.conf /etc/f/g.conf\nchown www-data: /etc/f\n",
+            &[
+                "/etc/fr/a.conf",
+                "/etc/fr/sub/b",
+                "/usr/share/f/f.conf",
+                "/etc/f/keep",
+            ],
+        );
+        let modes: Vec<(&str, Option<&ModeChange>)> = e
+            .overrides
+            .iter()
+            .map(|(p, o)| (p.as_str(), o.mode.as_ref()))
+            .collect();
+        assert_eq!(
+            modes,
+            [
+                ("etc/fr/a.conf", Some(&ModeChange::Set(0o640))),
+                ("etc/fr/sub/b", Some(&ModeChange::Set(0o640))),
+                ("etc/f", None)
+            ]
+        );
+        // `USER:` is the user and its login group.
+        let owner = &e.overrides[2].1;
+        assert_eq!(
+            (owner.owner.as_deref(), owner.group.as_deref()),
+            (Some("www-data"), Some("www-data"))
+        );
+        assert_eq!(
+            e.copies,
+            [
+                ("/usr/share/f/f.conf".into(), "/etc/f/f.conf".into()),
+                ("/usr/share/f/f.conf".into(), "/etc/f/g.conf".into())
+            ]
+        );
+        assert!(e.unmodelled.is_empty(), "{:?}", e.unmodelled);
+    }
+
     /// Ids as systemd-sysusers picks them: a user without one gets the highest id free as
     /// both a uid and a gid, with a group of that number; `UID:GID` joins that group.
     #[test]

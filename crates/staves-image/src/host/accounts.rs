@@ -51,8 +51,13 @@ pub(crate) fn apply_account(
             create_home,
         } => {
             let existed = accounts.user(&account.name).is_some();
+            let homes = accounts.homes.len();
             if let Err(e) = accounts.add_system_user(&account) {
                 return (None, Err(e));
+            }
+            // `--no-create-home` (`useradd` without `-m`): no home, whatever it names.
+            if !create_home {
+                accounts.homes.truncate(homes);
             }
             let home = (create_home && !existed)
                 .then(|| accounts.user(&account.name).cloned())

@@ -67,6 +67,17 @@ impl Host<'_> {
         if source == "/dev/null" {
             return self.write(dest, "", false);
         }
+        // Into a directory (`cp -a /usr/share/freetds/freetds.conf /etc/freetds/`): the
+        // source's name inside it.
+        let into;
+        let dest = match image_path(dest) {
+            Some(d) if self.files.get(&d) == Some(&Known::Dir) || dest.ends_with('/') => {
+                let name = source.rsplit('/').next().unwrap_or(source);
+                into = format!("{}/{name}", dest.trim_end_matches('/'));
+                into.as_str()
+            }
+            _ => dest,
+        };
         let (Some(from), Some(to)) = (image_path(source), image_path(dest)) else {
             return Status::Failure(1);
         };
@@ -240,6 +251,7 @@ impl Host<'_> {
                 let plain = argv[1..].iter().filter(|w| w.starts_with('-')).all(|w| {
                     w == "--preserve"
                         || w == "--recursive"
+                        || w == "--remove-destination"
                         || (!w.starts_with("--") && w[1..].chars().all(|c| "apfZrRd".contains(c)))
                 });
                 match args.as_slice() {

@@ -17,6 +17,7 @@ mod accounts;
 mod apache;
 mod declarative;
 mod files;
+mod find;
 mod owners;
 mod queries;
 
@@ -258,6 +259,11 @@ impl Host<'_> {
                 self.umask = mask & 0o777;
             }
             return Some(Ran::ok());
+        }
+        if name == "find"
+            && let Some(ran) = self.find(&argv)
+        {
+            return Some(ran);
         }
         if let Some(ran) = self.query(&argv) {
             return Some(ran);

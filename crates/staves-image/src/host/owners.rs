@@ -35,6 +35,17 @@ impl Host<'_> {
             (None, Some(spec.to_string()))
         } else {
             match spec.split_once([':', '.']) {
+                // `USER:` is the user and its login group.
+                Some((o, "")) if !o.is_empty() => {
+                    let login = self.accounts.user(o).and_then(|u| {
+                        self.accounts
+                            .groups
+                            .iter()
+                            .find(|g| g.gid == u.gid)
+                            .map(|g| g.name.clone())
+                    });
+                    (Some(o.to_owned()), login)
+                }
                 Some((o, g)) => (
                     (!o.is_empty()).then(|| o.to_owned()),
                     (!g.is_empty()).then(|| g.to_owned()),
