@@ -20,11 +20,18 @@ struct Entry {
     gid: u64,
     link: Option<String>,
     text: Option<String>,
+    /// The first bytes of a regular file (a keystore's magic and count).
+    head: Vec<u8>,
 }
 
 /// Builds `packages` (with the content classes `flags`) into a docker-archive and reads its
 /// layers back, path by path.
 fn image_of(packages: &[&str], flags: &[&str]) -> HashMap<String, Entry> {
+    image_with(packages, flags, "")
+}
+
+/// The same, with more of the spec (`[[repositories]]` tables) after the package list.
+fn image_with(packages: &[&str], flags: &[&str], more: &str) -> HashMap<String, Entry> {
     let dir = tempfile::tempdir().expect("tmp");
     let spec = dir.path().join("staves.toml");
     let quoted = |items: &[&str]| -> String {
@@ -34,7 +41,7 @@ fn image_of(packages: &[&str], flags: &[&str]) -> HashMap<String, Entry> {
     std::fs::write(
         &spec,
         format!(
-            "name = \"fidelity\"\npackages = [{}]\nuse = [{}]\n",
+            "name = \"fidelity\"\npackages = [{}]\nuse = [{}]\n\n{more}",
             quoted(packages),
             quoted(flags)
         ),
@@ -101,6 +108,7 @@ fn read_docker_archive(path: &Path) -> HashMap<String, Entry> {
                     .flatten()
                     .map(|l| l.to_string_lossy().into_owned()),
                 text: None,
+                head: Vec::new(),
             };
             if header.entry_type().is_hard_link() {
                 // A copy a script made is a hard link to its source: the same bytes.
@@ -109,10 +117,10 @@ fn read_docker_archive(path: &Path) -> HashMap<String, Entry> {
                     .get(target.trim_end_matches('/'))
                     .and_then(|t: &Entry| t.text.clone());
             } else if header.entry_type().is_file() && header.size().expect("size") < 1 << 20 {
-                let mut text = String::new();
-                if entry.read_to_string(&mut text).is_ok() {
-                    e.text = Some(text);
-                }
+                let mut bytes = Vec::new();
+                entry.read_to_end(&mut bytes).expect("read");
+                e.head = bytes.iter().copied().take(16).collect();
+                e.text = String::from_utf8(bytes).ok();
             }
             tree.insert(path.trim_end_matches('/').to_owned(), e);
         }
@@ -411,4 +419,62 @@ ports = ["8080"]
         support::stdout(&logs),
         stderr(&logs)
     );
+}
+
+/// The release the host does not run (Debian 13 on a 12 host, and back), from the host's
+/// mirror: tomcat10's account made from its `sysusers.d` file, the CA directory's hash
+/// links, and Java's keystore with an entry for each certificate link.
+#[test]
+#[cfg_attr(
+    not(feature = "online-tests"),
+    ignore = "needs Debian's archive or a container engine; run with --features staves/online-tests"
+)]
+fn the_other_release_gets_sysusers_accounts_ca_links_and_javas_keystore() {
+    let codename = support::host_codename();
+    let other = if codename == "bookworm" {
+        "trixie"
+    } else {
+        "bookworm"
+    };
+    let uri = support::host_uri(&codename);
+    let repository = format!(
+        "[[repositories]]\nname = \"{other}\"\nuri = \"{uri}\"\nsuite = \"{other}\"\nkeyring = \"/usr/share/keyrings/debian-archive-keyring.gpg\"\n"
+    );
+    let tree = image_with(&["tomcat10", "ca-certificates-java"], &[], &repository);
+    let os = tree["usr/lib/os-release"].text.clone().unwrap_or_default();
+    assert!(os.contains(other), "{os}");
+    let tomcat = id_of(&tree, "etc/passwd", "tomcat");
+    assert_eq!(id_of(&tree, "etc/group", "tomcat"), tomcat);
+    assert!(
+        !tree.contains_key("var/lib/tomcat"),
+        "sysusers makes no home"
+    );
+    let pem_links = tree
+        .iter()
+        .filter(|(p, e)| {
+            p.starts_with("etc/ssl/certs/")
+                && p.ends_with(".pem")
+                && e.link
+                    .as_deref()
+                    .is_some_and(|l| l.starts_with("/usr/share/ca-certificates/"))
+        })
+        .count();
+    let hash_links = tree
+        .keys()
+        .filter(|p| {
+            p.strip_prefix("etc/ssl/certs/")
+                .and_then(|n| n.split_once('.'))
+                .is_some_and(|(h, n)| h.len() == 8 && n.parse::<u32>().is_ok())
+        })
+        .count();
+    assert!(pem_links > 100, "{pem_links} certificate links");
+    assert_eq!(hash_links, pem_links, "a hash link for each certificate");
+    let store = &tree["etc/ssl/certs/java/cacerts"];
+    assert_eq!(
+        &store.head[..4],
+        &[0xFE, 0xED, 0xFE, 0xED],
+        "a JKS keystore"
+    );
+    let count = u32::from_be_bytes([store.head[8], store.head[9], store.head[10], store.head[11]]);
+    assert_eq!(count as usize, pem_links);
 }
