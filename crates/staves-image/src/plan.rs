@@ -139,7 +139,7 @@ pub(crate) struct Facts {
     /// Shipped paths (from `md5sums` and `conffiles`) and the base's, as layer paths.
     pub files: HashMap<String, Known>,
     /// Installed packages.
-    pub installed: BTreeSet<String>,
+    pub installed: BTreeMap<String, String>,
     /// Each package's files (`dpkg -L`), from its `md5sums`.
     pub lists: HashMap<String, Vec<String>>,
     /// debconf questions and their defaults, from the packages' `templates`.
@@ -398,7 +398,7 @@ fi
 "#;
         let facts = Facts {
             files: HashMap::from([("etc".to_owned(), Known::Dir)]),
-            installed: BTreeSet::from(["pkg".to_owned()]),
+            installed: BTreeMap::from([("pkg".to_owned(), "1.0".to_owned())]),
             lists: HashMap::new(),
             debconf: HashMap::from([
                 ("pkg/mailname".to_owned(), String::new()),

@@ -336,7 +336,7 @@ pub(crate) fn parse_mkdir(words: &[String]) -> Option<Vec<Directory>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::{BTreeMap, BTreeSet, HashMap};
+    use std::collections::{BTreeMap, HashMap};
 
     use crate::accounts::Accounts;
     use crate::host::{Host, Known};
@@ -348,7 +348,7 @@ mod tests {
 
     /// The same, with the bytes of some files known (`PATH`, `TEXT`).
     fn walk_reading(script: &str, files: &[&str], texts: &[(&str, &str)]) -> Effects {
-        let installed = BTreeSet::new();
+        let installed = BTreeMap::new();
         let lists = HashMap::new();
         let debconf = HashMap::new();
         let contents: BTreeMap<String, Vec<u8>> = texts

@@ -109,7 +109,7 @@ pub(crate) fn script_facts(opened: &[Opened], base: Option<&crate::Base>) -> cra
             add(path, known);
         }
     }
-    let mut installed = std::collections::BTreeSet::new();
+    let mut installed = std::collections::BTreeMap::new();
     let mut lists: HashMap<String, Vec<String>> = HashMap::new();
     let mut debconf: HashMap<String, String> = HashMap::new();
     for p in opened {
@@ -132,7 +132,7 @@ pub(crate) fn script_facts(opened: &[Opened], base: Option<&crate::Base>) -> cra
                 }
             }
         }
-        installed.insert(p.input.name.clone());
+        installed.insert(p.input.name.clone(), p.input.version.clone());
         let list = lists.entry(p.input.name.clone()).or_default();
         for line in p.deb.control.md5sums.as_deref().unwrap_or_default().lines() {
             if let Some((_, path)) = line.split_once("  ") {

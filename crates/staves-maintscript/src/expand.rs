@@ -239,10 +239,18 @@ impl Shell<'_> {
         Some(total)
     }
 
+    /// `$0`: the shipped script being walked, or the maintainer script's name.
+    fn script_name(&self) -> String {
+        self.zero
+            .last()
+            .cloned()
+            .unwrap_or_else(|| self.invocation.script.clone())
+    }
+
     /// A parameter's value: `Some(None)` unset, `None` unknown.
     fn lookup(&self, parameter: &Parameter) -> Option<Option<String>> {
         match parameter {
-            Parameter::Positional(0) => Some(Some(self.invocation.script.clone())),
+            Parameter::Positional(0) => Some(Some(self.script_name())),
             Parameter::Positional(n) => Some(self.args.get(*n as usize - 1).cloned()),
             Parameter::Special(special) => match special {
                 SpecialParameter::AllPositionalParameters { .. } => Some(Some(self.args.join(" "))),
@@ -257,7 +265,7 @@ impl Shell<'_> {
                 SpecialParameter::CurrentOptionFlags => {
                     Some(Some(if self.errexit { "e" } else { "" }.into()))
                 }
-                SpecialParameter::ShellName => Some(Some(self.invocation.script.clone())),
+                SpecialParameter::ShellName => Some(Some(self.script_name())),
                 _ => None,
             },
             Parameter::Named(name) => self.lookup_named(name),

@@ -11,6 +11,7 @@
 //! a condition that cannot be decided is taken as a first install takes it on a fresh
 //! system (the `then` branch) — both are recorded in the [`Report`], never silent.
 
+mod awk;
 mod expand;
 mod getopt;
 mod parse;

@@ -16,6 +16,17 @@ pub(crate) fn run(argv: &[String], stdin: Option<&str>, image: &mut dyn Image) -
     match name {
         "grep" | "egrep" | "fgrep" => grep(name, args, stdin, image),
         "sed" => sed(args, stdin, image),
+        // `fold -s -w N` of text whose lines are no longer than N: the same text.
+        "fold" => {
+            let width: usize = match args {
+                [s, w, n] if s == "-s" && w == "-w" => n.parse().ok()?,
+                _ => return None,
+            };
+            let text = stdin?;
+            text.lines()
+                .all(|l| l.chars().count() <= width)
+                .then(|| out(text.to_owned()))
+        }
         "getopt" => crate::getopt::getopt(args),
         "basename" => {
             let path = args.first()?.trim_end_matches('/');
@@ -178,11 +189,46 @@ fn expand_set(set: &str) -> Option<Vec<char>> {
 }
 
 /// A basic (or, with `extended`, extended) regular expression as `regex-lite` reads it.
-fn regex(pattern: &str, extended: bool) -> Option<regex_lite::Regex> {
+pub(crate) fn regex(pattern: &str, extended: bool) -> Option<regex_lite::Regex> {
     let mut out = String::new();
     let mut chars = pattern.chars().peekable();
     while let Some(c) = chars.next() {
         match c {
+            // A bracket expression: a backslash in it is itself (POSIX), so `[\]]` is
+            // the class `[\]` and then `]`; `[:alpha:]` classes are kept.
+            '[' => {
+                out.push('[');
+                if chars.peek() == Some(&'^') {
+                    out.push('^');
+                    chars.next();
+                }
+                if chars.peek() == Some(&']') {
+                    out.push_str("\\]");
+                    chars.next();
+                }
+                loop {
+                    match chars.next()? {
+                        ']' => break,
+                        '[' if chars.peek() == Some(&':') => {
+                            out.push_str("[:");
+                            chars.next();
+                            loop {
+                                let c = chars.next()?;
+                                out.push(c);
+                                if c == ']' {
+                                    break;
+                                }
+                            }
+                        }
+                        c @ ('\\' | '[' | '&' | '~') => {
+                            out.push('\\');
+                            out.push(c);
+                        }
+                        c => out.push(c),
+                    }
+                }
+                out.push(']');
+            }
             '\\' => match chars.next() {
                 Some(n @ ('(' | ')' | '{' | '}' | '|' | '+' | '?')) if !extended => out.push(n),
                 Some('<' | '>') => out.push_str("\\b"),
@@ -218,7 +264,10 @@ fn grep(name: &str, args: &[String], stdin: Option<&str>, image: &dyn Image) -> 
                     'w' => word = true,
                     'c' => count = true,
                     'x' => whole = true,
-                    'i' | 'e' | 'l' | 'r' | 'n' => return None,
+                    // `-r` over files (not directories, which the image does not read
+                    // as text) is the same search.
+                    'r' => {}
+                    'i' | 'e' | 'l' | 'n' => return None,
                     _ => return None,
                 }
             }
@@ -278,19 +327,43 @@ fn grep(name: &str, args: &[String], stdin: Option<&str>, image: &dyn Image) -> 
 /// One sed command: `s/re/replacement/[g]`, `/re/d`, `/re/!d`; a substitution may be
 /// limited to GNU's `0,/re/` range (from the first line up to the first match).
 enum Edit {
-    Substitute(regex_lite::Regex, String, bool),
+    /// `s/RE/REPLACEMENT/FLAGS`: every match (`g`), and the line printed when one was
+    /// replaced (`p`).
+    Substitute(regex_lite::Regex, String, bool, bool),
     Delete(regex_lite::Regex, bool),
     Print(regex_lite::Regex),
     UpToFirst(regex_lite::Regex, Box<Edit>),
+    /// `/RE/COMMAND`: the command on the lines that match.
+    Where(regex_lite::Regex, Box<Edit>),
+    /// `p`: the line printed.
+    PrintLine,
+    /// `q`: the line printed (without `-n`), and nothing after it read.
+    Quit,
+    /// `/^$/N;/\n$/D`, the idiom for `cat -s`: runs of empty lines kept as one.
+    SqueezeBlank,
 }
 
 fn parse_edit(script: &str, extended: bool) -> Option<Vec<Edit>> {
     let mut edits = Vec::new();
+    if script.trim() == "/^$/N;/\\n$/D" {
+        return Some(vec![Edit::SqueezeBlank]);
+    }
     for part in sed_commands(script)
         .iter()
         .map(|p| p.trim())
         .filter(|p| !p.is_empty())
     {
+        match part {
+            "p" => {
+                edits.push(Edit::PrintLine);
+                continue;
+            }
+            "q" => {
+                edits.push(Edit::Quit);
+                continue;
+            }
+            _ => {}
+        }
         if let Some(range) = part.strip_prefix("0,/") {
             let (re, command) = range.split_once('/')?;
             let inner = parse_edit(command.trim(), extended)?.pop()?;
@@ -304,7 +377,7 @@ fn parse_edit(script: &str, extended: bool) -> Option<Vec<Edit>> {
                 return None;
             };
             let (re, rep, flags) = (re.as_str(), rep.as_str(), flags.as_str());
-            if !flags.chars().all(|f| f == 'g') {
+            if !flags.chars().all(|f| f == 'g' || f == 'p') {
                 return None;
             }
             // sed's `\1` and `&` in the replacement are regex's `${1}` and `${0}`.
@@ -327,7 +400,15 @@ fn parse_edit(script: &str, extended: bool) -> Option<Vec<Edit>> {
                 regex(re, extended)?,
                 replacement,
                 flags.contains('g'),
+                flags.contains('p'),
             ));
+        } else if let Some(body) = part.strip_prefix('/')
+            && let Some((re, command)) = body.split_once('/')
+            && command.trim_start().starts_with('s')
+        {
+            // `/RE/s/…/…/`: the substitution on the lines that match.
+            let inner = parse_edit(command.trim(), extended)?.pop()?;
+            edits.push(Edit::Where(regex(re, extended)?, Box::new(inner)));
         } else if let Some(body) = part.strip_prefix('/') {
             let fields = split_unescaped(body, '/');
             let [re, command] = fields.as_slice() else {
@@ -427,6 +508,7 @@ fn apply_quietly(edits: &[Edit], text: &str, quiet: bool) -> String {
     let mut out = String::new();
     // Per `0,/re/` range: whether its end has been passed.
     let mut ended = vec![false; edits.len()];
+    let mut blank_before = false;
     'lines: for line in text.lines() {
         let mut line = line.to_owned();
         for (i, edit) in edits.iter().enumerate() {
@@ -438,22 +520,51 @@ fn apply_quietly(edits: &[Edit], text: &str, quiet: bool) -> String {
                     ended[i] = end.is_match(&line);
                     inner.as_ref()
                 }
+                Edit::Where(address, inner) => {
+                    if !address.is_match(&line) {
+                        continue;
+                    }
+                    inner.as_ref()
+                }
                 edit => edit,
             };
             match edit {
-                Edit::UpToFirst(..) => {}
+                Edit::UpToFirst(..) | Edit::Where(..) => {}
+                Edit::PrintLine => {
+                    out.push_str(&line);
+                    out.push('\n');
+                }
+                Edit::Quit => {
+                    if !quiet {
+                        out.push_str(&line);
+                        out.push('\n');
+                    }
+                    return out;
+                }
+                Edit::SqueezeBlank => {
+                    let blank = line.is_empty();
+                    if blank && blank_before {
+                        continue 'lines;
+                    }
+                    blank_before = blank;
+                }
                 Edit::Print(re) => {
                     if re.is_match(&line) {
                         out.push_str(&line);
                         out.push('\n');
                     }
                 }
-                Edit::Substitute(re, rep, all) => {
+                Edit::Substitute(re, rep, all, print) => {
+                    let matched = re.is_match(&line);
                     line = if *all {
                         re.replace_all(&line, rep.as_str()).into_owned()
                     } else {
                         re.replace(&line, rep.as_str()).into_owned()
                     };
+                    if matched && *print {
+                        out.push_str(&line);
+                        out.push('\n');
+                    }
                 }
                 Edit::Delete(re, keep_matching) => {
                     if re.is_match(&line) != *keep_matching {
@@ -602,6 +713,38 @@ mod tests {
             &mut NoImage,
         );
         assert_eq!(ran.and_then(|r| r.stdout).as_deref(), Some("a,b,c\n"));
+        // exim4-config's config reads debconf's version this way.
+        let ran = sed(
+            &["-ne".into(), "/^Version/s/^Version: //p".into()],
+            Some("Package: debconf\nVersion: 1.5.82\nVersionless: x\n"),
+            &mut NoImage,
+        );
+        assert_eq!(ran.and_then(|r| r.stdout).as_deref(), Some("1.5.82\n"));
+        // update-exim4.conf: the first line's first word, and blank lines squeezed.
+        let ran = sed(
+            &["-n".into(), r"s/\([-[:alnum:]@\.]\+\).*/\1/;p;q".into()],
+            Some("mail.example.org junk\nsecond\n"),
+            &mut NoImage,
+        );
+        assert_eq!(
+            ran.and_then(|r| r.stdout).as_deref(),
+            Some("mail.example.org\n")
+        );
+        let ran = sed(
+            &["-e".into(), r"/^$/N;/\n$/D".into()],
+            Some("a\n\n\n\nb\n\nc\n"),
+            &mut NoImage,
+        );
+        assert_eq!(ran.and_then(|r| r.stdout).as_deref(), Some("a\n\nb\n\nc\n"));
+    }
+
+    #[test]
+    fn bracket_expressions_take_backslashes_literally() {
+        // update-exim4.conf's check_ascii_pipe: the class ends at `\]`, then `]` follows.
+        let re = regex(r"[^-0-9a-z\/\.\[\]]", false).expect("valid");
+        assert!(!re.is_match("4.96-15+deb12u11"));
+        assert!(re.is_match("+]"));
+        assert!(regex("[[:space:];]x", false).expect("valid").is_match(";x"));
     }
 
     #[test]

@@ -277,7 +277,17 @@ impl Host<'_> {
                     let from = image_path(source).unwrap_or_default();
                     if let Some(text) = self.texts.remove(&from) {
                         self.files.remove(&from);
-                        Ran::status(self.write(dest, &text, false))
+                        let status = self.write(dest, &text, false);
+                        // The owner and mode given to the file before it moved go with it
+                        // (update-exim4.conf's `chown root:Debian-exim` of its .tmp).
+                        if let Some(to) = image_path(dest) {
+                            for (path, _) in self.effects.overrides.iter_mut() {
+                                if *path == from {
+                                    path.clone_from(&to);
+                                }
+                            }
+                        }
+                        Ran::status(status)
                     } else if let Some(Known::Symlink(target)) = self.files.get(&from).cloned()
                         && let Some(at) = self
                             .effects

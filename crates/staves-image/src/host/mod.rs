@@ -83,7 +83,6 @@ pub const RUN_TIME: &[&str] = &[
     "newaliases",
     "postalias",
     "postmap",
-    "update-exim4.conf",
 ];
 
 /// The image under the walk, across every package's `postinst`, in install order.
@@ -105,7 +104,8 @@ pub(crate) struct Host<'a> {
     pub(crate) cwd: String,
     pub(crate) accounts: Accounts,
     /// Installed packages.
-    pub(crate) installed: &'a BTreeSet<String>,
+    /// Installed packages and their versions.
+    pub(crate) installed: &'a BTreeMap<String, String>,
     /// Each package's files, as `dpkg -L` lists them.
     pub(crate) lists: &'a HashMap<String, Vec<String>>,
     /// debconf questions and their answers: the packages' `templates` defaults, then what
@@ -126,7 +126,7 @@ impl<'a> Host<'a> {
     pub(crate) fn new(
         files: HashMap<String, Known>,
         accounts: Accounts,
-        installed: &'a BTreeSet<String>,
+        installed: &'a BTreeMap<String, String>,
         lists: &'a HashMap<String, Vec<String>>,
         debconf: &HashMap<String, String>,
         contents: &'a BTreeMap<String, Vec<u8>>,
@@ -430,6 +430,9 @@ impl Image for Host<'_> {
     }
 
     fn read(&self, path: &str) -> Option<String> {
+        if path == "/dev/null" {
+            return Some(String::new());
+        }
         let p = image_path(&self.absolute(path))?;
         if let Some(text) = self.texts.get(&p) {
             return Some(text.clone());

@@ -40,7 +40,13 @@ impl Shell<'_> {
             self.depth += 1;
             let saved = std::mem::replace(&mut self.args, argv[1..].to_vec());
             self.capture.push(Some(String::new()));
+            let input = match stdin {
+                Some(text) => Some(text.to_owned()),
+                None => self.function_input.last().cloned().flatten(),
+            };
+            self.function_input.push(input);
             let flow = self.compound(&body);
+            self.function_input.pop();
             let out = self.capture.pop().flatten();
             self.args = saved;
             self.depth -= 1;
@@ -234,6 +240,28 @@ impl Shell<'_> {
                     None => self.done(Status::Failure(10)),
                 }
             }
+            // A question's flags (`seen`, or a package's own, as exim4's `mailname`) live
+            // beside its answer under `QUESTION\0FLAG`, a key no question can have; unset
+            // flags are false.
+            "db_fset" => match args {
+                [question, flag, value] => {
+                    self.image
+                        .debconf_set(&format!("{question}\0{flag}"), value);
+                    self.done(Status::Success)
+                }
+                _ => self.done(Status::Failure(10)),
+            },
+            "db_fget" => match args {
+                [question, flag] => {
+                    let value = self
+                        .image
+                        .debconf(&format!("{question}\0{flag}"))
+                        .unwrap_or_else(|| "false".into());
+                    self.vars.insert("RET".into(), Some(value));
+                    self.done(Status::Success)
+                }
+                _ => self.done(Status::Failure(10)),
+            },
             "db_metaget" => {
                 self.vars.insert("RET".into(), None);
                 self.done(Status::Success)
@@ -353,13 +381,39 @@ impl Shell<'_> {
             }
             // The words, every one known, joined and run here as a script of their own.
             "eval" => self.source(&args.join(" ")),
+            "awk" | "mawk" | "gawk" | "original-awk" => {
+                // The program sees the shell's variables in ENVIRON: the exported ones, and
+                // (the walk does not tell them apart) the others known.
+                let env: std::collections::HashMap<String, String> = self
+                    .vars
+                    .iter()
+                    .filter_map(|(k, v)| Some((k.clone(), v.clone()?)))
+                    .collect();
+                match crate::awk::awk(args, stdin, &env, &*self.image) {
+                    Some(ran) => {
+                        self.last = ran.status;
+                        (Flow::Next, ran.stdout)
+                    }
+                    None => {
+                        self.image.unmodelled(argv);
+                        self.last = Status::Unknown;
+                        (Flow::Next, None)
+                    }
+                }
+            }
             _ => {
                 let ran = match crate::utils::run(argv, stdin, &mut *self.image) {
                     Some(ran) => ran,
                     None => match self.image.run(argv, stdin) {
                         Some(ran) => ran,
                         None => match self.shipped_script(name) {
-                            Some(text) => return self.call_script(&text, argv),
+                            Some(text) => {
+                                let path = self.which(name).flatten().unwrap_or(name.to_owned());
+                                self.zero.push(path);
+                                let ran = self.call_script(&text, argv);
+                                self.zero.pop();
+                                return ran;
+                            }
                             None => {
                                 self.image.unmodelled(argv);
                                 Ran::unknown()

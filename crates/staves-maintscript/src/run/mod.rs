@@ -47,6 +47,8 @@ pub fn run(script: &str, invocation: &Invocation, image: &mut dyn Image) -> Repo
         args: invocation.args.clone(),
         functions: HashMap::new(),
         aliases: HashMap::new(),
+        function_input: Vec::new(),
+        zero: Vec::new(),
         last: Status::Success,
         errexit: false,
         conditions: 0,
@@ -96,6 +98,13 @@ pub(crate) struct Shell<'a> {
     /// `alias NAME=VALUE`: the words a command name stands for (dash expands aliases in
     /// scripts too).
     aliases: HashMap<String, Vec<String>>,
+    /// The standard input of the functions being run, innermost last: a command in a
+    /// function body without input of its own reads the function's (`echo x | lower`
+    /// where `lower() { tr A-Z a-z; }`).
+    pub(crate) function_input: Vec<Option<String>>,
+    /// `$0` of the shipped scripts being walked, innermost last (the script's own name
+    /// otherwise).
+    pub(crate) zero: Vec<String>,
     pub(crate) last: Status,
     pub(crate) errexit: bool,
     /// Inside a condition (`if`, `while`, `!`, left of `&&`/`||`): `set -e` does not apply.
@@ -219,6 +228,11 @@ impl Shell<'_> {
     }
 
     fn command(&mut self, command: &Command, stdin: Option<&str>) -> Flow {
+        let inherited = match stdin {
+            None => self.function_input.last().cloned().flatten(),
+            Some(_) => None,
+        };
+        let stdin = stdin.or(inherited.as_deref());
         match command {
             Command::Simple(simple) => self.simple(simple, stdin),
             Command::Compound(compound, redirects) => {
@@ -227,6 +241,26 @@ impl Shell<'_> {
                         || matches!(r, IoRedirect::File(_, IoFileRedirectKind::DuplicateOutput, _)))
                 });
                 if discard {
+                    self.capture.push(Some(String::new()));
+                }
+                // `for …; done >> FILE`: the compound's output into a file.
+                let into_file = redirects
+                    .iter()
+                    .flat_map(|r| r.0.iter())
+                    .find_map(|r| match r {
+                        IoRedirect::File(
+                            fd,
+                            kind @ (IoFileRedirectKind::Write
+                            | IoFileRedirectKind::Clobber
+                            | IoFileRedirectKind::Append),
+                            IoFileRedirectTarget::Filename(w),
+                        ) if fd.is_none_or(|fd| fd == 1) && w.value != "/dev/null" => {
+                            Some((w.value.clone(), matches!(kind, IoFileRedirectKind::Append)))
+                        }
+                        _ => None,
+                    })
+                    .filter(|_| !discard);
+                if into_file.is_some() {
                     self.capture.push(Some(String::new()));
                 }
                 // `while read …; done < FILE`, or a pipe into the loop.
@@ -260,6 +294,22 @@ impl Shell<'_> {
                 }
                 if discard {
                     self.capture.pop();
+                }
+                if let Some((word, append)) = into_file {
+                    let text = self.capture.pop().flatten();
+                    match (self.expand_single(&word), text) {
+                        (Some(path), Some(text)) => {
+                            let status = self.image.write(&path, &text, append);
+                            if status != Status::Success {
+                                self.last = status;
+                            }
+                        }
+                        _ => self.note(
+                            0,
+                            NoteKind::UnknownWord,
+                            format!("output of a compound command into {word}"),
+                        ),
+                    }
                 }
                 flow
             }
@@ -510,8 +560,9 @@ impl Shell<'_> {
             }
             return Flow::Next;
         }
-        // `alias NAME=VALUE` parses as an assignment after the command name.
-        if argv[0] == "alias" {
+        // `alias NAME=VALUE` and `eval NAME=VALUE` parse as assignments after the command
+        // name: they are words to those builtins.
+        if argv[0] == "alias" || argv[0] == "eval" {
             for a in std::mem::take(&mut assignments) {
                 let (ast::AssignmentName::VariableName(name), ast::AssignmentValue::Scalar(word)) =
                     (&a.name, &a.value)
@@ -611,6 +662,19 @@ impl Shell<'_> {
                         }
                         _ => {}
                     }
+                }
+                // `>&2`: standard output goes where errors go, which nothing reads.
+                IoRedirect::File(
+                    fd,
+                    IoFileRedirectKind::DuplicateOutput,
+                    IoFileRedirectTarget::Fd(2),
+                ) if fd.is_none_or(|fd| fd == 1) => output = Output::Discard,
+                IoRedirect::File(
+                    fd,
+                    IoFileRedirectKind::DuplicateOutput,
+                    IoFileRedirectTarget::Duplicate(word),
+                ) if fd.is_none_or(|fd| fd == 1) && word.value == "2" => {
+                    output = Output::Discard;
                 }
                 IoRedirect::OutputAndError(word, append) => {
                     output = match self.expand_single(&word.value).as_deref() {
