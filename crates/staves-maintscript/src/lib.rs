@@ -201,3 +201,31 @@ pub struct Report {
     /// The script's exit status.
     pub status: Option<Status>,
 }
+
+/// An image that knows nothing, for unit tests of what reads standard input only.
+#[cfg(test)]
+pub(crate) struct NoImage;
+
+#[cfg(test)]
+impl Image for NoImage {
+    fn run(&mut self, _: &[String], _: Option<&str>) -> Option<Ran> {
+        None
+    }
+    fn unmodelled(&mut self, _: &[String]) {}
+    fn debconf(&self, _: &str) -> Option<String> {
+        None
+    }
+    fn debconf_set(&mut self, _: &str, _: &str) {}
+    fn test(&self, _: &str, _: FileTest) -> Option<bool> {
+        None
+    }
+    fn glob(&self, _: &str) -> Option<Vec<String>> {
+        None
+    }
+    fn read(&self, _: &str) -> Option<String> {
+        None
+    }
+    fn write(&mut self, _: &str, _: &str, _: bool) -> Status {
+        Status::Unknown
+    }
+}

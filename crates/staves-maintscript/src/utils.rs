@@ -669,31 +669,7 @@ fn cut_ranges(list: &str) -> Option<Vec<(usize, usize)>> {
 mod tests {
     use super::*;
 
-    /// An image that knows nothing: the text utilities read standard input only.
-    struct NoImage;
-
-    impl Image for NoImage {
-        fn run(&mut self, _: &[String], _: Option<&str>) -> Option<Ran> {
-            None
-        }
-        fn unmodelled(&mut self, _: &[String]) {}
-        fn debconf(&self, _: &str) -> Option<String> {
-            None
-        }
-        fn debconf_set(&mut self, _: &str, _: &str) {}
-        fn test(&self, _: &str, _: crate::FileTest) -> Option<bool> {
-            None
-        }
-        fn glob(&self, _: &str) -> Option<Vec<String>> {
-            None
-        }
-        fn read(&self, _: &str) -> Option<String> {
-            None
-        }
-        fn write(&mut self, _: &str, _: &str, _: bool) -> Status {
-            Status::Unknown
-        }
-    }
+    use crate::NoImage;
 
     #[test]
     fn sed_scripts_split_outside_expressions() {

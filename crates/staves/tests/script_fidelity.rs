@@ -33,21 +33,26 @@ fn image_of(packages: &[&str], flags: &[&str]) -> HashMap<String, Entry> {
 /// The same, with more of the spec (`[[repositories]]` tables) after the package list.
 fn image_with(packages: &[&str], flags: &[&str], more: &str) -> HashMap<String, Entry> {
     let dir = tempfile::tempdir().expect("tmp");
-    let spec = dir.path().join("staves.toml");
     let quoted = |items: &[&str]| -> String {
         let list: Vec<String> = items.iter().map(|p| format!("\"{p}\"")).collect();
         list.join(", ")
     };
-    std::fs::write(
-        &spec,
-        format!(
+    let archive = build_archive(
+        dir.path(),
+        &format!(
             "name = \"fidelity\"\npackages = [{}]\nuse = [{}]\n\n{more}",
             quoted(packages),
             quoted(flags)
         ),
-    )
-    .expect("spec");
-    let archive = dir.path().join("image.tar");
+    );
+    read_docker_archive(&archive)
+}
+
+/// Builds the spec `text` (written into `dir`) into `dir/image.tar`.
+fn build_archive(dir: &Path, text: &str) -> std::path::PathBuf {
+    let spec = dir.join("staves.toml");
+    std::fs::write(&spec, text).expect("spec");
+    let archive = dir.join("image.tar");
     let out = support::staves_command(
         &[
             "build",
@@ -61,7 +66,14 @@ fn image_with(packages: &[&str], flags: &[&str], more: &str) -> HashMap<String, 
     .output()
     .expect("run staves");
     assert!(out.status.success(), "build failed: {}", stderr(&out));
-    read_docker_archive(&archive)
+    archive
+}
+
+/// [`build_archive`], then loaded into the engine.
+fn build_and_load(dir: &Path, text: &str) {
+    let archive = build_archive(dir, text);
+    let loaded = container(&["load", "-i", archive.to_str().expect("utf8")]);
+    assert!(loaded.status.success(), "{}", stderr(&loaded));
 }
 
 fn read_docker_archive(path: &Path) -> HashMap<String, Entry> {
@@ -289,28 +301,10 @@ fn exim4_gets_its_account_and_the_owners_its_scripts_give() {
 )]
 fn exim4_checks_and_routes_with_the_generated_configuration() {
     let dir = tempfile::tempdir().expect("tmp");
-    let spec = dir.path().join("staves.toml");
-    std::fs::write(
-        &spec,
+    build_and_load(
+        dir.path(),
         "name = \"staves-exim4\"\npackages = [\"exim4-daemon-light\"]\ninit = false\n",
-    )
-    .expect("spec");
-    let archive = dir.path().join("exim4.tar");
-    let out = support::staves_command(
-        &[
-            "build",
-            "-f",
-            spec.to_str().expect("utf8"),
-            "-o",
-            archive.to_str().expect("utf8"),
-        ],
-        &shared_cache(),
-    )
-    .output()
-    .expect("run staves");
-    assert!(out.status.success(), "build failed: {}", stderr(&out));
-    let loaded = container(&["load", "-i", archive.to_str().expect("utf8")]);
-    assert!(loaded.status.success(), "{}", stderr(&loaded));
+    );
     let exim = |args: &[&str]| {
         let mut all = vec![
             "run",
@@ -334,7 +328,10 @@ fn exim4_checks_and_routes_with_the_generated_configuration() {
     let out = exim(&["-bt", "mail@localhost"]);
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(out.status.success(), "{text}{}", stderr(&out));
-    assert!(text.contains("router = local_user, transport = mail_spool"), "{text}");
+    assert!(
+        text.contains("router = local_user, transport = mail_spool"),
+        "{text}"
+    );
     let out = exim(&["-bt", "root@localhost"]);
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(text.contains("-> /var/mail/mail"), "{text}");
@@ -460,9 +457,8 @@ fn tomcat10_gets_its_account_configuration_and_directories() {
 )]
 fn tomcat10_answers_http_in_the_engine() {
     let dir = tempfile::tempdir().expect("tmp");
-    let spec = dir.path().join("staves.toml");
-    std::fs::write(
-        &spec,
+    build_and_load(
+        dir.path(),
         r#"name = "staves-test-tomcat"
 packages = ["tomcat10", "dash", "coreutils"]
 user = "tomcat"
@@ -470,24 +466,7 @@ command = ["/bin/sh", "/usr/libexec/tomcat10/tomcat-start.sh"]
 environment = { CATALINA_HOME = "/usr/share/tomcat10", CATALINA_BASE = "/var/lib/tomcat10", CATALINA_TMPDIR = "/tmp", JAVA_OPTS = "-Djava.awt.headless=true" }
 ports = ["8080"]
 "#,
-    )
-    .expect("spec");
-    let archive = dir.path().join("image.tar");
-    let out = support::staves_command(
-        &[
-            "build",
-            "-f",
-            spec.to_str().expect("utf8"),
-            "-o",
-            archive.to_str().expect("utf8"),
-        ],
-        &shared_cache(),
-    )
-    .output()
-    .expect("staves build");
-    assert!(out.status.success(), "{}", stderr(&out));
-    let loaded = container(&["load", "-i", archive.to_str().expect("utf8")]);
-    assert!(loaded.status.success(), "{}", stderr(&loaded));
+    );
     let name = format!("staves-tomcat-{}", std::process::id());
     let started = container(&[
         "run",
@@ -524,16 +503,7 @@ ports = ["8080"]
     ignore = "needs Debian's archive or a container engine; run with --features staves/online-tests"
 )]
 fn the_other_release_gets_sysusers_accounts_ca_links_and_javas_keystore() {
-    let codename = support::host_codename();
-    let other = if codename == "bookworm" {
-        "trixie"
-    } else {
-        "bookworm"
-    };
-    let uri = support::host_uri(&codename);
-    let repository = format!(
-        "[[repositories]]\nname = \"{other}\"\nuri = \"{uri}\"\nsuite = \"{other}\"\nkeyring = \"/usr/share/keyrings/debian-archive-keyring.gpg\"\n"
-    );
+    let (other, repository) = support::other_release();
     let tree = image_with(&["tomcat10", "ca-certificates-java"], &[], &repository);
     let os = tree["usr/lib/os-release"].text.clone().unwrap_or_default();
     assert!(os.contains(other), "{os}");

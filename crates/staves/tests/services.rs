@@ -654,16 +654,7 @@ fn example_openssh_makes_its_host_key_at_first_start() {
     ignore = "needs Debian's archive or a container engine; run with --features staves/online-tests"
 )]
 fn the_other_debian_release_runs_services_stops_them_and_reports_a_kill() {
-    let codename = support::host_codename();
-    let other = if codename == "bookworm" {
-        "trixie"
-    } else {
-        "bookworm"
-    };
-    let uri = support::host_uri(&codename);
-    let repository = format!(
-        "[[repositories]]\nname = \"{other}\"\nuri = \"{uri}\"\nsuite = \"{other}\"\nkeyring = \"/usr/share/keyrings/debian-archive-keyring.gpg\"\n"
-    );
+    let (other, repository) = support::other_release();
     let dir = tempfile::tempdir().expect("tempdir");
     image(
         dir.path(),

@@ -381,11 +381,10 @@ impl Machine {
             Stmt::While(cond, body) => {
                 while self.eval(cond)?.truthy() {
                     self.tick()?;
-                    match self.exec(body)? {
-                        Flow::Break => break,
-                        Flow::Next => return Some(Flow::Next),
-                        Flow::Exit => return Some(Flow::Exit),
-                        _ => {}
+                    match self.loop_body(body)? {
+                        Some(Flow::Break) => break,
+                        Some(leaving) => return Some(leaving),
+                        None => {}
                     }
                 }
                 Flow::Normal
@@ -401,11 +400,10 @@ impl Machine {
                     {
                         break;
                     }
-                    match self.exec(body)? {
-                        Flow::Break => break,
-                        Flow::Next => return Some(Flow::Next),
-                        Flow::Exit => return Some(Flow::Exit),
-                        _ => {}
+                    match self.loop_body(body)? {
+                        Some(Flow::Break) => break,
+                        Some(leaving) => return Some(leaving),
+                        None => {}
                     }
                     if let Some(step) = step {
                         self.eval(step)?;
@@ -417,11 +415,10 @@ impl Machine {
                 let keys = self.arrays.entry(array.clone()).or_default().keys.clone();
                 for key in keys {
                     self.set_var(var, Value::StrNum(key));
-                    match self.exec(body)? {
-                        Flow::Break => break,
-                        Flow::Next => return Some(Flow::Next),
-                        Flow::Exit => return Some(Flow::Exit),
-                        _ => {}
+                    match self.loop_body(body)? {
+                        Some(Flow::Break) => break,
+                        Some(leaving) => return Some(leaving),
+                        None => {}
                     }
                 }
                 Flow::Normal
@@ -476,6 +473,15 @@ impl Machine {
             }
             Stmt::Break => Flow::Break,
             Stmt::Continue => Flow::Continue,
+        })
+    }
+
+    /// One pass of a loop's body: `None` to go on, else `Break`, or the `Next`/`Exit`
+    /// that leaves the loop and the action.
+    fn loop_body(&mut self, body: &Stmt) -> Option<Option<Flow>> {
+        Some(match self.exec(body)? {
+            Flow::Normal | Flow::Continue => None,
+            other => Some(other),
         })
     }
 
@@ -871,30 +877,7 @@ fn sprintf(format: &str, args: &[Value]) -> Option<String> {
 mod tests {
     use super::*;
 
-    struct NoFiles;
-
-    impl Image for NoFiles {
-        fn run(&mut self, _: &[String], _: Option<&str>) -> Option<Ran> {
-            None
-        }
-        fn unmodelled(&mut self, _: &[String]) {}
-        fn debconf(&self, _: &str) -> Option<String> {
-            None
-        }
-        fn debconf_set(&mut self, _: &str, _: &str) {}
-        fn test(&self, _: &str, _: crate::FileTest) -> Option<bool> {
-            None
-        }
-        fn glob(&self, _: &str) -> Option<Vec<String>> {
-            None
-        }
-        fn read(&self, _: &str) -> Option<String> {
-            None
-        }
-        fn write(&mut self, _: &str, _: &str, _: bool) -> Status {
-            Status::Unknown
-        }
-    }
+    use crate::NoImage;
 
     fn run(args: &[&str], stdin: &str, env: &[(&str, &str)]) -> Option<String> {
         let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
@@ -902,7 +885,7 @@ mod tests {
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect();
-        awk(&args, Some(stdin), &env, &NoFiles)?.stdout
+        awk(&args, Some(stdin), &env, &NoImage)?.stdout
     }
 
     /// exim4-config's postinst rewrites update-exim4.conf.conf with this program.

@@ -71,6 +71,22 @@ pub fn host_uri(suite: &str) -> String {
         .unwrap_or_else(|| panic!("the host's apt sources name {suite}"))
 }
 
+/// The Debian release the host does not run (Debian 13 on a Debian 12 host, and the other
+/// way round), and a `[[repositories]]` table for it on the host's mirror.
+pub fn other_release() -> (&'static str, String) {
+    let codename = host_codename();
+    let other = if codename == "bookworm" {
+        "trixie"
+    } else {
+        "bookworm"
+    };
+    let uri = host_uri(&codename);
+    let repository = format!(
+        "[[repositories]]\nname = \"{other}\"\nuri = \"{uri}\"\nsuite = \"{other}\"\nkeyring = \"/usr/share/keyrings/debian-archive-keyring.gpg\"\n"
+    );
+    (other, repository)
+}
+
 /// The examples directory of the repository.
 pub fn examples() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples")
