@@ -348,7 +348,16 @@ mod tests {
 
     /// The same, with the bytes of some files known (`PATH`, `TEXT`).
     fn walk_reading(script: &str, files: &[&str], texts: &[(&str, &str)]) -> Effects {
-        let installed = BTreeMap::new();
+        walk_installed(script, files, texts, &BTreeMap::new())
+    }
+
+    /// The same, with packages installed at versions.
+    fn walk_installed(
+        script: &str,
+        files: &[&str],
+        texts: &[(&str, &str)],
+        installed: &BTreeMap<String, String>,
+    ) -> Effects {
         let lists = HashMap::new();
         let debconf = HashMap::new();
         let contents: BTreeMap<String, Vec<u8>> = texts
@@ -374,7 +383,7 @@ mod tests {
         let mut host = Host::new(
             known,
             Accounts::debian_base(),
-            &installed,
+            installed,
             &lists,
             &debconf,
             &contents,
@@ -387,6 +396,24 @@ mod tests {
 
     fn postinst_effects(script: &str) -> Effects {
         walk(script, &[])
+    }
+
+    /// Debian 13's adduser leaves the GECOS fields it was not given empty; 12's writes
+    /// `Name,,,`.
+    #[test]
+    fn adduser_fills_gecos_as_its_version_does() {
+        let script = "adduser --system --gecos \"PostgreSQL administrator\" postgres\n";
+        for (version, gecos) in [
+            ("3.134", "PostgreSQL administrator,,,"),
+            ("3.152", "PostgreSQL administrator"),
+        ] {
+            let installed = BTreeMap::from([("adduser".to_owned(), version.to_owned())]);
+            let e = walk_installed(script, &[], &[], &installed);
+            let Some(AccountChange::User { account, .. }) = e.accounts.first() else {
+                panic!("{:?}", e.accounts);
+            };
+            assert_eq!(account.gecos.as_deref(), Some(gecos), "adduser {version}");
+        }
     }
 
     /// freeradius's `find … -exec chmod 640 '{}' \;` and freetds' `cp -a FILE DIR/`.

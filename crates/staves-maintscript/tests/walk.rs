@@ -209,7 +209,7 @@ fn unknown_values_are_reported_never_guessed() {
 
 #[test]
 fn here_documents_and_pipes_carry_text() {
-    let script = "V=1\ncat > /etc/conf <<EOF\nversion=$V\nEOF\ncat <<'EOF' > /etc/raw\n$V\nEOF\necho abc | tr a-z A-Z > /etc/upper\nF=/etc/braced\ncat << EOF > \"${F}\"\nv=${V}\nEOF\nfor i in a b; do\n  echo \"$i: root\"\ndone >> /etc/aliases\n";
+    let script = "V=1\ncat > /etc/conf <<EOF\nversion=$V\nEOF\ncat <<'EOF' > /etc/raw\n$V\nEOF\necho abc | tr a-z A-Z > /etc/upper\nF=/etc/braced\ncat << EOF > \"${F}\"\nv=${V}\nEOF\nfor i in a b; do\n  echo \"$i: root\"\ndone >> /etc/aliases\nf() {\n  local dir=${DPKG_ADMINDIR:-/nowhere}\n  echo x > $dir/arch-native\n}\nf\n";
     let (image, _) = walk(script, &[]);
     assert_eq!(
         image.written,
@@ -219,6 +219,7 @@ fn here_documents_and_pipes_carry_text() {
             ("/etc/upper".into(), "ABC\n".into(), false),
             ("/etc/braced".into(), "v=1\n".into(), false),
             ("/etc/aliases".into(), "a: root\nb: root\n".into(), true),
+            ("/var/lib/dpkg/arch-native".into(), "x\n".into(), false),
         ]
     );
 }

@@ -343,6 +343,19 @@ impl Host<'_> {
                 } else {
                     parse_addgroup(&words)
                 };
+                // adduser from 3.135 (Debian 13) leaves the GECOS fields it was not
+                // given empty instead of writing `Name,,,`.
+                if name == "adduser"
+                    && let Some(crate::scripts::AccountChange::User { account, .. }) =
+                        change.as_mut()
+                    && let Some(version) = self.installed.get("adduser")
+                    && queries::compare_versions(version, "ge", "3.135") == Some(true)
+                    && let Some(gecos) = account.gecos.as_mut()
+                {
+                    if let Some(bare) = gecos.strip_suffix(",,,") {
+                        *gecos = bare.to_owned();
+                    }
+                }
                 // useradd and groupadd take system ids from the top (SYS_UID_MAX, 999)
                 // down; adduser from the bottom (100) up.
                 if matches!(name.as_str(), "useradd" | "groupadd") {

@@ -560,9 +560,12 @@ impl Shell<'_> {
             }
             return Flow::Next;
         }
-        // `alias NAME=VALUE` and `eval NAME=VALUE` parse as assignments after the command
-        // name: they are words to those builtins.
-        if argv[0] == "alias" || argv[0] == "eval" {
+        // `alias NAME=VALUE`, `eval NAME=VALUE`, `local NAME=VALUE` and the like parse as
+        // assignments after the command name: they are words to those builtins.
+        if matches!(
+            argv[0].as_str(),
+            "alias" | "eval" | "local" | "export" | "readonly"
+        ) {
             for a in std::mem::take(&mut assignments) {
                 let (ast::AssignmentName::VariableName(name), ast::AssignmentValue::Scalar(word)) =
                     (&a.name, &a.value)
