@@ -279,7 +279,6 @@ impl Shell<'_> {
         }
         Some(match name {
             "DPKG_ROOT" => Some(String::new()),
-            "DPKG_ADMINDIR" => Some("/var/lib/dpkg".into()),
             "DPKG_MAINTSCRIPT_PACKAGE" => Some(self.invocation.package.clone()),
             "DPKG_MAINTSCRIPT_NAME" => Some(self.invocation.script.clone()),
             "DPKG_MAINTSCRIPT_ARCH" => Some(self.invocation.arch.clone()),
