@@ -351,10 +351,9 @@ impl Host<'_> {
                     && let Some(version) = self.installed.get("adduser")
                     && queries::compare_versions(version, "ge", "3.135") == Some(true)
                     && let Some(gecos) = account.gecos.as_mut()
+                    && let Some(bare) = gecos.strip_suffix(",,,")
                 {
-                    if let Some(bare) = gecos.strip_suffix(",,,") {
-                        *gecos = bare.to_owned();
-                    }
+                    *gecos = bare.to_owned();
                 }
                 // useradd and groupadd take system ids from the top (SYS_UID_MAX, 999)
                 // down; adduser from the bottom (100) up.
