@@ -461,7 +461,7 @@ mod tests {
     /// both a uid and a gid, with a group of that number; `UID:GID` joins that group.
     #[test]
     fn sysusers_accounts_get_the_ids_systemd_gives_them() {
-        let conf = "g systemd-journal - -\nu systemd-network - \"systemd Network Management\"\nu _apt 42:65534 - /nonexistent /usr/sbin/nologin\nu tomcat - \"Apache Tomcat\" /var/lib/tomcat /usr/sbin/nologin\n";
+        let conf = "g systemd-journal - -\nu! systemd-network - \"systemd Network Management\"\nu _apt 42:65534 - /nonexistent /usr/sbin/nologin\nu tomcat - \"Apache Tomcat\" /var/lib/tomcat /usr/sbin/nologin\n";
         let e = walk_reading(
             "systemd-sysusers\n",
             &[],
@@ -496,7 +496,7 @@ mod tests {
     /// lines do nothing, and a `:` mode is for a directory the line creates, not `/root`.
     #[test]
     fn tmpfiles_create_skips_boot_and_credential_lines() {
-        let conf = "d- /root :0700 root :root -\nf^ /etc/hosts - - - - network.hosts\nD! /tmp/.X11-unix 1777 root root 10d\nd /var/lib/app 0750 root adm -\nd- /srv/new :0711 - - -\n";
+        let conf = "d- /root :0700 root :root -\nf^ /etc/hosts - - - - network.hosts\nD! /tmp/.X11-unix 1777 root root 10d\nd /var/lib/app 0750 root adm -\nd- /srv/new :0711 - - -\nd /var/lib/app 0755 root root -\n";
         let e = walk_reading(
             "systemd-tmpfiles --create app.conf\n",
             &["/root/.profile"],

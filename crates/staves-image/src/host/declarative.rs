@@ -23,7 +23,9 @@ impl Host<'_> {
             for line in text.lines() {
                 let words = words(line);
                 let word = |i: usize| words.get(i).map(String::as_str).filter(|w| *w != "-");
-                let commands: Vec<Vec<String>> = match (word(0), word(1)) {
+                // `u!`: the account fully locked, which is how Staves writes every one.
+                let kind = word(0).map(|k| k.trim_end_matches('!'));
+                let commands: Vec<Vec<String>> = match (kind, word(1)) {
                     (None, _) | (Some("r"), _) => continue,
                     (Some("u"), Some(name)) if self.accounts.user(name).is_none() => {
                         match self.sysusers_user(name, word(2)) {
@@ -148,6 +150,9 @@ impl Host<'_> {
         };
         let boot = argv.iter().any(|a| a == "--boot");
         let mut known = true;
+        // A path configured again in a later file (legacy.conf's /run/lock after
+        // debian.conf's) is a duplicate systemd-tmpfiles ignores: the first line stands.
+        let mut configured: std::collections::HashSet<String> = std::collections::HashSet::new();
         for file in files {
             let Some(text) = self.read(&file) else {
                 known = false;
@@ -167,6 +172,9 @@ impl Host<'_> {
                     continue;
                 }
                 let kind = kind.trim_end_matches(['!', '-', '=', '~', '^', '+']);
+                if !configured.insert(path.trim_end_matches('/').to_owned()) {
+                    continue;
+                }
                 if path.contains('%') {
                     known = false; // specifiers (%h, %t) are the running system's
                     continue;
