@@ -44,7 +44,11 @@ pub(crate) fn apply_links_and_copies<W: Write>(
             .rsplit_once('/')
             .is_none_or(|(parent, _)| layer.get(parent).is_some());
         if layer.get(&path).is_none() && parent_present && symlink_stays_inside(&path, target) {
-            layer.symlink(&path, target, Meta::root(0o777, mtime), None)?;
+            // A later `chown -R` takes the link too (freeradius's enabled modules); a
+            // link's own mode is always 0777.
+            let mut meta = copies.overrides.apply(&path, Meta::root(0o777, mtime));
+            meta.mode = 0o777;
+            layer.symlink(&path, target, meta, None)?;
         }
     }
     let Copies {
@@ -53,9 +57,20 @@ pub(crate) fn apply_links_and_copies<W: Write>(
         overrides,
     } = copies;
     for (source, dest) in pairs {
-        let (Some(source), Some(dest)) = (merged(source), merged(dest)) else {
+        let (Some(mut source), Some(dest)) = (merged(source), merged(dest)) else {
             continue;
         };
+        // `cp` copies what a link names (a package's symlink into /usr/share/javascript,
+        // which no `md5sums` lists, so the walk could not follow it).
+        for _ in 0..8 {
+            let Some(Kind::Symlink(target)) = layer.get(&source).map(|s| &s.kind) else {
+                break;
+            };
+            match crate::paths::link_destination(&source, target) {
+                Some(resolved) => source = resolved,
+                None => break,
+            }
+        }
         // base-passwd's postinst copies its masters to /etc/passwd and /etc/group: the
         // accounts Staves writes there start from the same masters.
         if crate::paths::GENERATED.contains(&dest.as_str()) {

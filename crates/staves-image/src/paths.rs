@@ -108,6 +108,23 @@ mod tests {
     use super::*;
 
     #[test]
+    fn link_destinations_resolve_dot_dot_and_stay_inside() {
+        assert_eq!(
+            link_destination(
+                "usr/share/javascript/bootstrap4/css/bootstrap.min.css",
+                "../../../nodejs/bootstrap/dist/css/bootstrap.min.css"
+            )
+            .as_deref(),
+            Some("usr/share/nodejs/bootstrap/dist/css/bootstrap.min.css")
+        );
+        assert_eq!(
+            link_destination("etc/x", "/bin/sh").as_deref(),
+            Some("usr/bin/sh")
+        );
+        assert_eq!(link_destination("etc/x", "../../../outside"), None);
+    }
+
+    #[test]
     fn normalises_and_refuses() {
         assert_eq!(normalize(Path::new("./usr/bin/")), Ok("usr/bin".into()));
         assert_eq!(normalize(Path::new("./")), Ok(String::new()));
@@ -139,4 +156,27 @@ mod tests {
         assert!(!symlink_stays_inside("usr/bin/x", "../../../etc/shadow"));
         assert!(!symlink_stays_inside("x", "../y"));
     }
+}
+
+/// Where the link at layer path `link` leads, given its `target` as written (absolute, or
+/// relative to the link's directory), as a layer path; `None` when it leaves the image.
+pub(crate) fn link_destination(link: &str, target: &str) -> Option<String> {
+    // `..` is resolved here, where `normalize` (for archive paths) refuses it.
+    let joined = if target.starts_with('/') {
+        target.to_owned()
+    } else {
+        let dir = link.rsplit_once('/').map_or("", |(d, _)| d);
+        format!("/{dir}/{target}")
+    };
+    let mut parts: Vec<&str> = Vec::new();
+    for part in joined.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop()?;
+            }
+            name => parts.push(name),
+        }
+    }
+    Some(merge_usr(&parts.join("/")))
 }

@@ -220,6 +220,15 @@ pub(crate) fn regex(pattern: &str, extended: bool) -> Option<regex_lite::Regex> 
                                 }
                             }
                         }
+                        // GNU sed turns `\t` and `\n` into their characters first.
+                        '\\' if chars.peek() == Some(&'t') => {
+                            chars.next();
+                            out.push_str("\\t");
+                        }
+                        '\\' if chars.peek() == Some(&'n') => {
+                            chars.next();
+                            out.push_str("\\n");
+                        }
                         c @ ('\\' | '[' | '&' | '~') => {
                             out.push('\\');
                             out.push(c);
@@ -721,6 +730,8 @@ mod tests {
         assert!(!re.is_match("4.96-15+deb12u11"));
         assert!(re.is_match("+]"));
         assert!(regex("[[:space:];]x", false).expect("valid").is_match(";x"));
+        // lighttpd's `sed -E 's/[ \t]+/ /g'`: a tab in the class.
+        assert!(regex(r"[ \t]+", true).expect("valid").is_match("\t"));
     }
 
     #[test]

@@ -78,9 +78,29 @@ impl Host<'_> {
             }
             _ => dest,
         };
-        let (Some(from), Some(to)) = (image_path(source), image_path(dest)) else {
+        // The running kernel's files (a fresh uuid from /proc) are the container's.
+        if source.starts_with("/proc/") || source.starts_with("/sys/") {
+            self.effects
+                .run_time
+                .push(format!("copy of {source} to {dest}"));
+            return Status::Unknown;
+        }
+        let (Some(mut from), Some(to)) = (image_path(source), image_path(dest)) else {
             return Status::Failure(1);
         };
+        // `cp` follows a link to what it names (rspamd's assets linked into
+        // /usr/share/javascript).
+        for _ in 0..8 {
+            let Some(Known::Symlink(target)) = self.files.get(&from) else {
+                break;
+            };
+            match crate::paths::link_destination(&from, target) {
+                Some(resolved) => from = resolved,
+                None => break,
+            }
+        }
+        let source_resolved = format!("/{from}");
+        let source = source_resolved.as_str();
         if let Some(text) = self.texts.get(&from).cloned() {
             return self.write(dest, &text, false);
         }
@@ -263,6 +283,18 @@ impl Host<'_> {
                                     && w.contains(['r', 'R', 'a']))
                         });
                         let from = image_path(&self.absolute(source)).unwrap_or_default();
+                        // `-d`, `-P`, `-a`: a link is copied as a link, not what it names.
+                        // dash's postinst copies /bin/sh so after removing it (`rm` of a
+                        // shipped path is not followed): the copy is left unknown.
+                        let keeps_links = argv[1..].iter().any(|w| {
+                            w == "--no-dereference"
+                                || (w.starts_with('-')
+                                    && !w.starts_with("--")
+                                    && w.contains(['d', 'P', 'a']))
+                        });
+                        if keeps_links && matches!(self.files.get(&from), Some(Known::Symlink(_))) {
+                            return Ran::unknown();
+                        }
                         if recursive && self.files.get(&from) == Some(&Known::Dir) {
                             self.copy_tree(&from, dest)
                         } else {

@@ -404,6 +404,10 @@ impl Image for Host<'_> {
 
     fn test(&self, path: &str, test: FileTest) -> Option<bool> {
         let path = &self.absolute(path);
+        // The running kernel's files: there at run time, unknown at build time.
+        if path.starts_with("/proc/") || path.starts_with("/sys/") {
+            return None;
+        }
         let Some(p) = image_path(path) else {
             return Some(path == "/" && matches!(test, FileTest::Exists | FileTest::Dir));
         };

@@ -183,8 +183,25 @@ impl Shell<'_> {
             // The others run in subshells: `set -e` or `exit` there ends only the subshell.
             let mut input: Option<String> = None;
             let mut flow = Flow::Next;
+            let mut known_input = true;
             for (i, command) in pipeline.seq.iter().enumerate() {
                 let last = i + 1 == pipeline.seq.len();
+                // What reads output known only at run time is not run: its own output and
+                // status are unknown too (`ls -ln FILE | awk '{print $3}'`).
+                if !known_input {
+                    self.last = Status::Unknown;
+                    if last {
+                        self.emit(None);
+                        if self.conditions == 0 {
+                            self.note(
+                                0,
+                                NoteKind::UnknownWord,
+                                format!("its input is known only at run time: {command}"),
+                            );
+                        }
+                    }
+                    continue;
+                }
                 if !last {
                     self.capture.push(Some(String::new()));
                     self.conditions += 1;
@@ -193,6 +210,7 @@ impl Shell<'_> {
                 if !last {
                     self.conditions -= 1;
                     input = self.capture.pop().flatten();
+                    known_input = input.is_some();
                     flow = Flow::Next;
                 }
                 if flow == Flow::Exit {
