@@ -103,6 +103,29 @@ pub(crate) const GENERATED: &[&str] = &[
     "var/lib/dpkg/info/format",
 ];
 
+/// Where the link at layer path `link` leads, given its `target` as written (absolute, or
+/// relative to the link's directory), as a layer path; `None` when it leaves the image.
+pub(crate) fn link_destination(link: &str, target: &str) -> Option<String> {
+    // `..` is resolved here, where `normalize` (for archive paths) refuses it.
+    let joined = if target.starts_with('/') {
+        target.to_owned()
+    } else {
+        let dir = link.rsplit_once('/').map_or("", |(d, _)| d);
+        format!("/{dir}/{target}")
+    };
+    let mut parts: Vec<&str> = Vec::new();
+    for part in joined.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop()?;
+            }
+            name => parts.push(name),
+        }
+    }
+    Some(merge_usr(&parts.join("/")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -156,27 +179,4 @@ mod tests {
         assert!(!symlink_stays_inside("usr/bin/x", "../../../etc/shadow"));
         assert!(!symlink_stays_inside("x", "../y"));
     }
-}
-
-/// Where the link at layer path `link` leads, given its `target` as written (absolute, or
-/// relative to the link's directory), as a layer path; `None` when it leaves the image.
-pub(crate) fn link_destination(link: &str, target: &str) -> Option<String> {
-    // `..` is resolved here, where `normalize` (for archive paths) refuses it.
-    let joined = if target.starts_with('/') {
-        target.to_owned()
-    } else {
-        let dir = link.rsplit_once('/').map_or("", |(d, _)| d);
-        format!("/{dir}/{target}")
-    };
-    let mut parts: Vec<&str> = Vec::new();
-    for part in joined.split('/') {
-        match part {
-            "" | "." => {}
-            ".." => {
-                parts.pop()?;
-            }
-            name => parts.push(name),
-        }
-    }
-    Some(merge_usr(&parts.join("/")))
 }
