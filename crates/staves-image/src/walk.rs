@@ -74,6 +74,8 @@ pub(crate) fn scan_ahead(
                 contents.insert(path, bytes);
             } else if listing && kind.is_dir() {
                 facts.files.entry(path).or_insert(Known::Dir);
+            } else if listing && kind.is_file() {
+                facts.files.entry(path).or_insert(Known::File);
             } else if listing
                 && kind.is_symlink()
                 && let Ok(Some(target)) = entry.link_name()

@@ -412,7 +412,15 @@ impl Image for Host<'_> {
             return Some(path == "/" && matches!(test, FileTest::Exists | FileTest::Dir));
         };
         let known = self.files.get(&p);
-        if known.is_none() && test == FileTest::Dir {
+        // What no `md5sums` lists (empty directories, empty files such as nfs-common's
+        // /var/lib/nfs/state) may still be shipped: the package is listed whole for the
+        // next walk when its script looks for one in a directory the image has.
+        let parent_known = p
+            .rsplit_once('/')
+            .is_some_and(|(parent, _)| self.files.get(parent) == Some(&Known::Dir));
+        let worth_listing = test == FileTest::Dir
+            || (parent_known && matches!(test, FileTest::File | FileTest::Exists));
+        if known.is_none() && worth_listing {
             self.probed
                 .borrow_mut()
                 .insert((self.package.clone(), p.clone()));
