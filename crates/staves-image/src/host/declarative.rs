@@ -211,7 +211,11 @@ impl Host<'_> {
                         );
                     }
                     "f" if !self.exists(path) => {
-                        self.write(path, word(6).unwrap_or_default(), false);
+                        // The argument is the rest of the line, with C escapes
+                        // (varnish's CACHEDIR.TAG: `Signature: …\n# …`).
+                        let argument = words.get(6..).map(|rest| rest.join(" "));
+                        let text = unescape_c(argument.as_deref().unwrap_or_default());
+                        self.write(path, &text, false);
                         self.override_path(
                             path,
                             Override {
@@ -269,6 +273,35 @@ impl Host<'_> {
     }
 }
 
+/// A tmpfiles.d argument's C escapes (`\n`, `\t`, `\\`, `\xHH`) as their characters.
+fn unescape_c(text: &str) -> String {
+    let mut out = String::new();
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('n') => out.push('\n'),
+            Some('t') => out.push('\t'),
+            Some('x') => {
+                let hex: String = chars.by_ref().take(2).collect();
+                match u8::from_str_radix(&hex, 16) {
+                    Ok(b) => out.push(char::from(b)),
+                    Err(_) => {
+                        out.push_str("\\x");
+                        out.push_str(&hex);
+                    }
+                }
+            }
+            Some(other) => out.push(other),
+            None => out.push('\\'),
+        }
+    }
+    out
+}
+
 /// The words of a `sysusers.d`/`tmpfiles.d` line, `"…"` quoting kept together; none for
 /// comments.
 fn words(line: &str) -> Vec<String> {
@@ -307,6 +340,14 @@ fn words(line: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::words;
+
+    #[test]
+    fn arguments_take_c_escapes() {
+        assert_eq!(
+            super::unescape_c(r"Signature: 8a47\n# a cache\x21"),
+            "Signature: 8a47\n# a cache!"
+        );
+    }
 
     #[test]
     fn lines_split_into_words_with_quotes() {
