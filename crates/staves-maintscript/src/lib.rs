@@ -6,7 +6,8 @@
 //! what a file holds — and models the commands the script calls. Variables, functions,
 //! `if`/`case`/`for`/`while`, `&&`/`||`, `set -e`, `exit`/`return`, here-documents,
 //! redirections into files and command substitutions of known output follow shell
-//! semantics. What cannot be known at build time (a command whose output is not modelled,
+//! semantics; so do `eval`, aliases, util-linux `getopt`, awk programs (module `awk`) and
+//! the helper scripts an image ships as POSIX shell, walked when a script calls them. What cannot be known at build time (a command whose output is not modelled,
 //! a `read`) makes a value *unknown*: a command with an unknown argument is not run, and
 //! a condition that cannot be decided is taken as a first install takes it on a fresh
 //! system (the `then` branch) — both are recorded in the [`Report`], never silent.
