@@ -226,6 +226,11 @@ pub(crate) fn write_ca_bundle<W: Write>(
     base: Option<&crate::Base>,
     mtime: u64,
 ) -> Result<(), ImageError> {
+    let store_due = keystore_due(layer, !new.is_empty());
+    // Most layers bring no certificate and no keystore: nothing is parsed for them.
+    if new.is_empty() && !store_due {
+        return Ok(());
+    }
     let below = base.map(|b| &b.certificates);
     let certificates: BTreeMap<&String, &Vec<u8>> =
         below.into_iter().flatten().chain(new).collect();
@@ -250,26 +255,30 @@ pub(crate) fn write_ca_bundle<W: Write>(
             }
         }
     }
-    write_java_keystore(layer, &certificates, &links, !new.is_empty(), mtime)
+    if store_due {
+        write_java_keystore(layer, &certificates, &links, mtime)?;
+    }
+    Ok(())
 }
 
-/// Java's `cacerts`, when `ca-certificates-java` is in the image: made anew when this layer
-/// brings the tool or certificates, from every certificate below and in it.
+/// Whether Java's `cacerts` is to be written: `ca-certificates-java` is in the image, no
+/// package wrote the store in this layer, and this layer brings the tool or certificates.
+fn keystore_due<W: Write>(layer: &Layer<W>, new_certificates: bool) -> bool {
+    use crate::java_keystore::{CACERTS, TOOL};
+    let store_free = layer.get(CACERTS).is_none_or(|s| s.below);
+    layer
+        .get(TOOL)
+        .is_some_and(|tool| store_free && (new_certificates || !tool.below))
+}
+
+/// Java's `cacerts`, from every certificate below and in this layer.
 fn write_java_keystore<W: Write>(
     layer: &mut Layer<W>,
     certificates: &BTreeMap<&String, &Vec<u8>>,
     links: &[crate::certs_dir::CertLink],
-    new_certificates: bool,
     mtime: u64,
 ) -> Result<(), ImageError> {
-    use crate::java_keystore::{CACERTS, DEFAULT_PASSWORD, TOOL, Trusted, alias, jks};
-    let Some(tool) = layer.get(TOOL) else {
-        return Ok(());
-    };
-    let store_free = layer.get(CACERTS).is_none_or(|s| s.below);
-    if !(store_free && (new_certificates || !tool.below)) {
-        return Ok(());
-    }
+    use crate::java_keystore::{CACERTS, DEFAULT_PASSWORD, Trusted, alias, jks};
     // The tool adds the certificate behind each `NAME.pem` link and skips what Java
     // cannot parse.
     let ders: Vec<(String, Vec<u8>)> = links

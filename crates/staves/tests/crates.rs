@@ -466,30 +466,11 @@ fn a_registry_behind_a_private_authority_is_trusted_by_ca_cert() {
     let checksum = sha256(&good);
     let served = dir.path().join("registry");
     std::fs::create_dir_all(&served).expect("dir");
-    let port = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        listener.local_addr().expect("addr").port()
-    };
+    // The registry's files name its address, so they are written once the port is known:
+    // s_server reads each file as it is asked for.
+    let (mut server, port) = pki.serve(&served);
     let base = format!("https://127.0.0.1:{port}");
     registry(&served, &good, &base);
-    let mut server = Command::new("openssl")
-        .args(["s_server", "-quiet", "-WWW", "-accept"])
-        .arg(format!("127.0.0.1:{port}"))
-        .arg("-cert")
-        .arg(&pki.server_cert)
-        .arg("-key")
-        .arg(&pki.server_key)
-        .current_dir(&served)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("openssl s_server");
-    for _ in 0..50 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
     let cache = dir.path().join("cache");
     copy_debian_packages(&cache);
     let spec = app(

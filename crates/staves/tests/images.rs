@@ -672,23 +672,7 @@ fn java_trusts_a_local_authority_through_its_cacerts() {
 
     let fetch = |pki: &support::pki::Pki, served: &Path| {
         std::fs::write(served.join("page.txt"), "hello from java\n").expect("page");
-        let port = free_port();
-        let mut server = Command::new("openssl")
-            .args(["s_server", "-quiet", "-WWW", "-accept"])
-            .arg(format!("127.0.0.1:{port}"))
-            .arg("-cert")
-            .arg(&pki.server_cert)
-            .arg("-key")
-            .arg(&pki.server_key)
-            .current_dir(served)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("openssl s_server");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        let (mut server, port) = pki.serve(served);
         let url = format!("https://127.0.0.1:{port}/page.txt");
         let out = container(&[
             "run",

@@ -1,7 +1,7 @@
 //! A throwaway certificate authority and a server certificate for 127.0.0.1 signed by it.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Child, Command, Stdio};
 
 use super::run;
 
@@ -66,5 +66,33 @@ pub fn local_ca(dir: &Path) -> Pki {
         ca_cert: dir.join("ca.crt"),
         server_cert: dir.join("server.crt"),
         server_key: dir.join("server.key"),
+    }
+}
+
+impl Pki {
+    /// `openssl s_server -WWW` serving the files of `dir` over HTTPS with the server
+    /// certificate on 127.0.0.1 at a free port, once it accepts connections. Kill the child
+    /// when done.
+    pub fn serve(&self, dir: &Path) -> (Child, u16) {
+        let port = super::free_port();
+        let server = Command::new("openssl")
+            .args(["s_server", "-quiet", "-WWW", "-accept"])
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("-cert")
+            .arg(&self.server_cert)
+            .arg("-key")
+            .arg(&self.server_key)
+            .current_dir(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("openssl s_server");
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        (server, port)
     }
 }
