@@ -20,9 +20,26 @@ pub struct User {
     pub home: String,
     /// Login shell.
     pub shell: String,
-    /// Made by adduser or useradd (locked with `!` in `/etc/shadow`, as they write it),
-    /// not one of base-passwd's (`*`).
-    pub added: bool,
+    /// How `/etc/shadow` locks it, by what made it.
+    pub lock: Lock,
+    /// Made by systemd-sysusers before the shadow files existed, which therefore lists it
+    /// first.
+    pub before_shadow: bool,
+}
+
+/// How the shadow files lock an account, which says what made it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Lock {
+    /// One of base-passwd's, locked in place (`*`) and given pwconv's password ages.
+    #[default]
+    Base,
+    /// adduser, useradd, addgroup or groupadd: `!`.
+    Tool,
+    /// systemd-sysusers: `!*`; a `u!` line also expires the account (day 1).
+    Sysusers {
+        /// Made by a `u!` line.
+        expired: bool,
+    },
 }
 
 /// A group.
@@ -34,8 +51,10 @@ pub struct Group {
     pub gid: u32,
     /// Supplementary members.
     pub members: Vec<String>,
-    /// Made by addgroup or groupadd (`!` in `/etc/gshadow`), not one of base-passwd's.
-    pub added: bool,
+    /// How `/etc/gshadow` locks it, by what made it.
+    pub lock: Lock,
+    /// Made by systemd-sysusers before the shadow files existed.
+    pub before_shadow: bool,
 }
 
 /// An account requested by the spec: a user (with a group of its own unless `group` names one).
@@ -120,6 +139,9 @@ pub struct Accounts {
     /// Home directories to create where missing, as adduser does: the spec's accounts'
     /// (mode 0700, adduser's `DIR_MODE`) and system accounts' with a real home (0755).
     pub homes: Vec<Home>,
+    /// `/etc/shadow` and `/etc/gshadow` exist yet (passwd's `shadowconfig on` ran, or the
+    /// base image's passwd file points into them).
+    pub shadow_files: bool,
 }
 
 /// A home directory adduser would create.
@@ -249,7 +271,8 @@ impl Accounts {
                     gecos: gecos.into(),
                     home: home.into(),
                     shell: shell.into(),
-                    added: false,
+                    lock: Lock::Base,
+                    before_shadow: false,
                 })
                 .collect(),
             groups: BASE_GROUPS
@@ -258,11 +281,13 @@ impl Accounts {
                     name: name.into(),
                     gid,
                     members: Vec::new(),
-                    added: false,
+                    lock: Lock::Base,
+                    before_shadow: false,
                 })
                 .collect(),
             // base-files ships base-passwd's homes (/root, /var/www is a package's).
             homes: Vec::new(),
+            shadow_files: false,
         }
     }
 
@@ -294,12 +319,17 @@ impl Accounts {
             users: Vec::new(),
             groups: Vec::new(),
             homes: Vec::new(),
+            shadow_files: false,
         };
         for (file, line, f) in lines("/etc/passwd", passwd) {
-            let [name, _, uid, gid, gecos, home, shell] = f.as_slice() else {
+            let [name, password, uid, gid, gecos, home, shell] = f.as_slice() else {
                 return Err(bad(file, line, "a passwd line has seven fields"));
             };
             let uid = id(file, line, uid)?;
+            // pwconv leaves `x` ("see /etc/shadow") in root's entry.
+            if uid == 0 && *password == "x" {
+                accounts.shadow_files = true;
+            }
             accounts.users.push(User {
                 name: (*name).to_owned(),
                 uid,
@@ -307,7 +337,12 @@ impl Accounts {
                 gecos: (*gecos).to_owned(),
                 home: (*home).to_owned(),
                 shell: (*shell).to_owned(),
-                added: !is_static_id(uid),
+                lock: if is_static_id(uid) {
+                    Lock::Base
+                } else {
+                    Lock::Tool
+                },
+                before_shadow: false,
             });
         }
         for (file, line, f) in lines("/etc/group", group) {
@@ -323,7 +358,12 @@ impl Accounts {
                     .filter(|m| !m.is_empty())
                     .map(str::to_owned)
                     .collect(),
-                added: !(is_static_id(gid) || gid == 100),
+                lock: if is_static_id(gid) || gid == 100 {
+                    Lock::Base
+                } else {
+                    Lock::Tool
+                },
+                before_shadow: false,
             });
         }
         Ok(accounts)
@@ -413,7 +453,8 @@ impl Accounts {
                     name: request.name.clone(),
                     gid,
                     members: Vec::new(),
-                    added: true,
+                    lock: Lock::Tool,
+                    before_shadow: false,
                 });
                 gid
             }
@@ -441,7 +482,8 @@ impl Accounts {
                 .shell
                 .clone()
                 .unwrap_or_else(|| "/usr/sbin/nologin".into()),
-            added: true,
+            lock: Lock::Tool,
+            before_shadow: false,
         });
         Ok(self
             .users
@@ -469,7 +511,8 @@ impl Accounts {
             name: name.to_owned(),
             gid,
             members: Vec::new(),
-            added: true,
+            lock: Lock::Tool,
+            before_shadow: false,
         });
         Ok(gid)
     }
@@ -518,7 +561,8 @@ impl Accounts {
                 .shell
                 .clone()
                 .unwrap_or_else(|| "/usr/sbin/nologin".into()),
-            added: true,
+            lock: Lock::Tool,
+            before_shadow: false,
         });
         Ok(())
     }
@@ -558,27 +602,60 @@ impl Accounts {
             .collect()
     }
 
-    /// `/etc/shadow`: every account locked (`*`); no password ages, so nothing depends on the
-    /// build date.
+    /// Marks the user `name` (and its group `group`, when made with it) as systemd-sysusers
+    /// made them: locked with `!*`, listed first when the shadow files did not exist yet.
+    pub fn made_by_sysusers(&mut self, user: Option<&str>, group: Option<&str>, expired: bool) {
+        let before_shadow = !self.shadow_files;
+        if let Some(u) = self
+            .users
+            .iter_mut()
+            .find(|u| Some(u.name.as_str()) == user)
+        {
+            u.lock = Lock::Sysusers { expired };
+            u.before_shadow = before_shadow;
+        }
+        if let Some(g) = self
+            .groups
+            .iter_mut()
+            .find(|g| Some(g.name.as_str()) == group)
+        {
+            g.lock = Lock::Sysusers { expired: false };
+            g.before_shadow = before_shadow;
+        }
+    }
+
+    /// `/etc/shadow`: every account locked, as what made it locks it; no password ages or
+    /// day of the last change, so nothing depends on the build date. Accounts
+    /// systemd-sysusers made before the file existed come first (it wrote the file; pwconv
+    /// added the others after them).
     pub fn shadow(&self) -> String {
-        self.users
-            .iter()
-            .map(|u| {
-                if u.added {
-                    format!("{}:!:::::::\n", u.name)
-                } else {
-                    format!("{}:*::0:99999:7:::\n", u.name)
-                }
+        let (first, rest): (Vec<&User>, Vec<&User>) =
+            self.users.iter().partition(|u| u.before_shadow);
+        first
+            .into_iter()
+            .chain(rest)
+            .map(|u| match u.lock {
+                Lock::Base => format!("{}:*::0:99999:7:::\n", u.name),
+                Lock::Tool => format!("{}:!:::::::\n", u.name),
+                Lock::Sysusers { expired: false } => format!("{}:!*:::::::\n", u.name),
+                Lock::Sysusers { expired: true } => format!("{}:!*::::::1:\n", u.name),
             })
             .collect()
     }
 
-    /// `/etc/gshadow`.
+    /// `/etc/gshadow`, ordered as [`Accounts::shadow`] orders users.
     pub fn gshadow(&self) -> String {
-        self.groups
-            .iter()
+        let (first, rest): (Vec<&Group>, Vec<&Group>) =
+            self.groups.iter().partition(|g| g.before_shadow);
+        first
+            .into_iter()
+            .chain(rest)
             .map(|g| {
-                let locked = if g.added { "!" } else { "*" };
+                let locked = match g.lock {
+                    Lock::Base => "*",
+                    Lock::Tool => "!",
+                    Lock::Sysusers { .. } => "!*",
+                };
                 format!("{}:{locked}::{}\n", g.name, g.members.join(","))
             })
             .collect()

@@ -8,6 +8,7 @@ use staves_deb::deb822;
 use staves_deb::relation::{self};
 
 use crate::ImageError;
+use crate::configure_order::{Relations, configure_order};
 use crate::effects::apply_alternatives;
 use crate::layer::Layer;
 use crate::options::{ExtraPath, Options, PackageInput, Summary};
@@ -17,7 +18,7 @@ use crate::phases::{
 };
 use crate::plan::{ScriptPlan, plan};
 use crate::stream::{Opened, Rules, Split, Streamed, name_owner, stream_packages};
-use crate::walk::{MAX_WALKS, configure_order, scan_ahead, script_facts};
+use crate::walk::{MAX_WALKS, scan_ahead, script_facts};
 
 /// Writes the image's single layer for `packages` (in the given order) to `out`.
 pub fn assemble<W: Write>(
@@ -55,12 +56,20 @@ pub fn assemble_layers<W: Write>(
             let replaces = relation::parse_field(field("Replaces"))
                 .map(|deps| deps.into_iter().flat_map(|d| d.alternatives).collect())
                 .unwrap_or_default();
-            let depends = [field("Pre-Depends"), field("Depends")]
-                .iter()
-                .flat_map(|f| relation::parse_field(f).unwrap_or_default())
-                .flat_map(|d| d.alternatives)
-                .map(|r| r.name)
-                .collect();
+            let names = |f: &str| -> Vec<Vec<String>> {
+                relation::parse_field(field(f))
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|d| d.alternatives.into_iter().map(|r| r.name).collect())
+                    .collect()
+            };
+            let relations = Relations {
+                name: input.name.clone(),
+                essential: field("Essential") == "yes",
+                depends: [names("Pre-Depends"), names("Depends")].concat(),
+                pre_depends: names("Pre-Depends").into_iter().flatten().collect(),
+                provides: names("Provides").into_iter().flatten().collect(),
+            };
             let multi_arch_same = field("Multi-Arch") == "same";
             let required = field("Priority") == "required";
             let limit = deb.unpack_limit();
@@ -80,7 +89,7 @@ pub fn assemble_layers<W: Write>(
                 size,
                 deb,
                 replaces,
-                depends,
+                relations,
                 multi_arch_same,
                 required,
                 limit,
@@ -104,7 +113,8 @@ fn assemble_opened<W: Write>(
     });
 
     // What maintainer scripts would do, planned before anything is written.
-    let scripts: Vec<crate::plan::Scripts<'_>> = configure_order(opened)
+    let relations: Vec<&Relations> = opened.iter().map(|p| &p.relations).collect();
+    let scripts: Vec<crate::plan::Scripts<'_>> = configure_order(&relations)
         .into_iter()
         .map(|i| &opened[i])
         .map(|p| crate::plan::Scripts {
@@ -194,6 +204,7 @@ fn assemble_opened<W: Write>(
         migrations,
         kept: &kept,
         overrides,
+        removed_links: &first.removed_links,
     };
     let mut streamed = Streamed::default();
     stream_packages(&mut layer, opened, options, &rules, &split, &mut streamed)?;

@@ -26,6 +26,7 @@ pub mod scripts;
 
 mod assemble;
 mod base;
+mod configure_order;
 mod dpkg;
 mod effects;
 mod error;

@@ -124,6 +124,8 @@ pub(crate) struct ScriptPlan {
     pub pam_auth_update: bool,
     /// passwd's `shadowconfig on` ran: the accounts have shadow files.
     pub shadowed: bool,
+    /// Shipped symlinks scripts removed (some made again as `links`).
+    pub removed_links: BTreeSet<String>,
     /// Shipped files whose content a script needs: read ahead.
     pub wanted: BTreeSet<String>,
     /// Directories a package's script looked for that no `md5sums` shows.
@@ -188,6 +190,7 @@ pub(crate) fn plan(
         overrides: Overrides::default(),
         pam_auth_update: false,
         shadowed: false,
+        removed_links: BTreeSet::new(),
         wanted: BTreeSet::new(),
         probed: BTreeSet::new(),
         accounts: base.clone(),
@@ -225,6 +228,7 @@ pub(crate) fn plan(
         plan.alternatives.extend(effects.alternatives);
         plan.shells.extend(effects.shells);
         plan.links.extend(effects.links);
+        plan.removed_links.extend(effects.removed_links);
         plan.copies.extend(effects.copies);
         plan.pam_auth_update |= effects.pam_auth_update;
         plan.shadowed |= effects.shadowed;

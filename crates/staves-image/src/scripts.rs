@@ -42,6 +42,9 @@ pub struct Effects {
     pub directories: Vec<Directory>,
     /// Symbolic links created: `(link, target)`.
     pub links: Vec<(String, String)>,
+    /// Shipped symlinks `rm` removed, as layer paths (fontconfig's postinst removes and
+    /// makes again the links it manages).
+    pub removed_links: Vec<String>,
     /// Files copied: `(source, destination)`.
     pub copies: Vec<(String, String)>,
     /// Shipped directories replaced by a symbolic link: `(directory, link target)`.
@@ -358,6 +361,16 @@ mod tests {
         texts: &[(&str, &str)],
         installed: &BTreeMap<String, String>,
     ) -> Effects {
+        walk_accounts(script, files, texts, installed).0
+    }
+
+    /// The same, with the accounts the walk leaves and the files it writes.
+    fn walk_accounts(
+        script: &str,
+        files: &[&str],
+        texts: &[(&str, &str)],
+        installed: &BTreeMap<String, String>,
+    ) -> (Effects, Accounts, BTreeMap<String, String>) {
         let lists = HashMap::new();
         let debconf = HashMap::new();
         let contents: BTreeMap<String, Vec<u8>> = texts
@@ -391,7 +404,7 @@ mod tests {
         );
         let invocation = staves_maintscript::Invocation::first_configure("pkg", "amd64");
         staves_maintscript::run(script, &invocation, &mut host);
-        host.effects
+        (host.effects, host.accounts, host.texts)
     }
 
     fn postinst_effects(script: &str) -> Effects {
@@ -461,7 +474,7 @@ mod tests {
     /// both a uid and a gid, with a group of that number; `UID:GID` joins that group.
     #[test]
     fn sysusers_accounts_get_the_ids_systemd_gives_them() {
-        let conf = "g systemd-journal - -\nu! systemd-network - \"systemd Network Management\"\nu _apt 42:65534 - /nonexistent /usr/sbin/nologin\nu tomcat - \"Apache Tomcat\" /var/lib/tomcat /usr/sbin/nologin\n";
+        let conf = "g systemd-journal - -\nu! systemd-network - \"systemd Network Management\"\nu _apt 42:65534 - /nonexistent /usr/sbin/nologin\nu tomcat - \"Apache Tomcat\" /var/lib/tomcat /usr/sbin/nologin\nu sshd -:nogroup \"sshd user\" /run/sshd\n";
         let e = walk_reading(
             "systemd-sysusers\n",
             &[],
@@ -487,9 +500,137 @@ mod tests {
                 "u _apt Some(42) Named(\"nogroup\")",
                 "g tomcat Some(997)",
                 "u tomcat Some(997) Named(\"tomcat\")",
+                // Free as a uid and as a gid, though its group is nogroup.
+                "u sshd Some(996) Named(\"nogroup\")",
             ]
         );
         assert!(e.unmodelled.is_empty(), "{:?}", e.unmodelled);
+    }
+
+    /// fontconfig-config's postinst removes the links it manages, shipped or not, and
+    /// makes the chosen ones again; a shipped regular file is still not removed.
+    #[test]
+    fn rm_removes_a_shipped_link_which_ln_makes_again() {
+        let script = "D=/etc/fonts/conf.d\nif [ -h $D/10-none.conf ]; then rm $D/10-none.conf; fi\nln -s /usr/share/f/10-none.conf $D/10-none.conf\nrm /etc/shipped\n";
+        let lists = HashMap::new();
+        let debconf = HashMap::new();
+        let contents = BTreeMap::new();
+        let installed = BTreeMap::new();
+        let known = HashMap::from([
+            ("etc".to_owned(), Known::Dir),
+            ("etc/fonts/conf.d".to_owned(), Known::Dir),
+            (
+                "etc/fonts/conf.d/10-none.conf".to_owned(),
+                Known::Symlink("/usr/share/f/10-none.conf".into()),
+            ),
+            ("etc/shipped".to_owned(), Known::File),
+        ]);
+        let mut host = Host::new(
+            known,
+            Accounts::debian_base(),
+            &installed,
+            &lists,
+            &debconf,
+            &contents,
+            "amd64",
+        );
+        let invocation = staves_maintscript::Invocation::first_configure("pkg", "amd64");
+        let report = staves_maintscript::run(script, &invocation, &mut host);
+        let e = host.effects;
+        assert_eq!(e.removed_links, ["etc/fonts/conf.d/10-none.conf"]);
+        assert_eq!(
+            e.links,
+            [(
+                "/etc/fonts/conf.d/10-none.conf".to_owned(),
+                "/usr/share/f/10-none.conf".to_owned()
+            )]
+        );
+        assert_eq!(e.unmodelled, ["rm /etc/shipped"]);
+        assert_eq!(
+            report.status,
+            Some(staves_maintscript::Status::Unknown),
+            "{report:?}"
+        );
+    }
+
+    /// Debian 13's locales postinst links the legacy `/etc/default/locale` to
+    /// `/etc/locale.conf` (`ln -sfr`), and its update-locale writes the file its script
+    /// names.
+    #[test]
+    fn update_locale_writes_the_file_its_version_names_and_ln_r_links_relatively() {
+        let script = "[ -e /etc/default/locale ] || ln -sfr /etc/locale.conf /etc/default/locale\nupdate-locale --no-checks LANG\n";
+        let trixie = "#!/usr/bin/perl -w\nmy $locale_file  = \"/etc/locale.conf\";\n";
+        let (e, _, written) = walk_accounts(
+            script,
+            &["/etc/default/keep"],
+            &[("/usr/sbin/update-locale", trixie)],
+            &BTreeMap::new(),
+        );
+        assert_eq!(
+            e.links,
+            [(
+                "/etc/default/locale".to_owned(),
+                "../locale.conf".to_owned()
+            )]
+        );
+        assert_eq!(
+            written.get("etc/locale.conf").map(String::as_str),
+            Some("#  File generated by update-locale\n")
+        );
+        // Debian 12's update-locale, which names no such file: the legacy one.
+        let (e, _, written) = walk_accounts(
+            "update-locale LANG=C.UTF-8\n",
+            &[],
+            &[("/usr/sbin/update-locale", "#!/usr/bin/perl -w\n")],
+            &BTreeMap::new(),
+        );
+        assert_eq!(
+            written.get("etc/default/locale").map(String::as_str),
+            Some("#  File generated by update-locale\nLANG=C.UTF-8\n"),
+            "{written:?} {:?}",
+            e.unmodelled
+        );
+    }
+
+    /// Debian 13: systemd's postinst runs systemd-sysusers before passwd's `shadowconfig
+    /// on`, so systemd-sysusers writes the shadow files with its own accounts (`!*`, `u!`
+    /// expired) and pwconv adds base-passwd's after them; what adduser makes later is `!`
+    /// and last.
+    #[test]
+    fn sysusers_accounts_made_before_the_shadow_files_come_first_in_them() {
+        let conf = "g systemd-journal - -\nu! systemd-network - \"systemd Network Management\"\n";
+        let (_, accounts, _) = walk_accounts(
+            "systemd-sysusers\nshadowconfig on\nadduser --system --group postgres\n",
+            &[],
+            &[("/usr/lib/sysusers.d/basic.conf", conf)],
+            &BTreeMap::new(),
+        );
+        let shadow = accounts.shadow();
+        let lines: Vec<&str> = shadow.lines().collect();
+        assert_eq!(
+            lines[..2],
+            ["systemd-network:!*::::::1:", "root:*::0:99999:7:::"]
+        );
+        assert_eq!(lines.last(), Some(&"postgres:!:::::::"));
+        let gshadow = accounts.gshadow();
+        let groups: Vec<&str> = gshadow.lines().collect();
+        assert_eq!(
+            groups[..3],
+            ["systemd-journal:!*::", "systemd-network:!*::", "root:*::"]
+        );
+        assert_eq!(groups.last(), Some(&"postgres:!::"));
+
+        // With the shadow files already there (Debian 12, where passwd is essential),
+        // systemd-sysusers adds its accounts at the end.
+        let (_, accounts, _) = walk_accounts(
+            "shadowconfig on\nsystemd-sysusers\n",
+            &[],
+            &[("/usr/lib/sysusers.d/basic.conf", conf)],
+            &BTreeMap::new(),
+        );
+        let shadow = accounts.shadow();
+        assert!(shadow.starts_with("root:"), "{shadow}");
+        assert!(shadow.ends_with("systemd-network:!*::::::1:\n"), "{shadow}");
     }
 
     /// systemd's own `tmpfiles.d` lines at install: boot-only (`!`) and credential (`^`)

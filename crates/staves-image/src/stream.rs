@@ -3,7 +3,7 @@
 //! (`Replaces`, `Multi-Arch: same`), filtered by the features, and written with the owners and
 //! modes scripts set.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::io::Write;
 
 use staves_deb::Version;
@@ -33,8 +33,8 @@ pub(crate) struct Opened {
     pub(crate) size: u64,
     pub(crate) deb: DebFile,
     pub(crate) replaces: Vec<Relation>,
-    /// The packages it depends on (every alternative), for the order scripts run in.
-    pub(crate) depends: Vec<String>,
+    /// Its name, essential flag, dependencies and provides, for the order scripts run in.
+    pub(crate) relations: crate::configure_order::Relations,
     pub(crate) multi_arch_same: bool,
     /// `Priority: required`: part of every Debian system's plumbing (dpkg, debconf, awk),
     /// whose files' needs are not reported.
@@ -149,6 +149,8 @@ pub(crate) struct Rules<'a> {
     pub(crate) kept: &'a HashSet<String>,
     /// Owners and modes scripts set.
     pub(crate) overrides: &'a crate::plan::Overrides,
+    /// Shipped symlinks scripts removed.
+    pub(crate) removed_links: &'a BTreeSet<String>,
 }
 
 /// Streams one package's data archive into the layer.
@@ -302,6 +304,10 @@ pub(crate) fn add_package<W: Write>(
                 .map_err(|_| hostile(&raw, "link target is not UTF-8".into()))
         };
         if kind.is_symlink() {
+            if rules.removed_links.contains(&path) {
+                record.listed.push(original);
+                continue;
+            }
             let target = link_name()?;
             let target = relocate_link(&norm, &path, &target);
             if !symlink_stays_inside(&path, &target) {

@@ -388,3 +388,19 @@ echo "$x" > /etc/evaluated
     );
     assert!(image.unmodelled.is_empty(), "{:?}", image.unmodelled);
 }
+
+/// `NAME=VALUE` after a command name is an argument (`update-locale LANG=C.UTF-8`), before
+/// it an assignment for that command alone; `local` still declares.
+#[test]
+fn assignment_words_after_the_command_name_are_arguments() {
+    let (image, report) = walk(
+        "v=x\nupdate-thing2 LANG=C.UTF-8 \"LC_ALL=$v\" plain\nf() { local a=\"$v y\"; echo \"$a\" > /etc/local; }\nf\n",
+        &[],
+    );
+    assert_eq!(image.ran, ["update-thing2 LANG=C.UTF-8 LC_ALL=x plain"]);
+    assert_eq!(
+        image.written,
+        [("/etc/local".to_owned(), "x y\n".to_owned(), false)]
+    );
+    assert!(report.notes.is_empty(), "{:?}", report.notes);
+}

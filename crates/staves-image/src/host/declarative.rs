@@ -23,7 +23,8 @@ impl Host<'_> {
             for line in text.lines() {
                 let words = words(line);
                 let word = |i: usize| words.get(i).map(String::as_str).filter(|w| *w != "-");
-                // `u!`: the account fully locked, which is how Staves writes every one.
+                // `u!`: the account locked and expired.
+                let expired = word(0).is_some_and(|k| k.ends_with('!'));
                 let kind = word(0).map(|k| k.trim_end_matches('!'));
                 let commands: Vec<Vec<String>> = match (kind, word(1)) {
                     (None, _) | (Some("r"), _) => continue,
@@ -78,12 +79,21 @@ impl Host<'_> {
                         continue;
                     }
                 };
-                for command in commands {
+                for command in &commands {
                     if self
-                        .model(&command)
+                        .model(command)
                         .is_none_or(|ran| ran.status != Status::Success)
                     {
                         known = false;
+                    }
+                }
+                // What it made is locked as systemd-sysusers locks it.
+                for command in &commands {
+                    let made = command.last().map(String::as_str);
+                    match command.first().map(String::as_str) {
+                        Some("useradd") => self.accounts.made_by_sysusers(made, None, expired),
+                        Some("groupadd") => self.accounts.made_by_sysusers(None, made, false),
+                        _ => {}
                     }
                 }
             }
@@ -96,7 +106,7 @@ impl Host<'_> {
     }
 
     /// The ids of a `u` line's new account as systemd-sysusers picks them: `UID:GID` (or a
-    /// group name) as given; a bare `UID` with a group of that number where it is free;
+    /// group name) as given, `-:GID` with the uid picked as below; a bare `UID` with a group of that number where it is free;
     /// none, the highest system id free both as a user's and as a group's. Returns the uid,
     /// the group for `useradd -g`, and the gid of a group to make first, if any; `None` for
     /// an id taken from a path's owner, which the walk does not read.
@@ -113,7 +123,11 @@ impl Host<'_> {
         match id {
             Some(id) if id.contains(':') => {
                 let (uid, group) = id.split_once(':')?;
-                let uid: u32 = uid.parse().ok()?;
+                // `-:GROUP`: the id picked as for a user without one, in a given group.
+                let uid: u32 = match uid {
+                    "-" => top_down(&|id| uid_free(id) && gid_free(id))?,
+                    uid => uid.parse().ok()?,
+                };
                 let group = match group.parse::<u32>() {
                     Ok(gid) => groups.iter().find(|g| g.gid == gid)?.name.clone(),
                     Err(_) => group.to_owned(),

@@ -237,11 +237,19 @@ impl Host<'_> {
                 Ran::status(status)
             }
             "ln" => {
-                if !flags.contains('s') || !flags.chars().all(|c| "sfnTv".contains(c)) {
+                if !flags.contains('s') || !flags.chars().all(|c| "sfnTvr".contains(c)) {
                     return self.not_modelled(argv);
                 }
                 let [target, link] = args.as_slice() else {
                     return self.not_modelled(argv);
+                };
+                // `-r`: the target written relative to the link's directory.
+                let relative;
+                let target = if flags.contains('r') {
+                    relative = relative_target(&self.absolute(target), &self.absolute(link));
+                    &relative
+                } else {
+                    target
                 };
                 let Some(path) = image_path(link) else {
                     return Ran::status(Status::Failure(1));
@@ -350,6 +358,11 @@ impl Host<'_> {
                         self.files.remove(&p);
                         continue;
                     }
+                    if let Some(Known::Symlink(_)) = self.files.get(&p) {
+                        self.files.remove(&p);
+                        self.effects.removed_links.push(p);
+                        continue;
+                    }
                     if self.files.contains_key(&p) {
                         return self.not_modelled(argv);
                     }
@@ -396,4 +409,19 @@ pub(super) fn argv_takes_value(option: &str) -> bool {
         option,
         "-m" | "--mode" | "-o" | "--owner" | "-g" | "--group" | "-t" | "-S"
     )
+}
+
+/// `ln -r`: `target` (absolute) as a path from the directory of `link` (absolute).
+fn relative_target(target: &str, link: &str) -> String {
+    let target: Vec<&str> = target.split('/').filter(|c| !c.is_empty()).collect();
+    let mut dir: Vec<&str> = link.split('/').filter(|c| !c.is_empty()).collect();
+    dir.pop();
+    let common = target.iter().zip(&dir).take_while(|(a, b)| a == b).count();
+    let ups = std::iter::repeat_n("..", dir.len() - common);
+    let path: Vec<&str> = ups.chain(target[common..].iter().copied()).collect();
+    if path.is_empty() {
+        ".".to_owned()
+    } else {
+        path.join("/")
+    }
 }

@@ -13,6 +13,10 @@ use brush_parser::ast::{
 use crate::expand::Mode;
 use crate::{Image, Invocation, Note, NoteKind, Report, Status};
 
+/// Builtins whose `NAME=VALUE` arguments brush parses as assignments, expanded as one word
+/// each.
+const DECLARING: [&str; 5] = ["alias", "eval", "local", "export", "readonly"];
+
 /// Calls nested deeper than this (a function calling itself) stop the walk there.
 mod builtins;
 
@@ -524,17 +528,24 @@ impl Shell<'_> {
         let mut assignments = Vec::new();
         let mut words = Vec::new();
         let mut redirects = Vec::new();
-        let items = command
-            .prefix
-            .iter()
-            .flat_map(|p| p.0.iter())
-            .chain(command.suffix.iter().flat_map(|s| s.0.iter()));
+        let prefix = command.prefix.iter().flat_map(|p| p.0.iter());
+        let suffix = command.suffix.iter().flat_map(|s| s.0.iter());
+        let items = prefix.map(|i| (i, false)).chain(suffix.map(|i| (i, true)));
         if let Some(first) = &command.word_or_name {
             words.push(first.value.clone());
         }
-        for item in items {
+        // After the command name, `NAME=VALUE` is an argument like any other word, except
+        // to the builtins that declare variables (handled below).
+        let declares = command
+            .word_or_name
+            .as_ref()
+            .is_some_and(|w| DECLARING.contains(&w.value.as_str()));
+        for (item, in_suffix) in items {
             match item {
                 CommandPrefixOrSuffixItem::Word(w) => words.push(w.value.clone()),
+                CommandPrefixOrSuffixItem::AssignmentWord(_, w) if in_suffix && !declares => {
+                    words.push(w.value.clone());
+                }
                 CommandPrefixOrSuffixItem::AssignmentWord(a, _) => assignments.push(a),
                 CommandPrefixOrSuffixItem::IoRedirect(r) => redirects.push(r),
                 CommandPrefixOrSuffixItem::ProcessSubstitution(..) => {
@@ -580,10 +591,7 @@ impl Shell<'_> {
         }
         // `alias NAME=VALUE`, `eval NAME=VALUE`, `local NAME=VALUE` and the like parse as
         // assignments after the command name: they are words to those builtins.
-        if matches!(
-            argv[0].as_str(),
-            "alias" | "eval" | "local" | "export" | "readonly"
-        ) {
+        if DECLARING.contains(&argv[0].as_str()) {
             for a in std::mem::take(&mut assignments) {
                 let (ast::AssignmentName::VariableName(name), ast::AssignmentValue::Scalar(word)) =
                     (&a.name, &a.value)

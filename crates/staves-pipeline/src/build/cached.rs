@@ -22,7 +22,7 @@ use crate::base::BaseImage;
 
 /// Changes whenever what Staves writes for the same inputs may change (3: gzip layers cut
 /// into content-defined blocks, ended by an empty final block; SBOMs name no host path).
-const FORMAT: &str = concat!("staves-image-cache 17 ", env!("CARGO_PKG_VERSION"));
+const FORMAT: &str = concat!("staves-image-cache 18 ", env!("CARGO_PKG_VERSION"));
 
 /// What a cached image is made of.
 #[derive(Debug, Clone)]
