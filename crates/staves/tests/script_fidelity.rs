@@ -504,7 +504,11 @@ ports = ["8080"]
 )]
 fn the_other_release_gets_sysusers_accounts_ca_links_and_javas_keystore() {
     let (other, repository) = support::other_release();
-    let tree = image_with(&["tomcat10", "ca-certificates-java"], &[], &repository);
+    let tree = image_with(
+        &["tomcat10", "ca-certificates-java", "passwd"],
+        &[],
+        &repository,
+    );
     let os = tree["usr/lib/os-release"].text.clone().unwrap_or_default();
     assert!(os.contains(other), "{os}");
     let tomcat = id_of(&tree, "etc/passwd", "tomcat");
@@ -513,6 +517,20 @@ fn the_other_release_gets_sysusers_accounts_ca_links_and_javas_keystore() {
         !tree.contains_key("var/lib/tomcat"),
         "sysusers makes no home"
     );
+    // systemd-sysusers locks its accounts with `!*` (a `u!` line also expires it), and
+    // systemd's postinst runs it before passwd's pwconv (passwd is not essential in Debian
+    // 13): its accounts come first in the shadow files it wrote, base-passwd's after them.
+    let shadow = tree["etc/shadow"].text.clone().expect("text");
+    let lines: Vec<&str> = shadow.lines().collect();
+    assert!(lines.contains(&"tomcat:!*:::::::"), "{shadow}");
+    let network = lines
+        .iter()
+        .position(|l| *l == "systemd-network:!*::::::1:");
+    let root = lines.iter().position(|l| l.starts_with("root:*:"));
+    assert!(network.is_some() && network < root, "{shadow}");
+    let gshadow = tree["etc/gshadow"].text.clone().expect("text");
+    assert!(gshadow.starts_with("systemd-journal:!*::\n"), "{gshadow}");
+    assert!(gshadow.contains("\ntomcat:!*::\n"), "{gshadow}");
     let pem_links = tree
         .iter()
         .filter(|(p, e)| {
