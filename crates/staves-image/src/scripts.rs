@@ -192,7 +192,15 @@ pub(crate) fn parse_adduser(words: &[String]) -> Option<AccountChange> {
             | "--allow-bad-names"
             | "--allow-all-names"
             | "--no-log-init"
+            | "--debug"
+            | "--verbose"
             | "-l" => {}
+            // adduser's message levels (3.130 on): what it prints, not what it makes.
+            _ if is_message_level(w) => {
+                if !w.contains('=') {
+                    value()?;
+                }
+            }
             _ if w.starts_with('-') => return None, // an option not modelled
             _ => positional.push(w.to_owned()),
         }
@@ -223,6 +231,15 @@ pub(crate) fn parse_adduser(words: &[String]) -> Option<AccountChange> {
     }
 }
 
+/// `--stdoutmsglevel`, `--stderrmsglevel`, `--logmsglevel`, with `=LEVEL` or before it.
+fn is_message_level(option: &str) -> bool {
+    let name = option.split('=').next().unwrap_or(option);
+    matches!(
+        name,
+        "--stdoutmsglevel" | "--stderrmsglevel" | "--logmsglevel"
+    )
+}
+
 /// `addgroup --system [--gid N] NAME`, `groupadd -r [-g N] NAME`.
 pub(crate) fn parse_addgroup(words: &[String]) -> Option<AccountChange> {
     let mut system = false;
@@ -237,7 +254,13 @@ pub(crate) fn parse_addgroup(words: &[String]) -> Option<AccountChange> {
                 gid = Some(words.get(i)?.parse().ok()?);
             }
             "--quiet" | "-q" | "-f" | "--force" | "--force-badname" | "--allow-bad-names"
-            | "--allow-all-names" => {}
+            | "--allow-all-names" | "--debug" | "--verbose" => {}
+            w if is_message_level(w) => {
+                if !w.contains('=') {
+                    i += 1;
+                    words.get(i)?;
+                }
+            }
             w if w.starts_with('-') => return None,
             w => positional.push(w.to_owned()),
         }
@@ -658,6 +681,25 @@ mod tests {
             "{:?}",
             e.overrides
         );
+    }
+
+    /// Debian 13's rpcbind: adduser 3.130's message-level options say what it prints.
+    #[test]
+    fn adduser_message_levels_are_read_past() {
+        let e = postinst_effects(
+            "adduser --allow-bad-names --system --stdoutmsglevel=warn --home /run/rpcbind --no-create-home _rpc\naddgroup --system --stderrmsglevel error rpcgroup\n",
+        );
+        let made: Vec<String> = e
+            .accounts
+            .iter()
+            .map(|a| match a {
+                AccountChange::User { account, .. } => format!("u {}", account.name),
+                AccountChange::Group(name, _) => format!("g {name}"),
+                AccountChange::Member(u, g) => format!("m {u} {g}"),
+            })
+            .collect();
+        assert_eq!(made, ["u _rpc", "g rpcgroup"]);
+        assert!(e.unmodelled.is_empty(), "{:?}", e.unmodelled);
     }
 
     #[test]
