@@ -4,10 +4,11 @@
 //!
 //! A Debian system gets its essential set first and alone (debootstrap and mmdebstrap install
 //! it before anything else); then apt unpacks the rest, configuring first what a package
-//! pre-depends on, and leaves the others to `dpkg --configure --pending`. dpkg queues pending packages in the order of its package
-//! hash table (FNV-1a of the name, 65521 buckets) and moves a package whose dependency is
-//! still unconfigured to the back of the queue; a whole round without progress configures
-//! the next one anyway (where dpkg breaks the cycle).
+//! pre-depends on, and leaves the others to `dpkg --configure --pending`. dpkg queues pending
+//! packages in the order of its package hash table (FNV-1a of the name, 65521 buckets) and
+//! moves a package whose dependency is still unconfigured to the back of the queue. After a
+//! round without progress it breaks dependency cycles at the packages in one; with none
+//! left, it configures anyway.
 
 use std::collections::{HashMap, VecDeque};
 
