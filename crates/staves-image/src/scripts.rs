@@ -530,6 +530,53 @@ mod tests {
         assert!(e.unmodelled.is_empty(), "{:?}", e.unmodelled);
     }
 
+    /// lighttpd's `lighty-enable-mod` and sgml-base's `update-catalog --update-super`,
+    /// as their Perl does them.
+    #[test]
+    fn lighty_enable_mod_links_modules_and_update_catalog_writes_the_super_catalog() {
+        let script = "lighty-enable-mod fastcgi-php\nlighty-enable-mod nothing || echo $? > /etc/status\nupdate-catalog --quiet --update-super\nln -sf /var/lib/sgml-base/supercatalog /etc/sgml/catalog\n";
+        let (e, _, written) = walk_accounts(
+            script,
+            &["/etc/lighttpd/conf-available/99-unconfigured.conf"],
+            &[
+                (
+                    "/etc/lighttpd/conf-available/15-fastcgi-php.conf",
+                    "# -*- depends: fastcgi -*-\nfastcgi.server += ()\n",
+                ),
+                (
+                    "/etc/lighttpd/conf-available/10-fastcgi.conf",
+                    "server.modules += ()\n",
+                ),
+                ("/etc/sgml/b.cat", "CATALOG b\n"),
+                ("/etc/sgml/a.cat", "CATALOG a\n"),
+            ],
+            &BTreeMap::new(),
+        );
+        assert_eq!(
+            e.links[..2],
+            [
+                (
+                    "/etc/lighttpd/conf-enabled/15-fastcgi-php.conf".to_owned(),
+                    "../conf-available/15-fastcgi-php.conf".to_owned()
+                ),
+                (
+                    "/etc/lighttpd/conf-enabled/10-fastcgi.conf".to_owned(),
+                    "../conf-available/10-fastcgi.conf".to_owned()
+                ),
+            ]
+        );
+        assert_eq!(written.get("etc/status").map(String::as_str), Some("2\n"));
+        assert_eq!(
+            written
+                .get("var/lib/sgml-base/supercatalog")
+                .map(String::as_str),
+            Some(
+                "--\n## This file is created by update-catalog with update-super.\n## Please see update-catalog(8) for how to modify this file.\n--\nCATALOG /etc/sgml/a.cat\nCATALOG /etc/sgml/b.cat\n"
+            )
+        );
+        assert!(e.unmodelled.is_empty(), "{:?}", e.unmodelled);
+    }
+
     /// fontconfig-config's postinst removes the links it manages, shipped or not, and
     /// makes the chosen ones again; a shipped regular file is still not removed.
     #[test]

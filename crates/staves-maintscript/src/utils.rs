@@ -153,6 +153,7 @@ pub(crate) fn run(argv: &[String], stdin: Option<&str>, image: &mut dyn Image) -
             })
         }
         "wc" if args == ["-l"] => Some(out(format!("{}\n", stdin?.lines().count()))),
+        "ls" => ls(args, &*image),
         "uniq" if args.is_empty() => {
             let mut lines: Vec<&str> = stdin?.lines().collect();
             lines.dedup();
@@ -672,6 +673,47 @@ fn cut_ranges(list: &str) -> Option<Vec<(usize, usize)>> {
             }
         })
         .collect()
+}
+
+/// `ls [-1] [-d] PATH…` of paths (a glob that matched nothing is a missing path): each
+/// that exists, one a line; a missing one makes the status 2. A directory's entries are
+/// listed when it is the only path and `-d` is not given.
+fn ls(args: &[String], image: &dyn Image) -> Option<Ran> {
+    let (flags, paths): (Vec<&String>, Vec<&String>) =
+        args.iter().partition(|a| a.starts_with('-') && a.len() > 1);
+    if !flags.iter().all(|f| *f == "-1" || *f == "-d") {
+        return None;
+    }
+    let whole = flags.iter().any(|f| *f == "-d");
+    let mut lines = Vec::new();
+    let mut missing = false;
+    for path in &paths {
+        if !image.test(path, crate::FileTest::Exists)? {
+            missing = true;
+            continue;
+        }
+        if !whole && image.test(path, crate::FileTest::Dir)? {
+            if paths.len() > 1 {
+                return None;
+            }
+            let inside = image.glob(&format!("{}/*", path.trim_end_matches('/')))?;
+            lines.extend(
+                inside
+                    .iter()
+                    .map(|p| p.rsplit('/').next().unwrap_or(p).to_owned()),
+            );
+        } else {
+            lines.push((*path).clone());
+        }
+    }
+    Some(Ran {
+        status: if missing {
+            Status::Failure(2)
+        } else {
+            Status::Success
+        },
+        stdout: Some(lines.iter().map(|l| format!("{l}\n")).collect()),
+    })
 }
 
 #[cfg(test)]

@@ -404,3 +404,42 @@ fn assignment_words_after_the_command_name_are_arguments() {
     );
     assert!(report.notes.is_empty(), "{:?}", report.notes);
 }
+
+/// debhelper's dh_usrlocal: a subshell whose `while read` loop reads a here-document.
+#[test]
+fn a_subshell_reads_its_here_document() {
+    let script = "(\n\tdefault_mode=0755\n\twhile read line; do\n\t\tset -- $line\n\t\tdir=\"$1\"; mode=\"$2\"\n\t\tif [ \"$mode\" = \"default\" ]; then mode=\"$default_mode\"; fi\n\t\tif [ ! -e \"$dir\" ]; then\n\t\t\tmkdir \"$dir\" 2>/dev/null && chmod \"$mode\" \"$dir\"\n\t\tfi\n\tdone\n) << DATA\n/usr/local/share default\n/usr/local/share/sgml 2775\nDATA\n";
+    let (image, report) = walk(script, &[]);
+    assert_eq!(
+        image.ran,
+        [
+            "mkdir /usr/local/share",
+            "chmod 0755 /usr/local/share",
+            "mkdir /usr/local/share/sgml",
+            "chmod 2775 /usr/local/share/sgml"
+        ]
+    );
+    assert!(report.notes.is_empty(), "{:?}", report.notes);
+}
+
+/// `ls PATH…` of paths, for `ls DIR/*.conf | wc -l` (lighttpd's postinst).
+#[test]
+fn ls_lists_the_paths_that_exist() {
+    let (image, report) = walk(
+        "n=$(ls /etc/l/conf-enabled/*.conf 2>/dev/null | wc -l)\necho \"$n\" > /etc/count\nls /etc/l/a.conf /etc/l/b.conf > /etc/listed || echo missing > /etc/status\n",
+        &["/etc/l/a.conf"],
+    );
+    assert_eq!(
+        image.written,
+        [
+            ("/etc/count".to_owned(), "0\n".to_owned(), false),
+            (
+                "/etc/listed".to_owned(),
+                "/etc/l/a.conf\n".to_owned(),
+                false
+            ),
+            ("/etc/status".to_owned(), "missing\n".to_owned(), false)
+        ]
+    );
+    assert!(report.notes.is_empty(), "{:?}", report.notes);
+}

@@ -18,6 +18,7 @@ mod apache;
 mod declarative;
 mod files;
 mod find;
+mod helpers;
 mod owners;
 mod queries;
 
@@ -316,6 +317,8 @@ impl Host<'_> {
                 Ran::status(self.write(&file, &text, false))
             }
             "a2enmod" | "a2enconf" | "a2ensite" => self.apache_enable(&name, args),
+            "lighty-enable-mod" => self.lighty_enable_mod(&argv),
+            "update-catalog" => self.update_catalog(&argv),
             "pam-auth-update" if args.iter().any(|a| a == "--package") => {
                 self.effects.pam_auth_update = true;
                 Ran::ok()

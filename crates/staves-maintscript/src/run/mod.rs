@@ -297,13 +297,24 @@ impl Shell<'_> {
                         ) if fd.is_none_or(|fd| fd == 0) => Some(w.value.clone()),
                         _ => None,
                     });
-                let lines = match (from_file, stdin) {
-                    (Some(word), _) => Some(
+                // `( while read …; done ) << DATA` (debhelper's dh_usrlocal).
+                let here = redirects
+                    .iter()
+                    .flat_map(|r| r.0.iter())
+                    .find_map(|r| match r {
+                        IoRedirect::HereDocument(fd, doc) if fd.is_none_or(|fd| fd == 0) => {
+                            Some(doc)
+                        }
+                        _ => None,
+                    });
+                let lines = match (from_file, here, stdin) {
+                    (Some(word), _, _) => Some(
                         self.expand_single(&word)
                             .and_then(|path| self.image.read(&path)),
                     ),
-                    (None, Some(text)) => Some(Some(text.to_owned())),
-                    (None, None) => None,
+                    (None, Some(doc), _) => Some(self.here_document(doc)),
+                    (None, None, Some(text)) => Some(Some(text.to_owned())),
+                    (None, None, None) => None,
                 };
                 let pushed = lines.is_some();
                 if let Some(text) = lines {
@@ -713,15 +724,7 @@ impl Shell<'_> {
                     }
                 }
                 IoRedirect::HereDocument(_, doc) => {
-                    let text = if doc.requires_expansion {
-                        match brush_parser::word::parse_heredoc(&doc.doc.value, &self.options) {
-                            Ok(_) => self.heredoc(&doc.doc.value),
-                            Err(_) => None,
-                        }
-                    } else {
-                        Some(doc.doc.value.clone())
-                    };
-                    input = text;
+                    input = self.here_document(doc);
                 }
                 IoRedirect::HereString(_, word) => {
                     input = self.expand_single(&word.value).map(|s| s + "\n");
@@ -730,6 +733,18 @@ impl Shell<'_> {
             }
         }
         (output, input)
+    }
+
+    /// A here-document's text, expanded unless its delimiter was quoted.
+    fn here_document(&mut self, doc: &ast::IoHereDocument) -> Option<String> {
+        if doc.requires_expansion {
+            match brush_parser::word::parse_heredoc(&doc.doc.value, &self.options) {
+                Ok(_) => self.heredoc(&doc.doc.value),
+                Err(_) => None,
+            }
+        } else {
+            Some(doc.doc.value.clone())
+        }
     }
 
     /// A here-document's text with parameters and command substitutions expanded.
