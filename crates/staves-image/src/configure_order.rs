@@ -195,13 +195,17 @@ fn waits(
     })
 }
 
-/// The bucket of dpkg's package hash table a name falls in (libdpkg's `str_fnv_hash`, the
-/// 32-bit FNV-1a of the lower-case name, modulo its 65521 bins).
+/// The bucket of dpkg's package hash table a name falls in: the hash of the lower-case name
+/// modulo its 65521 bins.
 fn dpkg_bucket(name: &str) -> u32 {
-    let hash = name.bytes().fold(0x811c_9dc5_u32, |h, b| {
-        (h ^ u32::from(b.to_ascii_lowercase())).wrapping_mul(0x0100_0193)
-    });
-    hash % 65521
+    str_fnv_hash(name.to_ascii_lowercase().as_bytes()) % 65521
+}
+
+/// libdpkg's `str_fnv_hash`: the 32-bit FNV-1a hash.
+fn str_fnv_hash(bytes: &[u8]) -> u32 {
+    bytes.iter().fold(0x811c_9dc5_u32, |h, &b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    })
 }
 
 #[cfg(test)]
@@ -230,14 +234,9 @@ mod tests {
     #[test]
     fn the_hash_is_libdpkgs() {
         // libdpkg's own test vectors for str_fnv_hash.
-        let fnv = |s: &str| {
-            s.bytes().fold(0x811c_9dc5_u32, |h, b| {
-                (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
-            })
-        };
-        assert_eq!(fnv(""), 0x811c_9dc5);
-        assert_eq!(fnv("a"), 0xe40c_292c);
-        assert_eq!(fnv("b"), 0xe70c_2de5);
+        assert_eq!(str_fnv_hash(b""), 0x811c_9dc5);
+        assert_eq!(str_fnv_hash(b"a"), 0xe40c_292c);
+        assert_eq!(str_fnv_hash(b"b"), 0xe70c_2de5);
         assert_eq!(dpkg_bucket("A"), dpkg_bucket("a"));
     }
 
