@@ -185,15 +185,19 @@ fn fetch_one(
 ) -> Result<(), RepoError> {
     cache.write_atomic(target, |out| {
         // Carried over attempts: a broken transfer resumes where it stopped.
-        let mut hasher = Sha256::new();
-        let mut written = 0u64;
+        let mut partial = Partial {
+            out,
+            target,
+            hasher: Sha256::new(),
+            written: 0,
+        };
         let mut from = |url: &str| {
             let size = (file.size != UNKNOWN_SIZE).then_some(file.size);
             client.progress().started(url, size);
             let result = client.retry().run(
                 || {
-                    receive(client, file, url, out, &mut hasher, &mut written)?;
-                    verify(file, written, hasher.clone())
+                    receive(client, file, url, &mut partial)?;
+                    verify(file, partial.written, partial.hasher.clone())
                 },
                 |e, delay| client.progress().retrying(url, e, delay),
             );
@@ -218,6 +222,29 @@ fn fetch_one(
     })
 }
 
+/// What has arrived of one file so far, carried across attempts.
+struct Partial<'a> {
+    /// The cache's temporary file the bytes go to.
+    out: &'a mut std::fs::File,
+    /// The cache entry it becomes: what a write error names (a full disk is the cache's).
+    target: &'a Path,
+    hasher: Sha256,
+    written: u64,
+}
+
+impl Partial<'_> {
+    /// Empties the file to receive it from the start.
+    fn restart(&mut self) -> Result<(), RepoError> {
+        self.out
+            .set_len(0)
+            .map_err(RepoError::io("truncating", self.target))?;
+        std::io::Seek::rewind(self.out).map_err(RepoError::io("rewinding", self.target))?;
+        self.hasher = Sha256::new();
+        self.written = 0;
+        Ok(())
+    }
+}
+
 /// A file its repository (and the other place, when there was one) no longer has.
 fn gone(file: &DebFetch, elsewhere: Option<&str>, error: RepoError) -> RepoError {
     if !error.is_not_found() {
@@ -230,33 +257,18 @@ fn gone(file: &DebFetch, elsewhere: Option<&str>, error: RepoError) -> RepoError
     }
 }
 
-/// Empties `out` to receive a file from the start.
-fn restart(
-    out: &mut std::fs::File,
-    hasher: &mut Sha256,
-    written: &mut u64,
-    url: &str,
-) -> Result<(), RepoError> {
-    out.set_len(0).map_err(RepoError::io("truncating", url))?;
-    std::io::Seek::rewind(out).map_err(RepoError::io("rewinding", url))?;
-    *hasher = Sha256::new();
-    *written = 0;
-    Ok(())
-}
-
-/// Appends the rest of the file (from `written` on) to `out`, hashing as it goes.
+/// Appends the rest of the file (from what has arrived on) to the partial file, hashing as
+/// it goes.
 fn receive(
     client: &Client,
     file: &DebFetch,
     url: &str,
-    out: &mut std::fs::File,
-    hasher: &mut Sha256,
-    written: &mut u64,
+    partial: &mut Partial<'_>,
 ) -> Result<(), RepoError> {
-    let (mut body, resumed) = client.open_range(url, *written)?;
-    if !resumed && *written > 0 {
+    let (mut body, resumed) = client.open_range(url, partial.written)?;
+    if !resumed && partial.written > 0 {
         // The server ignored the range: start over.
-        restart(out, hasher, written, url)?;
+        partial.restart()?;
     }
     let mut buf = vec![0u8; 1 << 16];
     loop {
@@ -264,23 +276,28 @@ fn receive(
         if n == 0 {
             break;
         }
-        if *written + n as u64 > file.size.min(MAX_UNSIZED) {
+        if partial.written + n as u64 > file.size.min(MAX_UNSIZED) {
             return Err(RepoError::Size {
                 what: url.to_owned(),
                 expected: file.size.min(MAX_UNSIZED),
-                actual: *written + n as u64,
+                actual: partial.written + n as u64,
             });
         }
-        out.write_all(&buf[..n])
-            .map_err(RepoError::io("writing", url))?;
-        hasher.update(&buf[..n]);
-        *written += n as u64;
+        partial
+            .out
+            .write_all(&buf[..n])
+            .map_err(RepoError::io("writing", partial.target))?;
+        partial.hasher.update(&buf[..n]);
+        partial.written += n as u64;
         client.progress().advanced(n as u64);
     }
-    if file.size != UNKNOWN_SIZE && *written < file.size {
+    if file.size != UNKNOWN_SIZE && partial.written < file.size {
         return Err(RepoError::Net(staves_net::NetError::Network {
             url: url.to_owned(),
-            message: format!("connection closed after {written} of {} bytes", file.size),
+            message: format!(
+                "connection closed after {} of {} bytes",
+                partial.written, file.size
+            ),
         }));
     }
     Ok(())

@@ -216,3 +216,56 @@ fn a_full_disk_is_one_clear_error_and_leaves_no_entry() {
         assert!(leftovers.is_empty(), "{leftovers:?}");
     });
 }
+
+#[test]
+fn a_full_disk_during_a_download_names_the_cache_entry_and_leaves_none() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let key = Key::generate(dir.path(), "full");
+    let root = dir.path().join("repo");
+    // Two megabytes no compressor shrinks (xorshift), for a cache of one.
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let noise: Vec<u8> = (0..2 << 20)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect();
+    let big = Pkg {
+        files: &[("usr/share/big/noise", &noise, 0o644)],
+        ..pkg("big", "1", &[])
+    };
+    Repo::new(&root).publish("full", &[big], &key, Signing::Both, None);
+    let server = Server::start(root);
+    with_small_disk("1m", |cache| {
+        let spec_path = spec(dir.path(), &["big"], &server.base, "full", &key.armored, "");
+        let image = dir.path().join("image.tar");
+        let out = staves(
+            &[
+                "build",
+                "-f",
+                spec_path.to_str().expect("utf8"),
+                "-o",
+                image.to_str().expect("utf8"),
+            ],
+            cache,
+        );
+        let err = stderr(&out);
+        assert!(!out.status.success());
+        assert!(!image.exists(), "a failed build leaves no output");
+        assert!(err.contains("No space left on device"), "{err}");
+        assert!(err.contains("the disk is full"), "{err}");
+        // The write that failed is the cache's, and the message says where it is.
+        assert!(
+            err.contains(&format!("writing {}", cache.display())),
+            "{err}"
+        );
+        assert!(!err.contains("retrying"), "{err}");
+        let leftovers: Vec<_> = std::fs::read_dir(cache.join("tmp"))
+            .expect("tmp dir")
+            .flatten()
+            .collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
+    });
+}
