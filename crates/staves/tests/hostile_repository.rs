@@ -193,6 +193,15 @@ fn with_small_disk(size: &str, body: impl FnOnce(&Path)) -> Option<()> {
     Some(())
 }
 
+/// Nothing half-written is left in the cache's temporary directory.
+fn assert_no_temporary_files(cache: &Path) {
+    let leftovers: Vec<_> = std::fs::read_dir(cache.join("tmp"))
+        .expect("tmp dir")
+        .flatten()
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
 #[test]
 fn a_full_disk_is_one_clear_error_and_leaves_no_entry() {
     let uri = file_uri();
@@ -209,11 +218,7 @@ fn a_full_disk_is_one_clear_error_and_leaves_no_entry() {
             !err.contains("mismatch") && !err.contains("retrying"),
             "{err}"
         );
-        let leftovers: Vec<_> = std::fs::read_dir(cache.join("tmp"))
-            .expect("tmp dir")
-            .flatten()
-            .collect();
-        assert!(leftovers.is_empty(), "{leftovers:?}");
+        assert_no_temporary_files(cache);
     });
 }
 
@@ -262,10 +267,6 @@ fn a_full_disk_during_a_download_names_the_cache_entry_and_leaves_none() {
             "{err}"
         );
         assert!(!err.contains("retrying"), "{err}");
-        let leftovers: Vec<_> = std::fs::read_dir(cache.join("tmp"))
-            .expect("tmp dir")
-            .flatten()
-            .collect();
-        assert!(leftovers.is_empty(), "{leftovers:?}");
+        assert_no_temporary_files(cache);
     });
 }
