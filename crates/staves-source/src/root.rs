@@ -220,10 +220,64 @@ fn unpack_assembled(
                 "the assembler panicked",
             )))
         });
-        assembled.map_err(|error| SourceError::Root {
+        first_cause(assembled, unpacked, label, dir)
+    })
+}
+
+/// The error that explains a failed build root. When the unpacking side fails (a full disk),
+/// the assembler only sees its pipe close: its broken pipe is the consequence, not the cause.
+fn first_cause(
+    assembled: Result<(), staves_image::ImageError>,
+    unpacked: std::io::Result<()>,
+    label: &str,
+    dir: &Path,
+) -> Result<(), SourceError> {
+    let unpacking = SourceError::io("unpacking a build root into", dir);
+    match (assembled, unpacked) {
+        (Err(staves_image::ImageError::Write(e)), Err(cause))
+            if e.kind() == std::io::ErrorKind::BrokenPipe =>
+        {
+            Err(unpacking(cause))
+        }
+        (Err(error), _) => Err(SourceError::Root {
             source_package: label.to_owned(),
             error: Box::new(error),
-        })?;
-        unpacked.map_err(SourceError::io("unpacking a build root into", dir))
-    })
+        }),
+        (Ok(()), unpacked) => unpacked.map_err(unpacking),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Error, ErrorKind};
+
+    fn broken_pipe() -> staves_image::ImageError {
+        staves_image::ImageError::Write(Error::from(ErrorKind::BrokenPipe))
+    }
+
+    #[test]
+    fn a_full_disk_is_reported_not_the_broken_pipe_it_causes() {
+        let full = Error::from_raw_os_error(28);
+        let error = first_cause(Err(broken_pipe()), Err(full), "app 1-1", Path::new("/r"))
+            .expect_err("failed");
+        let text = error.to_string();
+        assert!(text.contains("unpacking a build root into /r"), "{text}");
+        assert!(text.contains("No space left on device"), "{text}");
+    }
+
+    #[test]
+    fn the_assemblers_own_failure_comes_before_the_cut_archive_it_leaves() {
+        let cause = staves_image::ImageError::Write(Error::other("bad package"));
+        let cut = Error::from(ErrorKind::UnexpectedEof);
+        let error =
+            first_cause(Err(cause), Err(cut), "app 1-1", Path::new("/r")).expect_err("failed");
+        let text = error.to_string();
+        assert!(text.contains("build root of app 1-1"), "{text}");
+        assert!(text.contains("bad package"), "{text}");
+        // A broken pipe with nothing behind it is still the assembler's to report.
+        let alone = first_cause(Err(broken_pipe()), Ok(()), "app 1-1", Path::new("/r"));
+        assert!(matches!(alone, Err(SourceError::Root { .. })), "{alone:?}");
+        assert!(first_cause(Ok(()), Ok(()), "app 1-1", Path::new("/r")).is_ok());
+    }
 }

@@ -158,9 +158,7 @@ impl CliError {
             P::Repo(RepoError::Damaged { .. }) => Some(
                 "the cache was changed behind Staves' back; run again without `--offline` to repair it, or remove the cache directory".into(),
             ),
-            P::Repo(RepoError::Io { source, .. }) | P::Io(source)
-                if source.raw_os_error() == Some(28) =>
-            {
+            error if disk_full(error) => {
                 Some("the disk is full: free some space, or put the cache elsewhere with `--cache DIR`".into())
             }
             P::Repo(RepoError::UnknownSuite { .. }) => Some(
@@ -179,6 +177,23 @@ impl CliError {
             _ => None,
         }
     }
+}
+
+/// Whether `error` comes down to a full disk (ENOSPC), wherever in its chain the write was.
+fn disk_full(error: &PipelineError) -> bool {
+    let enospc = |e: &std::io::Error| e.raw_os_error() == Some(28);
+    // Errors that hold an I/O error without naming it their source.
+    if let PipelineError::Io(e) | PipelineError::Image(staves_image::ImageError::Write(e)) = error {
+        return enospc(e);
+    }
+    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(error) = next {
+        if error.downcast_ref::<std::io::Error>().is_some_and(enospc) {
+            return true;
+        }
+        next = error.source();
+    }
+    false
 }
 
 /// Prints `error` (with source snippets where it points into the spec) and picks the exit code.
@@ -304,4 +319,34 @@ pub fn init_tracing(verbose: u8) {
         .with_target(false)
         .without_time()
         .init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn full() -> std::io::Error {
+        std::io::Error::from_raw_os_error(28)
+    }
+
+    #[test]
+    fn a_full_disk_is_found_wherever_the_write_was() {
+        let path = std::path::Path::new("/cache/x");
+        for error in [
+            PipelineError::Io(full()),
+            PipelineError::Image(staves_image::ImageError::Write(full())),
+            PipelineError::Repo(RepoError::io("writing", path)(full())),
+            PipelineError::Source(staves_pipeline::SourceError::Io {
+                action: "unpacking a build root into",
+                path: path.to_owned(),
+                source: full(),
+            }),
+        ] {
+            let cli = CliError::Pipeline(error);
+            let hint = cli.hint().unwrap_or_default();
+            assert!(hint.contains("the disk is full"), "{cli}: {hint:?}");
+        }
+        let other = PipelineError::Io(std::io::Error::from(std::io::ErrorKind::PermissionDenied));
+        assert!(!disk_full(&other));
+    }
 }
