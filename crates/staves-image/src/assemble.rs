@@ -63,11 +63,12 @@ pub fn assemble_layers<W: Write>(
                     .map(|d| d.alternatives.into_iter().map(|r| r.name).collect())
                     .collect()
             };
+            let pre_depends = names("Pre-Depends");
             let relations = Relations {
                 name: input.name.clone(),
                 essential: field("Essential") == "yes",
-                depends: [names("Pre-Depends"), names("Depends")].concat(),
-                pre_depends: names("Pre-Depends").into_iter().flatten().collect(),
+                pre_depends: pre_depends.iter().flatten().cloned().collect(),
+                depends: [pre_depends, names("Depends")].concat(),
                 provides: names("Provides").into_iter().flatten().collect(),
             };
             let multi_arch_same = field("Multi-Arch") == "same";

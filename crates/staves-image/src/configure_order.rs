@@ -26,6 +26,10 @@ pub(crate) struct Relations {
     pub(crate) provides: Vec<String>,
 }
 
+/// Each package's dependency groups, each group the indices of the packages in the set that
+/// satisfy it (by name, then by what they provide).
+type Groups = [Vec<Vec<usize>>];
+
 /// Indices into `packages` in configure order.
 pub(crate) fn configure_order(packages: &[&Relations]) -> Vec<usize> {
     let by_name: HashMap<&str, usize> = packages
@@ -40,44 +44,42 @@ pub(crate) fn configure_order(packages: &[&Relations]) -> Vec<usize> {
         }
     }
     // Who satisfies a name in the set: the package of that name and its providers.
-    let satisfiers = |name: &str| {
+    let satisfiers = |name: &String| {
         by_name
-            .get(name)
+            .get(name.as_str())
             .copied()
             .into_iter()
-            .chain(providers.get(name).into_iter().flatten().copied())
-            .collect::<Vec<_>>()
+            .chain(providers.get(name.as_str()).into_iter().flatten().copied())
     };
+    let groups: Vec<Vec<Vec<usize>>> = packages
+        .iter()
+        .map(|p| {
+            let group = |names: &Vec<String>| names.iter().flat_map(satisfiers).collect();
+            p.depends.iter().map(group).collect()
+        })
+        .collect();
 
     let mut configured = vec![false; packages.len()];
     // The essential set, alone.
     let essential = (0..packages.len()).filter(|&i| packages[i].essential);
-    let mut order = depends_first(packages, essential, &mut configured, &satisfiers);
+    let mut order = depends_first(&groups, essential, &mut configured);
     // apt configures what a package pre-depends on before it unpacks the package, with
     // what that depends on.
-    for i in 0..packages.len() {
-        for name in &packages[i].pre_depends {
-            let targets = satisfiers(name);
-            order.extend(depends_first(
-                packages,
-                targets.into_iter(),
-                &mut configured,
-                &satisfiers,
-            ));
-        }
+    for package in packages {
+        let targets = package.pre_depends.iter().flat_map(satisfiers);
+        order.extend(depends_first(&groups, targets, &mut configured));
     }
     let rest: Vec<usize> = (0..packages.len()).filter(|&i| !configured[i]).collect();
-    order.extend(pending_order(packages, rest, &mut configured, &satisfiers));
+    order.extend(pending_order(packages, &groups, rest, &mut configured));
     order
 }
 
 /// Each of `starts` not yet `configured`, after what it depends on (a cycle broken where it
 /// closes), marked configured.
 fn depends_first(
-    packages: &[&Relations],
+    groups: &Groups,
     starts: impl Iterator<Item = usize>,
     configured: &mut [bool],
-    satisfiers: &dyn Fn(&str) -> Vec<usize>,
 ) -> Vec<usize> {
     let mut order = Vec::new();
     let mut seen: Vec<bool> = configured.to_vec();
@@ -86,13 +88,13 @@ fn depends_first(
             continue;
         }
         // Iterative depth-first walk: (package, its dependencies still to visit).
-        let mut stack = vec![(start, dependencies(packages[start], satisfiers))];
+        let mut stack = vec![(start, dependencies(groups, start))];
         while let Some((i, next)) = stack.last_mut() {
             let i = *i;
-            match next.pop_front() {
+            match next.next() {
                 Some(d) if !seen[d] => {
                     seen[d] = true;
-                    stack.push((d, dependencies(packages[d], satisfiers)));
+                    stack.push((d, dependencies(groups, d)));
                 }
                 Some(_) => {}
                 None => {
@@ -106,22 +108,19 @@ fn depends_first(
     order
 }
 
-fn dependencies(package: &Relations, satisfiers: &dyn Fn(&str) -> Vec<usize>) -> VecDeque<usize> {
-    package
-        .depends
-        .iter()
-        .flatten()
-        .flat_map(|name| satisfiers(name))
-        .collect()
+/// Every package that satisfies one of `package`'s dependencies, in the order they are
+/// declared.
+fn dependencies(groups: &Groups, package: usize) -> impl Iterator<Item = usize> + '_ {
+    groups[package].iter().flatten().copied()
 }
 
 /// `dpkg --configure --pending` over `pending`, with `configured` the packages already set
 /// up.
 fn pending_order(
     packages: &[&Relations],
+    groups: &Groups,
     mut pending: Vec<usize>,
     configured: &mut [bool],
-    satisfiers: &dyn Fn(&str) -> Vec<usize>,
 ) -> Vec<usize> {
     pending.sort_by_key(|&i| (dpkg_bucket(&packages[i].name), packages[i].name.as_str()));
     let mut queue: VecDeque<usize> = pending.into();
@@ -131,7 +130,7 @@ fn pending_order(
     // processes from then on; a package outside a cycle still waits.
     let mut breaking_cycles = false;
     while let Some(i) = queue.pop_front() {
-        if waits(packages[i], configured, satisfiers) {
+        if waits(&groups[i], configured) {
             let round_without_progress = since_progress > queue.len() * 2 + 2;
             // Still no progress while breaking cycles: dpkg gives up on the dependency and
             // configures anyway (its last try).
@@ -140,7 +139,7 @@ fn pending_order(
                 breaking_cycles = true;
                 since_progress = 0;
             }
-            if !(stuck || breaking_cycles && in_cycle(packages, i, configured, satisfiers)) {
+            if !(stuck || breaking_cycles && in_cycle(groups, i, configured)) {
                 queue.push_back(i);
                 since_progress += 1;
                 continue;
@@ -154,20 +153,15 @@ fn pending_order(
 }
 
 /// Whether `start` depends on itself through packages still to configure.
-fn in_cycle(
-    packages: &[&Relations],
-    start: usize,
-    configured: &[bool],
-    satisfiers: &dyn Fn(&str) -> Vec<usize>,
-) -> bool {
+fn in_cycle(groups: &Groups, start: usize, configured: &[bool]) -> bool {
     let mut seen = configured.to_vec();
-    let mut todo: Vec<usize> = dependencies(packages[start], satisfiers).into();
+    let mut todo: Vec<usize> = dependencies(groups, start).collect();
     while let Some(i) = todo.pop() {
         if i == start {
             return true;
         }
         if !std::mem::replace(&mut seen[i], true) {
-            todo.extend(dependencies(packages[i], satisfiers));
+            todo.extend(dependencies(groups, i));
         }
     }
     false
@@ -176,23 +170,10 @@ fn in_cycle(
 /// Whether dpkg defers the package: a dependency group has no configured alternative but
 /// one still to configure. A group nothing in the set satisfies is met from outside it
 /// (a base image), as far as the order goes.
-fn waits(
-    package: &Relations,
-    configured: &[bool],
-    satisfiers: &dyn Fn(&str) -> Vec<usize>,
-) -> bool {
-    package.depends.iter().any(|group| {
-        let mut unconfigured = false;
-        for name in group {
-            for s in satisfiers(name) {
-                if configured[s] {
-                    return false;
-                }
-                unconfigured = true;
-            }
-        }
-        unconfigured
-    })
+fn waits(groups: &[Vec<usize>], configured: &[bool]) -> bool {
+    groups
+        .iter()
+        .any(|group| !group.is_empty() && !group.iter().any(|&s| configured[s]))
 }
 
 /// The bucket of dpkg's package hash table a name falls in: the hash of the lower-case name
